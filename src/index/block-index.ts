@@ -1,0 +1,49 @@
+/**
+ * The in-memory index of a reference file: its length, whole-file hash and, per block,
+ * a weak checksum and a truncated strong hash. Every index format (gosync v1, and the
+ * codecs of other tools) decodes into this one shape, which is all the matcher and the
+ * patcher know.
+ *
+ * @module
+ */
+import type { StrongHash } from '../hashing/strong-hash.js';
+
+/** A whole-file digest. */
+export interface FileDigest {
+  /** Algorithm name, e.g. `sha256`. */
+  readonly algorithm: string;
+  /** The digest bytes. */
+  readonly digest: Uint8Array;
+}
+
+/** The index of a reference file. */
+export interface BlockIndex {
+  /** Exact length of the reference in bytes. */
+  readonly fileSize: number;
+  /** Block size in bytes; the last block may be shorter. */
+  readonly blockSize: number;
+  /** ⌈fileSize / blockSize⌉. */
+  readonly blockCount: number;
+  /** 2 when a match must be confirmed by two consecutive blocks, else 1. */
+  readonly seqMatches: 1 | 2;
+  /** Stored bytes of each weak checksum (1..4): the low bytes of `(a << 16 | b)`. */
+  readonly weakBytes: number;
+  /** Stored bytes of each strong hash (a prefix of the digest). */
+  readonly strongBytes: number;
+  /** The strong block hash. */
+  readonly strongHash: StrongHash;
+  /** Weak checksum per block, already masked to `weakBytes`. */
+  readonly weak: Uint32Array;
+  /** Strong hash prefixes, `strongBytes` per block, block after block. */
+  readonly strong: Uint8Array;
+  /** Whole-file digest of the reference. */
+  readonly fileDigest: FileDigest;
+  /** Where the reference can be fetched, if the index names it. */
+  readonly url?: string;
+}
+
+/** Length of block `i` of an index (the last block may be short). */
+export function blockLength(index: Pick<BlockIndex, 'fileSize' | 'blockSize'>, i: number): number {
+  const start = i * index.blockSize;
+  return Math.min(index.blockSize, index.fileSize - start);
+}

@@ -1,0 +1,159 @@
+/**
+ * Streaming index builder: push the reference's bytes in any chunking, get the encoded
+ * gosync v1 index out piece by piece (header, records as blocks complete, trailer).
+ * Nothing but one block of carry-over is buffered.
+ *
+ * @module
+ */
+import { crc32 } from 'node:zlib';
+import { ErrorCodes, SyncError } from '../errors.js';
+import { sha256 } from '../hashing/strong-hash.js';
+import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
+import { encodeHeader, encodeRecord, encodeTrailer, type IndexHeader } from './format.js';
+import { defaultBlockSize, defaultHashLengths, type HashLengths } from './params.js';
+
+/** Options of {@link IndexBuilder}. */
+export interface IndexBuilderOptions {
+  /** Exact length of the reference; `end()` fails if a different amount was pushed. */
+  fileSize: number;
+  /** Block size (a power of two); default {@link defaultBlockSize}. */
+  blockSize?: number;
+  /** Reference URL to record in the index. */
+  url?: string;
+  /** Override the stored hash lengths (default {@link defaultHashLengths}). */
+  hashLengths?: Partial<HashLengths>;
+}
+
+/** Resolves builder options into the header an index will have. */
+export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
+  const { fileSize } = options;
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new RangeError(`Cannot build an index: file size ${fileSize} is not a non-negative safe integer`);
+  const blockSize = options.blockSize ?? defaultBlockSize(fileSize);
+  const lengths = { ...defaultHashLengths(fileSize, blockSize), ...options.hashLengths };
+  return { fileSize, blockSize, ...lengths, ...(options.url ? { url: options.url } : {}) };
+}
+
+/**
+ * Builds a gosync v1 index from a stream of bytes.
+ *
+ * @example
+ * ```ts
+ * const b = new IndexBuilder({ fileSize: data.length });
+ * const parts = [b.headerBytes(), b.push(data), b.end()];
+ * ```
+ */
+export class IndexBuilder {
+  /** The header this index will have. */
+  readonly header: IndexHeader;
+  readonly #mask: number;
+  readonly #record: number;
+  readonly #carry: Uint8Array;
+  #carried = 0;
+  #pushed = 0;
+  #crc = 0;
+  #headerDone = false;
+  readonly #fileHash = sha256.create();
+  readonly #strong = new Uint8Array(32);
+
+  constructor(options: IndexBuilderOptions) {
+    this.header = planIndexHeader(options);
+    this.#mask = weakMask(this.header.weakBytes);
+    this.#record = this.header.weakBytes + this.header.strongBytes;
+    this.#carry = new Uint8Array(this.header.blockSize);
+  }
+
+  /** The encoded header. Call it first, once. */
+  headerBytes(): Uint8Array {
+    if (this.#headerDone) throw new Error('Cannot encode the index header: it was already taken');
+    this.#headerDone = true;
+    const h = encodeHeader(this.header);
+    this.#crc = crc32(h, this.#crc);
+    return h;
+  }
+
+  /** Hashes one block `data[start, start + blockSize)` into `out` at `offset`. */
+  #record1(data: Uint8Array, start: number, out: Uint8Array, offset: number): void {
+    const { blockSize, weakBytes, strongBytes } = this.header;
+    const weak = weakChecksum(data, start, blockSize) & this.#mask;
+    sha256.hashInto(data, start, blockSize, this.#strong, 0, strongBytes);
+    encodeRecord(out, offset, weak, weakBytes, this.#strong, 0, strongBytes);
+  }
+
+  /** Pushes the next bytes of the reference; returns the records of the blocks completed. */
+  push(chunk: Uint8Array): Uint8Array {
+    if (!this.#headerDone) throw new Error('Cannot push data: take headerBytes() first');
+    const bs = this.header.blockSize;
+    if (this.#pushed + chunk.length > this.header.fileSize) {
+      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`);
+    }
+    this.#pushed += chunk.length;
+    this.#fileHash.update(chunk);
+    let p = 0;
+    const completed = Math.floor((this.#carried + chunk.length) / bs);
+    const out = new Uint8Array(completed * this.#record);
+    let o = 0;
+    if (this.#carried > 0) {
+      const take = Math.min(bs - this.#carried, chunk.length);
+      this.#carry.set(chunk.subarray(0, take), this.#carried);
+      this.#carried += take;
+      p = take;
+      if (this.#carried < bs) return out;
+      this.#record1(this.#carry, 0, out, o);
+      o += this.#record;
+      this.#carried = 0;
+    }
+    for (; p + bs <= chunk.length; p += bs, o += this.#record) this.#record1(chunk, p, out, o);
+    if (p < chunk.length) {
+      this.#carry.set(chunk.subarray(p), 0);
+      this.#carried = chunk.length - p;
+    }
+    this.#crc = crc32(out, this.#crc);
+    return out;
+  }
+
+  /** Finishes: the last (zero-padded) block's record and the trailer. */
+  end(): Uint8Array {
+    if (!this.#headerDone) throw new Error('Cannot end the index: take headerBytes() first');
+    if (this.#pushed !== this.header.fileSize) {
+      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: read ${this.#pushed} bytes but the input was announced as ${this.header.fileSize} (it changed while being read)`);
+    }
+    let last = new Uint8Array(0);
+    if (this.#carried > 0) {
+      this.#carry.fill(0, this.#carried);
+      last = new Uint8Array(this.#record);
+      this.#record1(this.#carry, 0, last, 0);
+      this.#crc = crc32(last, this.#crc);
+      this.#carried = 0;
+    }
+    const trailer = encodeTrailer(this.#fileHash.digest(), this.#crc);
+    const out = new Uint8Array(last.length + trailer.length);
+    out.set(last, 0);
+    out.set(trailer, last.length);
+    return out;
+  }
+}
+
+/**
+ * Builds a whole index in memory from bytes or an async iterable of chunks.
+ *
+ * @example
+ * ```ts
+ * const bytes = await buildIndex(createReadStream('v2.bin'), { fileSize: (await stat('v2.bin')).size });
+ * ```
+ */
+export async function buildIndex(
+  input: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: IndexBuilderOptions & { signal?: AbortSignal },
+): Promise<Uint8Array> {
+  const b = new IndexBuilder(options);
+  const parts: Uint8Array[] = [b.headerBytes()];
+  if (input instanceof Uint8Array) parts.push(b.push(input));
+  else {
+    for await (const chunk of input) {
+      options.signal?.throwIfAborted();
+      parts.push(b.push(chunk));
+    }
+  }
+  parts.push(b.end());
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,254 @@
+/**
+ * Encoding and decoding of the gosync index format, version 1 (docs/format.md).
+ *
+ *     offset  size  field
+ *     0       8     magic "GOSYNCIX"
+ *     8       2     version = 1                      (u16 LE)
+ *     10      2     URL length U, ≤ 4096             (u16 LE)
+ *     12      8     file size                        (u64 LE, ≤ 2^53 − 1)
+ *     20      4     block size, power of two         (u32 LE, 16 B .. 16 MiB)
+ *     24      1     weak checksum algorithm: 1 = rollsum (a, b mod 2^16)
+ *     25      1     weak bytes per block, 1..4
+ *     26      1     strong hash algorithm: 1 = SHA-256
+ *     27      1     strong bytes per block, 3..32
+ *     28      1     sequential matches, 1 or 2
+ *     29      1     whole-file hash algorithm: 1 = SHA-256
+ *     30      2     reserved, 0
+ *     32      U     reference URL (UTF-8), may be empty
+ *     32+U    N·R   block records, N = ⌈size / block⌉, R = weak + strong bytes:
+ *                   weak checksum (low bytes, LE), then the strong hash prefix
+ *     …       32    SHA-256 of the whole reference
+ *     …       4     CRC-32 of every preceding byte of the index (u32 LE)
+ *
+ * The layout is fixed by the header, so a decoder knows the exact total length after 32
+ * bytes and rejects a truncated, padded or oversized index before allocating anything.
+ * The trailer comes last so that a builder can stream the records as it hashes.
+ *
+ * @module
+ */
+import { crc32 } from 'node:zlib';
+import { ErrorCodes, SyncError } from '../errors.js';
+import { sha256 } from '../hashing/strong-hash.js';
+import type { BlockIndex } from './block-index.js';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf } from './params.js';
+
+/** `GOSYNCIX` */
+export const MAGIC = Uint8Array.from([0x47, 0x4f, 0x53, 0x59, 0x4e, 0x43, 0x49, 0x58]);
+/** The format version this module writes and reads. */
+export const VERSION = 1;
+/** Fixed header bytes before the URL. */
+export const HEADER_SIZE = 32;
+/** Trailer bytes: whole-file SHA-256 + CRC-32. */
+export const TRAILER_SIZE = 36;
+/** Longest reference URL an index may carry, in bytes. */
+export const MAX_URL_BYTES = 4096;
+/** Default cap on an index's total size (a client refuses to load larger ones). */
+export const DEFAULT_MAX_INDEX_BYTES = 1024 * 1024 * 1024;
+
+const WEAK_ROLLSUM = 1;
+const STRONG_SHA256 = 1;
+const FILE_SHA256 = 1;
+
+/** The header fields of an index, known before any block is hashed. */
+export interface IndexHeader {
+  fileSize: number;
+  blockSize: number;
+  seqMatches: 1 | 2;
+  weakBytes: number;
+  strongBytes: number;
+  url?: string;
+}
+
+function corrupt(reason: string): SyncError {
+  return new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index: ${reason}`);
+}
+
+/** Checks header fields for consistency; throws INDEX_CORRUPT (decode) or RangeError (encode). */
+function checkHeader(h: IndexHeader, fail: (reason: string) => never): void {
+  if (!Number.isSafeInteger(h.fileSize) || h.fileSize < 0) fail(`file size ${h.fileSize} is not a non-negative safe integer`);
+  const bs = h.blockSize;
+  if (!Number.isInteger(bs) || bs < MIN_BLOCK_SIZE || bs > MAX_BLOCK_SIZE || (bs & (bs - 1)) !== 0) {
+    fail(`block size ${bs} is not a power of two between ${MIN_BLOCK_SIZE} and ${MAX_BLOCK_SIZE}`);
+  }
+  if (!(h.weakBytes >= 1 && h.weakBytes <= 4)) fail(`weak checksum length ${h.weakBytes} is not 1..4`);
+  if (!(h.strongBytes >= 3 && h.strongBytes <= 32)) fail(`strong hash length ${h.strongBytes} is not 3..32`);
+  if (h.seqMatches !== 1 && h.seqMatches !== 2) fail(`sequential match count ${h.seqMatches as number} is not 1 or 2`);
+}
+
+/** Size in bytes of the header of an index with this URL. */
+export function headerSize(url: string | undefined): number {
+  return HEADER_SIZE + (url ? Buffer.byteLength(url, 'utf8') : 0);
+}
+
+/** Total size in bytes of an index with these header fields. */
+export function indexSize(h: IndexHeader): number {
+  return headerSize(h.url) + blockCountOf(h.fileSize, h.blockSize) * (h.weakBytes + h.strongBytes) + TRAILER_SIZE;
+}
+
+/** Encodes the header (magic through URL). */
+export function encodeHeader(h: IndexHeader): Uint8Array {
+  checkHeader(h, (reason) => {
+    throw new RangeError(`Cannot encode the index: ${reason}`);
+  });
+  const url = h.url ? Buffer.from(h.url, 'utf8') : Buffer.alloc(0);
+  if (url.length > MAX_URL_BYTES) throw new RangeError(`Cannot encode the index: the URL is ${url.length} bytes, over ${MAX_URL_BYTES}`);
+  const out = Buffer.alloc(HEADER_SIZE + url.length);
+  out.set(MAGIC, 0);
+  out.writeUInt16LE(VERSION, 8);
+  out.writeUInt16LE(url.length, 10);
+  out.writeBigUInt64LE(BigInt(h.fileSize), 12);
+  out.writeUInt32LE(h.blockSize, 20);
+  out[24] = WEAK_ROLLSUM;
+  out[25] = h.weakBytes;
+  out[26] = STRONG_SHA256;
+  out[27] = h.strongBytes;
+  out[28] = h.seqMatches;
+  out[29] = FILE_SHA256;
+  out.set(url, HEADER_SIZE);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Writes one block record (weak low bytes LE, then the strong prefix) at `offset`. */
+export function encodeRecord(out: Uint8Array, offset: number, weak: number, weakBytes: number, strong: Uint8Array, strongOffset: number, strongBytes: number): void {
+  for (let k = 0; k < weakBytes; k++) out[offset + k] = (weak >>> (8 * k)) & 0xff;
+  out.set(strong.subarray(strongOffset, strongOffset + strongBytes), offset + weakBytes);
+}
+
+/** Encodes the trailer; `crcSoFar` is the CRC-32 of every byte before it. */
+export function encodeTrailer(fileSha256: Uint8Array, crcSoFar: number): Uint8Array {
+  const out = Buffer.alloc(TRAILER_SIZE);
+  out.set(fileSha256, 0);
+  out.writeUInt32LE(crc32(out.subarray(0, 32), crcSoFar), 32);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Encodes a whole index held in memory. */
+export function encodeIndex(index: BlockIndex): Uint8Array {
+  if (index.strongHash.name !== 'sha256' || index.fileDigest.algorithm !== 'sha256') {
+    throw new RangeError('Cannot encode the index: the gosync v1 format stores SHA-256 hashes only');
+  }
+  const header = encodeHeader(index);
+  const rec = index.weakBytes + index.strongBytes;
+  const total = header.length + index.blockCount * rec + TRAILER_SIZE;
+  const out = new Uint8Array(total);
+  out.set(header, 0);
+  let p = header.length;
+  for (let i = 0; i < index.blockCount; i++, p += rec) {
+    encodeRecord(out, p, index.weak[i]!, index.weakBytes, index.strong, i * index.strongBytes, index.strongBytes);
+  }
+  out.set(encodeTrailer(index.fileDigest.digest, crc32(out.subarray(0, p))), p);
+  return out;
+}
+
+/** Options of {@link decodeIndex} and {@link readIndexHeader}. */
+export interface DecodeIndexOptions {
+  /** Refuse indexes larger than this many bytes (default 1 GiB). */
+  maxBytes?: number;
+}
+
+/** The header of an encoded index and the exact total size it implies. */
+export interface DecodedHeader extends IndexHeader {
+  /** Total bytes of the index, header to trailer. */
+  totalSize: number;
+  /** Offset of the first block record. */
+  recordsOffset: number;
+  blockCount: number;
+}
+
+/** True when `data` starts with the gosync index magic. */
+export function isGosyncIndex(data: Uint8Array): boolean {
+  if (data.length < MAGIC.length) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (data[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+/**
+ * Parses and checks the header, given at least its first 32 bytes (plus the URL for the
+ * URL field). Hostile input is rejected here, before the caller allocates anything sized
+ * by it.
+ */
+export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = {}): DecodedHeader {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_INDEX_BYTES;
+  if (data.length < HEADER_SIZE) throw corrupt(`it is ${data.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
+  if (!isGosyncIndex(data)) throw corrupt('the magic number is wrong (not a gosync index)');
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const version = buf.readUInt16LE(8);
+  if (version !== VERSION) {
+    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: format version ${version} is not supported (this gosync reads version ${VERSION})`);
+  }
+  const urlLength = buf.readUInt16LE(10);
+  const size = buf.readBigUInt64LE(12);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the file size ${size} is over 2^53 − 1 bytes`);
+  if (buf[24] !== WEAK_ROLLSUM || buf[26] !== STRONG_SHA256 || buf[29] !== FILE_SHA256) {
+    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: unknown hash algorithm ids ${buf[24]}/${buf[26]}/${buf[29]}`);
+  }
+  if (buf[30] !== 0 || buf[31] !== 0) throw corrupt('reserved header bytes are not zero');
+  if (urlLength > MAX_URL_BYTES) throw corrupt(`the URL length ${urlLength} is over ${MAX_URL_BYTES}`);
+  const h: IndexHeader = {
+    fileSize: Number(size),
+    blockSize: buf.readUInt32LE(20),
+    weakBytes: buf[25]!,
+    strongBytes: buf[27]!,
+    seqMatches: buf[28] as 1 | 2,
+  };
+  checkHeader(h, (reason) => {
+    throw corrupt(reason);
+  });
+  const blockCount = blockCountOf(h.fileSize, h.blockSize);
+  const recordsOffset = HEADER_SIZE + urlLength;
+  const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE;
+  if (totalSize > maxBytes) {
+    throw corrupt(`it declares ${blockCount} blocks, ${totalSize} bytes in all, over the limit of ${maxBytes} bytes`);
+  }
+  if (data.length >= recordsOffset && urlLength > 0) {
+    const url = buf.toString('utf8', HEADER_SIZE, recordsOffset);
+    if (url.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(url)) throw corrupt('the URL is not valid UTF-8 text');
+    h.url = url;
+  }
+  return { ...h, totalSize, recordsOffset, blockCount };
+}
+
+/**
+ * Decodes a whole gosync v1 index. Throws INDEX_CORRUPT when it is truncated, padded,
+ * inconsistent or fails its CRC, and INDEX_UNSUPPORTED for an unknown version.
+ *
+ * @example
+ * ```ts
+ * const index = decodeIndex(await readFile('big.iso.gosync'));
+ * console.log(index.blockCount, index.blockSize);
+ * ```
+ */
+export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}): BlockIndex {
+  const h = readIndexHeader(data, options);
+  if (data.length !== h.totalSize) {
+    throw corrupt(`it is ${data.length} bytes but its header implies ${h.totalSize} (${data.length < h.totalSize ? 'truncated' : 'trailing data'})`);
+  }
+  const crcAt = h.totalSize - 4;
+  const stored = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(crcAt);
+  if (crc32(data.subarray(0, crcAt)) !== stored) throw corrupt('its CRC-32 does not match (the file is damaged)');
+  const { blockCount, weakBytes, strongBytes } = h;
+  const weak = new Uint32Array(blockCount);
+  const strong = new Uint8Array(blockCount * strongBytes);
+  const rec = weakBytes + strongBytes;
+  let p = h.recordsOffset;
+  for (let i = 0; i < blockCount; i++, p += rec) {
+    let w = 0;
+    for (let k = weakBytes - 1; k >= 0; k--) w = (w << 8) | data[p + k]!;
+    weak[i] = w >>> 0;
+    strong.set(data.subarray(p + weakBytes, p + rec), i * strongBytes);
+  }
+  const digest = data.slice(crcAt - 32, crcAt);
+  return {
+    fileSize: h.fileSize,
+    blockSize: h.blockSize,
+    blockCount,
+    seqMatches: h.seqMatches,
+    weakBytes,
+    strongBytes,
+    strongHash: sha256,
+    weak,
+    strong,
+    fileDigest: { algorithm: 'sha256', digest },
+    ...(h.url ? { url: h.url } : {}),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The weak-checksum lookup table of an index: typed arrays only, built once per index.
+ *
+ * Entries are keyed by a 32-bit mix of the weak checksum of a block and, when the index
+ * asks for two sequential matches, of the block after it (as zsync does: each stored
+ * checksum is short, but the pair is long enough to be selective). A bit filter with
+ * about 32 bits per entry rejects almost every non-matching window before the table is
+ * touched; the chains are walked only on a filter hit.
+ *
+ * @module
+ */
+import type { BlockIndex } from './block-index.js';
+import { bytesEqual } from '../hashing/strong-hash.js';
+
+/** Mixes two weak checksums into the 32-bit lookup key (murmur3-style finaliser). */
+export function mixKey(w0: number, w1: number): number {
+  let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+const MIN_FILTER_BITS = 10;
+const MAX_FILTER_BITS = 30;
+
+/** The lookup structures of one index. All fields are read directly by the scan loop. */
+export interface LookupTable {
+  /** Number of entries: blocks, or block pairs when `pairs` is set. */
+  readonly entryCount: number;
+  /** True when entries are pairs (block i, block i+1). */
+  readonly pairs: boolean;
+  /** Filter bits, one per `key >>> filterShift`. */
+  readonly filter: Uint32Array;
+  readonly filterShift: number;
+  /** Chain heads by `key & tableMask`, -1 when empty. */
+  readonly heads: Int32Array;
+  readonly tableMask: number;
+  /** Next entry in the chain, -1 at the end. */
+  readonly next: Int32Array;
+  /** Full key of each entry (a cheap reject before comparing checksums). */
+  readonly keys: Uint32Array;
+  /**
+   * Circular lists of blocks with identical weak and strong hashes: `dupNext[i] === i`
+   * when block i has no twin. A match of one fills them all.
+   */
+  readonly dupNext: Int32Array;
+}
+
+function log2ceil(n: number): number {
+  let b = 0;
+  while (2 ** b < n) b++;
+  return b;
+}
+
+/**
+ * Builds the lookup table of an index. O(blocks) time, about 16 bytes per block plus the
+ * filter (4 bytes per block).
+ */
+export function buildLookup(index: BlockIndex): LookupTable {
+  const n = index.blockCount;
+  const pairs = index.seqMatches === 2 && n >= 2;
+  const entryCount = pairs ? n - 1 : n;
+  const { weak } = index;
+  const filterBits = Math.min(MAX_FILTER_BITS, Math.max(MIN_FILTER_BITS, log2ceil(entryCount * 32)));
+  const filter = new Uint32Array(2 ** (filterBits - 5));
+  const filterShift = 32 - filterBits;
+  const tableBits = Math.max(4, log2ceil(entryCount));
+  const heads = new Int32Array(2 ** tableBits).fill(-1);
+  const tableMask = 2 ** tableBits - 1;
+  const next = new Int32Array(entryCount);
+  const keys = new Uint32Array(entryCount);
+  // Insert in reverse so that chains list lower block numbers first.
+  for (let e = entryCount - 1; e >= 0; e--) {
+    const key = mixKey(weak[e]!, pairs ? weak[e + 1]! : 0);
+    keys[e] = key;
+    const f = key >>> filterShift;
+    filter[f >>> 5]! |= 1 << (f & 31);
+    const slot = key & tableMask;
+    next[e] = heads[slot]!;
+    heads[slot] = e;
+  }
+  return { entryCount, pairs, filter, filterShift, heads, tableMask, next, keys, dupNext: findTwins(index) };
+}
+
+/** Links blocks with identical (weak, strong) into circular lists, in O(blocks). */
+function findTwins(index: BlockIndex): Int32Array {
+  const n = index.blockCount;
+  const { weak, strong, strongBytes } = index;
+  const dupNext = new Int32Array(n);
+  const bits = Math.max(4, log2ceil(n * 2));
+  const slots = new Int32Array(2 ** bits).fill(-1);
+  const mask = 2 ** bits - 1;
+  for (let i = 0; i < n; i++) {
+    dupNext[i] = i;
+    const so = i * strongBytes;
+    let s4 = 0;
+    for (let k = Math.min(4, strongBytes) - 1; k >= 0; k--) s4 = (s4 << 8) | strong[so + k]!;
+    let slot = mixKey(weak[i]!, s4) & mask;
+    for (;;) {
+      const j = slots[slot]!;
+      if (j < 0) {
+        slots[slot] = i;
+        break;
+      }
+      if (weak[j] === weak[i] && bytesEqual(strong, j * strongBytes, strong, so, strongBytes)) {
+        dupNext[i] = dupNext[j]!;
+        dupNext[j] = i;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  return dupNext;
+}

@@ -1,0 +1,428 @@
+/**
+ * The matcher: finds the blocks of the reference in local files, at any byte offset.
+ *
+ * A {@link BlockMatcher} holds, for every reference block, where (which local file, which
+ * offset) a copy was found. Each local file is scanned by a {@link Scanner}, a push-style
+ * sync state machine: feed it the file's bytes in any chunking, then `end()`. The scan
+ * rolls the weak checksum one byte at a time (rsync's algorithm), so insertions and
+ * deletions anywhere still match; after a match it jumps a whole block and first tries
+ * the block that follows the one just matched (the common case: unchanged runs).
+ *
+ * The hot loop allocates nothing: the window is index arithmetic over one buffer, the
+ * sums are small-integer math, the filter and table are typed arrays. The strong hash is
+ * computed only for windows whose weak checksum(s) hit, at most once per window.
+ *
+ * @module
+ */
+import type { BlockIndex } from '../index/block-index.js';
+import { blockLength } from '../index/block-index.js';
+import { buildLookup, type LookupTable } from '../index/lookup.js';
+import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
+import { bytesEqual } from '../hashing/strong-hash.js';
+
+/** Options of {@link BlockMatcher}. */
+export interface MatcherOptions {
+  /**
+   * Strong-hash comparisons tried at one offset before giving up on it (rsync 3.5 uses
+   * 1024), so that data with very many equal weak checksums cannot stall the scan.
+   */
+  maxCandidates?: number;
+  /** A lookup table built earlier for the same index (to share it between matchers). */
+  lookup?: LookupTable;
+}
+
+/** A run of consecutive reference blocks found contiguously in one local file. */
+export interface FoundSpan {
+  /** First reference block. */
+  readonly firstBlock: number;
+  /** Number of blocks. */
+  readonly blockCount: number;
+  /** Which local file (the id given to {@link BlockMatcher.scanner}). */
+  readonly source: number;
+  /** Byte offset of the first block in that file. */
+  readonly offset: number;
+}
+
+/** A run of consecutive reference blocks found nowhere locally. */
+export interface MissingSpan {
+  readonly firstBlock: number;
+  readonly blockCount: number;
+}
+
+/** Scan counters, for reports and benchmarks. */
+export interface ScanStats {
+  /** Bytes of local data scanned. */
+  bytesScanned: number;
+  /** Windows whose weak checksum passed the filter and the table. */
+  weakHits: number;
+  /** Strong hashes computed. */
+  strongHashes: number;
+  /** Weak hits rejected by the strong hash. */
+  falseMatches: number;
+}
+
+/** Default read/scan buffer: large sequential pieces, few compactions. */
+const SCAN_BUFFER = 4 * 1024 * 1024;
+
+/**
+ * Where each reference block was found. Shared by the scanners of several local files
+ * (seeds): a block found in one is not looked for again.
+ *
+ * @example
+ * ```ts
+ * const m = new BlockMatcher(index);
+ * const s = m.scanner(0);
+ * for await (const chunk of createReadStream('old.bin')) s.push(chunk);
+ * s.end();
+ * console.log(m.foundCount, m.missingSpans());
+ * ```
+ */
+export class BlockMatcher {
+  readonly index: BlockIndex;
+  readonly lookup: LookupTable;
+  /** Local file id per block, -1 where not found. */
+  readonly foundSource: Int32Array;
+  /** Byte offset in that file per block. */
+  readonly foundOffset: Float64Array;
+  /**
+   * 1 where the block was matched where it stands, 0 where it was filled from an
+   * identical twin. A twin-filled block can still be matched directly later, which keeps
+   * runs contiguous in the local file (fewer, longer copies).
+   */
+  readonly direct: Uint8Array;
+  /** Number of blocks found so far. */
+  foundCount = 0;
+  readonly maxCandidates: number;
+  readonly stats: ScanStats = { bytesScanned: 0, weakHits: 0, strongHashes: 0, falseMatches: 0 };
+
+  constructor(index: BlockIndex, options: MatcherOptions = {}) {
+    this.index = index;
+    this.lookup = options.lookup ?? buildLookup(index);
+    this.foundSource = new Int32Array(index.blockCount).fill(-1);
+    this.foundOffset = new Float64Array(index.blockCount);
+    this.direct = new Uint8Array(index.blockCount);
+    this.maxCandidates = options.maxCandidates ?? 1024;
+  }
+
+  /** True when every block has been found. */
+  get complete(): boolean {
+    return this.foundCount === this.index.blockCount;
+  }
+
+  /** A scanner for local file `source` (any integer id ≥ 0 you choose). */
+  scanner(source: number): Scanner {
+    if (!Number.isInteger(source) || source < 0) throw new RangeError(`Cannot scan: source id ${source} is not a non-negative integer`);
+    return new Scanner(this, source);
+  }
+
+  /** Records that block `i` is at `offset` in `source` (and fills its identical twins). */
+  record(i: number, source: number, offset: number): void {
+    const { foundSource, foundOffset } = this;
+    if (foundSource[i] === -1) this.foundCount++;
+    foundSource[i] = source;
+    foundOffset[i] = offset;
+    this.direct[i] = 1;
+    const dupNext = this.lookup.dupNext;
+    let j = dupNext[i]!;
+    while (j !== i) {
+      if (foundSource[j] === -1) {
+        foundSource[j] = source;
+        foundOffset[j] = offset;
+        this.foundCount++;
+      }
+      j = dupNext[j]!;
+    }
+  }
+
+  /** Runs of found blocks, contiguous in one local file, in reference order. */
+  foundSpans(): FoundSpan[] {
+    const out: FoundSpan[] = [];
+    const { foundSource: src, foundOffset: off } = this;
+    const bs = this.index.blockSize;
+    const n = this.index.blockCount;
+    for (let i = 0; i < n; ) {
+      if (src[i] === -1) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < n && src[j] === src[i] && off[j] === off[i]! + (j - i) * bs) j++;
+      out.push({ firstBlock: i, blockCount: j - i, source: src[i]!, offset: off[i]! });
+      i = j;
+    }
+    return out;
+  }
+
+  /** Runs of blocks not found in any local file, in reference order. */
+  missingSpans(): MissingSpan[] {
+    const out: MissingSpan[] = [];
+    const src = this.foundSource;
+    const n = this.index.blockCount;
+    for (let i = 0; i < n; ) {
+      if (src[i] !== -1) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < n && src[j] === -1) j++;
+      out.push({ firstBlock: i, blockCount: j - i });
+      i = j;
+    }
+    return out;
+  }
+
+  /** Bytes of the reference found locally. */
+  get foundBytes(): number {
+    const { index, foundSource } = this;
+    let total = this.foundCount * index.blockSize;
+    const last = index.blockCount - 1;
+    if (last >= 0 && foundSource[last] !== -1) total -= index.blockSize - blockLength(index, last);
+    return total;
+  }
+}
+
+/**
+ * Scans one local file for reference blocks. Push-style and synchronous: `push(chunk)`
+ * any number of times, then `end()`. Results go into the parent {@link BlockMatcher}.
+ * Chunks are copied into the scanner's own buffer, so the caller may reuse them.
+ */
+export class Scanner {
+  readonly #m: BlockMatcher;
+  readonly #source: number;
+  readonly #bs: number;
+  /** Bytes a window needs: one block, or two when matches come in pairs. */
+  readonly #span: number;
+  #buf: Uint8Array;
+  /** Valid bytes in #buf. */
+  #len = 0;
+  /** File offset of #buf[0]. */
+  #base = 0;
+  /** Next window start, relative to #buf. */
+  #x = 0;
+  /** The sums are valid for window #x. */
+  #rolled = false;
+  /** Window #x has been looked up already: roll before the next lookup. */
+  #checked = false;
+  /** Block expected next after a match, or -1. */
+  #want = -1;
+  #a0 = 0;
+  #b0 = 0;
+  #a1 = 0;
+  #b1 = 0;
+  /** End of real data as a file offset (Infinity until end()). */
+  #dataEnd = Infinity;
+  #ended = false;
+  readonly #digest: Uint8Array;
+
+  constructor(m: BlockMatcher, source: number) {
+    this.#m = m;
+    this.#source = source;
+    this.#bs = m.index.blockSize;
+    this.#span = 2 * this.#bs;
+    this.#buf = new Uint8Array(Math.max(SCAN_BUFFER, 4 * this.#span));
+    this.#digest = new Uint8Array(2 * m.index.strongBytes);
+  }
+
+  /** Feeds the next bytes of the local file. */
+  push(chunk: Uint8Array): void {
+    if (this.#ended) throw new Error('Cannot push to a scanner after end()');
+    this.#m.stats.bytesScanned += chunk.length;
+    let p = 0;
+    while (p < chunk.length) {
+      if (this.#m.complete) return;
+      if (this.#len === this.#buf.length) this.#compact();
+      const take = Math.min(chunk.length - p, this.#buf.length - this.#len);
+      this.#buf.set(take === chunk.length ? chunk : chunk.subarray(p, p + take), this.#len);
+      this.#len += take;
+      p += take;
+      this.#scan();
+    }
+  }
+
+  /** Marks the end of the local file and scans the last windows. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#m.complete) return;
+    // Pad with zeros so that the last (zero-padded) reference block can match the file's
+    // tail; matches are never allowed to extend past #dataEnd.
+    this.#dataEnd = this.#base + this.#len;
+    while (this.#len + this.#span > this.#buf.length) this.#compact();
+    this.#buf.fill(0, this.#len, this.#len + this.#span);
+    this.#len += this.#span;
+    this.#scan();
+  }
+
+  /** Drops the bytes before the current window. */
+  #compact(): void {
+    this.#cache.fill(-1);
+    const keep = this.#x;
+    if (keep === 0) {
+      const bigger = new Uint8Array(this.#buf.length * 2);
+      bigger.set(this.#buf.subarray(0, this.#len));
+      this.#buf = bigger;
+      return;
+    }
+    this.#buf.copyWithin(0, keep, this.#len);
+    this.#len -= keep;
+    this.#base += keep;
+    this.#x = 0;
+  }
+
+  /** Compares the strong hash of window `buf[x, x+bs)` (cached in #digest slot `k`) with block i. */
+  #strongMatches(x: number, slot: number, cache: Int32Array, i: number): boolean {
+    const { index } = this.#m;
+    const sb = index.strongBytes;
+    if (cache[slot] !== x) {
+      index.strongHash.hashInto(this.#buf, x, this.#bs, this.#digest, slot * sb, sb);
+      this.#m.stats.strongHashes++;
+      cache[slot] = x;
+    }
+    return bytesEqual(this.#digest, slot * sb, index.strong, i * sb, sb);
+  }
+
+  readonly #cache = new Int32Array([-1, -1]);
+
+  /** True when block i may be taken from file offset `at` (it ends within the real data). */
+  #fits(i: number, at: number): boolean {
+    return at + blockLength(this.#m.index, i) <= this.#dataEnd;
+  }
+
+  /** Tries block `want` alone at window x (a continuation after a match). */
+  #tryNext(x: number, w0: number): boolean {
+    const m = this.#m;
+    const i = this.#want;
+    if (i < 0 || i >= m.index.blockCount || m.direct[i] === 1) return false;
+    if (m.index.weak[i] !== w0) return false;
+    m.stats.weakHits++;
+    if (!this.#strongMatches(x, 0, this.#cache, i) || !this.#fits(i, this.#base + x)) {
+      m.stats.falseMatches++;
+      return false;
+    }
+    m.record(i, this.#source, this.#base + x);
+    return true;
+  }
+
+  /** Walks the chain for key `key` at window x; returns the number of blocks matched (0, 1 or 2). */
+  #lookup(x: number, key: number, w0: number, w1: number): number {
+    const m = this.#m;
+    const t = m.lookup;
+    const { weak } = m.index;
+    const direct = m.direct;
+    const pairs = t.pairs;
+    let tries = 0;
+    for (let e = t.heads[key & t.tableMask]!; e >= 0; e = t.next[e]!) {
+      if (t.keys[e] !== key || weak[e] !== w0) continue;
+      if (pairs && weak[e + 1] !== w1) continue;
+      if (direct[e] === 1 && (!pairs || direct[e + 1] === 1)) continue;
+      m.stats.weakHits++;
+      if (++tries > m.maxCandidates) return 0;
+      const at = this.#base + x;
+      if (!this.#strongMatches(x, 0, this.#cache, e)) {
+        m.stats.falseMatches++;
+        continue;
+      }
+      if (pairs) {
+        if (!this.#strongMatches(x + this.#bs, 1, this.#cache, e + 1)) {
+          m.stats.falseMatches++;
+          continue;
+        }
+        if (!this.#fits(e + 1, at + this.#bs)) continue;
+        m.record(e, this.#source, at);
+        m.record(e + 1, this.#source, at + this.#bs);
+        this.#want = e + 2;
+        return 2;
+      }
+      if (!this.#fits(e, at)) continue;
+      m.record(e, this.#source, at);
+      this.#want = e + 1;
+      return 1;
+    }
+    return 0;
+  }
+
+  /** Scans every window that the buffered data allows. */
+  #scan(): void {
+    const m = this.#m;
+    const bs = this.#bs;
+    const limit = this.#len - this.#span; // last window start with a full lookahead
+    const buf = this.#buf;
+    const t = m.lookup;
+    const filter = t.filter;
+    const fshift = t.filterShift;
+    const pairs = t.pairs;
+    const mask = weakMask(m.index.weakBytes);
+    const nMod = bs & 0xffff;
+    let x = this.#x;
+    let a0 = this.#a0, b0 = this.#b0, a1 = this.#a1, b1 = this.#b1;
+    let rolled = this.#rolled;
+    let checked = this.#checked;
+
+    outer: while (x <= limit) {
+      if (m.complete) break;
+      if (!rolled) {
+        const r0 = weakChecksum(buf, x, bs);
+        a0 = r0 >>> 16;
+        b0 = r0 & 0xffff;
+        if (pairs) {
+          const r1 = weakChecksum(buf, x + bs, bs);
+          a1 = r1 >>> 16;
+          b1 = r1 & 0xffff;
+        }
+        rolled = true;
+        checked = false;
+        // Continuation: after a match, the next window is most likely the next block.
+        if (this.#want >= 0) {
+          const hit = this.#tryNext(x, ((a0 << 16) | b0) & mask);
+          if (hit) {
+            this.#want++;
+            x += bs;
+            rolled = false;
+            continue;
+          }
+          this.#want = -1;
+        }
+      }
+      for (;;) {
+        if (checked) {
+          if (x + 1 > limit) break outer;
+          // Roll both windows one byte: buf[x] leaves window 0, buf[x+bs] moves from
+          // window 1 to window 0, buf[x+2bs] enters window 1.
+          const out0 = buf[x]!;
+          const mid = buf[x + bs]!;
+          a0 = (a0 + mid - out0) & 0xffff;
+          b0 = (b0 + a0 - nMod * out0) & 0xffff;
+          if (pairs) {
+            const in1 = buf[x + 2 * bs]!;
+            a1 = (a1 + in1 - mid) & 0xffff;
+            b1 = (b1 + a1 - nMod * mid) & 0xffff;
+          }
+          x++;
+        }
+        checked = true;
+        const w0 = ((a0 << 16) | b0) & mask;
+        const w1 = pairs ? ((a1 << 16) | b1) & mask : 0;
+        // Inline mixKey(w0, w1): the filter test runs at every byte offset.
+        let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b);
+        h ^= h >>> 15;
+        h = Math.imul(h, 0xc2b2ae35);
+        h = (h ^ (h >>> 13)) >>> 0;
+        const f = h >>> fshift;
+        if ((filter[f >>> 5]! & (1 << (f & 31))) === 0) continue;
+        const matched = this.#lookup(x, h, w0, w1);
+        if (matched > 0) {
+          x += matched * bs;
+          rolled = false;
+          continue outer;
+        }
+      }
+    }
+    this.#x = x;
+    this.#a0 = a0;
+    this.#b0 = b0;
+    this.#a1 = a1;
+    this.#b1 = b1;
+    this.#rolled = rolled;
+    this.#checked = checked;
+  }
+}

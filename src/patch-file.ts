@@ -1,0 +1,206 @@
+/**
+ * The high-level operations on files: patch a local file to match an index, or report
+ * what a patch would reuse and fetch.
+ *
+ * @module
+ */
+import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
+import type { BlockIndex } from './index/block-index.js';
+import { openLocalReaders, scanLocalFiles } from './local-scan.js';
+import { assemble, type PatchProgress } from './patcher/assemble.js';
+import { planRanges, rangesBytes, type PlannedRange } from './planner/plan-ranges.js';
+import type { BlockSource } from './sources/block-source.js';
+import { AtomicFile } from './util/atomic-file.js';
+
+/** Options shared by {@link patchFile} and {@link diffFile}. */
+export interface DiffOptions {
+  /** The local (basis) file; it may not exist (then everything is fetched). */
+  local: string;
+  /** The index of the reference. */
+  index: BlockIndex;
+  /** More local files whose blocks may be reused (as zsync's `-i`). */
+  seeds?: readonly string[];
+  /** Bridge gaps between missing ranges up to this many bytes (default 0). */
+  gapBytes?: number;
+  /** Bridge the smallest gaps until at most this many ranges remain. */
+  maxRanges?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: PatchProgress) => void;
+}
+
+/** Options of {@link patchFile}. */
+export interface PatchOptions extends DiffOptions {
+  /** Where the missing bytes come from. */
+  source: BlockSource;
+  /** The output file (default: `local`, replaced atomically). */
+  output?: string;
+}
+
+/** What a diff found. */
+export interface DiffReport {
+  fileSize: number;
+  blockSize: number;
+  blockCount: number;
+  /** Bytes of the reference found in local files. */
+  reusedBytes: number;
+  /** Bytes that must be fetched (bridged gaps included). */
+  fetchBytes: number;
+  /** The planned ranges. */
+  ranges: PlannedRange[];
+  /** Local files scanned, by id. */
+  files: string[];
+}
+
+/** What a patch did. */
+export interface PatchReport {
+  fileSize: number;
+  blockSize: number;
+  blockCount: number;
+  /** Bytes copied from local files into the output. */
+  reusedBytes: number;
+  /** Bytes of the reference taken from the source. */
+  fetchedBytes: number;
+  /** Requests the source made (retries included). */
+  requests: number;
+  /** Body bytes the source received (for HTTP: including multipart part headers). */
+  receivedBytes: number;
+  /** Number of ranges planned. */
+  ranges: number;
+  /** True when the first result failed the whole-file check and everything was refetched. */
+  refetched: boolean;
+  output: string;
+  seconds: number;
+}
+
+async function plan(options: DiffOptions) {
+  const { index } = options;
+  const paths = [options.local, ...(options.seeds ?? [])];
+  const scan = await scanLocalFiles(index, paths, { signal: options.signal, onProgress: options.onProgress });
+  const ranges = planRanges(scan.matcher.missingSpans(), {
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    ...(options.gapBytes !== undefined ? { gapBytes: options.gapBytes } : {}),
+    ...(options.maxRanges !== undefined ? { maxRanges: options.maxRanges } : {}),
+  });
+  return { scan, ranges };
+}
+
+/**
+ * Scans the local file(s) and plans the fetch, fetching nothing.
+ *
+ * @example
+ * ```ts
+ * const r = await diffFile({ local: 'app.bin', index });
+ * console.log(`${r.reusedBytes} reused, ${r.fetchBytes} to fetch in ${r.ranges.length} ranges`);
+ * ```
+ */
+export async function diffFile(options: DiffOptions): Promise<DiffReport> {
+  const { index } = options;
+  const { scan, ranges } = await plan(options);
+  return {
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    blockCount: index.blockCount,
+    reusedBytes: scan.matcher.foundBytes - foundInRanges(scan.matcher.foundSource, ranges, index),
+    fetchBytes: rangesBytes(ranges),
+    ranges,
+    files: scan.files,
+  };
+}
+
+/** Bytes of found blocks that bridged ranges fetch anyway. */
+function foundInRanges(found: Int32Array, ranges: readonly PlannedRange[], index: BlockIndex): number {
+  let n = 0;
+  for (const r of ranges) {
+    for (let i = r.firstBlock; i < r.firstBlock + r.blockCount; i++) {
+      if (found[i] !== -1) n += Math.min(index.blockSize, index.fileSize - i * index.blockSize);
+    }
+  }
+  return n;
+}
+
+/**
+ * Updates `output` (default `local`) to be exactly the reference described by `index`:
+ * scans the local file and seeds, fetches only the missing ranges from `source`, verifies
+ * every fetched block and the whole result, then atomically replaces the output.
+ * On any failure the output is left as it was and no temporary file remains.
+ *
+ * If the result fails the whole-file check although every fetched block verified (a
+ * local block falsely matched a truncated hash: rare by design), the patch is redone
+ * once fetching everything, so a correct result is still produced.
+ *
+ * @example
+ * ```ts
+ * const index = decodeIndex(await readFile('app.bin.gosync'));
+ * const source = new HttpSource('https://example.com/app.bin');
+ * try { await patchFile({ local: 'app.bin', index, source }); } finally { await source.close(); }
+ * ```
+ */
+export async function patchFile(options: PatchOptions): Promise<PatchReport> {
+  const started = performance.now();
+  const { index, source, signal } = options;
+  throwIfAborted(signal);
+  const output = options.output ?? options.local;
+  const { scan, ranges } = await plan(options);
+  const requestsBefore = source.stats?.requests ?? 0;
+  const bytesBefore = source.stats?.bytes ?? 0;
+  let refetched = false;
+  let result;
+  try {
+    result = await writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, options);
+  } catch (err) {
+    if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) || scan.matcher.foundCount === 0) throw err;
+    // A local block matched by a truncated hash was not the right one. Fetch everything.
+    refetched = true;
+    const none = new Int32Array(index.blockCount).fill(-1);
+    const all: PlannedRange[] = index.fileSize > 0 ? [{ start: 0, end: index.fileSize, firstBlock: 0, blockCount: index.blockCount }] : [];
+    result = await writeOutput(output, [], none, new Float64Array(index.blockCount), all, options);
+  }
+  return {
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    blockCount: index.blockCount,
+    reusedBytes: result.reusedBytes,
+    fetchedBytes: result.fetchedBytes,
+    requests: (source.stats?.requests ?? 0) - requestsBefore,
+    receivedBytes: (source.stats?.bytes ?? 0) - bytesBefore,
+    ranges: ranges.length,
+    refetched,
+    output,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function writeOutput(
+  output: string,
+  files: string[],
+  foundSource: Int32Array,
+  foundOffset: Float64Array,
+  ranges: PlannedRange[],
+  options: PatchOptions,
+) {
+  const locals = await openLocalReaders(files);
+  let file: AtomicFile | undefined;
+  try {
+    file = await AtomicFile.create(output);
+    const result = await assemble({
+      index: options.index,
+      foundSource,
+      foundOffset,
+      locals: locals.readers,
+      ranges,
+      source: options.source,
+      sink: file,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    await locals.close();
+    await file.commit();
+    return result;
+  } catch (err) {
+    await file?.abort();
+    throw err;
+  } finally {
+    await locals.close();
+  }
+}

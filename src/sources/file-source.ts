@@ -1,0 +1,68 @@
+/**
+ * A block source over a local file (a reference on a mounted share, a USB stick, ...).
+ *
+ * @module
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './block-source.js';
+
+/** Options of {@link FileSource}. */
+export interface FileSourceOptions {
+  /** Largest single read, default 1 MiB. */
+  readSize?: number;
+}
+
+/**
+ * Serves ranges of a local file. Reads sequentially in pieces of at most `readSize`;
+ * each yielded chunk is a fresh buffer (the consumer may keep it).
+ */
+export class FileSource implements BlockSource {
+  readonly name: string;
+  readonly stats: SourceStats = { requests: 0, bytes: 0 };
+  readonly #path: string;
+  readonly #readSize: number;
+  #handle: Promise<FileHandle> | undefined;
+
+  constructor(path: string, options: FileSourceOptions = {}) {
+    this.name = path;
+    this.#path = path;
+    this.#readSize = options.readSize ?? 1024 * 1024;
+  }
+
+  #open(): Promise<FileHandle> {
+    this.#handle ??= open(this.#path, 'r').catch((cause: unknown) => {
+      this.#handle = undefined;
+      throw new SyncError(ErrorCodes.IO, `Cannot open the reference ${this.#path}: ${(cause as Error).message}`, { cause, path: this.#path });
+    });
+    return this.#handle;
+  }
+
+  async *read(ranges: readonly ByteRange[], options: ReadRangesOptions = {}): AsyncGenerator<Uint8Array> {
+    const fh = await this.#open();
+    const { size } = await fh.stat();
+    assertRanges(ranges, size);
+    for (const r of ranges) {
+      for (let pos = r.start; pos < r.end; ) {
+        throwIfAborted(options.signal);
+        const want = Math.min(this.#readSize, r.end - pos);
+        const buf = Buffer.allocUnsafeSlow(want);
+        const { bytesRead } = await fh.read(buf, 0, want, pos);
+        this.stats.requests++;
+        if (bytesRead === 0) {
+          throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot read ${this.#path} at ${pos}: the file ended early (it changed while being read)`, { path: this.#path, offset: pos });
+        }
+        this.stats.bytes += bytesRead;
+        options.onBytes?.(bytesRead);
+        pos += bytesRead;
+        yield buf.subarray(0, bytesRead);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const h = this.#handle;
+    this.#handle = undefined;
+    if (h) await (await h).close();
+  }
+}

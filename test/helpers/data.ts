@@ -1,0 +1,41 @@
+/** Deterministic test data: seeded random bytes and edits. */
+import { decodeIndex } from '../../src/index/format.js';
+import { buildIndex } from '../../src/index/builder.js';
+import type { BlockIndex } from '../../src/index/block-index.js';
+import type { IndexBuilderOptions } from '../../src/index/builder.js';
+
+/** xorshift32 bytes from a seed: the same seed gives the same bytes on every run. */
+export function randomBytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+/** Concatenates byte arrays. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Builds and decodes the index of `data` in memory. */
+export async function indexOf(data: Uint8Array, options: Omit<IndexBuilderOptions, 'fileSize'> = {}): Promise<BlockIndex> {
+  return decodeIndex(await buildIndex(data, { ...options, fileSize: data.length }));
+}
+
+/** Splits data into chunks at the given sizes (cycling). */
+export function* chunked(data: Uint8Array, sizes: readonly number[]): Generator<Uint8Array> {
+  let p = 0;
+  let k = 0;
+  while (p < data.length) {
+    const n = Math.max(1, sizes[k++ % sizes.length]!);
+    yield data.subarray(p, p + n);
+    p += n;
+  }
+}
