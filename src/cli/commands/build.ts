@@ -1,0 +1,49 @@
+/** `gosync build <file> [-o <index>] [--block-size <n>] [--url <reference-url>] [--json]` */
+import { buildIndexFile } from '../../build-file.js';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../index/params.js';
+import { ProgressLine } from '../progress.js';
+import { UsageError, formatBytes, parse, sizeOption } from '../usage.js';
+import type { CommandContext } from '../context.js';
+
+export const buildHelp = `Usage: gosync build <file> [options]    (alias: b)
+
+Writes the index of <file> (default <file>.gosync). Publish both on any HTTP server.
+
+Options:
+  -o, --output <path>     where to write the index
+  -b, --block-size <n>    block size, a power of two (default: from the file size)
+  -u, --url <url>         the reference URL to record in the index
+      --json              print a JSON report on stdout
+  -q, --quiet             no progress on stderr
+`;
+
+export async function build(args: string[], ctx: CommandContext): Promise<void> {
+  const { values, positionals } = parse(args, {
+    output: { type: 'string', short: 'o' },
+    'block-size': { type: 'string', short: 'b' },
+    url: { type: 'string', short: 'u' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
+  const input = positionals[0]!;
+  const blockSize = sizeOption(values['block-size'], 'block-size');
+  if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0)) {
+    throw new UsageError(`--block-size must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}, not ${blockSize}`);
+  }
+  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const report = await buildIndexFile(input, values.output ?? `${input}.gosync`, {
+    ...(blockSize ? { blockSize } : {}),
+    ...(values.url ? { url: values.url } : {}),
+    signal: ctx.signal,
+    onProgress: (done, total) => progress.update('index', done, total),
+  });
+  progress.done();
+  if (values.json) {
+    ctx.stdout.write(`${JSON.stringify(report)}\n`);
+  } else {
+    ctx.stdout.write(
+      `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}, ${report.seconds.toFixed(2)} s\n`,
+    );
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * `gosync patch <local> <index> [<reference>] [-o <out>] [-i <seed>]... [--json]` and
+ * `gosync diff <local> <index> [-i <seed>]... [--json]`.
+ */
+import { loadIndex, isHttpUrl, resolveReference } from '../../load-index.js';
+import { diffFile, patchFile } from '../../patch-file.js';
+import type { BlockSource } from '../../sources/block-source.js';
+import { FileSource } from '../../sources/file-source.js';
+import { HttpSource } from '../../sources/http-source.js';
+import type { CommandContext } from '../context.js';
+import { ProgressLine } from '../progress.js';
+import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
+
+export const patchHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
+
+Makes <local> identical to the reference described by <index> (a path or an http(s)
+URL), fetching only the blocks no local file has. <local> need not exist. The
+reference is <reference> (a URL or a path), else the URL in the index, else the
+index URL without ".gosync". The output is verified, then replaces <local> atomically.
+
+Options:
+  -o, --output <path>      write the result here instead of replacing <local>
+  -i, --seed <file>        another local file whose blocks may be reused (repeatable)
+  -c, --connections <n>    concurrent HTTP connections (default 4)
+      --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
+      --json               print a JSON report on stdout
+  -q, --quiet              no progress on stderr
+`;
+
+export const diffHelp = `Usage: gosync diff <local> <index> [options]    (alias: d)
+
+Shows what "gosync patch" would reuse from local files and fetch, downloading
+nothing but the index.
+
+Options:
+  -i, --seed <file>        another local file whose blocks may be reused (repeatable)
+      --json               print a JSON report on stdout
+  -q, --quiet              no progress on stderr
+`;
+
+function percent(part: number, whole: number): string {
+  return whole === 0 ? '100%' : `${((100 * part) / whole).toFixed(1)}%`;
+}
+
+export async function patch(args: string[], ctx: CommandContext): Promise<void> {
+  const { values, positionals } = parse(args, {
+    output: { type: 'string', short: 'o' },
+    seed: { type: 'string', short: 'i', multiple: true },
+    connections: { type: 'string', short: 'c' },
+    bwlimit: { type: 'string' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (positionals.length < 2 || positionals.length > 3) {
+    throw new UsageError(`patch takes <local> <index> [<reference>], got ${positionals.length} arguments`);
+  }
+  const [local, indexLocation, explicitReference] = positionals as [string, string, string?];
+  const connections = intOption(values.connections, 'connections');
+  const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
+  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
+  const reference = resolveReference(loaded, explicitReference);
+  const source: BlockSource = isHttpUrl(reference)
+    ? new HttpSource(reference, {
+        expectedSize: loaded.index.fileSize,
+        ...(connections ? { connections } : {}),
+        ...(bytesPerSecond ? { bytesPerSecond } : {}),
+      })
+    : new FileSource(reference);
+  try {
+    const report = await patchFile({
+      local,
+      index: loaded.index,
+      source,
+      ...(values.output ? { output: values.output } : {}),
+      seeds: values.seed ?? [],
+      signal: ctx.signal,
+      onProgress: progress.patch,
+    });
+    progress.done();
+    if (values.json) {
+      ctx.stdout.write(`${JSON.stringify({ ...report, indexBytes: loaded.bytes, reference })}\n`);
+      return;
+    }
+    ctx.stdout.write(
+      `${report.output}: ${formatBytes(report.fileSize)} verified (sha256)\n` +
+        `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
+        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges with ${report.requests} requests, ` +
+        `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
+    );
+  } finally {
+    progress.done();
+    await source.close();
+  }
+}
+
+export async function diff(args: string[], ctx: CommandContext): Promise<void> {
+  const { values, positionals } = parse(args, {
+    seed: { type: 'string', short: 'i', multiple: true },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (positionals.length !== 2) throw new UsageError(`diff takes <local> <index>, got ${positionals.length} arguments`);
+  const [local, indexLocation] = positionals as [string, string];
+  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const started = performance.now();
+  const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
+  const report = await diffFile({ local, index: loaded.index, seeds: values.seed ?? [], signal: ctx.signal, onProgress: progress.patch });
+  progress.done();
+  const seconds = (performance.now() - started) / 1000;
+  if (values.json) {
+    const { ranges, ...rest } = report;
+    ctx.stdout.write(
+      `${JSON.stringify({ ...rest, fetchedBytes: report.fetchBytes, requests: 0, rangeCount: ranges.length, ranges: ranges.map((r) => [r.start, r.end]), indexBytes: loaded.bytes, seconds })}\n`,
+    );
+    return;
+  }
+  ctx.stdout.write(
+    `${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
+      `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n`,
+  );
+}
