@@ -61,6 +61,9 @@ export interface ScanStats {
   falseMatches: number;
 }
 
+/** Consecutive failed predictions before the scan stops expecting blocks in place. */
+const MAX_MISSES = 16;
+
 /** Default read/scan buffer: large sequential pieces, few compactions. */
 const SCAN_BUFFER = 4 * 1024 * 1024;
 
@@ -203,8 +206,16 @@ export class Scanner {
   #rolled = false;
   /** Window #x has been looked up already: roll before the next lookup. */
   #checked = false;
-  /** Block expected next after a match, or -1. */
-  #want = -1;
+  /**
+   * Prediction after a match of block k at offset o: block k+j is expected at o + j·bs.
+   * The next prediction is tested when the scan reaches #predPos (a file offset), as a
+   * single-block match. A miss moves the prediction one block on, up to MAX_MISSES
+   * times, so unchanged blocks between edited ones (in-place changes, typical of
+   * binaries) are found although no two consecutive blocks match there.
+   */
+  #predBlock = -1;
+  #predPos = -1;
+  #predMisses = 0;
   #a0 = 0;
   #b0 = 0;
   #a1 = 0;
@@ -213,13 +224,16 @@ export class Scanner {
   #dataEnd = Infinity;
   #ended = false;
   readonly #digest: Uint8Array;
+  /** Bytes kept before the window for looking back after a match. */
+  readonly #history: number;
 
   constructor(m: BlockMatcher, source: number) {
     this.#m = m;
     this.#source = source;
     this.#bs = m.index.blockSize;
     this.#span = 2 * this.#bs;
-    this.#buf = new Uint8Array(Math.max(SCAN_BUFFER, 4 * this.#span));
+    this.#history = MAX_MISSES * this.#bs;
+    this.#buf = new Uint8Array(Math.max(SCAN_BUFFER, 4 * this.#span + this.#history));
     this.#digest = new Uint8Array(2 * m.index.strongBytes);
   }
 
@@ -256,17 +270,17 @@ export class Scanner {
   /** Drops the bytes before the current window. */
   #compact(): void {
     this.#cache.fill(-1);
-    const keep = this.#x;
-    if (keep === 0) {
+    const drop = Math.max(0, this.#x - this.#history);
+    if (drop === 0) {
       const bigger = new Uint8Array(this.#buf.length * 2);
       bigger.set(this.#buf.subarray(0, this.#len));
       this.#buf = bigger;
       return;
     }
-    this.#buf.copyWithin(0, keep, this.#len);
-    this.#len -= keep;
-    this.#base += keep;
-    this.#x = 0;
+    this.#buf.copyWithin(0, drop, this.#len);
+    this.#len -= drop;
+    this.#base += drop;
+    this.#x -= drop;
   }
 
   /** Compares the strong hash of window `buf[x, x+bs)` (cached in #digest slot `k`) with block i. */
@@ -288,19 +302,59 @@ export class Scanner {
     return at + blockLength(this.#m.index, i) <= this.#dataEnd;
   }
 
-  /** Tries block `want` alone at window x (a continuation after a match). */
-  #tryNext(x: number, w0: number): boolean {
+  /** After block i matched at file offset `at`, expect block i+1 right after it. */
+  #predictAfter(i: number, at: number): void {
+    this.#predBlock = i + 1;
+    this.#predPos = at + this.#bs;
+    this.#predMisses = 0;
+  }
+
+  /**
+   * Tests the predicted block alone at window x (x is at the predicted offset). On a
+   * hit records it and predicts the next one; on a miss moves the prediction on.
+   */
+  #tryPredicted(x: number, w0: number): boolean {
     const m = this.#m;
-    const i = this.#want;
-    if (i < 0 || i >= m.index.blockCount || m.direct[i] === 1) return false;
-    if (m.index.weak[i] !== w0) return false;
-    m.stats.weakHits++;
-    if (!this.#strongMatches(x, 0, this.#cache, i) || !this.#fits(i, this.#base + x)) {
+    const i = this.#predBlock;
+    const at = this.#base + x;
+    if (i < m.index.blockCount && m.direct[i] !== 1 && m.index.weak[i] === w0) {
+      m.stats.weakHits++;
+      if (this.#strongMatches(x, 0, this.#cache, i) && this.#fits(i, at)) {
+        m.record(i, this.#source, at);
+        this.#predictAfter(i, at);
+        return true;
+      }
       m.stats.falseMatches++;
-      return false;
     }
-    m.record(i, this.#source, this.#base + x);
-    return true;
+    if (m.direct[i] !== 1) this.#predMisses++;
+    if (this.#predMisses >= MAX_MISSES || i + 1 >= m.index.blockCount) this.#predPos = -1;
+    else {
+      this.#predBlock = i + 1;
+      this.#predPos = at + this.#bs;
+    }
+    return false;
+  }
+
+  /**
+   * After a run starting with block e was found at window x, looks back: block e−j may
+   * be at x − j·bs (unchanged blocks before an edit that broke the pair rule). Stops at a
+   * block already matched in place, at the start of the kept history, or after
+   * MAX_MISSES failures.
+   */
+  #lookBack(x: number, e: number): void {
+    const m = this.#m;
+    const { index } = m;
+    const mask = weakMask(index.weakBytes);
+    let misses = 0;
+    for (let j = 1; j <= e && misses < MAX_MISSES; j++) {
+      const b = e - j;
+      const p = x - j * this.#bs;
+      if (p < 0 || m.direct[b] === 1) return;
+      if ((weakChecksum(this.#buf, p, this.#bs) & mask) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
+        m.record(b, this.#source, this.#base + p);
+        misses = 0;
+      } else misses++;
+    }
   }
 
   /** Walks the chain for key `key` at window x; returns the number of blocks matched (0, 1 or 2). */
@@ -330,12 +384,14 @@ export class Scanner {
         if (!this.#fits(e + 1, at + this.#bs)) continue;
         m.record(e, this.#source, at);
         m.record(e + 1, this.#source, at + this.#bs);
-        this.#want = e + 2;
+        this.#predictAfter(e + 1, at + this.#bs);
+        this.#lookBack(x, e);
         return 2;
       }
       if (!this.#fits(e, at)) continue;
       m.record(e, this.#source, at);
-      this.#want = e + 1;
+      this.#predictAfter(e, at);
+      this.#lookBack(x, e);
       return 1;
     }
     return 0;
@@ -357,6 +413,8 @@ export class Scanner {
     let a0 = this.#a0, b0 = this.#b0, a1 = this.#a1, b1 = this.#b1;
     let rolled = this.#rolled;
     let checked = this.#checked;
+    /** The predicted block's window start in #buf, or -1. */
+    let predX = this.#predPos < 0 ? -1 : this.#predPos - this.#base;
 
     outer: while (x <= limit) {
       if (m.complete) break;
@@ -371,17 +429,6 @@ export class Scanner {
         }
         rolled = true;
         checked = false;
-        // Continuation: after a match, the next window is most likely the next block.
-        if (this.#want >= 0) {
-          const hit = this.#tryNext(x, ((a0 << 16) | b0) & mask);
-          if (hit) {
-            this.#want++;
-            x += bs;
-            rolled = false;
-            continue;
-          }
-          this.#want = -1;
-        }
       }
       for (;;) {
         if (checked) {
@@ -401,6 +448,16 @@ export class Scanner {
         }
         checked = true;
         const w0 = ((a0 << 16) | b0) & mask;
+        if (x === predX) {
+          // The block predicted by the last match (the next one, or one further on).
+          const hit = this.#tryPredicted(x, w0);
+          predX = this.#predPos < 0 ? -1 : this.#predPos - this.#base;
+          if (hit) {
+            x += bs;
+            rolled = false;
+            continue outer;
+          }
+        }
         const w1 = pairs ? ((a1 << 16) | b1) & mask : 0;
         // Inline mixKey(w0, w1): the filter test runs at every byte offset.
         let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b);
@@ -411,6 +468,7 @@ export class Scanner {
         if ((filter[f >>> 5]! & (1 << (f & 31))) === 0) continue;
         const matched = this.#lookup(x, h, w0, w1);
         if (matched > 0) {
+          predX = this.#predPos - this.#base;
           x += matched * bs;
           rolled = false;
           continue outer;
