@@ -1,0 +1,36 @@
+/**
+ * gosync: update big files from a static index and HTTP range requests, moving only
+ * what changed. This barrel exports the stable API; see the README for a tour.
+ *
+ * @module
+ */
+export { ErrorCodes, SyncError, type ErrorCode, type SyncErrorDetails } from './errors.js';
+export { RollingChecksum, weakChecksum, weakMask } from './rollsum/rollsum.js';
+export { sha256, nodeHash, type StrongHash, type IncrementalHash } from './hashing/strong-hash.js';
+export { blockLength, type BlockIndex, type FileDigest } from './index/block-index.js';
+export { defaultBlockSize, defaultHashLengths, type HashLengths } from './index/params.js';
+export {
+  decodeIndex,
+  encodeIndex,
+  readIndexHeader,
+  isGosyncIndex,
+  indexSize,
+  DEFAULT_MAX_INDEX_BYTES,
+  type IndexHeader,
+  type DecodeIndexOptions,
+} from './index/format.js';
+export { IndexBuilder, buildIndex, type IndexBuilderOptions } from './index/builder.js';
+export { buildLookup, type LookupTable } from './index/lookup.js';
+export { BlockMatcher, Scanner, type FoundSpan, type MissingSpan, type MatcherOptions, type ScanStats } from './matcher/block-matcher.js';
+export { planRanges, rangesBytes, type PlanOptions, type PlannedRange } from './planner/plan-ranges.js';
+export { assemble, type AssembleOptions, type AssembleResult, type LocalReader, type OutputSink, type PatchProgress } from './patcher/assemble.js';
+export { BlockVerifier, FileVerifier } from './verify/block-verifier.js';
+export { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './sources/block-source.js';
+export { MemorySource } from './sources/memory-source.js';
+export { FileSource, type FileSourceOptions } from './sources/file-source.js';
+export { HttpSource, httpGet, type HttpSourceOptions } from './sources/http-source.js';
+export { buildIndexFile, type BuildFileOptions, type BuildReport } from './build-file.js';
+export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } from './load-index.js';
+export { scanLocalFiles, type ScanOptions, type LocalScan } from './local-scan.js';
+export { patchFile, diffFile, type PatchOptions, type DiffOptions, type PatchReport, type DiffReport } from './patch-file.js';
+export { startStaticServer, type StaticServer, type StaticServerOptions } from './serve/static-server.js';
