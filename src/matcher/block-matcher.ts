@@ -365,7 +365,7 @@ export class Scanner {
     const direct = m.direct;
     const pairs = t.pairs;
     let tries = 0;
-    for (let e = t.heads[key & t.tableMask]!; e >= 0; e = t.next[e]!) {
+    for (let e = t.heads[key >>> t.tableShift]!; e >= 0; e = t.next[e]!) {
       if (t.keys[e] !== key || weak[e] !== w0) continue;
       if (pairs && weak[e + 1] !== w1) continue;
       if (direct[e] === 1 && (!pairs || direct[e + 1] === 1)) continue;
@@ -460,10 +460,7 @@ export class Scanner {
         }
         const w1 = pairs ? ((a1 << 16) | b1) & mask : 0;
         // Inline mixKey(w0, w1): the filter test runs at every byte offset.
-        let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b);
-        h ^= h >>> 15;
-        h = Math.imul(h, 0xc2b2ae35);
-        h = (h ^ (h >>> 13)) >>> 0;
+        const h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b) >>> 0;
         const f = h >>> fshift;
         if ((filter[f >>> 5]! & (1 << (f & 31))) === 0) continue;
         const matched = this.#lookup(x, h, w0, w1);
