@@ -63,6 +63,7 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
     data = await readFile(location, options.signal ? { signal: options.signal } : {});
   } catch (cause) {
     if (SyncError.is(cause)) throw cause;
+    throwIfAborted(options.signal);
     throw new SyncError(ErrorCodes.IO, `Cannot read the index ${location}: ${(cause as Error).message}`, { cause, path: location });
   }
   return { index: decodeIndex(data, { maxBytes }), path: location, bytes: data.length };

@@ -6,7 +6,7 @@
  * @module
  */
 import { crc32 } from 'node:zlib';
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
 import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
 import { encodeHeader, encodeRecord, encodeTrailer, type IndexHeader } from './format.js';
@@ -150,7 +150,7 @@ export async function buildIndex(
   if (input instanceof Uint8Array) parts.push(b.push(input));
   else {
     for await (const chunk of input) {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       parts.push(b.push(chunk));
     }
   }
