@@ -24,6 +24,8 @@ export interface DiffOptions {
   gapBytes?: number;
   /** Bridge the smallest gaps until at most this many ranges remain. */
   maxRanges?: number;
+  /** Worker threads for scanning large local files (default: every core). */
+  threads?: number;
   signal?: AbortSignal;
   onProgress?: (p: PatchProgress) => void;
 }
@@ -75,7 +77,11 @@ export interface PatchReport {
 async function plan(options: DiffOptions) {
   const { index } = options;
   const paths = [options.local, ...(options.seeds ?? [])];
-  const scan = await scanLocalFiles(index, paths, { signal: options.signal, onProgress: options.onProgress });
+  const scan = await scanLocalFiles(index, paths, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
   const ranges = planRanges(scan.matcher.missingSpans(), {
     fileSize: index.fileSize,
     blockSize: index.blockSize,

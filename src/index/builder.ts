@@ -8,8 +8,8 @@
 import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
-import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
-import { encodeHeader, encodeRecord, encodeTrailer, type IndexHeader } from './format.js';
+import { writeBlockRecords } from './block-records.js';
+import { encodeHeader, encodeTrailer, type IndexHeader } from './format.js';
 import { defaultBlockSize, defaultHashLengths, type HashLengths } from './params.js';
 
 /** Options of {@link IndexBuilder}. */
@@ -45,7 +45,6 @@ export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
 export class IndexBuilder {
   /** The header this index will have. */
   readonly header: IndexHeader;
-  readonly #mask: number;
   readonly #record: number;
   readonly #carry: Uint8Array;
   #carried = 0;
@@ -53,11 +52,9 @@ export class IndexBuilder {
   #crc = 0;
   #headerDone = false;
   readonly #fileHash = sha256.create();
-  readonly #strong = new Uint8Array(32);
 
   constructor(options: IndexBuilderOptions) {
     this.header = planIndexHeader(options);
-    this.#mask = weakMask(this.header.weakBytes);
     this.#record = this.header.weakBytes + this.header.strongBytes;
     this.#carry = new Uint8Array(this.header.blockSize);
   }
@@ -69,14 +66,6 @@ export class IndexBuilder {
     const h = encodeHeader(this.header);
     this.#crc = crc32(h, this.#crc);
     return h;
-  }
-
-  /** Hashes one block `data[start, start + blockSize)` into `out` at `offset`. */
-  #record1(data: Uint8Array, start: number, out: Uint8Array, offset: number): void {
-    const { blockSize, weakBytes, strongBytes } = this.header;
-    const weak = weakChecksum(data, start, blockSize) & this.#mask;
-    sha256.hashInto(data, start, blockSize, this.#strong, 0, strongBytes);
-    encodeRecord(out, offset, weak, weakBytes, this.#strong, 0, strongBytes);
   }
 
   /** Pushes the next bytes of the reference; returns the records of the blocks completed. */
@@ -98,17 +87,43 @@ export class IndexBuilder {
       this.#carried += take;
       p = take;
       if (this.#carried < bs) return out;
-      this.#record1(this.#carry, 0, out, o);
+      writeBlockRecords(this.#carry, 0, 1, this.header, out, o);
       o += this.#record;
       this.#carried = 0;
     }
-    for (; p + bs <= chunk.length; p += bs, o += this.#record) this.#record1(chunk, p, out, o);
+    const whole = Math.floor((chunk.length - p) / bs);
+    writeBlockRecords(chunk, p, whole, this.header, out, o);
+    p += whole * bs;
     if (p < chunk.length) {
       this.#carry.set(chunk.subarray(p), 0);
       this.#carried = chunk.length - p;
     }
     this.#crc = crc32(out, this.#crc);
     return out;
+  }
+
+  /**
+   * For builders that hash blocks elsewhere (worker threads): accounts for `chunk`, whose
+   * length is a multiple of the block size, in the whole-file hash and the length. Its
+   * records must then be handed to {@link IndexBuilder.takeRecords}, in order, before
+   * any other push.
+   */
+  feedWholeBlocks(chunk: Uint8Array): void {
+    if (!this.#headerDone) throw new Error('Cannot push data: take headerBytes() first');
+    if (this.#carried !== 0 || chunk.length % this.header.blockSize !== 0) {
+      throw new RangeError('Cannot feed whole blocks: the data does not start and end on block boundaries');
+    }
+    if (this.#pushed + chunk.length > this.header.fileSize) {
+      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`);
+    }
+    this.#pushed += chunk.length;
+    this.#fileHash.update(chunk);
+  }
+
+  /** Records computed elsewhere for data given to {@link IndexBuilder.feedWholeBlocks}. */
+  takeRecords(records: Uint8Array): Uint8Array {
+    this.#crc = crc32(records, this.#crc);
+    return records;
   }
 
   /** Finishes: the last (zero-padded) block's record and the trailer. */
@@ -121,7 +136,7 @@ export class IndexBuilder {
     if (this.#carried > 0) {
       this.#carry.fill(0, this.#carried);
       last = new Uint8Array(this.#record);
-      this.#record1(this.#carry, 0, last, 0);
+      writeBlockRecords(this.#carry, 0, 1, this.header, last, 0);
       this.#crc = crc32(last, this.#crc);
       this.#carried = 0;
     }

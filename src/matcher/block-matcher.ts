@@ -112,10 +112,44 @@ export class BlockMatcher {
     return this.foundCount === this.index.blockCount;
   }
 
-  /** A scanner for local file `source` (any integer id ≥ 0 you choose). */
-  scanner(source: number): Scanner {
+  /**
+   * A scanner for local file `source` (any integer id ≥ 0 you choose). `offset` is the
+   * file offset of the first byte that will be pushed (to scan a section of a file).
+   */
+  scanner(source: number, offset = 0): Scanner {
     if (!Number.isInteger(source) || source < 0) throw new RangeError(`Cannot scan: source id ${source} is not a non-negative integer`);
-    return new Scanner(this, source);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Cannot scan: offset ${offset} is not a non-negative integer`);
+    return new Scanner(this, source, offset);
+  }
+
+  /**
+   * Marks blocks already found elsewhere (`known[i] === 1`) so that scanning does not
+   * look for them again. They count as found, with `foundSource` −2.
+   */
+  markKnown(known: Uint8Array): void {
+    for (let i = 0; i < known.length && i < this.foundSource.length; i++) {
+      if (known[i] !== 1 || this.direct[i] === 1) continue;
+      if (this.foundSource[i] === -1) this.foundCount++;
+      this.foundSource[i] = -2;
+      this.direct[i] = 1;
+    }
+  }
+
+  /**
+   * Takes the blocks another matcher (for the same index, e.g. a worker's, scanning
+   * another section) found where this one has none, or has only a twin-filled one.
+   */
+  merge(other: { foundSource: Int32Array; foundOffset: Float64Array; direct: Uint8Array }): void {
+    const { foundSource, foundOffset, direct } = this;
+    for (let i = 0; i < foundSource.length; i++) {
+      const src = other.foundSource[i]!;
+      if (src < 0 || direct[i] === 1) continue;
+      if (foundSource[i] !== -1 && other.direct[i] !== 1) continue;
+      if (foundSource[i] === -1) this.foundCount++;
+      foundSource[i] = src;
+      foundOffset[i] = other.foundOffset[i]!;
+      direct[i] = other.direct[i]!;
+    }
   }
 
   /** Records that block `i` is at `offset` in `source` (and fills its identical twins). */
@@ -227,9 +261,10 @@ export class Scanner {
   /** Bytes kept before the window for looking back after a match. */
   readonly #history: number;
 
-  constructor(m: BlockMatcher, source: number) {
+  constructor(m: BlockMatcher, source: number, offset = 0) {
     this.#m = m;
     this.#source = source;
+    this.#base = offset;
     this.#bs = m.index.blockSize;
     this.#span = 2 * this.#bs;
     this.#history = MAX_MISSES * this.#bs;

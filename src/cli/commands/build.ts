@@ -2,7 +2,7 @@
 import { buildIndexFile } from '../../build-file.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../index/params.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, formatBytes, parse, sizeOption } from '../usage.js';
+import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
 import type { CommandContext } from '../context.js';
 
 export const buildHelp = `Usage: gosync build <file> [options]    (alias: b)
@@ -14,6 +14,7 @@ Options:
   -b, --block-size <n>    block size, a power of two (default: from the file size)
   -u, --url <url>         the reference URL to record in the index
       --json              print a JSON report on stdout
+  -t, --threads <n>       worker threads for hashing (default: every core)
   -q, --quiet             no progress on stderr
 `;
 
@@ -24,7 +25,9 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     url: { type: 'string', short: 'u' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string', short: 't' },
   });
+  const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
   const input = positionals[0]!;
   const blockSize = sizeOption(values['block-size'], 'block-size');
@@ -35,6 +38,7 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   const report = await buildIndexFile(input, values.output ?? `${input}.gosync`, {
     ...(blockSize ? { blockSize } : {}),
     ...(values.url ? { url: values.url } : {}),
+    ...(threads ? { threads } : {}),
     signal: ctx.signal,
     onProgress: (done, total) => progress.update('index', done, total),
   });

@@ -24,6 +24,7 @@ Options:
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
       --json               print a JSON report on stdout
+  -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
 `;
 
@@ -35,6 +36,7 @@ nothing but the index.
 Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
       --json               print a JSON report on stdout
+  -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
 `;
 
@@ -50,7 +52,9 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     bwlimit: { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string', short: 't' },
   });
+  const threads = intOption(values.threads, 'threads');
   if (positionals.length < 2 || positionals.length > 3) {
     throw new UsageError(`patch takes <local> <index> [<reference>], got ${positionals.length} arguments`);
   }
@@ -74,6 +78,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
       source,
       ...(values.output ? { output: values.output } : {}),
       seeds: values.seed ?? [],
+      ...(threads ? { threads } : {}),
       signal: ctx.signal,
       onProgress: progress.patch,
     });
@@ -99,13 +104,15 @@ export async function diff(args: string[], ctx: CommandContext): Promise<void> {
     seed: { type: 'string', short: 'i', multiple: true },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string', short: 't' },
   });
+  const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 2) throw new UsageError(`diff takes <local> <index>, got ${positionals.length} arguments`);
   const [local, indexLocation] = positionals as [string, string];
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const started = performance.now();
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
-  const report = await diffFile({ local, index: loaded.index, seeds: values.seed ?? [], signal: ctx.signal, onProgress: progress.patch });
+  const report = await diffFile({ local, index: loaded.index, seeds: values.seed ?? [], ...(threads ? { threads } : {}), signal: ctx.signal, onProgress: progress.patch });
   progress.done();
   const seconds = (performance.now() - started) / 1000;
   if (values.json) {
