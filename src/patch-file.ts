@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { open, realpath, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
+import type { BlockMatcher } from './matcher/block-matcher.js';
+import { FileVerifier } from './verify/block-verifier.js';
 import type { BlockIndex } from './index/block-index.js';
 import { openLocalReaders, scanLocalFiles } from './local-scan.js';
 import { assemble, type PatchProgress } from './patcher/assemble.js';
@@ -70,6 +73,8 @@ export interface PatchReport {
   ranges: number;
   /** True when the first result failed the whole-file check and everything was refetched. */
   refetched: boolean;
+  /** True when the output already was the reference and was left untouched. */
+  upToDate: boolean;
   output: string;
   seconds: number;
 }
@@ -152,6 +157,22 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
   const bytesBefore = source.stats?.bytes ?? 0;
   let refetched = false;
   let result;
+  if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal)) {
+    return {
+      fileSize: index.fileSize,
+      blockSize: index.blockSize,
+      blockCount: index.blockCount,
+      reusedBytes: index.fileSize,
+      fetchedBytes: 0,
+      requests: 0,
+      receivedBytes: 0,
+      ranges: 0,
+      refetched,
+      output,
+      upToDate: true,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
   try {
     result = await writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, options);
   } catch (err) {
@@ -173,8 +194,44 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     ranges: ranges.length,
     refetched,
     output,
+    upToDate: false,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * True when the output already is the reference: it is the scanned local file, every
+ * block was found in place in it, and its whole-file digest matches. Then nothing is
+ * rewritten (as rsync skips an up-to-date file).
+ */
+async function alreadyUpToDate(output: string, files: string[], matcher: BlockMatcher, index: BlockIndex, signal: AbortSignal | undefined): Promise<boolean> {
+  if (files.length === 0 || !matcher.complete) return false;
+  const bs = index.blockSize;
+  for (let i = 0; i < index.blockCount; i++) {
+    if (matcher.foundSource[i] !== 0 || matcher.foundOffset[i] !== i * bs) return false;
+  }
+  try {
+    const [a, b] = await Promise.all([realpath(output), realpath(files[0]!)]);
+    if (a !== b || (await stat(a)).size !== index.fileSize) return false;
+    const verifier = new FileVerifier(index);
+    const fh = await open(a, 'r');
+    try {
+      const buf = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
+      for (;;) {
+        throwIfAborted(signal);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        verifier.update(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await fh.close();
+    }
+    verifier.finish();
+    return true;
+  } catch (err) {
+    if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+    return false;
+  }
 }
 
 async function writeOutput(

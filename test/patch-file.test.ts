@@ -173,3 +173,32 @@ test('an aborted patch rejects with ABORTED and leaves no trace', async () => {
   assert.deepEqual(await readFile(local), Buffer.from(oldData));
   assert.deepEqual(await leftovers(), []);
 });
+
+test('an up-to-date local file is verified and left untouched', async () => {
+  const data = randomBytes(300_000, 15);
+  const { local, index } = await setup('uptodate', data, data);
+  const { utimes } = await import('node:fs/promises');
+  await utimes(local, 1_000_000, 1_000_000);
+  const report = await patchFile({ local, index, source: new MemorySource(new Uint8Array(0)) });
+  assert.equal(report.upToDate, true);
+  assert.equal(report.fetchedBytes, 0);
+  assert.equal(report.reusedBytes, data.length);
+  assert.equal((await stat(local)).mtimeMs, 1_000_000_000, 'not rewritten');
+  // With another output the file is written (and is still exact).
+  const out = join(dir, 'uptodate.out');
+  const r2 = await patchFile({ local, output: out, index, source: new MemorySource(new Uint8Array(0)) });
+  assert.equal(r2.upToDate, false);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+});
+
+test('a local file with the same blocks in place but other bytes elsewhere is not taken as up to date', async () => {
+  // Same length; every block found in place by its (tiny) hashes, but the digest differs.
+  const data = randomBytes(20_000, 16);
+  const { local, index } = await setup('almost', data, data);
+  const changed = Uint8Array.from(data);
+  changed[5] ^= 1;
+  const { createHash } = await import('node:crypto');
+  const lied = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) } };
+  await assert.rejects(patchFile({ local, index: lied, source: new MemorySource(data) }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH);
+  assert.deepEqual(await readFile(local), Buffer.from(data));
+});

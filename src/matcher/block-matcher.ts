@@ -344,6 +344,18 @@ export class Scanner {
     this.#predMisses = 0;
   }
 
+  /** Tests the predicted block at window x by its strong hash alone; records it on a hit. */
+  #tryPredictedStrong(x: number): boolean {
+    const m = this.#m;
+    const i = this.#predBlock;
+    const at = this.#base + x;
+    if (i >= m.index.blockCount || m.direct[i] === 1 || !this.#fits(i, at)) return false;
+    if (!this.#strongMatches(x, 0, this.#cache, i)) return false;
+    m.record(i, this.#source, at);
+    this.#predictAfter(i, at);
+    return true;
+  }
+
   /**
    * Tests the predicted block alone at window x (x is at the predicted offset). On a
    * hit records it and predicts the next one; on a miss moves the prediction on.
@@ -454,6 +466,15 @@ export class Scanner {
     outer: while (x <= limit) {
       if (m.complete) break;
       if (!rolled) {
+        // Right after a match the next block is most likely next in the file too: try
+        // its strong hash before paying for the weak checksums (runs of unchanged
+        // blocks then cost one hash per block). Stored strong hashes are sized for such
+        // single-block checks (docs/format.md); the whole-file hash backs them.
+        if (x === predX && this.#tryPredictedStrong(x)) {
+          predX = this.#predPos - this.#base;
+          x += bs;
+          continue;
+        }
         const r0 = weakChecksum(buf, x, bs);
         a0 = r0 >>> 16;
         b0 = r0 & 0xffff;
