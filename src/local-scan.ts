@@ -109,8 +109,15 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
 /**
  * Scans one file in sections on worker threads and merges what they found, in section
  * order. Each section is read with one window of overlap into the next, so every offset
- * of the file is tried exactly as in a serial scan, but the sequence prediction restarts
- * at each section boundary.
+ * is tried as in a serial scan.
+ *
+ * A serial scan differs in one way: when it reaches a section, it already knows what
+ * the sections before found, and does not match those blocks again, so where the file
+ * repeats data it keeps rolling and may find other blocks there. A worker cannot know
+ * that, so the places where a section matched blocks an earlier section also matched
+ * are scanned a second time, knowing everything found so far. (On the typescript 5.5.4
+ * → 5.6.2 package tar, which repeats a lot, sections alone found 177 blocks fewer than a
+ * serial scan; with the second pass they find as many.)
  */
 async function scanParallel(
   matcher: BlockMatcher,
@@ -123,33 +130,66 @@ async function scanParallel(
   signal: AbortSignal | undefined,
   onDone: (bytes: number) => void,
 ): Promise<void> {
+  const bs = shared.blockSize;
   const sectionSize = Math.max(MIN_SECTION, Math.ceil(size / (4 * threads)));
+  const run = (sections: [number, number][], known: Uint8Array) =>
+    pool.run<ScanResult>({ kind: 'scan', index: shared, path, source: id, sections, known, fileSize: size } satisfies ScanTask, [], signal);
   const known = Uint8Array.from(matcher.direct);
   const tasks: Promise<ScanResult>[] = [];
   for (let start = 0; start < size; start += sectionSize) {
     const end = Math.min(size, start + sectionSize);
-    const task: ScanTask = { kind: 'scan', index: shared, path, source: id, start, end, fileSize: size, known };
     tasks.push(
-      pool.run<ScanResult>(task, [], signal).then((r) => {
+      run([[start, end]], known).then((r) => {
         onDone(end - start);
         return r;
       }),
     );
   }
+  const again: [number, number][] = [];
   try {
     for (const t of tasks) {
       const r = await t;
-      matcher.merge(r);
-      const s = matcher.stats;
-      s.bytesScanned += r.stats.bytesScanned;
-      s.weakHits += r.stats.weakHits;
-      s.strongHashes += r.stats.strongHashes;
-      s.falseMatches += r.stats.falseMatches;
+      // Blocks this section matched that an earlier one had matched already.
+      for (let i = 0; i < r.direct.length; i++) {
+        if (r.direct[i] === 1 && r.foundSource[i]! >= 0 && matcher.direct[i] === 1 && known[i] === 0) {
+          const at = r.foundOffset[i]!;
+          again.push([Math.max(0, at - 2 * bs), at + bs]);
+        }
+      }
+      merge(matcher, r);
     }
   } finally {
     await Promise.allSettled(tasks);
   }
+  if (again.length === 0 || matcher.complete) return;
+  again.sort((a, b) => a[0] - b[0]);
+  const sections: [number, number][] = [];
+  for (const [a, b] of again) {
+    const last = sections[sections.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else sections.push([a, Math.min(size, b)]);
+  }
+  // Spread the second pass over the workers, in file order within each.
+  const perTask = Math.ceil(sections.length / threads);
+  const second: Promise<ScanResult>[] = [];
+  const nowKnown = Uint8Array.from(matcher.direct);
+  for (let k = 0; k < sections.length; k += perTask) second.push(run(sections.slice(k, k + perTask), nowKnown));
+  try {
+    for (const t of second) merge(matcher, await t);
+  } finally {
+    await Promise.allSettled(second);
+  }
 }
+
+function merge(matcher: BlockMatcher, r: ScanResult): void {
+  matcher.merge(r);
+  const s = matcher.stats;
+  s.bytesScanned += r.stats.bytesScanned;
+  s.weakHits += r.stats.weakHits;
+  s.strongHashes += r.stats.strongHashes;
+  s.falseMatches += r.stats.falseMatches;
+}
+
 
 /** Opens local files for random-access reads; `close()` releases them all. */
 export async function openLocalReaders(files: readonly string[]): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {

@@ -53,15 +53,15 @@ export interface SharedIndex {
   strong: Uint8Array;
 }
 
-/** Scan windows starting in `[start, end)` of a local file. */
+/** Scan windows starting in the given `[start, end)` sections of a local file. */
 export interface ScanTask {
   kind: 'scan';
   index: SharedIndex;
   path: string;
   /** Local file id to record. */
   source: number;
-  start: number;
-  end: number;
+  /** Sections, each scanned on its own (no sequence prediction across them). */
+  sections: readonly (readonly [start: number, end: number])[];
   /** Size of the whole file (the section is read up to `end + 2·blockSize`, within it). */
   fileSize: number;
   /** Blocks already found (1) — not looked for again. */
@@ -99,26 +99,28 @@ function indexFor(shared: SharedIndex): { index: BlockIndex; lookup: LookupTable
 
 const READ_SIZE = 4 * 1024 * 1024;
 
-/** Runs a {@link ScanTask}: reads the section (plus the windows' overlap) and scans it. */
+/** Runs a {@link ScanTask}: reads each section (plus the windows' overlap) and scans it. */
 export async function runScan(task: ScanTask): Promise<ScanResult> {
   const { index, lookup } = indexFor(task.index);
   const matcher = new BlockMatcher(index, { lookup });
   matcher.markKnown(task.known);
-  const stop = Math.min(task.fileSize, task.end + 2 * index.blockSize);
   const fh = await open(task.path, 'r').catch((cause: unknown) => {
     throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${task.path}: ${(cause as Error).message}`, { cause, path: task.path });
   });
   try {
-    const scanner = matcher.scanner(task.source, task.start);
     const buf = Buffer.allocUnsafeSlow(READ_SIZE);
-    for (let pos = task.start; pos < stop && !matcher.complete; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
-      if (bytesRead === 0) break;
-      scanner.push(buf.subarray(0, bytesRead));
-      pos += bytesRead;
+    for (const [start, end] of task.sections) {
+      const stop = Math.min(task.fileSize, end + 2 * index.blockSize);
+      const scanner = matcher.scanner(task.source, start);
+      for (let pos = start; pos < stop && !matcher.complete; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
+        if (bytesRead === 0) break;
+        scanner.push(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+      // Only the real end of the file gets the end-of-file treatment (zero padding).
+      if (stop === task.fileSize) scanner.end();
     }
-    // Only the real end of the file gets the end-of-file treatment (zero padding).
-    if (stop === task.fileSize) scanner.end();
   } finally {
     await fh.close();
   }
