@@ -27,7 +27,8 @@
  * ## Ranges
  *
  * See {@link parseRange} for the exact rules; in short (RFC 9110 §14):
- * - `Range` is honoured on GET only (HEAD and other methods ignore it, as the RFC says).
+ * - `Range` is honoured on GET and, as nginx and Apache do, on HEAD (the answer a GET
+ *   would get, without the body): clients probe multi-range support with a HEAD.
  * - A malformed header, a unit other than `bytes`, or more than {@link MAX_RANGES}
  *   range-specs makes the server ignore the header and answer 200 with the whole file
  *   (the same as nginx's `max_ranges`).
@@ -472,7 +473,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
 
       const rangeHeader = req.headers.range;
       let result: RangeParseResult = { kind: 'ignore' };
-      if (!head && rangeHeader !== undefined && ifRangeAllows(req.headers['if-range'] as string | undefined, etag, mtimeSeconds)) {
+      if (rangeHeader !== undefined && ifRangeAllows(req.headers['if-range'] as string | undefined, etag, mtimeSeconds)) {
         result = parseRange(rangeHeader, size);
       }
 

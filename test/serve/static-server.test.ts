@@ -159,11 +159,16 @@ describe('startStaticServer', () => {
     assert.equal(server.stats.bodyBytes - before, data.length, 'HEAD adds no body bytes');
   });
 
-  test('HEAD ignores Range (RFC 9110 defines ranges for GET only)', async () => {
+  test('HEAD with Range answers what a GET would, without the body (as nginx does)', async () => {
     const head = await raw(server.url, '/data.bin', { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
-    assert.equal(head.status, 200);
-    assert.equal(head.headers['content-length'], String(data.length));
-    assert.equal(head.headers['content-range'], undefined);
+    assert.equal(head.status, 206);
+    assert.equal(head.headers['content-length'], '10');
+    assert.equal(head.headers['content-range'], `bytes 0-9/${data.length}`);
+    assert.equal(head.body.length, 0);
+    const multi = await raw(server.url, '/data.bin', { method: 'HEAD', headers: { Range: 'bytes=0-9,20-29' } });
+    assert.equal(multi.status, 206);
+    assert.match(String(multi.headers['content-type']), /^multipart\/byteranges; boundary=/);
+    assert.equal(multi.body.length, 0);
   });
 
   test('a single range answers 206 with the exact bytes', async () => {
