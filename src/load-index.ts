@@ -2,12 +2,18 @@
  * Loading an index from a path or an http(s) URL, with a size cap, and working out
  * where the reference it describes can be fetched.
  *
+ * The format is told by the first bytes: a gosync index (`GOSYNCIX`), a zsync control
+ * file (`zsync:`), or a go-sync index (`G0S9NC`, recognised and refused: it records no
+ * whole-file hash). See src/formats/detect.ts.
+ *
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
+import { decodeAnyIndex, type IndexFormat } from './formats/detect.js';
+import type { ZsyncControl } from './formats/zsync-control.js';
 import type { BlockIndex } from './index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES, decodeIndex } from './index/format.js';
+import { DEFAULT_MAX_INDEX_BYTES } from './index/format.js';
 import { httpGet } from './sources/http-source.js';
 
 /** Options of {@link loadIndex}. */
@@ -28,6 +34,10 @@ export interface LoadedIndex {
   path?: string;
   /** Size of the encoded index in bytes. */
   bytes: number;
+  /** The index's format: `gosync` or `zsync`. */
+  format?: IndexFormat;
+  /** For a `.zsync`: the whole control file (every URL, Filename, MTime, headers). */
+  zsync?: ZsyncControl;
 }
 
 /** True for `http:` and `https:` URLs. */
@@ -36,7 +46,10 @@ export function isHttpUrl(s: string): boolean {
 }
 
 /**
- * Loads and decodes an index from a local path or an http(s) URL.
+ * Loads and decodes an index from a local path or an http(s) URL: a gosync index or a
+ * `.zsync` control file (zsync 0.6.2's, or the newer form with `File-Hash`). A go-sync
+ * index is recognised and refused with INDEX_UNSUPPORTED (it has no whole-file hash; see
+ * `goSyncV0ToBlockIndex`).
  *
  * @example
  * ```ts
@@ -52,7 +65,8 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.headers ? { headers: options.headers } : {}),
     });
-    return { index: decodeIndex(got.body, { maxBytes }), url: got.url, bytes: got.body.length };
+    const decoded = decodeAnyIndex(got.body, { maxBytes, name: got.url });
+    return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
   }
   let data: Uint8Array;
   try {
@@ -66,13 +80,24 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
     throwIfAborted(options.signal);
     throw new SyncError(ErrorCodes.IO, `Cannot read the index ${location}: ${(cause as Error).message}`, { cause, path: location });
   }
-  return { index: decodeIndex(data, { maxBytes }), path: location, bytes: data.length };
+  const decoded = decodeAnyIndex(data, { maxBytes, name: location });
+  return { index: decoded.index, path: location, bytes: data.length, ...described(decoded) };
 }
+
+function described(decoded: ReturnType<typeof decodeAnyIndex>): Pick<LoadedIndex, 'format' | 'zsync'> {
+  return { format: decoded.format, ...(decoded.zsync ? { zsync: decoded.zsync } : {}) };
+}
+
+/** Suffixes stripped from an index URL to find the reference when the index names none. */
+const INDEX_SUFFIXES = ['.gosync', '.zsync'];
 
 /**
  * Where to fetch the reference: the explicit argument, else the URL in the index
  * (resolved against the index URL when relative), else the index URL without its
- * `.gosync` suffix. Throws NO_REFERENCE when none applies.
+ * `.gosync` or `.zsync` suffix. Throws NO_REFERENCE when none applies, in particular for
+ * an index read from a local file that names the reference by a relative URL: as with
+ * zsync, that URL is relative to where the index is published, which a local copy does
+ * not know, so the reference must be given.
  */
 export function resolveReference(loaded: LoadedIndex, explicit?: string): string {
   if (explicit) return explicit;
@@ -80,16 +105,23 @@ export function resolveReference(loaded: LoadedIndex, explicit?: string): string
   if (fromIndex) {
     if (isHttpUrl(fromIndex)) return fromIndex;
     if (loaded.url) return new URL(fromIndex, loaded.url).href;
+    throw new SyncError(
+      ErrorCodes.NO_REFERENCE,
+      `Cannot patch: the index names the reference "${fromIndex}", relative to the URL the index is published at, but it was read from ${loaded.path ?? 'a local file'}; ` +
+        'give the reference URL (or a local path) as an argument, or load the index from its URL',
+      loaded.path ? { path: loaded.path } : {},
+    );
   }
   if (loaded.url) {
     const u = new URL(loaded.url);
-    if (u.pathname.endsWith('.gosync')) {
-      u.pathname = u.pathname.slice(0, -'.gosync'.length);
+    const suffix = INDEX_SUFFIXES.find((s) => u.pathname.endsWith(s));
+    if (suffix) {
+      u.pathname = u.pathname.slice(0, -suffix.length);
       return u.href;
     }
   }
   throw new SyncError(
     ErrorCodes.NO_REFERENCE,
-    'Cannot patch: no reference URL (give one as an argument, build the index with --url, or fetch the index from a URL ending in .gosync)',
+    'Cannot patch: no reference URL (give one as an argument, build the index with --url, or fetch the index from a URL ending in .gosync or .zsync)',
   );
 }

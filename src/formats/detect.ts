@@ -1,0 +1,77 @@
+/**
+ * Telling index formats apart by their first bytes, and decoding whichever it is.
+ *
+ * | format | starts with | |
+ * |---|---|---|
+ * | `gosync` | `GOSYNCIX` | gosync's own index (docs/format.md) |
+ * | `zsync` | `zsync:` | a zsync control file (docs/formats.md) |
+ * | `go-sync` | `G0S9NC` | a go-sync 0.2 index (docs/formats.md) |
+ *
+ * @module
+ */
+import { ErrorCodes, SyncError } from '../errors.js';
+import type { BlockIndex } from '../index/block-index.js';
+import { decodeIndex, isGosyncIndex } from '../index/format.js';
+import { decodeGoSyncV0Index, isGoSyncV0Index } from './gosync-v0.js';
+import { decodeZsync, isZsyncControl, type ZsyncControl } from './zsync-control.js';
+
+/** The index formats gosync recognises. */
+export type IndexFormat = 'gosync' | 'zsync' | 'go-sync';
+
+/** The format of an encoded index, from its first bytes; `undefined` when none matches. */
+export function detectIndexFormat(data: Uint8Array): IndexFormat | undefined {
+  if (isGosyncIndex(data)) return 'gosync';
+  if (isZsyncControl(data)) return 'zsync';
+  if (isGoSyncV0Index(data)) return 'go-sync';
+  return undefined;
+}
+
+/** Options of {@link decodeAnyIndex}. */
+export interface DecodeAnyIndexOptions {
+  /** Refuse indexes larger than this many bytes (default 1 GiB). */
+  maxBytes?: number;
+  /** Named in messages (a path or URL). */
+  name?: string;
+}
+
+/** A decoded index of any format. */
+export interface DecodedAnyIndex {
+  format: IndexFormat;
+  index: BlockIndex;
+  /** The whole control file, for `zsync`. */
+  zsync?: ZsyncControl;
+}
+
+/**
+ * Decodes a gosync index or a `.zsync` control file into a {@link BlockIndex}.
+ *
+ * A go-sync index is decoded (so a damaged one is reported as such) and then refused
+ * with INDEX_UNSUPPORTED: it records no whole-file hash, so a result built from it could
+ * not be verified. Callers who know the reference's digest map it themselves with
+ * `decodeGoSyncV0Index` + `goSyncV0ToBlockIndex`. Unknown data is INDEX_CORRUPT.
+ */
+export function decodeAnyIndex(data: Uint8Array, options: DecodeAnyIndexOptions = {}): DecodedAnyIndex {
+  const limits = options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes };
+  const format = detectIndexFormat(data);
+  switch (format) {
+    case 'gosync':
+      return { format, index: decodeIndex(data, limits) };
+    case 'zsync': {
+      const zsync = decodeZsync(data, limits);
+      return { format, index: zsync.index, zsync };
+    }
+    case 'go-sync': {
+      const g = decodeGoSyncV0Index(data, limits);
+      throw new SyncError(
+        ErrorCodes.INDEX_UNSUPPORTED,
+        `Cannot patch from ${options.name ?? 'this index'}: it is a go-sync ${g.version.join('.')} index, which records no whole-file hash, so the result could not be verified ` +
+          '(library callers who know the file\'s SHA-256 can use decodeGoSyncV0Index and goSyncV0ToBlockIndex; see docs/formats.md)',
+      );
+    }
+    default:
+      throw new SyncError(
+        ErrorCodes.INDEX_CORRUPT,
+        `Cannot read the index${options.name ? ` ${options.name}` : ''}: it is not a gosync index, a .zsync control file or a go-sync index (unknown first bytes)`,
+      );
+  }
+}
