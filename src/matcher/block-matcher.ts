@@ -397,7 +397,7 @@ export class Scanner {
       const b = e - j;
       const p = x - j * this.#bs;
       if (p < 0 || m.direct[b] === 1) return;
-      if ((weakChecksum(this.#buf, p, this.#bs) & mask) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
+      if (((weakChecksum(this.#buf, p, this.#bs) & mask) >>> 0) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
         m.record(b, this.#source, this.#base + p);
         misses = 0;
       } else misses++;
@@ -505,8 +505,9 @@ export class Scanner {
       // straight loop with the rare cases behind a single test: 40% faster than with a
       // state flag and a branch per mode (bench/run.ts, "scan: unrelated").
       for (;;) {
-        const w0 = ((a0 << 16) | (b0 & 0xffff)) & mask;
-        const w1 = ((a1 << 16) | (b1 & 0xffff)) & mask1;
+        // `>>> 0`: with 4 stored bytes the mask keeps bit 31, and the stored sums are unsigned.
+        const w0 = (((a0 << 16) | (b0 & 0xffff)) & mask) >>> 0;
+        const w1 = (((a1 << 16) | (b1 & 0xffff)) & mask1) >>> 0;
         const h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b) >>> 0;
         const f = h >>> fshift;
         if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0 || x === predX) {
