@@ -7,7 +7,7 @@
 export { ErrorCodes, SyncError, type ErrorCode, type SyncErrorDetails } from './errors.js';
 export { RollingChecksum, weakChecksum, weakMask } from './rollsum/rollsum.js';
 export { sha256, nodeHash, type StrongHash, type IncrementalHash } from './hashing/strong-hash.js';
-export { blockLength, type BlockIndex, type FileDigest } from './index/block-index.js';
+export { blockLength, strongHashLength, NO_FILE_DIGEST, type BlockIndex, type FileDigest } from './index/block-index.js';
 export { defaultBlockSize, defaultHashLengths, type HashLengths } from './index/params.js';
 export {
   decodeIndex,
@@ -34,3 +34,8 @@ export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } 
 export { scanLocalFiles, type ScanOptions, type LocalScan } from './local-scan.js';
 export { patchFile, diffFile, type PatchOptions, type DiffOptions, type PatchReport, type DiffReport } from './patch-file.js';
 export { startStaticServer, type StaticServer, type StaticServerOptions } from './serve/static-server.js';
+export { decodeZsync, ZsyncBuilder, buildZsync, zsyncHashLengths, zsyncBlockSize, type ZsyncControl, type ZsyncBuilderOptions } from './formats/zsync-control.js';
+export { buildZsyncFile, type BuildZsyncFileOptions } from './formats/zsync-file.js';
+export { decodeGoSyncV0Index, encodeGoSyncV0Index, goSyncV0AsBlockIndex, goSyncV0ToBlockIndex, type GoSyncV0Index } from './formats/gosync-v0.js';
+export { detectIndexFormat, decodeAnyIndex, type IndexFormat } from './formats/detect.js';
+export { md4 } from './hashing/md4.js';

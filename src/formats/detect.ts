@@ -12,7 +12,7 @@
 import { ErrorCodes, SyncError } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
 import { decodeIndex, isGosyncIndex } from '../index/format.js';
-import { decodeGoSyncV0Index, isGoSyncV0Index } from './gosync-v0.js';
+import { decodeGoSyncV0Index, goSyncV0AsBlockIndex, isGoSyncV0Index } from './gosync-v0.js';
 import { decodeZsync, isZsyncControl, type ZsyncControl } from './zsync-control.js';
 
 /** The index formats gosync recognises. */
@@ -45,10 +45,10 @@ export interface DecodedAnyIndex {
 /**
  * Decodes a gosync index or a `.zsync` control file into a {@link BlockIndex}.
  *
- * A go-sync index is decoded (so a damaged one is reported as such) and then refused
- * with INDEX_UNSUPPORTED: it records no whole-file hash, so a result built from it could
- * not be verified. Callers who know the reference's digest map it themselves with
- * `decodeGoSyncV0Index` + `goSyncV0ToBlockIndex`. Unknown data is INDEX_CORRUPT.
+ * A go-sync index records no whole-file hash: it maps with {@link goSyncV0AsBlockIndex},
+ * and the result is then verified block by block against full MD5s (callers who know the
+ * reference's digest can add it with `goSyncV0ToBlockIndex`). Unknown data is
+ * INDEX_CORRUPT.
  */
 export function decodeAnyIndex(data: Uint8Array, options: DecodeAnyIndexOptions = {}): DecodedAnyIndex {
   const limits = options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes };
@@ -60,14 +60,8 @@ export function decodeAnyIndex(data: Uint8Array, options: DecodeAnyIndexOptions 
       const zsync = decodeZsync(data, limits);
       return { format, index: zsync.index, zsync };
     }
-    case 'go-sync': {
-      const g = decodeGoSyncV0Index(data, limits);
-      throw new SyncError(
-        ErrorCodes.INDEX_UNSUPPORTED,
-        `Cannot patch from ${options.name ?? 'this index'}: it is a go-sync ${g.version.join('.')} index, which records no whole-file hash, so the result could not be verified ` +
-          '(library callers who know the file\'s SHA-256 can use decodeGoSyncV0Index and goSyncV0ToBlockIndex; see docs/formats.md)',
-      );
-    }
+    case 'go-sync':
+      return { format, index: goSyncV0AsBlockIndex(decodeGoSyncV0Index(data, limits)) };
     default:
       throw new SyncError(
         ErrorCodes.INDEX_CORRUPT,

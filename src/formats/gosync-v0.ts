@@ -30,7 +30,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { bytesEqual, nodeHash } from '../hashing/strong-hash.js';
-import type { BlockIndex, FileDigest } from '../index/block-index.js';
+import { NO_FILE_DIGEST, type BlockIndex, type FileDigest } from '../index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
 import { MAX_BLOCK_SIZE, blockCountOf } from '../index/params.js';
 import { weakChecksum } from '../rollsum/rollsum.js';
@@ -153,6 +153,40 @@ export function encodeGoSyncV0Index(data: Uint8Array, blockSize: number, version
     out.set(oneShotHash('md5', block, 'buffer') as unknown as Uint8Array, p + 4);
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/**
+ * Maps a go-sync index onto a {@link BlockIndex} as it stands, with no outside help:
+ * MD5 (all 16 bytes) as the strong hash, the last block's weak checksum moved to padded
+ * form (`b' = b + (B − m)·a`, exact), its MD5 kept over its real bytes
+ * (`paddedLastBlock: false`), and no whole-file digest (`NO_FILE_DIGEST`): the patcher
+ * then checks every block of the result, local ones included, against its MD5, and the
+ * exact length. That is what `gosync patch` uses for a go-sync index.
+ */
+export function goSyncV0AsBlockIndex(g: GoSyncV0Index, url?: string): BlockIndex {
+  const { blockSize, blockCount, fileSize } = g;
+  const weak = g.weak.slice();
+  const last = blockCount - 1;
+  const m = fileSize - last * blockSize;
+  if (blockCount > 0 && m < blockSize) {
+    const a = weak[last]! >>> 16;
+    const b = weak[last]! & 0xffff;
+    weak[last] = ((a << 16) | ((b + (blockSize - m) * a) & 0xffff)) >>> 0;
+  }
+  return {
+    fileSize,
+    blockSize,
+    blockCount,
+    seqMatches: 1,
+    weakBytes: 4,
+    strongBytes: 16,
+    strongHash: md5,
+    weak,
+    strong: g.md5.slice(),
+    fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) },
+    paddedLastBlock: false,
+    ...(url ? { url } : {}),
+  };
 }
 
 /** Options of {@link goSyncV0ToBlockIndex}. */

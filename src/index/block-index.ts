@@ -40,6 +40,24 @@ export interface BlockIndex {
   readonly fileDigest: FileDigest;
   /** Where the reference can be fetched, if the index names it. */
   readonly url?: string;
+  /**
+   * False when the last block's strong hash covers only its real bytes (go-sync) rather
+   * than the block zero-padded to `blockSize` (gosync, zsync; the default). Its weak
+   * checksum is always stored in padded form.
+   */
+  readonly paddedLastBlock?: boolean;
+}
+
+/**
+ * The whole-file digest algorithm of an index that has none (go-sync's). The result is
+ * then checked block by block against full-length strong hashes, local blocks included.
+ */
+export const NO_FILE_DIGEST = 'none';
+
+/** Bytes the strong hash of block `i` covers: the block size, or the real length of an unpadded last block. */
+export function strongHashLength(index: Pick<BlockIndex, 'fileSize' | 'blockSize' | 'blockCount' | 'paddedLastBlock'>, i: number): number {
+  if (index.paddedLastBlock === false && i === index.blockCount - 1) return index.fileSize - i * index.blockSize;
+  return index.blockSize;
 }
 
 /** Length of block `i` of an index (the last block may be short). */

@@ -15,7 +15,7 @@
  * @module
  */
 import type { BlockIndex } from '../index/block-index.js';
-import { blockLength } from '../index/block-index.js';
+import { blockLength, strongHashLength } from '../index/block-index.js';
 import { buildLookup, type LookupTable } from '../index/lookup.js';
 import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
 import { bytesEqual } from '../hashing/strong-hash.js';
@@ -322,10 +322,12 @@ export class Scanner {
   #strongMatches(x: number, slot: number, cache: Int32Array, i: number): boolean {
     const { index } = this.#m;
     const sb = index.strongBytes;
-    if (cache[slot] !== x) {
-      index.strongHash.hashInto(this.#buf, x, this.#bs, this.#digest, slot * sb, sb);
+    const len = strongHashLength(index, i);
+    if (cache[slot] !== x || len !== this.#bs) {
+      index.strongHash.hashInto(this.#buf, x, len, this.#digest, slot * sb, sb);
       this.#m.stats.strongHashes++;
-      cache[slot] = x;
+      // Only full-block hashes are worth keeping: an unpadded last block is hashed apart.
+      cache[slot] = len === this.#bs ? x : -1;
     }
     return bytesEqual(this.#digest, slot * sb, index.strong, i * sb, sb);
   }

@@ -10,7 +10,7 @@
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
-import { blockLength } from '../index/block-index.js';
+import { NO_FILE_DIGEST, blockLength } from '../index/block-index.js';
 import type { PlannedRange } from '../planner/plan-ranges.js';
 import type { BlockSource } from '../sources/block-source.js';
 import { BlockVerifier, FileVerifier } from '../verify/block-verifier.js';
@@ -124,6 +124,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
   const n = index.blockCount;
   const verifier = new BlockVerifier(index);
   const whole = new FileVerifier(index);
+  const verifyLocal = index.fileDigest.algorithm === NO_FILE_DIGEST;
   const out = new Uint8Array(Math.max(WRITE_BUFFER, bs));
   let outLen = 0;
   let written = 0;
@@ -177,7 +178,18 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
       let j = i + 1;
       while (j < stop && foundSource[j] === src && foundOffset[j] === foundOffset[i]! + (j - i) * bs) j++;
       const bytes = (j - i - 1) * bs + blockLength(index, j - 1);
-      await copyLocal(locals[src]!, foundOffset[i]!, bytes, localBuf, put);
+      if (verifyLocal) {
+        // No whole-file digest: every local block is checked against its strong hash.
+        for (let k = i; k < j; k++) {
+          const len = blockLength(index, k);
+          await copyLocal(locals[src]!, foundOffset[i]! + (k - i) * bs, len, localBuf, async (d) => {
+            verifier.verify(k, d, 0);
+            await put(d);
+          });
+        }
+      } else {
+        await copyLocal(locals[src]!, foundOffset[i]!, bytes, localBuf, put);
+      }
       result.reusedBytes += bytes;
       i = j;
     }

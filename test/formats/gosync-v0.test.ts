@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,6 +19,7 @@ import { weakChecksum } from '../../src/rollsum/rollsum.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { patchMemory } from '../helpers/memory-patch.js';
+import { runCli } from '../helpers/cli.js';
 
 const HELLO = new TextEncoder().encode('hello world!');
 
@@ -153,13 +154,17 @@ test('malformed go-sync indexes fail with INDEX_CORRUPT or INDEX_UNSUPPORTED', (
   assert.equal(code(() => decodeGoSyncV0Index(GOLDEN, { maxBytes: 50 })), C);
 });
 
-test('loadIndex recognises a go-sync index and refuses it clearly; unknown data is INDEX_CORRUPT', async () => {
+test('loadIndex reads a go-sync index (no whole-file digest: verified block by block); unknown data is INDEX_CORRUPT', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'gosync-gosyncv0-'));
   try {
     const file = join(dir, 'hello.gosync');
     await writeFile(file, GOLDEN);
-    await assert.rejects(loadIndex(file), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_UNSUPPORTED && /go-sync 0\.2\.1 index/.test(e.message) && /no whole-file hash/.test(e.message));
-    // A damaged one is reported as damaged, not as unsupported.
+    const loaded = await loadIndex(file);
+    assert.equal(loaded.format, 'go-sync');
+    assert.equal(loaded.index.fileDigest.algorithm, 'none');
+    assert.equal(loaded.index.paddedLastBlock, false);
+    assert.equal(loaded.index.strongHash.name, 'md5');
+    // A damaged one is reported as damaged.
     await writeFile(file, GOLDEN.subarray(0, 30));
     await assert.rejects(loadIndex(file), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_CORRUPT);
     await writeFile(file, 'hello, not an index');
@@ -168,4 +173,55 @@ test('loadIndex recognises a go-sync index and refuses it clearly; unknown data 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('gosync patch updates a file from a go-sync index, checking every block, and refuses a wrong reference', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-gosyncv0-'));
+  try {
+    const oldData = randomBytes(100_000, 3);
+    const newData = concat(oldData.subarray(0, 30_000), randomBytes(100, 4), oldData.subarray(30_000, 99_000));
+    const local = join(dir, 'app.bin');
+    const ref = join(dir, 'ref.bin');
+    await writeFile(local, oldData);
+    await writeFile(ref, newData);
+    // go-sync's default block size is 8192; the file is not a multiple of it.
+    await writeFile(join(dir, 'app.gosync'), encodeGoSyncV0Index(newData, 8192));
+    const r = await runCli(['patch', '--json', local, join(dir, 'app.gosync'), ref]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readFile(local), Buffer.from(newData));
+    const report = JSON.parse(r.stdout);
+    assert.ok(report.reusedBytes >= newData.length - 3 * 8192, `reused ${report.reusedBytes}`);
+    // A reference that is not the file the index describes is refused, nothing written.
+    const other = Uint8Array.from(newData);
+    other[30_050] ^= 1; // inside the inserted bytes, which must be fetched
+    await writeFile(ref, other);
+    await writeFile(local, oldData);
+    const bad = await runCli(['patch', local, join(dir, 'app.gosync'), ref]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /GOSYNC_ERR_BLOCK_MISMATCH/);
+    assert.deepEqual(await readFile(local), Buffer.from(oldData));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('without a whole-file digest, a local block that is not what the index says is refused', async () => {
+  const { assemble } = await import('../../src/patcher/assemble.js');
+  const { goSyncV0AsBlockIndex } = await import('../../src/formats/gosync-v0.js');
+  const data = randomBytes(10_000, 9);
+  const index = goSyncV0AsBlockIndex(decodeGoSyncV0Index(encodeGoSyncV0Index(data, 4096)));
+  const wrong = Uint8Array.from(data);
+  wrong[5000] ^= 1; // block 1
+  const found = new Int32Array([0, 0, -1]);
+  const offsets = new Float64Array([0, 4096, 0]);
+  const reader = { async readInto(t: Uint8Array, pos: number) { const n = Math.min(t.length, wrong.length - pos); t.set(wrong.subarray(pos, pos + n)); return n; } };
+  await assert.rejects(
+    assemble({ index, foundSource: found, foundOffset: offsets, locals: [reader], ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }], source: new MemorySource(data), sink: { async write() {} } }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH && e.blockIndex === 1,
+  );
+  // The same with the right local bytes goes through, the short last block checked unpadded.
+  const right = { async readInto(t: Uint8Array, pos: number) { const n = Math.min(t.length, data.length - pos); t.set(data.subarray(pos, pos + n)); return n; } };
+  const r = await assemble({ index, foundSource: found, foundOffset: offsets, locals: [right], ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }], source: new MemorySource(data), sink: { async write() {} } });
+  assert.equal(r.reusedBytes, 8192);
+  assert.equal(r.fetchedBytes, 10_000 - 8192);
 });

@@ -5,6 +5,7 @@
 import { loadIndex, isHttpUrl, resolveReference } from '../../load-index.js';
 import { diffFile, patchFile } from '../../patch-file.js';
 import type { BlockSource } from '../../sources/block-source.js';
+import { NO_FILE_DIGEST, type BlockIndex } from '../../index/block-index.js';
 import { FileSource } from '../../sources/file-source.js';
 import { HttpSource } from '../../sources/http-source.js';
 import type { CommandContext } from '../context.js';
@@ -39,6 +40,12 @@ Options:
   -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
 `;
+
+/** How the result was verified, for the summary line. */
+function describeCheck(index: BlockIndex): string {
+  const { algorithm } = index.fileDigest;
+  return algorithm === NO_FILE_DIGEST ? `every block by ${index.strongHash.name}` : algorithm;
+}
 
 function percent(part: number, whole: number): string {
   return whole === 0 ? '100%' : `${((100 * part) / whole).toFixed(1)}%`;
@@ -88,7 +95,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
       return;
     }
     ctx.stdout.write(
-      `${report.output}: ${formatBytes(report.fileSize)} verified (sha256)\n` +
+      `${report.output}: ${formatBytes(report.fileSize)} verified (${describeCheck(loaded.index)})${report.upToDate ? ', already up to date' : ''}\n` +
         `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
         `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges with ${report.requests} requests, ` +
         `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
