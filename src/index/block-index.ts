@@ -46,6 +46,12 @@ export interface BlockIndex {
    * checksum is always stored in padded form.
    */
   readonly paddedLastBlock?: boolean;
+  /**
+   * The rolling weak checksum: `rollsum` (a, b mod 2^16; gosync, zsync, go-sync,
+   * librsync's legacy sum after conversion; the default) or `rabinkarp` (librsync's
+   * default). Stored values are always those of the block zero-padded to `blockSize`.
+   */
+  readonly weakAlgorithm?: 'rollsum' | 'rabinkarp';
 }
 
 /**

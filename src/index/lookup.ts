@@ -60,7 +60,8 @@ function log2ceil(n: number): number {
  */
 export function buildLookup(index: BlockIndex): LookupTable {
   const n = index.blockCount;
-  const pairs = index.seqMatches === 2 && n >= 2;
+  // RabinKarp indexes (librsync) match single blocks: its scan keys on one window.
+  const pairs = index.seqMatches === 2 && n >= 2 && index.weakAlgorithm !== 'rabinkarp';
   const entryCount = pairs ? n - 1 : n;
   const { weak } = index;
   const filterBits = Math.min(MAX_FILTER_BITS, Math.max(MIN_FILTER_BITS, log2ceil(entryCount * 32)));

@@ -18,6 +18,7 @@ import type { BlockIndex } from '../index/block-index.js';
 import { blockLength, strongHashLength } from '../index/block-index.js';
 import { buildLookup, type LookupTable } from '../index/lookup.js';
 import { weakChecksum, weakMask } from '../rollsum/rollsum.js';
+import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from '../rollsum/rabin-karp.js';
 import { bytesEqual } from '../hashing/strong-hash.js';
 
 /** Options of {@link BlockMatcher}. */
@@ -29,6 +30,14 @@ export interface MatcherOptions {
   maxCandidates?: number;
   /** A lookup table built earlier for the same index (to share it between matchers). */
   lookup?: LookupTable;
+  /**
+   * Delta mode (what rdiff delta needs): every occurrence of a block is matched, not just
+   * the first, the scan never stops early, and no look-back is done, so matches come in
+   * increasing file order without overlap. Use with `onMatch`.
+   */
+  repeat?: boolean;
+  /** Called for every direct match: reference block `block` found at `offset`. */
+  onMatch?: (block: number, offset: number) => void;
 }
 
 /** A run of consecutive reference blocks found contiguously in one local file. */
@@ -96,6 +105,8 @@ export class BlockMatcher {
   /** Number of blocks found so far. */
   foundCount = 0;
   readonly maxCandidates: number;
+  readonly repeat: boolean;
+  readonly #onMatch: ((block: number, offset: number) => void) | undefined;
   readonly stats: ScanStats = { bytesScanned: 0, weakHits: 0, strongHashes: 0, falseMatches: 0 };
 
   constructor(index: BlockIndex, options: MatcherOptions = {}) {
@@ -105,11 +116,13 @@ export class BlockMatcher {
     this.foundOffset = new Float64Array(index.blockCount);
     this.direct = new Uint8Array(index.blockCount);
     this.maxCandidates = options.maxCandidates ?? 1024;
+    this.repeat = options.repeat ?? false;
+    this.#onMatch = options.onMatch;
   }
 
   /** True when every block has been found. */
   get complete(): boolean {
-    return this.foundCount === this.index.blockCount;
+    return !this.repeat && this.foundCount === this.index.blockCount;
   }
 
   /**
@@ -159,6 +172,7 @@ export class BlockMatcher {
     foundSource[i] = source;
     foundOffset[i] = offset;
     this.direct[i] = 1;
+    this.#onMatch?.(i, offset);
     const dupNext = this.lookup.dupNext;
     let j = dupNext[i]!;
     while (j !== i) {
@@ -260,6 +274,9 @@ export class Scanner {
   readonly #digest: Uint8Array;
   /** Bytes kept before the window for looking back after a match. */
   readonly #history: number;
+  /** RabinKarp weak sums (else rollsum), and M^blockSize for its roll. */
+  readonly #rk: boolean;
+  readonly #rkPow: number;
 
   constructor(m: BlockMatcher, source: number, offset = 0) {
     this.#m = m;
@@ -268,6 +285,8 @@ export class Scanner {
     this.#bs = m.index.blockSize;
     this.#span = 2 * this.#bs;
     this.#history = MAX_MISSES * this.#bs;
+    this.#rk = m.index.weakAlgorithm === 'rabinkarp';
+    this.#rkPow = this.#rk ? rkPower(this.#bs) | 0 : 0;
     this.#buf = new Uint8Array(Math.max(SCAN_BUFFER, 4 * this.#span + this.#history));
     this.#digest = new Uint8Array(2 * m.index.strongBytes);
   }
@@ -351,7 +370,7 @@ export class Scanner {
     const m = this.#m;
     const i = this.#predBlock;
     const at = this.#base + x;
-    if (i >= m.index.blockCount || m.direct[i] === 1 || !this.#fits(i, at)) return false;
+    if (i >= m.index.blockCount || (m.direct[i] === 1 && !m.repeat) || !this.#fits(i, at)) return false;
     if (!this.#strongMatches(x, 0, this.#cache, i)) return false;
     m.record(i, this.#source, at);
     this.#predictAfter(i, at);
@@ -366,7 +385,7 @@ export class Scanner {
     const m = this.#m;
     const i = this.#predBlock;
     const at = this.#base + x;
-    if (i < m.index.blockCount && m.direct[i] !== 1 && m.index.weak[i] === w0) {
+    if (i < m.index.blockCount && (m.direct[i] !== 1 || m.repeat) && m.index.weak[i] === w0) {
       m.stats.weakHits++;
       if (this.#strongMatches(x, 0, this.#cache, i) && this.#fits(i, at)) {
         m.record(i, this.#source, at);
@@ -392,6 +411,7 @@ export class Scanner {
    */
   #lookBack(x: number, e: number): void {
     const m = this.#m;
+    if (m.repeat) return;
     const { index } = m;
     const mask = weakMask(index.weakBytes);
     let misses = 0;
@@ -399,7 +419,7 @@ export class Scanner {
       const b = e - j;
       const p = x - j * this.#bs;
       if (p < 0 || m.direct[b] === 1) return;
-      if (((weakChecksum(this.#buf, p, this.#bs) & mask) >>> 0) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
+      if (((this.#weakAt(p) & mask) >>> 0) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
         m.record(b, this.#source, this.#base + p);
         misses = 0;
       } else misses++;
@@ -417,7 +437,7 @@ export class Scanner {
     for (let e = t.heads[key >>> t.tableShift]!; e >= 0; e = t.next[e]!) {
       if (t.keys[e] !== key || weak[e] !== w0) continue;
       if (pairs && weak[e + 1] !== w1) continue;
-      if (direct[e] === 1 && (!pairs || direct[e + 1] === 1)) continue;
+      if (direct[e] === 1 && (!pairs || direct[e + 1] === 1) && !m.repeat) continue;
       m.stats.weakHits++;
       if (++tries > m.maxCandidates) return 0;
       const at = this.#base + x;
@@ -446,8 +466,93 @@ export class Scanner {
     return 0;
   }
 
+  /** The weak checksum of the window at `p`, computed from scratch. */
+  #weakAt(p: number): number {
+    return this.#rk ? rabinKarpChecksum(this.#buf, p, this.#bs) : weakChecksum(this.#buf, p, this.#bs);
+  }
+
+  /**
+   * The scan for RabinKarp weak sums (librsync's default): the same steps as #scan with
+   * one window (such indexes match single blocks) and the multiplicative roll.
+   */
+  #scanRabinKarp(): void {
+    const m = this.#m;
+    const bs = this.#bs;
+    const limit = this.#len - this.#span;
+    const buf = this.#buf;
+    const t = m.lookup;
+    const filter = t.filter;
+    const fshift = t.filterShift;
+    const mask = weakMask(m.index.weakBytes);
+    const mn = this.#rkPow;
+    let x = this.#x;
+    let h = this.#a0;
+    let rolled = this.#rolled;
+    let checked = this.#checked;
+    let predX = this.#predPos < 0 ? -1 : this.#predPos - this.#base;
+
+    outer: while (x <= limit) {
+      if (m.complete) break;
+      if (!rolled) {
+        if (x === predX && this.#tryPredictedStrong(x)) {
+          predX = this.#predPos - this.#base;
+          x += bs;
+          continue;
+        }
+        h = rabinKarpChecksum(buf, x, bs) | 0;
+        rolled = true;
+        checked = false;
+      }
+      if (checked) {
+        if (x + 1 > limit) break;
+        h = (Math.imul(h, RK_MULT) + buf[x + bs]! - Math.imul(mn, buf[x]! + RK_ADJ)) | 0;
+        x++;
+        checked = false;
+      }
+      for (;;) {
+        const w0 = (h & mask) >>> 0;
+        const key = Math.imul(w0, 0x85ebca6b) >>> 0; // mixKey(w0, 0)
+        const f = key >>> fshift;
+        if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0 || x === predX) {
+          if (x === predX) {
+            const hit = this.#tryPredicted(x, w0);
+            predX = this.#predPos < 0 ? -1 : this.#predPos - this.#base;
+            if (hit) {
+              x += bs;
+              rolled = false;
+              continue outer;
+            }
+          }
+          if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0) {
+            const matched = this.#lookup(x, key, w0, 0);
+            if (matched > 0) {
+              predX = this.#predPos - this.#base;
+              x += matched * bs;
+              rolled = false;
+              continue outer;
+            }
+          }
+        }
+        if (x + 1 > limit) {
+          checked = true;
+          break outer;
+        }
+        h = (Math.imul(h, RK_MULT) + buf[x + bs]! - Math.imul(mn, buf[x]! + RK_ADJ)) | 0;
+        x++;
+      }
+    }
+    this.#x = x;
+    this.#a0 = h;
+    this.#rolled = rolled;
+    this.#checked = checked;
+  }
+
   /** Scans every window that the buffered data allows. */
   #scan(): void {
+    if (this.#rk) {
+      this.#scanRabinKarp();
+      return;
+    }
     const m = this.#m;
     const bs = this.#bs;
     const limit = this.#len - this.#span; // last window start with a full lookahead

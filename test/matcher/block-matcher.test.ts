@@ -122,3 +122,43 @@ test('4-byte weak checksums match at shifted offsets too (values with bit 31 set
   const m = scanMemory(index, [concat(...parts)]);
   assert.equal(m.foundCount, index.blockCount);
 });
+
+/** An in-memory index with RabinKarp weak sums (as librsync's), SHA-256 strong hashes. */
+async function rabinKarpIndexOf(data: Uint8Array, blockSize: number) {
+  const { rabinKarpChecksum } = await import('../../src/rollsum/rabin-karp.js');
+  const base = await indexOf(data, { blockSize, hashLengths: { seqMatches: 1, weakBytes: 4, strongBytes: 16 } });
+  const weak = new Uint32Array(base.blockCount);
+  const block = new Uint8Array(blockSize);
+  for (let i = 0; i < base.blockCount; i++) {
+    block.fill(0);
+    block.set(data.subarray(i * blockSize, (i + 1) * blockSize));
+    weak[i] = rabinKarpChecksum(block);
+  }
+  return { ...base, weak, weakAlgorithm: 'rabinkarp' as const };
+}
+
+test('RabinKarp weak sums: blocks found at shifted offsets, whole and byte by byte', async () => {
+  const old = randomBytes(60_000, 71);
+  const neu = concat(old.subarray(0, 10_000), randomBytes(33, 72), old.subarray(10_000, 40_000), old.subarray(40_500));
+  const index = await rabinKarpIndexOf(neu, 512);
+  const whole = scanMemory(index, [old]);
+  assert.ok(whole.foundCount >= index.blockCount - 4, `found ${whole.foundCount} of ${index.blockCount}`);
+  const bytewise = scanMemory(index, [old], [1]);
+  assert.deepEqual(bytewise.foundSource, whole.foundSource);
+  assert.deepEqual(bytewise.foundOffset, whole.foundOffset);
+  const r = await patchMemory(index, [old], neu);
+  assert.deepEqual(Buffer.from(r.output), Buffer.from(neu));
+});
+
+test('repeat mode reports every occurrence, in file order, without overlap', async () => {
+  const a = randomBytes(256, 81);
+  const b = randomBytes(256, 82);
+  const index = await indexOf(concat(a, b), { blockSize: 256, hashLengths: { seqMatches: 1, weakBytes: 4, strongBytes: 8 } });
+  const events: [number, number][] = [];
+  const m = new BlockMatcher(index, { repeat: true, onMatch: (block, offset) => events.push([block, offset]) });
+  const s = m.scanner(0);
+  s.push(concat(a, randomBytes(10, 83), b, a, a, b));
+  s.end();
+  assert.deepEqual(events, [[0, 0], [1, 266], [0, 522], [0, 778], [1, 1034]]);
+  assert.equal(m.complete, false);
+});
