@@ -39,6 +39,8 @@ export interface PatchOptions extends DiffOptions {
   source: BlockSource;
   /** The output file (default: `local`, replaced atomically). */
   output?: string;
+  /** Flush the result to disk before the rename (default false, as rsync). */
+  fsync?: boolean;
 }
 
 /** What a diff found. */
@@ -258,7 +260,7 @@ async function writeOutput(
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     await locals.close();
-    await file.commit();
+    await file.commit({ fsync: options.fsync ?? false });
     return result;
   } catch (err) {
     await file?.abort();

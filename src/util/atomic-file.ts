@@ -59,13 +59,17 @@ export class AtomicFile implements OutputSink {
     }
   }
 
-  /** Flushes, closes and renames the temporary file over the target. */
-  async commit(): Promise<void> {
+  /**
+   * Closes the temporary file and renames it over the target. With `fsync` the data is
+   * flushed to disk first (rsync's `--fsync`): slower, but the new file survives a power
+   * loss right after the rename. Like rsync and zsync, the default leaves that to the OS.
+   */
+  async commit(options: { fsync?: boolean } = {}): Promise<void> {
     if (this.#done) throw new Error('Cannot commit: the file was already committed or aborted');
     this.#done = true;
     try {
       await this.#fh.chmod(this.#mode ?? 0o644 & ~process.umask());
-      await this.#fh.datasync();
+      if (options.fsync) await this.#fh.datasync();
       await this.#fh.close();
       await rename(this.tempPath, this.target);
     } catch (cause) {

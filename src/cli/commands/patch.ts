@@ -24,6 +24,7 @@ Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
+      --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
       --json               print a JSON report on stdout
   -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
@@ -57,6 +58,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     seed: { type: 'string', short: 'i', multiple: true },
     connections: { type: 'string', short: 'c' },
     bwlimit: { type: 'string' },
+    fsync: { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     threads: { type: 'string', short: 't' },
@@ -86,6 +88,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
       ...(values.output ? { output: values.output } : {}),
       seeds: values.seed ?? [],
       ...(threads ? { threads } : {}),
+      ...(values.fsync ? { fsync: true } : {}),
       signal: ctx.signal,
       onProgress: progress.patch,
     });
