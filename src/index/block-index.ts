@@ -7,6 +7,7 @@
  * @module
  */
 import type { StrongHash } from '../hashing/strong-hash.js';
+import type { PublishedForms } from './published.js';
 
 /** A whole-file digest. */
 export interface FileDigest {
@@ -52,6 +53,8 @@ export interface BlockIndex {
    * default). Stored values are always those of the block zero-padded to `blockSize`.
    */
   readonly weakAlgorithm?: 'rollsum' | 'rabinkarp';
+  /** Compressed and delta forms of the reference published besides it (format version 2). */
+  readonly published?: PublishedForms;
 }
 
 /**

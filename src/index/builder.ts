@@ -9,7 +9,8 @@ import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
 import { writeBlockRecords } from './block-records.js';
-import { encodeHeader, encodeTrailer, type IndexHeader } from './format.js';
+import { encodeExtension, encodeHeader, encodeTrailer, type IndexHeader } from './format.js';
+import { encodePublished, type PublishedForms } from './published.js';
 import { defaultBlockSize, defaultHashLengths, type HashLengths } from './params.js';
 
 /** Options of {@link IndexBuilder}. */
@@ -22,6 +23,8 @@ export interface IndexBuilderOptions {
   url?: string;
   /** Override the stored hash lengths (default {@link defaultHashLengths}). */
   hashLengths?: Partial<HashLengths>;
+  /** Published forms will be passed to `end()`: write a version 2 index. */
+  published?: boolean;
 }
 
 /** Resolves builder options into the header an index will have. */
@@ -30,7 +33,7 @@ export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
   if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new RangeError(`Cannot build an index: file size ${fileSize} is not a non-negative safe integer`);
   const blockSize = options.blockSize ?? defaultBlockSize(fileSize);
   const lengths = { ...defaultHashLengths(fileSize, blockSize), ...options.hashLengths };
-  return { fileSize, blockSize, ...lengths, ...(options.url ? { url: options.url } : {}) };
+  return { fileSize, blockSize, ...lengths, ...(options.url ? { url: options.url } : {}), ...(options.published ? { version: 2 as const } : {}) };
 }
 
 /**
@@ -126,8 +129,11 @@ export class IndexBuilder {
     return records;
   }
 
-  /** Finishes: the last (zero-padded) block's record and the trailer. */
-  end(): Uint8Array {
+  /**
+   * Finishes: the last (zero-padded) block's record, the published forms (for a builder
+   * made with `published: true`) and the trailer.
+   */
+  end(published?: PublishedForms): Uint8Array {
     if (!this.#headerDone) throw new Error('Cannot end the index: take headerBytes() first');
     if (this.#pushed !== this.header.fileSize) {
       throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: read ${this.#pushed} bytes but the input was announced as ${this.header.fileSize} (it changed while being read)`);
@@ -140,11 +146,13 @@ export class IndexBuilder {
       this.#crc = crc32(last, this.#crc);
       this.#carried = 0;
     }
+    if ((published !== undefined) !== (this.header.version === 2)) {
+      throw new Error('Cannot end the index: published forms go with a builder made with `published: true`, and only with one');
+    }
+    const ext = published ? encodeExtension(encodePublished(published, Math.ceil(this.header.fileSize / this.header.blockSize))) : new Uint8Array(0);
+    this.#crc = crc32(ext, this.#crc);
     const trailer = encodeTrailer(this.#fileHash.digest(), this.#crc);
-    const out = new Uint8Array(last.length + trailer.length);
-    out.set(last, 0);
-    out.set(trailer, last.length);
-    return out;
+    return new Uint8Array(Buffer.concat([last, ext, trailer]));
   }
 }
 

@@ -30,12 +30,17 @@ import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
 import type { BlockIndex } from './block-index.js';
+import { decodePublished, encodePublished } from './published.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf } from './params.js';
 
 /** `GOSYNCIX` */
 export const MAGIC = Uint8Array.from([0x47, 0x4f, 0x53, 0x59, 0x4e, 0x43, 0x49, 0x58]);
-/** The format version this module writes and reads. */
+/** The format version of an index that lists only the plain reference. */
 export const VERSION = 1;
+/** The format version of an index that also lists published forms (src/index/published.ts). */
+export const VERSION_PUBLISHED = 2;
+/** Version 2's trailer before the SHA-256 and CRC: the extension section's length. */
+const EXT_LENGTH_SIZE = 4;
 /** Fixed header bytes before the URL. */
 export const HEADER_SIZE = 32;
 /** Trailer bytes: whole-file SHA-256 + CRC-32. */
@@ -51,6 +56,8 @@ const FILE_SHA256 = 1;
 
 /** The header fields of an index, known before any block is hashed. */
 export interface IndexHeader {
+  /** 2 when published forms follow the records, else 1. */
+  version?: 1 | 2;
   fileSize: number;
   blockSize: number;
   seqMatches: 1 | 2;
@@ -94,7 +101,7 @@ export function encodeHeader(h: IndexHeader): Uint8Array {
   if (url.length > MAX_URL_BYTES) throw new RangeError(`Cannot encode the index: the URL is ${url.length} bytes, over ${MAX_URL_BYTES}`);
   const out = Buffer.alloc(HEADER_SIZE + url.length);
   out.set(MAGIC, 0);
-  out.writeUInt16LE(VERSION, 8);
+  out.writeUInt16LE(h.version ?? VERSION, 8);
   out.writeUInt16LE(url.length, 10);
   out.writeBigUInt64LE(BigInt(h.fileSize), 12);
   out.writeUInt32LE(h.blockSize, 20);
@@ -122,20 +129,31 @@ export function encodeTrailer(fileSha256: Uint8Array, crcSoFar: number): Uint8Ar
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** Encodes a whole index held in memory. */
+/** Encodes the version 2 extension trailer part: the section, then its length. */
+export function encodeExtension(section: Uint8Array): Uint8Array {
+  const out = Buffer.alloc(section.length + EXT_LENGTH_SIZE);
+  out.set(section, 0);
+  out.writeUInt32LE(section.length, section.length);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Encodes a whole index held in memory (version 2 when it lists published forms). */
 export function encodeIndex(index: BlockIndex): Uint8Array {
   if (index.strongHash.name !== 'sha256' || index.fileDigest.algorithm !== 'sha256') {
-    throw new RangeError('Cannot encode the index: the gosync v1 format stores SHA-256 hashes only');
+    throw new RangeError('Cannot encode the index: the gosync format stores SHA-256 hashes only');
   }
-  const header = encodeHeader(index);
+  const ext = index.published ? encodeExtension(encodePublished(index.published, index.blockCount)) : new Uint8Array(0);
+  const header = encodeHeader({ ...index, version: index.published ? VERSION_PUBLISHED : VERSION });
   const rec = index.weakBytes + index.strongBytes;
-  const total = header.length + index.blockCount * rec + TRAILER_SIZE;
+  const total = header.length + index.blockCount * rec + ext.length + TRAILER_SIZE;
   const out = new Uint8Array(total);
   out.set(header, 0);
   let p = header.length;
   for (let i = 0; i < index.blockCount; i++, p += rec) {
     encodeRecord(out, p, index.weak[i]!, index.weakBytes, index.strong, i * index.strongBytes, index.strongBytes);
   }
+  out.set(ext, p);
+  p += ext.length;
   out.set(encodeTrailer(index.fileDigest.digest, crc32(out.subarray(0, p))), p);
   return out;
 }
@@ -148,7 +166,8 @@ export interface DecodeIndexOptions {
 
 /** The header of an encoded index and the exact total size it implies. */
 export interface DecodedHeader extends IndexHeader {
-  /** Total bytes of the index, header to trailer. */
+  version: 1 | 2;
+  /** Total bytes of the index, header to trailer (for version 2: without the published forms). */
   totalSize: number;
   /** Offset of the first block record. */
   recordsOffset: number;
@@ -173,8 +192,8 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   if (!isGosyncIndex(data)) throw corrupt('the magic number is wrong (not a gosync index)');
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version = buf.readUInt16LE(8);
-  if (version !== VERSION) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: format version ${version} is not supported (this gosync reads version ${VERSION})`);
+  if (version !== VERSION && version !== VERSION_PUBLISHED) {
+    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} and ${VERSION_PUBLISHED})`);
   }
   const urlLength = buf.readUInt16LE(10);
   const size = buf.readBigUInt64LE(12);
@@ -196,7 +215,7 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   });
   const blockCount = blockCountOf(h.fileSize, h.blockSize);
   const recordsOffset = HEADER_SIZE + urlLength;
-  const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE;
+  const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE + (version === VERSION_PUBLISHED ? EXT_LENGTH_SIZE : 0);
   if (totalSize > maxBytes) {
     throw corrupt(`it declares ${blockCount} blocks, ${totalSize} bytes in all, over the limit of ${maxBytes} bytes`);
   }
@@ -205,7 +224,7 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
     if (url.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(url)) throw corrupt('the URL is not valid UTF-8 text');
     h.url = url;
   }
-  return { ...h, totalSize, recordsOffset, blockCount };
+  return { ...h, version, totalSize, recordsOffset, blockCount };
 }
 
 /**
@@ -220,10 +239,15 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
  */
 export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}): BlockIndex {
   const h = readIndexHeader(data, options);
-  if (data.length !== h.totalSize) {
-    throw corrupt(`it is ${data.length} bytes but its header implies ${h.totalSize} (${data.length < h.totalSize ? 'truncated' : 'trailing data'})`);
+  let extLength = 0;
+  if (h.version === VERSION_PUBLISHED && data.length >= h.totalSize) {
+    extLength = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(data.length - TRAILER_SIZE - EXT_LENGTH_SIZE);
   }
-  const crcAt = h.totalSize - 4;
+  const expected = h.totalSize + extLength;
+  if (data.length !== expected) {
+    throw corrupt(`it is ${data.length} bytes but its header and trailer imply ${expected} (${data.length < expected ? 'truncated' : 'trailing data'})`);
+  }
+  const crcAt = expected - 4;
   const stored = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(crcAt);
   if (crc32(data.subarray(0, crcAt)) !== stored) throw corrupt('its CRC-32 does not match (the file is damaged)');
   const { blockCount, weakBytes, strongBytes } = h;
@@ -238,6 +262,8 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     strong.set(data.subarray(p + weakBytes, p + rec), i * strongBytes);
   }
   const digest = data.slice(crcAt - 32, crcAt);
+  const recordsEnd = h.recordsOffset + blockCount * rec;
+  const published = h.version === VERSION_PUBLISHED ? decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount) : undefined;
   return {
     fileSize: h.fileSize,
     blockSize: h.blockSize,
@@ -250,5 +276,6 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     strong,
     fileDigest: { algorithm: 'sha256', digest },
     ...(h.url ? { url: h.url } : {}),
+    ...(published ? { published } : {}),
   };
 }

@@ -81,7 +81,7 @@ test('a corrupt, truncated or inconsistent index is rejected with a typed error'
     ['wrong magic', Buffer.concat([Buffer.from('ZSYNCIX!'), good.subarray(8)]), ErrorCodes.INDEX_CORRUPT],
     ['flipped record byte', flip(good, HEADER_SIZE + 3), ErrorCodes.INDEX_CORRUPT],
     ['flipped file hash', flip(good, good.length - TRAILER_SIZE + 1), ErrorCodes.INDEX_CORRUPT],
-    ['future version', set16(good, 8, 2), ErrorCodes.INDEX_UNSUPPORTED],
+    ['future version', set16(good, 8, 3), ErrorCodes.INDEX_UNSUPPORTED],
     ['block size not a power of two', set32(good, 20, 1000), ErrorCodes.INDEX_CORRUPT],
     ['block count from size disagrees with records', set64(good, 12, 5000n + 512n), ErrorCodes.INDEX_CORRUPT],
     ['absurd size needing gigabytes', set64(good, 12, 2n ** 50n), ErrorCodes.INDEX_CORRUPT],
@@ -130,3 +130,29 @@ function set64(b: Buffer, at: number, v: bigint): Buffer {
   c.writeBigUInt64LE(v, at);
   return c;
 }
+
+test('version 2 lists published forms, round-trips them, and a streaming builder writes the same bytes', async () => {
+  const data = randomBytes(20_000, 31);
+  const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
+  const published = {
+    frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name: 'x.bin.gosyncz' },
+    whole: { codec: 'brotli' as const, size: 1234, name: 'x.bin.gosync.br' },
+    bases: [{ baseSize: 19_000, baseSha256: new Uint8Array(32).fill(9), codec: 'brotli' as const, size: 321, name: 'x.bin.gosyncd-0909' }],
+  };
+  const bytes = encodeIndex({ ...plain, published });
+  assert.equal(Buffer.from(bytes).readUInt16LE(8), 2);
+  const back = decodeIndex(bytes);
+  assert.deepEqual(back.published, published);
+  assert.deepEqual(back.weak, plain.weak);
+  const b = new IndexBuilder({ fileSize: data.length, blockSize: 1024, published: true });
+  const streamed = Buffer.concat([b.headerBytes(), b.push(data), b.end(published)]);
+  assert.deepEqual(streamed, Buffer.from(bytes));
+  // Damage in the section is caught (CRC), and an inconsistent frame count is refused.
+  const bad = Buffer.from(bytes);
+  bad[bad.length - 60] ^= 1;
+  assert.throws(() => decodeIndex(bad), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT);
+  const wrongCount = { ...published, frames: { ...published.frames, blocksPerFrame: 4, frameSizes: Uint32Array.from([1, 2, 3]) } };
+  assert.throws(() => encodeIndex({ ...plain, published: wrongCount }), RangeError);
+  // A truncated version 2 index.
+  assert.throws(() => decodeIndex(bytes.subarray(0, bytes.length - 10)), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT);
+});

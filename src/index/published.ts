@@ -1,0 +1,186 @@
+/**
+ * The published forms an index may list besides the plain reference (index format
+ * version 2): compressed frames, a whole compressed copy, and deltas from known earlier
+ * versions. A client picks the cheapest way to get what it lacks from the index alone.
+ *
+ * Encoded as a sequence of entries `type u8 | length u32 LE | payload`, after the block
+ * records (docs/format.md, "Version 2: published forms"). Unknown types are skipped, so
+ * later versions can add forms that older clients ignore.
+ *
+ * @module
+ */
+import { ErrorCodes, SyncError } from '../errors.js';
+
+/** Compression codecs. */
+export type Codec = 'brotli';
+const CODEC_IDS: Record<Codec, number> = { brotli: 1 };
+
+/** The reference in independently decompressible frames of whole blocks. */
+export interface FramesForm {
+  codec: Codec;
+  /** Blocks per frame (the last frame may hold fewer). */
+  blocksPerFrame: number;
+  /** Compressed size of each frame; frames are stored back to back in this order. */
+  frameSizes: Uint32Array;
+  /** The frames file, relative to the index URL (or absolute). */
+  name: string;
+}
+
+/** The whole reference compressed as one stream. */
+export interface WholeForm {
+  codec: Codec;
+  size: number;
+  name: string;
+}
+
+/** A delta that rebuilds the reference from one earlier version (matched by SHA-256). */
+export interface BaseDeltaForm {
+  /** Size and SHA-256 of the earlier version. */
+  baseSize: number;
+  baseSha256: Uint8Array;
+  codec: Codec;
+  size: number;
+  name: string;
+}
+
+/** Every published form an index lists. */
+export interface PublishedForms {
+  frames?: FramesForm;
+  whole?: WholeForm;
+  bases?: BaseDeltaForm[];
+}
+
+const T_FRAMES = 1;
+const T_WHOLE = 2;
+const T_BASE = 3;
+const MAX_NAME = 4096;
+
+function corrupt(reason: string): SyncError {
+  return new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index: ${reason}`);
+}
+
+function codecId(codec: Codec): number {
+  const id = CODEC_IDS[codec];
+  if (id === undefined) throw new RangeError(`Cannot encode the index: unknown codec ${codec}`);
+  return id;
+}
+
+function codecOf(id: number): Codec {
+  if (id === 1) return 'brotli';
+  throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`);
+}
+
+function nameBytes(name: string): Buffer {
+  const b = Buffer.from(name, 'utf8');
+  if (b.length === 0 || b.length > MAX_NAME) throw new RangeError(`Cannot encode the index: a published name must be 1..${MAX_NAME} bytes`);
+  return b;
+}
+
+/** Encodes the published forms (the version 2 extension section). */
+export function encodePublished(forms: PublishedForms, blockCount: number): Uint8Array {
+  const parts: Buffer[] = [];
+  const entry = (type: number, payload: Buffer) => {
+    const h = Buffer.alloc(5);
+    h[0] = type;
+    h.writeUInt32LE(payload.length, 1);
+    parts.push(h, payload);
+  };
+  if (forms.frames) {
+    const f = forms.frames;
+    const count = Math.ceil(blockCount / f.blocksPerFrame);
+    if (f.frameSizes.length !== count) throw new RangeError(`Cannot encode the index: ${f.frameSizes.length} frame sizes for ${count} frames`);
+    const name = nameBytes(f.name);
+    const p = Buffer.alloc(14 + name.length + 4 * count);
+    p[0] = codecId(f.codec);
+    p.writeUInt32LE(f.blocksPerFrame, 4);
+    p.writeUInt32LE(count, 8);
+    p.writeUInt16LE(name.length, 12);
+    name.copy(p, 14);
+    for (let i = 0; i < count; i++) p.writeUInt32LE(f.frameSizes[i]!, 14 + name.length + 4 * i);
+    entry(T_FRAMES, p);
+  }
+  if (forms.whole) {
+    const w = forms.whole;
+    const name = nameBytes(w.name);
+    const p = Buffer.alloc(14 + name.length);
+    p[0] = codecId(w.codec);
+    p.writeBigUInt64LE(BigInt(w.size), 4);
+    p.writeUInt16LE(name.length, 12);
+    name.copy(p, 14);
+    entry(T_WHOLE, p);
+  }
+  for (const b of forms.bases ?? []) {
+    const name = nameBytes(b.name);
+    if (b.baseSha256.length !== 32) throw new RangeError('Cannot encode the index: a base SHA-256 must be 32 bytes');
+    const p = Buffer.alloc(54 + name.length);
+    p.writeBigUInt64LE(BigInt(b.baseSize), 0);
+    p.set(b.baseSha256, 8);
+    p[40] = codecId(b.codec);
+    p.writeBigUInt64LE(BigInt(b.size), 44);
+    p.writeUInt16LE(name.length, 52);
+    name.copy(p, 54);
+    entry(T_BASE, p);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function readName(p: Buffer, at: number, what: string): string {
+  if (at + 2 > p.length) throw corrupt(`the ${what} entry is truncated`);
+  const n = p.readUInt16LE(at);
+  if (n === 0 || n > MAX_NAME || at + 2 + n > p.length) throw corrupt(`the ${what} entry has a bad name length ${n}`);
+  const name = p.toString('utf8', at + 2, at + 2 + n);
+  if (name.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(name)) throw corrupt(`the ${what} entry's name is not valid UTF-8 text`);
+  return name;
+}
+
+function readU64(p: Buffer, at: number, what: string): number {
+  const v = p.readBigUInt64LE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the ${what} entry has a size over 2^53 − 1`);
+  return Number(v);
+}
+
+/** Decodes the extension section; every length is checked before it is used. */
+export function decodePublished(data: Uint8Array, blockCount: number): PublishedForms {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const forms: PublishedForms = {};
+  let p = 0;
+  while (p < buf.length) {
+    if (p + 5 > buf.length) throw corrupt('a published-form entry header is truncated');
+    const type = buf[p]!;
+    const len = buf.readUInt32LE(p + 1);
+    if (p + 5 + len > buf.length) throw corrupt(`a published-form entry declares ${len} bytes past the end of its section`);
+    const e = buf.subarray(p + 5, p + 5 + len);
+    p += 5 + len;
+    if (type === T_FRAMES) {
+      if (e.length < 14) throw corrupt('the frames entry is truncated');
+      const codec = codecOf(e[0]!);
+      const blocksPerFrame = e.readUInt32LE(4);
+      const count = e.readUInt32LE(8);
+      if (blocksPerFrame < 1) throw corrupt('the frames entry has zero blocks per frame');
+      if (count !== Math.ceil(blockCount / blocksPerFrame)) throw corrupt(`the frames entry lists ${count} frames, but ${blockCount} blocks in frames of ${blocksPerFrame} make ${Math.ceil(blockCount / blocksPerFrame)}`);
+      const name = readName(e, 12, 'frames');
+      const at = 14 + Buffer.byteLength(name, 'utf8');
+      if (e.length !== at + 4 * count) throw corrupt('the frames entry does not hold one size per frame');
+      const frameSizes = new Uint32Array(count);
+      for (let i = 0; i < count; i++) {
+        frameSizes[i] = e.readUInt32LE(at + 4 * i);
+        if (frameSizes[i] === 0) throw corrupt(`frame ${i} has a compressed size of zero`);
+      }
+      forms.frames = { codec, blocksPerFrame, frameSizes, name };
+    } else if (type === T_WHOLE) {
+      if (e.length < 14) throw corrupt('the whole-file entry is truncated');
+      forms.whole = { codec: codecOf(e[0]!), size: readU64(e, 4, 'whole-file'), name: readName(e, 12, 'whole-file') };
+    } else if (type === T_BASE) {
+      if (e.length < 54) throw corrupt('a base-delta entry is truncated');
+      (forms.bases ??= []).push({
+        baseSize: readU64(e, 0, 'base-delta'),
+        baseSha256: Uint8Array.from(e.subarray(8, 40)),
+        codec: codecOf(e[40]!),
+        size: readU64(e, 44, 'base-delta'),
+        name: readName(e, 52, 'base-delta'),
+      });
+    }
+    // Unknown types: skipped (a later form an older client does not use).
+  }
+  return forms;
+}
