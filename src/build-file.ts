@@ -9,7 +9,9 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from './index/builder.js';
-import { indexSize } from './index/format.js';
+import type { PublishedForms } from './index/published.js';
+import { writeFrames, writeWhole } from './publish/compressed-forms.js';
+import { basename } from 'node:path';
 import { AtomicFile } from './util/atomic-file.js';
 import { WorkerPool, defaultThreads } from './workers/worker-pool.js';
 import type { RecordsResult, RecordsTask } from './workers/tasks.js';
@@ -21,6 +23,24 @@ export interface BuildFileOptions extends Omit<IndexBuilderOptions, 'fileSize'> 
   onProgress?: (done: number, total: number) => void;
   /** Worker threads for hashing (default: every core; 1 hashes on the calling thread). */
   threads?: number;
+  /**
+   * Also publish compressed forms (index format version 2): `<index>z`, the reference in
+   * independently decompressible brotli frames, and `<index>.br`, the whole reference as
+   * one brotli stream.
+   */
+  compress?: CompressOptions;
+}
+
+/** How the compressed forms are made. */
+export interface CompressOptions {
+  /** Brotli quality of the frames, 0–11 (default 9). */
+  level?: number;
+  /** Brotli quality of the whole-file stream (default 11 up to 32 MiB, else `level`). */
+  wholeLevel?: number;
+  /** Uncompressed bytes per frame, rounded to whole blocks (default 1 MiB). */
+  frameBytes?: number;
+  /** Write the whole-file stream too (default true). */
+  whole?: boolean;
 }
 
 /** What was built. */
@@ -32,8 +52,16 @@ export interface BuildReport {
   blockCount: number;
   /** Size of the index in bytes. */
   indexBytes: number;
+  /** Paths and sizes of the compressed forms written, when asked for. */
+  frames?: { path: string; bytes: number; count: number; frameBytes: number; level: number };
+  whole?: { path: string; bytes: number; level: number };
   seconds: number;
 }
+
+/** Default uncompressed bytes per frame. */
+const DEFAULT_FRAME_BYTES = 1024 * 1024;
+/** Up to this size the whole-file stream gets brotli's best (and slowest) quality. */
+const BEST_WHOLE_MAX = 32 * 1024 * 1024;
 
 /** Size of each sequential read. */
 const READ_SIZE = 4 * 1024 * 1024;
@@ -53,7 +81,7 @@ const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
  */
 export async function buildIndexFile(input: string, output: string, options: BuildFileOptions = {}): Promise<BuildReport> {
   const started = performance.now();
-  const { signal, onProgress, threads = defaultThreads(), ...builderOptions } = options;
+  const { signal, onProgress, threads = defaultThreads(), compress, ...builderOptions } = options;
   throwIfAborted(signal);
   let fileSize: number;
   try {
@@ -63,30 +91,74 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   } catch (cause) {
     throw new SyncError(ErrorCodes.IO, `Cannot index ${input}: ${(cause as Error).message}`, { cause, path: input });
   }
-  const builder = new IndexBuilder({ ...builderOptions, fileSize });
+  const builder = new IndexBuilder({ ...builderOptions, fileSize, published: compress !== undefined });
+  const { header } = builder;
+  // The compressed forms are written on libuv's thread pool while the index is hashed.
+  const forms = compress ? startCompressedForms(input, output, fileSize, header.blockSize, compress, threads, signal) : undefined;
   const fh = await open(input, 'r');
   const out = await AtomicFile.create(output);
+  let published: Awaited<NonNullable<typeof forms>> | undefined;
   try {
     await out.write(builder.headerBytes());
     const progress = (done: number) => onProgress?.(done, fileSize);
     if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(fh, builder, out, threads, signal, progress);
     else await hashSerial(fh, builder, out, signal, progress);
-    await out.write(builder.end());
+    published = forms ? await forms : undefined;
+    const tail = builder.end(published?.forms);
+    await out.write(tail);
     await out.commit();
   } catch (err) {
     await out.abort();
+    await forms?.catch(() => {});
     throw err;
   } finally {
     await fh.close();
   }
-  const { header } = builder;
+  const indexBytes = (await stat(output)).size;
   return {
     index: output,
     fileSize,
     blockSize: header.blockSize,
     blockCount: Math.ceil(fileSize / header.blockSize),
-    indexBytes: indexSize(header),
+    indexBytes,
+    ...(published?.frames ? { frames: published.frames } : {}),
+    ...(published?.whole ? { whole: published.whole } : {}),
     seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Starts writing the frames and whole-file forms; resolves with what the index lists. */
+async function startCompressedForms(
+  input: string,
+  indexPath: string,
+  fileSize: number,
+  blockSize: number,
+  options: CompressOptions,
+  threads: number,
+  signal: AbortSignal | undefined,
+) {
+  const level = options.level ?? 9;
+  const wholeLevel = options.wholeLevel ?? (fileSize <= BEST_WHOLE_MAX ? 11 : level);
+  for (const [name, v] of [['level', level], ['wholeLevel', wholeLevel]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 11) throw new RangeError(`Cannot compress: ${name} ${v} is not a brotli quality 0..11`);
+  }
+  const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
+  const frameBytes = blocksPerFrame * blockSize;
+  const framesPath = `${indexPath}z`;
+  const wholePath = `${indexPath}.br`;
+  const wantWhole = options.whole ?? true;
+  const [framesResult, wholeBytes] = await Promise.all([
+    writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, ...(signal ? { signal } : {}) }),
+    wantWhole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, ...(signal ? { signal } : {}) }) : Promise.resolve(undefined),
+  ]);
+  const forms: PublishedForms = {
+    frames: { codec: 'brotli', blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) },
+    ...(wholeBytes !== undefined ? { whole: { codec: 'brotli' as const, size: wholeBytes, name: basename(wholePath) } } : {}),
+  };
+  return {
+    forms,
+    frames: { path: framesPath, bytes: framesResult.bytes, count: framesResult.frameSizes.length, frameBytes, level },
+    ...(wholeBytes !== undefined ? { whole: { path: wholePath, bytes: wholeBytes, level: wholeLevel } } : {}),
   };
 }
 

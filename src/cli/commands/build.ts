@@ -1,4 +1,4 @@
-/** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--json]` */
+/** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--compress] [--json]` */
 import { buildIndexFile } from '../../build-file.js';
 import { buildZsyncFile } from '../../formats/zsync-file.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../index/params.js';
@@ -18,6 +18,13 @@ Options:
   -b, --block-size <n>    block size, a power of two (default: from the file size)
   -u, --url <url>         the reference URL to record in the index (for zsync the
                           default is the file's name, relative to the .zsync)
+  -z, --compress          also publish compressed forms next to the index: <index>z
+                          (brotli frames of whole blocks, fetched by clients for the
+                          blocks they lack) and <index>.br (the whole file, one stream)
+  -l, --level <0-11>      brotli quality of the frames (default 9; the whole-file
+                          stream uses 11 up to 32 MiB)
+      --frame-size <n>    uncompressed bytes per frame (default 1M)
+      --no-whole          do not write the whole-file stream
       --json              print a JSON report on stdout
   -t, --threads <n>       worker threads for hashing (default: every core)
   -q, --quiet             no progress on stderr
@@ -32,6 +39,10 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     threads: { type: 'string', short: 't' },
+    compress: { type: 'boolean', short: 'z' },
+    level: { type: 'string', short: 'l' },
+    'frame-size': { type: 'string' },
+    'no-whole': { type: 'boolean' },
   });
   const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
@@ -42,6 +53,11 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   }
   const format = values.format ?? 'gosync';
   if (format !== 'gosync' && format !== 'zsync') throw new UsageError(`--format must be gosync or zsync, not "${format}"`);
+  const level = intOption(values.level, 'level', 0);
+  if (level !== undefined && level > 11) throw new UsageError(`--level must be a brotli quality from 0 to 11, not ${level}`);
+  const frameBytes = sizeOption(values['frame-size'], 'frame-size');
+  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'];
+  if (compressing && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
     ...(blockSize ? { blockSize } : {}),
@@ -59,13 +75,20 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
           ...common,
           ...(values.url ? { url: values.url } : {}),
           ...(threads ? { threads } : {}),
+          ...(compressing
+            ? { compress: { ...(level !== undefined ? { level } : {}), ...(frameBytes ? { frameBytes } : {}), ...(values['no-whole'] ? { whole: false } : {}) } }
+            : {}),
         });
   progress.done();
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
   } else {
+    const extra = 'frames' in report && report.frames
+      ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
+        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '')
+      : '';
     ctx.stdout.write(
-      `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}, ${report.seconds.toFixed(2)} s\n`,
+      `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`,
     );
   }
 }
