@@ -39,6 +39,10 @@ export const ErrorCodes = {
   IO: 'GOSYNC_ERR_IO',
   /** The operation was aborted through its AbortSignal. */
   ABORTED: 'GOSYNC_ERR_ABORTED',
+  /** A delta (librsync/rdiff) is malformed: wrong magic, reserved opcode, truncated, bytes after END, a copy past the basis. */
+  DELTA_CORRUPT: 'GOSYNC_ERR_DELTA_CORRUPT',
+  /** A compressed frame or stream does not decompress to what the index says (damaged or truncated). */
+  FRAME_CORRUPT: 'GOSYNC_ERR_FRAME_CORRUPT',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

@@ -12,6 +12,9 @@ import type { BlockIndex } from './index/block-index.js';
 import { openLocalReaders, scanLocalFiles } from './local-scan.js';
 import { assemble, type PatchProgress } from './patcher/assemble.js';
 import { planRanges, rangesBytes, type PlannedRange } from './planner/plan-ranges.js';
+import { choosePlan, type FetchPlan } from './planner/choose-plan.js';
+import { PlanSource } from './sources/plan-source.js';
+import { WholeSource } from './sources/whole-source.js';
 import type { BlockSource } from './sources/block-source.js';
 import { AtomicFile } from './util/atomic-file.js';
 
@@ -35,8 +38,13 @@ export interface DiffOptions {
 
 /** Options of {@link patchFile}. */
 export interface PatchOptions extends DiffOptions {
-  /** Where the missing bytes come from. */
+  /** Where the missing bytes come from (the plain reference). */
   source: BlockSource;
+  /**
+   * Opens a published form the index lists (compressed frames, the whole compressed
+   * file) by its name, relative to the index. Without it only `source` is used.
+   */
+  openForm?: (name: string) => BlockSource;
   /** The output file (default: `local`, replaced atomically). */
   output?: string;
   /** Flush the result to disk before the rename (default false, as rsync). */
@@ -54,6 +62,8 @@ export interface DiffReport {
   fetchBytes: number;
   /** The planned ranges. */
   ranges: PlannedRange[];
+  /** How the missing data would be fetched, and the estimated bytes of each way. */
+  plan: FetchPlan;
   /** Local files scanned, by id. */
   files: string[];
 }
@@ -73,6 +83,8 @@ export interface PatchReport {
   receivedBytes: number;
   /** Number of ranges planned. */
   ranges: number;
+  /** How the missing data was fetched: raw ranges, compressed frames, or the whole compressed file. */
+  plan: FetchPlan['kind'];
   /** True when the first result failed the whole-file check and everything was refetched. */
   refetched: boolean;
   /** True when the output already was the reference and was left untouched. */
@@ -95,7 +107,7 @@ async function plan(options: DiffOptions) {
     ...(options.gapBytes !== undefined ? { gapBytes: options.gapBytes } : {}),
     ...(options.maxRanges !== undefined ? { maxRanges: options.maxRanges } : {}),
   });
-  return { scan, ranges };
+  return { scan, ranges, fetchPlan: choosePlan(index, ranges) };
 }
 
 /**
@@ -109,8 +121,9 @@ async function plan(options: DiffOptions) {
  */
 export async function diffFile(options: DiffOptions): Promise<DiffReport> {
   const { index } = options;
-  const { scan, ranges } = await plan(options);
+  const { scan, ranges, fetchPlan } = await plan(options);
   return {
+    plan: fetchPlan,
     fileSize: index.fileSize,
     blockSize: index.blockSize,
     blockCount: index.blockCount,
@@ -154,9 +167,24 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
   const { index, source, signal } = options;
   throwIfAborted(signal);
   const output = options.output ?? options.local;
-  const { scan, ranges } = await plan(options);
-  const requestsBefore = source.stats?.requests ?? 0;
-  const bytesBefore = source.stats?.bytes ?? 0;
+  const { scan, ranges, fetchPlan } = await plan(options);
+  // The compressed forms come from their own files; the plain reference is the fallback.
+  let planned: BlockSource = source;
+  let kind: FetchPlan['kind'] = 'raw';
+  if (options.openForm && fetchPlan.kind === 'frames' && index.published?.frames) {
+    planned = new PlanSource(index, fetchPlan.compressedFrames!, source, options.openForm(index.published.frames.name));
+    kind = 'frames';
+  } else if (options.openForm && fetchPlan.kind === 'whole' && index.published?.whole) {
+    planned = new WholeSource(index, options.openForm(index.published.whole.name));
+    kind = 'whole';
+  }
+  const counters = () => {
+    const extra = planned === source ? undefined : planned.stats;
+    return { requests: (source.stats?.requests ?? 0) + (extra?.requests ?? 0), bytes: (source.stats?.bytes ?? 0) + (extra?.bytes ?? 0) };
+  };
+  const before = counters();
+  const requestsBefore = before.requests;
+  const bytesBefore = before.bytes;
   let refetched = false;
   let result;
   if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal)) {
@@ -170,14 +198,16 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
       receivedBytes: 0,
       ranges: 0,
       refetched,
+      plan: 'raw',
       output,
       upToDate: true,
       seconds: (performance.now() - started) / 1000,
     };
   }
   try {
-    result = await writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, options);
+    result = await writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: planned });
   } catch (err) {
+    if (planned !== source) await planned.close().catch(() => {});
     if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) || scan.matcher.foundCount === 0) throw err;
     // A local block matched by a truncated hash was not the right one. Fetch everything.
     refetched = true;
@@ -185,15 +215,18 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     const all: PlannedRange[] = index.fileSize > 0 ? [{ start: 0, end: index.fileSize, firstBlock: 0, blockCount: index.blockCount }] : [];
     result = await writeOutput(output, [], none, new Float64Array(index.blockCount), all, options);
   }
+  const after = counters();
+  if (planned !== source) await planned.close();
   return {
     fileSize: index.fileSize,
     blockSize: index.blockSize,
     blockCount: index.blockCount,
     reusedBytes: result.reusedBytes,
     fetchedBytes: result.fetchedBytes,
-    requests: (source.stats?.requests ?? 0) - requestsBefore,
-    receivedBytes: (source.stats?.bytes ?? 0) - bytesBefore,
+    requests: after.requests - requestsBefore,
+    receivedBytes: after.bytes - bytesBefore,
     ranges: ranges.length,
+    plan: kind,
     refetched,
     output,
     upToDate: false,

@@ -2,6 +2,7 @@
  * `gosync patch <local> <index> [<reference>] [-o <out>] [-i <seed>]... [--json]` and
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
+import { dirname, join } from 'node:path';
 import { loadIndex, isHttpUrl, resolveReference } from '../../load-index.js';
 import { diffFile, patchFile } from '../../patch-file.js';
 import type { BlockSource } from '../../sources/block-source.js';
@@ -25,6 +26,8 @@ Options:
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
       --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
+      --raw                fetch raw ranges of the plain reference only, even when the
+                           index lists compressed forms
       --json               print a JSON report on stdout
   -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
@@ -59,6 +62,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     connections: { type: 'string', short: 'c' },
     bwlimit: { type: 'string' },
     fsync: { type: 'boolean' },
+    raw: { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     threads: { type: 'string', short: 't' },
@@ -73,13 +77,17 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
   const reference = resolveReference(loaded, explicitReference);
-  const source: BlockSource = isHttpUrl(reference)
-    ? new HttpSource(reference, {
-        expectedSize: loaded.index.fileSize,
-        ...(connections ? { connections } : {}),
-        ...(bytesPerSecond ? { bytesPerSecond } : {}),
-      })
-    : new FileSource(reference);
+  const open = (location: string, expectedSize?: number): BlockSource =>
+    isHttpUrl(location)
+      ? new HttpSource(location, {
+          ...(expectedSize !== undefined ? { expectedSize } : {}),
+          ...(connections ? { connections } : {}),
+          ...(bytesPerSecond ? { bytesPerSecond } : {}),
+        })
+      : new FileSource(location);
+  const source = open(reference, loaded.index.fileSize);
+  // Compressed forms the index lists live next to it.
+  const openForm = values.raw ? undefined : (name: string) => open(loaded.url ? new URL(name, loaded.url).href : join(dirname(loaded.path!), name));
   try {
     const report = await patchFile({
       local,
@@ -89,6 +97,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
       seeds: values.seed ?? [],
       ...(threads ? { threads } : {}),
       ...(values.fsync ? { fsync: true } : {}),
+      ...(openForm ? { openForm } : {}),
       signal: ctx.signal,
       onProgress: progress.patch,
     });
@@ -100,7 +109,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     ctx.stdout.write(
       `${report.output}: ${formatBytes(report.fileSize)} verified (${describeCheck(loaded.index)})${report.upToDate ? ', already up to date' : ''}\n` +
         `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
-        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges with ${report.requests} requests, ` +
+        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges${report.plan === 'raw' ? '' : ` (from ${report.plan === 'whole' ? 'the whole compressed file' : 'compressed frames'})`} with ${report.requests} requests, ${formatBytes(report.receivedBytes)} received, ` +
         `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
     );
   } finally {
@@ -128,12 +137,17 @@ export async function diff(args: string[], ctx: CommandContext): Promise<void> {
   if (values.json) {
     const { ranges, ...rest } = report;
     ctx.stdout.write(
-      `${JSON.stringify({ ...rest, fetchedBytes: report.fetchBytes, requests: 0, rangeCount: ranges.length, ranges: ranges.map((r) => [r.start, r.end]), indexBytes: loaded.bytes, seconds })}\n`,
+      `${JSON.stringify({ ...rest, plan: { kind: rest.plan.kind, bytes: rest.plan.bytes, estimates: rest.plan.estimates }, fetchedBytes: report.fetchBytes, requests: 0, rangeCount: ranges.length, ranges: ranges.map((r) => [r.start, r.end]), indexBytes: loaded.bytes, seconds })}\n`,
     );
     return;
   }
+  const { plan } = report;
+  const ways = [`raw ranges ${formatBytes(plan.estimates.raw)}`];
+  if (plan.estimates.frames !== undefined) ways.push(`compressed frames ${formatBytes(plan.estimates.frames)}`);
+  if (plan.estimates.whole !== undefined) ways.push(`whole compressed file ${formatBytes(plan.estimates.whole)}`);
   ctx.stdout.write(
     `${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
-      `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n`,
+      `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
+      `plan: ${plan.kind === 'raw' ? 'raw ranges' : plan.kind === 'whole' ? 'the whole compressed file' : 'compressed frames'}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
   );
 }
