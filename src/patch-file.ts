@@ -204,19 +204,28 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
       seconds: (performance.now() - started) / 1000,
     };
   }
+  const write = (src: BlockSource) => writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
   try {
-    result = await writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: planned });
+    try {
+      result = await write(planned);
+    } catch (err) {
+      // A compressed form that fails (damaged, truncated, missing, mismatched blocks) is
+      // retried once from the plain reference: nothing was written yet.
+      if (planned === source || (SyncError.is(err) && err.code === ErrorCodes.ABORTED)) throw err;
+      kind = 'raw';
+      result = await write(source);
+    }
   } catch (err) {
-    if (planned !== source) await planned.close().catch(() => {});
     if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) || scan.matcher.foundCount === 0) throw err;
     // A local block matched by a truncated hash was not the right one. Fetch everything.
     refetched = true;
     const none = new Int32Array(index.blockCount).fill(-1);
     const all: PlannedRange[] = index.fileSize > 0 ? [{ start: 0, end: index.fileSize, firstBlock: 0, blockCount: index.blockCount }] : [];
     result = await writeOutput(output, [], none, new Float64Array(index.blockCount), all, options);
+  } finally {
+    if (planned !== source) await planned.close().catch(() => {});
   }
   const after = counters();
-  if (planned !== source) await planned.close();
   return {
     fileSize: index.fileSize,
     blockSize: index.blockSize,

@@ -1,0 +1,148 @@
+/**
+ * Compressed transfer end to end: `gosync build --compress` publishes frames and a whole
+ * stream; `gosync patch` picks the cheapest way and still produces the exact file when
+ * the compressed forms are damaged, truncated, or served by a server ignoring Range.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadIndex } from '../../src/load-index.js';
+import { patchFile } from '../../src/patch-file.js';
+import { startStaticServer, type StaticServer } from '../../src/serve/static-server.js';
+import { HttpSource } from '../../src/sources/http-source.js';
+import { runCli } from '../helpers/cli.js';
+import { concat, randomBytes } from '../helpers/data.js';
+import { startFaultServer } from '../helpers/fault-server.js';
+
+let dir: string;
+let root: string;
+let server: StaticServer;
+// Compressible data (text-like: repeated words), so that compression matters.
+const words = Array.from({ length: 400 }, (_, i) => `word${(i * 7919) % 1000} `).join('');
+const text = (n: number, seed: number) => {
+  const r = randomBytes(n / 8, seed);
+  return Buffer.from(Array.from(r, (b, i) => words.slice((b * 13 + i) % 300, ((b * 13 + i) % 300) + 8)).join(''));
+};
+const oldData = new Uint8Array(text(800_000, 1));
+// Localised changes: a few regions rewritten, most frames untouched.
+const newData = concat(oldData.subarray(0, 300_000), text(40_000, 2), oldData.subarray(300_000, 600_000), text(48_000, 3), oldData.subarray(648_000));
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gosync-z-'));
+  root = join(dir, 'www');
+  await mkdir(root);
+  await writeFile(join(root, 'doc.txt'), newData);
+  const b = await runCli(['build', '--json', '-z', '--level', '5', '--frame-size', '64K', join(root, 'doc.txt')]);
+  assert.equal(b.code, 0, b.stderr);
+  const report = JSON.parse(b.stdout);
+  assert.ok(report.frames.bytes < newData.length / 2, 'the frames are compressed');
+  assert.ok(report.whole.bytes < report.frames.bytes, 'one stream compresses better than frames');
+  server = await startStaticServer({ root });
+});
+after(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function localCopy(name: string, data: Uint8Array = oldData) {
+  const p = join(dir, name);
+  await writeFile(p, data);
+  return p;
+}
+
+test('localised changes are fetched as compressed frames, fewer bytes than raw ranges', async () => {
+  const local = await localCopy('frames.txt');
+  const d = await runCli(['diff', '--json', local, `${server.url}doc.txt.gosync`]);
+  const diff = JSON.parse(d.stdout);
+  assert.equal(diff.plan.kind, 'frames');
+  assert.ok(diff.plan.estimates.frames < diff.plan.estimates.raw);
+  const before = server.stats.bodyBytes;
+  const r = await runCli(['patch', '--json', local, `${server.url}doc.txt.gosync`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await readFile(local), Buffer.from(newData));
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.plan, 'frames');
+  const wire = server.stats.bodyBytes - before - report.indexBytes;
+  assert.ok(wire < diff.plan.estimates.raw, `moved ${wire} B, raw would be ${diff.plan.estimates.raw}`);
+});
+
+test('with no local file the whole compressed file is fetched', async () => {
+  const out = join(dir, 'fresh.txt');
+  const r = await runCli(['patch', '--json', join(dir, 'none'), `${server.url}doc.txt.gosync`, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).plan, 'whole');
+  assert.deepEqual(await readFile(out), Buffer.from(newData));
+});
+
+test('--raw keeps to the plain reference', async () => {
+  const local = await localCopy('raw.txt');
+  const r = await runCli(['patch', '--json', '--raw', local, `${server.url}doc.txt.gosync`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).plan, 'raw');
+  assert.deepEqual(await readFile(local), Buffer.from(newData));
+});
+
+test('a damaged frame is fetched raw instead: the result is still exact', async () => {
+  const frames = join(root, 'doc.txt.gosyncz');
+  const good = await readFile(frames);
+  try {
+    const bad = Buffer.from(good);
+    for (let i = 0; i < bad.length; i += 97) bad[i] ^= 0x55;
+    await writeFile(frames, bad);
+    const local = await localCopy('damaged.txt');
+    const r = await runCli(['patch', '--json', local, `${server.url}doc.txt.gosync`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readFile(local), Buffer.from(newData));
+  } finally {
+    await writeFile(frames, good);
+  }
+});
+
+test('a truncated frames file falls back to raw ranges; with no plain file either it is a clear error and nothing is lost', async () => {
+  const frames = join(root, 'doc.txt.gosyncz');
+  const good = await readFile(frames);
+  try {
+    await truncate(frames, Math.floor(good.length / 2));
+    const local = await localCopy('truncated.txt');
+    const r = await runCli(['patch', '--json', local, `${server.url}doc.txt.gosync`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).plan, 'raw', 'fell back to the plain reference');
+    assert.deepEqual(await readFile(local), Buffer.from(newData));
+    // Now without the plain reference: nothing can give the right bytes.
+    await copyFile(join(root, 'doc.txt'), join(dir, 'doc.txt.saved'));
+    await rm(join(root, 'doc.txt'));
+    try {
+      const local2 = await localCopy('truncated2.txt');
+      const r2 = await runCli(['patch', local2, `${server.url}doc.txt.gosync`]);
+      assert.equal(r2.code, 1);
+      assert.match(r2.stderr, /GOSYNC_ERR_/);
+      assert.deepEqual(await readFile(local2), Buffer.from(oldData), 'local file unchanged');
+    } finally {
+      await copyFile(join(dir, 'doc.txt.saved'), join(root, 'doc.txt'));
+    }
+  } finally {
+    await writeFile(frames, good);
+  }
+});
+
+test('a server that ignores Range still serves the compressed forms correctly', async () => {
+  const files = new Map<string, Uint8Array>();
+  for (const name of ['doc.txt', 'doc.txt.gosync', 'doc.txt.gosyncz', 'doc.txt.gosync.br']) files.set(`/${name}`, await readFile(join(root, name)));
+  const faulty = await startFaultServer({ resource: (req) => ({ body: files.get(req.path.split('?')[0]!) ?? new Uint8Array(0) }), reply: () => ({ kind: 'full' }) });
+  try {
+    const loaded = await loadIndex(faulty.url('/doc.txt.gosync'));
+    const local = await localCopy('ignores.txt');
+    const source = new HttpSource(faulty.url('/doc.txt'), { expectedSize: newData.length });
+    try {
+      const report = await patchFile({ local, index: loaded.index, source, openForm: (name) => new HttpSource(new URL(name, faulty.url('/doc.txt.gosync')).href) });
+      assert.equal(report.plan, 'frames');
+    } finally {
+      await source.close();
+    }
+    assert.deepEqual(await readFile(local), Buffer.from(newData));
+  } finally {
+    await faulty.close();
+  }
+});
