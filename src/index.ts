@@ -39,3 +39,48 @@ export { buildZsyncFile, type BuildZsyncFileOptions } from './formats/zsync-file
 export { decodeGoSyncV0Index, encodeGoSyncV0Index, goSyncV0AsBlockIndex, goSyncV0ToBlockIndex, type GoSyncV0Index } from './formats/gosync-v0.js';
 export { detectIndexFormat, decodeAnyIndex, type IndexFormat } from './formats/detect.js';
 export { md4 } from './hashing/md4.js';
+export { blake2b256 } from './hashing/blake2b.js';
+export {
+  decodeLibrsyncSignature,
+  encodeLibrsyncSignature,
+  LibrsyncSignatureBuilder,
+  librsyncSignatureParams,
+  librsyncToBlockIndex,
+  librsyncTailMatch,
+  librsyncWeakSum,
+  isLibrsyncSignature,
+  RS_MD4_SIG_MAGIC,
+  RS_BLAKE2_SIG_MAGIC,
+  RS_RK_MD4_SIG_MAGIC,
+  RS_RK_BLAKE2_SIG_MAGIC,
+  RS_DELTA_MAGIC,
+  type LibrsyncSignature,
+  type LibrsyncSignatureOptions,
+  type LibrsyncSignatureParams,
+  type LibrsyncHash,
+  type LibrsyncRollsum,
+} from './formats/librsync-signature.js';
+export {
+  LibrsyncDeltaEncoder,
+  LibrsyncDeltaGenerator,
+  LibrsyncDeltaParser,
+  encodeLibrsyncDelta,
+  decodeLibrsyncDelta,
+  applyLibrsyncDelta,
+  isLibrsyncDelta,
+  type DeltaEvent,
+  type DeltaStats,
+} from './formats/librsync-delta.js';
+export {
+  rdiffSignature,
+  rdiffDelta,
+  rdiffPatch,
+  type RdiffInput,
+  type RdiffOutput,
+  type RdiffSignatureOptions,
+  type RdiffSignatureReport,
+  type RdiffDeltaOptions,
+  type RdiffDeltaReport,
+  type RdiffPatchOptions,
+  type RdiffPatchReport,
+} from './formats/rdiff-file.js';

@@ -10,6 +10,7 @@ import { SyncError } from '../errors.js';
 import { build, buildHelp } from './commands/build.js';
 import { demo, demoHelp } from './commands/demo.js';
 import { diff, diffHelp, patch, patchHelp } from './commands/patch.js';
+import { rdiff, rdiffHelp } from './commands/rdiff.js';
 import { serve, serveHelp } from './commands/serve.js';
 import type { CommandContext } from './context.js';
 import { UsageError } from './usage.js';
@@ -23,6 +24,7 @@ Commands:
   patch, p    update a local file from an index and its reference
   diff, d     show what patch would reuse and fetch
   serve       serve a folder over HTTP with range support
+  rdiff       librsync's rdiff: signature, delta and patch files rdiff reads and writes
   demo        run the whole job on generated files, on 127.0.0.1
 
 Run "gosync <command> --help" for a command's options.
@@ -38,6 +40,7 @@ const commands: Record<string, [Command, string]> = {
   diff: [diff, diffHelp],
   d: [diff, diffHelp],
   serve: [serve, serveHelp],
+  rdiff: [rdiff, rdiffHelp],
   demo: [demo, demoHelp],
 };
 

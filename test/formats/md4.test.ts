@@ -49,3 +49,18 @@ test('a long input hashes the same whole and in pieces', () => {
   assert.deepEqual(h.digest(), md4Digest(data));
   assert.throws(() => h.digest(), /twice/);
 });
+
+test('interleaved incremental MD4s keep their own state (hash-wasm state saved per hash)', () => {
+  const a = randomBytes(3000, 5);
+  const b = randomBytes(4000, 6);
+  const ha = new Md4();
+  const hb = md4.create();
+  for (let p = 0; p < 4000; p += 700) {
+    if (p < 3000) ha.update(a.subarray(p, Math.min(3000, p + 700)));
+    hb.update(b.subarray(p, p + 700));
+    md4Digest(b);
+  }
+  assert.deepEqual(ha.digest(), md4Digest(a));
+  assert.deepEqual(hb.digest(), md4Digest(b));
+  assert.throws(() => md4Into(a, 0, 1, new Uint8Array(20), 0, 17), RangeError);
+});

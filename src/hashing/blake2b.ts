@@ -1,0 +1,40 @@
+/**
+ * BLAKE2b with a 32-byte digest (unkeyed), the strong block hash of librsync's default
+ * signatures (`rdiff signature`, magics 0x72730137 and 0x72730147).
+ *
+ * The digest length is part of BLAKE2b's parameter block, so BLAKE2b-256 is a different
+ * function from BLAKE2b-512 cut to 32 bytes ("abc" → `bddd813c…`, not `ba80a53f…`).
+ * Node's OpenSSL offers only `blake2b512`; this one comes from hash-wasm, created once
+ * when the module loads.
+ *
+ * @module
+ */
+import { createBLAKE2b } from 'hash-wasm';
+import type { IncrementalHash, StrongHash } from './strong-hash.js';
+import { wasmHash } from './wasm-hash.js';
+
+const impl = wasmHash('blake2b-256', await createBLAKE2b(256));
+
+/** BLAKE2b-256 of `data[start, start + length)`, writing the first `outLength` digest bytes to `out` at `outOffset`. */
+export const blake2b256Into: (data: Uint8Array, start: number, length: number, out: Uint8Array, outOffset: number, outLength: number) => void = impl.into;
+
+/** BLAKE2b-256 digest (32 bytes) of `data`. */
+export function blake2b256Digest(data: Uint8Array): Uint8Array {
+  return impl.digest(data);
+}
+
+/** An incremental BLAKE2b-256. */
+export class Blake2b256 implements IncrementalHash {
+  readonly #h = impl.create();
+
+  update(data: Uint8Array): void {
+    this.#h.update(data);
+  }
+
+  digest(): Uint8Array {
+    return this.#h.digest();
+  }
+}
+
+/** BLAKE2b-256 as a {@link StrongHash}. */
+export const blake2b256: StrongHash = impl.hash;
