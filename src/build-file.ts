@@ -11,6 +11,7 @@ import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from './index/builder.js';
 import type { PublishedForms } from './index/published.js';
 import { writeFrames, writeWhole } from './publish/compressed-forms.js';
+import { writeBaseDelta } from './publish/base-delta.js';
 import { basename } from 'node:path';
 import { AtomicFile } from './util/atomic-file.js';
 import { WorkerPool, defaultThreads } from './workers/worker-pool.js';
@@ -41,6 +42,11 @@ export interface CompressOptions {
   frameBytes?: number;
   /** Write the whole-file stream too (default true). */
   whole?: boolean;
+  /**
+   * Earlier versions of the file: for each, a compressed delta that rebuilds the new
+   * file from it (`<index>d-<SHA-256 prefix of the base>`), for clients that have it.
+   */
+  bases?: readonly string[];
 }
 
 /** What was built. */
@@ -55,6 +61,7 @@ export interface BuildReport {
   /** Paths and sizes of the compressed forms written, when asked for. */
   frames?: { path: string; bytes: number; count: number; frameBytes: number; level: number };
   whole?: { path: string; bytes: number; level: number };
+  bases?: { path: string; bytes: number; baseSize: number }[];
   seconds: number;
 }
 
@@ -123,6 +130,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     indexBytes,
     ...(published?.frames ? { frames: published.frames } : {}),
     ...(published?.whole ? { whole: published.whole } : {}),
+    ...(published?.bases ? { bases: published.bases } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -147,18 +155,28 @@ async function startCompressedForms(
   const framesPath = `${indexPath}z`;
   const wholePath = `${indexPath}.br`;
   const wantWhole = options.whole ?? true;
-  const [framesResult, wholeBytes] = await Promise.all([
+  const [framesResult, wholeBytes, bases] = await Promise.all([
     writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, ...(signal ? { signal } : {}) }),
     wantWhole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, ...(signal ? { signal } : {}) }) : Promise.resolve(undefined),
+    // Deltas one after the other: each holds a signature of its base in memory.
+    (async () => {
+      const out = [];
+      for (const base of options.bases ?? []) out.push(await writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, ...(signal ? { signal } : {}) }));
+      return out;
+    })(),
   ]);
   const forms: PublishedForms = {
     frames: { codec: 'brotli', blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) },
     ...(wholeBytes !== undefined ? { whole: { codec: 'brotli' as const, size: wholeBytes, name: basename(wholePath) } } : {}),
+    ...(bases.length > 0
+      ? { bases: bases.map((b) => ({ baseSize: b.baseSize, baseSha256: b.baseSha256, codec: 'brotli' as const, size: b.size, name: basename(b.path) })) }
+      : {}),
   };
   return {
     forms,
     frames: { path: framesPath, bytes: framesResult.bytes, count: framesResult.frameSizes.length, frameBytes, level },
     ...(wholeBytes !== undefined ? { whole: { path: wholePath, bytes: wholeBytes, level: wholeLevel } } : {}),
+    ...(bases.length > 0 ? { bases: bases.map((b) => ({ path: b.path, bytes: b.size, baseSize: b.baseSize })) } : {}),
   };
 }
 

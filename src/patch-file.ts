@@ -15,6 +15,7 @@ import { planRanges, rangesBytes, type PlannedRange } from './planner/plan-range
 import { choosePlan, type FetchPlan } from './planner/choose-plan.js';
 import { PlanSource } from './sources/plan-source.js';
 import { WholeSource } from './sources/whole-source.js';
+import { findBase, patchFromBase } from './patch-from-base.js';
 import type { BlockSource } from './sources/block-source.js';
 import { AtomicFile } from './util/atomic-file.js';
 
@@ -83,8 +84,11 @@ export interface PatchReport {
   receivedBytes: number;
   /** Number of ranges planned. */
   ranges: number;
-  /** How the missing data was fetched: raw ranges, compressed frames, or the whole compressed file. */
-  plan: FetchPlan['kind'];
+  /**
+   * How the missing data was fetched: raw ranges, compressed frames, the whole compressed
+   * file, or a delta from the local file's exact version (`base`).
+   */
+  plan: FetchPlan['kind'] | 'base';
   /** True when the first result failed the whole-file check and everything was refetched. */
   refetched: boolean;
   /** True when the output already was the reference and was left untouched. */
@@ -121,7 +125,9 @@ async function plan(options: DiffOptions) {
  */
 export async function diffFile(options: DiffOptions): Promise<DiffReport> {
   const { index } = options;
-  const { scan, ranges, fetchPlan } = await plan(options);
+  const { scan, ranges, fetchPlan: blockPlan } = await plan(options);
+  const base = await findBase(index, options.local, options.signal);
+  const fetchPlan: FetchPlan = base ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } } : blockPlan;
   return {
     plan: fetchPlan,
     fileSize: index.fileSize,
@@ -167,6 +173,36 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
   const { index, source, signal } = options;
   throwIfAborted(signal);
   const output = options.output ?? options.local;
+  // A delta from exactly this local version, if the index lists one: no scan needed.
+  if (options.openForm) {
+    const base = await findBase(index, options.local, signal);
+    if (base) {
+      const deltaSource = options.openForm(base.name);
+      try {
+        await patchFromBase(index, base, deltaSource, options.local, output, { ...(signal ? { signal } : {}), ...(options.fsync ? { fsync: true } : {}) });
+        return {
+          fileSize: index.fileSize,
+          blockSize: index.blockSize,
+          blockCount: index.blockCount,
+          reusedBytes: index.fileSize,
+          fetchedBytes: base.size,
+          requests: deltaSource.stats?.requests ?? 0,
+          receivedBytes: deltaSource.stats?.bytes ?? 0,
+          ranges: 0,
+          refetched: false,
+          plan: 'base',
+          output,
+          upToDate: false,
+          seconds: (performance.now() - started) / 1000,
+        };
+      } catch (err) {
+        if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+        // A damaged or missing delta: the block-based patch below still works.
+      } finally {
+        await deltaSource.close().catch(() => {});
+      }
+    }
+  }
   const { scan, ranges, fetchPlan } = await plan(options);
   // The compressed forms come from their own files; the plain reference is the fallback.
   let planned: BlockSource = source;

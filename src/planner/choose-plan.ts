@@ -17,14 +17,18 @@ export const RANGE_OVERHEAD = 100;
 
 /** How the missing data will be fetched. */
 export interface FetchPlan {
-  /** `raw`: ranges of the plain file; `frames`: some or all from compressed frames; `whole`: the whole compressed file. */
-  kind: 'raw' | 'frames' | 'whole';
+  /**
+   * `raw`: ranges of the plain file; `frames`: some or all from compressed frames;
+   * `whole`: the whole compressed file; `base`: a delta from the local file's exact
+   * version (chosen before any scan, see patch-from-base.ts).
+   */
+  kind: 'raw' | 'frames' | 'whole' | 'base';
   /** Estimated bytes on the wire (response bodies), index excluded. */
   bytes: number;
   /** For `frames`: 1 for each frame fetched compressed (the others' missing blocks come raw). */
   compressedFrames?: Uint8Array;
   /** The estimates of each plan, for reports. */
-  estimates: { raw: number; frames?: number; whole?: number };
+  estimates: { raw: number; frames?: number; whole?: number; base?: number };
 }
 
 /** Options of {@link choosePlan}. */

@@ -25,6 +25,8 @@ Options:
                           stream uses 11 up to 32 MiB)
       --frame-size <n>    uncompressed bytes per frame (default 1M)
       --no-whole          do not write the whole-file stream
+      --base <file>       an earlier version of the file (repeatable): also publish a
+                          compressed delta from it, for clients that have exactly it
       --json              print a JSON report on stdout
   -t, --threads <n>       worker threads for hashing (default: every core)
   -q, --quiet             no progress on stderr
@@ -43,6 +45,7 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     level: { type: 'string', short: 'l' },
     'frame-size': { type: 'string' },
     'no-whole': { type: 'boolean' },
+    base: { type: 'string', multiple: true },
   });
   const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
@@ -56,7 +59,8 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   const level = intOption(values.level, 'level', 0);
   if (level !== undefined && level > 11) throw new UsageError(`--level must be a brotli quality from 0 to 11, not ${level}`);
   const frameBytes = sizeOption(values['frame-size'], 'frame-size');
-  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'];
+  const bases = values.base ?? [];
+  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'] || bases.length > 0;
   if (compressing && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
@@ -76,7 +80,14 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
           ...(values.url ? { url: values.url } : {}),
           ...(threads ? { threads } : {}),
           ...(compressing
-            ? { compress: { ...(level !== undefined ? { level } : {}), ...(frameBytes ? { frameBytes } : {}), ...(values['no-whole'] ? { whole: false } : {}) } }
+            ? {
+                compress: {
+                  ...(level !== undefined ? { level } : {}),
+                  ...(frameBytes ? { frameBytes } : {}),
+                  ...(values['no-whole'] ? { whole: false } : {}),
+                  ...(bases.length > 0 ? { bases } : {}),
+                },
+              }
             : {}),
         });
   progress.done();
@@ -85,7 +96,8 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   } else {
     const extra = 'frames' in report && report.frames
       ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
-        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '')
+        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
+        (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
       : '';
     ctx.stdout.write(
       `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`,

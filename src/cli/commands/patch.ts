@@ -51,6 +51,11 @@ function describeCheck(index: BlockIndex): string {
   return algorithm === NO_FILE_DIGEST ? `every block by ${index.strongHash.name}` : algorithm;
 }
 
+/** A plan's name for people. */
+function planName(kind: string): string {
+  return { raw: 'raw ranges', frames: 'compressed frames', whole: 'the whole compressed file', base: 'a delta from this exact local version' }[kind] ?? kind;
+}
+
 function percent(part: number, whole: number): string {
   return whole === 0 ? '100%' : `${((100 * part) / whole).toFixed(1)}%`;
 }
@@ -109,7 +114,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     ctx.stdout.write(
       `${report.output}: ${formatBytes(report.fileSize)} verified (${describeCheck(loaded.index)})${report.upToDate ? ', already up to date' : ''}\n` +
         `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
-        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges${report.plan === 'raw' ? '' : ` (from ${report.plan === 'whole' ? 'the whole compressed file' : 'compressed frames'})`} with ${report.requests} requests, ${formatBytes(report.receivedBytes)} received, ` +
+        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges${report.plan === 'raw' ? '' : ` (from ${planName(report.plan)})`} with ${report.requests} requests, ${formatBytes(report.receivedBytes)} received, ` +
         `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
     );
   } finally {
@@ -145,9 +150,10 @@ export async function diff(args: string[], ctx: CommandContext): Promise<void> {
   const ways = [`raw ranges ${formatBytes(plan.estimates.raw)}`];
   if (plan.estimates.frames !== undefined) ways.push(`compressed frames ${formatBytes(plan.estimates.frames)}`);
   if (plan.estimates.whole !== undefined) ways.push(`whole compressed file ${formatBytes(plan.estimates.whole)}`);
+  if (plan.estimates.base !== undefined) ways.push(`delta from this exact version ${formatBytes(plan.estimates.base)}`);
   ctx.stdout.write(
     `${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
       `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
-      `plan: ${plan.kind === 'raw' ? 'raw ranges' : plan.kind === 'whole' ? 'the whole compressed file' : 'compressed frames'}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
+      `plan: ${planName(plan.kind)}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
   );
 }

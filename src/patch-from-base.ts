@@ -1,0 +1,114 @@
+/**
+ * Patching from a known base: when the index lists a delta from an earlier version and
+ * the local file is exactly that version (same size and SHA-256), fetch the compressed
+ * delta, apply it to the local file, verify the result against the index, and replace.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { createBrotliDecompress } from 'node:zlib';
+import { throwIfAborted } from './errors.js';
+import { rdiffPatch } from './formats/rdiff-file.js';
+import type { BlockIndex } from './index/block-index.js';
+import type { BaseDeltaForm } from './index/published.js';
+import type { BlockSource } from './sources/block-source.js';
+import { AtomicFile } from './util/atomic-file.js';
+import { FileVerifier } from './verify/block-verifier.js';
+
+/** SHA-256 of a file, streamed. */
+async function sha256File(path: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const h = createHash('sha256');
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
+    for (;;) {
+      throwIfAborted(signal);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return new Uint8Array(h.digest());
+}
+
+/**
+ * The base delta the index lists for exactly this local file, if any. Costs one read of
+ * the local file, and only when its size equals a listed base's.
+ */
+export async function findBase(index: BlockIndex, local: string, signal?: AbortSignal): Promise<BaseDeltaForm | undefined> {
+  const bases = index.published?.bases;
+  if (!bases || bases.length === 0) return undefined;
+  let size: number;
+  try {
+    const st = await stat(local);
+    if (!st.isFile()) return undefined;
+    size = st.size;
+  } catch {
+    return undefined;
+  }
+  const candidates = bases.filter((b) => b.baseSize === size);
+  if (candidates.length === 0) return undefined;
+  const digest = Buffer.from(await sha256File(local, signal));
+  return candidates.find((b) => digest.equals(b.baseSha256));
+}
+
+/** Streams a published compressed delta, inflated. */
+async function* inflated(source: BlockSource, form: BaseDeltaForm, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  const z = createBrotliDecompress();
+  const feeding = (async () => {
+    try {
+      for await (const c of source.read([{ start: 0, end: form.size }], signal ? { signal } : {})) {
+        if (!z.write(c)) await new Promise<void>((resolve) => z.once('drain', resolve));
+      }
+      z.end();
+    } catch (err) {
+      z.destroy(err as Error);
+    }
+  })();
+  try {
+    yield* z as AsyncIterable<Buffer>;
+  } finally {
+    z.destroy();
+    await feeding;
+  }
+}
+
+/**
+ * Writes the reference to `output` by applying `form`'s delta to `local`; verifies the
+ * result (length and whole-file digest) before the atomic rename. Throws on any failure,
+ * leaving `output` as it was.
+ */
+export async function patchFromBase(
+  index: BlockIndex,
+  form: BaseDeltaForm,
+  source: BlockSource,
+  local: string,
+  output: string,
+  options: { signal?: AbortSignal; fsync?: boolean } = {},
+): Promise<{ deltaBytes: number }> {
+  const file = await AtomicFile.create(output);
+  const verifier = new FileVerifier(index);
+  try {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        verifier.update(chunk);
+        file.write(chunk).then(() => cb(), cb);
+      },
+    });
+    await rdiffPatch(local, inflated(source, form, options.signal), sink, options.signal ? { signal: options.signal } : {});
+    // Every write callback has run once 'finish' fires.
+    sink.end();
+    await once(sink, 'finish');
+    verifier.finish();
+    await file.commit({ fsync: options.fsync ?? false });
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  return { deltaBytes: form.size };
+}
