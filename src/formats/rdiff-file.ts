@@ -95,18 +95,32 @@ async function openSource(input: RdiffInput, what: string): Promise<Source> {
     name: input,
     size,
     async *chunks(signal) {
-      const buf = Buffer.allocUnsafeSlow(READ_SIZE);
+      // Two buffers: the next piece is read while the caller works on this one. Callers
+      // copy what they keep before asking for the next piece, so the buffers are reused.
+      const bufs = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)] as const;
+      let position = 0;
+      const readInto = (buf: Buffer) => {
+        const at = position;
+        const p = fh.read(buf, 0, buf.length, at).then(
+          (r) => r.bytesRead,
+          (cause: unknown) => {
+            throw ioError('read', input, cause);
+          },
+        );
+        p.catch(() => {}); // handled where awaited
+        return p;
+      };
+      let k = 0;
+      let pending = readInto(bufs[0]);
       for (;;) {
         throwIfAborted(signal);
-        let bytesRead: number;
-        try {
-          ({ bytesRead } = await fh.read(buf, 0, buf.length, null));
-        } catch (cause) {
-          throw ioError('read', input, cause);
-        }
-        if (bytesRead === 0) return;
-        // Consumers copy what they keep, so the buffer is reused.
-        yield buf.subarray(0, bytesRead);
+        const n = await pending;
+        if (n === 0) return;
+        position += n;
+        const current = bufs[k]!;
+        k ^= 1;
+        pending = readInto(bufs[k]!);
+        yield current.subarray(0, n);
       }
     },
     close: () => fh.close().catch(() => {}),
