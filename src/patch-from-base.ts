@@ -16,6 +16,7 @@ import type { BlockIndex } from './index/block-index.js';
 import type { BaseDeltaForm } from './index/published.js';
 import type { BlockSource } from './sources/block-source.js';
 import { AtomicFile } from './util/atomic-file.js';
+import { drainOrClose } from './util/drain.js';
 import { FileVerifier } from './verify/block-verifier.js';
 
 /** SHA-256 of a file, streamed. */
@@ -63,9 +64,10 @@ async function* inflated(source: BlockSource, form: BaseDeltaForm, signal: Abort
   const feeding = (async () => {
     try {
       for await (const c of source.read([{ start: 0, end: form.size }], signal ? { signal } : {})) {
-        if (!z.write(c)) await new Promise<void>((resolve) => z.once('drain', resolve));
+        if (z.destroyed) break;
+        if (!z.write(c)) await drainOrClose(z);
       }
-      z.end();
+      if (!z.destroyed) z.end();
     } catch (err) {
       z.destroy(err as Error);
     }

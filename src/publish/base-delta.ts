@@ -16,6 +16,7 @@ import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../formats/librsync-signature.js';
 import { AtomicFile } from '../util/atomic-file.js';
 import { brotliParams } from './compressed-forms.js';
+import { drainOrClose } from '../util/drain.js';
 
 const READ = 4 * 1024 * 1024;
 /** At most this many signature blocks: bounds the memory of the matcher. */
@@ -92,7 +93,7 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
       }
     })();
     const feed = async (data: Uint8Array) => {
-      if (data.length > 0 && !z.write(data)) await new Promise<void>((resolve) => z.once('drain', resolve));
+      if (data.length > 0 && !z.write(data)) await drainOrClose(z);
     };
     try {
       const g = new LibrsyncDeltaGenerator(signature);

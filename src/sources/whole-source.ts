@@ -7,6 +7,7 @@
  */
 import { createBrotliDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { drainOrClose } from '../util/drain.js';
 import type { BlockIndex } from '../index/block-index.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './block-source.js';
 
@@ -38,17 +39,7 @@ export class WholeSource implements BlockSource {
       try {
         for await (const chunk of this.#compressed.read([{ start: 0, end: size }], options)) {
           if (inflate.destroyed) break; // the reader is done (or failed): stop downloading
-          if (!inflate.write(chunk)) {
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                inflate.off('drain', done);
-                inflate.off('close', done);
-                resolve();
-              };
-              inflate.on('drain', done);
-              inflate.on('close', done);
-            });
-          }
+          if (!inflate.write(chunk)) await drainOrClose(inflate);
         }
         if (!inflate.destroyed) inflate.end();
       } catch (err) {

@@ -146,3 +146,52 @@ test('a server that ignores Range still serves the compressed forms correctly', 
     await faulty.close();
   }
 });
+
+test('a delta from the exact local version is used when published, and ignored otherwise', async () => {
+  const pub = join(dir, 'pub');
+  await mkdir(pub);
+  await writeFile(join(pub, 'doc.txt'), newData);
+  const base = join(dir, 'base-v1.txt');
+  await writeFile(base, oldData);
+  const b = await runCli(['build', '--json', '--base', base, '--level', '5', join(pub, 'doc.txt')]);
+  assert.equal(b.code, 0, b.stderr);
+  const built = JSON.parse(b.stdout);
+  assert.equal(built.bases.length, 1);
+  assert.ok(built.bases[0].bytes < 20_000, `delta ${built.bases[0].bytes} B`);
+  const s = await startStaticServer({ root: pub });
+  try {
+    // The exact base: the delta is fetched, nothing else.
+    const local = await localCopy('base-exact.txt');
+    const d = JSON.parse((await runCli(['diff', '--json', local, `${s.url}doc.txt.gosync`])).stdout);
+    assert.equal(d.plan.kind, 'base');
+    const before = s.stats.bodyBytes;
+    const r = await runCli(['patch', '--json', local, `${s.url}doc.txt.gosync`]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.plan, 'base');
+    assert.deepEqual(await readFile(local), Buffer.from(newData));
+    assert.equal(s.stats.bodyBytes - before, report.indexBytes + built.bases[0].bytes, 'index + delta, nothing else');
+    // Another version of the same size: not the base, so blocks as usual.
+    const other = Uint8Array.from(oldData);
+    other[10] ^= 1;
+    const local2 = await localCopy('base-other.txt', other);
+    const r2 = await runCli(['patch', '--json', local2, `${s.url}doc.txt.gosync`]);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.notEqual(JSON.parse(r2.stdout).plan, 'base');
+    assert.deepEqual(await readFile(local2), Buffer.from(newData));
+    // A damaged delta: the block-based patch takes over, the result is still exact.
+    const deltaPath = built.bases[0].path as string;
+    const good = await readFile(deltaPath);
+    const bad = Buffer.from(good);
+    for (let i = 10; i < bad.length; i += 50) bad[i] ^= 0x33;
+    await writeFile(deltaPath, bad);
+    const local3 = await localCopy('base-damaged.txt');
+    const r3 = await runCli(['patch', '--json', local3, `${s.url}doc.txt.gosync`]);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.notEqual(JSON.parse(r3.stdout).plan, 'base');
+    assert.deepEqual(await readFile(local3), Buffer.from(newData));
+    await writeFile(deltaPath, good);
+  } finally {
+    await s.close();
+  }
+});
