@@ -21,7 +21,7 @@ Options:
   -z, --compress          also publish compressed forms next to the index: <index>z
                           (brotli frames of whole blocks, fetched by clients for the
                           blocks they lack) and <index>.br (the whole file, one stream)
-  -l, --level <0-11>      brotli quality of the frames (default 9; the whole-file
+  -l, --level <0-11>      brotli quality of the frames (default 9 up to 64 MiB, else 5; the whole-file
                           stream uses 11 up to 32 MiB)
       --frame-size <n>    uncompressed bytes per frame (default 1M)
       --no-whole          do not write the whole-file stream
