@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { open, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { fileChunks } from './util/file-chunks.js';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
 import type { BlockMatcher } from './matcher/block-matcher.js';
 import { FileVerifier } from './verify/block-verifier.js';
@@ -294,18 +295,7 @@ async function alreadyUpToDate(output: string, files: string[], matcher: BlockMa
     const [a, b] = await Promise.all([realpath(output), realpath(files[0]!)]);
     if (a !== b || (await stat(a)).size !== index.fileSize) return false;
     const verifier = new FileVerifier(index);
-    const fh = await open(a, 'r');
-    try {
-      const buf = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
-      for (;;) {
-        throwIfAborted(signal);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        verifier.update(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await fh.close();
-    }
+    for await (const chunk of fileChunks(a, signal ? { signal } : {})) verifier.update(chunk);
     verifier.finish();
     return true;
   } catch (err) {

@@ -6,34 +6,23 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createBrotliDecompress } from 'node:zlib';
-import { throwIfAborted } from './errors.js';
 import { rdiffPatch } from './formats/rdiff-file.js';
 import type { BlockIndex } from './index/block-index.js';
 import type { BaseDeltaForm } from './index/published.js';
 import type { BlockSource } from './sources/block-source.js';
 import { AtomicFile } from './util/atomic-file.js';
+import { fileChunks } from './util/file-chunks.js';
 import { drainOrClose } from './util/drain.js';
 import { FileVerifier } from './verify/block-verifier.js';
 
 /** SHA-256 of a file, streamed. */
 async function sha256File(path: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
   const h = createHash('sha256');
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
-    for (;;) {
-      throwIfAborted(signal);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-    }
-  } finally {
-    await fh.close();
-  }
+  for await (const chunk of fileChunks(path, signal ? { signal } : {})) h.update(chunk);
   return new Uint8Array(h.digest());
 }
 

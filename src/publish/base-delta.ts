@@ -9,16 +9,14 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { createBrotliCompress } from 'node:zlib';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../formats/librsync-signature.js';
 import { AtomicFile } from '../util/atomic-file.js';
+import { fileChunks } from '../util/file-chunks.js';
 import { brotliParams } from './compressed-forms.js';
 import { drainOrClose } from '../util/drain.js';
 
-const READ = 4 * 1024 * 1024;
 /** At most this many signature blocks: bounds the memory of the matcher. */
 const MAX_BLOCKS = 4 * 1024 * 1024;
 
@@ -43,23 +41,6 @@ export interface BaseDeltaResult {
   path: string;
 }
 
-async function* readChunks(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r').catch((cause: unknown) => {
-    throw new SyncError(ErrorCodes.IO, `Cannot open ${path}: ${(cause as Error).message}`, { cause, path });
-  });
-  try {
-    const buf = Buffer.allocUnsafeSlow(READ);
-    for (;;) {
-      throwIfAborted(signal);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Writes the compressed delta that turns `base` into `input`, to `<prefix><hex>` (named
  * by the base's SHA-256, so versions can share a publish folder).
@@ -72,7 +53,7 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   const blockLength = baseBlockLength(baseSize);
   const sb = new LibrsyncSignatureBuilder({ magic: librsyncSignatureMagic('md4', 'rollsum'), hash: 'md4', rollsum: 'rollsum', blockLength, strongLength: 8 });
   const sigParts: Uint8Array[] = [sb.header()];
-  for await (const chunk of readChunks(base, signal)) {
+  for await (const chunk of fileChunks(base, { ...(signal ? { signal } : {}) })) {
     sha.update(chunk);
     sigParts.push(sb.push(chunk));
   }
@@ -97,7 +78,7 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
     };
     try {
       const g = new LibrsyncDeltaGenerator(signature);
-      for await (const chunk of readChunks(input, signal)) {
+      for await (const chunk of fileChunks(input, { ...(signal ? { signal } : {}) })) {
         g.push(chunk);
         await feed(g.take());
       }

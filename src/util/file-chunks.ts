@@ -1,0 +1,28 @@
+/**
+ * Reading a file front to back in large pieces.
+ *
+ * @module
+ */
+import { open } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+
+/**
+ * Yields the file's bytes in pieces of up to `readSize` (default 4 MiB). Each piece is a
+ * view of one reused buffer: it is valid until the next one is asked for.
+ */
+export async function* fileChunks(path: string, options: { signal?: AbortSignal; readSize?: number } = {}): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r').catch((cause: unknown) => {
+    throw new SyncError(ErrorCodes.IO, `Cannot open ${path}: ${(cause as Error).message}`, { cause, path });
+  });
+  try {
+    const buf = Buffer.allocUnsafeSlow(options.readSize ?? 4 * 1024 * 1024);
+    for (;;) {
+      throwIfAborted(options.signal);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
