@@ -1,132 +1,174 @@
 /**
- * `npm run bench`: index-build and scan throughput on a generated 256 MiB pair.
+ * `npm run bench`: gosync against its peers (zsync, rdiff, rsync, xdelta3, zstd) on the
+ * same inputs in the same run; prints markdown tables and writes `BENCHMARKS.md`.
  *
- * Not part of the tests. Files go to `.bench/` (reused between runs). Each case runs
- * several times and the median is printed, because shared machines are noisy.
+ * Not part of the tests. Inputs are generated deterministically into `.bench/`
+ * (gitignored) and reused between runs; nginx serves `.bench/www` on 127.0.0.1.
  *
- *     npm run bench                # 256 MiB, 5 runs
- *     npm run bench -- --size 64M --runs 3
+ *     npm run bench                          # everything: 256 MiB pairs, 5 runs, 4 GiB files → BENCHMARKS.md
+ *     npm run bench -- --quick               # 64 MiB, 1 run, no 4 GiB: a fast check
+ *     npm run bench -- --only build,micro    # some groups only
+ *     npm run bench -- --runs 5 --no-4g
+ *
+ * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro.
+ *
+ * @module
  */
-import { createHash } from 'node:crypto';
-import { mkdir, open, stat } from 'node:fs/promises';
-import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildIndexFile } from '../src/build-file.js';
-import { decodeIndex } from '../src/index/format.js';
-import { scanLocalFiles } from '../src/local-scan.js';
-import { RollingChecksum } from '../src/rollsum/rollsum.js';
-import { readFile } from 'node:fs/promises';
+import { case4g } from './cases-4g.js';
+import { caseBuild, caseEdited, caseIdentical, caseUnrelated, prepareMain, type MainInputs } from './cases-local.js';
+import { caseWan } from './cases-wan.js';
+import type { Ctx, Options } from './context.js';
+import { caseMicro } from './micro.js';
+import { caseNpm } from './npm-pairs.js';
+import { findPeers, has } from './peers.js';
+import { describeMachine, newSection, renderDocument, renderSection, renderTargets, writeDocument, type Section } from './report.js';
+import { BenchServer } from './server.js';
+import { MiB, REPO, gnuTime, log, parseSize, sizeLabel } from './util.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string' }, runs: { type: 'string' }, dir: { type: 'string' } } });
-const SIZE = parseSize(values.size ?? '256M');
-const RUNS = Number(values.runs ?? 5);
-const DIR = values.dir ?? '.bench';
+export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro'] as const;
+type Group = (typeof GROUPS)[number];
 
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMG]?)$/i.exec(s);
-  if (!m) throw new Error(`bad size ${s}`);
-  return Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+const HELP = `Usage: npm run bench -- [options]
+
+Runs gosync and its peers on the same inputs and prints a table per case; writes
+BENCHMARKS.md (full runs) or .bench/BENCHMARKS.partial.md (--quick, --only, --size).
+
+Options:
+  --quick             64 MiB pairs, 1 run, no 4 GiB files (a fast check)
+  --only <groups>     comma-separated, repeatable: ${GROUPS.join(', ')}
+  --runs <n>          timed runs per tool (median reported; default 5)
+  --runs-4g <n>       timed runs of the 4 GiB cases (default 1)
+  --size <size>       size of the generated pairs (default 256M)
+  --no-4g             skip the 4 GiB files
+  --keep              keep the 4 GiB files and the outputs in .bench/
+  --no-install        do not apt-get install missing peers
+  --out <path>        where to write the markdown report
+  -h, --help          this text
+`;
+
+function parseOptions(argv: string[]): Options & { out: string | undefined; help: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      'runs-4g': { type: 'string' },
+      size: { type: 'string' },
+      'no-4g': { type: 'boolean' },
+      keep: { type: 'boolean' },
+      'no-install': { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const quick = values.quick ?? false;
+  const only = values.only?.flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean);
+  for (const g of only ?? []) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
+  const runs = Number(values.runs ?? (quick ? 1 : 5));
+  const runs4g = Number(values['runs-4g'] ?? 1);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer`);
+  if (!Number.isInteger(runs4g) || runs4g < 1) throw new Error(`--runs-4g must be a positive integer`);
+  return {
+    size: parseSize(values.size ?? (quick ? '64M' : '256M')),
+    runs,
+    runs4g,
+    quick,
+    no4g: (values['no-4g'] ?? false) || quick,
+    keep: values.keep ?? false,
+    install: !(values['no-install'] ?? false),
+    only: only ? new Set(only) : undefined,
+    out: values.out,
+    help: values.help ?? false,
+  };
 }
 
-/** Deterministic pseudo-random bytes (sha256 in counter mode: fast and reproducible). */
-async function writeRandom(path: string, size: number, seed: string): Promise<void> {
-  try {
-    if ((await stat(path)).size === size) return;
-  } catch {}
-  const fh = await open(path, 'w');
-  const block = 1 << 20;
-  const buf = Buffer.alloc(block);
-  for (let off = 0, n = 0; off < size; off += block, n++) {
-    for (let i = 0; i < block; i += 32) createHash('sha256').update(`${seed}:${n}:${i}`).digest().copy(buf, i);
-    await fh.write(buf, 0, Math.min(block, size - off));
-  }
-  await fh.close();
-}
-
-/** The "new" version: the old one with scattered insertions, deletions and overwrites. */
-async function writeEdited(oldPath: string, newPath: string): Promise<void> {
-  try {
-    if ((await stat(newPath)).size > 0) return;
-  } catch {}
-  const old = await readFile(oldPath);
-  const parts: Buffer[] = [];
-  let pos = 0;
-  const step = Math.floor(old.length / 30);
-  for (let k = 0; k < 30; k++) {
-    const at = k * step + 12345;
-    parts.push(old.subarray(pos, at));
-    const kind = k % 3;
-    if (kind === 0) {
-      parts.push(createHash('sha256').update(`ins${k}`).digest()); // insertion of 32 B
-      pos = at;
-    } else if (kind === 1) {
-      pos = at + 777; // deletion
-    } else {
-      parts.push(Buffer.alloc(3000, k)); // overwrite
-      pos = at + 3000;
-    }
-  }
-  parts.push(old.subarray(pos));
-  const fh = await open(newPath, 'w');
-  for (const p of parts) await fh.write(p);
-  await fh.close();
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return (performance.now() - t) / 1000;
+function methodLines(ctx: Ctx): string[] {
+  return [
+    `Every tool runs as a separate process on the same inputs in the same run. gosync runs through its CLI (\`node …/src/cli/main.js … --json\`), as a user would; its JSON report is read only for reuse figures, never for bytes.`,
+    `Times are wall-clock seconds from spawn to exit, measured by the bench (so gosync's times include starting Node and loading its CLI — case 1 measures that alone), median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after one untimed warm-up run per tool (unless a case says otherwise); the tools are interleaved run by run so that noise on this shared machine falls on all of them alike.`,
+    'Page cache warm for every tool alike: each case reads its input files once before timing. Outputs go to a separate file on the same disk and are checked against the reference (SHA-256) on the first run.',
+    'CPU seconds (user + system, children included) and peak RSS come from `/usr/bin/time -v` ("Maximum resident set size") wrapped around every command. On this shared machine other jobs inflate wall times (each case states the load average when it started; the min–max columns show the spread); CPU seconds are the steadier comparison.',
+    'Bytes on the wire are counted at the server, from nginx\'s access log (`$body_bytes_sent`: response bodies including multipart boundaries, excluding response headers), or at the WAN proxy (every byte, headers included) — never taken from a client\'s report.',
+    `nginx ${ctx.peers.get('nginx')?.versionText ?? ''} on 127.0.0.1 with a private config (test/helpers/nginx.ts: one worker, sendfile, keep-alive), serving \`.bench/www\`.`,
+    `Generated inputs are deterministic (AES-128-CTR keystreams and a seeded PRNG for the edits, bench/inputs.ts) and kept in \`.bench/\` between runs.`,
+    'MB/s are decimal megabytes (10^6 B) per second of the size stated in each case. "gosync ÷ peer" speed ratios are peer time ÷ gosync time (> 1: gosync faster); byte ratios are gosync bytes ÷ peer bytes (< 1: gosync moved fewer).',
+  ];
 }
 
 async function main(): Promise<void> {
-  await mkdir(DIR, { recursive: true });
-  const oldPath = join(DIR, `old-${SIZE}.bin`);
-  const newPath = join(DIR, `new-${SIZE}.bin`);
-  const otherPath = join(DIR, `other-${SIZE}.bin`);
-  await writeRandom(oldPath, SIZE, 'old');
-  await writeRandom(otherPath, SIZE, 'other');
-  await writeEdited(oldPath, newPath);
-  const newSize = (await stat(newPath)).size;
-  const indexPath = `${newPath}.gosync`;
+  const argv = process.argv.slice(2);
+  const o = parseOptions(argv);
+  if (o.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const started = performance.now();
+  const selected = new Set<Group>(GROUPS.filter((g) => (o.only ? o.only.has(g) : true) && !(g === '4g' && o.no4g)));
+  const full = !o.quick && o.only === undefined && o.size === 256 * MiB;
+  const outPath = o.out ?? (full ? join(REPO, 'BENCHMARKS.md') : join(REPO, '.bench', 'BENCHMARKS.partial.md'));
+  const bench = join(REPO, '.bench');
+  const ctx: Ctx = { opts: o, bench, www: join(bench, 'www'), work: join(bench, 'work'), peers: new Map(), server: undefined, shared: {} };
+  await mkdir(ctx.www, { recursive: true });
+  await mkdir(ctx.work, { recursive: true });
+  log(`gosync bench: groups ${[...selected].join(', ')}; ${sizeLabel(o.size)} pairs; ${o.runs} run(s)`);
 
-  const rows: [string, number, number][] = [];
-  const add = async (name: string, bytes: number, fn: () => Promise<unknown>) => {
-    await fn(); // warm the page cache and the JIT
-    const times: number[] = [];
-    for (let i = 0; i < RUNS; i++) times.push(await time(fn));
-    const t = median(times);
-    rows.push([name, t, bytes / 1e6 / t]);
-    process.stderr.write(`${name}: ${t.toFixed(3)} s\n`);
+  ctx.peers = await findPeers({ install: o.install });
+  if (!gnuTime()) log('GNU time (/usr/bin/time) is missing: CPU time and peak RSS will not be reported');
+  if (has(ctx.peers, 'nginx')) ctx.server = await BenchServer.start(ctx.www);
+  if (!ctx.server) log('nginx is missing: the cases over HTTP are skipped');
+
+  const sections: Section[] = [];
+  const emit = (s: Section): void => {
+    sections.push(s);
+    process.stdout.write(`\n${renderSection(s)}\n`);
+  };
+  const guarded = async (id: Group, title: string, fn: () => Promise<Section>): Promise<void> => {
+    if (!selected.has(id)) return;
+    log(`\n== ${title}`);
+    try {
+      emit(await fn());
+    } catch (err) {
+      const s = newSection(id, title);
+      s.notes.push(`**Failed**: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
+      log((err as Error).stack ?? String(err));
+      emit(s);
+    }
   };
 
-  await add('build index (gosync build)', newSize, () => buildIndexFile(newPath, indexPath));
-  const index = decodeIndex(await readFile(indexPath));
-  await add('scan: local file edited (30 edits)', SIZE, () => scanLocalFiles(index, [oldPath]));
-  await add('scan: local file identical', newSize, () => scanLocalFiles(index, [newPath]));
-  await add('scan: local file unrelated (every offset rolled)', SIZE, () => scanLocalFiles(index, [otherPath]));
-  const data = (await readFile(oldPath)).subarray(0, 64 << 20);
-  await add('rolling checksum alone (64 MiB, 4 KiB window)', data.length, async () => {
-    const r = new RollingChecksum(4096).init(data, 0);
-    for (let x = 4096; x < data.length; x++) r.roll(data[x - 4096]!, data[x]!);
-    return r.value;
-  });
+  let main: MainInputs | undefined;
+  try {
+    if (['build', 'unrelated', 'identical', 'edited', 'micro'].some((g) => selected.has(g as Group))) {
+      log(`\n== preparing the ${sizeLabel(o.size)} inputs in ${relative(process.cwd(), bench) || '.'}`);
+      main = await prepareMain(ctx);
+    }
+    await guarded('build', '1. index build', () => caseBuild(ctx, main!));
+    await guarded('unrelated', '2. unrelated local file', () => caseUnrelated(ctx, main!));
+    await guarded('identical', '3. identical local file', () => caseIdentical(ctx, main!));
+    await guarded('edited', '4. edited pair', () => caseEdited(ctx, main!));
+    await guarded('npm', '5. npm pairs', () => caseNpm(ctx));
+    await guarded('wan', '6. WAN', () => caseWan(ctx));
+    await guarded('4g', '7. 4 GiB files', () => case4g(ctx));
+    await guarded('micro', '8. micro-benchmarks', () => caseMicro(ctx, main));
+    if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
+      const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
+      s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);
+      sections.splice(sections.findIndex((x) => x.id === 'micro') === -1 ? sections.length : sections.findIndex((x) => x.id === 'micro'), 0, s);
+    }
+  } finally {
+    await ctx.server?.close();
+    if (!o.keep) await rm(ctx.work, { recursive: true, force: true });
+  }
 
-  const edited = await scanLocalFiles(index, [oldPath]);
-  const lines = [
-    `gosync benchmark: ${SIZE / 1024 / 1024} MiB files, median of ${RUNS} runs, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
-    `index: ${index.blockCount} blocks of ${index.blockSize} B; edited pair reuses ${((100 * edited.matcher.foundBytes) / newSize).toFixed(2)}%`,
-    '',
-    '| case | seconds | MB/s |',
-    '|---|---:|---:|',
-    ...rows.map(([n, t, mbs]) => `| ${n} | ${t.toFixed(3)} | ${mbs.toFixed(0)} |`),
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  const seconds = (performance.now() - started) / 1000;
+  const command = argv.length ? `npm run bench -- ${argv.join(' ')}` : 'npm run bench';
+  const doc = renderDocument({ command, date: new Date(), machine: describeMachine(), peers: ctx.peers, method: methodLines(ctx), durationSeconds: seconds }, sections);
+  await writeDocument(outPath, doc);
+  const targets = renderTargets(sections);
+  process.stdout.write(`${targets ? `\n## Targets\n\n${targets}\n` : ''}\nWrote ${relative(process.cwd(), outPath)} (${(seconds / 60).toFixed(1)} min).\n`);
 }
 
 await main();

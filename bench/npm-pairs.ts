@@ -1,0 +1,187 @@
+/**
+ * Case 5: real file versions from the npm registry, fetched at bench time with
+ * `npm pack` (cached in `.bench/npm/`), published in `.bench/www/npm/` and patched through
+ * nginx by zsync and gosync at their defaults.
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { checkOutput, gosync, gosyncOnce, hasPeer, removeQuietly, rssText, xdeltaSize, zstdSize, type Ctx } from './context.js';
+import { loadNote, newSection, type Section } from './report.js';
+import { fmtInt, fmtRatio, fmtSec, gosyncJson, log, measure, run, warmCache, type Spec } from './util.js';
+
+const exec = promisify(execFile);
+
+export interface NpmPair {
+  name: string;
+  pkg: string;
+  from: string;
+  to: string;
+  /** Path inside the package, or '' for the whole package as an uncompressed tar. */
+  path: string;
+}
+
+/**
+ * The large native binary: bun's Linux x64 executable (about 107 MB unpacked), two
+ * adjacent releases. Chosen with `npm view @oven/bun-linux-x64 versions` (the registry
+ * here reports no `dist.unpackedSize` for it); the candidates of the issue
+ * (`@next/swc-linux-x64-gnu`, `@biomejs/cli-linux-x64`, …) are smaller or similar.
+ */
+export const LARGE_PAIR: NpmPair = { name: 'bun', pkg: '@oven/bun-linux-x64', from: '1.4.4', to: '1.4.5', path: 'bin/bun' };
+
+export const NPM_PAIRS: NpmPair[] = [
+  { name: 'jquery.js', pkg: 'jquery', from: '1.11.1', to: '1.11.2', path: 'dist/jquery.js' },
+  { name: 'typescript.js', pkg: 'typescript', from: '5.5.4', to: '5.6.2', path: 'lib/typescript.js' },
+  { name: 'typescript.tar', pkg: 'typescript', from: '5.5.4', to: '5.6.2', path: '' },
+  { name: 'esbuild', pkg: '@esbuild/linux-x64', from: '0.25.0', to: '0.25.1', path: 'bin/esbuild' },
+  LARGE_PAIR,
+];
+
+export function pairLabel(p: NpmPair): string {
+  return `${p.pkg} ${p.from} → ${p.to}, ${p.path || 'whole package as tar'}`;
+}
+
+/** Downloads (once) and unpacks `pkg@version`; returns the unpacked folder. */
+async function unpacked(ctx: Ctx, pkg: string, version: string): Promise<string> {
+  const work = join(ctx.bench, 'npm', `${pkg.replace('/', '_')}-${version}`);
+  const done = join(work, 'package');
+  try {
+    if ((await stat(done)).isDirectory()) return done;
+  } catch {}
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  log(`npm pack ${pkg}@${version}…`);
+  await exec('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', work], { cwd: work, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
+  const tgz = (await readdir(work)).find((f) => f.endsWith('.tgz'));
+  if (!tgz) throw new Error(`npm pack ${pkg}@${version} produced no tarball`);
+  await exec('tar', ['xzf', tgz, '-C', work], { cwd: work });
+  await rm(join(work, tgz));
+  return done;
+}
+
+/** The file of `pair` at `version`, copied to `into` (or the package as a tar). */
+async function materialise(ctx: Ctx, pair: NpmPair, version: string, into: string): Promise<void> {
+  const pkgDir = await unpacked(ctx, pair.pkg, version);
+  if (pair.path) await copyFile(join(pkgDir, pair.path), into);
+  else await exec('tar', ['cf', into, '--sort=name', '--mtime=2000-01-01', '--owner=0', '--group=0', 'package'], { cwd: join(pkgDir, '..') });
+}
+
+export interface PreparedPair {
+  pair: NpmPair;
+  old: string;
+  /** Published new version in www/npm/. */
+  next: string;
+  nextSize: number;
+  indexUrl: string;
+  zsyncUrl: string;
+}
+
+export async function preparePair(ctx: Ctx, pair: NpmPair): Promise<PreparedPair> {
+  const dir = join(ctx.bench, 'npm');
+  const pub = join(ctx.www, 'npm');
+  await mkdir(pub, { recursive: true });
+  const old = join(dir, `${pair.name}.old`);
+  const next = join(pub, pair.name);
+  await materialise(ctx, pair, pair.from, old);
+  await materialise(ctx, pair, pair.to, next);
+  await gosyncOnce(['build', '-q', next]);
+  if (hasPeer(ctx, 'zsync')) await run('zsyncmake', ['-u', pair.name, '-o', `${next}.zsync`, next]);
+  return {
+    pair,
+    old,
+    next,
+    nextSize: (await stat(next)).size,
+    indexUrl: `${ctx.server!.url}npm/${pair.name}.gosync`,
+    zsyncUrl: `${ctx.server!.url}npm/${pair.name}.zsync`,
+  };
+}
+
+export async function caseNpm(ctx: Ctx): Promise<Section> {
+  const s = newSection('npm', '5. Real-world pairs from the npm registry');
+  s.intro.push(
+    'Fetched at bench time with `npm pack` (cached in `.bench/npm/`). The whole package as a tar is `tar cf --sort=name --mtime=2000-01-01 --owner=0 --group=0 package`. ' +
+      'Both tools run at their defaults through nginx on 127.0.0.1, seeded with the old version; bytes are counted at nginx (`$body_bytes_sent`: the index or `.zsync` plus every range response). ' +
+      `Median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after a warm-up run, interleaved. zstd -19 and xdelta3 are single runs, cached in \`.bench/cache.json\`. ${loadNote()}`,
+  );
+  if (!ctx.server || !hasPeer(ctx, 'npm')) {
+    s.notes.push('Skipped: needs nginx and npm.');
+    return s;
+  }
+  const rows: string[][] = [];
+  let allFewer = true;
+  for (const pair of NPM_PAIRS) {
+    let p: PreparedPair;
+    try {
+      p = await preparePair(ctx, pair);
+    } catch (err) {
+      s.notes.push(`${pairLabel(pair)}: could not fetch (${(err as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    const out = join(ctx.work, `npm-${pair.name}.out`);
+    const zout = join(ctx.work, `npm-${pair.name}.zout`);
+    const mark = async (): Promise<void> => {
+      await removeQuietly(out, zout, `${zout}.part`, `${zout}.zs-old`);
+      await ctx.server!.mark();
+    };
+    const specs: Spec[] = [
+      {
+        ...gosync('gosync', ['patch', '-q', '--json', p.old, p.indexUrl, '-o', out]),
+        prep: mark,
+        after: async (r, i) => {
+          const t = await ctx.server!.since();
+          if (i <= 0) await checkOutput('gosync', out, p.next);
+          const j = gosyncJson(r);
+          return { wire: t.bytes, requests: t.requests, reused: Number(j.reusedBytes), index: Number(j.indexBytes) };
+        },
+      },
+    ];
+    if (hasPeer(ctx, 'zsync')) {
+      specs.push({
+        name: 'zsync',
+        cmd: 'zsync',
+        args: ['-q', '-i', p.old, '-o', zout, p.zsyncUrl],
+        cwd: ctx.work,
+        prep: mark,
+        after: async (_r, i) => {
+          const t = await ctx.server!.since();
+          if (i <= 0) await checkOutput('zsync', zout, p.next);
+          return { wire: t.bytes, requests: t.requests };
+        },
+      });
+    }
+    await warmCache(p.old, p.next);
+    const res = await measure(specs, ctx.opts.runs, { label: pair.name });
+    await removeQuietly(out, zout);
+    const g = res[0]!;
+    const z = res[1];
+    const zstd = await zstdSize(ctx, p.next);
+    const xd = await xdeltaSize(ctx, p.old, p.next);
+    if (z && g.metrics.wire! > z.metrics.wire!) allFewer = false;
+    rows.push([
+      pairLabel(pair),
+      fmtInt(p.nextSize),
+      z ? fmtInt(z.metrics.wire!) : '–',
+      fmtInt(g.metrics.wire!),
+      z ? fmtRatio(g.metrics.wire! / z.metrics.wire!) : '–',
+      `${((100 * g.metrics.reused!) / p.nextSize).toFixed(1)}%`,
+      z ? fmtSec(z.wall) : '–',
+      fmtSec(g.wall),
+      z ? `${fmtRatio(z.wall / g.wall)}×` : '–',
+      `${rssText(g.maxRss)} / ${z ? rssText(z.maxRss) : '–'}`,
+      zstd ? fmtInt(zstd.bytes) : '–',
+      xd ? fmtInt(xd.bytes) : '–',
+    ]);
+    if (pair === LARGE_PAIR) {
+      s.notes.push(`Large binary: \`${pair.pkg}\` ${pair.from} → ${pair.to} \`${pair.path}\`, ${fmtInt(p.nextSize)} B (≥ 50 MB).`);
+    }
+  }
+  s.tables.push({
+    headers: ['pair', 'new size', 'zsync bytes', 'gosync bytes', 'gosync ÷ zsync bytes', 'gosync reused', 'zsync s', 'gosync s', 'gosync speed ÷ zsync', 'peak RSS gosync / zsync', 'zstd -19', 'xdelta3'],
+    rows,
+  });
+  s.notes.push(`gosync moved ${allFewer ? 'no more' : 'MORE'} bytes than zsync on ${allFewer ? 'every' : 'at least one'} pair (no target is set for this case).`);
+  return s;
+}
