@@ -7,11 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { SyncError } from '../errors.js';
-import { build, buildHelp } from './commands/build.js';
-import { demo, demoHelp } from './commands/demo.js';
-import { diff, diffHelp, patch, patchHelp } from './commands/patch.js';
-import { rdiff, rdiffHelp } from './commands/rdiff.js';
-import { serve, serveHelp } from './commands/serve.js';
 import type { CommandContext } from './context.js';
 import { UsageError } from './usage.js';
 
@@ -32,17 +27,24 @@ Options: -h, --help; -v, --version
 `;
 
 type Command = (args: string[], ctx: CommandContext) => Promise<void>;
-const commands: Record<string, [Command, string]> = {
-  build: [build, buildHelp],
-  b: [build, buildHelp],
-  patch: [patch, patchHelp],
-  p: [patch, patchHelp],
-  diff: [diff, diffHelp],
-  d: [diff, diffHelp],
-  serve: [serve, serveHelp],
-  rdiff: [rdiff, rdiffHelp],
-  demo: [demo, demoHelp],
+/**
+ * Each command's module is loaded only when it runs: start-up then pays for what the
+ * command uses (the HTTP client, the WASM hashes) and nothing else.
+ */
+const commands: Record<string, () => Promise<[Command, string]>> = {
+  build: async () => import('./commands/build.js').then((m) => [m.build, m.buildHelp]),
+  patch: async () => import('./commands/patch.js').then((m) => [m.patch, m.patchHelp]),
+  diff: async () => import('./commands/patch.js').then((m) => [m.diff, m.diffHelp]),
+  serve: async () => import('./commands/serve.js').then((m) => [m.serve, m.serveHelp]),
+  rdiff: async () => import('./commands/rdiff.js').then((m) => [m.rdiff, m.rdiffHelp]),
+  demo: async () => import('./commands/demo.js').then((m) => [m.demo, m.demoHelp]),
 };
+const aliases: Record<string, string> = { b: 'build', p: 'patch', d: 'diff' };
+
+function lookup(name: string | undefined): (() => Promise<[Command, string]>) | undefined {
+  if (name === undefined) return undefined;
+  return Object.hasOwn(commands, aliases[name] ?? name) ? commands[aliases[name] ?? name] : undefined;
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -52,19 +54,20 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    const topic = name === 'help' ? rest[0] : undefined;
-    process.stdout.write(topic && commands[topic] ? commands[topic][1] : mainHelp);
+    const topic = lookup(name === 'help' ? rest[0] : undefined);
+    process.stdout.write(topic ? (await topic())[1] : mainHelp);
     return name === undefined ? 2 : 0;
   }
   if (name === '-v' || name === '--version') {
     process.stdout.write(`gosync ${version()}\n`);
     return 0;
   }
-  const entry = commands[name];
-  if (!entry) {
+  const load = lookup(name);
+  if (!load) {
     process.stderr.write(`gosync: unknown command "${name}"\nRun "gosync --help" for the list of commands.\n`);
     return 2;
   }
+  const entry = await load();
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(entry[1]);
     return 0;
