@@ -10,11 +10,20 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
-import { decodeAnyIndex, type IndexFormat } from './formats/detect.js';
+import type { DecodedAnyIndex, IndexFormat } from './formats/detect.js';
 import type { ZsyncControl } from './formats/zsync-control.js';
 import type { BlockIndex } from './index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES } from './index/format.js';
-import { httpGet } from './sources/http-source.js';
+import { DEFAULT_MAX_INDEX_BYTES, decodeIndex, isGosyncIndex } from './index/format.js';
+
+/**
+ * Decodes any known index. gosync's own is decoded directly; the other formats' codecs
+ * (and the WASM hashes zsync needs) are loaded only when such an index turns up.
+ */
+async function decodeAny(data: Uint8Array, options: { maxBytes: number; name: string }): Promise<DecodedAnyIndex> {
+  if (isGosyncIndex(data)) return { format: 'gosync', index: decodeIndex(data, { maxBytes: options.maxBytes }) };
+  const { decodeAnyIndex } = await import('./formats/detect.js');
+  return decodeAnyIndex(data, options);
+}
 
 /** Options of {@link loadIndex}. */
 export interface LoadIndexOptions {
@@ -60,12 +69,13 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   throwIfAborted(options.signal);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INDEX_BYTES;
   if (isHttpUrl(location)) {
+    const { httpGet } = await import('./sources/http-get.js');
     const got = await httpGet(location, {
       maxBytes,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.headers ? { headers: options.headers } : {}),
     });
-    const decoded = decodeAnyIndex(got.body, { maxBytes, name: got.url });
+    const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
     return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
   }
   let data: Uint8Array;
@@ -80,11 +90,11 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
     throwIfAborted(options.signal);
     throw new SyncError(ErrorCodes.IO, `Cannot read the index ${location}: ${(cause as Error).message}`, { cause, path: location });
   }
-  const decoded = decodeAnyIndex(data, { maxBytes, name: location });
+  const decoded = await decodeAny(data, { maxBytes, name: location });
   return { index: decoded.index, path: location, bytes: data.length, ...described(decoded) };
 }
 
-function described(decoded: ReturnType<typeof decodeAnyIndex>): Pick<LoadedIndex, 'format' | 'zsync'> {
+function described(decoded: DecodedAnyIndex): Pick<LoadedIndex, 'format' | 'zsync'> {
   return { format: decoded.format, ...(decoded.zsync ? { zsync: decoded.zsync } : {}) };
 }
 

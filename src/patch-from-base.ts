@@ -10,7 +10,6 @@ import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createBrotliDecompress } from 'node:zlib';
-import { rdiffPatch } from './formats/rdiff-file.js';
 import type { BlockIndex } from './index/block-index.js';
 import type { BaseDeltaForm } from './index/published.js';
 import type { BlockSource } from './sources/block-source.js';
@@ -91,6 +90,8 @@ export async function patchFromBase(
         file.write(chunk).then(() => cb(), cb);
       },
     });
+    // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
+    const { rdiffPatch } = await import('./formats/rdiff-file.js');
     await rdiffPatch(local, inflated(source, form, options.signal), sink, options.signal ? { signal: options.signal } : {});
     // Every write callback has run once 'finish' fires.
     sink.end();

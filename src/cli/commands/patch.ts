@@ -8,7 +8,6 @@ import { diffFile, patchFile } from '../../patch-file.js';
 import type { BlockSource } from '../../sources/block-source.js';
 import { NO_FILE_DIGEST, type BlockIndex } from '../../index/block-index.js';
 import { FileSource } from '../../sources/file-source.js';
-import { HttpSource } from '../../sources/http-source.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
@@ -82,9 +81,11 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
   const reference = resolveReference(loaded, explicitReference);
+  // The HTTP client is loaded only when something is fetched over HTTP.
+  const { HttpSource } = [reference, indexLocation].some(isHttpUrl) ? await import('../../sources/http-source.js') : { HttpSource: undefined };
   const open = (location: string, expectedSize?: number): BlockSource =>
     isHttpUrl(location)
-      ? new HttpSource(location, {
+      ? new HttpSource!(location, {
           ...(expectedSize !== undefined ? { expectedSize } : {}),
           ...(connections ? { connections } : {}),
           ...(bytesPerSecond ? { bytesPerSecond } : {}),
