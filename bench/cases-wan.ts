@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { checkOutput, gosync, hasPeer, removeQuietly, rssText, type Ctx } from './context.js';
-import { LARGE_PAIR, pairLabel, preparePair } from './npm-pairs.js';
+import { LARGE_PAIR, pairLabel, prepareCompressed, preparePair } from './npm-pairs.js';
 import { loadNote, newSection, type Section } from './report.js';
 import { fmtInt, fmtRatio, fmtSec, gosyncJson, measure, warmCache, type Spec } from './util.js';
 import { startWanProxy } from './wan-proxy.js';
@@ -22,6 +22,7 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     return s;
   }
   const p = await preparePair(ctx, LARGE_PAIR);
+  const compressed = await prepareCompressed(ctx, p);
   const proxy = await startWanProxy({ target: { port: ctx.server.port }, delayMs: DELAY_MS, rateBitsPerSecond: RATE });
   s.intro.push(
     `Pair: ${pairLabel(LARGE_PAIR)} (${fmtInt(p.nextSize)} B). \`bench/wan-proxy.ts\` (node:net) sits between the clients and nginx: ${DELAY_MS} ms added each way on every connection ` +
@@ -64,6 +65,11 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
       },
     });
   }
+  specs.push({
+    ...gosync('gosync (compressed forms published)', ['patch', '-q', '--json', p.old, compressed.indexUrl.replace(ctx.server.url, proxy.url), '-o', out]),
+    prep,
+    after: (_r, i) => metrics(out, 'gosync', i),
+  });
   const connections = [undefined, 1, 2, 8] as const;
   for (const c of connections) {
     const name = c === undefined ? 'gosync (default: 4 connections)' : `gosync --connections ${c}`;
@@ -125,6 +131,15 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
         measured: `nginx body bytes ${fmtInt(g.metrics.wire!)} vs ${fmtInt(z.metrics.wire!)} (${fmtRatio(g.metrics.wire! / z.metrics.wire!)}×); proxy ↓ ${fmtInt(g.metrics.down!)} vs ${fmtInt(z.metrics.down!)}`,
         met: g.metrics.wire! <= z.metrics.wire! && g.metrics.down! <= z.metrics.down!,
       });
+      const gz = res.find((r) => r.name.startsWith('gosync (compressed'));
+      if (gz) {
+        s.targets.push({
+          case: '6. WAN, compressed',
+          target: 'a ≥ 50 MB binary update in ≤ 1/3 of zsync\'s time (issue 5)',
+          measured: `${fmtRatio(gz.wall / z.wall)}× (gosync ${fmtSec(gz.wall)} s, ${fmtInt(gz.metrics.wire!)} B; zsync ${fmtSec(z.wall)} s)`,
+          met: gz.wall <= z.wall / 3,
+        });
+      }
     }
   } finally {
     await proxy.close();

@@ -99,6 +99,25 @@ export async function preparePair(ctx: Ctx, pair: NpmPair): Promise<PreparedPair
   };
 }
 
+/** The new version published with compressed forms and a delta from the old one (www/npm-z/). */
+export interface CompressedPair {
+  indexUrl: string;
+  /** Seconds `gosync build --compress --base old` took, and what it wrote. */
+  buildSeconds: number;
+  build: Record<string, unknown>;
+}
+
+export async function prepareCompressed(ctx: Ctx, p: PreparedPair): Promise<CompressedPair> {
+  const pub = join(ctx.www, 'npm-z');
+  await mkdir(pub, { recursive: true });
+  const next = join(pub, p.pair.name);
+  await copyFile(p.next, next);
+  const started = performance.now();
+  const r = await gosyncOnce(['build', '-q', '--json', '--compress', '--base', p.old, next]);
+  const buildSeconds = (performance.now() - started) / 1000;
+  return { indexUrl: `${ctx.server!.url}npm-z/${p.pair.name}.gosync`, buildSeconds, build: JSON.parse(r.stdout) as Record<string, unknown> };
+}
+
 export async function caseNpm(ctx: Ctx): Promise<Section> {
   const s = newSection('npm', '5. Real-world pairs from the npm registry');
   s.intro.push(
@@ -111,7 +130,11 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     return s;
   }
   const rows: string[][] = [];
+  const zrows: string[][] = [];
   let allFewer = true;
+  let allUnderZstd = true;
+  let sumZsync = 0;
+  let sumCompressed = 0;
   for (const pair of NPM_PAIRS) {
     let p: PreparedPair;
     try {
@@ -120,10 +143,12 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       s.notes.push(`${pairLabel(pair)}: could not fetch (${(err as Error).message.split('\n')[0]})`);
       continue;
     }
+    const c = await prepareCompressed(ctx, p);
     const out = join(ctx.work, `npm-${pair.name}.out`);
+    const cout = join(ctx.work, `npm-${pair.name}.cout`);
     const zout = join(ctx.work, `npm-${pair.name}.zout`);
     const mark = async (): Promise<void> => {
-      await removeQuietly(out, zout, `${zout}.part`, `${zout}.zs-old`);
+      await removeQuietly(out, cout, zout, `${zout}.part`, `${zout}.zs-old`);
       await ctx.server!.mark();
     };
     const specs: Spec[] = [
@@ -138,6 +163,16 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
         },
       },
     ];
+    specs.push({
+      ...gosync('gosync (compressed)', ['patch', '-q', '--json', p.old, c.indexUrl, '-o', cout]),
+      prep: mark,
+      after: async (r, i) => {
+        const t = await ctx.server!.since();
+        if (i <= 0) await checkOutput('gosync (compressed)', cout, p.next);
+        const j = gosyncJson(r);
+        return { wire: t.bytes, requests: t.requests, index: Number(j.indexBytes), plan: ['raw', 'frames', 'whole', 'base'].indexOf(String(j.plan)) };
+      },
+    });
     if (hasPeer(ctx, 'zsync')) {
       specs.push({
         name: 'zsync',
@@ -154,12 +189,34 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     }
     await warmCache(p.old, p.next);
     const res = await measure(specs, ctx.opts.runs, { label: pair.name });
-    await removeQuietly(out, zout);
+    await removeQuietly(out, cout, zout);
     const g = res[0]!;
-    const z = res[1];
+    const gz = res[1]!;
+    const z = res[2];
     const zstd = await zstdSize(ctx, p.next);
     const xd = await xdeltaSize(ctx, p.old, p.next);
     if (z && g.metrics.wire! > z.metrics.wire!) allFewer = false;
+    if (zstd && gz.metrics.wire! > zstd.bytes) allUnderZstd = false;
+    if (z) {
+      sumZsync += z.metrics.wire!;
+      sumCompressed += gz.metrics.wire!;
+    }
+    const built = c.build as { frames?: { bytes: number }; whole?: { bytes: number }; bases?: { bytes: number }[] };
+    zrows.push([
+      pairLabel(pair),
+      fmtInt(p.nextSize),
+      zstd ? fmtInt(zstd.bytes) : '–',
+      xd ? fmtInt(xd.bytes) : '–',
+      z ? fmtInt(z.metrics.wire!) : '–',
+      fmtInt(g.metrics.wire!),
+      fmtInt(gz.metrics.wire!),
+      ['raw', 'frames', 'whole', 'base'][gz.metrics.plan!] ?? '?',
+      zstd ? fmtRatio(gz.metrics.wire! / zstd.bytes) : '–',
+      z ? fmtRatio(gz.metrics.wire! / z.metrics.wire!) : '–',
+      `${fmtInt(built.frames?.bytes ?? 0)} / ${fmtInt(built.whole?.bytes ?? 0)} / ${fmtInt(built.bases?.[0]?.bytes ?? 0)}`,
+      `${fmtSec(c.buildSeconds)} (${(p.nextSize / 1e6 / c.buildSeconds).toFixed(1)} MB/s)`,
+      fmtSec(gz.wall),
+    ]);
     rows.push([
       pairLabel(pair),
       fmtInt(p.nextSize),
@@ -183,5 +240,24 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     rows,
   });
   s.notes.push(`gosync moved ${allFewer ? 'no more' : 'MORE'} bytes than zsync on ${allFewer ? 'every' : 'at least one'} pair (no target is set for this case).`);
+  s.tables.push({
+    headers: ['pair', 'new size', 'zstd -19', 'xdelta3 delta', 'zsync bytes', 'gosync bytes (plain)', 'gosync bytes (compressed)', 'plan chosen', 'compressed ÷ zstd -19', 'compressed ÷ zsync', 'published: frames / whole / base delta', 'build --compress --base (s)', 'compressed patch s'],
+    rows: zrows,
+  });
+  s.notes.push(
+    'Compressed mode: the new version published with `gosync build --compress --base <old version>` (brotli frames, the whole file as one brotli stream, and a brotli librsync delta from the previous version), ' +
+      'patched with `gosync patch` at its defaults, which picks the plan from the index alone. Bytes are counted at nginx: the index plus every response body.',
+  );
+  if (zrows.length > 0) {
+    s.targets.push({ case: '5. compressed', target: 'every pair ≤ the size of zstd -19 of the new file', measured: zrows.map((r) => `${r[0]!.split(',')[0]} ${r[8]}×`).join('; '), met: allUnderZstd });
+    if (sumZsync > 0) {
+      s.targets.push({
+        case: '5. compressed',
+        target: 'summed over the corpus ≤ 0.4× the bytes zsync moves',
+        measured: `${fmtInt(sumCompressed)} vs ${fmtInt(sumZsync)} B (${fmtRatio(sumCompressed / sumZsync)}×)`,
+        met: sumCompressed <= 0.4 * sumZsync,
+      });
+    }
+  }
   return s;
 }
