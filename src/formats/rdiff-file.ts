@@ -402,6 +402,44 @@ function isDecodedSignature(v: unknown): v is LibrsyncSignature {
 // ---------------------------------------------------------------------------------------
 // patch
 
+/**
+ * Reads of the basis through a 1 MiB window: deltas made with small blocks copy many
+ * short, mostly forward-moving pieces, and one read per COPY cost most of the patch time
+ * (a 10 MB binary with 32-byte blocks: ~2 s, against ~0.3 s through the window).
+ */
+class BasisWindow {
+  readonly #fh: FileHandle;
+  readonly #path: string;
+  readonly #buf = Buffer.allocUnsafeSlow(1024 * 1024);
+  #start = 0;
+  #length = 0;
+
+  constructor(fh: FileHandle, path: string) {
+    this.#fh = fh;
+    this.#path = path;
+  }
+
+  /** Copies up to `want` basis bytes at `position` into `target`; 0 at the end of the basis. */
+  async copy(target: Uint8Array, want: number, position: number): Promise<number> {
+    if (want >= this.#buf.length) return this.#read(target, want, position);
+    if (position < this.#start || position + want > this.#start + this.#length) {
+      this.#length = await this.#read(this.#buf, this.#buf.length, position);
+      this.#start = position;
+    }
+    const n = Math.max(0, Math.min(want, this.#start + this.#length - position));
+    target.set(this.#buf.subarray(position - this.#start, position - this.#start + n), 0);
+    return n;
+  }
+
+  async #read(target: Uint8Array, want: number, position: number): Promise<number> {
+    try {
+      return (await this.#fh.read(target, 0, want, position)).bytesRead;
+    } catch (cause) {
+      throw ioError('read', this.#path, cause);
+    }
+  }
+}
+
 /** Options of {@link rdiffPatch}. */
 export type RdiffPatchOptions = RdiffCommonOptions;
 
@@ -440,6 +478,7 @@ export async function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, 
   });
   try {
     const parser = new LibrsyncDeltaParser();
+    const window = new BasisWindow(fh, basis);
     const outputBytes = await withSink(output, overwrite, async (sink) => {
       const apply = async (chunk: Uint8Array): Promise<void> => {
         for (const e of parser.push(chunk)) {
@@ -456,12 +495,7 @@ export async function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, 
           while (done < length) {
             const room = await sink.room(length - done);
             const want = Math.min(room.length, length - done);
-            let got: number;
-            try {
-              ({ bytesRead: got } = await fh.read(room, 0, want, offset + done));
-            } catch (cause) {
-              throw ioError('read', basis, cause);
-            }
+            const got = await window.copy(room, want, offset + done);
             if (got === 0) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot apply the librsync delta: the basis ${basis} ended at ${offset + done} while being read (it changed)`, { path: basis, offset: offset + done });
             sink.advance(got);
             done += got;
