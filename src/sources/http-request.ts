@@ -55,14 +55,20 @@ export async function sendRequest(url: URL, options: SendOptions): Promise<HttpR
   let headers = options.headers;
   for (let hops = 0; ; hops++) {
     options.onRequest?.();
+    const method = options.method ?? 'GET';
     const response = await options.dispatcher.request({
       origin: current.origin,
       path: `${current.pathname}${current.search}`,
-      method: options.method ?? 'GET',
+      method,
       headers: withUrlCredentials(headers, current),
       signal: options.signal,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
+      // undici sends every HEAD with `Connection: close` unless told otherwise (a guard against
+      // servers that send a body after a HEAD answer), which costs the next request a new
+      // connection. With `reset: false` it keeps the connection only when the answer says
+      // `Connection: keep-alive` explicitly, so that guard still holds for odd servers.
+      ...(method === 'HEAD' ? { reset: false } : {}),
     });
     // Destroying an unread undici body emits an error; the readers see errors through
     // iteration, so this listener only keeps an abandoned body from crashing the process.
@@ -97,6 +103,81 @@ function redirectTarget(from: URL, status: number, location: string | undefined)
   if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`the server redirected to an unsupported scheme (${next.protocol})`);
   next.hash = '';
   return next;
+}
+
+/**
+ * A response body read one chunk at a time, so that a reader can stop as soon as it has the
+ * bytes it wants and then {@link ResponseBody.release} the rest without losing the
+ * connection: undici reuses a keep-alive connection only once the whole response has come in,
+ * and destroying a body (or aborting its request) before that closes the connection.
+ */
+export class ResponseBody {
+  readonly #body: HttpResponse['body'];
+  /** The Content-Length, if known. */
+  readonly #length: number | undefined;
+  #iterator: AsyncIterator<Buffer> | undefined;
+  #received = 0;
+  #ended = false;
+
+  constructor(response: HttpResponse) {
+    this.#body = response.body;
+    this.#length = contentLength(response.headers);
+  }
+
+  /** Body bytes received so far. */
+  get received(): number {
+    return this.#received;
+  }
+
+  /** The next chunk, or undefined once the body has ended. Rejects on network errors. */
+  async next(): Promise<Buffer | undefined> {
+    if (this.#ended) return undefined;
+    this.#iterator ??= (this.#body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const step = await this.#iterator.next();
+    if (step.done === true) {
+      this.#ended = true;
+      return undefined;
+    }
+    this.#received += step.value.length;
+    return step.value;
+  }
+
+  /** Drops the rest of the body now (closing the connection unless the whole answer is already in). */
+  destroy(): void {
+    this.#body.destroy();
+  }
+
+  /**
+   * Done with the body, which may not have ended yet. If at most `limit` more bytes are to
+   * come (by Content-Length; a body of unknown length is read up to `limit` more bytes), they
+   * are read and dropped in the background, for at most `timeoutMs`, so the connection can
+   * carry the next request; a longer rest is not worth it, and the body is destroyed at once.
+   */
+  release(limit: number, timeoutMs: number): void {
+    if (this.#ended) return;
+    const left = this.#length === undefined ? undefined : this.#length - this.#received;
+    if (left !== undefined && left > limit) {
+      this.destroy();
+      return;
+    }
+    void this.#drain(this.#received + limit, timeoutMs);
+  }
+
+  async #drain(maxReceived: number, timeoutMs: number): Promise<void> {
+    const timer = setTimeout(() => this.destroy(), timeoutMs);
+    try {
+      while ((await this.next()) !== undefined) {
+        if (this.#received > maxReceived) {
+          this.destroy();
+          break;
+        }
+      }
+    } catch {
+      // Destroyed, or the connection failed: nothing was wanted from it any more.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Reads and drops a small body so the connection can be reused (or closes it). */

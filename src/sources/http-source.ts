@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Agent, type Dispatcher } from 'undici';
+import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './block-source.js';
 import {
@@ -17,6 +17,7 @@ import {
   headerValue,
   networkFailure,
   redactUrl,
+  ResponseBody,
   sendRequest,
   statusFailure,
   statusLine,
@@ -57,7 +58,11 @@ export interface HttpSourceOptions {
   headers?: Record<string, string>;
   /** The reference length, if known (from the index): a different length reported by the server is SOURCE_CHANGED. */
   expectedSize?: number;
-  /** The undici dispatcher to use instead of a private `Agent` (then `close()` leaves it open). */
+  /**
+   * The undici dispatcher to use instead of a private one (then `close()` leaves it open). An
+   * undici 7 `Agent` works, but once one of its connections drops it may stop reusing
+   * connections (nodejs/undici#5022, see the private dispatcher below).
+   */
   dispatcher?: Dispatcher;
   /** The User-Agent header. Default `gosync`. */
   userAgent?: string;
@@ -68,6 +73,15 @@ const MiB = 1024 * 1024;
 const PROBE_TIMEOUT_MS = 5000;
 /** Keep `Range` headers below this many characters (servers limit header lines to 4–8 KiB). */
 const MAX_RANGE_HEADER_CHARS = 4000;
+/**
+ * Once a response has brought every byte its request needs, a rest of at most this many bytes
+ * (a multipart closing boundary, the tail of a coalesced or whole answer) is still read, so its
+ * keep-alive connection can carry the next request; a longer rest is cut off with the
+ * connection, which costs a handshake instead.
+ */
+const DRAIN_LIMIT = 64 * 1024;
+/** Longest wait for such a rest to come in. */
+const DRAIN_TIMEOUT_MS = 5000;
 
 /** What identifies the version of the reference that answered first. */
 interface Identity {
@@ -93,6 +107,10 @@ interface Identity {
  *   SOURCE_CHANGED SyncError, so bytes of two versions are never mixed.
  * - Transient failures are retried with backoff, resuming only the missing bytes; permanent
  *   statuses fail at once with HTTP_STATUS.
+ * - Connections are kept alive across requests and reads: a request stops reading once it
+ *   has its bytes, but a short rest of the answer (a multipart closing boundary, a small tail)
+ *   is still read so the connection stays usable; only a long unwanted rest, an error or an
+ *   abort closes it.
  *
  * @example
  * ```ts
@@ -161,7 +179,7 @@ export class HttpSource implements BlockSource {
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
-      new Agent({ connections: this.#connections, pipelining: 1, connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
+      new OriginPools({ connections: this.#connections, pipelining: 1, connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
   }
 
   /** The URL requests currently go to (the final one after redirects), without credentials. */
@@ -317,7 +335,7 @@ export class HttpSource implements BlockSource {
       onRequest: () => this.stats.requests++,
     });
     this.#url = response.url;
-    const reader: BodyReader = { job, read, url: response.url };
+    const reader: BodyReader = { job, read, url: response.url, body: new ResponseBody(response) };
     try {
       if (response.statusCode === 206) await this.#readPartial(reader, ranges, response);
       else if (response.statusCode === 200 && ranges.length > 1) this.#refuseWhole(response, ranges, ifRange);
@@ -327,9 +345,12 @@ export class HttpSource implements BlockSource {
         throw this.#statusError(response, ranges);
       }
     } catch (error) {
-      response.body.destroy();
+      reader.body.destroy();
       throw error;
     }
+    // The job has its bytes; the readers stop there. Let the rest of the answer come in (if
+    // short) without holding up the job: the job's signal no longer aborts once it is complete.
+    reader.body.release(DRAIN_LIMIT, Math.min(this.#timeoutMs, DRAIN_TIMEOUT_MS));
   }
 
   /** A 206 answer: one part, or multipart/byteranges. */
@@ -337,7 +358,7 @@ export class HttpSource implements BlockSource {
     this.#checkEncoding(response);
     this.#checkIdentity(response);
     const boundary = multipartBoundary(headerValue(response.headers, 'content-type'));
-    if (boundary !== undefined) return this.#readMultipart(reader, ranges, response, boundary);
+    if (boundary !== undefined) return this.#readMultipart(reader, ranges, boundary);
     const header = headerValue(response.headers, 'content-range');
     const sent = parseContentRange(header);
     if (sent === undefined) throw badAnswer(reader.url, `the 206 answer has ${header === undefined ? 'no' : 'an invalid'} Content-Range`);
@@ -354,22 +375,22 @@ export class HttpSource implements BlockSource {
       throw badAnswer(reader.url, `the Content-Length ${length} does not match the Content-Range ${sent.start}-${sent.end - 1}`);
     }
     let offset = sent.start;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
       await this.#count(reader, chunk.length);
       if (offset + chunk.length > sent.end) throw badAnswer(reader.url, `the body is longer than its Content-Range ${sent.start}-${sent.end - 1}`);
       reader.job.write(offset, chunk);
       offset += chunk.length;
-      // A coalesced answer may span large gaps: stop once every asked byte is in.
-      if (offset < sent.end && reader.job.complete) return;
+      // Stop once every asked byte is in (a coalesced answer may span large gaps after it).
+      if (reader.job.complete) return;
       if (reader.job.streaming) await reader.job.waitForRoom();
     }
     if (offset < sent.end) throw badAnswer(reader.url, `the body ended at byte ${offset}, before the end of its Content-Range ${sent.start}-${sent.end - 1}`);
   }
 
   /** A multipart/byteranges answer: parts are matched by their Content-Range. */
-  async #readMultipart(reader: BodyReader, ranges: readonly ByteRange[], response: HttpResponse, boundary: string): Promise<void> {
+  async #readMultipart(reader: BodyReader, ranges: readonly ByteRange[], boundary: string): Promise<void> {
     const parser = new MultipartByteRangesParser(boundary, redactUrl(reader.url));
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
       await this.#count(reader, chunk.length);
       for (const part of parser.push(chunk)) {
         this.#checkSize(part.total, reader.url);
@@ -379,6 +400,9 @@ export class HttpSource implements BlockSource {
           offset += bytes.length;
         }
       }
+      // Every asked part is in (each one checked against the boundary after it): the closing
+      // boundary may still be on its way.
+      if (reader.job.complete) return;
     }
     const missing = ranges.filter((range) => !reader.job.has(range));
     if (missing.length > 0) {
@@ -416,20 +440,19 @@ export class HttpSource implements BlockSource {
     if (streamer?.active && !job.streaming && streamer.job !== job && streamer.offset <= job.missing()[0]!.start) {
       // Another request of this read is already streaming the body from before our bytes.
       job.handOverTo(streamer.job);
-      response.body.destroy();
       return;
     }
     job.absorbRemaining();
     const me: Streamer = { job, offset: 0, active: true };
     read.streamer = me;
     try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
         await this.#count(reader, chunk.length);
         job.write(me.offset, chunk);
         me.offset += chunk.length;
         if (job.complete) {
           me.active = false; // before leaving: nothing may be handed over any more
-          return; // leaving the loop destroys the rest of the body
+          return; // the rest of the body is dropped by #fetch (read first if short)
         }
         if (job.streaming) await job.waitForRoom();
       }
@@ -530,6 +553,69 @@ interface BodyReader {
   readonly job: Job;
   readonly read: ReadState;
   readonly url: URL;
+  /** The response body; readers return as soon as the job is complete, leaving the rest. */
+  readonly body: ResponseBody;
+}
+
+/**
+ * The private dispatcher of an {@link HttpSource}: one undici `Pool` of keep-alive connections
+ * per origin (the reference's, and a CDN's after a redirect), kept until `close()`.
+ *
+ * undici 7's `Agent` is not used because it loses its connections: when the last connection
+ * of an origin drops (a `Connection: close` answer, a server's per-connection request limit,
+ * an idle timeout), it closes that origin's pool, and the `disconnect` handler of a closing
+ * pool then closes whatever pool serves the origin by then, so each new pool is closed after
+ * its first request and every later request opens a new connection (nodejs/undici#5022; still
+ * so in 7.30.2, the last undici 7, and undici 8 needs Node 22).
+ */
+class OriginPools extends Dispatcher {
+  readonly #options: Pool.Options;
+  readonly #pools = new Map<string, Pool>();
+  #closed = false;
+
+  constructor(options: Pool.Options) {
+    super();
+    this.#options = options;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#closed) throw new undiciErrors.ClientClosedError();
+    const origin = String(options.origin);
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, this.#options);
+      pool.on('connect', (url, targets) => this.emit('connect', url, [this, ...targets]));
+      pool.on('disconnect', (url, targets, error) => this.emit('disconnect', url, [this, ...targets], error));
+      pool.on('connectionError', (url, targets, error) => this.emit('connectionError', url, [this, ...targets], error));
+      this.#pools.set(origin, pool);
+    }
+    return pool.dispatch(options, handler);
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.close())), callback);
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(error: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(error: Error | null, callback: () => void): void;
+  override destroy(first?: Error | null | (() => void), second?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const error = typeof first === 'function' ? null : (first ?? null);
+    const callback = typeof first === 'function' ? first : second;
+    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.destroy(error))), callback);
+  }
+}
+
+/** A promise of `work` done, or `callback` called once it is (undici's dual API). */
+function settle(work: Promise<unknown>, callback: (() => void) | undefined): Promise<void> | void {
+  const done = work.then(() => undefined);
+  if (callback === undefined) return done;
+  void done.then(callback, callback);
 }
 
 function badAnswer(url: URL, reason: string, status?: number): SyncError {

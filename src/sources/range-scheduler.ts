@@ -9,6 +9,12 @@
  * while the reservation would pass the budget unless nothing is reserved. A *streaming* job
  * (a whole-body download) instead reserves as it receives and waits for room.
  *
+ * Each job has its own AbortSignal. When the read ends (the consumer got every byte, stopped
+ * early, a job failed, or the caller aborted), only the jobs still missing bytes are aborted:
+ * a job whose bytes are all in may still be reading the tail of its response (a multipart
+ * closing boundary, a few bytes past the last range), and aborting it would kill a
+ * keep-alive connection that is about to be free.
+ *
  * @module
  */
 
@@ -61,6 +67,7 @@ export interface SchedulerPolicy {
 export class Job {
   readonly #scheduler: RangeScheduler;
   readonly #pieces: Piece[];
+  readonly #controller = new AbortController();
   #streaming: boolean;
   /** Bytes of this job's unreserved pieces received but not delivered. */
   buffered = 0;
@@ -76,9 +83,18 @@ export class Job {
     for (const piece of pieces) piece.job = this;
   }
 
-  /** Aborts when the read ends (failure, abort, or the consumer stopped early). */
+  /**
+   * Aborts when the read ends (failure, abort, or the consumer stopped early) while this job
+   * still misses bytes. A complete job's signal never aborts: its request may finish reading
+   * its response so the connection can be reused.
+   */
   get signal(): AbortSignal {
-    return this.#scheduler.signal;
+    return this.#controller.signal;
+  }
+
+  /** @internal called by the scheduler when the read ends */
+  cancel(reason: unknown): void {
+    if (!this.#controller.signal.aborted && !this.complete) this.#controller.abort(reason);
   }
 
   /** True for a whole-body job that reserves memory as it receives. */
@@ -206,6 +222,8 @@ export class RangeScheduler {
   readonly #userSignal: AbortSignal | undefined;
   readonly #onUserAbort = (): void => this.#fail(abortError(this.#userSignal!));
   readonly #running = new Set<Promise<void>>();
+  /** The jobs of {@link #running}. */
+  readonly #jobs = new Set<Job>();
   #next = 0;
   #head = 0;
   #reserved = 0;
@@ -228,7 +246,7 @@ export class RangeScheduler {
     if (signal?.aborted) this.#onUserAbort();
   }
 
-  /** Aborted when the read ends for any reason; jobs pass it to their requests. */
+  /** Aborted when the read ends for any reason (jobs have their own {@link Job.signal}). */
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
@@ -257,11 +275,11 @@ export class RangeScheduler {
     }
   }
 
-  /** Cancels running jobs and waits for them to settle. Idempotent. */
+  /** Cancels the running jobs that still miss bytes and waits for every job to settle. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#userSignal?.removeEventListener('abort', this.#onUserAbort);
-    if (!this.#controller.signal.aborted) this.#controller.abort(new Error('the read ended'));
+    this.#abort(new Error('the read ended'));
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 
@@ -308,6 +326,7 @@ export class RangeScheduler {
   }
 
   #start(job: Job): void {
+    this.#jobs.add(job);
     const run = this.#policy.run(job).then(
       () => {
         if (!job.complete) this.#fail(new Error('internal error: a fetch job ended before receiving all its bytes'));
@@ -316,6 +335,7 @@ export class RangeScheduler {
     );
     const settled = run.finally(() => {
       this.#running.delete(settled);
+      this.#jobs.delete(job);
       this.#pump();
       this.#notify();
     });
@@ -327,8 +347,14 @@ export class RangeScheduler {
       this.#failed = true;
       this.#failure = error;
     }
-    if (!this.#controller.signal.aborted) this.#controller.abort(error);
+    this.#abort(error);
     this.#notify();
+  }
+
+  /** Aborts the read, and every running job that still misses bytes. */
+  #abort(reason: unknown): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    for (const job of this.#jobs) job.cancel(reason);
   }
 
   #changed(): Promise<void> {

@@ -481,6 +481,57 @@ describe('startStaticServer', () => {
     }
   });
 
+  test('keep-alive: HEAD answers, with or without Range and errors included, keep the connection', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const connections = new Set<unknown>();
+    const onConnection = (socket: unknown): void => void connections.add(socket);
+    // Count the server's connections through the sockets the agent hands out.
+    agent.on('free', onConnection);
+    try {
+      const answers: [number, boolean][] = [];
+      const asks: [string, Record<string, string>][] = [
+        ['/data.bin', {}],
+        ['/data.bin', { Range: 'bytes=0-9' }],
+        ['/data.bin', { Range: 'bytes=0-9,20-29,100-199' }],
+        ['/data.bin', { Range: 'bytes=0-9,5-29' }],
+        ['/data.bin', { Range: `bytes=${data.length}-` }],
+        ['/data.bin', { 'If-None-Match': '*' }],
+        ['/data.bin', { 'If-Match': '"other"' }],
+        ['/empty.bin', { Range: 'bytes=-5' }],
+        ['/missing', {}],
+        ['/%2e%2e/secret.txt', {}],
+        ['/sub', {}],
+      ];
+      for (const [path, headers] of asks) {
+        const res = await raw(server.url, path, { method: 'HEAD', headers, agent });
+        assert.notEqual(res.headers.connection, 'close', path);
+        assert.equal(res.body.length, 0);
+        answers.push([res.status, res.reusedSocket]);
+      }
+      // A GET after the HEADs still rides on the same connection.
+      const get = await raw(server.url, '/data.bin', { headers: { Range: 'bytes=0-9,20-29' }, agent });
+      answers.push([get.status, get.reusedSocket]);
+      assert.deepEqual(answers, [
+        [200, false],
+        [206, true],
+        [206, true],
+        [206, true],
+        [416, true],
+        [304, true],
+        [412, true],
+        [200, true],
+        [404, true],
+        [403, true],
+        [404, true],
+        [206, true],
+      ]);
+      assert.equal(connections.size, 1);
+    } finally {
+      agent.off('free', onConnection);
+      agent.destroy();
+    }
+  });
+
   test('an aborted download neither crashes the server nor leaks the descriptor', async () => {
     const received = await new Promise<number>((resolve, reject) => {
       const u = new URL(server.url);

@@ -124,6 +124,54 @@ describe('RangeScheduler', () => {
     assert.equal(cancelled, started - 1);
   });
 
+  it('does not abort a job whose bytes are all in when the read ends (its response may still be finishing)', async () => {
+    const signals: AbortSignal[] = [];
+    let finishTail!: () => void;
+    const tail = new Promise<void>((resolve) => (finishTail = resolve));
+    const scheduler = new RangeScheduler(pieces(4, 10), {
+      ...policy({ concurrency: 4 }),
+      run: async (job) => {
+        signals.push(job.signal);
+        const { start, end } = job.span();
+        job.write(start, data.subarray(start, end));
+        // Complete, but the "response" goes on (a closing boundary still coming in).
+        await tail;
+      },
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of scheduler.chunks()) chunks.push(Buffer.from(chunk));
+    assert.deepEqual(Buffer.concat(chunks), expected(pieces(4, 10)));
+    const closed = scheduler.close();
+    assert.equal(scheduler.signal.aborted, true);
+    assert.ok(signals.length === 4 && signals.every((signal) => !signal.aborted));
+    finishTail();
+    await closed;
+  });
+
+  it('aborts only the incomplete jobs when a job fails', async () => {
+    const byStart = new Map<number, AbortSignal>();
+    const scheduler = new RangeScheduler(pieces(3, 10), {
+      ...policy({ concurrency: 3 }),
+      run: async (job) => {
+        const { start, end } = job.span();
+        byStart.set(start, job.signal);
+        if (start === 0) {
+          job.write(0, data.subarray(0, end));
+          await delay(20);
+          return;
+        }
+        if (start === 10) {
+          await delay(5);
+          throw new Error('boom');
+        }
+        await new Promise<void>((_, reject) => job.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+      },
+    });
+    await assert.rejects(collect(scheduler), /boom/);
+    assert.equal(byStart.get(0)!.aborted, false, 'the complete job is left alone');
+    assert.equal(byStart.get(20)!.aborted, true);
+  });
+
   it('makes a streaming job wait for room instead of buffering past the budget', async () => {
     const list = pieces(50, 100);
     let maxBuffered = 0;
