@@ -63,8 +63,10 @@ export interface AssembleResult {
 
 /**
  * Output is written in 4 MiB pieces, double-buffered: one piece is written while the next
- * fills, so reading the local file, hashing and writing overlap (256 MiB identical file:
- * 1.14 s → see BENCHMARKS.md case 3). Local spans are read in 4 MiB pieces too.
+ * fills, so reading the local file, hashing and writing overlap. (On the benchmark VM this
+ * changed little: a 256 MiB identical-file patch stayed at about 1.2 s, most of it the
+ * file system allocating the new file — a plain Node loop writing 256 MiB to a new file
+ * takes 0.84 s there, 0.19 s when rewriting one.) Local spans are read in 4 MiB pieces.
  */
 const WRITE_BUFFER = 4 * 1024 * 1024;
 const LOCAL_READ = 4 * 1024 * 1024;
