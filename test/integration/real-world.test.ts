@@ -8,7 +8,7 @@
  * missing piece skips the test; with CI=true it fails it.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { after, before, test, type TestContext } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { startNginx, type NginxServer } from '../helpers/nginx.js';
+import { which } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
@@ -36,14 +37,6 @@ const pairs: Pair[] = [
   { name: 'typescript.tar', pkg: 'typescript', from: '5.5.4', to: '5.6.2', path: '' },
 ];
 
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let dir: string;
 let root: string;

@@ -8,7 +8,7 @@
  * CI=true it fails them.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,18 +20,11 @@ import { buildZsyncFile } from '../../src/formats/zsync-file.js';
 import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { nginxPath, startNginx, type NginxServer } from '../helpers/nginx.js';
+import { which } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
 
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let dir: string;
 let root: string;
