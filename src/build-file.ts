@@ -79,8 +79,9 @@ const FAST_FRAMES_MIN = 64 * 1024 * 1024;
 /** Size of each sequential read. */
 const READ_SIZE = 4 * 1024 * 1024;
 /**
- * Below this size the index is hashed on the calling thread: starting workers costs
- * about as much as hashing 16 MiB (bench/run.ts, "build index").
+ * Below this size the index is hashed on the calling thread. Not tuned by a benchmark:
+ * starting workers costs on the order of 0.1 s, about what hashing 16 MiB takes on one
+ * core (see the same caveat in local-scan.ts).
  */
 const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
 

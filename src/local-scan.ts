@@ -13,8 +13,11 @@ import { shareIndex, type ScanResult, type ScanTask, type SharedIndex } from './
 import { WorkerPool, defaultThreads } from './workers/worker-pool.js';
 
 /**
- * Files below this size are scanned on the calling thread: starting workers costs about
- * as much as scanning 16 MiB of unrelated data (bench/run.ts, "scan").
+ * Files below this size are scanned on the calling thread. Not tuned by a benchmark: a
+ * cold worker (start-up plus JIT warm-up) costs on the order of 0.1–0.3 s, about what
+ * scanning 16 MiB of unrelated data takes on one core. On the 2-vCPU benchmark VM worker
+ * threads gave no speed-up at any size (its vCPUs share one core's throughput; see
+ * BENCHMARKS.md), so this needs re-measuring on a machine with two real cores.
  */
 const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
 /** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */

@@ -180,13 +180,14 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     if (base) {
       const deltaSource = options.openForm(base.name);
       try {
-        await patchFromBase(index, base, deltaSource, options.local, output, { ...(signal ? { signal } : {}), ...(options.fsync ? { fsync: true } : {}) });
+        const applied = await patchFromBase(index, base, deltaSource, options.local, output, { ...(signal ? { signal } : {}), ...(options.fsync ? { fsync: true } : {}) });
         return {
           fileSize: index.fileSize,
           blockSize: index.blockSize,
           blockCount: index.blockCount,
-          reusedBytes: index.fileSize,
-          fetchedBytes: base.size,
+          // Copied from the local file, and carried as literals in the (compressed) delta.
+          reusedBytes: applied.copiedBytes,
+          fetchedBytes: applied.literalBytes,
           requests: deltaSource.stats?.requests ?? 0,
           receivedBytes: deltaSource.stats?.bytes ?? 0,
           ranges: 0,

@@ -80,7 +80,7 @@ export async function patchFromBase(
   local: string,
   output: string,
   options: { signal?: AbortSignal; fsync?: boolean } = {},
-): Promise<{ deltaBytes: number }> {
+): Promise<{ deltaBytes: number; copiedBytes: number; literalBytes: number }> {
   const file = await AtomicFile.create(output);
   const verifier = new FileVerifier(index);
   try {
@@ -92,15 +92,15 @@ export async function patchFromBase(
     });
     // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
     const { rdiffPatch } = await import('./formats/rdiff-file.js');
-    await rdiffPatch(local, inflated(source, form, options.signal), sink, options.signal ? { signal: options.signal } : {});
+    const report = await rdiffPatch(local, inflated(source, form, options.signal), sink, options.signal ? { signal: options.signal } : {});
     // Every write callback has run once 'finish' fires.
     sink.end();
     await once(sink, 'finish');
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
+    return { deltaBytes: form.size, copiedBytes: report.copyBytes, literalBytes: report.literalBytes };
   } catch (err) {
     await file.abort();
     throw err;
   }
-  return { deltaBytes: form.size };
 }
