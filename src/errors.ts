@@ -43,6 +43,12 @@ export const ErrorCodes = {
   DELTA_CORRUPT: 'GOSYNC_ERR_DELTA_CORRUPT',
   /** A compressed frame or stream does not decompress to what the index says (damaged or truncated). */
   FRAME_CORRUPT: 'GOSYNC_ERR_FRAME_CORRUPT',
+  /** A tree manifest is malformed: not JSON, a wrong version, a bad field, duplicate paths, an entry under a non-directory. */
+  MANIFEST_CORRUPT: 'GOSYNC_ERR_MANIFEST_CORRUPT',
+  /** A path would leave the target folder: absolute, with `..`, or through a symbolic link. Nothing is written there. */
+  UNSAFE_PATH: 'GOSYNC_ERR_UNSAFE_PATH',
+  /** The local tree holds something that cannot be replaced without losing data (a non-empty folder where a file goes, without `--delete`). */
+  TREE_CONFLICT: 'GOSYNC_ERR_TREE_CONFLICT',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

@@ -7,7 +7,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { fileChunks } from './util/file-chunks.js';
 import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
-import type { BlockMatcher } from './matcher/block-matcher.js';
+import type { MissingSpan } from './matcher/block-matcher.js';
 import { FileVerifier } from './verify/block-verifier.js';
 import type { BlockIndex } from './index/block-index.js';
 import { openLocalReaders, scanLocalFiles } from './local-scan.js';
@@ -34,8 +34,32 @@ export interface DiffOptions {
   maxRanges?: number;
   /** Worker threads for scanning large local files (default: every core). */
   threads?: number;
+  /**
+   * The result of a scan done already (a folder's single scan of all its local files):
+   * then `local` and `seeds` are not scanned again.
+   */
+  scan?: FoundScan;
   signal?: AbortSignal;
   onProgress?: (p: PatchProgress) => void;
+}
+
+/** Where a scan found each block of the reference (a {@link BlockMatcher} is one). */
+export interface FoundBlocks {
+  /** Local file id per block (an index into `files`), -1 where not found. */
+  readonly foundSource: Int32Array;
+  /** Byte offset in that file per block. */
+  readonly foundOffset: Float64Array;
+  readonly foundCount: number;
+  readonly complete: boolean;
+  /** Bytes of the reference found. */
+  readonly foundBytes: number;
+  missingSpans(): MissingSpan[];
+}
+
+/** A finished scan: what was found, and the local files by id. */
+export interface FoundScan {
+  matcher: FoundBlocks;
+  files: string[];
 }
 
 /** Options of {@link patchFile}. */
@@ -101,11 +125,13 @@ export interface PatchReport {
 async function plan(options: DiffOptions) {
   const { index } = options;
   const paths = [options.local, ...(options.seeds ?? [])];
-  const scan = await scanLocalFiles(index, paths, {
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-  });
+  const scan: FoundScan =
+    options.scan ??
+    (await scanLocalFiles(index, paths, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    }));
   const ranges = planRanges(scan.matcher.missingSpans(), {
     fileSize: index.fileSize,
     blockSize: index.blockSize,
@@ -286,7 +312,7 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
  * block was found in place in it, and its whole-file digest matches. Then nothing is
  * rewritten (as rsync skips an up-to-date file).
  */
-async function alreadyUpToDate(output: string, files: string[], matcher: BlockMatcher, index: BlockIndex, signal: AbortSignal | undefined): Promise<boolean> {
+async function alreadyUpToDate(output: string, files: string[], matcher: FoundBlocks, index: BlockIndex, signal: AbortSignal | undefined): Promise<boolean> {
   if (files.length === 0 || !matcher.complete) return false;
   const bs = index.blockSize;
   for (let i = 0; i < index.blockCount; i++) {

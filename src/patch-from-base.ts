@@ -74,7 +74,7 @@ async function* inflated(source: BlockSource, form: BaseDeltaForm, signal: Abort
  * leaving `output` as it was.
  */
 export async function patchFromBase(
-  index: BlockIndex,
+  index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>,
   form: BaseDeltaForm,
   source: BlockSource,
   local: string,

@@ -55,6 +55,12 @@ export interface BlockIndex {
   readonly weakAlgorithm?: 'rollsum' | 'rabinkarp';
   /** Compressed and delta forms of the reference published besides it (format version 2). */
   readonly published?: PublishedForms;
+  /**
+   * Real length of every block, when blocks other than the last may be short: an index
+   * of several files laid end to end, each padded to whole blocks (see `concatIndexes`).
+   * Without it only the last block may be short.
+   */
+  readonly lengths?: Uint32Array;
 }
 
 /**
@@ -70,7 +76,8 @@ export function strongHashLength(index: Pick<BlockIndex, 'fileSize' | 'blockSize
 }
 
 /** Length of block `i` of an index (the last block may be short). */
-export function blockLength(index: Pick<BlockIndex, 'fileSize' | 'blockSize'>, i: number): number {
+export function blockLength(index: Pick<BlockIndex, 'fileSize' | 'blockSize' | 'lengths'>, i: number): number {
+  if (index.lengths !== undefined) return index.lengths[i]!;
   const start = i * index.blockSize;
   return Math.min(index.blockSize, index.fileSize - start);
 }

@@ -225,6 +225,11 @@ export class BlockMatcher {
   /** Bytes of the reference found locally. */
   get foundBytes(): number {
     const { index, foundSource } = this;
+    if (index.lengths !== undefined) {
+      let sum = 0;
+      for (let i = 0; i < index.blockCount; i++) if (foundSource[i] !== -1) sum += index.lengths[i]!;
+      return sum;
+    }
     let total = this.foundCount * index.blockSize;
     const last = index.blockCount - 1;
     if (last >= 0 && foundSource[last] !== -1) total -= index.blockSize - blockLength(index, last);

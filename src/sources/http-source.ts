@@ -611,6 +611,16 @@ class OriginPools extends Dispatcher {
   }
 }
 
+/**
+ * A dispatcher of keep-alive connections (one pool of up to `connections` per origin) to
+ * share between several {@link HttpSource}s and `httpGet` calls, e.g. the files of a
+ * folder: requests for many files then reuse the same connections. Close it when done.
+ */
+export function createHttpDispatcher(options: { connections?: number; timeoutMs?: number } = {}): Dispatcher {
+  const timeout = options.timeoutMs ?? 30_000;
+  return new OriginPools({ connections: options.connections ?? 8, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout });
+}
+
 /** A promise of `work` done, or `callback` called once it is (undici's dual API). */
 function settle(work: Promise<unknown>, callback: (() => void) | undefined): Promise<void> | void {
   const done = work.then(() => undefined);

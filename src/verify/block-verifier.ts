@@ -62,13 +62,13 @@ export class BlockVerifier {
 
 /** Incremental check of the whole result: exact length and whole-file digest. */
 export class FileVerifier {
-  readonly #index: BlockIndex;
+  readonly #index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>;
   readonly #hash: Hash;
   #length = 0;
 
   readonly #none: boolean;
 
-  constructor(index: BlockIndex) {
+  constructor(index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>) {
     this.#index = index;
     // An index without a whole-file digest: only the length is checked here; the
     // patcher then verifies every block of the output (see assemble).

@@ -1,0 +1,125 @@
+/**
+ * Where a published tree's manifest and objects are read from: an http(s) base URL (one
+ * shared pool of keep-alive connections for every file) or a local folder.
+ *
+ * @module
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { ErrorCodes, SyncError } from '../errors.js';
+import { isHttpUrl } from '../load-index.js';
+import type { BlockSource } from '../sources/block-source.js';
+import { FileSource } from '../sources/file-source.js';
+
+/** Reads objects by their name relative to the content base. */
+export interface ObjectStore {
+  /** A description for messages. */
+  readonly name: string;
+  /** The whole object (small ones: indexes), refused above `maxBytes`. */
+  get(name: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** A block source over the object, of `size` bytes when known. */
+  open(name: string, size?: number): BlockSource;
+  /** Requests and body bytes so far, over every object read. */
+  stats(): { requests: number; bytes: number };
+  close(): Promise<void>;
+}
+
+/** Options of {@link openObjectStore}. */
+export interface ObjectStoreOptions {
+  /** Keep-alive connections per origin (default 8). */
+  connections?: number;
+  headers?: Record<string, string>;
+}
+
+/** The folder (URL or path) a manifest location lives in. */
+export function manifestFolder(location: string): string {
+  return isHttpUrl(location) ? new URL('./', location).href : dirname(location);
+}
+
+/** Opens the store at `base` (an http(s) URL of a folder, or a local folder). */
+export async function openObjectStore(base: string, options: ObjectStoreOptions = {}): Promise<ObjectStore> {
+  if (isHttpUrl(base)) {
+    const { createHttpDispatcher, HttpSource } = await import('../sources/http-source.js');
+    const { httpGet } = await import('../sources/http-get.js');
+    const root = base.endsWith('/') ? base : `${base}/`;
+    const dispatcher: Dispatcher = createHttpDispatcher({ connections: options.connections ?? 8 });
+    const counted = { requests: 0, bytes: 0 };
+    const open = new Set<BlockSource>();
+    return {
+      name: root,
+      async get(name, maxBytes, signal) {
+        counted.requests++;
+        const got = await httpGet(new URL(name, root), { dispatcher, maxBytes, ...(signal ? { signal } : {}), ...(options.headers ? { headers: options.headers } : {}) });
+        counted.bytes += got.body.length;
+        return got.body;
+      },
+      open(name, size) {
+        const source = new HttpSource(new URL(name, root).href, {
+          dispatcher,
+          connections: options.connections ?? 8,
+          ...(size !== undefined ? { expectedSize: size } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+        });
+        open.add(source);
+        // Count what it received once it is closed.
+        const close = source.close.bind(source);
+        source.close = async () => {
+          if (open.delete(source)) {
+            counted.requests += source.stats.requests;
+            counted.bytes += source.stats.bytes;
+          }
+          await close();
+        };
+        return source;
+      },
+      stats() {
+        let { requests, bytes } = counted;
+        for (const s of open) {
+          requests += s.stats?.requests ?? 0;
+          bytes += s.stats?.bytes ?? 0;
+        }
+        return { requests, bytes };
+      },
+      async close() {
+        await Promise.all([...open].map((s) => s.close().catch(() => {})));
+        await dispatcher.close();
+      },
+    };
+  }
+  const counted = { requests: 0, bytes: 0 };
+  const local = (name: string) => join(base, ...name.split('/'));
+  return {
+    name: base,
+    async get(name, maxBytes) {
+      const path = local(name);
+      try {
+        const st = await stat(path);
+        if (st.size > maxBytes) throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read ${path}: it is ${st.size} bytes, over the limit of ${maxBytes}`, { path });
+        const data = await readFile(path);
+        counted.requests++;
+        counted.bytes += data.length;
+        return data;
+      } catch (cause) {
+        if (SyncError.is(cause)) throw cause;
+        throw new SyncError(ErrorCodes.IO, `Cannot read ${path}: ${(cause as Error).message}`, { cause, path });
+      }
+    },
+    open(name) {
+      const source = new FileSource(local(name));
+      const close = source.close.bind(source);
+      let closed = false;
+      source.close = async () => {
+        if (!closed) {
+          closed = true;
+          counted.requests += source.stats.requests;
+          counted.bytes += source.stats.bytes;
+        }
+        await close();
+      };
+      return source;
+    },
+    stats: () => ({ ...counted }),
+    async close() {},
+  };
+}
