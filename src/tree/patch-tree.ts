@@ -24,8 +24,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { chmod, lstat, lutimes, mkdir, readFile, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { chmod, lstat, readFile, utimes } from 'node:fs/promises';
 import { createBrotliDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
@@ -45,7 +44,8 @@ import { forEachLimit } from '../util/limit.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import { TreeRoot, treeParent } from './tree-path.js';
-import { PART_SUFFIX, walkTree, type LocalEntry, type LocalTree } from './walk.js';
+import { walkTree, type LocalTree } from './walk.js';
+import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile, type TreeChanges } from './commit-tree.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {
@@ -155,12 +155,7 @@ interface TreePlan {
   store: ObjectStore;
   reports: TreeFileReport[];
   needed: Needed[];
-  /** Unchanged files whose mode or mtime differ. */
-  metadata: FileEntry[];
-  extraneous: string[];
-  /** Tree paths of local non-folders where the manifest has a folder, and of folders where it has none. */
-  replaceWithDir: string[];
-  dirsToReplace: string[];
+  changes: TreeChanges;
 }
 
 function ioError(action: string, path: string, cause: unknown): SyncError {
@@ -180,9 +175,7 @@ function sameTime(a: number, b: number): boolean {
 
 /** The part name of `entry`: next to the target, named by its content hash. */
 function partPath(entry: FileEntry): string {
-  const parent = treeParent(entry.path);
-  const name = `.${basename(entry.path)}.${entry.sha256.slice(0, 16)}${PART_SUFFIX}`;
-  return parent === '' ? name : `${parent}/${name}`;
+  return partName(entry.path, entry.sha256.slice(0, 16));
 }
 
 async function loadManifest(location: string, options: TreeOptions): Promise<{ manifest: Manifest; bytes: number }> {
@@ -267,35 +260,11 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
     const localPath = (p: string) => root.local(p);
     const wanted = new Map<string, TreeEntry>(manifest.entries.map((e) => [e.path, e]));
 
-    // Conflicts: a local folder where a file or link goes.
-    const dirsToReplace: string[] = [];
-    const replaceWithDir: string[] = [];
-    for (const e of manifest.entries) {
-      const l = local.entries.get(e.path);
-      if (!l) continue;
-      if (e.type === 'dir' && l.type !== 'dir') replaceWithDir.push(e.path);
-      if (e.type !== 'dir' && l.type === 'dir') {
-        const hasContent = [...local.entries.keys()].some((p) => p.startsWith(`${e.path}/`));
-        if (hasContent && !options.delete) {
-          throw new SyncError(ErrorCodes.TREE_CONFLICT, `Cannot update ${localPath(e.path)}: it is a folder that is not empty, and the manifest has a ${e.type === 'file' ? 'file' : 'link'} there (use --delete to replace it)`, {
-            path: localPath(e.path),
-          });
-        }
-        dirsToReplace.push(e.path);
-      }
-    }
-    // What the manifest does not list (only top-most ones: a folder takes what it holds).
-    const extraneous: string[] = [];
-    for (const p of [...local.entries.keys()].sort()) {
-      if (wanted.has(p)) continue;
-      const parent = treeParent(p);
-      if (parent !== '' && (!wanted.has(parent) || wanted.get(parent)!.type !== 'dir')) continue;
-      extraneous.push(p);
-    }
+    const changes = findTreeChanges(root, manifest.entries, local, options.delete ? { delete: true } : {});
+    const replaced = new Set(changes.replaceWithDir);
 
     // Quick check of every file of the manifest.
     const reports: TreeFileReport[] = [];
-    const metadata: FileEntry[] = [];
     const changed: FileEntry[] = [];
     /** Content known to be in local files: sha256 → local path. */
     const known = new Map<string, string>();
@@ -305,7 +274,6 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
       const l = local.entries.get(e.path);
       if (l && l.type === 'file' && l.size === e.size && sameTime(l.mtimeMs, e.mtime)) {
         known.set(e.sha256, localPath(e.path));
-        if ((l.mode & 0o777) !== e.mode) metadata.push(e);
         reports.push({ path: e.path, action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged', size: e.size, reusedBytes: e.size, fetchBytes: 0 });
       } else changed.push(e);
     }
@@ -325,7 +293,6 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
     for (const e of changed) {
       if (hashed.get(e.path) === e.sha256) {
         known.set(e.sha256, localPath(e.path));
-        metadata.push(e);
         reports.push({ path: e.path, action: 'metadata', size: e.size, reusedBytes: e.size, fetchBytes: 0 });
       } else needFiles.push(e);
     }
@@ -336,7 +303,6 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
       sizes.add(e.size);
       for (const b of e.bases ?? []) sizes.add(b.size);
     }
-    const replaced = new Set(replaceWithDir);
     const candidates: { path: string; local: string }[] = [];
     for (const l of local.entries.values()) {
       if (l.type !== 'file' || !sizes.has(l.size) || replaced.has(l.path) || hashed.has(l.path)) continue;
@@ -461,7 +427,7 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
         n.scan = sliceScan(scan.matcher.foundSource, scan.matcher.foundOffset, scan.files, firstBlock[k]!, n.index!);
       });
     }
-    return { manifest, manifestBytes, indexBytes, root, local, store, reports, needed, metadata, extraneous, replaceWithDir, dirsToReplace };
+    return { manifest, manifestBytes, indexBytes, root, local, store, reports, needed, changes };
   } catch (err) {
     await store.close();
     throw err;
@@ -501,7 +467,7 @@ export async function diffTree(dir: string, location: string, options: TreeOptio
       n.report.plan = d.plan.kind;
     }
     const files = sortReports(plan.reports);
-    return { files, extraneous: plan.extraneous, manifestBytes: plan.manifestBytes, indexBytes: plan.indexBytes, totals: totals(files) };
+    return { files, extraneous: plan.changes.extraneous, manifestBytes: plan.manifestBytes, indexBytes: plan.indexBytes, totals: totals(files) };
   } finally {
     await plan.store.close();
   }
@@ -643,21 +609,29 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
       throw err;
     }
   }
-  await chmod(part, e.mode).catch((cause: unknown) => {
-    throw ioError('set the mode of', part, cause);
-  });
-  await utimes(part, new Date(), new Date(e.mtime)).catch((cause: unknown) => {
-    throw ioError('set the time of', part, cause);
-  });
+  await setMetadata(part, e);
+  // Other paths with the same content: copies of the verified part.
+  for (const c of n.copies) {
+    await root.checkParents(c.path);
+    const out = await AtomicFile.create(root.local(partPath(c)));
+    try {
+      await writeCopy(part, c, out, signal);
+      await out.commit({ fsync: options.fsync ?? false });
+    } catch (err) {
+      await out.abort();
+      throw err;
+    }
+    await setMetadata(root.local(partPath(c)), c);
+  }
 }
 
-/** Removes a local entry without following links. */
-async function remove(path: string): Promise<void> {
-  try {
-    await rm(path, { recursive: true, force: true });
-  } catch (cause) {
-    throw ioError('remove', path, cause);
-  }
+async function setMetadata(path: string, e: FileEntry): Promise<void> {
+  await chmod(path, e.mode).catch((cause: unknown) => {
+    throw ioError('set the mode of', path, cause);
+  });
+  await utimes(path, new Date(), new Date(e.mtime)).catch((cause: unknown) => {
+    throw ioError('set the time of', path, cause);
+  });
 }
 
 /**
@@ -675,19 +649,10 @@ export async function patchTree(dir: string, location: string, options: PatchTre
   const { signal } = options;
   const plan = await planTree(dir, location, options);
   const { root, manifest, local } = plan;
-  const deleted: string[] = [];
+  let deleted: string[] = [];
   try {
     // Folders first (a file or link in the way of one goes), so parts can be staged.
-    await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
-      throw ioError('create the folder', dir, cause);
-    });
-    for (const p of plan.replaceWithDir) {
-      await root.checkParents(p);
-      await remove(root.local(p));
-    }
-    for (const e of manifest.entries) if (e.type === 'dir') await root.mkdirs(e.path, 0o755);
-
-    // Stage every new file.
+    await prepareFolders(root, manifest.entries, plan.changes);
     let done = 0;
     const total = plan.needed.length;
     await forEachLimit(
@@ -699,90 +664,16 @@ export async function patchTree(dir: string, location: string, options: PatchTre
       },
       signal,
     );
-
-    // Commit: parts over targets, then the copies of shared content, then links.
-    const commits: { part: string; entry: FileEntry; copy: boolean }[] = [];
+    const staged: StagedFile[] = [];
     for (const n of plan.needed) {
-      commits.push({ part: partPath(n.entry), entry: n.entry, copy: false });
-      for (const c of n.copies) commits.push({ part: partPath(n.entry), entry: c, copy: true });
+      staged.push({ path: n.entry.path, part: partPath(n.entry) });
+      for (const c of n.copies) staged.push({ path: c.path, part: partPath(c) });
     }
-    // Copies first: they read the staged part before it is renamed.
-    commits.sort((a, b) => Number(b.copy) - Number(a.copy));
-    const dirsToReplace = new Set(plan.dirsToReplace);
-    let committed = 0;
-    for (const c of commits) {
-      throwIfAborted(signal);
-      await root.checkParents(c.entry.path);
-      const target = root.local(c.entry.path);
-      if (dirsToReplace.has(c.entry.path)) {
-        await remove(target);
-        dirsToReplace.delete(c.entry.path);
-      }
-      if (c.copy) {
-        const out = await AtomicFile.create(target);
-        try {
-          await writeCopy(root.local(c.part), c.entry, out, signal);
-          await out.commit({ fsync: options.fsync ?? false });
-        } catch (err) {
-          await out.abort();
-          throw err;
-        }
-        await chmod(target, c.entry.mode);
-        await utimes(target, new Date(), new Date(c.entry.mtime));
-      } else {
-        await rename(root.local(c.part), target).catch((cause: unknown) => {
-          throw ioError('replace', target, cause);
-        });
-      }
-      options.onProgress?.({ phase: 'commit', done: ++committed, total: commits.length });
-    }
-    for (const e of manifest.entries) {
-      if (e.type !== 'symlink') continue;
-      const l = local.entries.get(e.path);
-      if (l?.type === 'symlink' && l.target === e.target) continue;
-      await root.checkParents(e.path);
-      const target = root.local(e.path);
-      if (l) await remove(target);
-      await symlink(e.target, target).catch((cause: unknown) => {
-        throw ioError('create the link', target, cause);
-      });
-      if (e.mtime !== undefined) await lutimes(target, new Date(), new Date(e.mtime)).catch(() => {});
-    }
-    // Metadata of unchanged files.
-    for (const e of plan.metadata) {
-      await root.checkParents(e.path);
-      const target = root.local(e.path);
-      const st = await lstat(target);
-      if (!st.isFile()) continue;
-      if ((st.mode & 0o777) !== e.mode) await chmod(target, e.mode);
-      if (!sameTime(st.mtimeMs, e.mtime)) await utimes(target, new Date(), new Date(e.mtime));
-    }
-    if (options.delete) {
-      for (const p of [...plan.extraneous].reverse()) {
-        await root.checkParents(p);
-        await remove(root.local(p));
-        deleted.push(p);
-      }
-    }
-    // Parts a stopped run left that were not used, and its temporary files.
-    const staged = new Set(plan.needed.map((n) => partPath(n.entry)));
-    for (const p of [...local.parts, ...local.temps]) {
-      if (staged.has(p)) continue;
-      await root.checkParents(p).then(
-        () => unlink(root.local(p)).catch(() => {}),
-        () => {},
-      );
-    }
-    // Folder modes and times last (writing inside a folder changes its mtime), deepest first.
-    for (const e of [...manifest.entries].reverse()) {
-      if (e.type !== 'dir') continue;
-      await root.checkParents(e.path);
-      const target = root.local(e.path);
-      const st = await lstat(target);
-      if (!st.isDirectory()) continue;
-      if ((st.mode & 0o777) !== e.mode) await chmod(target, e.mode);
-      if (!sameTime(st.mtimeMs, e.mtime)) await utimes(target, new Date(), new Date(e.mtime));
-    }
+    ({ deleted } = await commitTree(root, manifest.entries, local, staged, plan.changes, {
+      ...(options.delete ? { delete: true } : {}),
+      ...(signal ? { signal } : {}),
+      ...(options.onProgress ? { onProgress: (d: number, t: number) => options.onProgress!({ phase: 'commit', done: d, total: t }) } : {}),
+    }));
   } finally {
     await plan.store.close();
   }
@@ -790,7 +681,7 @@ export async function patchTree(dir: string, location: string, options: PatchTre
   const stats = plan.store.stats();
   return {
     files,
-    extraneous: plan.extraneous,
+    extraneous: plan.changes.extraneous,
     deleted,
     manifestBytes: plan.manifestBytes,
     indexBytes: plan.indexBytes,
@@ -801,4 +692,3 @@ export async function patchTree(dir: string, location: string, options: PatchTre
   };
 }
 
-export type { LocalEntry };

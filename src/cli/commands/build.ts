@@ -5,8 +5,9 @@ import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../index/params.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
 import type { CommandContext } from '../context.js';
+import { buildTreeCommand, buildTreeHelp, isFolder, positionalArgs } from './tree.js';
 
-export const buildHelp = `Usage: gosync build <file> [options]    (alias: b)
+export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
 
 Writes the index of <file> (default <file>.gosync, or <file>.zsync with --format zsync).
 Publish both on any HTTP server.
@@ -32,7 +33,11 @@ Options:
   -q, --quiet             no progress on stderr
 `;
 
+export const buildHelp = `${buildFileHelp}\n${buildTreeHelp}`;
+
 export async function build(args: string[], ctx: CommandContext): Promise<void> {
+  const [first] = positionalArgs(args, ['-o', '--output', '-b', '--block-size', '-u', '--url', '-f', '--format', '-t', '--threads', '-l', '--level', '--frame-size', '--base', '-n', '--name', '--bases']);
+  if (first !== undefined && (await isFolder(first))) return buildTreeCommand(args, ctx);
   const { values, positionals } = parse(args, {
     output: { type: 'string', short: 'o' },
     'block-size': { type: 'string', short: 'b' },

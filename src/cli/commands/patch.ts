@@ -9,10 +9,19 @@ import type { BlockSource } from '../../sources/block-source.js';
 import { NO_FILE_DIGEST, type BlockIndex } from '../../index/block-index.js';
 import { FileSource } from '../../sources/file-source.js';
 import type { CommandContext } from '../context.js';
+import { diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, positionalArgs, treeCommand } from './tree.js';
+
+const VALUE_OPTIONS = ['-o', '--output', '-i', '--seed', '-c', '--connections', '--bwlimit', '-t', '--threads', '--content-base', '-j', '--jobs'];
+
+/** The folder form applies when the index is a tree manifest or the local path is a folder. */
+async function isTreeForm(args: string[]): Promise<boolean> {
+  const [local, location] = positionalArgs(args, VALUE_OPTIONS);
+  return (location !== undefined && isManifestLocation(location)) || (local !== undefined && (await isFolder(local)));
+}
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
 
-export const patchHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
+const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
 
 Makes <local> identical to the reference described by <index> (a path or an http(s)
 URL), fetching only the blocks no local file has. <local> need not exist. The
@@ -32,7 +41,7 @@ Options:
   -q, --quiet              no progress on stderr
 `;
 
-export const diffHelp = `Usage: gosync diff <local> <index> [options]    (alias: d)
+const diffFileHelp = `Usage: gosync diff <local> <index> [options]    (alias: d)
 
 Shows what "gosync patch" would reuse from local files and fetch, downloading
 nothing but the index.
@@ -43,6 +52,9 @@ Options:
   -t, --threads <n>        worker threads for scanning (default: every core)
   -q, --quiet              no progress on stderr
 `;
+
+export const patchHelp = `${patchFileHelp}\n${patchTreeHelp}`;
+export const diffHelp = `${diffFileHelp}\n${diffTreeHelp}`;
 
 /** How the result was verified, for the summary line. */
 function describeCheck(index: BlockIndex): string {
@@ -60,6 +72,7 @@ function percent(part: number, whole: number): string {
 }
 
 export async function patch(args: string[], ctx: CommandContext): Promise<void> {
+  if (await isTreeForm(args)) return treeCommand('patch', args, ctx);
   const { values, positionals } = parse(args, {
     output: { type: 'string', short: 'o' },
     seed: { type: 'string', short: 'i', multiple: true },
@@ -125,6 +138,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
 }
 
 export async function diff(args: string[], ctx: CommandContext): Promise<void> {
+  if (await isTreeForm(args)) return treeCommand('diff', args, ctx);
   const { values, positionals } = parse(args, {
     seed: { type: 'string', short: 'i', multiple: true },
     json: { type: 'boolean' },

@@ -1,0 +1,207 @@
+/**
+ * The folder forms of `build`, `patch` and `diff`:
+ * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
+ */
+import { stat } from 'node:fs/promises';
+import type { TreeDiffReport, TreeFileReport } from '../../tree/patch-tree.js';
+import type { CommandContext } from '../context.js';
+import { ProgressLine } from '../progress.js';
+import { UsageError, formatBytes, intOption, parse } from '../usage.js';
+
+/** True when `location` names a tree manifest (`….tree.json`). */
+export function isManifestLocation(location: string): boolean {
+  return /\.tree\.json(\?.*)?$/i.test(location);
+}
+
+/**
+ * The positional arguments of a command line, skipping the values of the options in
+ * `withValue` (to tell the file and folder forms of a command apart before parsing).
+ */
+export function positionalArgs(args: readonly string[], withValue: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return [...out, ...args.slice(i + 1)];
+    if (a.startsWith('-') && a.length > 1) {
+      if (!a.includes('=') && withValue.includes(a)) i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** True when `path` is an existing folder. */
+export async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export const buildTreeHelp = `Usage: gosync build <folder> -o <publish-folder> [options]
+
+Publishes <folder> as static files under <publish-folder>: <name>.tree.json (the
+manifest: paths, sizes, modes, mtimes, links, each file's SHA-256) and objects/ (each
+content under its SHA-256, a block index per file of 16 KiB or more, and with
+--compress compressed forms and deltas from the version published before). Objects
+never change, so a CDN may cache them forever; only the manifest is replaced.
+Publish the next version into the same folder: unchanged content is not written again.
+
+Options:
+  -o, --output <folder>   the publish folder (required)
+  -n, --name <name>       manifest name (default: the folder's name)
+  -z, --compress          also publish compressed forms and deltas from earlier versions
+      --bases <n>         earlier versions to publish deltas from (default 2)
+  -c, --checksum          hash every file (default: trust size + mtime of the last build)
+      --json              print a JSON report on stdout ({"index": "<manifest>", ...})
+  -t, --threads <n>       worker threads for hashing large files
+  -q, --quiet             no progress on stderr
+`;
+
+export async function buildTreeCommand(args: string[], ctx: CommandContext): Promise<void> {
+  const { values, positionals } = parse(args, {
+    output: { type: 'string', short: 'o' },
+    name: { type: 'string', short: 'n' },
+    compress: { type: 'boolean', short: 'z' },
+    bases: { type: 'string' },
+    checksum: { type: 'boolean', short: 'c' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string', short: 't' },
+  });
+  if (positionals.length !== 1) throw new UsageError(`build takes one folder, got ${positionals.length} arguments`);
+  if (!values.output) throw new UsageError('building a folder needs -o <publish-folder>');
+  const threads = intOption(values.threads, 'threads');
+  const bases = intOption(values.bases, 'bases', 0);
+  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const { buildTree } = await import('../../tree/build-tree.js');
+  const report = await buildTree(positionals[0]!, values.output, {
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.compress ? { compress: true } : {}),
+    ...(bases !== undefined ? { bases } : {}),
+    ...(values.checksum ? { checksum: true } : {}),
+    ...(threads ? { threads } : {}),
+    signal: ctx.signal,
+    onProgress: (done, total) => progress.update('files', done, total),
+  });
+  progress.done();
+  for (const s of report.skipped) ctx.stderr.write(`gosync: skipped ${s} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
+  if (values.json) {
+    ctx.stdout.write(`${JSON.stringify({ index: report.manifest, ...report })}\n`);
+    return;
+  }
+  ctx.stdout.write(
+    `${report.manifest}: ${report.files} files (${formatBytes(report.bytes)}), ${report.dirs} folders, ${report.symlinks} links; ` +
+      `${report.newFiles} new contents, ${formatBytes(report.objectBytes)} of objects written, manifest ${formatBytes(report.manifestBytes)}, ${report.seconds.toFixed(2)} s\n`,
+  );
+}
+
+export const patchTreeHelp = `Usage: gosync patch <folder> <manifest> [options]
+
+Makes <folder> (created if missing) a copy of the published tree whose manifest is
+<manifest> (an http(s) URL or a path ending in .tree.json). Unchanged files (same size
+and mtime) are not read; content any local file already has is copied, not fetched;
+changed files fetch a published delta or only the blocks no local file has. Every file
+is verified against the manifest's SHA-256 and replaced atomically. Files the manifest
+does not list are kept unless --delete.
+
+Options:
+      --content-base <url>  where objects/ is published (default: the manifest's folder)
+      --delete              remove local files and folders the manifest does not list
+  -c, --connections <n>     concurrent HTTP connections (default 8)
+  -j, --jobs <n>            files fetched at once (default 8)
+      --fsync               flush each new file to disk before it replaces the old one
+      --json                print a JSON report on stdout
+  -t, --threads <n>         worker threads for scanning
+  -q, --quiet               no progress on stderr
+`;
+
+export const diffTreeHelp = `Usage: gosync diff <folder> <manifest> [options]
+
+Lists per file what "gosync patch" would reuse and fetch, with totals, downloading only
+the manifest and the block indexes of changed files.
+
+Options:
+      --content-base <url>  where objects/ is published (default: the manifest's folder)
+      --json                print a JSON report on stdout
+  -t, --threads <n>         worker threads for scanning
+  -q, --quiet               no progress on stderr
+`;
+
+const ACTION: Record<TreeFileReport['action'], string> = {
+  unchanged: 'unchanged',
+  metadata: 'metadata',
+  copy: 'copy',
+  resume: 'resume',
+  delta: 'delta',
+  blocks: 'blocks',
+  whole: 'fetch',
+};
+
+function printFiles(ctx: CommandContext, report: TreeDiffReport, all: boolean): void {
+  for (const f of report.files) {
+    if (!all && (f.action === 'unchanged' || f.action === 'metadata')) continue;
+    const from = f.from ? ` from ${f.from}` : '';
+    const plan = f.plan ? ` (${f.plan})` : '';
+    ctx.stdout.write(`${ACTION[f.action].padEnd(9)} ${f.path}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`);
+  }
+}
+
+export async function treeCommand(kind: 'patch' | 'diff', args: string[], ctx: CommandContext): Promise<void> {
+  const { values, positionals } = parse(args, {
+    'content-base': { type: 'string' },
+    delete: { type: 'boolean' },
+    connections: { type: 'string', short: 'c' },
+    jobs: { type: 'string', short: 'j' },
+    fsync: { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+    threads: { type: 'string', short: 't' },
+  });
+  if (positionals.length !== 2) throw new UsageError(`${kind} of a folder takes <folder> <manifest>, got ${positionals.length} arguments`);
+  const [dir, manifest] = positionals as [string, string];
+  const threads = intOption(values.threads, 'threads');
+  const connections = intOption(values.connections, 'connections');
+  const jobs = intOption(values.jobs, 'jobs');
+  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const common = {
+    ...(values['content-base'] ? { contentBase: values['content-base'] } : {}),
+    ...(threads ? { threads } : {}),
+    ...(connections ? { connections } : {}),
+    ...(jobs ? { concurrency: jobs } : {}),
+    signal: ctx.signal,
+    onProgress: (p: { phase: string; done: number; total: number }) => progress.update(p.phase, p.done, p.total),
+  };
+  const { diffTree, patchTree } = await import('../../tree/patch-tree.js');
+  if (kind === 'diff') {
+    const report = await diffTree(dir, manifest, common);
+    progress.done();
+    if (values.json) {
+      ctx.stdout.write(`${JSON.stringify(report)}\n`);
+      return;
+    }
+    printFiles(ctx, report, false);
+    for (const p of report.extraneous) ctx.stdout.write(`extra     ${p} (removed with --delete)\n`);
+    const t = report.totals;
+    ctx.stdout.write(
+      `${t.files} files, ${t.changed} to update: reuse ${formatBytes(t.reusedBytes)}, fetch ${formatBytes(t.fetchBytes)} ` +
+        `+ manifest ${formatBytes(report.manifestBytes)} + indexes ${formatBytes(report.indexBytes)}\n`,
+    );
+    return;
+  }
+  const report = await patchTree(dir, manifest, { ...common, ...(values.delete ? { delete: true } : {}), ...(values.fsync ? { fsync: true } : {}) });
+  progress.done();
+  if (values.json) {
+    ctx.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  if (!values.quiet) printFiles(ctx, report, false);
+  for (const p of report.deleted) ctx.stdout.write(`deleted   ${p}\n`);
+  const t = report.totals;
+  ctx.stdout.write(
+    `${dir}: ${t.files} files, ${t.changed} updated, ${report.deleted.length} removed; received ${formatBytes(report.receivedBytes)} in ${report.requests} requests ` +
+      `(manifest ${formatBytes(report.manifestBytes)}, indexes ${formatBytes(report.indexBytes)}), reused ${formatBytes(t.reusedBytes)}, ${report.seconds.toFixed(2)} s\n`,
+  );
+}
