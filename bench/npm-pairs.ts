@@ -45,7 +45,7 @@ export function pairLabel(p: NpmPair): string {
 }
 
 /** Downloads (once) and unpacks `pkg@version`; returns the unpacked folder. */
-async function unpacked(ctx: Ctx, pkg: string, version: string): Promise<string> {
+export async function unpacked(ctx: Ctx, pkg: string, version: string): Promise<string> {
   const work = join(ctx.bench, 'npm', `${pkg.replace('/', '_')}-${version}`);
   const done = join(work, 'package');
   try {

@@ -10,7 +10,7 @@
  *     npm run bench -- --only build,micro    # some groups only
  *     npm run bench -- --runs 5 --no-4g
  *
- * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro.
+ * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro, tree.
  *
  * @module
  */
@@ -23,12 +23,13 @@ import { caseWan } from './cases-wan.js';
 import type { Ctx, Options } from './context.js';
 import { caseMicro } from './micro.js';
 import { caseNpm } from './npm-pairs.js';
+import { caseTree } from './cases-tree.js';
 import { findPeers, has } from './peers.js';
 import { describeMachine, newSection, renderDocument, renderSection, renderTargets, writeDocument, type Section } from './report.js';
 import { BenchServer } from './server.js';
 import { MiB, REPO, gnuTime, log, parseSize, sizeLabel } from './util.js';
 
-export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro'] as const;
+export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree'] as const;
 type Group = (typeof GROUPS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
     await guarded('wan', '6. WAN', () => caseWan(ctx));
     await guarded('4g', '7. 4 GiB files', () => case4g(ctx));
     await guarded('micro', '8. micro-benchmarks', () => caseMicro(ctx, main));
+    await guarded('tree', '9. folders', () => caseTree(ctx));
     if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
       const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
       s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);
