@@ -84,3 +84,34 @@ export {
   type RdiffPatchOptions,
   type RdiffPatchReport,
 } from './formats/rdiff-file.js';
+export { buildTree, TREE_INDEX_MIN, type BuildTreeOptions, type BuildTreeReport } from './tree/build-tree.js';
+export {
+  patchTree,
+  diffTree,
+  type TreeOptions,
+  type PatchTreeOptions,
+  type TreeProgress,
+  type TreeFileAction,
+  type TreeFileReport,
+  type TreeDiffReport,
+  type TreePatchReport,
+} from './tree/patch-tree.js';
+export {
+  decodeManifest,
+  encodeManifest,
+  objectNames,
+  objectPath,
+  MANIFEST_VERSION,
+  type Manifest,
+  type TreeEntry,
+  type FileEntry,
+  type DirEntry,
+  type LinkEntry,
+  type ManifestBase,
+} from './tree/manifest.js';
+export { checkTreePath, treePathProblem, TreeRoot } from './tree/tree-path.js';
+export { walkTree, type LocalTree, type LocalEntry } from './tree/walk.js';
+export { commitTree, findTreeChanges, prepareFolders, partName, type WantedEntry, type StagedFile, type TreeChanges, type CommitTreeOptions } from './tree/commit-tree.js';
+export { concatIndexes, type ConcatenatedIndex } from './index/concat.js';
+export { createHttpDispatcher } from './sources/http-source.js';
+export type { FoundBlocks, FoundScan } from './patch-file.js';
