@@ -36,7 +36,7 @@ export interface BuildTreeOptions {
   bases?: number;
   /** Hash every file, even when size and mtime match the previous manifest (rsync's `--checksum`). */
   checksum?: boolean;
-  /** Files processed at once (default 4). */
+  /** Files processed at once (default 16). */
   concurrency?: number;
   /** Worker threads for hashing large files (default: every core). */
   threads?: number;
@@ -118,6 +118,41 @@ async function storeContent(input: string, out: string, signal: AbortSignal | un
   }
 }
 
+/**
+ * Files up to this size are read whole and stored with fewer system calls (a folder of
+ * 10,000 small files published in 15 s with the streaming path; see the commit message).
+ */
+const SMALL_FILE = 1024 * 1024;
+/** Files from this size on use worker threads for hashing (build-file.ts): one at a time. */
+const BIG_FILE = 16 * 1024 * 1024;
+
+/** {@link storeContent} for a small file: one read, and the shard folder made once. */
+async function storeSmall(input: string, out: string, shards: Set<string>): Promise<{ sha256: string; size: number; written: boolean }> {
+  let data: Buffer;
+  try {
+    data = await readFile(input);
+  } catch (cause) {
+    throw ioError('read', input, cause);
+  }
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  const target = join(out, objectNames.content(sha256));
+  if (await exists(target)) return { sha256, size: data.length, written: false };
+  const shard = dirname(target);
+  if (!shards.has(shard)) {
+    await mkdir(shard, { recursive: true });
+    shards.add(shard);
+  }
+  const temp = `${target}.${randomBytes(6).toString('hex')}.gosync-tmp`;
+  try {
+    await writeFile(temp, data, { mode: 0o644 });
+    await rename(temp, target);
+  } catch (cause) {
+    await unlink(temp).catch(() => {});
+    throw ioError('store', target, cause);
+  }
+  return { sha256, size: data.length, written: true };
+}
+
 /** Reads the manifest a previous build left at `path`, if any. */
 async function previousManifest(path: string): Promise<Manifest | undefined> {
   let data: Uint8Array;
@@ -183,86 +218,95 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
   let done = 0;
   const fileEntries: FileEntry[] = new Array(files.length);
   const objectFile = (rel: string) => join(out, ...rel.split('/'));
+  const shards = new Set<string>();
+  // Large files one at a time: each is hashed (and compressed) on every core already.
+  let bigChain: Promise<unknown> = Promise.resolve();
+  const oneBig = (fn: () => Promise<void>): Promise<void> => {
+    const next = bigChain.then(fn);
+    bigChain = next.catch(() => {});
+    return next;
+  };
   const sizeOf = async (path: string) => (await stat(path)).size;
 
   await forEachLimit(
     files,
-    options.concurrency ?? 4,
-    async (f, i) => {
-      const input = join(root, ...f.path.split('/'));
-      const before = prevFiles.get(f.path);
-      let sha256: string | undefined;
-      // rsync's quick check: same size and mtime as last time, and the content is published.
-      if (!options.checksum && before && before.size === f.size && Math.abs(before.mtime - f.mtime) < 1 && (await exists(objectFile(objectNames.content(before.sha256))))) {
-        sha256 = before.sha256;
-      } else {
-        const stored = await storeContent(input, out, signal);
-        sha256 = stored.sha256;
-        if (stored.size !== f.size) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
-        if (stored.written) {
-          newFiles++;
-          objectBytes += stored.size;
-        }
-      }
-      const content = objectFile(objectNames.content(sha256));
-      const entry: FileEntry = { type: 'file', path: f.path, size: f.size, mode: f.mode, mtime: f.mtime, sha256 };
-      if (f.size >= TREE_INDEX_MIN) {
-        const kind = compressForms ? 'compressed' : 'plain';
-        const indexPath = objectFile(objectNames.index(sha256, kind));
-        if (!(await exists(indexPath))) {
-          await mkdir(dirname(indexPath), { recursive: true });
-          const r = await buildIndexFile(content, indexPath, {
-            ...(compressForms ? { compress: {} } : {}),
-            ...(options.threads !== undefined ? { threads: options.threads } : {}),
-            ...(signal ? { signal } : {}),
-          });
-          objectBytes += r.indexBytes + (r.frames?.bytes ?? 0) + (r.whole?.bytes ?? 0);
-        }
-        entry.index = kind;
-      } else if (compressForms && f.size > 0) {
-        const brPath = objectFile(objectNames.brotli(sha256));
-        let br: number;
-        if (await exists(brPath)) br = await sizeOf(brPath);
-        else {
-          const z = await compress(await readFile(content), { params: brotliParams(BEST, f.size) });
-          const tmp = `${brPath}.${randomBytes(8).toString('hex')}.tmp`;
-          await writeFile(tmp, z);
-          await rename(tmp, brPath);
-          br = z.length;
-          objectBytes += br;
-        }
-        if (br < f.size) entry.br = br;
-      }
-      if (maxBases > 0 && before) {
-        const bases: ManifestBase[] = [];
-        if (before.sha256 === sha256) bases.push(...(before.bases ?? []));
-        else {
-          // The previous version, and the versions it had deltas from: their content is
-          // in the object store.
-          const candidates = [{ sha256: before.sha256, size: before.size }, ...(before.bases ?? [])].slice(0, maxBases);
-          for (const b of candidates) {
-            if (b.sha256 === sha256 || b.size === 0) continue;
-            const baseObject = objectFile(objectNames.content(b.sha256));
-            if (!(await exists(baseObject))) continue;
-            const deltaPath = objectFile(objectNames.delta(sha256, b.sha256));
-            let delta: number;
-            if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
-            else {
-              const r = await writeBaseDelta(baseObject, content, objectFile(objectNames.deltaPrefix(sha256)), { level: BEST, ...(signal ? { signal } : {}) });
-              delta = r.size;
-              objectBytes += delta;
-            }
-            // Worth listing only when smaller than fetching the file whole.
-            if (delta < (entry.br ?? f.size)) bases.push({ sha256: b.sha256, size: b.size, delta });
-          }
-        }
-        if (bases.length > 0) entry.bases = bases.slice(0, Math.max(maxBases, 1));
-      }
-      fileEntries[i] = entry;
-      options.onProgress?.(++done, files.length);
-    },
+    options.concurrency ?? 16,
+    (f, i) => (f.size >= BIG_FILE ? oneBig(() => publishFile(f, i)) : publishFile(f, i)),
     signal,
   );
+  async function publishFile(f: (typeof files)[number], i: number): Promise<void> {
+    const input = join(root, ...f.path.split('/'));
+    const before = prevFiles.get(f.path);
+    let sha256: string | undefined;
+    // rsync's quick check: same size and mtime as last time, and the content is published.
+    if (!options.checksum && before && before.size === f.size && Math.abs(before.mtime - f.mtime) < 1 && (await exists(objectFile(objectNames.content(before.sha256))))) {
+      sha256 = before.sha256;
+    } else {
+      const stored = f.size <= SMALL_FILE ? await storeSmall(input, out, shards) : await storeContent(input, out, signal);
+      sha256 = stored.sha256;
+      if (stored.size !== f.size) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
+      if (stored.written) {
+        newFiles++;
+        objectBytes += stored.size;
+      }
+    }
+    const content = objectFile(objectNames.content(sha256));
+    const entry: FileEntry = { type: 'file', path: f.path, size: f.size, mode: f.mode, mtime: f.mtime, sha256 };
+    if (f.size >= TREE_INDEX_MIN) {
+      const kind = compressForms ? 'compressed' : 'plain';
+      const indexPath = objectFile(objectNames.index(sha256, kind));
+      if (!(await exists(indexPath))) {
+        await mkdir(dirname(indexPath), { recursive: true });
+        const r = await buildIndexFile(content, indexPath, {
+          ...(compressForms ? { compress: {} } : {}),
+          ...(options.threads !== undefined ? { threads: options.threads } : {}),
+          ...(signal ? { signal } : {}),
+        });
+        objectBytes += r.indexBytes + (r.frames?.bytes ?? 0) + (r.whole?.bytes ?? 0);
+      }
+      entry.index = kind;
+    } else if (compressForms && f.size > 0) {
+      const brPath = objectFile(objectNames.brotli(sha256));
+      let br: number;
+      if (await exists(brPath)) br = await sizeOf(brPath);
+      else {
+        const z = await compress(await readFile(content), { params: brotliParams(BEST, f.size) });
+        const tmp = `${brPath}.${randomBytes(8).toString('hex')}.tmp`;
+        await writeFile(tmp, z);
+        await rename(tmp, brPath);
+        br = z.length;
+        objectBytes += br;
+      }
+      if (br < f.size) entry.br = br;
+    }
+    if (maxBases > 0 && before) {
+      const bases: ManifestBase[] = [];
+      if (before.sha256 === sha256) bases.push(...(before.bases ?? []));
+      else {
+        // The previous version, and the versions it had deltas from: their content is
+        // in the object store.
+        const candidates = [{ sha256: before.sha256, size: before.size }, ...(before.bases ?? [])].slice(0, maxBases);
+        for (const b of candidates) {
+          if (b.sha256 === sha256 || b.size === 0) continue;
+          const baseObject = objectFile(objectNames.content(b.sha256));
+          if (!(await exists(baseObject))) continue;
+          const deltaPath = objectFile(objectNames.delta(sha256, b.sha256));
+          let delta: number;
+          if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
+          else {
+            const r = await writeBaseDelta(baseObject, content, objectFile(objectNames.deltaPrefix(sha256)), { level: BEST, ...(signal ? { signal } : {}) });
+            delta = r.size;
+            objectBytes += delta;
+          }
+          // Worth listing only when smaller than fetching the file whole.
+          if (delta < (entry.br ?? f.size)) bases.push({ sha256: b.sha256, size: b.size, delta });
+        }
+      }
+      if (bases.length > 0) entry.bases = bases.slice(0, Math.max(maxBases, 1));
+    }
+    fileEntries[i] = entry;
+    options.onProgress?.(++done, files.length);
+  }
   entries.push(...fileEntries);
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const manifest: Manifest = { version: MANIFEST_VERSION, entries };
