@@ -49,6 +49,10 @@ export const ErrorCodes = {
   UNSAFE_PATH: 'GOSYNC_ERR_UNSAFE_PATH',
   /** The local tree holds something that cannot be replaced without losing data (a non-empty folder where a file goes, without `--delete`). */
   TREE_CONFLICT: 'GOSYNC_ERR_TREE_CONFLICT',
+  /** A peer broke the sync protocol (a malformed, oversized, unknown or unexpected frame), or speaks an incompatible version of it. */
+  PROTOCOL: 'GOSYNC_ERR_PROTOCOL',
+  /** A `gosync serve --stdio` peer refused the request: a write to a read-only server, a path outside its root. */
+  REFUSED: 'GOSYNC_ERR_REFUSED',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

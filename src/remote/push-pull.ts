@@ -1,0 +1,134 @@
+/**
+ * `push` and `pull`: make a path on one machine a copy of a path on another, through
+ * `ssh` and a `gosync serve --stdio` at the far end, moving only what changed (rsync's
+ * model: the receiver sends signatures of its old files, the sender answers with deltas).
+ * Without a host, both ends run in this process over an in-memory pipe: the same
+ * protocol, the same code.
+ *
+ * The destination path itself becomes a copy of the source path, whatever it was
+ * before and whether it existed or not (a non-empty folder is replaced by a file or link
+ * only with `delete`).
+ *
+ * @module
+ */
+import { resolve } from 'node:path';
+import { throwIfAborted } from '../errors.js';
+import { Channel, type CompressionOptions, type Transport } from './channel.js';
+import { FrameType } from './frames.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './handshake.js';
+import { runReceiver } from './receiver.js';
+import { parseRemote, type RemoteLocation } from './remote-path.js';
+import type { SyncProgress, SyncReport } from './report.js';
+import { listSource, runSender } from './sender.js';
+import { resolveServedPath, serveSession } from './serve-stdio.js';
+import { memoryPipe, sshTransport } from './transport.js';
+
+/** Options of {@link push} and {@link pull}. */
+export interface PushPullOptions {
+  /** Remove entries of the destination the source does not have (rsync's `--delete`). */
+  delete?: boolean;
+  /** Report what would change; the destination is not touched. */
+  dryRun?: boolean;
+  /** The ssh command line (default `ssh`), split on whitespace with quotes, as rsync's `-e`. */
+  rsh?: string;
+  /** The gosync command on the remote machine (default `gosync`); `serve --stdio` is appended. */
+  remoteCmd?: string;
+  /** Where ssh's stderr goes (its last lines are also in error messages). */
+  stderr?: NodeJS.WritableStream;
+  /** Compression of the sender's stream (brotli quality). */
+  compression?: CompressionOptions;
+  signal?: AbortSignal;
+  onProgress?: (p: SyncProgress) => void;
+}
+
+/** `[user@]host:path` or a local path. */
+type Location = { remote: RemoteLocation } | { local: string };
+
+function locate(spec: string): Location {
+  const remote = parseRemote(spec);
+  return remote ? { remote } : { local: spec };
+}
+
+/**
+ * Sends local `source` (a file, folder or link) to `destination` (`[user@]host:path`, or a
+ * local path), which becomes a copy of it.
+ *
+ * @example
+ * ```ts
+ * const r = await push('dist/', 'deploy@web1:/srv/app', { delete: true });
+ * console.log(`${r.changed} files changed, ${r.bytesSent} bytes sent`);
+ * ```
+ */
+export function push(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+  const from = locate(source);
+  if ('remote' in from) throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
+  return session('push', resolve(from.local), locate(destination), options);
+}
+
+/**
+ * Fetches `source` (`[user@]host:path`, or a local path) into local `destination`, which
+ * becomes a copy of it.
+ *
+ * @example
+ * ```ts
+ * await pull('backup@nas:photos', '/data/photos', { delete: true });
+ * ```
+ */
+export function pull(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+  const to = locate(destination);
+  if ('remote' in to) throw new TypeError(`Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`);
+  return session('pull', resolve(to.local), locate(source), options);
+}
+
+async function session(op: Hello['op'], localPath: string, far: Location, options: PushPullOptions): Promise<SyncReport> {
+  const started = performance.now();
+  const { signal } = options;
+  throwIfAborted(signal);
+  // The far end: ssh to the host, or a server in this process over an in-memory pipe.
+  let transport: Transport;
+  let server: Promise<unknown> | undefined;
+  let path: string;
+  let peer: string;
+  if ('remote' in far) {
+    transport = sshTransport(far.remote.host, {
+      ...(options.rsh !== undefined ? { rsh: options.rsh } : {}),
+      ...(options.remoteCmd !== undefined ? { remoteCmd: options.remoteCmd } : {}),
+      ...(options.stderr ? { stderr: options.stderr } : {}),
+    });
+    path = far.remote.path;
+    peer = `the remote end (${far.remote.host})`;
+  } else {
+    const [mine, theirs] = memoryPipe();
+    transport = mine;
+    path = resolve(far.local);
+    peer = 'the local server';
+    server = serveSession(theirs, { ...(options.compression ? { compression: options.compression } : {}), ...(signal ? { signal } : {}) });
+    server.catch(() => {});
+  }
+  const channel = new Channel(transport, { peer, ...(signal ? { signal } : {}) });
+  try {
+    // Everything up to the first answer goes out at once: greeting, HELLO, and (push) the file list.
+    const list = op === 'push' ? listSource(localPath, signal) : undefined;
+    list?.catch(() => {});
+    await channel.writeRaw(encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }));
+    await channel.send(FrameType.HELLO, encodeJson({ op, path, delete: options.delete ?? false, dryRun: options.dryRun ?? false }));
+    channel.expectGreeting('server');
+    channel.expectFirst(FrameType.WELCOME, (payload) => decodeWelcome(payload));
+    const common = { ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+    let finish;
+    if (op === 'push') {
+      channel.compressOutgoing(options.compression);
+      finish = (await runSender(channel, localPath, { ...common, list: list! })).finish;
+    } else {
+      channel.decompressAfter((f) => f.type === FrameType.WELCOME);
+      finish = await runReceiver(channel, resolveServedPath(localPath), { delete: options.delete ?? false, dryRun: options.dryRun ?? false, ...common });
+    }
+    await transport.close();
+    await server;
+    return { ...finish, bytesSent: channel.bytesOut, bytesReceived: channel.bytesIn, seconds: (performance.now() - started) / 1000 };
+  } catch (err) {
+    const reported = await channel.failSession(err);
+    await server?.catch(() => {});
+    throw reported;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Reading the files a session sends or uses as a basis: opened without following a
+ * link in the last component (`O_NOFOLLOW`), checked to be a regular file on the open
+ * handle, read front to back in large pieces with the next piece read ahead.
+ *
+ * @module
+ */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+
+const READ_SIZE = 1024 * 1024;
+
+/** An open regular file. */
+export interface OpenFile {
+  fh: FileHandle;
+  size: number;
+  path: string;
+}
+
+/** Opens `path` for reading; an IO error when it is missing, a link, or not a regular file. */
+export async function openRegularFile(path: string): Promise<OpenFile> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error('it is not a regular file');
+    return { fh, size: st.size, path };
+  } catch (cause) {
+    await fh?.close().catch(() => {});
+    const reason = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link' : (cause as Error).message;
+    throw new SyncError(ErrorCodes.IO, `Cannot read ${path}: ${reason}`, { cause, path });
+  }
+}
+
+/**
+ * Yields the bytes of `[start, end)` of an open file (default: all of it) in pieces; each
+ * piece is valid until the next is asked for. Stops early at the end of the file.
+ */
+export async function* fileRange(file: OpenFile, options: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+  let position = options.start ?? 0;
+  const end = options.end ?? Number.POSITIVE_INFINITY;
+  const bufs = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)] as const;
+  const readAt = (buf: Buffer, at: number): Promise<number> => {
+    const want = Math.min(buf.length, end - at);
+    if (want <= 0) return Promise.resolve(0);
+    const p = file.fh.read(buf, 0, want, at).then(
+      (r) => r.bytesRead,
+      (cause: unknown) => {
+        throw new SyncError(ErrorCodes.IO, `Cannot read ${file.path}: ${(cause as Error).message}`, { cause, path: file.path });
+      },
+    );
+    p.catch(() => {}); // handled where awaited
+    return p;
+  };
+  let k = 0;
+  let pending = readAt(bufs[0], position);
+  for (;;) {
+    throwIfAborted(options.signal);
+    const n = await pending;
+    if (n === 0) return;
+    const current = bufs[k]!;
+    position += n;
+    k ^= 1;
+    pending = readAt(bufs[k]!, position);
+    yield current.subarray(0, n);
+  }
+}

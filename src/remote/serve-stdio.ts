@@ -1,0 +1,110 @@
+/**
+ * The server end of a session (`gosync serve --stdio`): what ssh runs on the remote
+ * machine, or a forced command in `authorized_keys` runs whatever the client asked.
+ *
+ * The client says what to do in its HELLO frame (push or pull, and a path); the server
+ * checks it against its own settings before anything else happens: with `root`, the
+ * path is a tree path below that folder (no `..`, not absolute, no link on the way) and
+ * every write stays inside it; with `readOnly`, a push is refused. Then it answers
+ * WELCOME and runs the receiving or sending end.
+ *
+ * @module
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { ErrorCodes, SyncError } from '../errors.js';
+import { TreeRoot, checkTreePath } from '../tree/tree-path.js';
+import { Channel, type CompressionOptions, type Transport } from './channel.js';
+import { FrameType, frameName } from './frames.js';
+import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './handshake.js';
+import { protocolError } from './binary.js';
+import { runReceiver, type ReceiverTarget } from './receiver.js';
+import type { FinishReport } from './report.js';
+import { runSender } from './sender.js';
+
+/** Options of {@link serveSession}. */
+export interface ServeSessionOptions {
+  /** Confine every path to this folder (relative paths only, nothing outside it). */
+  root?: string;
+  /** Refuse to receive (pushes). */
+  readOnly?: boolean;
+  /** Folder relative paths start from without `root` (default: the working directory). */
+  cwd?: string;
+  /** The sender's compression. */
+  compression?: CompressionOptions;
+  signal?: AbortSignal;
+}
+
+/** What a served session did. */
+export interface ServedSession {
+  hello: Hello;
+  /** The receiver's report (from this end or from the client). */
+  report: FinishReport;
+}
+
+/**
+ * Where a path the client named is, as a root folder and a tree path in it. With `root`
+ * the path must be a safe tree path (or '', '.' for the root itself; a trailing `/` is
+ * ignored); without it, any path, relative to `cwd`.
+ */
+export function resolveServedPath(path: string, options: { root?: string; cwd?: string } = {}): ReceiverTarget {
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, '') : path;
+  if (options.root !== undefined) {
+    const root = resolve(options.root);
+    if (trimmed === '' || trimmed === '.' || trimmed === '/') return { container: new TreeRoot(root), name: '' };
+    const rel = trimmed.replace(/^(\.\/)+/, '');
+    try {
+      checkTreePath(rel, 'the requested path');
+    } catch (err) {
+      throw new SyncError(ErrorCodes.UNSAFE_PATH, `${(err as Error).message}; this server only serves paths inside its root folder`, { path: rel });
+    }
+    return { container: new TreeRoot(root), name: rel };
+  }
+  const abs = resolve(options.cwd ?? '.', trimmed === '' ? '.' : trimmed);
+  if (abs === dirname(abs)) return { container: new TreeRoot(abs), name: '' };
+  return { container: new TreeRoot(dirname(abs)), name: basename(abs) };
+}
+
+/**
+ * Serves one session over `transport` (the process's stdin and stdout for `serve
+ * --stdio`). Resolves when the session is done; rejects with the reason it failed,
+ * after telling the client.
+ */
+export async function serveSession(transport: Transport, options: ServeSessionOptions = {}): Promise<ServedSession> {
+  const channel = new Channel(transport, { peer: 'the client', ...(options.signal ? { signal: options.signal } : {}) });
+  const readOnly = options.readOnly ?? false;
+  try {
+    await channel.writeRaw(encodeGreeting({ role: 'server', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly }));
+    channel.expectGreeting('client');
+    // A push's data (from the client) is compressed from the byte after HELLO.
+    channel.decompressAfter((f) => {
+      if (f.type !== FrameType.HELLO) return false;
+      try {
+        return decodeHello(f.payload).op === 'push';
+      } catch {
+        return false;
+      }
+    });
+    const frame = await channel.next();
+    if (!frame) throw await channel.closedError();
+    if (frame.type !== FrameType.HELLO) throw protocolError('start the session', `the client sent a ${frameName(frame.type)} frame instead of HELLO`);
+    const hello = decodeHello(frame.payload);
+    const target = resolveServedPath(hello.path, options);
+    const shown = target.name === '' ? target.container.root : target.container.local(target.name);
+    if (hello.op === 'push' && readOnly) {
+      throw new SyncError(ErrorCodes.REFUSED, `Cannot write ${shown}: the server is read-only (serve --read-only)`, { path: shown });
+    }
+    if (target.name !== '') await target.container.checkParents(target.name);
+    await channel.send(FrameType.WELCOME, encodeJson({ readOnly }));
+    let report: FinishReport;
+    if (hello.op === 'push') {
+      report = await runReceiver(channel, target, { delete: hello.delete, dryRun: hello.dryRun, ...(options.signal ? { signal: options.signal } : {}) });
+    } else {
+      channel.compressOutgoing(options.compression);
+      report = (await runSender(channel, shown, options.signal ? { signal: options.signal } : {})).finish;
+    }
+    await transport.close();
+    return { hello, report };
+  } catch (err) {
+    throw await channel.failSession(err);
+  }
+}
