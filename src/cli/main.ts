@@ -18,7 +18,9 @@ Commands:
   build, b    write the index of a file
   patch, p    update a local file from an index and its reference
   diff, d     show what patch would reuse and fetch
-  serve       serve a folder over HTTP with range support
+  push        send a file or folder to another machine over ssh (rsync-style)
+  pull        fetch a file or folder from another machine over ssh
+  serve       serve a folder over HTTP with range support (--stdio: the far end of push/pull)
   rdiff       librsync's rdiff: signature, delta and patch files rdiff reads and writes
   demo        run the whole job on generated files, on 127.0.0.1
 
@@ -36,6 +38,8 @@ const commands: Record<string, () => Promise<[Command, string]>> = {
   patch: async () => import('./commands/patch.js').then((m) => [m.patch, m.patchHelp]),
   diff: async () => import('./commands/patch.js').then((m) => [m.diff, m.diffHelp]),
   serve: async () => import('./commands/serve.js').then((m) => [m.serve, m.serveHelp]),
+  push: async () => import('./commands/push-pull.js').then((m) => [m.push, m.pushHelp]),
+  pull: async () => import('./commands/push-pull.js').then((m) => [m.pull, m.pullHelp]),
   rdiff: async () => import('./commands/rdiff.js').then((m) => [m.rdiff, m.rdiffHelp]),
   demo: async () => import('./commands/demo.js').then((m) => [m.demo, m.demoHelp]),
 };
@@ -85,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (SyncError.is(err)) {
-      process.stderr.write(`gosync ${name}: ${err.message} [${err.code}]\n`);
+      // `quiet`: already reported elsewhere (serve --stdio: to the client).
+      if ((err as { quiet?: unknown }).quiet !== true) process.stderr.write(`gosync ${name}: ${err.message} [${err.code}]\n`);
       return 1;
     }
     process.stderr.write(`gosync ${name}: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -16,11 +16,10 @@ import { throwIfAborted } from '../errors.js';
 import { Channel, type CompressionOptions, type Transport } from './channel.js';
 import { FrameType } from './frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './handshake.js';
-import { runReceiver } from './receiver.js';
 import { parseRemote, type RemoteLocation } from './remote-path.js';
 import type { SyncProgress, SyncReport } from './report.js';
-import { listSource, runSender } from './sender.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
+import { listSource } from './source-list.js';
 import { memoryPipe, sshTransport } from './transport.js';
 
 /** Options of {@link push} and {@link pull}. */
@@ -59,7 +58,7 @@ function locate(spec: string): Location {
  * console.log(`${r.changed} files changed, ${r.bytesSent} bytes sent`);
  * ```
  */
-export function push(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+export async function push(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
   const from = locate(source);
   if ('remote' in from) throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
   return session('push', resolve(from.local), locate(destination), options);
@@ -74,7 +73,7 @@ export function push(source: string, destination: string, options: PushPullOptio
  * await pull('backup@nas:photos', '/data/photos', { delete: true });
  * ```
  */
-export function pull(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+export async function pull(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
   const to = locate(destination);
   if ('remote' in to) throw new TypeError(`Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`);
   return session('pull', resolve(to.local), locate(source), options);
@@ -116,11 +115,14 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     channel.expectFirst(FrameType.WELCOME, (payload) => decodeWelcome(payload));
     const common = { ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
     let finish;
+    // The engine (WASM hashes, the matcher) loads while ssh connects.
     if (op === 'push') {
       channel.compressOutgoing(options.compression);
+      const { runSender } = await import('./sender.js');
       finish = (await runSender(channel, localPath, { ...common, list: list! })).finish;
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
+      const { runReceiver } = await import('./receiver.js');
       finish = await runReceiver(channel, resolveServedPath(localPath), { delete: options.delete ?? false, dryRun: options.dryRun ?? false, ...common });
     }
     await transport.close();

@@ -40,7 +40,9 @@ export async function openRegularFile(path: string): Promise<OpenFile> {
 export async function* fileRange(file: OpenFile, options: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
   let position = options.start ?? 0;
   const end = options.end ?? Number.POSITIVE_INFINITY;
-  const bufs = [Buffer.allocUnsafeSlow(READ_SIZE), Buffer.allocUnsafeSlow(READ_SIZE)] as const;
+  // Buffers as big as the range (plus one byte, to see the end in one read), at most READ_SIZE.
+  const size = Math.max(1, Math.min(READ_SIZE, Math.min(end, file.size) - position + 1));
+  const bufs = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)] as const;
   const readAt = (buf: Buffer, at: number): Promise<number> => {
     const want = Math.min(buf.length, end - at);
     if (want <= 0) return Promise.resolve(0);

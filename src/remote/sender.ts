@@ -15,21 +15,19 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { lstat, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
 import { LibrsyncDeltaGenerator, type DeltaStats } from '../formats/librsync-delta.js';
-import { TreeRoot, treeParent } from '../tree/tree-path.js';
-import { walkTree } from '../tree/walk.js';
+import { TreeRoot } from '../tree/tree-path.js';
 import { AsyncQueue } from './async-queue.js';
 import { ByteWriter, protocolError } from './binary.js';
 import type { Channel } from './channel.js';
-import { FileListEncoder, type ListEntry } from './file-list.js';
+import { FileListEncoder } from './file-list.js';
 import { FrameType, MAX_FRAME_PAYLOAD, frameName } from './frames.js';
 import { decodeError } from './handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
 import { parseFinish, type FinishReport, type SyncProgress } from './report.js';
 import { SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './signature.js';
+import { listSource, type SourceList } from './source-list.js';
 
 /** Options of {@link runSender}. */
 export interface SenderOptions {
@@ -37,14 +35,6 @@ export interface SenderOptions {
   onProgress?: (p: SyncProgress) => void;
   /** The source's listing, when it was started earlier (to overlap it with the connection's start). */
   list?: Promise<SourceList>;
-}
-
-/** The source, listed. */
-export interface SourceList {
-  entries: SourceEntry[];
-  skipped: string[];
-  /** Where each folder's entries end in `entries`. */
-  groups: number[];
 }
 
 /** What the sender did, with the receiver's report. */
@@ -64,58 +54,6 @@ const DELTA_CHUNK = 256 * 1024;
 /** Small folders are grouped into one FILES frame up to this many bytes. */
 const GROUP_BYTES = 32 * 1024;
 
-/** A listed entry and where it is. */
-export interface SourceEntry extends ListEntry {
-  local: string;
-}
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  if (SyncError.is(cause)) return cause;
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
-
-/** Lists the source: itself first, then (for a folder) every entry, folder by folder in name order. */
-export async function listSource(source: string, signal?: AbortSignal): Promise<SourceList> {
-  let st;
-  try {
-    st = await lstat(source);
-  } catch (cause) {
-    throw ioError('read', source, cause);
-  }
-  const base = { path: '', mode: st.mode & 0o777, mtime: Math.trunc(st.mtimeMs), size: 0, local: source };
-  if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
-  if (st.isSymbolicLink()) return { entries: [{ ...base, type: 'symlink', target: await readlink(source).catch((c: unknown) => Promise.reject(ioError('read the link', source, c))) }], skipped: [], groups: [1] };
-  if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot send ${source}: it is not a file, a folder or a link`, { path: source });
-  const tree = await walkTree(source, signal ? { signal } : {});
-  const skipped = [...tree.skipped];
-  const children = new Map<string, string[]>();
-  for (const e of tree.entries.values()) {
-    if (e.type === 'other') {
-      skipped.push(join(source, ...e.path.split('/')));
-      continue;
-    }
-    const parent = treeParent(e.path);
-    let list = children.get(parent);
-    if (!list) children.set(parent, (list = []));
-    list.push(e.path);
-  }
-  const entries: SourceEntry[] = [{ ...base, type: 'dir' }];
-  /** Where each folder's batch ends in `entries`. */
-  const groups: number[] = [1];
-  const visit = (dir: string): void => {
-    const names = (children.get(dir) ?? []).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const p of names) {
-      const e = tree.entries.get(p)!;
-      const entry: SourceEntry = { path: p, type: e.type as ListEntry['type'], mode: e.mode & 0o777, mtime: Math.trunc(e.mtimeMs), size: e.type === 'file' ? e.size : 0, local: join(source, ...p.split('/')) };
-      if (e.type === 'symlink') entry.target = e.target!;
-      entries.push(entry);
-    }
-    groups.push(entries.length);
-    for (const p of names) if (tree.entries.get(p)!.type === 'dir') visit(p);
-  };
-  visit('');
-  return { entries, skipped, groups };
-}
 
 /**
  * Runs the sending end over a channel whose handshake is done and whose outgoing side

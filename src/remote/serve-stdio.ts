@@ -17,9 +17,8 @@ import { Channel, type CompressionOptions, type Transport } from './channel.js';
 import { FrameType, frameName } from './frames.js';
 import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './handshake.js';
 import { protocolError } from './binary.js';
-import { runReceiver, type ReceiverTarget } from './receiver.js';
+import type { ReceiverTarget } from './receiver.js';
 import type { FinishReport } from './report.js';
-import { runSender } from './sender.js';
 
 /** Options of {@link serveSession}. */
 export interface ServeSessionOptions {
@@ -72,6 +71,11 @@ export function resolveServedPath(path: string, options: { root?: string; cwd?: 
 export async function serveSession(transport: Transport, options: ServeSessionOptions = {}): Promise<ServedSession> {
   const channel = new Channel(transport, { peer: 'the client', ...(options.signal ? { signal: options.signal } : {}) });
   const readOnly = options.readOnly ?? false;
+  // The engine (WASM hashes, the matcher) loads while the greetings and HELLO cross.
+  const receiver = import('./receiver.js');
+  const sender = import('./sender.js');
+  receiver.catch(() => {});
+  sender.catch(() => {});
   try {
     await channel.writeRaw(encodeGreeting({ role: 'server', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly }));
     channel.expectGreeting('client');
@@ -97,9 +101,11 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     await channel.send(FrameType.WELCOME, encodeJson({ readOnly }));
     let report: FinishReport;
     if (hello.op === 'push') {
+      const { runReceiver } = await receiver;
       report = await runReceiver(channel, target, { delete: hello.delete, dryRun: hello.dryRun, ...(options.signal ? { signal: options.signal } : {}) });
     } else {
       channel.compressOutgoing(options.compression);
+      const { runSender } = await sender;
       report = (await runSender(channel, shown, options.signal ? { signal: options.signal } : {})).finish;
     }
     await transport.close();

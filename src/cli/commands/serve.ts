@@ -1,18 +1,32 @@
-/** `gosync serve <dir> [--host 127.0.0.1] [--port <n>]` */
-import { startStaticServer } from '../../serve/static-server.js';
+/**
+ * `gosync serve <dir> [--host 127.0.0.1] [--port <n>]` (HTTP) and
+ * `gosync serve --stdio [--root <dir>] [--read-only]` (the far end of push and pull).
+ */
+import { stat } from 'node:fs/promises';
+import { ErrorCodes, SyncError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { UsageError, intOption, parse } from '../usage.js';
 
 export const serveHelp = `Usage: gosync serve <dir> [options]
+       gosync serve --stdio [--root <dir>] [--read-only]
 
 Serves the files under <dir> over HTTP with single and multi-range requests, HEAD,
 ETag and Last-Modified: enough to publish references and indexes for trying gosync
 and for small deployments. Runs until interrupted.
 
+With --stdio, speaks gosync's sync protocol on stdin and stdout instead: the far end
+of "gosync push" and "gosync pull", which run it through ssh. As a forced command in
+~/.ssh/authorized_keys it limits what a key can do:
+  command="gosync serve --stdio --root /srv/backup --read-only" ssh-ed25519 AAAA…
+
 Options:
       --host <addr>     address to listen on (default 127.0.0.1)
   -p, --port <n>        port (default 8080; 0 picks a free one)
       --log             print one line per request on stderr
+      --stdio           serve one push or pull session on stdin/stdout
+      --root <dir>      (--stdio) confine every path to <dir>: paths are relative to it,
+                        and one that leaves it (.., absolute, through a link) is refused
+      --read-only       (--stdio) refuse pushes (only pulls are served)
 `;
 
 export async function serve(args: string[], ctx: CommandContext): Promise<void> {
@@ -20,9 +34,19 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
     host: { type: 'string' },
     port: { type: 'string', short: 'p' },
     log: { type: 'boolean' },
+    stdio: { type: 'boolean' },
+    root: { type: 'string' },
+    'read-only': { type: 'boolean' },
   });
+  if (values.stdio) {
+    if (positionals.length > 0) throw new UsageError(`serve --stdio takes no folder (use --root <dir>), got ${positionals.length} arguments`);
+    if (values.host !== undefined || values.port !== undefined || values.log) throw new UsageError('--host, --port and --log are for the HTTP server, not --stdio');
+    return serveStdio(values.root, values['read-only'] ?? false, ctx);
+  }
+  if (values.root !== undefined || values['read-only']) throw new UsageError('--root and --read-only go with --stdio');
   if (positionals.length !== 1) throw new UsageError(`serve takes one folder, got ${positionals.length} arguments`);
   const port = intOption(values.port, 'port', 0) ?? 8080;
+  const { startStaticServer } = await import('../../serve/static-server.js');
   const server = await startStaticServer({
     root: positionals[0]!,
     host: values.host ?? '127.0.0.1',
@@ -35,4 +59,25 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   await server.close();
+}
+
+async function serveStdio(root: string | undefined, readOnly: boolean, ctx: CommandContext): Promise<void> {
+  if (root !== undefined) {
+    const st = await stat(root).catch((cause: unknown) => {
+      throw new SyncError(ErrorCodes.IO, `Cannot serve ${root}: ${(cause as Error).message}`, { cause, path: root });
+    });
+    if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot serve ${root}: it is not a folder`, { path: root });
+  }
+  const [{ serveSession }, { streamTransport }] = await Promise.all([import('../../remote/serve-stdio.js'), import('../../remote/transport.js')]);
+  // stdout carries the protocol: nothing else may be written to it.
+  const transport = streamTransport(process.stdin, process.stdout, { closeOutput: false });
+  try {
+    await serveSession(transport, { ...(root !== undefined ? { root } : {}), readOnly, signal: ctx.signal });
+  } catch (err) {
+    // The session's failure was sent to the client (or came from it, or the client went
+    // away): the client reports it, and this stderr reaches the client's terminal through
+    // ssh. Exit 1 without saying it twice.
+    if (SyncError.is(err)) Object.defineProperty(err, 'quiet', { value: true });
+    throw err;
+  }
 }

@@ -1,0 +1,76 @@
+/**
+ * Listing what the sending end sends: the source itself first (a file, a folder or a
+ * link, never followed), then for a folder every entry below it, folder by folder in
+ * name order, so each folder comes before what it holds.
+ *
+ * @module
+ */
+import { lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, SyncError } from '../errors.js';
+import { treeParent } from '../tree/tree-path.js';
+import { walkTree } from '../tree/walk.js';
+import type { ListEntry } from './file-list.js';
+
+/** A listed entry and where it is. */
+export interface SourceEntry extends ListEntry {
+  local: string;
+}
+
+/** The source, listed. */
+export interface SourceList {
+  entries: SourceEntry[];
+  /** Local paths that cannot be sent (not a file, folder or link; a name that is not a portable tree path). */
+  skipped: string[];
+  /** Where each folder's entries end in `entries`. */
+  groups: number[];
+}
+
+function ioError(action: string, path: string, cause: unknown): SyncError {
+  if (SyncError.is(cause)) return cause;
+  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
+}
+
+/** Lists the source: itself first, then (for a folder) every entry, folder by folder in name order. */
+export async function listSource(source: string, signal?: AbortSignal): Promise<SourceList> {
+  let st;
+  try {
+    st = await lstat(source);
+  } catch (cause) {
+    throw ioError('read', source, cause);
+  }
+  const base = { path: '', mode: st.mode & 0o777, mtime: Math.trunc(st.mtimeMs), size: 0, local: source };
+  if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
+  if (st.isSymbolicLink()) return { entries: [{ ...base, type: 'symlink', target: await readlink(source).catch((c: unknown) => Promise.reject(ioError('read the link', source, c))) }], skipped: [], groups: [1] };
+  if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot send ${source}: it is not a file, a folder or a link`, { path: source });
+  const tree = await walkTree(source, signal ? { signal } : {});
+  const skipped = [...tree.skipped];
+  const children = new Map<string, string[]>();
+  for (const e of tree.entries.values()) {
+    if (e.type === 'other') {
+      skipped.push(join(source, ...e.path.split('/')));
+      continue;
+    }
+    const parent = treeParent(e.path);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push(e.path);
+  }
+  const entries: SourceEntry[] = [{ ...base, type: 'dir' }];
+  /** Where each folder's batch ends in `entries`. */
+  const groups: number[] = [1];
+  const visit = (dir: string): void => {
+    const names = (children.get(dir) ?? []).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const p of names) {
+      const e = tree.entries.get(p)!;
+      const entry: SourceEntry = { path: p, type: e.type as ListEntry['type'], mode: e.mode & 0o777, mtime: Math.trunc(e.mtimeMs), size: e.type === 'file' ? e.size : 0, local: join(source, ...p.split('/')) };
+      if (e.type === 'symlink') entry.target = e.target!;
+      entries.push(entry);
+    }
+    groups.push(entries.length);
+    for (const p of names) if (tree.entries.get(p)!.type === 'dir') visit(p);
+  };
+  visit('');
+  return { entries, skipped, groups };
+}
+
