@@ -344,6 +344,8 @@ export class Channel {
       });
     const mainTask = guard(main());
     const rest = others.map((f) => guard(f()));
+    // Each failure is handled through `failure`; the promises are awaited later.
+    for (const p of [mainTask, ...rest]) p.catch(() => {});
     try {
       const result = await Promise.race([mainTask, failure]);
       await Promise.race([Promise.all(rest), failure]);

@@ -74,7 +74,7 @@ export class FileListEncoder {
     const max = Math.min(path.length, this.#prev.length);
     while (shared < max && path[shared] === this.#prev[shared]) shared++;
     const mode = e.mode & 0o777;
-    const mtime = Math.trunc(e.mtime);
+    const mtime = Math.round(e.mtime);
     let flags = TYPES.indexOf(e.type);
     if (flags < 0) throw new RangeError(`Cannot list an entry of type ${String(e.type)}`);
     if (mode === this.#mode) flags |= SAME_MODE;
