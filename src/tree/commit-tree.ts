@@ -12,7 +12,7 @@
  * @module
  */
 import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { TreeRoot, treeParent } from './tree-path.js';
 import { PART_SUFFIX, type LocalTree } from './walk.js';
@@ -71,7 +71,8 @@ export function findTreeChanges(root: TreeRoot, wanted: readonly WantedEntry[], 
     if (!l) continue;
     if (e.type === 'dir' && l.type !== 'dir') changes.replaceWithDir.push(e.path);
     if (e.type !== 'dir' && l.type === 'dir') {
-      nonEmpty ??= new Set([...local.entries.keys()].map(treeParent));
+      // Names the listing skips (not portable tree paths) are content too: count their folders.
+      nonEmpty ??= new Set([...local.entries.keys(), ...local.skipped.map((s) => relative(root.root, s).split(sep).join('/'))].map(treeParent));
       if (nonEmpty.has(e.path) && !options.delete) {
         throw new SyncError(
           ErrorCodes.TREE_CONFLICT,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { treePathProblem } from './tree-path.js';
@@ -47,7 +47,8 @@ const STAT_CONCURRENCY = 64;
 export async function walkTree(root: string, options: { signal?: AbortSignal } = {}): Promise<LocalTree> {
   const tree: LocalTree = { entries: new Map(), temps: [], parts: [], skipped: [] };
   try {
-    const st = await lstat(root);
+    // The root is the caller's choice: a link to a folder is followed (links below it never are).
+    const st = await stat(root);
     if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot use ${root} as a folder: it is not one`, { path: root });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return tree;
