@@ -10,7 +10,7 @@
  *     npm run bench -- --only build,micro    # some groups only
  *     npm run bench -- --runs 5 --no-4g
  *
- * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro, tree.
+ * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro, tree, ssh.
  *
  * @module
  */
@@ -24,12 +24,13 @@ import type { Ctx, Options } from './context.js';
 import { caseMicro } from './micro.js';
 import { caseNpm } from './npm-pairs.js';
 import { caseTree } from './cases-tree.js';
+import { caseSsh } from './cases-ssh.js';
 import { findPeers, has } from './peers.js';
 import { describeMachine, newSection, renderDocument, renderSection, renderTargets, writeDocument, type Section } from './report.js';
 import { BenchServer } from './server.js';
 import { MiB, REPO, gnuTime, log, parseSize, sizeLabel } from './util.js';
 
-export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree'] as const;
+export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree', 'ssh'] as const;
 type Group = (typeof GROUPS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
     await guarded('4g', '7. 4 GiB files', () => case4g(ctx));
     await guarded('micro', '8. micro-benchmarks', () => caseMicro(ctx, main));
     await guarded('tree', '9. folders', () => caseTree(ctx));
+    await guarded('ssh', '10. ssh', () => caseSsh(ctx));
     if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
       const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
       s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);
