@@ -16,6 +16,7 @@ import { basename, relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { TreeRoot, treeParent } from './tree-path.js';
 import { PART_SUFFIX, type LocalTree } from './walk.js';
+import { shortName } from '../util/short-name.js';
 
 /** What a folder should hold: folders, files, links (as in a manifest; file content aside). */
 export type WantedEntry =
@@ -45,7 +46,7 @@ export interface TreeChanges {
  */
 export function partName(path: string, tag: string): string {
   const parent = treeParent(path);
-  const name = `.${basename(path)}.${tag}${PART_SUFFIX}`;
+  const name = `.${shortName(basename(path))}.${tag}${PART_SUFFIX}`;
   return parent === '' ? name : `${parent}/${name}`;
 }
 

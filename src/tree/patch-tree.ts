@@ -195,6 +195,18 @@ async function loadManifest(location: string, options: TreeOptions): Promise<{ m
   return { manifest: decodeManifest(data, { maxBytes }), bytes: data.length };
 }
 
+/** Fetches and checks the block index of `entry` (it must describe the manifest's content). */
+async function fetchIndex(store: ObjectStore, entry: FileEntry, signal: AbortSignal | undefined): Promise<{ index: BlockIndex; bytes: number }> {
+  const name = objectNames.index(entry.sha256, entry.index!);
+  const data = await store.get(name, MAX_INDEX_BYTES, signal);
+  const index = decodeIndex(data);
+  const digest = Buffer.from(index.fileDigest.digest).toString('hex');
+  if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
+    throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`);
+  }
+  return { index, bytes: data.length };
+}
+
 /** Slices one file's part of a scan of concatenated indexes, renumbering the local files it uses. */
 function sliceScan(foundSource: Int32Array, foundOffset: Float64Array, files: readonly string[], first: number, index: BlockIndex): FoundScan {
   const n = index.blockCount;
@@ -373,15 +385,9 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
       byBlocks,
       options.concurrency ?? 8,
       async (n) => {
-        const name = objectNames.index(n.entry.sha256, n.entry.index!);
-        const data = await store.get(name, MAX_INDEX_BYTES, signal);
-        indexBytes += data.length;
-        const index = decodeIndex(data);
-        const digest = Buffer.from(index.fileDigest.digest).toString('hex');
-        if (index.fileSize !== n.entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== n.entry.sha256) {
-          throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot use the index of ${n.entry.path}: it describes other content than the manifest lists (${store.name}${name})`);
-        }
-        n.index = index;
+        const got = await fetchIndex(store, n.entry, signal);
+        indexBytes += got.bytes;
+        n.index = got.index;
       },
       signal,
     );
@@ -521,7 +527,7 @@ async function writeCopy(from: string, entry: FileEntry, out: AtomicFile, signal
     await out.write(chunk);
   }
   if (n !== entry.size || h.digest('hex') !== entry.sha256) {
-    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot reuse ${from} for ${entry.path}: it changed since it was hashed`, { path: from });
+    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot reuse ${from} for ${entry.path}: its content is not the one expected`, { path: from });
   }
 }
 
@@ -566,9 +572,10 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
     opened.push(source);
     try {
       const r = await patchFile({
-        local: n.scan!.files[0] ?? root.local(e.path),
+        local: n.scan?.files[0] ?? root.local(e.path),
         index: n.index!,
-        scan: n.scan!,
+        // Without a scan (a fallback), patchFile scans the old file at the same path.
+        ...(n.scan ? { scan: n.scan } : {}),
         source,
         openForm: (name) => {
           if (name.includes('/') || name.includes('\\') || name.startsWith('.')) {
@@ -592,8 +599,25 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
   } else {
     const out = await AtomicFile.create(part);
     try {
-      if (n.action === 'copy' && e.size > 0) await writeCopy(n.from!, e, out, signal);
-      else if (n.action === 'whole') {
+      if (n.action === 'copy' && e.size > 0) {
+        try {
+          await writeCopy(n.from!, e, out, signal);
+        } catch (err) {
+          if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH)) throw err;
+          // The local file trusted by the quick check (or hashed earlier) does not hold
+          // that content after all: fetch it instead.
+          await out.abort();
+          n.action = n.report.action = n.entry.index ? 'blocks' : 'whole';
+          delete n.from;
+          delete n.report.from;
+          n.report.reusedBytes = 0;
+          if (n.action === 'blocks') {
+            n.index = (await fetchIndex(store, e, signal)).index;
+            delete n.scan;
+          }
+          return stage(plan, n, options);
+        }
+      } else if (n.action === 'whole') {
         const compressed = e.br;
         const source = store.open(compressed !== undefined ? objectNames.brotli(e.sha256) : objectNames.content(e.sha256), compressed ?? e.size);
         try {

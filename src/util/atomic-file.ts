@@ -10,6 +10,7 @@ import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCodes, SyncError } from '../errors.js';
 import type { OutputSink } from '../patcher/assemble.js';
+import { shortName } from './short-name.js';
 
 function ioError(action: string, path: string, cause: unknown): SyncError {
   return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
@@ -38,7 +39,7 @@ export class AtomicFile implements OutputSink {
     } catch {
       mode = undefined;
     }
-    const tempPath = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.gosync-tmp`);
+    const tempPath = join(dirname(target), `.${shortName(basename(target))}.${randomBytes(6).toString('hex')}.gosync-tmp`);
     let fh: FileHandle;
     try {
       fh = await open(tempPath, 'wx', 0o600);

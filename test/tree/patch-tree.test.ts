@@ -392,11 +392,8 @@ test('the target folder may be given as a link to a folder (as with a trailing s
   assert.ok((await lstat(join(at, 'via-link'))).isSymbolicLink(), 'the link itself stays');
 });
 
-// Known bugs, reported; `todo` keeps them visible without failing the suite.
-
 test(
   'a file with a long name (230 characters, under the 255 the filesystem allows) can be patched',
-  { todo: 'bug: part and temporary names add ~55 characters (commit-tree.ts partName + AtomicFile), so names over ~200 characters fail with ENAMETOOLONG' },
   async () => {
     const at = join(base, 'long-name');
     const name = `${'n'.repeat(226)}.bin`;
@@ -410,7 +407,6 @@ test(
 
 test(
   'a local file trusted by the quick check but with other content is not a fatal copy source: the content is fetched instead',
-  { todo: 'bug: stage() copies from it, writeCopy throws FILE_MISMATCH and the whole patch fails, with no fallback to fetching' },
   async () => {
     const at = join(base, 'trusted-copy');
     const root = join(at, 'tree');
