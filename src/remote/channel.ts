@@ -154,6 +154,9 @@ export class Channel {
 
   #startDecompression(leftover: Uint8Array | undefined): void {
     const z = createBrotliDecompress();
+    // Errors reach the reader through the stream's iterator; this keeps one that comes
+    // while nobody is reading from being an uncaught 'error' event.
+    z.on('error', () => {});
     this.#decompressor = z;
     const raw = this.#raw;
     const held = leftover && leftover.length > 0 ? [leftover] : [];

@@ -378,8 +378,10 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
       switch (frame.type) {
         case FrameType.FILES: {
           if (listEnded) throw protocolError('read the file list', 'a FILES frame follows FILES_END');
-          for (const e of decodeFileBatch(frame.payload)) {
-            checker.check(e);
+          // The whole batch is checked before any of it is acted on.
+          const batch = decodeFileBatch(frame.payload);
+          for (const e of batch) checker.check(e);
+          for (const e of batch) {
             list.push(e);
             await planEntry(list.length - 1, e);
           }
