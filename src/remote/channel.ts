@@ -135,6 +135,23 @@ export class Channel {
     return all.subarray(0, GREETING_SIZE);
   }
 
+  /** `have` and up to `max` bytes in all that come within `ms`. */
+  async #readMore(have: Uint8Array, max: number, ms: number): Promise<Uint8Array> {
+    const parts = [have, ...this.#held];
+    this.#held = [];
+    let total = parts.reduce((a, p) => a + p.length, 0);
+    const deadline = Date.now() + ms;
+    while (total < max && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const r = await Promise.race([this.#raw.next(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now()))))]).catch(() => undefined);
+      clearTimeout(timer);
+      if (!r || r.done) break;
+      parts.push(r.value);
+      total += r.value.length;
+    }
+    return Buffer.concat(parts).subarray(0, max);
+  }
+
   async #nextRaw(): Promise<IteratorResult<Uint8Array>> {
     if (this.#signal?.aborted) throw abortError(this.#signal);
     try {
@@ -188,7 +205,14 @@ export class Channel {
     if (this.#greeting !== undefined) {
       const role = this.#greeting;
       this.#greeting = undefined;
-      const g = decodeGreeting(await this.readGreeting(), role);
+      const raw = await this.readGreeting();
+      let g: Greeting;
+      try {
+        g = decodeGreeting(raw, role);
+      } catch (err) {
+        // Not a greeting: show more of what came instead (a banner, a shell's error).
+        throw SyncError.is(err) && err.code === ErrorCodes.PROTOCOL && /instead of gosync's greeting/.test(err.message) ? tryDecode(await this.#readMore(raw, 200, 300), role) : err;
+      }
       this.version = agreeVersion(g);
       this.peerGreeting = g;
     }
@@ -457,6 +481,12 @@ export class Channel {
     });
   }
 
+}
+
+/** decodeGreeting, for bytes known not to be a greeting: always throws (with all of them in the message). */
+function tryDecode(data: Uint8Array, role: Role): never {
+  decodeGreeting(data, role);
+  throw protocolError('start the session', 'the peer sent no greeting');
 }
 
 /** Resolves when `stream` drains, closes or fails (a dead peer never drains). */

@@ -57,7 +57,7 @@ export function encodeGreeting(g: Greeting): Uint8Array {
 /** Printable text of bytes a peer sent instead of a greeting (for the error message). */
 function printable(data: Uint8Array): string {
   let s = '';
-  for (const b of data.subarray(0, 64)) s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : `\\x${b.toString(16).padStart(2, '0')}`;
+  for (const b of data.subarray(0, 200)) s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : `\\x${b.toString(16).padStart(2, '0')}`;
   return s;
 }
 

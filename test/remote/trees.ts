@@ -46,7 +46,9 @@ export async function describe(root: string, options: { times?: boolean } = {}):
   const times = options.times ?? true;
   const one = async (rel: string): Promise<void> => {
     const local = rel === '.' ? root : join(root, rel);
-    const st = await lstat(local);
+    // An entry may vanish while listed (a far end removing its temporary file).
+    const st = await lstat(local).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' && rel !== '.' ? undefined : Promise.reject(err)));
+    if (!st) return;
     const meta = `${(st.mode & 0o777).toString(8)}${times ? `@${Math.round(st.mtimeMs)}` : ''}`;
     if (st.isSymbolicLink()) out[rel] = `link:${await readlink(local)}`;
     else if (st.isDirectory()) {
