@@ -115,3 +115,10 @@ export { commitTree, findTreeChanges, prepareFolders, partName, type WantedEntry
 export { concatIndexes, type ConcatenatedIndex } from './index/concat.js';
 export { createHttpDispatcher } from './sources/http-source.js';
 export type { FoundBlocks, FoundScan } from './patch-file.js';
+export { push, pull, type PushPullOptions } from './remote/push-pull.js';
+export { serveSession, resolveServedPath, type ServeSessionOptions, type ServedSession } from './remote/serve-stdio.js';
+export { memoryPipe, sshTransport, streamTransport, type SshOptions } from './remote/transport.js';
+export { parseRemote, splitCommand, type RemoteLocation } from './remote/remote-path.js';
+export { PROTOCOL_VERSION, type Hello } from './remote/handshake.js';
+export type { Transport, CompressionOptions } from './remote/channel.js';
+export type { SyncReport, SyncProgress, FinishReport } from './remote/report.js';
