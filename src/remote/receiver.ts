@@ -40,7 +40,8 @@ import { FrameType, frameName } from './frames.js';
 import { decodeError } from './handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
 import { MAX_LISTED_PATHS, encodeFinish, type FinishReport, type SyncProgress } from './report.js';
-import { SIG_FINAL, SIG_REDO, SignatureMaker, encodeSignature, signatureSpec } from './signature.js';
+import { decodeRefine, rangeBytes, type Range } from './refine.js';
+import { SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from './signature.js';
 
 /** Where the receiver writes: the destination, confined to a root folder. */
 export interface ReceiverTarget {
@@ -88,6 +89,11 @@ interface Request {
   basis: string | undefined;
   attempts: number;
   sigBytes: number;
+  /** Bytes of basis the first signature covers, and its block length. */
+  basisSize: number;
+  blockLength: number;
+  /** The sender may ask for a second signature (once). */
+  refinable: boolean;
 }
 
 /** One file being written: the delta applied to its basis, into an AtomicFile that becomes the part. */
@@ -311,7 +317,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     transferredFileBytes += e.size;
     if (dryRun) return;
     const basis = l?.type === 'file' ? (index === 0 ? dest : treeRoot.local(e.path)) : undefined;
-    await plan.push({ index, basis, attempts: 0, sigBytes: 0 });
+    await plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false });
   };
 
   /** Sends the signature of a request's basis (empty without one). */
@@ -335,10 +341,36 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
         }
       }
     }
+    // Without an old version there is nothing to refine.
+    if (sig.basisSize === 0) flags |= SIG_FINAL;
     const { first, more } = encodeSignature(req.index, flags, sig);
     req.sigBytes = sig.records.length;
+    req.basisSize = sig.basisSize;
+    req.blockLength = sig.spec.blockLength;
+    req.refinable = (flags & SIG_FINAL) === 0;
     outstandingSigBytes += req.sigBytes;
     requested.set(req.index, req);
+    await channel.send(FrameType.SIG, first);
+    for (const m of more) await channel.send(FrameType.SIG_MORE, m);
+  };
+
+  /** Answers a REFINE: the signature of the named ranges of the basis, end to end, in smaller blocks. */
+  const sendRefined = async (req: Request, ranges: readonly Range[]): Promise<void> => {
+    req.refinable = false;
+    const spec = refineSpec(rangeBytes(ranges), req.blockLength);
+    const maker = new SignatureMaker(spec);
+    const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
+    if (file) {
+      try {
+        for (const r of ranges) for await (const chunk of fileRange(file, { start: r.start, end: r.start + r.length, ...(signal ? { signal } : {}) })) maker.push(chunk);
+      } finally {
+        await file.fh.close().catch(() => {});
+      }
+    }
+    const sig = maker.end();
+    const { first, more } = encodeSignature(req.index, SIG_REFINED | SIG_FINAL, sig);
+    req.sigBytes += sig.records.length;
+    outstandingSigBytes += sig.records.length;
     await channel.send(FrameType.SIG, first);
     for (const m of more) await channel.send(FrameType.SIG_MORE, m);
   };
@@ -350,7 +382,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           await new Promise<void>((resolve) => (windowOpen = resolve));
           if (failure) throw failure.err;
         }
-        await sendSignature(req, SIG_FINAL);
+        await sendSignature(req, 0);
       }
     } finally {
       signing = false;
@@ -450,6 +482,14 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           staged.push({ path: w.path, part: partName(w.path, nonce) });
           release(req);
           checkDone();
+          break;
+        }
+        case FrameType.REFINE: {
+          const { index, ranges } = decodeRefine(frame.payload, (i) => {
+            const req = requested.get(i);
+            return req?.refinable ? req.basisSize : undefined;
+          });
+          await sendRefined(requested.get(index)!, ranges);
           break;
         }
         case FrameType.ERROR:

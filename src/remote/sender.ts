@@ -9,25 +9,35 @@
  * a time, in the order the signatures arrive. The compressor is flushed whenever the
  * sender has nothing more to say for now.
  *
- * Nothing the receiver sends is trusted: a signature must name a file of the list, be
- * complete and within the limits before it is used (see {@link SignatureAssembler}).
+ * A first signature has large blocks. When the delta it gives has both matches and
+ * literal data, the sender holds the delta and asks for a finer signature of the old
+ * file's unmatched ranges (REFINE, see refine.ts), goes on with other files meanwhile,
+ * and splices the second delta into the first when that signature comes. A file of
+ * 8 MiB or more starts streaming at once (copies up to its first literal data) and waits
+ * for its second signature, so the receiver writes while the sender scans. A file that
+ * looks unrelated (no match in its first 4 MiB) or whose literal data outgrows 64 MiB
+ * streams without a second round.
+ *
+ * Nothing the receiver sends is trusted: a signature must name a file of the list, come
+ * when it may, be complete and within the limits before it is used
+ * ({@link SignatureAssembler}).
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { throwIfAborted } from '../errors.js';
-import { LibrsyncDeltaGenerator, type DeltaStats } from '../formats/librsync-delta.js';
+import { LibrsyncDeltaEncoder, LibrsyncDeltaGenerator, type DeltaStats } from '../formats/librsync-delta.js';
 import { TreeRoot } from '../tree/tree-path.js';
-import { AsyncQueue } from './async-queue.js';
 import { ByteWriter, protocolError } from './binary.js';
 import type { Channel } from './channel.js';
 import { FileListEncoder } from './file-list.js';
 import { FrameType, MAX_FRAME_PAYLOAD, frameName } from './frames.js';
 import { decodeError } from './handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
+import { DeltaOpsReader, DeltaSplicer, encodeRefine, unusedRanges, type DeltaOp, type Range } from './refine.js';
 import { parseFinish, type FinishReport, type SyncProgress } from './report.js';
-import { SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './signature.js';
-import { listSource, type SourceList } from './source-list.js';
+import { MIN_REFINED_BLOCK, SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './signature.js';
+import { listSource, type SourceEntry, type SourceList } from './source-list.js';
 
 /** Options of {@link runSender}. */
 export interface SenderOptions {
@@ -45,6 +55,8 @@ export interface SenderResult {
   listed: number;
   /** Bytes of delta data before compression. */
   deltaBytes: number;
+  /** Files whose delta was refined by a second signature. */
+  refined: number;
   /** Entries of the source gosync cannot send (not a file, folder or link; unsafe names). */
   skipped: string[];
 }
@@ -53,7 +65,83 @@ export interface SenderResult {
 const DELTA_CHUNK = 256 * 1024;
 /** Small folders are grouped into one FILES frame up to this many bytes. */
 const GROUP_BYTES = 32 * 1024;
+/** Files from this size on stream their delta while it is computed. */
+const STREAM_FROM = 8 * 1024 * 1024;
+/** Literal data held per file for a second round, at most. */
+const HOLD_BYTES = 64 * 1024 * 1024;
+/** A file with no match in this many first bytes is taken as unrelated: no second round. */
+const UNRELATED_PROBE = 4 * 1024 * 1024;
 
+/** Signature requests: first ones in arrival order, second ones (refinements) by file. */
+class Inbox {
+  readonly #first: SignatureRequest[] = [];
+  readonly #second = new Map<number, SignatureRequest>();
+  #closed = false;
+  #error: { err: unknown } | undefined;
+  #wake: (() => void) | undefined;
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  add(req: SignatureRequest): void {
+    if ((req.flags & SIG_REFINED) !== 0) this.#second.set(req.index, req);
+    else this.#first.push(req);
+    this.#notify();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#notify();
+  }
+
+  fail(err: unknown): void {
+    this.#error ??= { err };
+    this.#notify();
+  }
+
+  get empty(): boolean {
+    return this.#first.length === 0 && this.#second.size === 0;
+  }
+
+  /** The next request (refinements first), or undefined once closed and empty. With `only`, waits for that file's refinement. */
+  async next(only?: number): Promise<SignatureRequest | undefined> {
+    for (;;) {
+      if (this.#error) throw this.#error.err;
+      if (only !== undefined) {
+        const r = this.#second.get(only);
+        if (r) {
+          this.#second.delete(only);
+          return r;
+        }
+      } else {
+        const [k, r] = this.#second.entries().next().value ?? [];
+        if (r) {
+          this.#second.delete(k!);
+          return r;
+        }
+        if (this.#first.length > 0) return this.#first.shift();
+      }
+      if (this.#closed) return undefined;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
+
+/** A file whose first delta waits for its second signature. */
+interface Parked {
+  entry: SourceEntry;
+  /** Held operations from the first literal data on, and their literal bytes. */
+  held: DeltaOp[];
+  literals: Uint8Array[];
+  ranges: Range[];
+  encoder: LibrsyncDeltaEncoder;
+  started: boolean;
+  size: number;
+  sha256: Uint8Array;
+}
 
 /**
  * Runs the sending end over a channel whose handshake is done and whose outgoing side
@@ -65,12 +153,14 @@ export async function runSender(channel: Channel, source: string, options: Sende
   const { entries, skipped, groups } = await (options.list ?? listSource(source, signal));
   const totalBytes = entries.reduce((a, e) => a + e.size, 0);
   const tree = new TreeRoot(source);
-  const requests = new AsyncQueue<SignatureRequest>();
-  /** Per file: how far it got (0 none, 1 delta sent, 2 redone). */
+  const inbox = new Inbox();
+  /** Per file: 0 not asked, 1 asked, 2 refinement asked for, 3 done once, 4 redone. */
   const state = new Uint8Array(entries.length);
+  const parked = new Map<number, Parked>();
   const stats: DeltaStats = { literalCommands: 0, literalBytes: 0, literalCommandBytes: 0, copyCommands: 0, copyBytes: 0, copyCommandBytes: 0 };
   let deltaBytes = 0;
   let doneBytes = 0;
+  let refined = 0;
 
   const sendList = async (): Promise<void> => {
     const enc = new FileListEncoder();
@@ -103,21 +193,22 @@ export async function runSender(channel: Channel, source: string, options: Sende
           const e = entries[req.index];
           if (!e || e.type !== 'file') throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
           const s = state[req.index]!;
-          const ok = (req.flags & SIG_REDO) !== 0 ? s === 1 : (req.flags & SIG_REFINED) !== 0 ? false : s === 0;
-          if (!ok) throw protocolError('use a signature', `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'again before its first delta' : 'once too often'}`);
-          state[req.index] = s + 1;
-          await requests.push(req);
+          const next = (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;
+          if (next === 0) throw protocolError('use a signature', `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'before it was asked for' : 'when it may not'}`);
+          state[req.index] = next;
+          inbox.add(req);
         } else if (frame.type === FrameType.FINISH) {
           if (assembler.busy) throw protocolError('finish', 'the receiver finished inside a signature');
+          if (parked.size > 0) throw protocolError('finish', 'the receiver finished while refinements were due');
           return parseFinish(frame.payload);
         } else if (frame.type === FrameType.ERROR) {
           throw decodeError(frame.payload, channel.peer);
         } else {
-          throw protocolError('read the receiver\'s stream', `a ${frameName(frame.type)} frame is not expected from the receiving end`);
+          throw protocolError("read the receiver's stream", `a ${frameName(frame.type)} frame is not expected from the receiving end`);
         }
       }
     } finally {
-      requests.close();
+      inbox.close();
     }
   };
 
@@ -125,38 +216,162 @@ export async function runSender(channel: Channel, source: string, options: Sende
     deltaBytes += data.length;
     for (let p = 0; p < data.length; p += MAX_FRAME_PAYLOAD) await channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
   };
+  const drain = async (enc: LibrsyncDeltaEncoder, all = false): Promise<void> => {
+    if (enc.pending >= DELTA_CHUNK || (all && enc.pending > 0)) await sendDeltaData(enc.take());
+  };
+  const finishDelta = async (index: number, enc: LibrsyncDeltaEncoder, size: number, sha256: Uint8Array): Promise<void> => {
+    state[index] = Math.max(state[index]!, 3);
+    enc.end();
+    await drain(enc, true);
+    await channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha256).finish());
+    for (const k of Object.keys(stats) as (keyof DeltaStats)[]) stats[k] += enc.stats[k];
+  };
+  const emit = (enc: LibrsyncDeltaEncoder, op: DeltaOp, data: Uint8Array | undefined): void => {
+    if (op.kind === 'copy') enc.copy(op.from, op.length);
+    else enc.literal(data!);
+  };
+
+
+  /** The first round of a file: returns true when it is parked for a second one. */
+  const firstRound = async (req: SignatureRequest): Promise<Parked | undefined> => {
+    const e = entries[req.index]!;
+    // The folders on the way must still be folders (not links swapped in since the listing).
+    if (e.path !== '') await tree.checkParents(e.path);
+    const file = await openRegularFile(e.local);
+    const refinable = (req.flags & SIG_FINAL) === 0 && req.signature.blockCount > 0;
+    let mode: 'copies' | 'hold' | 'all' = !refinable ? 'all' : file.size >= STREAM_FROM ? 'copies' : 'hold';
+    const enc = new LibrsyncDeltaEncoder();
+    let started = false;
+    const start = async (): Promise<void> => {
+      if (started) return;
+      started = true;
+      await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
+    };
+    const held: DeltaOp[] = [];
+    const literals: Uint8Array[] = [];
+    let heldLiteral = 0;
+    const copies: [number, number][] = [];
+    const ops = new DeltaOpsReader((op, data) => {
+      if (op.kind === 'copy') copies.push([op.from, op.length]);
+      if (mode === 'all' || (mode === 'copies' && op.kind === 'copy')) return emit(enc, op, data);
+      mode = 'hold';
+      const last = held[held.length - 1];
+      if (op.kind === 'literal') {
+        literals.push(new Uint8Array(data!));
+        heldLiteral += op.length;
+        if (last?.kind === 'literal' && last.at + last.length === op.at) last.length += op.length;
+        else held.push({ ...op });
+      } else held.push(op);
+    });
+    const sha: Hash = createHash('sha256');
+    let size = 0;
+    try {
+      if (mode !== 'hold') await start();
+      const g = new LibrsyncDeltaGenerator(req.signature);
+      for await (const chunk of fileRange(file, signal ? { signal } : {})) {
+        sha.update(chunk);
+        size += chunk.length;
+        g.push(chunk);
+        ops.push(g.take());
+        if (mode === 'hold' && (heldLiteral > HOLD_BYTES || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))) {
+          // Too much to hold, or nothing in common: stream the rest, no second round.
+          mode = 'all';
+          await start();
+          emitHeld(enc, held.splice(0), literals.splice(0));
+        }
+        if (started) await drain(enc);
+        doneBytes += chunk.length;
+        onProgress?.({ phase: 'transfer', done: doneBytes, total: totalBytes });
+      }
+      g.end();
+      ops.push(g.take());
+      ops.end();
+    } finally {
+      await file.fh.close().catch(() => {});
+    }
+    const digest = new Uint8Array(sha.digest());
+    if (mode === 'hold' && ops.copyBytes > 0 && ops.literalBytes > 0) {
+      const ranges = unusedRanges(copies, req.basisSize, Math.max(64, Math.min(MIN_REFINED_BLOCK, req.signature.blockLength)));
+      if (ranges.length > 0) {
+        state[req.index] = 2;
+        await channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
+        refined++;
+        return { entry: e, held, literals: joinLiterals(literals), ranges, encoder: enc, started, size, sha256: digest };
+      }
+    }
+    await start();
+    emitHeld(enc, held, literals);
+    await finishDelta(req.index, enc, size, digest);
+    return undefined;
+  };
+
+  /** The second round: the held delta spliced with the delta against the finer signature. */
+  const secondRound = async (req: SignatureRequest, p: Parked): Promise<void> => {
+    const asked = p.ranges.reduce((a, r) => a + r.length, 0);
+    if (req.basisSize > asked) throw protocolError('use a refined signature', `it covers ${req.basisSize} bytes, more than the ${asked} asked for`);
+    if (!p.started) await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
+    const g = new LibrsyncDeltaGenerator(req.signature);
+    const splicer = new DeltaSplicer(p.held, p.ranges, p.encoder);
+    for (const data of p.literals) {
+      for (let o = 0; o < data.length; o += 1024 * 1024) {
+        g.push(data.subarray(o, Math.min(data.length, o + 1024 * 1024)));
+        splicer.push(g.take());
+        await drain(p.encoder);
+      }
+    }
+    g.end();
+    splicer.push(g.take());
+    splicer.end();
+    await finishDelta(req.index, p.encoder, p.size, p.sha256);
+  };
 
   const worker = async (): Promise<void> => {
-    for await (const req of requests) {
-      const e = entries[req.index]!;
-      // The folders on the way must still be folders (not links swapped in since the listing).
-      if (e.path !== '') await tree.checkParents(e.path);
-      const file = await openRegularFile(e.local);
-      try {
-        await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
-        const g = new LibrsyncDeltaGenerator(req.signature);
-        const sha = createHash('sha256');
-        let size = 0;
-        for await (const chunk of fileRange(file, signal ? { signal } : {})) {
-          sha.update(chunk);
-          size += chunk.length;
-          g.push(chunk);
-          if (g.encoder.pending >= DELTA_CHUNK) await sendDeltaData(g.take());
-          doneBytes += chunk.length;
-          onProgress?.({ phase: 'transfer', done: doneBytes, total: totalBytes });
+    for (;;) {
+      const req = await inbox.next();
+      if (!req) break;
+      if ((req.flags & SIG_REFINED) !== 0) {
+        const p = parked.get(req.index)!;
+        parked.delete(req.index);
+        await secondRound(req, p);
+      } else {
+        const p = await firstRound(req);
+        if (p) {
+          if (p.started) {
+            // Its delta is under way: no other delta may start before it ends.
+            await channel.flush();
+            const second = await inbox.next(req.index);
+            if (!second) break;
+            await secondRound(second, p);
+          } else parked.set(req.index, p);
         }
-        g.end();
-        await sendDeltaData(g.take());
-        await channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha.digest()).finish());
-        for (const k of Object.keys(stats) as (keyof DeltaStats)[]) stats[k] += g.encoder.stats[k];
-      } finally {
-        await file.fh.close().catch(() => {});
       }
-      if (requests.length === 0) await channel.flush();
+      if (inbox.empty) await channel.flush();
     }
   };
 
-  const finish = await channel.runTasks(reader, [sendList, worker], (err) => requests.fail(err));
+  const finish = await channel.runTasks(reader, [sendList, worker], (err) => inbox.fail(err));
   await channel.end();
-  return { finish, listed: entries.length, deltaBytes, skipped };
+  return { finish, listed: entries.length, deltaBytes, refined, skipped };
+}
+
+/**
+ * Emits held operations; their literal bytes are `pieces` end to end (runs were merged
+ * as they were held, their pieces were not).
+ */
+function emitHeld(enc: LibrsyncDeltaEncoder, held: readonly DeltaOp[], pieces: Uint8Array[]): void {
+  const bytes = joinLiterals(pieces)[0] ?? new Uint8Array(0);
+  let p = 0;
+  for (const op of held) {
+    if (op.kind === 'copy') enc.copy(op.from, op.length);
+    else {
+      enc.literal(bytes.subarray(p, p + op.length));
+      p += op.length;
+    }
+  }
+}
+
+/** Literal pieces as one buffer (a list of at most one). */
+function joinLiterals(parts: Uint8Array[]): Uint8Array[] {
+  if (parts.length <= 1) return parts;
+  return [new Uint8Array(Buffer.concat(parts))];
 }

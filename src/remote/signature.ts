@@ -61,12 +61,31 @@ export interface SignatureSpec {
 }
 
 /**
- * Block and strong length for a basis of `size` bytes. `redo` is the retry after a
- * failed verification: full-length MD4 sums.
+ * The first signature of a basis of `size` bytes: blocks of twice rsync's length (half
+ * its signature bytes: what unrelated and identical files cost), rsync's strong length.
+ * Where it leaves literal data between matches, the sender asks for a finer one
+ * ({@link refineSpec}). `redo`, the retry after a failed verification: full MD4 sums.
+ *
+ * Measured (signature + delta after brotli, with refinement): typescript 5.5.4 → 5.6.2
+ * folder 666 kB (rsync-sized blocks, one round: 971 kB; √size/4 blocks: 828 kB); 32 MiB
+ * of random data with 16 edits 118 kB (one round: 223–237 kB); an unrelated 32 MiB
+ * file 33,574,959 B (rsync-sized: 33,598,135 B); esbuild 0.25.0 → 0.25.1 2.65 MB.
  */
 export function signatureSpec(size: number, kind: 'normal' | 'redo' = 'normal'): SignatureSpec {
-  const blockLength = Math.min(MAX_BLOCK_SIZE, Math.max(512, 2 ** Math.round(Math.log2(Math.max(1, Math.sqrt(size) / 4)))));
+  const blockLength = Math.min(MAX_BLOCK_SIZE, 2 * rsyncBlockLength(size));
   return { blockLength, strongLength: kind === 'redo' ? 16 : rsyncStrongLength(size, blockLength) };
+}
+
+/** Smallest block of a refined signature. */
+export const MIN_REFINED_BLOCK = 128;
+
+/**
+ * The second signature, of `size` bytes of unmatched ranges, after a first one in
+ * `firstBlock`-byte blocks: a sixteenth of the block (at least 128 bytes).
+ */
+export function refineSpec(size: number, firstBlock: number): SignatureSpec {
+  const blockLength = Math.max(MIN_REFINED_BLOCK, Math.floor(firstBlock / 16));
+  return { blockLength, strongLength: rsyncStrongLength(size, blockLength) };
 }
 
 /** librsync parameters of a spec. */
