@@ -42,6 +42,8 @@ export interface CompressionOptions {
  * 0.27 s, 11 gives 732 kB in 6 s; zlib level 6 gives 1.36 MB.
  */
 export const DEFAULT_QUALITY = 5;
+/** Frames gathered before they are written. */
+const BATCH_BYTES = 64 * 1024;
 /** brotli window: 16 MiB, so data repeated across files is found. */
 const LGWIN = 24;
 
@@ -84,6 +86,9 @@ export class Channel {
   #compressor: BrotliCompress | undefined;
   #writeError: Error | undefined;
   #outputEnded = false;
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #batchScheduled = false;
   #aborted = false;
 
   constructor(transport: Transport, options: { peer: string; signal?: AbortSignal }) {
@@ -286,6 +291,7 @@ export class Channel {
 
   /** Writes raw bytes (the greeting). */
   async writeRaw(data: Uint8Array): Promise<void> {
+    await this.#writeBatch();
     await this.#writeOut(data);
   }
 
@@ -306,6 +312,14 @@ export class Channel {
 
   /** From now on, frames this end sends go through one brotli stream. */
   compressOutgoing(options: CompressionOptions = {}): void {
+    // What was sent before goes out as it was: uncompressed.
+    if (this.#batchBytes > 0) {
+      const data = Buffer.concat(this.#batch, this.#batchBytes);
+      this.#batch = [];
+      this.#batchBytes = 0;
+      this.bytesOut += data.length;
+      this.#transport.output.write(data);
+    }
     const z = createBrotliCompress({
       params: {
         [zc.BROTLI_PARAM_QUALITY]: options.quality ?? DEFAULT_QUALITY,
@@ -328,23 +342,50 @@ export class Channel {
 
   /** Sends one frame (payload at most 1 MiB). Resolves when the transport can take more. */
   async send(type: FrameTypeValue, payload: Uint8Array = new Uint8Array(0)): Promise<void> {
-    const frame = new Uint8Array(FRAME_HEADER + payload.length);
-    frame.set(frameHeader(type, payload.length), 0);
-    frame.set(payload, FRAME_HEADER);
-    const z = this.#compressor;
-    if (!z) return this.#writeOut(frame);
     this.#checkWritable();
-    if (!z.write(frame)) await waitDrain(z);
+    // Frames are gathered and written together (one write, one compression job, per
+    // batch): at 64 KiB, at a flush, or once the current turn of the event loop ends.
+    this.#batch.push(frameHeader(type, payload.length), payload);
+    this.#batchBytes += FRAME_HEADER + payload.length;
+    if (this.#batchBytes >= BATCH_BYTES) return this.#writeBatch();
+    if (!this.#batchScheduled) {
+      this.#batchScheduled = true;
+      setImmediate(() => {
+        this.#batchScheduled = false;
+        if (this.#aborted || this.#outputEnded) return;
+        this.#writeBatch().catch(() => {});
+      });
+    }
+  }
+
+  /** Writes the gathered frames (into the compressor, or to the transport). */
+  async #writeBatch(): Promise<void> {
+    if (this.#batchBytes === 0) return;
+    const data = this.#batch.length === 1 ? this.#batch[0]! : Buffer.concat(this.#batch, this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const z = this.#compressor;
+    if (!z) return this.#writeOut(data);
+    this.#checkWritable();
+    if (!z.write(data)) await waitDrain(z);
     this.#checkWritable();
   }
 
-  /** Pushes out everything sent so far through the compressor (the peer is waiting for it). */
-  async flush(): Promise<void> {
+  /**
+   * Pushes out everything sent so far through the compressor (the peer may be waiting
+   * for it). Does not wait for the compressor: frames sent after it follow in order.
+   */
+  flush(): void {
     const z = this.#compressor;
     if (!z || z.destroyed) return;
     this.#checkWritable();
-    await new Promise<void>((resolve) => z.flush(zc.BROTLI_OPERATION_FLUSH, () => resolve()));
-    this.#checkWritable();
+    if (this.#batchBytes > 0) {
+      const data = this.#batch.length === 1 ? this.#batch[0]! : Buffer.concat(this.#batch, this.#batchBytes);
+      this.#batch = [];
+      this.#batchBytes = 0;
+      z.write(data);
+    }
+    z.flush(zc.BROTLI_OPERATION_FLUSH);
   }
 
   /**
@@ -434,11 +475,16 @@ export class Channel {
       await Promise.race([
         (async () => {
           const frame = encodeFrame(FrameType.ERROR, encodeError(err));
+          this.#batch.push(frame);
+          this.#batchBytes += frame.length;
+          const batched = Buffer.concat(this.#batch, this.#batchBytes);
+          this.#batch = [];
+          this.#batchBytes = 0;
           const z = this.#compressor;
-          if (z && !z.destroyed) z.write(frame);
+          if (z && !z.destroyed) z.write(batched);
           else {
-            this.bytesOut += frame.length;
-            this.#transport.output.write(frame);
+            this.bytesOut += batched.length;
+            this.#transport.output.write(batched);
           }
           await this.end();
         })(),
@@ -463,6 +509,7 @@ export class Channel {
   /** Ends this end's output (after the compressor's last bytes). */
   async end(): Promise<void> {
     if (this.#outputEnded) return;
+    await this.#writeBatch();
     const output = this.#transport.output;
     const z = this.#compressor;
     if (z && !z.destroyed) {

@@ -67,6 +67,8 @@ const MAX_OUTSTANDING_FILES = 4096;
 const MAX_OUTSTANDING_SIG_BYTES = 64 * 1024 * 1024;
 /** Delta bytes queued for the file being written before the reader waits. */
 const APPLY_QUEUE_BYTES = 4 * 1024 * 1024;
+/** Files written at once (each applies its delta while the reader goes on). */
+const MAX_APPLIERS = 4;
 
 function ioError(action: string, path: string, cause: unknown): SyncError {
   if (SyncError.is(cause)) return cause;
@@ -94,6 +96,8 @@ interface Request {
   blockLength: number;
   /** The sender may ask for a second signature (once). */
   refinable: boolean;
+  /** Its delta is being received or written. */
+  applying: boolean;
 }
 
 /** One file being written: the delta applied to its basis, into an AtomicFile that becomes the part. */
@@ -225,7 +229,10 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
   const staged: StagedFile[] = [];
   /** Local paths of parts this session made (removed on failure). */
   const parts: string[] = [];
+  /** The file whose delta is arriving, and those still being written and checked. */
   let applier: FileApplier | undefined;
+  const finishing = new Set<FileApplier>();
+  let slotFree: (() => void) | undefined;
   /** Non-folders replaced by folders before the commit (so files could be staged in them). */
   const replacedEarly = new Set<string>();
   let listEnded = false;
@@ -235,7 +242,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
   let allDone!: () => void;
   const done = new Promise<void>((resolve) => (allDone = resolve));
   const checkDone = (): void => {
-    if (listEnded && !signing && requested.size === 0 && applier === undefined) allDone();
+    if (listEnded && !signing && requested.size === 0 && applier === undefined && finishing.size === 0) allDone();
   };
   const mkContainer = async (): Promise<void> => {
     await mkdir(container.root, { recursive: true }).catch((cause: unknown) => Promise.reject(ioError('create the folder', container.root, cause)));
@@ -317,7 +324,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     transferredFileBytes += e.size;
     if (dryRun) return;
     const basis = l?.type === 'file' ? (index === 0 ? dest : treeRoot.local(e.path)) : undefined;
-    await plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false });
+    await plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
   };
 
   /** Sends the signature of a request's basis (empty without one). */
@@ -343,15 +350,24 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     }
     // Without an old version there is nothing to refine.
     if (sig.basisSize === 0) flags |= SIG_FINAL;
-    const { first, more } = encodeSignature(req.index, flags, sig);
     req.sigBytes = sig.records.length;
     req.basisSize = sig.basisSize;
     req.blockLength = sig.spec.blockLength;
     req.refinable = (flags & SIG_FINAL) === 0;
     outstandingSigBytes += req.sigBytes;
     requested.set(req.index, req);
-    await channel.send(FrameType.SIG, first);
-    for (const m of more) await channel.send(FrameType.SIG_MORE, m);
+    await sendSigFrames(encodeSignature(req.index, flags, sig));
+  };
+
+  /** A signature's frames go out together (several tasks send signatures). */
+  let sigChain: Promise<void> = Promise.resolve();
+  const sendSigFrames = (frames: { first: Uint8Array; more: Uint8Array[] }): Promise<void> => {
+    const sent = sigChain.then(async () => {
+      await channel.send(FrameType.SIG, frames.first);
+      for (const m of frames.more) await channel.send(FrameType.SIG_MORE, m);
+    });
+    sigChain = sent.catch(() => {});
+    return sent;
   };
 
   /** Answers a REFINE: the signature of the named ranges of the basis, end to end, in smaller blocks. */
@@ -368,11 +384,31 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
       }
     }
     const sig = maker.end();
-    const { first, more } = encodeSignature(req.index, SIG_REFINED | SIG_FINAL, sig);
     req.sigBytes += sig.records.length;
     outstandingSigBytes += sig.records.length;
-    await channel.send(FrameType.SIG, first);
-    for (const m of more) await channel.send(FrameType.SIG_MORE, m);
+    await sendSigFrames(encodeSignature(req.index, SIG_REFINED | SIG_FINAL, sig));
+  };
+
+  /** A delta arrived whole: the file is written, checked, and staged (or asked for again), while the reader goes on. */
+  const complete = async (a: FileApplier, size: number, sha: Uint8Array): Promise<void> => {
+    const req = a.request;
+    const e = list[req.index]!;
+    const result = await a.finish(size, sha, e);
+    req.applying = false;
+    if (!result.ok) {
+      const w = where(e.path);
+      if (req.attempts > 0) throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${w.root.local(w.path)}: twice the result did not match the sender's size and SHA-256`);
+      // A false block match (short strong sums) or a file that changed while read: once more, with full sums.
+      req.attempts++;
+      outstandingSigBytes -= req.sigBytes;
+      await sendSignature(req, SIG_FINAL | SIG_REDO);
+      return;
+    }
+    literalBytes += result.literalBytes;
+    matchedBytes += result.copyBytes;
+    const w = where(e.path);
+    staged.push({ path: w.path, part: partName(w.path, nonce) });
+    release(req);
   };
 
   const signer = async (): Promise<void> => {
@@ -437,12 +473,19 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           const index = r.varint('file index');
           r.end();
           const req = requested.get(index);
-          if (!req) throw protocolError('read a DELTA frame', `entry ${index} was not asked for`);
+          if (!req || req.applying) throw protocolError('read a DELTA frame', `entry ${index} was not asked for`);
+          req.applying = true;
+          while (finishing.size >= MAX_APPLIERS) {
+            await new Promise<void>((resolve) => (slotFree = resolve));
+            if (failure) throw failure.err;
+          }
           const e = list[index]!;
           const w = where(e.path);
           await ensureParents(e.path);
           await w.root.checkParents(w.path);
           const part = w.root.local(partName(w.path, nonce));
+          // Listed before it exists, so a failure at any point removes it.
+          parts.push(part);
           applier = await FileApplier.open(req, part, signal, (n) => {
             doneBytes += n;
             onProgress?.({ phase: 'transfer', done: doneBytes, total: totalBytes });
@@ -461,27 +504,21 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           const sha = r.bytes(32, 'SHA-256');
           r.end();
           const a = applier;
-          const req = a.request;
-          const e = list[req.index]!;
-          const result = await a.finish(size, sha, e);
           applier = undefined;
-          if (!result.ok) {
-            if (req.attempts > 0) {
-              throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${where(e.path).root.local(where(e.path).path)}: twice the result did not match the sender's size and SHA-256`);
-            }
-            // A false block match (short strong sums) or a file that changed while read: once more, with full sums.
-            req.attempts++;
-            outstandingSigBytes -= req.sigBytes;
-            await sendSignature(req, SIG_FINAL | SIG_REDO);
-            break;
-          }
-          parts.push(a.part);
-          literalBytes += result.literalBytes;
-          matchedBytes += result.copyBytes;
-          const w = where(e.path);
-          staged.push({ path: w.path, part: partName(w.path, nonce) });
-          release(req);
-          checkDone();
+          finishing.add(a);
+          void complete(a, size, sha).then(
+            () => {
+              finishing.delete(a);
+              const free = slotFree;
+              slotFree = undefined;
+              free?.();
+              checkDone();
+            },
+            (err: unknown) => {
+              finishing.delete(a);
+              fail(err);
+            },
+          );
           break;
         }
         case FrameType.REFINE: {
@@ -538,15 +575,22 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
   };
 
   const onFail = (err: unknown): void => {
-    failure = { err };
+    failure ??= { err };
     plan.fail(err);
     windowOpen?.();
+    slotFree?.();
+    allDone();
+  };
+  /** A failure outside the three tasks (a file being finished): `main` throws it. */
+  const fail = (err: unknown): void => {
+    failure ??= { err };
     allDone();
   };
   try {
     return await channel.runTasks(main, [reader, signer], onFail);
   } catch (err) {
     await applier?.abort(err);
+    await Promise.all([...finishing].map((a) => a.abort(err)));
     for (const p of parts) await unlink(p).catch(() => {});
     throw err;
   }

@@ -13,10 +13,11 @@
  * literal data, the sender holds the delta and asks for a finer signature of the old
  * file's unmatched ranges (REFINE, see refine.ts), goes on with other files meanwhile,
  * and splices the second delta into the first when that signature comes. A file of
- * 8 MiB or more starts streaming at once (copies up to its first literal data) and waits
- * for its second signature, so the receiver writes while the sender scans. A file that
- * looks unrelated (no match in its first 4 MiB) or whose literal data outgrows 64 MiB
- * streams without a second round.
+ * 64 MiB or more starts streaming at once (copies up to its first literal data) and
+ * waits for its second signature, so the receiver writes while the sender scans. A file
+ * that looks unrelated (no match in its first 4 MiB), whose literal data outgrows
+ * 64 MiB, or that would take the data held by waiting files over 256 MiB streams
+ * without a second round.
  *
  * Nothing the receiver sends is trusted: a signature must name a file of the list, come
  * when it may, be complete and within the limits before it is used
@@ -65,10 +66,15 @@ export interface SenderResult {
 const DELTA_CHUNK = 256 * 1024;
 /** Small folders are grouped into one FILES frame up to this many bytes. */
 const GROUP_BYTES = 32 * 1024;
-/** Files from this size on stream their delta while it is computed. */
-const STREAM_FROM = 8 * 1024 * 1024;
+/**
+ * Files from this size on stream their delta while it is computed (and hold the others
+ * back while their second signature comes); smaller ones are held whole and wait aside.
+ */
+const STREAM_FROM = 64 * 1024 * 1024;
 /** Literal data held per file for a second round, at most. */
 const HOLD_BYTES = 64 * 1024 * 1024;
+/** Literal data held by all files waiting for their second signature, at most. */
+const HOLD_TOTAL = 256 * 1024 * 1024;
 /** A file with no match in this many first bytes is taken as unrelated: no second round. */
 const UNRELATED_PROBE = 4 * 1024 * 1024;
 
@@ -161,6 +167,8 @@ export async function runSender(channel: Channel, source: string, options: Sende
   let deltaBytes = 0;
   let doneBytes = 0;
   let refined = 0;
+  /** Literal bytes held by files waiting for their second signature. */
+  let heldTotal = 0;
 
   const sendList = async (): Promise<void> => {
     const enc = new FileListEncoder();
@@ -178,7 +186,7 @@ export async function runSender(channel: Channel, source: string, options: Sende
     const last = enc.take();
     if (last) await channel.send(FrameType.FILES, last);
     await channel.send(FrameType.FILES_END, new ByteWriter(8).varint(entries.length).finish());
-    await channel.flush();
+    channel.flush();
   };
 
   const reader = async (): Promise<FinishReport> => {
@@ -224,6 +232,8 @@ export async function runSender(channel: Channel, source: string, options: Sende
     enc.end();
     await drain(enc, true);
     await channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha256).finish());
+    // The receiver can write the file now.
+    channel.flush();
     for (const k of Object.keys(stats) as (keyof DeltaStats)[]) stats[k] += enc.stats[k];
   };
   const emit = (enc: LibrsyncDeltaEncoder, op: DeltaOp, data: Uint8Array | undefined): void => {
@@ -273,7 +283,7 @@ export async function runSender(channel: Channel, source: string, options: Sende
         size += chunk.length;
         g.push(chunk);
         ops.push(g.take());
-        if (mode === 'hold' && (heldLiteral > HOLD_BYTES || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))) {
+        if (mode === 'hold' && (heldLiteral > HOLD_BYTES || heldTotal + heldLiteral > HOLD_TOTAL || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))) {
           // Too much to hold, or nothing in common: stream the rest, no second round.
           mode = 'all';
           await start();
@@ -295,7 +305,9 @@ export async function runSender(channel: Channel, source: string, options: Sende
       if (ranges.length > 0) {
         state[req.index] = 2;
         await channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
+        channel.flush();
         refined++;
+        heldTotal += heldLiteral;
         return { entry: e, held, literals: joinLiterals(literals), ranges, encoder: enc, started, size, sha256: digest };
       }
     }
@@ -332,20 +344,20 @@ export async function runSender(channel: Channel, source: string, options: Sende
       if ((req.flags & SIG_REFINED) !== 0) {
         const p = parked.get(req.index)!;
         parked.delete(req.index);
+        heldTotal -= p.literals.reduce((a, l) => a + l.length, 0);
         await secondRound(req, p);
       } else {
         const p = await firstRound(req);
         if (p) {
           if (p.started) {
             // Its delta is under way: no other delta may start before it ends.
-            await channel.flush();
             const second = await inbox.next(req.index);
             if (!second) break;
+            heldTotal -= p.literals.reduce((a, l) => a + l.length, 0);
             await secondRound(second, p);
           } else parked.set(req.index, p);
         }
       }
-      if (inbox.empty) await channel.flush();
     }
   };
 

@@ -107,7 +107,7 @@ async function intact(root: string, outside: string): Promise<void> {
 async function sendList(ch: Channel, payload: Uint8Array, count: number): Promise<Frame | undefined> {
   await ch.send(FrameType.FILES, payload);
   await ch.send(FrameType.FILES_END, new ByteWriter().varint(count).finish());
-  await ch.flush();
+  ch.flush();
   return ch.next();
 }
 
@@ -183,7 +183,7 @@ test('frames out of place are refused: a delta nobody asked for, data without a 
     const { root, outside } = await setup();
     const err = await fakeClient(root, 'push', 'dst', async (ch) => {
       await script(ch);
-      await ch.flush();
+      ch.flush();
       await ch.next();
     });
     check(err, ErrorCodes.PROTOCOL, re);
@@ -202,7 +202,7 @@ test('a delta that copies past the end of the old file: DELTA_CORRUPT, the file 
     await ch.send(FrameType.DELTA, new ByteWriter().varint(1).finish());
     await ch.send(FrameType.DELTA_DATA, e.take());
     await ch.send(FrameType.DELTA_END, deltaEnd(100, sha('x')));
-    await ch.flush();
+    ch.flush();
     await ch.next();
   });
   check(err, ErrorCodes.DELTA_CORRUPT, /a COPY of 100 bytes at 5 goes past the end of the 10-byte basis/);
@@ -221,7 +221,7 @@ test('a wrong checksum is retried once with full-length sums; a second one is FI
     await ch.send(FrameType.DELTA, new ByteWriter().varint(1).finish());
     await ch.send(FrameType.DELTA_DATA, literal(data));
     await ch.send(FrameType.DELTA_END, deltaEnd(Buffer.byteLength(data), digest));
-    await ch.flush();
+    ch.flush();
   };
   // Wrong twice.
   const { root, outside } = await setup();
@@ -322,7 +322,7 @@ test('an ERROR frame from the peer ends the session with its code and message', 
   const { root, outside } = await setup();
   const err = await fakeClient(root, 'push', 'dst', async (ch) => {
     await ch.send(FrameType.ERROR, encodeJson({ code: ErrorCodes.IO, message: 'Cannot read /home/u/x: disk on fire' }));
-    await ch.flush();
+    ch.flush();
     await ch.next();
   });
   check(err, ErrorCodes.IO, /^Cannot read \/home\/u\/x: disk on fire \(reported by the client\)$/);
