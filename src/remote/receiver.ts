@@ -165,7 +165,13 @@ class FileApplier {
    */
   async finish(size: number, sha256: Uint8Array, entry: ListEntry): Promise<{ ok: boolean; copyBytes: number; literalBytes: number }> {
     this.#queue.close();
-    const stats = await this.#done;
+    let stats: { copyBytes: number; literalBytes: number };
+    try {
+      stats = await this.#done;
+    } catch (err) {
+      await this.#file.abort();
+      throw err;
+    }
     if (this.#size !== size || !Buffer.from(sha256).equals(this.#hash.digest())) {
       await this.#file.abort();
       return { ok: false, ...stats };
@@ -514,7 +520,8 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
               free?.();
               checkDone();
             },
-            (err: unknown) => {
+            async (err: unknown) => {
+              await a.abort(err);
               finishing.delete(a);
               fail(err);
             },

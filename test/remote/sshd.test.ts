@@ -116,8 +116,8 @@ test('a connection killed mid-transfer leaves the destination intact; a rerun co
     () => undefined,
     (e: unknown) => e,
   );
-  assert.ok(killed, 'the connection was killed');
-  assert.ok(SyncError.is(err) && err.code === ErrorCodes.NETWORK, `expected a NETWORK error, got ${String(err)}`);
+  assert.ok(killed, `the connection was killed (the push ended with ${String(err)})`);
+  assert.ok(SyncError.is(err) && err.code === ErrorCodes.NETWORK, `expected a NETWORK error, got ${SyncError.is(err) ? err.code : ''} ${String(err)}`);
   assert.match((err as Error).message, /closed the connection|Cannot write to|Cannot read from/);
   // Every file is as it was (the far end may still be removing its temporary file).
   const files = (d: Record<string, string>) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== '.' && !k.endsWith('.gosync-tmp') && !k.endsWith('.gosync-part')));
