@@ -46,14 +46,15 @@ export async function describe(root: string, options: { times?: boolean } = {}):
   const times = options.times ?? true;
   const one = async (rel: string): Promise<void> => {
     const local = rel === '.' ? root : join(root, rel);
-    // An entry may vanish while listed (a far end removing its temporary file).
-    const st = await lstat(local).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' && rel !== '.' ? undefined : Promise.reject(err)));
-    if (!st) return;
+    const st = await lstat(local);
     const meta = `${(st.mode & 0o777).toString(8)}${times ? `@${Math.round(st.mtimeMs)}` : ''}`;
     if (st.isSymbolicLink()) out[rel] = `link:${await readlink(local)}`;
     else if (st.isDirectory()) {
       out[rel] = `dir:${meta}`;
-      for (const name of (await readdir(local)).sort()) await one(rel === '.' ? name : `${rel}/${name}`);
+      for (const name of (await readdir(local)).sort()) {
+        // An entry may vanish while listed (a far end removing its temporary file).
+        await one(rel === '.' ? name : `${rel}/${name}`).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+      }
     } else out[rel] = `file:${createHash('sha256').update(await readFile(local)).digest('hex').slice(0, 16)}:${st.size}:${meta}`;
   };
   await one('.');
