@@ -69,6 +69,11 @@ const MAX_OUTSTANDING_SIG_BYTES = 64 * 1024 * 1024;
 const APPLY_QUEUE_BYTES = 4 * 1024 * 1024;
 /** Files written at once (each applies its delta while the reader goes on). */
 const MAX_APPLIERS = 4;
+/**
+ * Old files being read at once, in bytes (rdiffPatch reads a basis of up to 256 MiB into
+ * memory): one file is always allowed.
+ */
+const MAX_APPLY_BASIS = 256 * 1024 * 1024;
 
 function ioError(action: string, path: string, cause: unknown): SyncError {
   if (SyncError.is(cause)) return cause;
@@ -481,7 +486,13 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           const req = requested.get(index);
           if (!req || req.applying) throw protocolError('read a DELTA frame', `entry ${index} was not asked for`);
           req.applying = true;
-          while (finishing.size >= MAX_APPLIERS) {
+          const busy = (): boolean => {
+            if (finishing.size === 0) return false;
+            let basis = req.basisSize;
+            for (const f of finishing) basis += f.request.basisSize;
+            return finishing.size >= MAX_APPLIERS || basis > MAX_APPLY_BASIS;
+          };
+          while (busy()) {
             await new Promise<void>((resolve) => (slotFree = resolve));
             if (failure) throw failure.err;
           }
