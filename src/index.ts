@@ -117,7 +117,7 @@ export { createHttpDispatcher } from './sources/http-source.js';
 export type { FoundBlocks, FoundScan } from './patch-file.js';
 export { push, pull, type PushPullOptions } from './remote/push-pull.js';
 export { serveSession, resolveServedPath, type ServeSessionOptions, type ServedSession } from './remote/serve-stdio.js';
-export { memoryPipe, sshTransport, streamTransport, type SshOptions } from './remote/transport.js';
+export { commandTransport, memoryPipe, sshTransport, streamTransport, type SshOptions } from './remote/transport.js';
 export { parseRemote, splitCommand, type RemoteLocation } from './remote/remote-path.js';
 export { PROTOCOL_VERSION, type Hello } from './remote/handshake.js';
 export type { Transport, CompressionOptions } from './remote/channel.js';

@@ -20,7 +20,7 @@ import { parseRemote, type RemoteLocation } from './remote-path.js';
 import type { SyncProgress, SyncReport } from './report.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
 import { listSource } from './source-list.js';
-import { memoryPipe, sshTransport } from './transport.js';
+import { commandTransport, memoryPipe, sshTransport } from './transport.js';
 
 /** Options of {@link push} and {@link pull}. */
 export interface PushPullOptions {
@@ -36,6 +36,12 @@ export interface PushPullOptions {
   stderr?: NodeJS.WritableStream;
   /** Compression of the sender's stream (brotli quality). */
   compression?: CompressionOptions;
+  /**
+   * Without a host: run the far end as this command (an argv that speaks the protocol on
+   * stdin/stdout, e.g. `[node, '…/main.js', 'serve', '--stdio']`), so both ends have a
+   * thread each; by default it runs in this process.
+   */
+  localCommand?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (p: SyncProgress) => void;
 }
@@ -96,6 +102,10 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     });
     path = far.remote.path;
     peer = `the remote end (${far.remote.host})`;
+  } else if (options.localCommand) {
+    transport = commandTransport(options.localCommand, options.stderr ? { stderr: options.stderr } : {});
+    path = resolve(far.local);
+    peer = 'the local server';
   } else {
     const [mine, theirs] = memoryPipe();
     transport = mine;

@@ -37,6 +37,16 @@ export function streamTransport(input: Readable, output: Writable, options: { cl
   };
 }
 
+/**
+ * Runs `argv` (a command that speaks the protocol on its stdin and stdout, such as
+ * `gosync serve --stdio`) and returns its stdio as a transport; its stderr is handled as
+ * ssh's is.
+ */
+export function commandTransport(argv: readonly string[], options: { stderr?: NodeJS.WritableStream } = {}): Transport {
+  if (argv.length === 0) throw new TypeError('Cannot run the far end: the command is empty');
+  return childTransport(argv[0]!, argv.slice(1), options.stderr);
+}
+
 /** Options of {@link sshTransport}. */
 export interface SshOptions {
   /** The ssh command line, split like rsync's `-e` (default `ssh`). */
@@ -58,11 +68,16 @@ export function sshTransport(host: string, options: SshOptions = {}): Transport 
   const argv = splitCommand(options.rsh ?? 'ssh');
   if (argv.length === 0) throw new TypeError('Cannot run ssh: the --rsh command is empty');
   const remote = `${options.remoteCmd ?? 'gosync'} serve --stdio`;
-  const child = spawn(argv[0]!, [...argv.slice(1), host, remote], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return childTransport(argv[0]!, [...argv.slice(1), host, remote], options.stderr);
+}
+
+function childTransport(command: string, args: string[], stderr: NodeJS.WritableStream | undefined): Transport {
+  const argv = [command];
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let tail = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
-    options.stderr?.write(s);
+    stderr?.write(s);
     tail = (tail + s).slice(-STDERR_TAIL);
   });
   let spawnError: Error | undefined;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
+import { CLI } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { describe, leftovers, makeTree, tempDir } from './trees.js';
 
@@ -241,6 +242,18 @@ test('an aborted session leaves the destination as it was', async () => {
   await assert.rejects(p, (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.ABORTED);
   assert.equal(await readFile(join(dst, 'a'), 'utf8'), 'old');
   assert.deepEqual(await leftovers(dst), []);
+});
+
+test('the far end as a local command (gosync serve --stdio in a child process)', async () => {
+  const { src, dst } = paths();
+  await makeTree(src, { 'a.bin': randomBytes(100_000, 12), 'sub/b.txt': 'b' });
+  const localCommand = [process.execPath, CLI, 'serve', '--stdio'];
+  const r = await push(src, dst, { localCommand });
+  assert.equal(r.changed, 2);
+  assert.deepEqual(await describe(dst), await describe(src));
+  const back = join(dir, `back${n}`);
+  await pull(dst, back, { localCommand });
+  assert.deepEqual(await describe(back), await describe(src));
 });
 
 test('misuse: push from a host, pull into a host', async () => {
