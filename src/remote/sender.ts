@@ -241,8 +241,7 @@ export async function runSender(channel: Channel, source: string, options: Sende
     else enc.literal(data!);
   };
 
-
-  /** The first round of a file: returns true when it is parked for a second one. */
+  /** The first round of a file: its delta sent, or (returned) parked for a second round. */
   const firstRound = async (req: SignatureRequest): Promise<Parked | undefined> => {
     const e = entries[req.index]!;
     // The folders on the way must still be folders (not links swapped in since the listing).
