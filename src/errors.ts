@@ -51,7 +51,7 @@ export const ErrorCodes = {
   TREE_CONFLICT: 'GOSYNC_ERR_TREE_CONFLICT',
   /** A peer broke the sync protocol (a malformed, oversized, unknown or unexpected frame), or speaks an incompatible version of it. */
   PROTOCOL: 'GOSYNC_ERR_PROTOCOL',
-  /** A `gosync serve --stdio` peer refused the request: a write to a read-only server, a path outside its root. */
+  /** A `gosync serve --stdio` peer refused the request: a push to a read-only server, its root folder replaced by a file. */
   REFUSED: 'GOSYNC_ERR_REFUSED',
 } as const;
 
