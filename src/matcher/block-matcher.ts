@@ -70,6 +70,23 @@ export interface ScanStats {
   falseMatches: number;
 }
 
+/** Runs of blocks whose `foundSource` is -1 (not found), in order. */
+export function missingSpansOf(foundSource: Int32Array): MissingSpan[] {
+  const out: MissingSpan[] = [];
+  const n = foundSource.length;
+  for (let i = 0; i < n; ) {
+    if (foundSource[i] !== -1) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && foundSource[j] === -1) j++;
+    out.push({ firstBlock: i, blockCount: j - i });
+    i = j;
+  }
+  return out;
+}
+
 /** Consecutive failed predictions before the scan stops expecting blocks in place. */
 const MAX_MISSES = 16;
 
@@ -206,20 +223,7 @@ export class BlockMatcher {
 
   /** Runs of blocks not found in any local file, in reference order. */
   missingSpans(): MissingSpan[] {
-    const out: MissingSpan[] = [];
-    const src = this.foundSource;
-    const n = this.index.blockCount;
-    for (let i = 0; i < n; ) {
-      if (src[i] !== -1) {
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      while (j < n && src[j] === -1) j++;
-      out.push({ firstBlock: i, blockCount: j - i });
-      i = j;
-    }
-    return out;
+    return missingSpansOf(this.foundSource);
   }
 
   /** Bytes of the reference found locally. */

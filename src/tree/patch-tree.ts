@@ -33,7 +33,7 @@ import { concatIndexes } from '../index/concat.js';
 import { decodeIndex } from '../index/format.js';
 import { isHttpUrl } from '../load-index.js';
 import { scanLocalFiles } from '../local-scan.js';
-import type { MissingSpan } from '../matcher/block-matcher.js';
+import { missingSpansOf } from '../matcher/block-matcher.js';
 import { diffFile, patchFile, type FoundScan } from '../patch-file.js';
 import { patchFromBase } from '../patch-from-base.js';
 import type { BlockSource } from '../sources/block-source.js';
@@ -240,20 +240,7 @@ function sliceScan(foundSource: Int32Array, foundOffset: Float64Array, files: re
       foundCount,
       complete: foundCount === n,
       foundBytes,
-      missingSpans(): MissingSpan[] {
-        const out: MissingSpan[] = [];
-        for (let i = 0; i < n; ) {
-          if (src[i] !== -1) {
-            i++;
-            continue;
-          }
-          let j = i + 1;
-          while (j < n && src[j] === -1) j++;
-          out.push({ firstBlock: i, blockCount: j - i });
-          i = j;
-        }
-        return out;
-      },
+      missingSpans: () => missingSpansOf(src),
     },
   };
 }
