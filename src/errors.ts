@@ -127,3 +127,12 @@ export function abortError(signal: AbortSignal): SyncError {
   if (SyncError.is(signal.reason) && signal.reason.code === ErrorCodes.ABORTED) return signal.reason;
   return new SyncError(ErrorCodes.ABORTED, 'Cannot continue: the operation was aborted', { cause: signal.reason });
 }
+
+/**
+ * The IO error for a failed local file operation: "Cannot <action> <path>: <reason>".
+ * A SyncError cause (an abort, a verification failure) is returned as it is.
+ */
+export function ioError(action: string, path: string, cause: unknown): SyncError {
+  if (SyncError.is(cause)) return cause;
+  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
+}

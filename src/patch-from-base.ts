@@ -5,25 +5,16 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { createBrotliDecompress } from 'node:zlib';
 import type { BlockIndex } from './index/block-index.js';
 import type { BaseDeltaForm } from './index/published.js';
 import type { BlockSource } from './sources/block-source.js';
+import { brotliInflated } from './sources/brotli-inflate.js';
 import { AtomicFile } from './util/atomic-file.js';
-import { fileChunks } from './util/file-chunks.js';
-import { drainOrClose } from './util/drain.js';
+import { fileSha256 } from './util/file-chunks.js';
 import { FileVerifier } from './verify/block-verifier.js';
-
-/** SHA-256 of a file, streamed. */
-async function sha256File(path: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
-  const h = createHash('sha256');
-  for await (const chunk of fileChunks(path, signal ? { signal } : {})) h.update(chunk);
-  return new Uint8Array(h.digest());
-}
 
 /**
  * The base delta the index lists for exactly this local file, if any. Costs one read of
@@ -42,30 +33,8 @@ export async function findBase(index: BlockIndex, local: string, signal?: AbortS
   }
   const candidates = bases.filter((b) => b.baseSize === size);
   if (candidates.length === 0) return undefined;
-  const digest = Buffer.from(await sha256File(local, signal));
+  const digest = await fileSha256(local, signal ? { signal } : {});
   return candidates.find((b) => digest.equals(b.baseSha256));
-}
-
-/** Streams a published compressed delta, inflated. */
-async function* inflated(source: BlockSource, form: BaseDeltaForm, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  const z = createBrotliDecompress();
-  const feeding = (async () => {
-    try {
-      for await (const c of source.read([{ start: 0, end: form.size }], signal ? { signal } : {})) {
-        if (z.destroyed) break;
-        if (!z.write(c)) await drainOrClose(z);
-      }
-      if (!z.destroyed) z.end();
-    } catch (err) {
-      z.destroy(err as Error);
-    }
-  })();
-  try {
-    yield* z as AsyncIterable<Buffer>;
-  } finally {
-    z.destroy();
-    await feeding;
-  }
 }
 
 /**
@@ -92,7 +61,7 @@ export async function patchFromBase(
     });
     // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
     const { rdiffPatch } = await import('./formats/rdiff-file.js');
-    const report = await rdiffPatch(local, inflated(source, form, options.signal), sink, options.signal ? { signal: options.signal } : {});
+    const report = await rdiffPatch(local, brotliInflated(source, form.size, options.signal), sink, options.signal ? { signal: options.signal } : {});
     // Every write callback has run once 'finish' fires.
     sink.end();
     await once(sink, 'finish');

@@ -14,7 +14,7 @@
  */
 import { once } from 'node:events';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
 import type { ScanStats } from '../matcher/block-matcher.js';
 import { AtomicFile } from '../util/atomic-file.js';
@@ -46,10 +46,6 @@ export interface RdiffCommonOptions {
 
 const READ_SIZE = 4 * 1024 * 1024;
 const WRITE_SIZE = 1024 * 1024;
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
 
 // ---------------------------------------------------------------------------------------
 // Inputs and outputs

@@ -25,12 +25,12 @@ import { once } from 'node:events';
 import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
 import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile, type WantedEntry } from '../tree/commit-tree.js';
 import { TreeRoot, treeParent } from '../tree/tree-path.js';
-import { PART_SUFFIX, TEMP_SUFFIX, walkTree, type LocalEntry, type LocalTree } from '../tree/walk.js';
+import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../tree/walk.js';
 import { AtomicFile } from '../util/atomic-file.js';
 import { AsyncQueue } from './async-queue.js';
 import { ByteReader, protocolError } from './binary.js';
@@ -74,15 +74,6 @@ const MAX_APPLIERS = 4;
  * memory): one file is always allowed.
  */
 const MAX_APPLY_BASIS = 256 * 1024 * 1024;
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  if (SyncError.is(cause)) return cause;
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
-
-function sameTime(a: number, b: number): boolean {
-  return Math.abs(a - b) < 1;
-}
 
 /** Removes a local entry without following links. */
 async function remove(path: string): Promise<void> {
@@ -328,7 +319,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     if (index === 0) l = destStat && destType ? { path: '', type: destType, size: destStat.size, mode: destStat.mode & 0o7777, mtimeMs: destStat.mtimeMs } : undefined;
     else l = local!.entries.get(e.path);
     conflict(index === 0 ? '' : e.path, l, e);
-    if (l?.type === 'file' && l.size === e.size && sameTime(l.mtimeMs, e.mtime)) return;
+    if (l?.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) return;
     changed++;
     if (changedPaths.length < MAX_LISTED_PATHS) changedPaths.push(e.path);
     totalBytes += e.size;
@@ -636,7 +627,7 @@ async function commitSingle(container: TreeRoot, name: string, e: ListEntry, des
       // Unchanged content: its metadata.
       const st = await lstat(dest);
       if ((st.mode & 0o777) !== e.mode) await chmod(dest, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', dest, cause)));
-      if (!sameTime(st.mtimeMs, e.mtime)) await utimes(dest, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', dest, cause)));
+      if (!sameMtime(st.mtimeMs, e.mtime)) await utimes(dest, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', dest, cause)));
     }
   } else {
     const st = await lstat(dest).catch(() => undefined);

@@ -7,7 +7,7 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ErrorCodes, SyncError, ioError } from '../errors.js';
 import { treeParent } from '../tree/tree-path.js';
 import { walkTree } from '../tree/walk.js';
 import type { ListEntry } from './file-list.js';
@@ -24,11 +24,6 @@ export interface SourceList {
   skipped: string[];
   /** Where each folder's entries end in `entries`. */
   groups: number[];
-}
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  if (SyncError.is(cause)) return cause;
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
 }
 
 /** Lists the source: itself first, then (for a folder) every entry, folder by folder in name order. */

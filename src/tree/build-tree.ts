@@ -13,7 +13,7 @@ import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from 'node
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { buildIndexFile } from '../build-file.js';
 import { brotliParams } from '../publish/compressed-forms.js';
 import { writeBaseDelta } from '../publish/base-delta.js';
@@ -21,7 +21,7 @@ import { AtomicFile } from '../util/atomic-file.js';
 import { fileChunks } from '../util/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
 import { MANIFEST_VERSION, MODE_MASK, decodeManifest, encodeManifest, objectNames, type FileEntry, type Manifest, type ManifestBase, type TreeEntry } from './manifest.js';
-import { walkTree } from './walk.js';
+import { sameMtime, walkTree } from './walk.js';
 
 /** Options of {@link buildTree}. */
 export interface BuildTreeOptions {
@@ -79,10 +79,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
 }
 
 /** Copies `input` into the object store under its SHA-256 (one read); returns the hash. */
@@ -239,7 +235,7 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
     const before = prevFiles.get(f.path);
     let sha256: string | undefined;
     // rsync's quick check: same size and mtime as last time, and the content is published.
-    if (!options.checksum && before && before.size === f.size && Math.abs(before.mtime - f.mtime) < 1 && (await exists(objectFile(objectNames.content(before.sha256))))) {
+    if (!options.checksum && before && before.size === f.size && sameMtime(before.mtime, f.mtime) && (await exists(objectFile(objectNames.content(before.sha256))))) {
       sha256 = before.sha256;
     } else {
       const stored = f.size <= SMALL_FILE ? await storeSmall(input, out, shards) : await storeContent(input, out, signal);

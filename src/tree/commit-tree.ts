@@ -13,9 +13,9 @@
  */
 import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, relative, sep } from 'node:path';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { TreeRoot, treeParent } from './tree-path.js';
-import { PART_SUFFIX, type LocalTree } from './walk.js';
+import { PART_SUFFIX, sameMtime, type LocalTree } from './walk.js';
 import { shortName } from '../util/short-name.js';
 
 /** What a folder should hold: folders, files, links (as in a manifest; file content aside). */
@@ -48,15 +48,6 @@ export function partName(path: string, tag: string): string {
   const parent = treeParent(path);
   const name = `.${shortName(basename(path))}.${tag}${PART_SUFFIX}`;
   return parent === '' ? name : `${parent}/${name}`;
-}
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  if (SyncError.is(cause)) return cause;
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
-
-function sameTime(a: number, b: number): boolean {
-  return Math.abs(a - b) < 1;
 }
 
 /**
@@ -157,11 +148,11 @@ export async function commitTree(root: TreeRoot, wanted: readonly WantedEntry[],
       if (e.mtime !== undefined) await lutimes(target, new Date(), new Date(e.mtime)).catch(() => {});
     } else if (e.type === 'file' && !stagedPaths.has(e.path) && l?.type === 'file') {
       // An unchanged file: its metadata, if it differs.
-      if ((l.mode & 0o777) === e.mode && sameTime(l.mtimeMs, e.mtime)) continue;
+      if ((l.mode & 0o777) === e.mode && sameMtime(l.mtimeMs, e.mtime)) continue;
       await root.checkParents(e.path);
       const target = root.local(e.path);
       if ((l.mode & 0o777) !== e.mode) await chmod(target, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', target, cause)));
-      if (!sameTime(l.mtimeMs, e.mtime)) await utimes(target, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', target, cause)));
+      if (!sameMtime(l.mtimeMs, e.mtime)) await utimes(target, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', target, cause)));
     }
   }
   const deleted: string[] = [];

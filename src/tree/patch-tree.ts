@@ -25,8 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { chmod, lstat, readFile, utimes } from 'node:fs/promises';
-import { createBrotliDecompress } from 'node:zlib';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
 import { blockLength } from '../index/block-index.js';
 import { concatIndexes } from '../index/concat.js';
@@ -37,14 +36,14 @@ import { missingSpansOf } from '../matcher/block-matcher.js';
 import { diffFile, patchFile, type FoundScan } from '../patch-file.js';
 import { patchFromBase } from '../patch-from-base.js';
 import type { BlockSource } from '../sources/block-source.js';
+import { brotliInflated } from '../sources/brotli-inflate.js';
 import { AtomicFile } from '../util/atomic-file.js';
-import { drainOrClose } from '../util/drain.js';
-import { fileChunks } from '../util/file-chunks.js';
+import { fileChunks, fileSha256 } from '../util/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import { TreeRoot, treeParent } from './tree-path.js';
-import { walkTree, type LocalTree } from './walk.js';
+import { sameMtime, walkTree, type LocalTree } from './walk.js';
 import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile, type TreeChanges } from './commit-tree.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
@@ -67,14 +66,17 @@ export interface TreeOptions {
   headers?: Record<string, string>;
   /** Refuse manifests larger than this (default 256 MiB). */
   maxManifestBytes?: number;
+  /**
+   * Remove local entries the manifest does not list (rsync's `--delete`); a non-empty
+   * local folder where a file goes is then replaced instead of refused.
+   */
+  delete?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: TreeProgress) => void;
 }
 
 /** Options of {@link patchTree}. */
 export interface PatchTreeOptions extends TreeOptions {
-  /** Remove local entries the manifest does not list (rsync's `--delete`). */
-  delete?: boolean;
   /** Flush every new file to disk before it replaces the old one. */
   fsync?: boolean;
 }
@@ -156,21 +158,6 @@ interface TreePlan {
   reports: TreeFileReport[];
   needed: Needed[];
   changes: TreeChanges;
-}
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  if (SyncError.is(cause)) return cause;
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
-
-async function sha256Of(path: string, signal: AbortSignal | undefined): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of fileChunks(path, signal ? { signal } : {})) h.update(chunk);
-  return h.digest('hex');
-}
-
-function sameTime(a: number, b: number): boolean {
-  return Math.abs(a - b) < 1;
 }
 
 /** The part name of `entry`: next to the target, named by its content hash. */
@@ -271,7 +258,7 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
     const files = manifest.entries.filter((e): e is FileEntry => e.type === 'file');
     for (const e of files) {
       const l = local.entries.get(e.path);
-      if (l && l.type === 'file' && l.size === e.size && sameTime(l.mtimeMs, e.mtime)) {
+      if (l && l.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) {
         known.set(e.sha256, localPath(e.path));
         reports.push({ path: e.path, action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged', size: e.size, reusedBytes: e.size, fetchBytes: 0 });
       } else changed.push(e);
@@ -284,7 +271,7 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
       }),
       4,
       async (e) => {
-        hashed.set(e.path, await sha256Of(localPath(e.path), signal));
+        hashed.set(e.path, (await fileSha256(localPath(e.path), signal ? { signal } : {})).toString('hex'));
       },
       signal,
     );
@@ -317,7 +304,7 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
         try {
           const st = await lstat(c.local);
           if (!st.isFile() || !sizes.has(st.size)) return;
-          hashed.set(c.path, await sha256Of(c.local, signal));
+          hashed.set(c.path, (await fileSha256(c.local, signal ? { signal } : {})).toString('hex'));
         } catch (err) {
           if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
         }
@@ -467,37 +454,20 @@ export async function diffTree(dir: string, location: string, options: TreeOptio
 }
 
 /** Streams `source` (brotli-compressed when `compressed`) into `out`, checking size and SHA-256. */
-async function writeWhole(source: BlockSource, size: number, compressed: number | undefined, entry: FileEntry, out: AtomicFile, signal: AbortSignal | undefined): Promise<void> {
+async function writeWhole(source: BlockSource, compressed: number | undefined, entry: FileEntry, out: AtomicFile, signal: AbortSignal | undefined): Promise<void> {
   const h = createHash('sha256');
   let n = 0;
-  const take = async (chunk: Uint8Array) => {
-    n += chunk.length;
-    if (n > entry.size) throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`);
-    h.update(chunk);
-    await out.write(chunk);
-  };
-  const chunks = source.read([{ start: 0, end: compressed ?? size }], signal ? { signal } : {});
-  if (compressed === undefined) {
-    for await (const c of chunks) await take(c);
-  } else {
-    const z = createBrotliDecompress();
-    const feeding = (async () => {
-      try {
-        for await (const c of chunks) if (!z.write(c)) await drainOrClose(z);
-        z.end();
-      } catch (err) {
-        z.destroy(err as Error);
-      }
-    })();
-    try {
-      for await (const c of z as AsyncIterable<Buffer>) await take(c);
-    } catch (err) {
-      z.destroy();
-      await feeding;
-      if (SyncError.is(err)) throw err;
-      throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot decompress ${entry.path}: ${(err as Error).message}`, { cause: err });
+  const chunks = compressed === undefined ? source.read([{ start: 0, end: entry.size }], signal ? { signal } : {}) : brotliInflated(source, compressed, signal);
+  try {
+    for await (const chunk of chunks) {
+      n += chunk.length;
+      if (n > entry.size) throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`);
+      h.update(chunk);
+      await out.write(chunk);
     }
-    await feeding;
+  } catch (err) {
+    if (SyncError.is(err)) throw err;
+    throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot decompress ${entry.path}: ${(err as Error).message}`, { cause: err });
   }
   if (n !== entry.size || h.digest('hex') !== entry.sha256) {
     throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${entry.path}: the fetched content does not match the manifest's size and SHA-256`);
@@ -608,7 +578,7 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
         const compressed = e.br;
         const source = store.open(compressed !== undefined ? objectNames.brotli(e.sha256) : objectNames.content(e.sha256), compressed ?? e.size);
         try {
-          await writeWhole(source, e.size, compressed, e, out, signal);
+          await writeWhole(source, compressed, e, out, signal);
         } finally {
           await source.close();
           n.report.fetchBytes = source.stats?.bytes ?? 0;

@@ -32,6 +32,11 @@ export interface LocalTree {
   skipped: string[];
 }
 
+/** True when two modification times (ms) are equal to the millisecond manifests and peers carry. */
+export function sameMtime(a: number, b: number): boolean {
+  return Math.abs(a - b) < 1;
+}
+
 /** Suffix of files staged by a tree patch before they replace their targets. */
 export const PART_SUFFIX = '.gosync-part';
 /** Suffix of gosync's temporary files. */

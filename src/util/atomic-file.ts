@@ -8,13 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ioError } from '../errors.js';
 import type { OutputSink } from '../patcher/assemble.js';
 import { shortName } from './short-name.js';
-
-function ioError(action: string, path: string, cause: unknown): SyncError {
-  return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
-}
 
 /** A temporary file that becomes `target` on commit. */
 export class AtomicFile implements OutputSink {

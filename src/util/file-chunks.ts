@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 
@@ -25,4 +26,11 @@ export async function* fileChunks(path: string, options: { signal?: AbortSignal;
   } finally {
     await fh.close();
   }
+}
+
+/** The SHA-256 of a file, read front to back once. */
+export async function fileSha256(path: string, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+  const h = createHash('sha256');
+  for await (const chunk of fileChunks(path, options)) h.update(chunk);
+  return h.digest();
 }

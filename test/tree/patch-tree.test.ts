@@ -303,6 +303,11 @@ test('a non-empty local folder where the manifest has a file: TREE_CONFLICT and 
   await setDirTimes(local);
   const before = await snapshot(local);
   await assert.rejects(patchTree(local, manifest), hasCode(ErrorCodes.TREE_CONFLICT));
+  // diff says the same, and with delete plans the replacement, writing nothing either way.
+  await assert.rejects(diffTree(local, manifest), hasCode(ErrorCodes.TREE_CONFLICT));
+  const planned = await diffTree(local, manifest, { delete: true });
+  assert.deepEqual(planned.extraneous, ['other.txt']);
+  assert.equal(planned.files.find((f) => f.path === 'x')?.action, 'whole');
   const after = await snapshot(local);
   assert.deepEqual(after, before, 'nothing changed: no file replaced or added, no part left');
   assert.deepEqual(leftovers(after), []);

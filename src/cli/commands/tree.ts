@@ -125,6 +125,7 @@ the manifest and the block indexes of changed files.
 
 Options:
       --content-base <url>  where objects/ is published (default: the manifest's folder)
+      --delete              plan as "gosync patch --delete" would (replacing folders in the way)
       --json                print a JSON report on stdout
   -t, --threads <n>         worker threads for scanning
   -q, --quiet               no progress on stderr
@@ -176,7 +177,7 @@ export async function treeCommand(kind: 'patch' | 'diff', args: string[], ctx: C
   };
   const { diffTree, patchTree } = await import('../../tree/patch-tree.js');
   if (kind === 'diff') {
-    const report = await diffTree(dir, manifest, common);
+    const report = await diffTree(dir, manifest, { ...common, ...(values.delete ? { delete: true } : {}) });
     progress.done();
     if (values.json) {
       ctx.stdout.write(`${JSON.stringify(report)}\n`);
