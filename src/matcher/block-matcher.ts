@@ -90,8 +90,14 @@ export function missingSpansOf(foundSource: Int32Array): MissingSpan[] {
 /** Consecutive failed predictions before the scan stops expecting blocks in place. */
 const MAX_MISSES = 16;
 
-/** Default read/scan buffer: large sequential pieces, few compactions. */
+/** Largest read/scan buffer: large sequential pieces, few compactions. */
 const SCAN_BUFFER = 4 * 1024 * 1024;
+/**
+ * First scan buffer: it doubles up to {@link SCAN_BUFFER} as data comes, so a small file
+ * does not cost a zeroed 4 MiB (a 121-file folder pushed through ssh spent 67 ms of
+ * allocation and 80 ms of garbage collection on them, of 1.3 s).
+ */
+const FIRST_SCAN_BUFFER = 64 * 1024;
 
 /**
  * Where each reference block was found. Shared by the scanners of several local files
@@ -296,7 +302,7 @@ export class Scanner {
     this.#history = MAX_MISSES * this.#bs;
     this.#rk = m.index.weakAlgorithm === 'rabinkarp';
     this.#rkPow = this.#rk ? rkPower(this.#bs) | 0 : 0;
-    this.#buf = new Uint8Array(Math.max(SCAN_BUFFER, 4 * this.#span + this.#history));
+    this.#buf = new Uint8Array(Math.max(FIRST_SCAN_BUFFER, 4 * this.#span + this.#history));
     this.#digest = new Uint8Array(2 * m.index.strongBytes);
   }
 
@@ -334,7 +340,7 @@ export class Scanner {
   #compact(): void {
     this.#cache.fill(-1);
     const drop = Math.max(0, this.#x - this.#history);
-    if (drop === 0) {
+    if (drop === 0 || this.#buf.length < SCAN_BUFFER) {
       const bigger = new Uint8Array(this.#buf.length * 2);
       bigger.set(this.#buf.subarray(0, this.#len));
       this.#buf = bigger;

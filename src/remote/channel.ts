@@ -39,9 +39,13 @@ export interface CompressionOptions {
 /**
  * brotli quality of the sender's stream. On typescript 5.5.4 → 5.6.2 (6 MB of literal
  * data in 37 changed files): quality 5 gives 888 kB in 0.10 s of CPU, 9 gives 801 kB in
- * 0.27 s, 11 gives 732 kB in 6 s; zlib level 6 gives 1.36 MB.
+ * 0.27 s, 11 gives 732 kB in 6 s; zlib level 6 gives 1.36 MB. Quality 4 is the default
+ * because of large files: pushing bun 1.4.4 → 1.4.5 (89 MB of literal data) through a
+ * loopback sshd took 4.6–5.1 s at quality 5 (35.5 MB sent) and 3.5–3.7 s at quality 4
+ * (38.4 MB; rsync -az with zstd: 38.7 MB), quality 3 sending 39.5 MB, more than rsync -z.
+ * Brotli runs on libuv's thread pool, but on two vCPUs it competes with the scan.
  */
-export const DEFAULT_QUALITY = 5;
+export const DEFAULT_QUALITY = 4;
 /** Frames gathered before they are written. */
 const BATCH_BYTES = 64 * 1024;
 /** brotli window: 16 MiB, so data repeated across files is found. */
