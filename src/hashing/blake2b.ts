@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createBLAKE2b } from 'hash-wasm';
+import { createBLAKE2b } from './hash-wasm.js';
 import type { IncrementalHash, StrongHash } from './strong-hash.js';
 import { wasmHash } from './wasm-hash.js';
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createMD4 } from 'hash-wasm';
+import { createMD4 } from './hash-wasm.js';
 import type { IncrementalHash, StrongHash } from './strong-hash.js';
 import { wasmHash } from './wasm-hash.js';
 
