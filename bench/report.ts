@@ -74,6 +74,10 @@ export function verdict(met: boolean | undefined): string {
   return met === undefined ? 'not measured' : met ? '**met**' : '**NOT met**';
 }
 
+/** Where a run with unmet targets points for the reasons (hand-written, with its own commands). */
+export const UNMET_NOTE =
+  'Why the targets marked NOT met are not met, with the profiles behind each gap (separate profiling runs, each with the command that produced it): [docs/performance.md](docs/performance.md).';
+
 export function renderTargets(sections: readonly Section[]): string {
   const targets = sections.flatMap((s) => s.targets);
   if (targets.length === 0) return '';
@@ -153,6 +157,7 @@ export function renderDocument(h: ReportHeader, sections: readonly Section[]): s
     '',
     renderTargets(sections),
     '',
+    ...(sections.some((x) => x.targets.some((t) => t.met === false)) ? [UNMET_NOTE, ''] : []),
     ...sections.map(renderSection),
   ];
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
