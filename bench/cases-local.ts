@@ -408,14 +408,14 @@ export async function caseEdited(ctx: Ctx, m: MainInputs): Promise<Section> {
     rows.push([r.name, `\`${commandText(specs[i]!)}\``, fmtSec(r.wall), spread(r), mbps(m.nextSize, r.wall).toFixed(0), fmtSec(r.cpu), rssText(r.maxRss), fmtInt(bytes), what, ratio(bytes)]);
   }
   const z = await zstdSize(ctx, m.next);
-  if (z) rows.push(['zstd -19 of the new file', `\`zstd -19 ${basename(m.next)}\``, fmtSec(z.seconds), '1 run', mbps(m.nextSize, z.seconds).toFixed(1), '', '', fmtInt(z.bytes), 'compressed size (no old version used)', ratio(z.bytes)]);
+  if (z) rows.push(['zstd -19 of the new file', `\`zstd -19 ${basename(m.next)}\``, fmtSec(z.seconds), '1 run, kept in .bench/cache.json (may be from an earlier run)', mbps(m.nextSize, z.seconds).toFixed(1), '', '', fmtInt(z.bytes), 'compressed size (no old version used)', ratio(z.bytes)]);
   rows.push(['(genuinely new data)', '', '', '', '', '', '', fmtInt(e.newDataBytes), 'inserted + overwritten bytes', ratio(e.newDataBytes)]);
   s.tables.push({ headers: ['tool', 'command', 'median s', 'min–max s', 'MB/s', 'CPU s', 'peak RSS', 'bytes', 'what the bytes are', 'gosync bytes ÷ this'], rows });
   if (g) {
     ctx.shared.patchEditedMBps = mbps(m.nextSize, g.wall);
     ctx.shared.patchEditedVia = 'gosync patch via nginx';
     const j = gosyncJson(g.last);
-    s.notes.push(`gosync reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / m.nextSize).toFixed(2)}%), fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges with ${j.requests} requests; index ${fmtInt(Number(j.indexBytes))} B.`);
+    s.notes.push(`gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / m.nextSize).toFixed(2)}%), fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges with ${j.requests} requests; index ${fmtInt(Number(j.indexBytes))} B.`);
   }
   if (g && zs) {
     s.notes.push(`gosync vs zsync: ${fmtRatio(g.metrics.wire! / zs.metrics.wire!)}× the bytes, ${fmtRatio(zs.wall / g.wall)}× the speed (zsync ${fmtSec(zs.wall)} s, gosync ${fmtSec(g.wall)} s). No target is set for this case.`);

@@ -30,9 +30,9 @@ async function listing(root: string): Promise<Map<string, string>> {
       const st = await lstat(join(root, p));
       if (st.isSymbolicLink()) out.set(p, `link:${await readlink(join(root, p))}`);
       else if (st.isDirectory()) {
-        out.set(p, 'dir');
+        out.set(p, `dir ${(st.mode & 0o777).toString(8)}`);
         await walk(p);
-      } else out.set(p, createHash('sha256').update(await readFile(join(root, p))).digest('hex'));
+      } else out.set(p, `${(st.mode & 0o777).toString(8)} ${createHash('sha256').update(await readFile(join(root, p))).digest('hex')}`);
     }
   };
   await walk('');
@@ -104,7 +104,8 @@ function specsFor(ctx: Ctx, pair: TreePair, local: string, url: string, label: s
   return specs;
 }
 
-function rows(res: Measured[], ref: Measured | undefined): string[][] {
+/** Table rows; `sameLink` false: the times were taken over another link than `ref`'s (no time ratio). */
+function rows(res: Measured[], ref: Measured | undefined, sameLink = true): string[][] {
   return res.map((r) => [
     r.name,
     fmtSec(r.wall),
@@ -113,7 +114,7 @@ function rows(res: Measured[], ref: Measured | undefined): string[][] {
     r.metrics.requests === undefined ? '–' : fmtInt(r.metrics.requests),
     rssText(r.maxRss),
     ref ? fmtRatio(r.metrics.wire! / ref.metrics.wire!) : '–',
-    ref ? fmtRatio(r.wall / ref.wall) : '–',
+    ref && sameLink ? fmtRatio(r.wall / ref.wall) : '–',
   ]);
 }
 
@@ -166,7 +167,7 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
     const zstd = await zstdSize(ctx, tar);
     await removeQuietly(tar);
     const az = res.find((r) => r.name.startsWith('rsync -az'));
-    s.tables.push({ headers: HEADERS, rows: rows([...res, ...wan], az) });
+    s.tables.push({ headers: HEADERS, rows: [...rows(res, az), ...rows(wan, az, false)] });
     const g = res[0]!;
     const gw = wan[0]!;
     s.notes.push(

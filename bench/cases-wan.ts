@@ -102,7 +102,7 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     s.notes.push(
       `"link busy" = proxy ↓ bytes at 100 Mbit/s ÷ wall time: the share of the run the downlink was needed. At line rate the ${fmtInt(g.metrics.down!)} B gosync moved take ${(g.metrics.down! / lineRate).toFixed(2)} s.`,
     );
-    s.notes.push(`gosync reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / p.nextSize).toFixed(1)}%) and fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges.`);
+    s.notes.push(`gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / p.nextSize).toFixed(1)}%) and fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges.`);
     const floor = g.metrics.down! / lineRate;
     if (z && floor > 0.5 * z.wall) {
       s.notes.push(
@@ -114,6 +114,12 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
       s.notes.push(
         `gosync opened ${fmtInt(g.metrics.conns!)} TCP connections for ${fmtInt(g.metrics.requests!)} requests (counted at the proxy and at nginx): a new connection, with its handshake round trip, for almost every request, whatever --connections says` +
           (z ? `; zsync used ${fmtInt(z.metrics.conns!)} connections for ${fmtInt(z.metrics.requests!)} requests (keep-alive and pipelining).` : '.'),
+      );
+    }
+    const gzRun = res.find((r) => r.name.startsWith('gosync (compressed'));
+    if (gzRun) {
+      s.notes.push(
+        `"gosync (compressed forms published)": the reference published with \`gosync build --compress --base <the old version>\` (case 5), so the server also holds a brotli delta from exactly the client's old file; the client chose plan "${String(gosyncJson(gzRun.last).plan)}".`,
       );
     }
     const byC = res.filter((r) => r.name.startsWith('gosync'));
