@@ -17,7 +17,6 @@
  * @module
  */
 import { ErrorCodes, SyncError } from '../errors.js';
-import { blockLength } from '../index/block-index.js';
 import { BlockMatcher, type ScanStats, type Scanner } from '../matcher/block-matcher.js';
 import { RS_DELTA_MAGIC, describeLibrsyncMagic, librsyncTailMatch, librsyncToBlockIndex, type LibrsyncSignature } from './librsync-signature.js';
 
@@ -233,7 +232,6 @@ export class LibrsyncDeltaGenerator {
   readonly scanStats: ScanStats | undefined;
   readonly #scanner: Scanner | undefined;
   readonly #bs: number;
-  readonly #lastLength: (block: number) => number;
   /** New-file bytes from #pendBase on; [#emitted, #pushed) is not yet in the delta. */
   #pend = new Uint8Array(256 * 1024);
   #pendBase = 0;
@@ -246,13 +244,12 @@ export class LibrsyncDeltaGenerator {
     this.encoder = new LibrsyncDeltaEncoder(options);
     this.#bs = signature.blockLength;
     if (signature.blockCount > 0) {
+      // Every block is a whole block here: a signature does not say how long the basis's
+      // last block is (librsyncToBlockIndex without lastBlockLength), so matches are bs long.
       const index = librsyncToBlockIndex(signature);
-      this.#lastLength = (block) => blockLength(index, block);
       const matcher = new BlockMatcher(index, { repeat: true, onMatch: (block, offset) => this.#onMatch(block, offset) });
       this.scanStats = matcher.stats;
       this.#scanner = matcher.scanner(0);
-    } else {
-      this.#lastLength = () => 0;
     }
   }
 
@@ -262,8 +259,7 @@ export class LibrsyncDeltaGenerator {
   }
 
   #onMatch(block: number, offset: number): void {
-    const length = this.#lastLength(block);
-    const end = offset + length;
+    const end = offset + this.#bs;
     if (end <= this.#emitted) return; // already written (never happens with the current matcher)
     const start = Math.max(offset, this.#emitted);
     this.#literalUpTo(start);

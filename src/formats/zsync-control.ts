@@ -27,7 +27,7 @@ import { md4, md4Into } from '../hashing/md4.js';
 import { nodeHash, type StrongHash } from '../hashing/strong-hash.js';
 import type { BlockIndex, FileDigest } from '../index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
-import { MAX_BLOCK_SIZE, blockCountOf, type HashLengths } from '../index/params.js';
+import { MAX_BLOCK_SIZE, blockCountOf, defaultHashLengths, type HashLengths } from '../index/params.js';
 import { weakChecksum } from '../rollsum/rollsum.js';
 
 /** The value of the `zsync:` line this module writes (the format of zsync 0.6.2). */
@@ -351,15 +351,9 @@ export function zsyncBlockSize(fileSize: number): number {
  */
 export function zsyncHashLengths(fileSize: number, blockSize: number): HashLengths {
   if (!(fileSize > 0)) throw new RangeError(`zsync hash lengths need a file size above 0, not ${fileSize}`);
-  const seqMatches: 1 | 2 = fileSize > blockSize ? 2 : 1;
-  const len = fileSize;
-  const blocks = Math.floor(len / blockSize);
-  let rsum = Math.ceil(((Math.log(len) + Math.log(blockSize)) / Math.log(2) - 8.6) / seqMatches / 8);
-  rsum = Math.min(4, Math.max(2, rsum));
-  let checksum = Math.ceil((20 + (Math.log(len) + Math.log(1 + blocks)) / Math.log(2)) / seqMatches / 8);
-  const checksum2 = Math.trunc((7.9 + (20 + Math.log(1 + blocks) / Math.log(2))) / 8);
-  checksum = Math.min(16, Math.max(3, checksum, checksum2));
-  return { seqMatches, weakBytes: rsum, strongBytes: checksum };
+  // gosync's defaults are zsyncmake's formulas; zsync stores at most 16 bytes of MD4.
+  const l = defaultHashLengths(fileSize, blockSize);
+  return { ...l, strongBytes: Math.min(16, l.strongBytes) };
 }
 
 /** Options of {@link ZsyncBuilder}. */
