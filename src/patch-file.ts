@@ -276,6 +276,10 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
       // A compressed form that fails (damaged, truncated, missing, mismatched blocks) is
       // retried once from the plain reference: nothing was written yet.
       if (planned === source || (SyncError.is(err) && err.code === ErrorCodes.ABORTED)) throw err;
+      // Every fetched block passed its strong hash, so a whole-file mismatch with local
+      // blocks in the plan is a false local match: the same plan from the plain reference
+      // would fail the same way. The catch below fetches the whole file from it instead.
+      if (SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH && scan.matcher.foundCount > 0) throw err;
       kind = 'raw';
       result = await write(source);
     }
@@ -283,6 +287,7 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) || scan.matcher.foundCount === 0) throw err;
     // A local block matched by a truncated hash was not the right one. Fetch everything.
     refetched = true;
+    kind = 'raw';
     const none = new Int32Array(index.blockCount).fill(-1);
     const all: PlannedRange[] = index.fileSize > 0 ? [{ start: 0, end: index.fileSize, firstBlock: 0, blockCount: index.blockCount }] : [];
     result = await writeOutput(output, [], none, new Float64Array(index.blockCount), all, options);

@@ -22,7 +22,7 @@ export interface FramesForm {
   blocksPerFrame: number;
   /** Compressed size of each frame; frames are stored back to back in this order. */
   frameSizes: Uint32Array;
-  /** The frames file, relative to the index URL (or absolute). */
+  /** The frames file: a plain file name, in the index's folder (see {@link publishedNameProblem}). */
   name: string;
 }
 
@@ -70,9 +70,22 @@ function codecOf(id: number): Codec {
   throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`);
 }
 
+/**
+ * Why `name` cannot name a published form, or undefined when it can. A form lives in the
+ * index's own folder: its name is a plain file name, without `/` or `\`, and not `.` or
+ * `..`. (Clients still resolve it as a file name: escaped in a URL, not as a URL.)
+ */
+export function publishedNameProblem(name: string): string | undefined {
+  if (name.includes('/') || name.includes('\\')) return 'it contains a path separator';
+  if (name === '.' || name === '..') return `it is "${name}"`;
+  return undefined;
+}
+
 function nameBytes(name: string): Buffer {
   const b = Buffer.from(name, 'utf8');
   if (b.length === 0 || b.length > MAX_NAME) throw new RangeError(`Cannot encode the index: a published name must be 1..${MAX_NAME} bytes`);
+  const problem = publishedNameProblem(name);
+  if (problem !== undefined) throw new RangeError(`Cannot encode the index: the published name ${JSON.stringify(name)} is not a plain file name (${problem})`);
   return b;
 }
 
@@ -130,6 +143,8 @@ function readName(p: Buffer, at: number, what: string): string {
   if (n === 0 || n > MAX_NAME || at + 2 + n > p.length) throw corrupt(`the ${what} entry has a bad name length ${n}`);
   const name = p.toString('utf8', at + 2, at + 2 + n);
   if (name.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(name)) throw corrupt(`the ${what} entry's name is not valid UTF-8 text`);
+  const problem = publishedNameProblem(name);
+  if (problem !== undefined) throw corrupt(`the ${what} entry names ${JSON.stringify(name)}, outside the index's folder (${problem})`);
   return name;
 }
 

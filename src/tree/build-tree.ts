@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
@@ -184,6 +184,14 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
     throw ioError('create the publish folder', out, cause);
   });
   const outReal = await realpath(out);
+  // The publish folder may sit inside the published one: it is left out of the listing.
+  // Into the folder itself, the manifest would list its own objects and grow every build.
+  const inside = relative(root, outReal);
+  if (inside === '') {
+    throw new SyncError(ErrorCodes.IO, `Cannot publish ${dir} into ${out}: it is the published folder itself (publish into another folder, or one inside it)`, { path: out });
+  }
+  const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+  const excluded = outside ? undefined : inside.split(sep).join('/');
   const name = options.name ?? (basename(root) || 'tree');
   if (name.includes('/') || name.includes(sep) || name.startsWith('.')) throw new RangeError(`Cannot publish: the name "${name}" is not a plain file name`);
   const manifestPath = join(out, `${name}.tree.json`);
@@ -191,15 +199,11 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
   const prevFiles = new Map<string, FileEntry>();
   for (const e of prev?.entries ?? []) if (e.type === 'file') prevFiles.set(e.path, e);
 
-  const tree = await walkTree(root, signal ? { signal } : {});
-  // The publish folder may sit inside the published one: leave it out.
-  const inside = relative(root, outReal);
-  const excluded = inside !== '' && !inside.startsWith('..') && !inside.startsWith(sep) ? inside.split(sep).join('/') : undefined;
+  const tree = await walkTree(root, { ...(signal ? { signal } : {}), ...(excluded !== undefined ? { exclude: excluded } : {}) });
   const skipped = [...tree.skipped];
   const entries: TreeEntry[] = [];
   const files: { path: string; size: number; mode: number; mtime: number }[] = [];
   for (const e of [...tree.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    if (excluded !== undefined && (e.path === excluded || e.path.startsWith(`${excluded}/`))) continue;
     const mtime = Math.round(e.mtimeMs);
     if (e.type === 'dir') entries.push({ type: 'dir', path: e.path, mode: e.mode & MODE_MASK, mtime });
     else if (e.type === 'symlink') entries.push({ type: 'symlink', path: e.path, target: e.target!, mtime });

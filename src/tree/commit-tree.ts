@@ -84,13 +84,28 @@ export function findTreeChanges(root: TreeRoot, wanted: readonly WantedEntry[], 
   return changes;
 }
 
-/** Removes a local entry without following links. */
-async function remove(path: string): Promise<void> {
+/** Removes a local entry (a folder with everything in it) without following links; a missing one is fine. */
+export async function remove(path: string): Promise<void> {
   try {
     await rm(path, { recursive: true, force: true });
   } catch (cause) {
     throw ioError('remove', path, cause);
   }
+}
+
+/** Sets the permission bits and the modification time (ms since the epoch) of `path`, following links. */
+export async function setMetadata(path: string, mode: number, mtime: number): Promise<void> {
+  await chmod(path, mode).catch((cause: unknown) => {
+    throw ioError('set the mode of', path, cause);
+  });
+  await setMtime(path, mtime);
+}
+
+/** Sets the modification time (ms since the epoch) of `path`, following links. */
+async function setMtime(path: string, mtime: number): Promise<void> {
+  await utimes(path, new Date(), new Date(mtime)).catch((cause: unknown) => {
+    throw ioError('set the time of', path, cause);
+  });
 }
 
 /** Creates the root and every listed folder (removing non-folders in the way), so files can be staged. */
@@ -151,8 +166,9 @@ export async function commitTree(root: TreeRoot, wanted: readonly WantedEntry[],
       if ((l.mode & 0o777) === e.mode && sameMtime(l.mtimeMs, e.mtime)) continue;
       await root.checkParents(e.path);
       const target = root.local(e.path);
-      if ((l.mode & 0o777) !== e.mode) await chmod(target, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', target, cause)));
-      if (!sameMtime(l.mtimeMs, e.mtime)) await utimes(target, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', target, cause)));
+      // Only the time differs: no chmod, which would drop set-id bits the file may have.
+      if ((l.mode & 0o777) !== e.mode) await setMetadata(target, e.mode, e.mtime);
+      else await setMtime(target, e.mtime);
     }
   }
   const deleted: string[] = [];
@@ -176,9 +192,7 @@ export async function commitTree(root: TreeRoot, wanted: readonly WantedEntry[],
   for (const e of [...wanted].sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))) {
     if (e.type !== 'dir') continue;
     await root.checkParents(e.path);
-    const target = root.local(e.path);
-    await chmod(target, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', target, cause)));
-    await utimes(target, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', target, cause)));
+    await setMetadata(root.local(e.path), e.mode, e.mtime);
   }
   return { deleted };
 }

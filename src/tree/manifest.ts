@@ -12,7 +12,8 @@
  * @module
  */
 import { ErrorCodes, SyncError } from '../errors.js';
-import { checkTreePath, treeParent } from './tree-path.js';
+import { MAX_LINK_TARGET, checkTreePath, treeParent } from './tree-path.js';
+import { PART_SUFFIX, TEMP_SUFFIX } from './walk.js';
 
 /** The manifest format version this build writes and reads. */
 export const MANIFEST_VERSION = 1;
@@ -124,14 +125,14 @@ function checkEntry(raw: unknown, at: number): TreeEntry {
   if (type !== 'dir' && type !== 'file' && type !== 'symlink') throw corrupt(`entry ${at} has an unknown type ${JSON.stringify(type)}`);
   checkTreePath(e.path, `the manifest path of entry ${at}`);
   const path = e.path;
-  if (path.endsWith('.gosync-part') || path.endsWith('.gosync-tmp')) {
-    throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the manifest path ${JSON.stringify(path)}: names ending in .gosync-part or .gosync-tmp are gosync's own temporary files`);
+  if (path.endsWith(PART_SUFFIX) || path.endsWith(TEMP_SUFFIX)) {
+    throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the manifest path ${JSON.stringify(path)}: names ending in ${PART_SUFFIX} or ${TEMP_SUFFIX} are gosync's own temporary files`);
   }
   const where = `entry ${JSON.stringify(path)}`;
   for (const k of Object.keys(e)) if (!KEYS[type].has(k)) throw corrupt(`${where} has an unknown field ${JSON.stringify(k)}`);
   if (type === 'symlink') {
     const target = e.target;
-    if (typeof target !== 'string' || target.length === 0 || target.length > 4096 || target.includes('\0')) throw corrupt(`${where} has a bad link target`);
+    if (typeof target !== 'string' || target.length === 0 || target.length > MAX_LINK_TARGET || target.includes('\0')) throw corrupt(`${where} has a bad link target`);
     if (e.mtime !== undefined && !isTime(e.mtime)) throw corrupt(`${where} has a bad mtime`);
     return { type, path, target, ...(e.mtime !== undefined ? { mtime: e.mtime as number } : {}) };
   }

@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ErrorCodes, SyncError, ioError } from '../errors.js';
 import { isHttpUrl } from '../load-index.js';
 import type { BlockSource } from '../sources/block-source.js';
 import { FileSource } from '../sources/file-source.js';
@@ -101,8 +101,7 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
         counted.bytes += data.length;
         return data;
       } catch (cause) {
-        if (SyncError.is(cause)) throw cause;
-        throw new SyncError(ErrorCodes.IO, `Cannot read ${path}: ${(cause as Error).message}`, { cause, path });
+        throw ioError('read', path, cause);
       }
     },
     open(name) {

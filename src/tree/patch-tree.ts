@@ -24,7 +24,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { chmod, lstat, readFile, utimes } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
 import { blockLength } from '../index/block-index.js';
@@ -44,7 +44,7 @@ import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import { TreeRoot, treeParent } from './tree-path.js';
 import { sameMtime, walkTree, type LocalTree } from './walk.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile, type TreeChanges } from './commit-tree.js';
+import { commitTree, findTreeChanges, partName, prepareFolders, setMetadata, type StagedFile, type TreeChanges } from './commit-tree.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {
@@ -368,7 +368,9 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
     const groups = new Map<string, Needed[]>();
     for (const n of byBlocks) {
       const key = `${n.index!.blockSize}/${n.index!.strongHash.name}`;
-      groups.set(key, [...(groups.get(key) ?? []), n]);
+      const group = groups.get(key);
+      if (group) group.push(n);
+      else groups.set(key, [n]);
     }
     for (const group of groups.values()) {
       const { index, firstBlock } = concatIndexes(group.map((n) => n.index!));
@@ -534,10 +536,8 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
         // Without a scan (a fallback), patchFile scans the old file at the same path.
         ...(n.scan ? { scan: n.scan } : {}),
         source,
+        // The decoder refused names that leave the folder (see publishedNameProblem).
         openForm: (name) => {
-          if (name.includes('/') || name.includes('\\') || name.startsWith('.')) {
-            throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot use the index of ${e.path}: it names a published form "${name}" outside its folder`);
-          }
           const s = store.open(folder + name);
           opened.push(s);
           return s;
@@ -590,7 +590,7 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
       throw err;
     }
   }
-  await setMetadata(part, e);
+  await setMetadata(part, e.mode, e.mtime);
   // Other paths with the same content: copies of the verified part.
   for (const c of n.copies) {
     await root.checkParents(c.path);
@@ -602,17 +602,8 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
       await out.abort();
       throw err;
     }
-    await setMetadata(root.local(partPath(c)), c);
+    await setMetadata(root.local(partPath(c)), c.mode, c.mtime);
   }
-}
-
-async function setMetadata(path: string, e: FileEntry): Promise<void> {
-  await chmod(path, e.mode).catch((cause: unknown) => {
-    throw ioError('set the mode of', path, cause);
-  });
-  await utimes(path, new Date(), new Date(e.mtime)).catch((cause: unknown) => {
-    throw ioError('set the time of', path, cause);
-  });
 }
 
 /**

@@ -11,10 +11,13 @@
  */
 import { lstat, mkdir } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ErrorCodes, SyncError, ioError } from '../errors.js';
 
 /** Longest tree path accepted, in characters. */
 export const MAX_TREE_PATH = 4096;
+
+/** Longest symbolic link target accepted (a manifest counts characters, the sync protocol UTF-8 bytes). */
+export const MAX_LINK_TARGET = 4096;
 
 /** The reason `p` is not a safe tree path, or undefined when it is one. */
 export function treePathProblem(p: unknown): string | undefined {
@@ -78,7 +81,7 @@ export class TreeRoot {
         st = await lstat(at);
       } catch (cause) {
         if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw new SyncError(ErrorCodes.IO, `Cannot check ${at}: ${(cause as Error).message}`, { cause, path: at });
+        throw ioError('check', at, cause);
       }
       if (st.isSymbolicLink()) {
         throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is a symbolic link, and gosync never writes through links`, { path: at });
@@ -100,7 +103,7 @@ export class TreeRoot {
         await mkdir(at, { mode });
       } catch (cause) {
         if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new SyncError(ErrorCodes.IO, `Cannot create the folder ${at}: ${(cause as Error).message}`, { cause, path: at });
+          throw ioError('create the folder', at, cause);
         }
         const st = await lstat(at);
         if (!st.isDirectory()) {

@@ -6,7 +6,7 @@
  */
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../errors.js';
 import { treePathProblem } from './tree-path.js';
 
 /** One local entry. */
@@ -45,11 +45,18 @@ export const TEMP_SUFFIX = '.gosync-tmp';
 /** Stat calls in flight while listing. */
 const STAT_CONCURRENCY = 64;
 
+/** Options of {@link walkTree}. */
+export interface WalkTreeOptions {
+  signal?: AbortSignal;
+  /** A tree path left out of the listing, with everything below it (not even read). */
+  exclude?: string;
+}
+
 /**
  * Lists `root` recursively. A missing root gives an empty tree; a root that is not a
  * folder is an IO error.
  */
-export async function walkTree(root: string, options: { signal?: AbortSignal } = {}): Promise<LocalTree> {
+export async function walkTree(root: string, options: WalkTreeOptions = {}): Promise<LocalTree> {
   const tree: LocalTree = { entries: new Map(), temps: [], parts: [], skipped: [] };
   try {
     // The root is the caller's choice: a link to a folder is followed (links below it never are).
@@ -57,8 +64,7 @@ export async function walkTree(root: string, options: { signal?: AbortSignal } =
     if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot use ${root} as a folder: it is not one`, { path: root });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return tree;
-    if (SyncError.is(cause)) throw cause;
-    throw new SyncError(ErrorCodes.IO, `Cannot read the folder ${root}: ${(cause as Error).message}`, { cause, path: root });
+    throw ioError('read the folder', root, cause);
   }
   const pending: string[] = [''];
   while (pending.length > 0) {
@@ -69,12 +75,13 @@ export async function walkTree(root: string, options: { signal?: AbortSignal } =
     try {
       names = await readdir(dir);
     } catch (cause) {
-      throw new SyncError(ErrorCodes.IO, `Cannot read the folder ${dir}: ${(cause as Error).message}`, { cause, path: dir });
+      throw ioError('read the folder', dir, cause);
     }
     for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
       await Promise.all(
         names.slice(i, i + STAT_CONCURRENCY).map(async (name) => {
           const path = rel === '' ? name : `${rel}/${name}`;
+          if (path === options.exclude) return;
           const local = join(dir, name);
           if (name.endsWith(TEMP_SUFFIX)) {
             tree.temps.push(path);
@@ -93,11 +100,19 @@ export async function walkTree(root: string, options: { signal?: AbortSignal } =
             st = await lstat(local);
           } catch (cause) {
             if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
-            throw new SyncError(ErrorCodes.IO, `Cannot read ${local}: ${(cause as Error).message}`, { cause, path: local });
+            throw ioError('read', local, cause);
           }
           const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
           const entry: LocalEntry = { path, type, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs };
-          if (type === 'symlink') entry.target = await readlink(local);
+          if (type === 'symlink') {
+            try {
+              entry.target = await readlink(local);
+            } catch (cause) {
+              // Removed since the lstat: as if it had never been listed.
+              if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+              throw ioError('read the link', local, cause);
+            }
+          }
           tree.entries.set(path, entry);
           if (type === 'dir') pending.push(path);
         }),

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ioError, throwIfAborted } from '../errors.js';
 
 /**
  * Yields the file's bytes in pieces of up to `readSize` (default 4 MiB). Each piece is a
@@ -13,7 +13,7 @@ import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
  */
 export async function* fileChunks(path: string, options: { signal?: AbortSignal; readSize?: number } = {}): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r').catch((cause: unknown) => {
-    throw new SyncError(ErrorCodes.IO, `Cannot open ${path}: ${(cause as Error).message}`, { cause, path });
+    throw ioError('open', path, cause);
   });
   try {
     const buf = Buffer.allocUnsafeSlow(options.readSize ?? 4 * 1024 * 1024);

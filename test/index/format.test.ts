@@ -156,3 +156,40 @@ test('version 2 lists published forms, round-trips them, and a streaming builder
   // A truncated version 2 index.
   assert.throws(() => decodeIndex(bytes.subarray(0, bytes.length - 10)), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT);
 });
+
+test('a published form whose name leaves the index folder is refused when decoded, and never encoded', async () => {
+  const data = randomBytes(20_000, 32);
+  const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
+  const { crc32 } = await import('node:zlib');
+  const frames = (name: string) => ({ frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name } });
+  const whole = (name: string) => ({ whole: { codec: 'brotli' as const, size: 1234, name } });
+  const base = (name: string) => ({ bases: [{ baseSize: 19_000, baseSha256: new Uint8Array(32).fill(9), codec: 'brotli' as const, size: 321, name }] });
+  // An index as a hostile publisher would write it: encoded with a harmless name of the
+  // same length, then that name swapped for the bad one and the CRC made right again.
+  const hostile = (form: (name: string) => object, bad: string): Buffer => {
+    const n = Buffer.byteLength(bad);
+    const b = Buffer.from(encodeIndex({ ...plain, published: form('q'.repeat(n)) }));
+    // Where the name is: the first byte that differs from the same index with another name.
+    const other = Buffer.from(encodeIndex({ ...plain, published: form('r'.repeat(n)) }));
+    const at = b.findIndex((v, i) => v !== other[i]);
+    assert.equal(b.toString('latin1', at, at + n), 'q'.repeat(n));
+    b.write(bad, at);
+    b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4);
+    return b;
+  };
+  for (const [kind, form] of [['frames', frames], ['whole', whole], ['base', base]] as const) {
+    for (const bad of ['../x', '..', '.', 'sub/x', 'sub\\x', '..\\x', '/etc/passwd']) {
+      assert.throws(
+        () => decodeIndex(hostile(form, bad)),
+        (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /^Cannot read the index: .*outside the index's folder/.test((e as Error).message),
+        `${kind} ${bad}`,
+      );
+      assert.throws(() => encodeIndex({ ...plain, published: form(bad) }), RangeError, `${kind} ${bad}`);
+    }
+    // The swap alone is harmless: a plain name (a dotfile's forms start with a dot) decodes.
+    for (const ok of ['x.bin.gosyncz', '.bashrc.gosyncz', '..x', 'a..b']) {
+      const back = decodeIndex(hostile(form, ok));
+      assert.deepEqual(back.published, form(ok), `${kind} ${ok}`);
+    }
+  }
+});

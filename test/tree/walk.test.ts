@@ -63,3 +63,17 @@ test('a root given as a link to a folder is listed like the folder (the caller c
   assert.deepEqual([...viaLink.entries.keys()], ['f.txt']);
   assert.deepEqual([...(await walkTree(`${join(base, 'root-link')}/`)).entries.keys()], ['f.txt'], 'with or without a trailing slash');
 });
+
+test('an excluded path is left out with everything below it, and not read', async () => {
+  const root = join(base, 'excl');
+  await put(root, 'keep/a.txt', 'a');
+  await put(root, 'keep/out/b.txt', 'b');
+  await put(root, 'out/c.txt', 'c');
+  await writeFile(join(root, 'out', 'back\\slash'), 'x');
+  await put(root, 'out2/d.txt', 'd');
+  const tree = await walkTree(root, { exclude: 'out' });
+  assert.deepEqual([...tree.entries.keys()].sort(), ['keep', 'keep/a.txt', 'keep/out', 'keep/out/b.txt', 'out2', 'out2/d.txt']);
+  assert.deepEqual(tree.skipped, [], 'nothing under the excluded folder was looked at');
+  const nested = await walkTree(root, { exclude: 'keep/out' });
+  assert.deepEqual([...nested.entries.keys()].sort(), ['keep', 'keep/a.txt', 'out', 'out/c.txt', 'out2', 'out2/d.txt']);
+});

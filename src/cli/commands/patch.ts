@@ -105,8 +105,9 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
         })
       : new FileSource(location);
   const source = open(reference, loaded.index.fileSize);
-  // Compressed forms the index lists live next to it.
-  const openForm = values.raw ? undefined : (name: string) => open(loaded.url ? new URL(name, loaded.url).href : join(dirname(loaded.path!), name));
+  // Compressed forms the index lists live next to it. The decoder refused names with a
+  // separator or "."/".."; escaping keeps one like "http:host" or "%2e%2e" a file name too.
+  const openForm = values.raw ? undefined : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
   try {
     const report = await patchFile({
       local,
