@@ -13,7 +13,8 @@ export function protocolError(action: string, reason: string): SyncError {
   return new SyncError(ErrorCodes.PROTOCOL, `Cannot ${action}: ${reason}`);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** A strict UTF-8 decoder (invalid bytes throw), shared: it keeps no state between calls. */
+export const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Builds a payload. */
 export class ByteWriter {

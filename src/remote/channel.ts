@@ -14,6 +14,7 @@
 import type { Writable } from 'node:stream';
 import { constants as zc, createBrotliCompress, createBrotliDecompress, type BrotliCompress, type BrotliDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, abortError } from '../errors.js';
+import { drainOrClose } from '../util/drain.js';
 import { protocolError } from './binary.js';
 import { FRAME_HEADER, FrameParser, FrameType, encodeFrame, frameHeader, frameName, type Frame, type FrameTypeValue } from './frames.js';
 import { GREETING_SIZE, agreeVersion, decodeError, decodeGreeting, encodeError, isPeerError, type Greeting, type Role } from './handshake.js';
@@ -189,12 +190,12 @@ export class Channel {
     // Feed: what was left of the last raw chunk, then the rest of the transport.
     const feed = async (): Promise<void> => {
       try {
-        for (const c of held) if (!z.write(c)) await waitDrain(z);
+        for (const c of held) if (!z.write(c)) await drainOrClose(z);
         for (;;) {
           const r = await raw.next();
           if (r.done) this.#rawEnded = true;
           if (r.done || z.destroyed) break;
-          if (!z.write(r.value)) await waitDrain(z);
+          if (!z.write(r.value)) await drainOrClose(z);
         }
         if (!z.destroyed) z.end();
       } catch (err) {
@@ -303,7 +304,7 @@ export class Channel {
     this.#checkWritable();
     this.bytesOut += data.length;
     const output = this.#transport.output;
-    if (!output.write(data)) await waitDrain(output);
+    if (!output.write(data)) await drainOrClose(output);
     this.#checkWritable();
   }
 
@@ -335,7 +336,7 @@ export class Channel {
       this.bytesOut += c.length;
       if (!output.write(c)) {
         z.pause();
-        void waitDrain(output).then(() => z.resume());
+        void drainOrClose(output).then(() => z.resume());
       }
     });
     z.on('error', (err) => {
@@ -371,7 +372,7 @@ export class Channel {
     const z = this.#compressor;
     if (!z) return this.#writeOut(data);
     this.#checkWritable();
-    if (!z.write(data)) await waitDrain(z);
+    if (!z.write(data)) await drainOrClose(z);
     this.#checkWritable();
   }
 
@@ -538,19 +539,4 @@ export class Channel {
 function tryDecode(data: Uint8Array, role: Role): never {
   decodeGreeting(data, role);
   throw protocolError('start the session', 'the peer sent no greeting');
-}
-
-/** Resolves when `stream` drains, closes or fails (a dead peer never drains). */
-function waitDrain(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      stream.off('error', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-    stream.on('error', done);
-  });
 }

@@ -22,7 +22,7 @@
  */
 import { ErrorCodes, SyncError } from '../errors.js';
 import { MAX_TREE_PATH, checkTreePath, treeParent } from '../tree/tree-path.js';
-import { ByteReader, ByteWriter, protocolError } from './binary.js';
+import { ByteReader, ByteWriter, protocolError, utf8 } from './binary.js';
 
 /** One entry of the file list. */
 export interface ListEntry {
@@ -134,7 +134,7 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
     prev = raw;
     let path: string;
     try {
-      path = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+      path = utf8.decode(raw);
     } catch {
       throw protocolError('read a FILES frame', `the path of entry ${i} is not valid UTF-8`);
     }

@@ -121,7 +121,8 @@ export interface Welcome {
 
 const MAX_PATH_CHARS = 4096;
 
-function parseJson(payload: Uint8Array, what: string): Record<string, unknown> {
+/** Reads a JSON object payload (`what`: the frame, for messages); anything else is a PROTOCOL error. */
+export function parseJson(payload: Uint8Array, what: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(payload).toString('utf8'));

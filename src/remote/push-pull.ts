@@ -129,7 +129,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     if (op === 'push') {
       channel.compressOutgoing(options.compression);
       const { runSender } = await import('./sender.js');
-      finish = (await runSender(channel, localPath, { ...common, list: list! })).finish;
+      finish = await runSender(channel, localPath, { ...common, list: list! });
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
       const { runReceiver } = await import('./receiver.js');

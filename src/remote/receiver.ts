@@ -21,10 +21,10 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
@@ -32,14 +32,16 @@ import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile,
 import { TreeRoot, treeParent } from '../tree/tree-path.js';
 import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../tree/walk.js';
 import { AtomicFile } from '../util/atomic-file.js';
+import { drainOrClose } from '../util/drain.js';
+import { shortName } from '../util/short-name.js';
 import { AsyncQueue } from './async-queue.js';
 import { ByteReader, protocolError } from './binary.js';
 import type { Channel } from './channel.js';
 import { FileListChecker, decodeFileBatch, type ListEntry } from './file-list.js';
 import { FrameType, frameName } from './frames.js';
-import { decodeError } from './handshake.js';
+import { decodeError, encodeJson } from './handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
-import { MAX_LISTED_PATHS, encodeFinish, type FinishReport, type SyncProgress } from './report.js';
+import { MAX_LISTED_PATHS, type FinishReport, type SyncProgress } from './report.js';
 import { decodeRefine, rangeBytes, type Range } from './refine.js';
 import { SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from './signature.js';
 
@@ -106,6 +108,8 @@ class FileApplier {
   #size = 0;
   readonly #done: Promise<{ copyBytes: number; literalBytes: number }>;
   readonly #sink: Writable;
+  /** Why writing the part failed (a full disk…): the applier fails with it. */
+  #writeError: { err: unknown } | undefined;
 
   private constructor(request: Request, part: string, file: AtomicFile, signal: AbortSignal | undefined, onBytes: (n: number) => void) {
     this.request = request;
@@ -114,14 +118,31 @@ class FileApplier {
     this.#sink = new Writable({
       highWaterMark: 4 * 1024 * 1024,
       write: (chunk: Buffer, _enc, cb) => {
+        // After a failed write the rest is dropped: the stream is not failed itself, as a
+        // destroyed stream never drains and the delta may be waiting for it to.
+        if (this.#writeError) return cb();
         this.#hash.update(chunk);
         this.#size += chunk.length;
         onBytes(chunk.length);
-        file.write(chunk).then(() => cb(), cb);
+        file.write(chunk).then(
+          () => cb(),
+          (err: unknown) => {
+            this.#fail(err);
+            cb();
+          },
+        );
       },
     });
+    // Any other failure of the stream (none is expected) ends the applier too, never the process.
+    this.#sink.on('error', (err) => this.#fail(err));
     this.#done = this.#apply(signal);
     this.#done.catch(() => {});
+  }
+
+  /** Writing failed: whatever the delta is waiting for (its next bytes, the last write) rejects with `err`. */
+  #fail(err: unknown): void {
+    this.#writeError ??= { err };
+    this.#queue.fail(err);
   }
 
   static async open(request: Request, part: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<FileApplier> {
@@ -139,14 +160,15 @@ class FileApplier {
       for await (const chunk of this.#queue) {
         for (const e of parser.push(chunk)) {
           if (e.type === 'copy') throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot apply the delta of a new file: it copies ${e.length} bytes at ${e.offset} from an old version that does not exist`, { offset: e.offset });
-          if (e.type === 'literal' && !this.#sink.write(e.data)) await once(this.#sink, 'drain');
+          if (e.type === 'literal' && !this.#sink.write(e.data)) await drainOrClose(this.#sink);
         }
       }
       parser.end();
       stats = { copyBytes: 0, literalBytes: parser.stats.literalBytes };
     }
     this.#sink.end();
-    await once(this.#sink, 'finish');
+    await finished(this.#sink);
+    if (this.#writeError) throw this.#writeError.err;
     return stats;
   }
 
@@ -578,7 +600,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     }
     const report: FinishReport = { files, changed, deleted, literalBytes, matchedBytes, transferredFileBytes, dryRun, changedPaths, deletedPaths };
     finishSent = true;
-    await channel.send(FrameType.FINISH, encodeFinish(report));
+    await channel.send(FrameType.FINISH, encodeJson(report));
     await channel.end();
     return report;
   };
@@ -625,7 +647,7 @@ async function commitSingle(container: TreeRoot, name: string, e: ListEntry, des
       await rename(container.local(part), dest).catch((cause: unknown) => Promise.reject(ioError('replace', dest, cause)));
     } else {
       // Unchanged content: its metadata.
-      const st = await lstat(dest);
+      const st = await lstat(dest).catch((cause: unknown) => Promise.reject(ioError('read', dest, cause)));
       if ((st.mode & 0o777) !== e.mode) await chmod(dest, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', dest, cause)));
       if (!sameMtime(st.mtimeMs, e.mtime)) await utimes(dest, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', dest, cause)));
     }
@@ -641,9 +663,35 @@ async function commitSingle(container: TreeRoot, name: string, e: ListEntry, des
   // What a stopped run left next to it: parts and temporary files of this name.
   const folder = treeParent(name) === '' ? container.root : container.local(treeParent(name));
   const base = basename(dest);
-  const mine = `.${base}.${nonce}${PART_SUFFIX}`;
+  const mine = partName(base, nonce);
   for (const n of await readdir(folder).catch(() => [] as string[])) {
-    const stale = (n.startsWith(`.${base}.`) && (n.endsWith(PART_SUFFIX) || n.endsWith(TEMP_SUFFIX))) || (n.startsWith(`..${base}.`) && n.endsWith(TEMP_SUFFIX));
-    if (stale && n !== mine) await unlink(join(folder, n)).catch(() => {});
+    if (n !== mine && isLeftoverOf(n, base)) await unlink(join(folder, n)).catch(() => {});
   }
+}
+
+/** The tags of part names and the random parts of temporary names: lowercase hex. */
+const HEX = /^[0-9a-f]+$/;
+
+/**
+ * True when `n`, a name in the folder of a file `base`, is one gosync gives to that file
+ * alone: a part of it ({@link partName}), or a temporary file ({@link AtomicFile}) of it
+ * or of one of its parts. A sibling whose name begins the same (`a.b` next to `a`) never
+ * matches. (The temporary file of a part whose name is too long is named after a hash
+ * of it, which cannot be traced back to `base`: it is left alone.)
+ */
+function isLeftoverOf(n: string, base: string): boolean {
+  const own = `.${shortName(base)}.`;
+  const isPart = (x: string): boolean => {
+    if (!x.startsWith(own) || !x.endsWith(PART_SUFFIX)) return false;
+    const tag = x.slice(own.length, x.length - PART_SUFFIX.length);
+    return HEX.test(tag) && partName(base, tag) === x;
+  };
+  if (isPart(n)) return true;
+  // AtomicFile's temporary file of `target`: `.<shortName(target)>.<random hex><TEMP_SUFFIX>`.
+  if (!n.startsWith('.') || !n.endsWith(TEMP_SUFFIX)) return false;
+  const rest = n.slice(1, n.length - TEMP_SUFFIX.length);
+  const dot = rest.lastIndexOf('.');
+  if (dot < 0 || !HEX.test(rest.slice(dot + 1))) return false;
+  const target = rest.slice(0, dot);
+  return target === shortName(base) || (isPart(target) && shortName(target) === target);
 }

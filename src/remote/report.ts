@@ -5,6 +5,7 @@
  * @module
  */
 import { protocolError } from './binary.js';
+import { parseJson } from './handshake.js';
 
 /** Progress of a session: bytes of files the sender has read, or the receiver has written. */
 export interface SyncProgress {
@@ -56,19 +57,9 @@ function paths(v: unknown, field: string): string[] {
   return v as string[];
 }
 
-export function encodeFinish(r: FinishReport): Uint8Array {
-  return new Uint8Array(Buffer.from(JSON.stringify(r), 'utf8'));
-}
-
-/** Reads a FINISH payload from the peer, checking every field. */
+/** Reads a FINISH payload from the peer (the receiver writes it with `encodeJson`), checking every field. */
 export function parseFinish(payload: Uint8Array): FinishReport {
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw protocolError('read the FINISH frame', 'it is not JSON');
-  }
-  if (typeof v !== 'object' || v === null) throw protocolError('read the FINISH frame', 'it is not a JSON object');
+  const v = parseJson(payload, 'FINISH frame');
   return {
     files: num(v.files, 'files'),
     changed: num(v.changed, 'changed'),

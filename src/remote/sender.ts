@@ -27,7 +27,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { throwIfAborted } from '../errors.js';
-import { LibrsyncDeltaEncoder, LibrsyncDeltaGenerator, type DeltaStats } from '../formats/librsync-delta.js';
+import { LibrsyncDeltaEncoder, LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { TreeRoot } from '../tree/tree-path.js';
 import { ByteWriter, protocolError } from './binary.js';
 import type { Channel } from './channel.js';
@@ -46,20 +46,6 @@ export interface SenderOptions {
   onProgress?: (p: SyncProgress) => void;
   /** The source's listing, when it was started earlier (to overlap it with the connection's start). */
   list?: Promise<SourceList>;
-}
-
-/** What the sender did, with the receiver's report. */
-export interface SenderResult {
-  /** The receiver's FINISH report. */
-  finish: FinishReport;
-  /** Entries listed (the source included). */
-  listed: number;
-  /** Bytes of delta data before compression. */
-  deltaBytes: number;
-  /** Files whose delta was refined by a second signature. */
-  refined: number;
-  /** Entries of the source gosync cannot send (not a file, folder or link; unsafe names). */
-  skipped: string[];
 }
 
 /** Delta bytes gathered before a DELTA_DATA frame is sent. */
@@ -151,22 +137,19 @@ interface Parked {
 
 /**
  * Runs the sending end over a channel whose handshake is done and whose outgoing side
- * is compressed. Resolves with the receiver's report once it has committed.
+ * is compressed. Resolves with the receiver's report (its FINISH frame) once it has committed.
  */
-export async function runSender(channel: Channel, source: string, options: SenderOptions = {}): Promise<SenderResult> {
+export async function runSender(channel: Channel, source: string, options: SenderOptions = {}): Promise<FinishReport> {
   const { signal, onProgress } = options;
   throwIfAborted(signal);
-  const { entries, skipped, groups } = await (options.list ?? listSource(source, signal));
+  const { entries, groups } = await (options.list ?? listSource(source, signal));
   const totalBytes = entries.reduce((a, e) => a + e.size, 0);
   const tree = new TreeRoot(source);
   const inbox = new Inbox();
   /** Per file: 0 not asked, 1 asked, 2 refinement asked for, 3 done once, 4 redone. */
   const state = new Uint8Array(entries.length);
   const parked = new Map<number, Parked>();
-  const stats: DeltaStats = { literalCommands: 0, literalBytes: 0, literalCommandBytes: 0, copyCommands: 0, copyBytes: 0, copyCommandBytes: 0 };
-  let deltaBytes = 0;
   let doneBytes = 0;
-  let refined = 0;
   /** Literal bytes held by files waiting for their second signature. */
   let heldTotal = 0;
 
@@ -221,7 +204,6 @@ export async function runSender(channel: Channel, source: string, options: Sende
   };
 
   const sendDeltaData = async (data: Uint8Array): Promise<void> => {
-    deltaBytes += data.length;
     for (let p = 0; p < data.length; p += MAX_FRAME_PAYLOAD) await channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
   };
   const drain = async (enc: LibrsyncDeltaEncoder, all = false): Promise<void> => {
@@ -234,7 +216,6 @@ export async function runSender(channel: Channel, source: string, options: Sende
     await channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha256).finish());
     // The receiver can write the file now.
     channel.flush();
-    for (const k of Object.keys(stats) as (keyof DeltaStats)[]) stats[k] += enc.stats[k];
   };
   const emit = (enc: LibrsyncDeltaEncoder, op: DeltaOp, data: Uint8Array | undefined): void => {
     if (op.kind === 'copy') enc.copy(op.from, op.length);
@@ -305,7 +286,6 @@ export async function runSender(channel: Channel, source: string, options: Sende
         state[req.index] = 2;
         await channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
         channel.flush();
-        refined++;
         heldTotal += heldLiteral;
         return { entry: e, held, literals: joinLiterals(literals), ranges, encoder: enc, started, size, sha256: digest };
       }
@@ -362,7 +342,7 @@ export async function runSender(channel: Channel, source: string, options: Sende
 
   const finish = await channel.runTasks(reader, [sendList, worker], (err) => inbox.fail(err));
   await channel.end();
-  return { finish, listed: entries.length, deltaBytes, refined, skipped };
+  return finish;
 }
 
 /**
@@ -384,5 +364,5 @@ function emitHeld(enc: LibrsyncDeltaEncoder, held: readonly DeltaOp[], pieces: U
 /** Literal pieces as one buffer (a list of at most one). */
 function joinLiterals(parts: Uint8Array[]): Uint8Array[] {
   if (parts.length <= 1) return parts;
-  return [new Uint8Array(Buffer.concat(parts))];
+  return [Buffer.concat(parts)];
 }

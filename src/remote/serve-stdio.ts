@@ -106,7 +106,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     } else {
       channel.compressOutgoing(options.compression);
       const { runSender } = await sender;
-      report = (await runSender(channel, shown, options.signal ? { signal: options.signal } : {})).finish;
+      report = await runSender(channel, shown, options.signal ? { signal: options.signal } : {});
     }
     await transport.close();
     return { hello, report };

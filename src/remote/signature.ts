@@ -121,7 +121,7 @@ export class SignatureMaker {
   end(): BuiltSignature {
     const last = this.#builder.end();
     if (last.length > 0) this.#parts.push(last);
-    return { spec: this.spec, basisSize: this.#builder.bytes, records: new Uint8Array(Buffer.concat(this.#parts)) };
+    return { spec: this.spec, basisSize: this.#builder.bytes, records: Buffer.concat(this.#parts) };
   }
 }
 

@@ -56,6 +56,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 
 import { ErrorCodes, SyncError } from '../errors.js';
+import { drainOrClose } from '../util/drain.js';
 
 /** Bytes read from the file per step while sending a body. */
 const READ_CHUNK = 64 * 1024;
@@ -293,20 +294,6 @@ interface Exchange {
   gone: boolean;
 }
 
-/** Resolves when `res` can take more data or is gone (at once if it already is). */
-function drained(res: ServerResponse, ex: Exchange): Promise<void> {
-  if (ex.gone || res.destroyed) return Promise.resolve();
-  return new Promise((resolveDrain) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolveDrain();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /** One piece of a response body: literal bytes, or a byte range of the open file. */
 type BodyPiece = { bytes: Buffer } | { range: InclusiveRange };
 
@@ -374,7 +361,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
     for (const piece of pieces) {
       if (ex.gone || res.destroyed) return;
       if ('bytes' in piece) {
-        if (!write(res, piece.bytes, ex)) await drained(res, ex);
+        if (!write(res, piece.bytes, ex) && !ex.gone) await drainOrClose(res);
         continue;
       }
       const { start, end } = piece.range;
@@ -391,7 +378,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
         }
         position += bytesRead;
         if (ex.gone || res.destroyed) return;
-        if (!write(res, buffer.subarray(0, bytesRead), ex)) await drained(res, ex);
+        if (!write(res, buffer.subarray(0, bytesRead), ex) && !ex.gone) await drainOrClose(res);
       }
     }
     if (!ex.gone && !res.destroyed) res.end();

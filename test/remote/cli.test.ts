@@ -45,6 +45,8 @@ test('misuse exits 2 with a reason', async () => {
     [['pull', 'a', 'host:b'], /pull writes a local path/],
     [['push', 'a', 'host::module'], /rsync daemon modules/],
     [['push', '--rsh', ' ', 'a', 'h:b'], /--rsh must not be empty/],
+    [['push', '-e', 'ssh "-p 22', 'a', 'h:b'], /a " quote is not closed/],
+    [['pull', ':x', 'b'], /the host is empty/],
     [['push', '--frobnicate', 'a', 'b'], /Unknown option '--frobnicate'/],
     [['serve', '--stdio', 'x'], /serve --stdio takes no folder/],
     [['serve', 'x', '--read-only'], /--root and --read-only go with --stdio/],

@@ -79,9 +79,14 @@ async function fakeClient(root: string, op: 'push' | 'pull', path: string, scrip
   ch.expectGreeting('server');
   if (op === 'pull') ch.decompressAfter((f) => f.type === FrameType.WELCOME);
   ch.expectFirst(FrameType.WELCOME, () => {});
-  await script(ch).catch(() => {});
+  // The script's own sends and reads may fail once the server gives up; its assertions must not.
+  let failed: { err: unknown } | undefined;
+  await script(ch).catch((err: unknown) => {
+    if (err instanceof assert.AssertionError) failed = { err };
+  });
   // The server has failed by now, or finished: close this end so it never waits for more.
   await ch.abort();
+  if (failed) throw failed.err;
   return server;
 }
 

@@ -5,11 +5,14 @@
  * what the destination becomes whatever it was before.
  */
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { lstat, mkdir, readFile, readdir, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
+import { partName } from '../../src/tree/commit-tree.js';
+import { AtomicFile } from '../../src/util/atomic-file.js';
 import { CLI } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { describe, leftovers, makeTree, tempDir } from './trees.js';
@@ -215,6 +218,37 @@ test('a file source over a folder: refused when the folder has content, replaced
   assert.equal(await readFile(dst, 'utf8'), 'the file');
 });
 
+test('a file pushed over a stopped run: its parts and temporary files go, a sibling\'s stay (long names too)', async () => {
+  for (const name of ['a', 'x'.repeat(150)]) {
+    const { src, dst } = paths();
+    // `a.b` begins like `a`: its leftovers are not those of `a`.
+    const sibling = `${name}.b`;
+    await makeTree(src, { [name]: { data: 'new content', mtime: T0 } });
+    await makeTree(dst, { [name]: 'old', [sibling]: 'sibling' });
+    /** The temporary file AtomicFile leaves next to `target` when its run stops. */
+    const temp = async (target: string): Promise<string> => {
+      const f = await AtomicFile.create(join(dst, target));
+      await f.abort();
+      await writeFile(f.tempPath, 'temp');
+      return basename(f.tempPath);
+    };
+    /** A part a stopped run staged for `target`. */
+    const part = async (target: string, tag: string): Promise<string> => {
+      await writeFile(join(dst, partName(target, tag)), 'part');
+      return partName(target, tag);
+    };
+    const mine = [await part(name, '0123abcd'), await temp(name)];
+    // The temporary file of a part (only a short name's: a long one is named after a hash).
+    if (name === 'a') mine.push(await temp(partName(name, '4567cdef')));
+    const theirs = [await part(sibling, '89abcdef'), await temp(sibling), await temp(partName(sibling, 'fedcba98'))];
+    assert.equal(new Set([...mine, ...theirs]).size, mine.length + theirs.length);
+    await push(join(src, name), join(dst, name));
+    assert.equal(await readFile(join(dst, name), 'utf8'), 'new content');
+    assert.equal(await readFile(join(dst, sibling), 'utf8'), 'sibling');
+    assert.deepEqual((await readdir(dst)).sort(), [name, sibling, ...theirs].sort(), name.slice(0, 10));
+  }
+});
+
 test('a link as the source is copied as a link', async () => {
   const { src, dst } = paths();
   await mkdir(src);
@@ -254,6 +288,51 @@ test('the far end as a local command (gosync serve --stdio in a child process)',
   const back = join(dir, `back${n}`);
   await pull(dst, back, { localCommand });
   assert.deepEqual(await describe(back), await describe(src));
+});
+
+/**
+ * Runs `op` (push or pull, the local form) in a child process whose files may not grow past
+ * a few MiB (`ulimit -f`: writes past it fail with EFBIG, as on a full disk), so writing a
+ * bigger file fails while the receiver goes on reading delta data. Returns the exit code and what the child printed.
+ */
+function runWithFileSizeLimit(op: 'push' | 'pull', src: string, dst: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const module = new URL('../../src/remote/push-pull.js', import.meta.url).href;
+  const script = `
+    const { ${op} } = await import(${JSON.stringify(module)});
+    try {
+      await ${op}(process.argv[1], process.argv[2]);
+      console.log(JSON.stringify({ ok: true }));
+    } catch (err) {
+      console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message }));
+    }`;
+  // dash counts 512-byte blocks, bash 1024: 1 or 2 MiB, either way below the file's size.
+  const argv = ['-c', 'ulimit -f 2048 && exec "$0" "$@"', process.execPath, '--input-type=module', '-e', script, src, dst];
+  return new Promise((resolve) => {
+    execFile('/bin/sh', argv, { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: unknown }).code as number | null) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('a write that fails mid-file (a full disk) ends the session with an IO error, no uncaught exception', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
+  const data = randomBytes(8_000_000, 21);
+  // The receiver runs in the server end (push) or in the client (pull).
+  for (const [op, basis] of [['push', false], ['pull', false], ['pull', true]] as const) {
+    const { src, dst } = paths();
+    await makeTree(src, { f: { data, mtime: T0 } });
+    // With an old version the delta goes through rdiffPatch; without, the literal-only path.
+    if (basis) await makeTree(dst, { f: { data: data.subarray(0, 300_000), mtime: T0 - 5000 } });
+    const r = await runWithFileSizeLimit(op, join(src, 'f'), join(dst, 'f'));
+    assert.equal(r.code, 0, `the ${op} process crashed: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /uncaught|Error/i, op);
+    const out = JSON.parse(r.stdout) as { name?: string; code?: string; message?: string; ok?: boolean };
+    assert.equal(out.name, 'SyncError', `${op}: ${r.stdout}`);
+    assert.equal(out.code, ErrorCodes.IO, out.message);
+    assert.match(out.message!, /Cannot write .*\.gosync-tmp: EFBIG/, op);
+    if (basis) assert.deepEqual(await readFile(join(dst, 'f')), Buffer.from(data.subarray(0, 300_000)), 'the old file is intact');
+    else await assert.rejects(lstat(join(dst, 'f')), { code: 'ENOENT' }, 'nothing was created');
+    assert.deepEqual([...(await leftovers(src)), ...(await leftovers(dst))], [], op);
+  }
 });
 
 test('misuse: push from a host, pull into a host', async () => {

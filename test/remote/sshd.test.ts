@@ -155,8 +155,12 @@ test('serve --stdio --root as a forced command confines paths; --read-only refus
   const ro = await startSshd({ forceCommand: `node ${CLI} serve --stdio --root ${root} --read-only` });
   t.after(() => ro.stop());
   const roOpts = { rsh: ro.rsh, remoteCmd: 'anything' };
+  const served = await describe(join(root, 'data'));
+  assert.deepEqual(Object.keys(served).sort(), ['.', 'file.txt']);
+  assert.match(served['.']!, /^dir:755@/);
   await assert.rejects(push(src, `${ro.host}:data`, roOpts), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.REFUSED && /read-only/.test(err.message));
-  assert.deepEqual(await describe(join(root, 'data'), { times: false }), { '.': 'dir:755', 'file.txt': (await describe(join(root, 'data'), { times: false }))['file.txt']! });
+  assert.deepEqual(await describe(join(root, 'data')), served, 'the refused push changed nothing');
+  assert.equal(await readFile(join(root, 'data/file.txt'), 'utf8'), 'served file');
   const r = await pull(`${ro.host}:data/file.txt`, join(dir, 'ro-file.txt'), roOpts);
   assert.equal(r.changed, 1);
   const cli = await runCli(['push', '-e', ro.rsh, src, `${ro.host}:data`]);

@@ -2,6 +2,7 @@
  * `gosync push <local-path> [user@]host:<path>` and `gosync pull [user@]host:<path> <local-path>`:
  * rsync over ssh, with gosync at both ends (`gosync serve --stdio` on the host).
  */
+import { parseRemote, splitCommand } from '../../remote/remote-path.js';
 import type { SyncReport } from '../../remote/report.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
@@ -64,6 +65,16 @@ function summary(r: SyncReport, destination: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Runs a parser of remote-path.ts; the TypeError it throws for a malformed argument becomes a usage error. */
+function misuse<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof TypeError) throw new UsageError(err.message.replace(/^Cannot [^:]*: /, ''));
+    throw err;
+  }
+}
+
 async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Promise<void> {
   const { values, positionals } = parse(args, {
     delete: { type: 'boolean' },
@@ -77,7 +88,12 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
     throw new UsageError(op === 'push' ? `push takes <local-path> [user@]host:<path>, got ${positionals.length} arguments` : `pull takes [user@]host:<path> <local-path>, got ${positionals.length} arguments`);
   }
   const [source, destination] = positionals as [string, string];
-  if (values.rsh !== undefined && values.rsh.trim() === '') throw new UsageError('--rsh must not be empty');
+  // The library refuses these with a TypeError; here they are the user's to fix (exit 2).
+  const from = misuse(() => parseRemote(source));
+  const to = misuse(() => parseRemote(destination));
+  if (op === 'push' && from) throw new UsageError(`push sends a local path (use pull to fetch from ${from.host})`);
+  if (op === 'pull' && to) throw new UsageError(`pull writes a local path (use push to send to ${to.host})`);
+  if (values.rsh !== undefined && misuse(() => splitCommand(values.rsh!)).length === 0) throw new UsageError('--rsh must not be empty');
   if (values['remote-cmd'] !== undefined && values['remote-cmd'].trim() === '') throw new UsageError('--remote-cmd must not be empty');
   const { push, pull } = await import('../../remote/push-pull.js');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
@@ -92,9 +108,6 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
       onProgress: (p) => {
         if (p.phase === 'transfer') progress.update(op, p.done, p.total);
       },
-    }).catch((err: unknown) => {
-      // Misuse found by the library (a remote source for push, an empty host…).
-      throw err instanceof TypeError ? new UsageError(err.message.replace(/^Cannot [^:]*: /, '')) : err;
     });
     progress.done();
     ctx.stdout.write(values.json ? `${JSON.stringify(report)}\n` : summary(report, destination));
