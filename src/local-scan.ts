@@ -9,7 +9,7 @@ import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
 import type { BlockIndex } from './index/block-index.js';
 import { BlockMatcher } from './matcher/block-matcher.js';
 import type { LocalReader, PatchProgress } from './patcher/assemble.js';
-import { shareIndex, type ScanResult, type ScanTask, type SharedIndex } from './workers/tasks.js';
+import { shareIndex, workersCanHash, type ScanResult, type ScanTask, type SharedIndex } from './workers/tasks.js';
 import { WorkerPool, defaultThreads } from './workers/worker-pool.js';
 
 /**
@@ -19,7 +19,7 @@ import { WorkerPool, defaultThreads } from './workers/worker-pool.js';
  * threads gave no speed-up at any size (its vCPUs share one core's throughput; see
  * BENCHMARKS.md), so this needs re-measuring on a machine with two real cores.
  */
-const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
+export const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
 /** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */
 const MIN_SECTION = 16 * 1024 * 1024;
 
@@ -68,7 +68,9 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
-  const threads = options.threads ?? defaultThreads();
+  let threads = options.threads ?? defaultThreads();
+  // A strong hash a worker cannot rebuild by its name (a caller's own) is used here only.
+  if (threads > 1 && sizes.some((s) => s >= PARALLEL_MIN_SIZE) && !(await workersCanHash(index))) threads = 1;
   let pool: WorkerPool | undefined;
   let shared: SharedIndex | undefined;
   const buf = Buffer.allocUnsafeSlow(options.readSize ?? 4 * 1024 * 1024);
@@ -148,6 +150,9 @@ async function scanParallel(
       }),
     );
   }
+  // Results are awaited in order; a later section failing (or all of them, on an abort)
+  // before an earlier one answers must not count as an unhandled rejection.
+  for (const t of tasks) t.catch(() => {});
   const again: [number, number][] = [];
   try {
     for (const t of tasks) {
@@ -177,6 +182,7 @@ async function scanParallel(
   const second: Promise<ScanResult>[] = [];
   const nowKnown = Uint8Array.from(matcher.direct);
   for (let k = 0; k < sections.length; k += perTask) second.push(run(sections.slice(k, k + perTask), nowKnown));
+  for (const t of second) t.catch(() => {});
   try {
     for (const t of second) merge(matcher, await t);
   } finally {

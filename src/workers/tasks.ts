@@ -10,7 +10,7 @@ import { ErrorCodes, SyncError } from '../errors.js';
 import type { BlockIndex } from '../index/block-index.js';
 import { writeBlockRecords, type RecordShape } from '../index/block-records.js';
 import { buildLookup, type LookupTable } from '../index/lookup.js';
-import { nodeHash } from '../hashing/strong-hash.js';
+import { bytesEqual, nodeHash, sha256, type StrongHash } from '../hashing/strong-hash.js';
 import { BlockMatcher, type ScanStats } from '../matcher/block-matcher.js';
 
 /** Hash the whole blocks of a chunk into records. */
@@ -38,7 +38,11 @@ export function runRecords(task: RecordsTask): RecordsResult {
   return { records: records.buffer, buffer: task.buffer };
 }
 
-/** The parts of a BlockIndex a scan needs, in a form that crosses threads. */
+/**
+ * The parts of a BlockIndex a scan needs, in a form that crosses threads: every field
+ * the matcher and its lookup table read. The strong hash goes by name and is looked up
+ * again in the worker ({@link strongHashByName}).
+ */
 export interface SharedIndex {
   /** Identifies the index, so a worker builds its lookup table once per index. */
   id: string;
@@ -51,6 +55,59 @@ export interface SharedIndex {
   strongHash: { name: string; digestLength: number };
   weak: Uint32Array;
   strong: Uint8Array;
+  /** As in BlockIndex: false when the last block's strong hash covers only its real bytes. */
+  paddedLastBlock?: boolean;
+  /** As in BlockIndex: the rolling weak checksum (`rollsum` when absent). */
+  weakAlgorithm?: 'rollsum' | 'rabinkarp';
+  /** As in BlockIndex: the real length of every block (concatenated indexes). */
+  lengths?: Uint32Array;
+}
+
+/** BlockIndex fields a scan never reads, left out of a {@link SharedIndex}. */
+type NotForScans = 'fileDigest' | 'url' | 'published';
+/** Compiles only while every other BlockIndex field is carried by SharedIndex. */
+type AssertNone<T extends never> = T;
+type UncarriedIndexFields = AssertNone<Exclude<keyof BlockIndex, NotForScans | keyof SharedIndex>>;
+
+/**
+ * The strong hash of an index by its `name` (as a StrongHash records it): the project's
+ * own MD4 and BLAKE2b-256 (WebAssembly, loaded on first use: Node's OpenSSL 3 has
+ * neither), SHA-256, else the `node:crypto` hash of that name.
+ */
+export async function strongHashByName(name: string, digestLength: number): Promise<StrongHash> {
+  switch (name) {
+    case 'md4':
+      return (await import('../hashing/md4.js')).md4;
+    case 'blake2b-256':
+      return (await import('../hashing/blake2b.js')).blake2b256;
+    case sha256.name:
+      if (digestLength === sha256.digestLength) return sha256;
+      break;
+  }
+  return nodeHash(name, digestLength);
+}
+
+/**
+ * True when a worker can rebuild the strong hash of `index` from its name: the hash found
+ * by {@link strongHashByName} gives the same digest as the index's own on a sample. False
+ * for a hash a caller made up (a custom StrongHash), which must then be scanned on the
+ * calling thread.
+ */
+export async function workersCanHash(index: Pick<BlockIndex, 'strongHash'>): Promise<boolean> {
+  const own = index.strongHash;
+  try {
+    const named = await strongHashByName(own.name, own.digestLength);
+    if (named === own) return true;
+    if (named.digestLength !== own.digestLength) return false;
+    const sample = Uint8Array.from({ length: 100 }, (_, i) => (i * 37 + 11) & 0xff);
+    const a = new Uint8Array(own.digestLength);
+    const b = new Uint8Array(own.digestLength);
+    own.hashInto(sample, 3, 90, a, 0, a.length);
+    named.hashInto(sample, 3, 90, b, 0, b.length);
+    return bytesEqual(a, 0, b, 0, a.length);
+  } catch {
+    return false;
+  }
 }
 
 /** Scan windows starting in the given `[start, end)` sections of a local file. */
@@ -78,7 +135,7 @@ export interface ScanResult {
 
 let cached: { id: string; index: BlockIndex; lookup: LookupTable } | undefined;
 
-function indexFor(shared: SharedIndex): { index: BlockIndex; lookup: LookupTable } {
+async function indexFor(shared: SharedIndex): Promise<{ index: BlockIndex; lookup: LookupTable }> {
   if (cached?.id === shared.id) return cached;
   const index: BlockIndex = {
     fileSize: shared.fileSize,
@@ -87,11 +144,14 @@ function indexFor(shared: SharedIndex): { index: BlockIndex; lookup: LookupTable
     seqMatches: shared.seqMatches,
     weakBytes: shared.weakBytes,
     strongBytes: shared.strongBytes,
-    strongHash: nodeHash(shared.strongHash.name, shared.strongHash.digestLength),
+    strongHash: await strongHashByName(shared.strongHash.name, shared.strongHash.digestLength),
     weak: shared.weak,
     strong: shared.strong,
     // A scan never checks the whole-file digest.
     fileDigest: { algorithm: 'none', digest: new Uint8Array(0) },
+    ...(shared.paddedLastBlock !== undefined ? { paddedLastBlock: shared.paddedLastBlock } : {}),
+    ...(shared.weakAlgorithm !== undefined ? { weakAlgorithm: shared.weakAlgorithm } : {}),
+    ...(shared.lengths !== undefined ? { lengths: shared.lengths } : {}),
   };
   cached = { id: shared.id, index, lookup: buildLookup(index) };
   return cached;
@@ -101,7 +161,7 @@ const READ_SIZE = 4 * 1024 * 1024;
 
 /** Runs a {@link ScanTask}: reads each section (plus the windows' overlap) and scans it. */
 export async function runScan(task: ScanTask): Promise<ScanResult> {
-  const { index, lookup } = indexFor(task.index);
+  const { index, lookup } = await indexFor(task.index);
   const matcher = new BlockMatcher(index, { lookup });
   matcher.markKnown(task.known);
   const fh = await open(task.path, 'r').catch((cause: unknown) => {
@@ -127,12 +187,11 @@ export async function runScan(task: ScanTask): Promise<ScanResult> {
   return { foundSource: matcher.foundSource, foundOffset: matcher.foundOffset, direct: matcher.direct, stats: matcher.stats };
 }
 
-/** Copies what a scan needs from an index into thread-shareable memory. */
+/**
+ * Copies what a scan needs from an index into thread-shareable memory. The strong hash
+ * goes by name: check {@link workersCanHash} before scanning with it on workers.
+ */
 export function shareIndex(index: BlockIndex, id: string): SharedIndex {
-  const weak = new Uint32Array(new SharedArrayBuffer(index.weak.byteLength));
-  weak.set(index.weak);
-  const strong = new Uint8Array(new SharedArrayBuffer(index.strong.byteLength));
-  strong.set(index.strong);
   return {
     id,
     fileSize: index.fileSize,
@@ -142,7 +201,17 @@ export function shareIndex(index: BlockIndex, id: string): SharedIndex {
     weakBytes: index.weakBytes,
     strongBytes: index.strongBytes,
     strongHash: { name: index.strongHash.name, digestLength: index.strongHash.digestLength },
-    weak,
-    strong,
+    weak: shared(index.weak, Uint32Array),
+    strong: shared(index.strong, Uint8Array),
+    ...(index.paddedLastBlock !== undefined ? { paddedLastBlock: index.paddedLastBlock } : {}),
+    ...(index.weakAlgorithm !== undefined ? { weakAlgorithm: index.weakAlgorithm } : {}),
+    ...(index.lengths !== undefined ? { lengths: shared(index.lengths, Uint32Array) } : {}),
   };
+}
+
+/** A copy of `from` in a SharedArrayBuffer. */
+function shared<T extends Uint8Array | Uint32Array>(from: T, Type: new (buffer: SharedArrayBuffer) => T): T {
+  const to = new Type(new SharedArrayBuffer(from.byteLength));
+  to.set(from);
+  return to;
 }

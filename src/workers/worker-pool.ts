@@ -26,6 +26,8 @@ interface Pending {
   transfer: Transferable[];
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** While the task runs: its slot, and how to stop listening to its worker. */
+  running?: { slot: Slot; detach: () => void };
 }
 
 /** Runs tasks on up to `size` worker threads. */
@@ -33,6 +35,8 @@ export class WorkerPool {
   readonly size: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
+  /** Workers terminated for an aborted task, until they are gone. */
+  readonly #terminating = new Set<Promise<number>>();
   #closed = false;
 
   constructor(size = defaultThreads()) {
@@ -40,18 +44,59 @@ export class WorkerPool {
     this.size = size;
   }
 
-  /** Runs one task; resolves with the worker's answer. */
+  /**
+   * Runs one task; resolves with the worker's answer. When `signal` fires, the task
+   * rejects with the ABORTED error at once: a queued task is dropped, a running one's
+   * worker is terminated (a new one starts when a task needs it).
+   */
   run<T>(message: unknown, transfer: Transferable[] = [], signal?: AbortSignal): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('Cannot run a task: the worker pool is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ message, transfer, resolve: resolve as (v: unknown) => void, reject });
+      const onAbort = () => this.#abort(task, abortError(signal!));
+      const task: Pending = {
+        message,
+        transfer,
+        resolve: (value) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(value as T);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(task);
       this.#pump();
     });
   }
 
+  #abort(task: Pending, err: unknown): void {
+    const i = this.#queue.indexOf(task);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      task.reject(err);
+      return;
+    }
+    const running = task.running;
+    if (!running) return;
+    running.detach();
+    this.#drop(running.slot);
+    const { worker } = running.slot;
+    // Nothing listens to this worker any more; an error while it stops is of no interest.
+    worker.on('error', () => {});
+    const gone = worker.terminate();
+    this.#terminating.add(gone);
+    void gone.finally(() => this.#terminating.delete(gone)).catch(() => {});
+    task.reject(err);
+    // After every abort listener of this signal has run, so that its queued tasks are
+    // gone before a replacement worker is started for them.
+    queueMicrotask(() => this.#pump());
+  }
+
   #pump(): void {
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && !this.#closed) {
       let slot = this.#slots.find((s) => !s.busy);
       if (!slot && this.#slots.length < this.size) {
         slot = { worker: new Worker(new URL('./worker-main.js', import.meta.url)), busy: false };
@@ -66,10 +111,14 @@ export class WorkerPool {
   #start(slot: Slot, task: Pending): void {
     slot.busy = true;
     const { worker } = slot;
-    const done = () => {
+    const detach = () => {
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
+      task.running = undefined;
+    };
+    const done = () => {
+      detach();
       slot.busy = false;
       this.#pump();
     };
@@ -91,6 +140,7 @@ export class WorkerPool {
     worker.on('message', onMessage);
     worker.once('error', onError);
     worker.once('exit', onExit);
+    task.running = { slot, detach };
     worker.postMessage(task.message, task.transfer);
   }
 
@@ -104,6 +154,6 @@ export class WorkerPool {
     this.#closed = true;
     for (const t of this.#queue.splice(0)) t.reject(new Error('Cannot run a task: the worker pool was closed'));
     const slots = this.#slots.splice(0);
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all([...slots.map((s) => s.worker.terminate()), ...[...this.#terminating].map((p) => p.catch(() => 0))]);
   }
 }

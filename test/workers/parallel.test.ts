@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildIndexFile } from '../../src/build-file.js';
 import { decodeIndex } from '../../src/index/format.js';
-import { scanLocalFiles } from '../../src/local-scan.js';
+import { PARALLEL_MIN_SIZE, scanLocalFiles } from '../../src/local-scan.js';
 import { patchFile } from '../../src/patch-file.js';
 import { FileSource } from '../../src/sources/file-source.js';
 import { WorkerPool } from '../../src/workers/worker-pool.js';
@@ -38,6 +38,8 @@ after(async () => {
 });
 
 test('an index built on worker threads is byte-identical to one built on one thread', async () => {
+  // build-file.ts keeps its own threshold (not exported), of the same 16 MiB as a scan's.
+  assert.ok(newData.length >= PARALLEL_MIN_SIZE, `${newData.length} bytes would be hashed on the calling thread`);
   await buildIndexFile(join(dir, 'new'), join(dir, 'new.par.gosync'), { threads: 2 });
   await buildIndexFile(join(dir, 'new'), join(dir, 'new.one.gosync'), { threads: 1 });
   const par = await readFile(join(dir, 'new.par.gosync'));
@@ -48,6 +50,7 @@ test('an index built on worker threads is byte-identical to one built on one thr
 test('a scan on worker threads finds what a serial scan finds, and the patch is exact', async () => {
   await buildIndexFile(join(dir, 'new'), join(dir, 'new.gosync'), { threads: 1 });
   const index = decodeIndex(await readFile(join(dir, 'new.gosync')));
+  assert.ok(oldData.length >= PARALLEL_MIN_SIZE, `${oldData.length} bytes would be scanned on the calling thread`);
   const serial = await scanLocalFiles(index, [join(dir, 'old')], { threads: 1 });
   const parallel = await scanLocalFiles(index, [join(dir, 'old')], { threads: 2 });
   // Section boundaries may cost a block or two of resynchronisation, never more.
