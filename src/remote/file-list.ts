@@ -21,7 +21,7 @@
  * @module
  */
 import { ErrorCodes, SyncError } from '../errors.js';
-import { MAX_TREE_PATH, checkTreePath, treeParent } from '../tree/tree-path.js';
+import { MAX_LINK_TARGET, MAX_TREE_PATH, checkTreePath, treeParent } from '../tree/tree-path.js';
 import { ByteReader, ByteWriter, protocolError, utf8 } from './binary.js';
 
 /** One entry of the file list. */
@@ -41,8 +41,6 @@ export interface ListEntry {
 
 /** Raw (uncompressed) bytes of entries per FILES frame before a new batch starts. */
 export const BATCH_BYTES = 256 * 1024;
-/** Longest link target accepted, in bytes. */
-export const MAX_LINK_TARGET = 4096;
 /** Longest path accepted, in bytes (UTF-8 of {@link MAX_TREE_PATH} characters). */
 const MAX_PATH_BYTES = MAX_TREE_PATH * 4;
 

@@ -21,14 +21,14 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, type StagedFile, type WantedEntry } from '../tree/commit-tree.js';
+import { commitTree, findTreeChanges, partName, prepareFolders, remove, setMetadata, setMtime, type StagedFile, type WantedEntry } from '../tree/commit-tree.js';
 import { TreeRoot, treeParent } from '../tree/tree-path.js';
 import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../tree/walk.js';
 import { AtomicFile } from '../util/atomic-file.js';
@@ -76,11 +76,6 @@ const MAX_APPLIERS = 4;
  * memory): one file is always allowed.
  */
 const MAX_APPLY_BASIS = 256 * 1024 * 1024;
-
-/** Removes a local entry without following links. */
-async function remove(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true }).catch((cause: unknown) => Promise.reject(ioError('remove', path, cause)));
-}
 
 /** A file asked for: where its old version is, and how often it was asked. */
 interface Request {
@@ -195,8 +190,7 @@ class FileApplier {
       return { ok: false, ...stats };
     }
     await this.#file.commit();
-    await chmod(this.part, entry.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', this.part, cause)));
-    await utimes(this.part, new Date(), new Date(entry.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', this.part, cause)));
+    await setMetadata(this.part, entry.mode, entry.mtime);
     return { ok: true, ...stats };
   }
 
@@ -592,8 +586,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           ...(signal ? { signal } : {}),
           onProgress: (d, t) => onProgress?.({ phase: 'commit', done: d, total: t }),
         });
-        await chmod(dest, rootEntry.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', dest, cause)));
-        await utimes(dest, new Date(), new Date(rootEntry.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', dest, cause)));
+        await setMetadata(dest, rootEntry.mode, rootEntry.mtime);
       }
     } else if (!dryRun) {
       await commitSingle(container, name, rootEntry, destType, staged[0]?.part, nonce);
@@ -648,8 +641,8 @@ async function commitSingle(container: TreeRoot, name: string, e: ListEntry, des
     } else {
       // Unchanged content: its metadata.
       const st = await lstat(dest).catch((cause: unknown) => Promise.reject(ioError('read', dest, cause)));
-      if ((st.mode & 0o777) !== e.mode) await chmod(dest, e.mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', dest, cause)));
-      if (!sameMtime(st.mtimeMs, e.mtime)) await utimes(dest, new Date(), new Date(e.mtime)).catch((cause: unknown) => Promise.reject(ioError('set the time of', dest, cause)));
+      if ((st.mode & 0o777) !== e.mode) await setMetadata(dest, e.mode, e.mtime);
+      else if (!sameMtime(st.mtimeMs, e.mtime)) await setMtime(dest, e.mtime);
     }
   } else {
     const st = await lstat(dest).catch(() => undefined);

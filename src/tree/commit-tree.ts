@@ -102,7 +102,7 @@ export async function setMetadata(path: string, mode: number, mtime: number): Pr
 }
 
 /** Sets the modification time (ms since the epoch) of `path`, following links. */
-async function setMtime(path: string, mtime: number): Promise<void> {
+export async function setMtime(path: string, mtime: number): Promise<void> {
   await utimes(path, new Date(), new Date(mtime)).catch((cause: unknown) => {
     throw ioError('set the time of', path, cause);
   });
