@@ -7,7 +7,7 @@
  * @module
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from './errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from './index/builder.js';
 import type { PublishedForms } from './index/published.js';
 import { writeFrames, writeWhole } from './publish/compressed-forms.js';
@@ -107,24 +107,46 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   }
   const builder = new IndexBuilder({ ...builderOptions, fileSize, published: compress !== undefined });
   const { header } = builder;
-  // The compressed forms are written on libuv's thread pool while the index is hashed.
-  const forms = compress ? startCompressedForms(input, output, fileSize, header.blockSize, compress, threads, signal) : undefined;
-  const fh = await open(input, 'r');
-  const out = await AtomicFile.create(output);
+  // Bad options and missing bases fail here, before anything is written.
+  const formsPlan = compress ? await planCompressedForms(compress, fileSize, header.blockSize) : undefined;
+  let fh: FileHandle;
+  try {
+    fh = await open(input, 'r');
+  } catch (cause) {
+    throw ioError('open', input, cause);
+  }
+  // The first failure (of the hashing or of a compressed form) stops the rest, and is what
+  // the build rejects with once everything has stopped and its temporary files are gone.
+  const stop = new AbortController();
+  const stopSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    stop.abort(error);
+  };
+  let out: AtomicFile | undefined;
+  let forms: ReturnType<typeof writeCompressedForms> | undefined;
   let published: Awaited<NonNullable<typeof forms>> | undefined;
   try {
+    out = await AtomicFile.create(output);
+    // The compressed forms are written on libuv's thread pool while the index is hashed.
+    forms = formsPlan ? writeCompressedForms(input, output, formsPlan, threads, stopSignal) : undefined;
+    // Handled now, so that a failure while the index is still hashed stops the hashing
+    // instead of being an unhandled rejection; awaited below.
+    forms?.catch(fail);
     await out.write(builder.headerBytes());
     const progress = (done: number) => onProgress?.(done, fileSize);
-    if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(fh, builder, out, threads, signal, progress);
-    else await hashSerial(fh, builder, out, signal, progress);
+    if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(fh, builder, out, threads, stopSignal, progress);
+    else await hashSerial(fh, builder, out, stopSignal, progress);
     published = forms ? await forms : undefined;
     const tail = builder.end(published?.forms);
     await out.write(tail);
     await out.commit();
   } catch (err) {
-    await out.abort();
+    fail(err);
+    await out?.abort();
     await forms?.catch(() => {});
-    throw err;
+    throw failure!.error;
   } finally {
     await fh.close();
   }
@@ -142,36 +164,75 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   };
 }
 
-/** Starts writing the frames and whole-file forms; resolves with what the index lists. */
-async function startCompressedForms(
-  input: string,
-  indexPath: string,
-  fileSize: number,
-  blockSize: number,
-  options: CompressOptions,
-  threads: number,
-  signal: AbortSignal | undefined,
-) {
+/** The compressed forms to write, with every option checked. */
+interface FormsPlan {
+  level: number;
+  wholeLevel: number;
+  blocksPerFrame: number;
+  frameBytes: number;
+  whole: boolean;
+  bases: readonly string[];
+  fileSize: number;
+}
+
+/**
+ * Checks the compression options (RangeError for a quality outside 0..11) and that every
+ * base is a readable regular file (an IO SyncError otherwise), before anything is written.
+ */
+async function planCompressedForms(options: CompressOptions, fileSize: number, blockSize: number): Promise<FormsPlan> {
   const level = options.level ?? (fileSize > FAST_FRAMES_MIN ? 5 : 9);
   const wholeLevel = options.wholeLevel ?? (fileSize <= BEST_WHOLE_MAX ? 11 : level);
   for (const [name, v] of [['level', level], ['wholeLevel', wholeLevel]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 11) throw new RangeError(`Cannot compress: ${name} ${v} is not a brotli quality 0..11`);
   }
+  const bases = options.bases ?? [];
+  for (const base of bases) {
+    try {
+      const st = await stat(base);
+      if (!st.isFile()) throw new Error('not a regular file');
+    } catch (cause) {
+      throw new SyncError(ErrorCodes.IO, `Cannot make a delta from the base ${base}: ${(cause as Error).message}`, { cause, path: base });
+    }
+  }
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
-  const frameBytes = blocksPerFrame * blockSize;
+  return { level, wholeLevel, blocksPerFrame, frameBytes: blocksPerFrame * blockSize, whole: options.whole ?? true, bases, fileSize };
+}
+
+/**
+ * Writes the frames, the whole-file stream and the base deltas; resolves with what the
+ * index lists. The first of them to fail stops the others, and the promise rejects with
+ * its error once all have stopped (and removed their temporary files).
+ */
+async function writeCompressedForms(input: string, indexPath: string, plan: FormsPlan, threads: number, signal: AbortSignal) {
+  const { level, wholeLevel, blocksPerFrame, frameBytes, fileSize } = plan;
   const framesPath = `${indexPath}z`;
   const wholePath = `${indexPath}.br`;
-  const wantWhole = options.whole ?? true;
-  const [framesResult, wholeBytes, bases] = await Promise.all([
-    writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, ...(signal ? { signal } : {}) }),
-    wantWhole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, ...(signal ? { signal } : {}) }) : Promise.resolve(undefined),
+  const stop = new AbortController();
+  const jobSignal = AbortSignal.any([signal, stop.signal]);
+  let failure: { error: unknown } | undefined;
+  // A system error (a file gone or unreadable meanwhile) becomes an IO SyncError.
+  const watched = <T>(job: Promise<T>, action: string, path: string): Promise<T> =>
+    job.catch((cause: unknown) => {
+      const error = cause instanceof RangeError ? cause : ioError(action, path, cause);
+      failure ??= { error };
+      stop.abort(error);
+      throw error;
+    });
+  const jobs = [
+    watched(writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, signal: jobSignal }), 'compress', input),
+    watched(plan.whole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, signal: jobSignal }) : Promise.resolve(undefined), 'compress', input),
     // Deltas one after the other: each holds a signature of its base in memory.
     (async () => {
       const out = [];
-      for (const base of options.bases ?? []) out.push(await writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, ...(signal ? { signal } : {}) }));
+      for (const base of plan.bases) {
+        out.push(await watched(writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, signal: jobSignal }), 'make a delta from the base', base));
+      }
       return out;
     })(),
-  ]);
+  ] as const;
+  await Promise.allSettled(jobs);
+  if (failure) throw failure.error;
+  const [framesResult, wholeBytes, bases] = await Promise.all(jobs);
   const forms: PublishedForms = {
     frames: { codec: 'brotli', blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) },
     ...(wholeBytes !== undefined ? { whole: { codec: 'brotli' as const, size: wholeBytes, name: basename(wholePath) } } : {}),
@@ -244,7 +305,10 @@ async function hashParallel(
       if (whole > 0) {
         builder.feedWholeBlocks(view.subarray(0, whole));
         const task: RecordsTask = { kind: 'records', shape: { blockSize: bs, weakBytes: shape.weakBytes, strongBytes: shape.strongBytes }, buffer, length: whole };
-        inFlight.push(pool.run<RecordsResult>(task, [buffer], signal));
+        const hashed = pool.run<RecordsResult>(task, [buffer], signal);
+        // Awaited in order by drainOne; an abort may reject every task at once meanwhile.
+        hashed.catch(() => {});
+        inFlight.push(hashed);
       }
       done += n;
       progress(done);

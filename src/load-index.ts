@@ -3,8 +3,9 @@
  * where the reference it describes can be fetched.
  *
  * The format is told by the first bytes: a gosync index (`GOSYNCIX`), a zsync control
- * file (`zsync:`), or a go-sync index (`G0S9NC`, recognised and refused: it records no
- * whole-file hash). See src/formats/detect.ts.
+ * file (`zsync:`), or a go-sync index (`G0S9NC`: it records no whole-file hash, so a result
+ * patched from it is verified block by block against its MD5s, and its length). See
+ * src/formats/detect.ts.
  *
  * @module
  */
@@ -43,7 +44,7 @@ export interface LoadedIndex {
   path?: string;
   /** Size of the encoded index in bytes. */
   bytes: number;
-  /** The index's format: `gosync` or `zsync`. */
+  /** The index's format: `gosync`, `zsync` or `go-sync`. */
   format?: IndexFormat;
   /** For a `.zsync`: the whole control file (every URL, Filename, MTime, headers). */
   zsync?: ZsyncControl;
@@ -56,9 +57,10 @@ export function isHttpUrl(s: string): boolean {
 
 /**
  * Loads and decodes an index from a local path or an http(s) URL: a gosync index or a
- * `.zsync` control file (zsync 0.6.2's, or the newer form with `File-Hash`). A go-sync
- * index is recognised and refused with INDEX_UNSUPPORTED (it has no whole-file hash; see
- * `goSyncV0ToBlockIndex`).
+ * `.zsync` control file (zsync 0.6.2's, or the newer form with `File-Hash`), or a go-sync
+ * index. A go-sync index has no whole-file hash: it is mapped with `goSyncV0AsBlockIndex`,
+ * and the patched result is then verified block by block against its MD5s (every block,
+ * local ones included) and its length.
  *
  * @example
  * ```ts

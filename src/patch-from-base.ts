@@ -6,8 +6,6 @@
  * @module
  */
 import { stat } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { once } from 'node:events';
 import type { BlockIndex } from './index/block-index.js';
 import type { BaseDeltaForm } from './index/published.js';
 import type { BlockSource } from './sources/block-source.js';
@@ -53,18 +51,16 @@ export async function patchFromBase(
   const file = await AtomicFile.create(output);
   const verifier = new FileVerifier(index);
   try {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        verifier.update(chunk);
-        file.write(chunk).then(() => cb(), cb);
-      },
-    });
     // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
-    const { rdiffPatch } = await import('./formats/rdiff-file.js');
-    const report = await rdiffPatch(local, brotliInflated(source, form.size, options.signal), sink, options.signal ? { signal: options.signal } : {});
-    // Every write callback has run once 'finish' fires.
-    sink.end();
-    await once(sink, 'finish');
+    const { rdiffPatchInto } = await import('./formats/rdiff-file.js');
+    const sink = {
+      async write(chunk: Uint8Array) {
+        verifier.update(chunk);
+        await file.write(chunk);
+      },
+    };
+    // A failed write rejects the patch (and the temporary file is removed below).
+    const report = await rdiffPatchInto(local, brotliInflated(source, form.size, options.signal), sink, options.signal ? { signal: options.signal } : {});
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
     return { deltaBytes: form.size, copiedBytes: report.copyBytes, literalBytes: report.literalBytes };

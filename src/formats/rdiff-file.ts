@@ -17,6 +17,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
 import type { ScanStats } from '../matcher/block-matcher.js';
+import type { OutputSink } from '../patcher/assemble.js';
 import { AtomicFile } from '../util/atomic-file.js';
 import { LibrsyncDeltaGenerator, LibrsyncDeltaParser, type DeltaStats } from './librsync-delta.js';
 import {
@@ -150,7 +151,12 @@ async function readAll(input: RdiffInput | Uint8Array, what: string, max: number
   }
 }
 
-/** A buffered output: a file written atomically, or a stream. */
+/** An output gosync writes through itself (see {@link rdiffPatchInto}). */
+class Through {
+  constructor(readonly sink: OutputSink) {}
+}
+
+/** A buffered output: a file written atomically, a stream, or an {@link OutputSink}. */
 interface Sink {
   /** Room for `n` bytes at the end of the buffer (flushing first if needed); write there, then `advance(n)`. */
   room(n: number): Promise<Uint8Array>;
@@ -161,10 +167,13 @@ interface Sink {
   bytes: number;
 }
 
-async function openSink(output: RdiffOutput, overwrite: boolean): Promise<Sink> {
+async function openSink(output: RdiffOutput | Through, overwrite: boolean): Promise<Sink> {
   let file: AtomicFile | undefined;
+  let through: OutputSink | undefined;
   let stream: NodeJS.WritableStream | undefined;
-  if (typeof output === 'string') {
+  if (output instanceof Through) {
+    through = output.sink;
+  } else if (typeof output === 'string') {
     if (!overwrite) {
       const exists = await stat(output).then(
         () => true,
@@ -182,6 +191,7 @@ async function openSink(output: RdiffOutput, overwrite: boolean): Promise<Sink> 
     if (len === 0) return;
     const data = buf.subarray(0, len);
     if (file) await file.write(data);
+    else if (through) await through.write(data);
     else {
       // The stream may keep the buffer: give it its own copy.
       if (!stream!.write(Buffer.from(data))) await once(stream!, 'drain');
@@ -229,7 +239,7 @@ async function openSink(output: RdiffOutput, overwrite: boolean): Promise<Sink> 
   return sink;
 }
 
-async function withSink<T>(output: RdiffOutput, overwrite: boolean, job: (sink: Sink) => Promise<T>): Promise<T> {
+async function withSink<T>(output: RdiffOutput | Through, overwrite: boolean, job: (sink: Sink) => Promise<T>): Promise<T> {
   const sink = await openSink(output, overwrite);
   try {
     const result = await job(sink);
@@ -485,7 +495,20 @@ export interface RdiffPatchReport extends DeltaStats {
  * await rdiffPatch('old.bin', 'new.delta', 'new.bin');   // rdiff patch old.bin new.delta new.bin
  * ```
  */
-export async function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, output: RdiffOutput, options: RdiffPatchOptions = {}): Promise<RdiffPatchReport> {
+export function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, output: RdiffOutput, options: RdiffPatchOptions = {}): Promise<RdiffPatchReport> {
+  return patch(basis, delta, output, options);
+}
+
+/**
+ * {@link rdiffPatch} into a sink of gosync's own (no file is created, committed or removed):
+ * each `write` is awaited before the buffer holding its bytes is reused, and a rejected
+ * write rejects the patch.
+ */
+export function rdiffPatchInto(basis: string, delta: RdiffInput | Uint8Array, sink: OutputSink, options: RdiffPatchOptions = {}): Promise<RdiffPatchReport> {
+  return patch(basis, delta, new Through(sink), options);
+}
+
+async function patch(basis: string, delta: RdiffInput | Uint8Array, output: RdiffOutput | Through, options: RdiffPatchOptions): Promise<RdiffPatchReport> {
   const started = performance.now();
   const { signal, onProgress, overwrite = true } = options;
   throwIfAborted(signal);

@@ -31,23 +31,16 @@ export interface FetchPlan {
   estimates: { raw: number; frames?: number; whole?: number; base?: number };
 }
 
-/** Options of {@link choosePlan}. */
-export interface ChoosePlanOptions {
-  /** Whether the plain reference can be fetched (default true). */
-  rawAvailable?: boolean;
-}
-
 /**
  * Chooses the cheapest plan for fetching `ranges` (the planner's output) given the
  * forms `index.published` lists.
  */
-export function choosePlan(index: BlockIndex, ranges: readonly PlannedRange[], options: ChoosePlanOptions = {}): FetchPlan {
-  const rawAvailable = options.rawAvailable ?? true;
+export function choosePlan(index: BlockIndex, ranges: readonly PlannedRange[]): FetchPlan {
   const raw = rangesBytes(ranges) + RANGE_OVERHEAD * ranges.length;
   const estimates: FetchPlan['estimates'] = { raw };
   const frames = index.published?.frames;
   const whole = index.published?.whole;
-  let best: FetchPlan = { kind: 'raw', bytes: rawAvailable ? raw : Infinity, estimates };
+  let best: FetchPlan = { kind: 'raw', bytes: raw, estimates };
   if (ranges.length === 0) return { kind: 'raw', bytes: 0, estimates };
 
   if (frames) {
@@ -77,7 +70,7 @@ export function choosePlan(index: BlockIndex, ranges: readonly PlannedRange[], o
       }
       // Consecutive compressed frames share one range, so only a run's first pays the overhead.
       const viaFrame = frames.frameSizes[f]! + (prevCompressed ? 0 : RANGE_OVERHEAD);
-      if (!rawAvailable || viaFrame < rawCost[f]!) {
+      if (viaFrame < rawCost[f]!) {
         compressedFrames[f] = 1;
         total += viaFrame;
         prevCompressed = true;

@@ -124,11 +124,6 @@ export class ResponseBody {
     this.#length = contentLength(response.headers);
   }
 
-  /** Body bytes received so far. */
-  get received(): number {
-    return this.#received;
-  }
-
   /** The next chunk, or undefined once the body has ended. Rejects on network errors. */
   async next(): Promise<Buffer | undefined> {
     if (this.#ended) return undefined;

@@ -82,6 +82,12 @@ const MAX_RANGE_HEADER_CHARS = 4000;
 const DRAIN_LIMIT = 64 * 1024;
 /** Longest wait for such a rest to come in. */
 const DRAIN_TIMEOUT_MS = 5000;
+/**
+ * Bytes a multipart part may carry beyond those asked for: the gaps between asked ranges that
+ * a server merged into one part. A part is held in memory until its end; a server merging
+ * larger gaps gets single-range requests instead (as for any unusable multipart answer).
+ */
+const MAX_PART_EXTRA = 64 * 1024;
 
 /** What identifies the version of the reference that answered first. */
 interface Identity {
@@ -389,7 +395,12 @@ export class HttpSource implements BlockSource {
 
   /** A multipart/byteranges answer: parts are matched by their Content-Range. */
   async #readMultipart(reader: BodyReader, ranges: readonly ByteRange[], boundary: string): Promise<void> {
-    const parser = new MultipartByteRangesParser(boundary, redactUrl(reader.url));
+    // A part is held until its end: one declared outside the span asked for, or longer than
+    // the bytes asked for and a few merged gaps, is refused from its headers, so a server
+    // cannot make the client buffer more than that.
+    const within = { start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end };
+    const asked = ranges.reduce((n, r) => n + r.end - r.start, 0);
+    const parser = new MultipartByteRangesParser(boundary, redactUrl(reader.url), { within, maxPartBytes: asked + MAX_PART_EXTRA });
     for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
       await this.#count(reader, chunk.length);
       for (const part of parser.push(chunk)) {

@@ -10,6 +10,9 @@
  *
  * A part is handed out only once the boundary after it has been seen, so a part whose
  * declared length does not match its body is rejected rather than delivered with wrong bytes.
+ * Since a part is held until then, a caller that knows which bytes it asked for passes their
+ * span and how long a part may be: a part declared outside the span, or longer, is rejected
+ * from its headers, before its body is read.
  * Part bodies are `subarray` views of the pushed chunks, not copies (except where a boundary
  * or header block straddles two chunks, which copies at most a few KiB).
  *
@@ -88,7 +91,8 @@ export class MultipartByteRangesParser {
   #carry: Buffer | undefined;
   #part: { start: number; end: number; total: number | undefined; chunks: Uint8Array[] } | undefined;
   #bodyLeft = 0;
-  #parts = 0;
+  readonly #within: { readonly start: number; readonly end: number } | undefined;
+  readonly #maxPartBytes: number;
   /** Line ends are CRLF (the RFC) unless the first boundary line ended with a bare LF. */
   #crlf = true;
   #boundaryLines = 0;
@@ -97,21 +101,16 @@ export class MultipartByteRangesParser {
   /**
    * @param boundary the `boundary` parameter of the Content-Type (see {@link multipartBoundary})
    * @param origin where the body comes from (a URL), for error messages
+   * @param options.within the span of the bytes asked for (from the first range's start to
+   *   the last one's end): a part outside it is garbled
+   * @param options.maxPartBytes the longest part accepted (default: no limit)
    */
-  constructor(boundary: string, origin?: string) {
+  constructor(boundary: string, origin?: string, options: { within?: { readonly start: number; readonly end: number }; maxPartBytes?: number } = {}) {
     this.#origin = origin;
+    this.#within = options.within;
+    this.#maxPartBytes = options.maxPartBytes ?? Infinity;
     if (boundary.length === 0) throw this.#garbled('the multipart Content-Type has no boundary');
     this.#delimiter = Buffer.from(`--${boundary}`, 'latin1');
-  }
-
-  /** True once the closing boundary has been seen. */
-  get done(): boolean {
-    return this.#state === State.Done;
-  }
-
-  /** Number of complete parts handed out so far. */
-  get parts(): number {
-    return this.#parts;
   }
 
   /**
@@ -227,7 +226,6 @@ export class MultipartByteRangesParser {
           const part = this.#part!;
           if (!ok) throw this.#garbled(`the part for bytes ${part.start}-${part.end - 1} is not followed by the boundary (wrong length?)`);
           out.push(part);
-          this.#parts++;
           this.#part = undefined;
           pos += lineEnd + this.#delimiter.length;
           this.#state = State.BoundaryLine;
@@ -251,6 +249,13 @@ export class MultipartByteRangesParser {
     }
     const range = parseContentRange(contentRange);
     if (range === undefined) throw this.#garbled(`a part has ${contentRange === undefined ? 'no' : 'an invalid'} Content-Range`);
+    const within = this.#within;
+    if (within !== undefined && (range.start < within.start || range.end > within.end)) {
+      throw this.#garbled(`a part for bytes ${range.start}-${range.end - 1} lies outside the bytes asked for (${within.start}-${within.end - 1})`);
+    }
+    if (range.end - range.start > this.#maxPartBytes) {
+      throw this.#garbled(`a part for bytes ${range.start}-${range.end - 1} is longer than the ${this.#maxPartBytes} bytes accepted`);
+    }
     this.#part = { start: range.start, end: range.end, total: range.total, chunks: [] };
     this.#bodyLeft = range.end - range.start;
   }

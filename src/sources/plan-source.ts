@@ -41,8 +41,6 @@ export class PlanSource implements BlockSource {
   readonly #frames: BlockSource;
   /** Compressed offset of each frame in the frames file. */
   readonly #offsets: Float64Array;
-  /** Frames that failed to decompress and were fetched raw instead. */
-  retriedFrames = 0;
 
   constructor(index: BlockIndex, compressedFrames: Uint8Array, raw: BlockSource, frames: BlockSource) {
     const form = index.published?.frames;
@@ -125,7 +123,6 @@ export class PlanSource implements BlockSource {
     } catch {
       // Handled below: the frame is damaged.
     }
-    this.retriedFrames++;
     const parts: Uint8Array[] = [];
     try {
       for await (const c of this.#raw.read([want], options)) parts.push(Uint8Array.from(c));

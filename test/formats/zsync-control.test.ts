@@ -157,11 +157,10 @@ test('the newer form (Safe, Strong-Hash-Algorithm, File-Hash SHA-256, no SHA-1) 
     assert.equal(index.strongBytes, 16);
     const { output, result } = await patchMemory(index, [old], ref);
     assert.deepEqual(output, ref);
-    // At least the 19 blocks before the edit. The shifted blocks after it should be found too,
-    // but at the time of writing the matcher compares 4-byte weak checksums as signed int32
-    // against the unsigned stored ones, so blocks whose `a` has its top bit set are found only
-    // in place (reported; the matcher is not part of this change). Tighten this when fixed.
-    assert.ok(result.reusedBytes >= 19 * 1024, `reused ${result.reusedBytes}`);
+    // The edit replaced bytes 20,000–20,999, which lie in blocks 19 and 20: every other
+    // block is found, the 19 before the edit in place and the 28 after it 500 bytes earlier
+    // (the short last block included), so exactly those two blocks are fetched.
+    assert.equal(result.reusedBytes, ref.length - 2 * 1024, `reused ${result.reusedBytes}`);
   }
 });
 

@@ -49,6 +49,8 @@ export interface MultipartStyle {
   readonly mergeAdjacent?: boolean;
   /** Leave out the part with this index. */
   readonly dropPart?: number;
+  /** Make the first part this many bytes longer than asked (up to the end of the resource), in its Content-Range and its body. */
+  readonly grow?: number;
   /** Break the body: a part one byte shorter than its Content-Range says, a part without Content-Range, or a wrong boundary. */
   readonly garble?: 'short-part' | 'no-content-range' | 'bad-boundary';
 }
@@ -268,6 +270,7 @@ export function multipartBody(data: Uint8Array, ranges: readonly { start: number
     parts = merged;
   }
   if (style.dropPart !== undefined) parts.splice(style.dropPart, 1);
+  if (style.grow !== undefined && parts.length > 0) parts[0]!.end = Math.min(data.length, parts[0]!.end + style.grow);
   if (style.reverse) parts.reverse();
   const out: Buffer[] = [];
   parts.forEach((part, i) => {

@@ -4,10 +4,12 @@
  * the compressed forms are damaged, truncated, or served by a server ignoring Range.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { buildIndexFile } from '../../src/build-file.js';
+import { ErrorCodes, SyncError } from '../../src/errors.js';
 import { loadIndex } from '../../src/load-index.js';
 import { patchFile } from '../../src/patch-file.js';
 import { startStaticServer, type StaticServer } from '../../src/serve/static-server.js';
@@ -85,6 +87,13 @@ test('--raw keeps to the plain reference', async () => {
 });
 
 test('a damaged frame is fetched raw instead: the result is still exact', async () => {
+  // The same patch with intact frames, for comparison.
+  const intactLocal = await localCopy('undamaged.txt');
+  const intact = await runCli(['patch', '--json', intactLocal, `${server.url}doc.txt.gosync`]);
+  assert.equal(intact.code, 0, intact.stderr);
+  const undamaged = JSON.parse(intact.stdout);
+  assert.equal(undamaged.plan, 'frames');
+  assert.ok(undamaged.receivedBytes < undamaged.fetchedBytes, 'compressed: fewer bytes received than the reference bytes they carry');
   const frames = join(root, 'doc.txt.gosyncz');
   const good = await readFile(frames);
   try {
@@ -95,6 +104,18 @@ test('a damaged frame is fetched raw instead: the result is still exact', async 
     const r = await runCli(['patch', '--json', local, `${server.url}doc.txt.gosync`]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await readFile(local), Buffer.from(newData));
+    const report = JSON.parse(r.stdout);
+    // Still the frames plan (no fallback of the whole patch to raw ranges), no refetch after
+    // a failed whole-file check: each damaged frame was replaced by its raw bytes.
+    assert.equal(report.plan, 'frames');
+    assert.equal(report.refetched, false);
+    assert.equal(report.fetchedBytes, undamaged.fetchedBytes);
+    // The same compressed frames were fetched as in the intact run, and then each one whole
+    // and raw (64 KiB, the --frame-size above), in requests of its own: more bytes than the
+    // reference bytes used, at least one whole frame more than the intact run.
+    assert.ok(report.receivedBytes > report.fetchedBytes, `received ${report.receivedBytes} B for ${report.fetchedBytes} B`);
+    assert.ok(report.receivedBytes - undamaged.receivedBytes >= 64 * 1024, `received ${report.receivedBytes} B, ${undamaged.receivedBytes} B intact`);
+    assert.ok(report.requests > undamaged.requests, `${report.requests} requests, ${undamaged.requests} intact`);
   } finally {
     await writeFile(frames, good);
   }
@@ -198,4 +219,36 @@ test('a delta from the exact local version is used when published, and ignored o
   } finally {
     await s.close();
   }
+});
+
+test('a build whose compressed forms fail rejects with a SyncError and leaves no temporary file', async () => {
+  const out = join(dir, 'failing-build');
+  await mkdir(out);
+  const input = join(out, 'doc.txt');
+  await writeFile(input, newData);
+  const index = join(out, 'doc.txt.gosync');
+  const listing = async () => (await readdir(out)).sort();
+  // A base that does not exist: refused before anything is written.
+  await assert.rejects(
+    buildIndexFile(input, index, { compress: { level: 1, bases: [join(dir, 'no-such-base')] } }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO && e.path === join(dir, 'no-such-base'),
+  );
+  assert.deepEqual(await listing(), ['doc.txt']);
+  // The same from the command line: a clear error, not a crash.
+  const cli = await runCli(['build', '--base', join(dir, 'no-such-base'), input]);
+  assert.equal(cli.code, 1);
+  assert.match(cli.stderr, /GOSYNC_ERR_IO/);
+  assert.doesNotMatch(cli.stderr, /\n\s+at /, 'no stack trace');
+  assert.deepEqual(await listing(), ['doc.txt']);
+  // A quality out of range: RangeError, nothing written.
+  await assert.rejects(buildIndexFile(input, index, { compress: { level: 12 } }), RangeError);
+  assert.deepEqual(await listing(), ['doc.txt']);
+  // A form that fails once written (a folder where the whole-file stream goes): the build
+  // rejects with that IO error once the other forms have stopped; no index, no temporary file.
+  await mkdir(`${index}.br`);
+  await assert.rejects(buildIndexFile(input, index, { compress: { level: 1 } }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO);
+  assert.deepEqual(
+    (await listing()).filter((f) => f.endsWith('.gosync-tmp') || f === 'doc.txt.gosync'),
+    [],
+  );
 });

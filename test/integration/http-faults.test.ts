@@ -11,7 +11,7 @@ import { ErrorCodes, SyncError } from '../../src/errors.js';
 import { patchFile } from '../../src/patch-file.js';
 import { HttpSource } from '../../src/sources/http-source.js';
 import { concat, indexOf, randomBytes } from '../helpers/data.js';
-import { startFaultServer, type FaultRequest, type Reply } from '../helpers/fault-server.js';
+import { multipartBody, startFaultServer, type FaultRequest, type Reply } from '../helpers/fault-server.js';
 
 let dir: string;
 const oldData = randomBytes(400_000, 7);
@@ -52,17 +52,38 @@ test('a server that ignores Range (200 with the whole body) still gives the righ
   assert.deepEqual(await readFile(r.local), Buffer.from(newData));
 });
 
-test('a connection dropped mid-body is resumed', async () => {
-  let cut = false;
+/** The ranges of a `Range: bytes=a-b,c-d` header, as half-open [start, end) pairs. */
+function rangesOf(header: string | undefined): [number, number][] {
+  if (header === undefined || !header.startsWith('bytes=')) assert.fail(`not a byte-range Range header: ${header}`);
+  return header.slice('bytes='.length).split(',').map((spec) => {
+    const [a, b] = spec.split('-').map(Number) as [number, number];
+    return [a, b + 1];
+  });
+}
+
+test('a connection dropped mid-body is resumed: the retry asks only for the ranges still missing', async () => {
+  let cut: number | undefined;
   const r = await patchThrough('cut', (req) => {
-    if (req.method === 'GET' && !cut) {
-      cut = true;
-      return { cutAfter: 1000 };
-    }
-    return {};
+    if (req.method !== 'GET' || cut !== undefined) return {};
+    // Cut the answer inside the body of its second part: the first part is complete (the
+    // boundary after it has come in), the second is not.
+    const asked = rangesOf(req.range);
+    assert.ok(asked.length >= 2, `the first GET asks for several ranges: ${req.range}`);
+    const body = multipartBody(newData, asked.map(([start, end]) => ({ start, end })));
+    const [start, end] = asked[1]!;
+    const header = body.indexOf(`Content-Range: bytes ${start}-${end - 1}/`);
+    const second = body.indexOf('\r\n\r\n', header) + 4;
+    assert.ok(header > 0 && end - start > 2, 'the second part is found in the body');
+    cut = second + Math.floor((end - start) / 2);
+    return { cutAfter: cut };
   });
   assert.equal(r.error, undefined, String(r.error));
   assert.deepEqual(await readFile(r.local), Buffer.from(newData));
+  const gets = r.requests.filter((q) => q.method === 'GET');
+  assert.ok(cut !== undefined && gets[0]!.aborted, 'the first answer was cut');
+  assert.equal(gets.length, 2, gets.map((q) => q.range).join(' | '));
+  // The retry: every range of the first request except the first, which had fully arrived.
+  assert.deepEqual(rangesOf(gets[1]!.range), rangesOf(gets[0]!.range).slice(1));
 });
 
 test('wrong bytes from the server: BLOCK_MISMATCH, nothing lost', async () => {

@@ -164,6 +164,7 @@ test('10,000 small unchanged files: the no-op update fetches only the manifest',
   const seconds = (performance.now() - started) / 1000;
   const entries = await server.accessEntries({ requests: before.length + 1 });
   assert.equal(entries.length - before.length, 1, 'one request: the manifest');
+  assert.equal(report.requests, 1, 'the client reports one request: the manifest');
   assert.equal(report.totals.changed, 0);
   assert.ok(report.files.every((f) => f.action === 'unchanged'));
   t.diagnostic(`no-op update of 10,000 files: ${seconds.toFixed(2)} s including process start (timed in npm run bench)`);

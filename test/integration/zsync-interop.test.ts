@@ -154,9 +154,12 @@ test('a .zsync with File-Hash SHA-256 (listed in Safe) is accepted by zsync 0.6.
   await writeFile(join(client, 'seed'), olderVersion(data, 78));
   await run('zsync', ['-q', '-i', 'seed', '-o', 'out', `${n.url}${name}.zsync`], { cwd: client });
   assert.deepEqual(await readFile(join(client, 'out')), Buffer.from(data));
+  // The file also has a SHA-1 line (zsync 0.6.2 needs it): gosync checks the SHA-256.
+  assert.match(await readFile(join(root, `${name}.zsync`), 'latin1'), /\nSHA-1: [0-9a-f]{40}\n/);
   await writeFile(join(client, 'local'), olderVersion(data, 78));
-  const r = await runCli(['patch', '--json', join(client, 'local'), `${n.url}${name}.zsync`]);
+  const r = await runCli(['patch', join(client, 'local'), `${n.url}${name}.zsync`]);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /: [^\n]* verified \(sha256\)\n/, r.stdout);
   assert.deepEqual(await readFile(join(client, 'local')), Buffer.from(data));
 });
 

@@ -289,6 +289,52 @@ describe('HttpSource: multi-range quirks', () => {
     assert.equal(server.gets.length, ranges.length);
   });
 
+  describe('a multipart part larger than asked (a server making the client buffer)', () => {
+    const big = testBytes(3_000_000, 8);
+    const asked = [
+      { start: 10, end: 20 },
+      { start: 100, end: 110 },
+    ];
+    const sparse = [
+      { start: 10, end: 20 },
+      { start: 2_900_000, end: 2_900_010 },
+    ];
+
+    // The first part claims (and starts to send) far more bytes than asked, then the server
+    // stalls: a client buffering the part would wait for the idle timeout.
+    for (const [name, ranges, grow] of [
+      ['past the span asked for', asked, 3_000_000],
+      ['inside the span but across a large gap between the ranges asked for', sparse, 2_899_990],
+    ] as const) {
+      it(`is refused from its part headers, without waiting for its body (${name}); single ranges take over`, async () => {
+        const server = await serve((r) => (r.index === 0 ? { kind: 'multipart', multipart: { grow }, stallAfter: 1000 } : {}), { body: big });
+        const started = performance.now();
+        const { bytes, source } = await fetchRanges(server.url(), ranges, { timeoutMs: 20_000 });
+        assert.deepEqual(bytes, expected(ranges, big));
+        assert.ok(performance.now() - started < 10_000, 'not held up by the stalled body');
+        assert.deepEqual(
+          server.gets.map((r) => rangeCount(r.range)),
+          [2, 1, 1],
+        );
+        assert.ok(source.stats.bytes <= 1000 + 20, `received ${source.stats.bytes} B`);
+      });
+    }
+
+    it('fails with HTTP_RESPONSE when every answer has one, after reading a small part of it', async () => {
+      const server = await serve(() => ({ kind: 'multipart', multipart: { grow: 3_000_000 }, trickle: 16_384 }), { body: big });
+      const source = new HttpSource(server.url(), fast);
+      try {
+        await assert.rejects(
+          readAll(source, asked),
+          isCode(ErrorCodes.HTTP_RESPONSE, (e) => assert.match(e.message, /part for bytes 10-2999999 lies outside the bytes asked for \(10-19\)/)),
+        );
+      } finally {
+        await source.close();
+      }
+      assert.ok(source.stats.bytes < 200_000, `received ${source.stats.bytes} B of a 3 MB part`);
+    });
+  });
+
   it('re-requests only the part missing from a multipart answer', async () => {
     const server = await serve((r) => (r.index === 0 ? { kind: 'multipart', multipart: { dropPart: 2 } } : {}));
     const { bytes } = await fetchRanges(server.url(), ranges);

@@ -106,6 +106,7 @@ describe('MultipartByteRangesParser', () => {
   it('hands out part bodies as views of the input, not copies', () => {
     const body = multipartBody(data, ranges, {}, BOUNDARY);
     const parts = new MultipartByteRangesParser(BOUNDARY).push(body);
+    assert.equal(parts.length, ranges.length);
     for (const part of parts) for (const chunk of part.chunks) assert.equal(chunk.buffer, body.buffer);
   });
 
@@ -138,6 +139,49 @@ describe('MultipartByteRangesParser', () => {
     const cut = new MultipartByteRangesParser(BOUNDARY);
     cut.push(body.subarray(0, body.length - 20));
     expectGarbled(() => cut.finish());
+  });
+
+  it('rejects a part outside the span asked for from its headers, before its body comes in', () => {
+    // Every part inside the span: accepted, also one part covering all of it (merged ranges).
+    const span = { start: 0, end: 1000 };
+    for (const asked of [ranges, [span]]) {
+      const parser = new MultipartByteRangesParser(BOUNDARY, undefined, { within: span });
+      const parts = parser.push(multipartBody(data, asked, {}, BOUNDARY));
+      assert.deepEqual(
+        parts.map((p) => [p.start, p.end]),
+        asked.map((r) => [r.start, r.end]),
+      );
+      parser.finish();
+    }
+    // A part declared past the span or before it (by one byte, or by gigabytes): refused at
+    // its header block, with none of its body pushed.
+    const within = { start: 100, end: 250 };
+    for (const [start, end, total] of [
+      [100, 251, 1000],
+      [99, 250, 1000],
+      [0, 5_000_000_000, 5_000_000_000],
+    ] as const) {
+      const parser = new MultipartByteRangesParser(BOUNDARY, 'http://example.com/x', { within });
+      const headers = `\r\n--${BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${start}-${end - 1}/${total}\r\n\r\n`;
+      assert.throws(
+        () => parser.push(Buffer.from(headers, 'latin1')),
+        (error: unknown) => SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /outside the bytes asked for \(100-249\)/.test(error.message),
+        `${start}-${end - 1}`,
+      );
+    }
+  });
+
+  it('rejects a part longer than maxPartBytes from its headers', () => {
+    const part = (start: number, end: number) =>
+      Buffer.from(`\r\n--${BOUNDARY}\r\nContent-Range: bytes ${start}-${end - 1}/1000\r\n\r\n`, 'latin1');
+    // Exactly the limit: accepted (its body is awaited); one byte more: refused.
+    const atLimit = new MultipartByteRangesParser(BOUNDARY, undefined, { maxPartBytes: 100 });
+    assert.deepEqual(atLimit.push(part(0, 100)), []);
+    const over = new MultipartByteRangesParser(BOUNDARY, undefined, { maxPartBytes: 100 });
+    assert.throws(
+      () => over.push(part(0, 101)),
+      (error: unknown) => SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /longer than the 100 bytes accepted/.test(error.message),
+    );
   });
 
   it('rejects a boundary-less multipart type', () => {
