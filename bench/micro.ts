@@ -11,7 +11,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlockMatcher, RollingChecksum, buildIndex, buildIndexFile, buildLookup, decodeIndex, scanLocalFiles, weakChecksum, type BlockIndex } from '../src/index.js';
+import { BlockMatcher, RollingChecksum, buildIndex, buildIndexFile, buildLookup, decodeIndex, scanLocalFiles, weakChecksum, type BlockIndex } from '../src/mod.js';
 import type { Ctx } from './context.js';
 import type { MainInputs } from './cases-local.js';
 import { KeyStream } from './inputs.js';

@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
 import { UsageError } from './usage.js';
 

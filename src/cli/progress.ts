@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { PatchProgress } from '../patcher/assemble.js';
+import type { PatchProgress } from '../core/patcher.js';
 import { formatBytes } from './usage.js';
 
 /** Draws `label [#####-----] 42% 12.3 MB/29.1 MB`, at most ten times a second. */

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { ErrorCodes, SyncError } from '../errors.js';
-import type { BlockIndex } from '../index/block-index.js';
-import { decodeIndex, isGosyncIndex } from '../index/format.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { decodeIndex, isGosyncIndex } from '../core/index/format.js';
 import { decodeGoSyncV0Index, goSyncV0AsBlockIndex, isGoSyncV0Index } from './gosync-v0.js';
 import { decodeZsync, isZsyncControl, type ZsyncControl } from './zsync-control.js';
 

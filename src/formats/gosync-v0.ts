@@ -28,13 +28,13 @@
  * @module
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
-import { bytesEqual, nodeHash } from '../hashing/strong-hash.js';
-import { NO_FILE_DIGEST, type BlockIndex, type FileDigest } from '../index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
-import { MAX_BLOCK_SIZE, blockCountOf } from '../index/params.js';
-import { weakChecksum } from '../rollsum/rollsum.js';
-import type { BlockSource } from '../sources/block-source.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { bytesEqual, nodeHash } from '../core/hashing/strong-hash.js';
+import { NO_FILE_DIGEST, type BlockIndex, type FileDigest } from '../core/index/block-index.js';
+import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
+import { MAX_BLOCK_SIZE, blockCountOf } from '../core/index/params.js';
+import { weakChecksum } from '../core/rollsum.js';
+import type { BlockSource } from '../core/block-source.js';
 
 /** `G0S9NC` */
 export const GO_SYNC_MAGIC = Uint8Array.from([0x47, 0x30, 0x53, 0x39, 0x4e, 0x43]);

@@ -16,8 +16,8 @@
  *
  * @module
  */
-import { ErrorCodes, SyncError } from '../errors.js';
-import { BlockMatcher, type ScanStats, type Scanner } from '../matcher/block-matcher.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { BlockMatcher, type ScanStats, type Scanner } from '../core/matcher.js';
 import { RS_DELTA_MAGIC, describeLibrsyncMagic, librsyncTailMatch, librsyncToBlockIndex, type LibrsyncSignature } from './librsync-signature.js';
 
 /** Longest literal command written, as librsync's `max_miss` (32 KiB). */

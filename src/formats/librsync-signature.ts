@@ -25,15 +25,15 @@
  *
  * @module
  */
-import { ErrorCodes, SyncError } from '../errors.js';
-import { blake2b256 } from '../hashing/blake2b.js';
-import { md4 } from '../hashing/md4.js';
-import { bytesEqual, type StrongHash } from '../hashing/strong-hash.js';
-import { NO_FILE_DIGEST, type BlockIndex } from '../index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
-import { MAX_BLOCK_SIZE } from '../index/params.js';
-import { RK_MULT, rabinKarpChecksum, rkPower } from '../rollsum/rabin-karp.js';
-import { weakChecksum } from '../rollsum/rollsum.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { blake2b256 } from '../core/hashing/blake2b.js';
+import { md4 } from '../core/hashing/md4.js';
+import { bytesEqual, type StrongHash } from '../core/hashing/strong-hash.js';
+import { NO_FILE_DIGEST, type BlockIndex } from '../core/index/block-index.js';
+import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
+import { MAX_BLOCK_SIZE } from '../core/index/params.js';
+import { RK_MULT, rabinKarpChecksum, rkPower } from '../core/rabin-karp.js';
+import { weakChecksum } from '../core/rollsum.js';
 
 /** Signature magic: rollsum + MD4 (librsync < 1.0; fast_rsync). */
 export const RS_MD4_SIG_MAGIC = 0x72730136;

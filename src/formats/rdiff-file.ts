@@ -14,11 +14,11 @@
  */
 import { once } from 'node:events';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
-import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
-import type { ScanStats } from '../matcher/block-matcher.js';
-import type { OutputSink } from '../patcher/assemble.js';
-import { AtomicFile } from '../util/atomic-file.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
+import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
+import type { ScanStats } from '../core/matcher.js';
+import type { OutputSink } from '../core/patcher.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
 import { LibrsyncDeltaGenerator, LibrsyncDeltaParser, type DeltaStats } from './librsync-delta.js';
 import {
   LibrsyncSignatureBuilder,

@@ -22,13 +22,13 @@
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
-import { md4, md4Into } from '../hashing/md4.js';
-import { nodeHash, type StrongHash } from '../hashing/strong-hash.js';
-import type { BlockIndex, FileDigest } from '../index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES } from '../index/format.js';
-import { MAX_BLOCK_SIZE, blockCountOf, defaultHashLengths, type HashLengths } from '../index/params.js';
-import { weakChecksum } from '../rollsum/rollsum.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { md4, md4Into } from '../core/hashing/md4.js';
+import { nodeHash, type StrongHash } from '../core/hashing/strong-hash.js';
+import type { BlockIndex, FileDigest } from '../core/index/block-index.js';
+import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
+import { MAX_BLOCK_SIZE, blockCountOf, defaultHashLengths, type HashLengths } from '../core/index/params.js';
+import { weakChecksum } from '../core/rollsum.js';
 
 /** The value of the `zsync:` line this module writes (the format of zsync 0.6.2). */
 export const ZSYNC_WRITTEN_VERSION = '0.6.2';

@@ -12,12 +12,12 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { throwIfAborted } from '../errors.js';
-import { Channel, type CompressionOptions, type Transport } from './channel.js';
-import { FrameType } from './frames.js';
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './handshake.js';
+import { throwIfAborted } from '../core/errors.js';
+import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
+import { FrameType } from './wire/frames.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
 import { parseRemote, type RemoteLocation } from './remote-path.js';
-import type { SyncProgress, SyncReport } from './report.js';
+import type { SyncProgress, SyncReport } from './wire/report.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
 import { listSource } from './source-list.js';
 import { commandTransport, memoryPipe, sshTransport } from './transport.js';

@@ -7,7 +7,7 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 
 const READ_SIZE = 1024 * 1024;
 

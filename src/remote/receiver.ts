@@ -25,25 +25,25 @@ import { lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } fro
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, remove, setMetadata, setMtime, type StagedFile, type WantedEntry } from '../tree/commit-tree.js';
-import { TreeRoot, treeParent } from '../tree/tree-path.js';
-import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../tree/walk.js';
-import { AtomicFile } from '../util/atomic-file.js';
+import { commitTree, findTreeChanges, partName, prepareFolders, remove, setMetadata, setMtime, type StagedFile, type WantedEntry } from '../localfs/commit-tree.js';
+import { TreeRoot, treeParent } from '../localfs/tree-path.js';
+import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
 import { drainOrClose } from '../util/drain.js';
-import { shortName } from '../util/short-name.js';
-import { AsyncQueue } from './async-queue.js';
-import { ByteReader, protocolError } from './binary.js';
-import type { Channel } from './channel.js';
-import { FileListChecker, decodeFileBatch, type ListEntry } from './file-list.js';
-import { FrameType, frameName } from './frames.js';
-import { decodeError, encodeJson } from './handshake.js';
+import { shortName } from '../localfs/short-name.js';
+import { AsyncQueue } from './wire/async-queue.js';
+import { ByteReader, protocolError } from './wire/binary.js';
+import type { Channel } from './wire/channel.js';
+import { FileListChecker, decodeFileBatch, type ListEntry } from './wire/file-list.js';
+import { FrameType, frameName } from './wire/frames.js';
+import { decodeError, encodeJson } from './wire/handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
-import { MAX_LISTED_PATHS, type FinishReport, type SyncProgress } from './report.js';
-import { decodeRefine, rangeBytes, type Range } from './refine.js';
-import { SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from './signature.js';
+import { MAX_LISTED_PATHS, type FinishReport, type SyncProgress } from './wire/report.js';
+import { decodeRefine, rangeBytes, type Range } from './wire/refine.js';
+import { SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from './wire/signature.js';
 
 /** Where the receiver writes: the destination, confined to a root folder. */
 export interface ReceiverTarget {

@@ -26,18 +26,18 @@
  * @module
  */
 import { createHash, type Hash } from 'node:crypto';
-import { throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../core/errors.js';
 import { LibrsyncDeltaEncoder, LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
-import { TreeRoot } from '../tree/tree-path.js';
-import { ByteWriter, protocolError } from './binary.js';
-import type { Channel } from './channel.js';
-import { FileListEncoder } from './file-list.js';
-import { FrameType, MAX_FRAME_PAYLOAD, frameName } from './frames.js';
-import { decodeError } from './handshake.js';
+import { TreeRoot } from '../localfs/tree-path.js';
+import { ByteWriter, protocolError } from './wire/binary.js';
+import type { Channel } from './wire/channel.js';
+import { FileListEncoder } from './wire/file-list.js';
+import { FrameType, MAX_FRAME_PAYLOAD, frameName } from './wire/frames.js';
+import { decodeError } from './wire/handshake.js';
 import { fileRange, openRegularFile } from './read-file.js';
-import { DeltaOpsReader, DeltaSplicer, encodeRefine, unusedRanges, type DeltaOp, type Range } from './refine.js';
-import { parseFinish, type FinishReport, type SyncProgress } from './report.js';
-import { MIN_REFINED_BLOCK, SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './signature.js';
+import { DeltaOpsReader, DeltaSplicer, encodeRefine, unusedRanges, type DeltaOp, type Range } from './wire/refine.js';
+import { parseFinish, type FinishReport, type SyncProgress } from './wire/report.js';
+import { MIN_REFINED_BLOCK, SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './wire/signature.js';
 import { listSource, type SourceEntry, type SourceList } from './source-list.js';
 
 /** Options of {@link runSender}. */

@@ -11,14 +11,14 @@
  * @module
  */
 import { basename, dirname, resolve } from 'node:path';
-import { ErrorCodes, SyncError } from '../errors.js';
-import { TreeRoot, checkTreePath } from '../tree/tree-path.js';
-import { Channel, type CompressionOptions, type Transport } from './channel.js';
-import { FrameType, frameName } from './frames.js';
-import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './handshake.js';
-import { protocolError } from './binary.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { TreeRoot, checkTreePath } from '../localfs/tree-path.js';
+import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
+import { FrameType, frameName } from './wire/frames.js';
+import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './wire/handshake.js';
+import { protocolError } from './wire/binary.js';
 import type { ReceiverTarget } from './receiver.js';
-import type { FinishReport } from './report.js';
+import type { FinishReport } from './wire/report.js';
 
 /** Options of {@link serveSession}. */
 export interface ServeSessionOptions {

@@ -7,10 +7,10 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, SyncError, ioError } from '../errors.js';
-import { treeParent } from '../tree/tree-path.js';
-import { walkTree } from '../tree/walk.js';
-import type { ListEntry } from './file-list.js';
+import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import { treeParent } from '../localfs/tree-path.js';
+import { walkTree } from '../localfs/walk.js';
+import type { ListEntry } from './wire/file-list.js';
 
 /** A listed entry and where it is. */
 export interface SourceEntry extends ListEntry {

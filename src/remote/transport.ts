@@ -7,8 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { ErrorCodes, SyncError } from '../errors.js';
-import type { Transport } from './channel.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import type { Transport } from './wire/channel.js';
 import { splitCommand } from './remote-path.js';
 
 /** Buffering of each in-memory pipe. */

@@ -55,7 +55,7 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 
-import { ErrorCodes, SyncError } from '../errors.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
 import { drainOrClose } from '../util/drain.js';
 
 /** Bytes read from the file per step while sending a body. */

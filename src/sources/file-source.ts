@@ -4,8 +4,8 @@
  * @module
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
-import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './block-source.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
 
 /** Options of {@link FileSource}. */
 export interface FileSourceOptions {

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { throwIfAborted } from '../errors.js';
-import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './block-source.js';
+import { throwIfAborted } from '../core/errors.js';
+import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
 
 /**
  * Serves ranges of a `Uint8Array`. Yields views (no copies) of the caller's bytes.

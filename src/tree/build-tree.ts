@@ -13,15 +13,15 @@ import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from 'node
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
-import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
-import { buildIndexFile } from '../build-file.js';
-import { brotliParams } from '../publish/compressed-forms.js';
-import { writeBaseDelta } from '../publish/base-delta.js';
-import { AtomicFile } from '../util/atomic-file.js';
-import { fileChunks } from '../util/file-chunks.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
+import { buildIndexFile } from '../file/build-file.js';
+import { brotliParams } from '../forms/compressed-forms.js';
+import { writeBaseDelta } from '../forms/base-delta.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { fileChunks } from '../localfs/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
 import { MANIFEST_VERSION, MODE_MASK, decodeManifest, encodeManifest, objectNames, type FileEntry, type Manifest, type ManifestBase, type TreeEntry } from './manifest.js';
-import { sameMtime, walkTree } from './walk.js';
+import { sameMtime, walkTree } from '../localfs/walk.js';
 
 /** Options of {@link buildTree}. */
 export interface BuildTreeOptions {

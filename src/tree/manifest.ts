@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { ErrorCodes, SyncError } from '../errors.js';
-import { MAX_LINK_TARGET, checkTreePath, treeParent } from './tree-path.js';
-import { PART_SUFFIX, TEMP_SUFFIX } from './walk.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { MAX_LINK_TARGET, checkTreePath, treeParent } from '../localfs/tree-path.js';
+import { PART_SUFFIX, TEMP_SUFFIX } from '../localfs/walk.js';
 
 /** The manifest format version this build writes and reads. */
 export const MANIFEST_VERSION = 1;

@@ -7,9 +7,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { ErrorCodes, SyncError, ioError } from '../errors.js';
-import { isHttpUrl } from '../load-index.js';
-import type { BlockSource } from '../sources/block-source.js';
+import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import { isHttpUrl } from '../file/load-index.js';
+import type { BlockSource } from '../core/block-source.js';
 import { FileSource } from '../sources/file-source.js';
 
 /** Reads objects by their name relative to the content base. */
@@ -40,8 +40,8 @@ export function manifestFolder(location: string): string {
 /** Opens the store at `base` (an http(s) URL of a folder, or a local folder). */
 export async function openObjectStore(base: string, options: ObjectStoreOptions = {}): Promise<ObjectStore> {
   if (isHttpUrl(base)) {
-    const { createHttpDispatcher, HttpSource } = await import('../sources/http-source.js');
-    const { httpGet } = await import('../sources/http-get.js');
+    const { createHttpDispatcher, HttpSource } = await import('../sources/http/http-source.js');
+    const { httpGet } = await import('../sources/http/http-get.js');
     const root = base.endsWith('/') ? base : `${base}/`;
     const dispatcher: Dispatcher = createHttpDispatcher({ connections: options.connections ?? 8 });
     const counted = { requests: 0, bytes: 0 };

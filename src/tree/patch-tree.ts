@@ -25,26 +25,26 @@
  */
 import { createHash } from 'node:crypto';
 import { lstat, readFile } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../errors.js';
-import type { BlockIndex } from '../index/block-index.js';
-import { blockLength } from '../index/block-index.js';
-import { concatIndexes } from '../index/concat.js';
-import { decodeIndex } from '../index/format.js';
-import { isHttpUrl } from '../load-index.js';
-import { scanLocalFiles } from '../local-scan.js';
-import { missingSpansOf } from '../matcher/block-matcher.js';
-import { diffFile, patchFile, type FoundScan } from '../patch-file.js';
-import { patchFromBase } from '../patch-from-base.js';
-import type { BlockSource } from '../sources/block-source.js';
-import { brotliInflated } from '../sources/brotli-inflate.js';
-import { AtomicFile } from '../util/atomic-file.js';
-import { fileChunks, fileSha256 } from '../util/file-chunks.js';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { blockLength } from '../core/index/block-index.js';
+import { concatIndexes } from '../core/index/concat.js';
+import { decodeIndex } from '../core/index/format.js';
+import { isHttpUrl } from '../file/load-index.js';
+import { scanLocalFiles } from '../file/local-scan.js';
+import { missingSpansOf } from '../core/matcher.js';
+import { diffFile, patchFile, type FoundScan } from '../file/patch-file.js';
+import { patchFromBase } from '../forms/patch-from-base.js';
+import type { BlockSource } from '../core/block-source.js';
+import { brotliInflated } from '../forms/brotli-inflate.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { fileChunks, fileSha256 } from '../localfs/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
-import { TreeRoot, treeParent } from './tree-path.js';
-import { sameMtime, walkTree, type LocalTree } from './walk.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, setMetadata, type StagedFile, type TreeChanges } from './commit-tree.js';
+import { TreeRoot, treeParent } from '../localfs/tree-path.js';
+import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
+import { commitTree, findTreeChanges, partName, prepareFolders, setMetadata, type StagedFile, type TreeChanges } from '../localfs/commit-tree.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {
@@ -169,7 +169,7 @@ async function loadManifest(location: string, options: TreeOptions): Promise<{ m
   const maxBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
   let data: Uint8Array;
   if (isHttpUrl(location)) {
-    const { httpGet } = await import('../sources/http-get.js');
+    const { httpGet } = await import('../sources/http/http-get.js');
     data = (await httpGet(location, { maxBytes, ...(options.signal ? { signal: options.signal } : {}), ...(options.headers ? { headers: options.headers } : {}) })).body;
   } else {
     try {

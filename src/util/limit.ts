@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../core/errors.js';
 
 /**
  * Calls `fn` for every item with at most `limit` calls in flight. The first failure stops

@@ -6,12 +6,12 @@
  * @module
  */
 import { open } from 'node:fs/promises';
-import { ErrorCodes, SyncError } from '../errors.js';
-import type { BlockIndex } from '../index/block-index.js';
-import { writeBlockRecords, type RecordShape } from '../index/block-records.js';
-import { buildLookup, type LookupTable } from '../index/lookup.js';
-import { bytesEqual, nodeHash, sha256, type StrongHash } from '../hashing/strong-hash.js';
-import { BlockMatcher, type ScanStats } from '../matcher/block-matcher.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { writeBlockRecords, type RecordShape } from '../core/index/block-records.js';
+import { buildLookup, type LookupTable } from '../core/index/lookup.js';
+import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/strong-hash.js';
+import { BlockMatcher, type ScanStats } from '../core/matcher.js';
 
 /** Hash the whole blocks of a chunk into records. */
 export interface RecordsTask {
@@ -77,9 +77,9 @@ type UncarriedIndexFields = AssertNone<Exclude<keyof BlockIndex, NotForScans | k
 export async function strongHashByName(name: string, digestLength: number): Promise<StrongHash> {
   switch (name) {
     case 'md4':
-      return (await import('../hashing/md4.js')).md4;
+      return (await import('../core/hashing/md4.js')).md4;
     case 'blake2b-256':
-      return (await import('../hashing/blake2b.js')).blake2b256;
+      return (await import('../core/hashing/blake2b.js')).blake2b256;
     case sha256.name:
       if (digestLength === sha256.digestLength) return sha256;
       break;

@@ -5,7 +5,7 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import { runRecords, runScan, type RecordsTask, type ScanTask } from './tasks.js';
 
 const port = parentPort;

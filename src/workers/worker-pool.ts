@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
-import { ErrorCodes, SyncError, abortError } from '../errors.js';
+import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
 
 /** Default thread count: every core. */
 export function defaultThreads(): number {

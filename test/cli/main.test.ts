@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { decodeIndex } from '../../src/index/format.js';
+import { decodeIndex } from '../../src/core/index/format.js';
 import { runCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/data.js';
 

@@ -10,12 +10,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { decodeAnyIndex, detectIndexFormat } from '../../src/formats/detect.js';
 import { decodeGoSyncV0Index, encodeGoSyncV0Index, goSyncV0ToBlockIndex, isGoSyncV0Index, swapHalves } from '../../src/formats/gosync-v0.js';
-import { toHex } from '../../src/hashing/strong-hash.js';
-import { loadIndex } from '../../src/load-index.js';
-import { weakChecksum } from '../../src/rollsum/rollsum.js';
+import { toHex } from '../../src/core/hashing/strong-hash.js';
+import { loadIndex } from '../../src/file/load-index.js';
+import { weakChecksum } from '../../src/core/rollsum.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { patchMemory } from '../helpers/memory-patch.js';
@@ -206,7 +206,7 @@ test('gosync patch updates a file from a go-sync index, checking every block, an
 });
 
 test('without a whole-file digest, a local block that is not what the index says is refused', async () => {
-  const { assemble } = await import('../../src/patcher/assemble.js');
+  const { assemble } = await import('../../src/core/patcher.js');
   const { goSyncV0AsBlockIndex } = await import('../../src/formats/gosync-v0.js');
   const data = randomBytes(10_000, 9);
   const index = goSyncV0AsBlockIndex(decodeGoSyncV0Index(encodeGoSyncV0Index(data, 4096)));

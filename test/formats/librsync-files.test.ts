@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { encodeLibrsyncSignature } from '../../src/formats/librsync-signature.js';
 import { rdiffDelta, rdiffPatch, rdiffSignature } from '../../src/formats/rdiff-file.js';
 import { chunked, concat, randomBytes } from '../helpers/data.js';

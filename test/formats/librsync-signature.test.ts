@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import {
   LibrsyncSignatureBuilder,
   RS_BLAKE2_SIG_MAGIC,
@@ -22,10 +22,10 @@ import {
   type LibrsyncHash,
   type LibrsyncRollsum,
 } from '../../src/formats/librsync-signature.js';
-import { blake2b256Digest } from '../../src/hashing/blake2b.js';
-import { md4Digest } from '../../src/hashing/md4.js';
-import { rabinKarpChecksum } from '../../src/rollsum/rabin-karp.js';
-import { weakChecksum } from '../../src/rollsum/rollsum.js';
+import { blake2b256Digest } from '../../src/core/hashing/blake2b.js';
+import { md4Digest } from '../../src/core/hashing/md4.js';
+import { rabinKarpChecksum } from '../../src/core/rabin-karp.js';
+import { weakChecksum } from '../../src/core/rollsum.js';
 import { chunked, concat, randomBytes } from '../helpers/data.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
-import { md4Digest } from '../../src/hashing/md4.js';
-import { toHex } from '../../src/hashing/strong-hash.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { md4Digest } from '../../src/core/hashing/md4.js';
+import { toHex } from '../../src/core/hashing/strong-hash.js';
 import { ZsyncBuilder, buildZsync, decodeZsync, formatMTime, isZsyncControl, zsyncBlockSize, zsyncHashLengths } from '../../src/formats/zsync-control.js';
-import { weakChecksum, weakMask } from '../../src/rollsum/rollsum.js';
+import { weakChecksum, weakMask } from '../../src/core/rollsum.js';
 import { chunked, concat, randomBytes } from '../helpers/data.js';
 import { patchMemory } from '../helpers/memory-patch.js';
 

@@ -1,8 +1,8 @@
 /** Deterministic test data: seeded random bytes and edits. */
-import { decodeIndex } from '../../src/index/format.js';
-import { buildIndex } from '../../src/index/builder.js';
-import type { BlockIndex } from '../../src/index/block-index.js';
-import type { IndexBuilderOptions } from '../../src/index/builder.js';
+import { decodeIndex } from '../../src/core/index/format.js';
+import { buildIndex } from '../../src/core/index/builder.js';
+import type { BlockIndex } from '../../src/core/index/block-index.js';
+import type { IndexBuilderOptions } from '../../src/core/index/builder.js';
 
 /** xorshift32 bytes from a seed: the same seed gives the same bytes on every run. */
 export function randomBytes(length: number, seed = 1): Uint8Array {

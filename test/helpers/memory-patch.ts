@@ -1,9 +1,9 @@
 /** Runs the whole engine in memory: scan `locals`, plan, assemble from `reference`. */
-import type { BlockIndex } from '../../src/index/block-index.js';
-import { BlockMatcher } from '../../src/matcher/block-matcher.js';
-import { assemble, type LocalReader } from '../../src/patcher/assemble.js';
-import { planRanges } from '../../src/planner/plan-ranges.js';
-import type { BlockSource } from '../../src/sources/block-source.js';
+import type { BlockIndex } from '../../src/core/index/block-index.js';
+import { BlockMatcher } from '../../src/core/matcher.js';
+import { assemble, type LocalReader } from '../../src/core/patcher.js';
+import { planRanges } from '../../src/core/planner.js';
+import type { BlockSource } from '../../src/core/block-source.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
 import { chunked } from './data.js';
 

@@ -8,12 +8,12 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildIndexFile } from '../../src/build-file.js';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
-import { loadIndex } from '../../src/load-index.js';
-import { patchFile } from '../../src/patch-file.js';
+import { buildIndexFile } from '../../src/file/build-file.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { loadIndex } from '../../src/file/load-index.js';
+import { patchFile } from '../../src/file/patch-file.js';
 import { startStaticServer, type StaticServer } from '../../src/serve/static-server.js';
-import { HttpSource } from '../../src/sources/http-source.js';
+import { HttpSource } from '../../src/sources/http/http-source.js';
 import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { startFaultServer } from '../helpers/fault-server.js';

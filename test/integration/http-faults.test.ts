@@ -7,9 +7,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
-import { patchFile } from '../../src/patch-file.js';
-import { HttpSource } from '../../src/sources/http-source.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { patchFile } from '../../src/file/patch-file.js';
+import { HttpSource } from '../../src/sources/http/http-source.js';
 import { concat, indexOf, randomBytes } from '../helpers/data.js';
 import { multipartBody, startFaultServer, type FaultRequest, type Reply } from '../helpers/fault-server.js';
 

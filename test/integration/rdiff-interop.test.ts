@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test, type TestContext } from 'node:test';
 import { rdiffDelta, rdiffPatch, rdiffSignature } from '../../src/formats/rdiff-file.js';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 

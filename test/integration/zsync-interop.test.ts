@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { after, before, test, type TestContext } from 'node:test';
 import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
-import { buildZsyncFile } from '../../src/formats/zsync-file.js';
+import { buildZsyncFile } from '../../src/file/build-zsync.js';
 import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { nginxPath, startNginx, type NginxServer } from '../helpers/nginx.js';

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { LibrsyncDeltaEncoder, LibrsyncDeltaGenerator, applyLibrsyncDelta } from '../../src/formats/librsync-delta.js';
-import { FileListChecker, FileListEncoder, decodeFileBatch, type ListEntry } from '../../src/remote/file-list.js';
-import { DeltaOpsReader, DeltaSplicer, RangeMap, decodeRefine, encodeRefine, unusedRanges, type DeltaOp } from '../../src/remote/refine.js';
-import { SignatureAssembler, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from '../../src/remote/signature.js';
+import { FileListChecker, FileListEncoder, decodeFileBatch, type ListEntry } from '../../src/remote/wire/file-list.js';
+import { DeltaOpsReader, DeltaSplicer, RangeMap, decodeRefine, encodeRefine, unusedRanges, type DeltaOp } from '../../src/remote/wire/refine.js';
+import { SignatureAssembler, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from '../../src/remote/wire/signature.js';
 import { concat, randomBytes } from '../helpers/data.js';
 
 function signature(basis: Uint8Array, spec: { blockLength: number; strongLength: number }) {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { MAX_RANGES, parseRange, startStaticServer, type StaticServer } from '../../src/serve/static-server.js';
 
 /** One part of a multipart/byteranges body. */

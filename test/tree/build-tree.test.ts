@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/core/errors.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { decodeManifest } from '../../src/tree/manifest.js';
 import { randomBytes } from '../helpers/data.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/core/errors.js';
 import { MANIFEST_VERSION, decodeManifest, encodeManifest, objectNames, objectPath, type Manifest } from '../../src/tree/manifest.js';
 import { hasCode, sha256 } from './tree-fixtures.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes, SyncError } from '../../src/errors.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { decodeManifest, type FileEntry } from '../../src/tree/manifest.js';
 import { diffTree, patchTree, type TreeFileReport, type TreePatchReport } from '../../src/tree/patch-tree.js';

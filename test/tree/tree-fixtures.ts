@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SyncError, type ErrorCode } from '../../src/errors.js';
+import { SyncError, type ErrorCode } from '../../src/core/errors.js';
 import { objectNames } from '../../src/tree/manifest.js';
 
 /** A new empty folder under the system's temporary folder. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { lstat, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ErrorCodes, SyncError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes, SyncError, type ErrorCode } from '../../src/core/errors.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { objectNames } from '../../src/tree/manifest.js';
 import { diffTree, patchTree } from '../../src/tree/patch-tree.js';

@@ -1,7 +1,7 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--compress] [--json]` */
-import { buildIndexFile } from '../../build-file.js';
-import { buildZsyncFile } from '../../formats/zsync-file.js';
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../index/params.js';
+import { buildIndexFile } from '../../file/build-file.js';
+import { buildZsyncFile } from '../../file/build-zsync.js';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
 import type { CommandContext } from '../context.js';

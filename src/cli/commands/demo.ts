@@ -7,11 +7,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildIndexFile } from '../../build-file.js';
-import { loadIndex, resolveReference } from '../../load-index.js';
-import { patchFile } from '../../patch-file.js';
+import { buildIndexFile } from '../../file/build-file.js';
+import { loadIndex, resolveReference } from '../../file/load-index.js';
+import { patchFile } from '../../file/patch-file.js';
 import { startStaticServer } from '../../serve/static-server.js';
-import { HttpSource } from '../../sources/http-source.js';
+import { HttpSource } from '../../sources/http/http-source.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, parse, sizeOption, UsageError } from '../usage.js';
 

@@ -3,10 +3,10 @@
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
 import { dirname, join } from 'node:path';
-import { loadIndex, isHttpUrl, resolveReference } from '../../load-index.js';
-import { diffFile, patchFile } from '../../patch-file.js';
-import type { BlockSource } from '../../sources/block-source.js';
-import { NO_FILE_DIGEST, type BlockIndex } from '../../index/block-index.js';
+import { loadIndex, isHttpUrl, resolveReference } from '../../file/load-index.js';
+import { diffFile, patchFile } from '../../file/patch-file.js';
+import type { BlockSource } from '../../core/block-source.js';
+import { NO_FILE_DIGEST, type BlockIndex } from '../../core/index/block-index.js';
 import { FileSource } from '../../sources/file-source.js';
 import type { CommandContext } from '../context.js';
 import { diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, positionalArgs, treeCommand } from './tree.js';
@@ -95,7 +95,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
   const reference = resolveReference(loaded, explicitReference);
   // The HTTP client is loaded only when something is fetched over HTTP.
-  const { HttpSource } = [reference, indexLocation].some(isHttpUrl) ? await import('../../sources/http-source.js') : { HttpSource: undefined };
+  const { HttpSource } = [reference, indexLocation].some(isHttpUrl) ? await import('../../sources/http/http-source.js') : { HttpSource: undefined };
   const open = (location: string, expectedSize?: number): BlockSource =>
     isHttpUrl(location)
       ? new HttpSource!(location, {

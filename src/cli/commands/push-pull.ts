@@ -3,7 +3,7 @@
  * rsync over ssh, with gosync at both ends (`gosync serve --stdio` on the host).
  */
 import { parseRemote, splitCommand } from '../../remote/remote-path.js';
-import type { SyncReport } from '../../remote/report.js';
+import type { SyncReport } from '../../remote/wire/report.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, parse } from '../usage.js';

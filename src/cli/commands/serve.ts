@@ -3,7 +3,7 @@
  * `gosync serve --stdio [--root <dir>] [--read-only]` (the far end of push and pull).
  */
 import { stat } from 'node:fs/promises';
-import { ErrorCodes, SyncError } from '../../errors.js';
+import { ErrorCodes, SyncError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { UsageError, intOption, parse } from '../usage.js';
 

@@ -1,0 +1,36 @@
+/**
+ * Hashing whole blocks into index records: the work of the index builder, shared by
+ * the streaming builder and the worker threads that build large indexes in parallel.
+ *
+ * @module
+ */
+import { sha256 } from '../hashing/strong-hash.js';
+import { canUseWords, weakChecksum, weakChecksumWords, weakMask } from '../rollsum.js';
+import { encodeRecord } from './format.js';
+
+/** The header fields that shape a record. */
+export interface RecordShape {
+  blockSize: number;
+  weakBytes: number;
+  strongBytes: number;
+}
+
+/**
+ * Writes the records of `count` whole blocks starting at `data[start]` into `out` at
+ * `outOffset` (record after record). Allocates one digest buffer per call.
+ */
+export function writeBlockRecords(data: Uint8Array, start: number, count: number, shape: RecordShape, out: Uint8Array, outOffset: number): void {
+  const { blockSize, weakBytes, strongBytes } = shape;
+  const mask = weakMask(weakBytes);
+  const record = weakBytes + strongBytes;
+  const digest = new Uint8Array(32);
+  // Four bytes per load when the blocks are 4-byte aligned (see weakChecksumWords).
+  const aligned = canUseWords && (blockSize & 3) === 0 && ((data.byteOffset + start) & 3) === 0;
+  const words = aligned && count > 0 ? new Uint32Array(data.buffer, data.byteOffset + start, (count * blockSize) >>> 2) : undefined;
+  for (let k = 0; k < count; k++) {
+    const p = start + k * blockSize;
+    const weak = (words ? weakChecksumWords(words, (k * blockSize) >>> 2, blockSize) : weakChecksum(data, p, blockSize)) & mask;
+    sha256.hashInto(data, p, blockSize, digest, 0, strongBytes);
+    encodeRecord(out, outOffset + k * record, weak, weakBytes, digest, 0, strongBytes);
+  }
+}

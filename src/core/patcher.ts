@@ -1,0 +1,241 @@
+/**
+ * The patcher core: writes the reference, in order, from local spans and fetched ranges.
+ *
+ * It knows no paths and no transport: local files are {@link LocalReader}s, fetched data
+ * comes from a {@link BlockSource}, the result goes to an {@link OutputSink}. Every fetched
+ * block is verified against its strong hash before it is written, and the whole output
+ * against the index's length and whole-file digest at the end.
+ *
+ * @module
+ */
+import { ErrorCodes, SyncError, throwIfAborted } from './errors.js';
+import type { BlockIndex } from './index/block-index.js';
+import { NO_FILE_DIGEST, blockLength } from './index/block-index.js';
+import type { PlannedRange } from './planner.js';
+import type { BlockSource } from './block-source.js';
+import { BlockVerifier, FileVerifier } from './verify.js';
+
+/** Random-access reads of a local file. */
+export interface LocalReader {
+  /** Reads up to `target.length` bytes at `position`; resolves with the count read. */
+  readInto(target: Uint8Array, position: number): Promise<number>;
+}
+
+/** Where the result goes. `write` must be done with `data` when it resolves. */
+export interface OutputSink {
+  write(data: Uint8Array): Promise<void>;
+}
+
+/** Progress of a patch, reported as it goes. */
+export interface PatchProgress {
+  phase: 'scan' | 'fetch';
+  /** Bytes done in this phase. */
+  done: number;
+  /** Bytes in this phase. */
+  total: number;
+}
+
+/** What the patcher needs. */
+export interface AssembleOptions {
+  index: BlockIndex;
+  /** Local file id per block (-1 = fetch), as left by the matcher. */
+  foundSource: Int32Array;
+  /** Offset in that local file per block. */
+  foundOffset: Float64Array;
+  /** Readers by local file id. */
+  locals: readonly LocalReader[];
+  /** Ranges to fetch; they must cover every block whose `foundSource` is -1. */
+  ranges: readonly PlannedRange[];
+  source: BlockSource;
+  sink: OutputSink;
+  signal?: AbortSignal;
+  /** Called as bytes are written. */
+  onProgress?: (p: PatchProgress) => void;
+}
+
+/** What was written. */
+export interface AssembleResult {
+  /** Bytes copied from local files. */
+  reusedBytes: number;
+  /** Bytes taken from the source. */
+  fetchedBytes: number;
+}
+
+/**
+ * Output is written in 4 MiB pieces, double-buffered: one piece is written while the next
+ * fills, so reading the local file, hashing and writing overlap. (On the benchmark VM this
+ * changed little: a 256 MiB identical-file patch stayed at about 1.2 s, most of it the
+ * file system allocating the new file — a plain Node loop writing 256 MiB to a new file
+ * takes 0.84 s there, 0.19 s when rewriting one.) Local spans are read in 4 MiB pieces.
+ */
+const WRITE_BUFFER = 4 * 1024 * 1024;
+const LOCAL_READ = 4 * 1024 * 1024;
+
+/** Pulls exact byte counts out of a chunk stream. */
+class ChunkReader {
+  readonly #it: AsyncIterator<Uint8Array>;
+  #chunk: Uint8Array = new Uint8Array(0);
+  #pos = 0;
+  readonly #scratch: Uint8Array;
+
+  constructor(it: AsyncIterator<Uint8Array>, maxTake: number) {
+    this.#it = it;
+    this.#scratch = new Uint8Array(maxTake);
+  }
+
+  /** The next `n` bytes (n ≤ maxTake): a view of the current chunk, or the scratch copy. */
+  async take(n: number): Promise<Uint8Array> {
+    if (this.#chunk.length - this.#pos >= n) {
+      const v = this.#chunk.subarray(this.#pos, this.#pos + n);
+      this.#pos += n;
+      return v;
+    }
+    let filled = 0;
+    while (filled < n) {
+      if (this.#pos === this.#chunk.length) {
+        const r = await this.#it.next();
+        if (r.done) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source ended before delivering every range');
+        this.#chunk = r.value;
+        this.#pos = 0;
+        continue;
+      }
+      const k = Math.min(n - filled, this.#chunk.length - this.#pos);
+      this.#scratch.set(this.#chunk.subarray(this.#pos, this.#pos + k), filled);
+      this.#pos += k;
+      filled += k;
+    }
+    return this.#scratch.subarray(0, n);
+  }
+
+  /** Checks that the source yielded nothing beyond the ranges. */
+  async finish(): Promise<void> {
+    if (this.#pos < this.#chunk.length) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
+    const r = await this.#it.next();
+    if (!r.done && r.value.length > 0) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
+  }
+
+  async cancel(): Promise<void> {
+    await this.#it.return?.();
+  }
+}
+
+/**
+ * Writes the reference to `sink`. Throws BLOCK_MISMATCH for a bad fetched block and
+ * FILE_MISMATCH when the result does not match the index; the caller discards the
+ * output in both cases.
+ */
+export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
+  const { index, foundSource, foundOffset, locals, ranges, source, sink, signal, onProgress } = options;
+  throwIfAborted(signal);
+  const bs = index.blockSize;
+  const n = index.blockCount;
+  const verifier = new BlockVerifier(index);
+  const whole = new FileVerifier(index);
+  const verifyLocal = index.fileDigest.algorithm === NO_FILE_DIGEST;
+  // Two output buffers: `out` fills while the other one's write is in flight.
+  let out = new Uint8Array(Math.max(WRITE_BUFFER, bs));
+  let spare = new Uint8Array(out.length);
+  let pending: Promise<void> | undefined;
+  let outLen = 0;
+  let written = 0;
+  const result: AssembleResult = { reusedBytes: 0, fetchedBytes: 0 };
+
+  const flush = async () => {
+    if (outLen === 0) return;
+    const view = out.subarray(0, outLen);
+    whole.update(view);
+    await pending; // the other buffer is free again once its write is done
+    const bytes = outLen;
+    pending = sink.write(view).then(() => {
+      written += bytes;
+      onProgress?.({ phase: 'fetch', done: written, total: index.fileSize });
+    });
+    // Keep a failed write from being an unhandled rejection until it is awaited.
+    pending.catch(() => {});
+    [out, spare] = [spare, out];
+    outLen = 0;
+  };
+  const put = async (data: Uint8Array) => {
+    for (let p = 0; p < data.length; ) {
+      if (outLen === out.length) await flush();
+      const k = Math.min(data.length - p, out.length - outLen);
+      out.set(data.subarray(p, p + k), outLen);
+      outLen += k;
+      p += k;
+    }
+  };
+
+  const stream = ranges.length > 0 ? source.read(ranges, { signal }) : emptyStream();
+  const reader = new ChunkReader(stream[Symbol.asyncIterator](), bs);
+  const localBuf = new Uint8Array(Math.max(LOCAL_READ, bs));
+  try {
+    let r = 0;
+    for (let i = 0; i < n; ) {
+      throwIfAborted(signal);
+      const range = ranges[r];
+      if (range && range.firstBlock === i) {
+        for (let j = i; j < i + range.blockCount; j++) {
+          const len = blockLength(index, j);
+          const data = await reader.take(len);
+          verifier.verify(j, data, 0);
+          await put(data);
+          result.fetchedBytes += len;
+        }
+        i += range.blockCount;
+        r++;
+        continue;
+      }
+      // A run of local blocks, contiguous in one local file, up to the next range.
+      const src = foundSource[i]!;
+      if (src < 0 || src >= locals.length) {
+        throw new RangeError(`Cannot assemble: block ${i} is neither found locally nor covered by a planned range`);
+      }
+      const stop = range ? range.firstBlock : n;
+      let j = i + 1;
+      while (j < stop && foundSource[j] === src && foundOffset[j] === foundOffset[i]! + (j - i) * bs) j++;
+      const bytes = (j - i - 1) * bs + blockLength(index, j - 1);
+      if (verifyLocal) {
+        // No whole-file digest: every local block is checked against its strong hash.
+        for (let k = i; k < j; k++) {
+          const len = blockLength(index, k);
+          await copyLocal(locals[src]!, foundOffset[i]! + (k - i) * bs, len, localBuf, async (d) => {
+            verifier.verify(k, d, 0);
+            await put(d);
+          });
+        }
+      } else {
+        await copyLocal(locals[src]!, foundOffset[i]!, bytes, localBuf, put);
+      }
+      result.reusedBytes += bytes;
+      i = j;
+    }
+    await reader.finish();
+    await flush();
+    await pending;
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    await pending?.catch(() => {});
+    throw err;
+  }
+  whole.finish();
+  return result;
+}
+
+async function* emptyStream(): AsyncGenerator<Uint8Array> {}
+
+async function copyLocal(local: LocalReader, position: number, length: number, buf: Uint8Array, put: (d: Uint8Array) => Promise<void>): Promise<void> {
+  for (let done = 0; done < length; ) {
+    const want = Math.min(buf.length, length - done);
+    const view = buf.subarray(0, want);
+    let got = 0;
+    while (got < want) {
+      const k = await local.readInto(view.subarray(got), position + done + got);
+      if (k === 0) {
+        throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot copy from the local file at ${position + done + got}: it ended early (it changed during the patch)`, { offset: position + done + got });
+      }
+      got += k;
+    }
+    await put(view);
+    done += want;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Fail-closed verification of fetched blocks and of the whole result.
+ *
+ * A fetched block passes only when its strong hash equals the one the index expects;
+ * a block with no expected hash is an error, never a pass.
+ *
+ * @module
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { ErrorCodes, SyncError } from './errors.js';
+import type { BlockIndex } from './index/block-index.js';
+import { NO_FILE_DIGEST, blockLength, strongHashLength } from './index/block-index.js';
+import { bytesEqual, toHex } from './hashing/strong-hash.js';
+
+/**
+ * Verifies reference blocks against an index. Keeps one scratch block for the
+ * zero-padded last block, so verification allocates nothing per block.
+ */
+export class BlockVerifier {
+  readonly #index: BlockIndex;
+  readonly #digest: Uint8Array;
+  readonly #padded: Uint8Array;
+
+  constructor(index: BlockIndex) {
+    this.#index = index;
+    this.#digest = new Uint8Array(Math.max(index.strongBytes, 1));
+    this.#padded = new Uint8Array(index.blockSize);
+  }
+
+  /**
+   * Checks that `data[start, start + blockLength(i))` is block `i`. Throws BLOCK_MISMATCH
+   * when it is not, NO_EXPECTED_HASH when the index has no hash to compare with.
+   */
+  verify(i: number, data: Uint8Array, start: number): void {
+    const index = this.#index;
+    const sb = index.strongBytes;
+    if (!(sb > 0) || i < 0 || i >= index.blockCount || (i + 1) * sb > index.strong.length) {
+      throw new SyncError(ErrorCodes.NO_EXPECTED_HASH, `Cannot verify block ${i}: the index has no strong hash for it`, { blockIndex: i });
+    }
+    const len = blockLength(index, i);
+    const hashed = strongHashLength(index, i);
+    let buf = data;
+    let at = start;
+    if (hashed < index.blockSize) {
+      // An unpadded last block (go-sync): hashed as it is.
+    } else if (len < index.blockSize) {
+      this.#padded.fill(0);
+      this.#padded.set(data.subarray(start, start + len));
+      buf = this.#padded;
+      at = 0;
+    }
+    index.strongHash.hashInto(buf, at, hashed, this.#digest, 0, sb);
+    if (!bytesEqual(this.#digest, 0, index.strong, i * sb, sb)) {
+      throw new SyncError(
+        ErrorCodes.BLOCK_MISMATCH,
+        `Cannot use block ${i} (bytes ${i * index.blockSize}..${i * index.blockSize + len}): its ${index.strongHash.name} hash does not match the index (the source sent wrong data)`,
+        { blockIndex: i, offset: i * index.blockSize },
+      );
+    }
+  }
+}
+
+/** Incremental check of the whole result: exact length and whole-file digest. */
+export class FileVerifier {
+  readonly #index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>;
+  readonly #hash: Hash;
+  #length = 0;
+
+  readonly #none: boolean;
+
+  constructor(index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>) {
+    this.#index = index;
+    // An index without a whole-file digest: only the length is checked here; the
+    // patcher then verifies every block of the output (see assemble).
+    this.#none = index.fileDigest.algorithm === NO_FILE_DIGEST;
+    this.#hash = createHash(this.#none ? 'sha256' : index.fileDigest.algorithm);
+  }
+
+  update(data: Uint8Array): void {
+    this.#length += data.length;
+    if (!this.#none) this.#hash.update(data);
+  }
+
+  /** Throws FILE_MISMATCH unless everything passed to `update` is exactly the reference. */
+  finish(): void {
+    const { fileSize, fileDigest } = this.#index;
+    const got = new Uint8Array(this.#hash.digest());
+    if (this.#length !== fileSize) {
+      throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept the result: it is ${this.#length} bytes, the index says ${fileSize}`);
+    }
+    if (this.#none) return;
+    if (got.length !== fileDigest.digest.length || !bytesEqual(got, 0, fileDigest.digest, 0, got.length)) {
+      throw new SyncError(
+        ErrorCodes.FILE_MISMATCH,
+        `Cannot accept the result: its ${fileDigest.algorithm} is ${toHex(got)}, the index says ${toHex(fileDigest.digest)}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Loading an index from a path or an http(s) URL, with a size cap, and working out
+ * where the reference it describes can be fetched.
+ *
+ * The format is told by the first bytes: a gosync index (`GOSYNCIX`), a zsync control
+ * file (`zsync:`), or a go-sync index (`G0S9NC`: it records no whole-file hash, so a result
+ * patched from it is verified block by block against its MD5s, and its length). See
+ * src/formats/detect.ts.
+ *
+ * @module
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { DecodedAnyIndex, IndexFormat } from '../formats/detect.js';
+import type { ZsyncControl } from '../formats/zsync-control.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { DEFAULT_MAX_INDEX_BYTES, decodeIndex, isGosyncIndex } from '../core/index/format.js';
+
+/**
+ * Decodes any known index. gosync's own is decoded directly; the other formats' codecs
+ * (and the WASM hashes zsync needs) are loaded only when such an index turns up.
+ */
+async function decodeAny(data: Uint8Array, options: { maxBytes: number; name: string }): Promise<DecodedAnyIndex> {
+  if (isGosyncIndex(data)) return { format: 'gosync', index: decodeIndex(data, { maxBytes: options.maxBytes }) };
+  const { decodeAnyIndex } = await import('../formats/detect.js');
+  return decodeAnyIndex(data, options);
+}
+
+/** Options of {@link loadIndex}. */
+export interface LoadIndexOptions {
+  signal?: AbortSignal;
+  /** Refuse indexes larger than this (default 1 GiB). */
+  maxBytes?: number;
+  /** Extra HTTP request headers. */
+  headers?: Record<string, string>;
+}
+
+/** A loaded index and where it came from. */
+export interface LoadedIndex {
+  index: BlockIndex;
+  /** The final URL the index was fetched from (after redirects), if it came over HTTP. */
+  url?: string;
+  /** The local path, if it was read from disk. */
+  path?: string;
+  /** Size of the encoded index in bytes. */
+  bytes: number;
+  /** The index's format: `gosync`, `zsync` or `go-sync`. */
+  format?: IndexFormat;
+  /** For a `.zsync`: the whole control file (every URL, Filename, MTime, headers). */
+  zsync?: ZsyncControl;
+}
+
+/** True for `http:` and `https:` URLs. */
+export function isHttpUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+/**
+ * Loads and decodes an index from a local path or an http(s) URL: a gosync index or a
+ * `.zsync` control file (zsync 0.6.2's, or the newer form with `File-Hash`), or a go-sync
+ * index. A go-sync index has no whole-file hash: it is mapped with `goSyncV0AsBlockIndex`,
+ * and the patched result is then verified block by block against its MD5s (every block,
+ * local ones included) and its length.
+ *
+ * @example
+ * ```ts
+ * const { index, url } = await loadIndex('https://cdn.example.com/app.bin.gosync');
+ * ```
+ */
+export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<LoadedIndex> {
+  throwIfAborted(options.signal);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_INDEX_BYTES;
+  if (isHttpUrl(location)) {
+    const { httpGet } = await import('../sources/http/http-get.js');
+    const got = await httpGet(location, {
+      maxBytes,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
+    const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
+    return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
+  }
+  let data: Uint8Array;
+  try {
+    const st = await stat(location);
+    if (st.size > maxBytes) {
+      throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index ${location}: it is ${st.size} bytes, over the limit of ${maxBytes}`, { path: location });
+    }
+    data = await readFile(location, options.signal ? { signal: options.signal } : {});
+  } catch (cause) {
+    if (SyncError.is(cause)) throw cause;
+    throwIfAborted(options.signal);
+    throw new SyncError(ErrorCodes.IO, `Cannot read the index ${location}: ${(cause as Error).message}`, { cause, path: location });
+  }
+  const decoded = await decodeAny(data, { maxBytes, name: location });
+  return { index: decoded.index, path: location, bytes: data.length, ...described(decoded) };
+}
+
+function described(decoded: DecodedAnyIndex): Pick<LoadedIndex, 'format' | 'zsync'> {
+  return { format: decoded.format, ...(decoded.zsync ? { zsync: decoded.zsync } : {}) };
+}
+
+/** Suffixes stripped from an index URL to find the reference when the index names none. */
+const INDEX_SUFFIXES = ['.gosync', '.zsync'];
+
+/**
+ * Where to fetch the reference: the explicit argument, else the URL in the index
+ * (resolved against the index URL when relative), else the index URL without its
+ * `.gosync` or `.zsync` suffix. Throws NO_REFERENCE when none applies, in particular for
+ * an index read from a local file that names the reference by a relative URL: as with
+ * zsync, that URL is relative to where the index is published, which a local copy does
+ * not know, so the reference must be given.
+ */
+export function resolveReference(loaded: LoadedIndex, explicit?: string): string {
+  if (explicit) return explicit;
+  const fromIndex = loaded.index.url;
+  if (fromIndex) {
+    if (isHttpUrl(fromIndex)) return fromIndex;
+    if (loaded.url) return new URL(fromIndex, loaded.url).href;
+    throw new SyncError(
+      ErrorCodes.NO_REFERENCE,
+      `Cannot patch: the index names the reference "${fromIndex}", relative to the URL the index is published at, but it was read from ${loaded.path ?? 'a local file'}; ` +
+        'give the reference URL (or a local path) as an argument, or load the index from its URL',
+      loaded.path ? { path: loaded.path } : {},
+    );
+  }
+  if (loaded.url) {
+    const u = new URL(loaded.url);
+    const suffix = INDEX_SUFFIXES.find((s) => u.pathname.endsWith(s));
+    if (suffix) {
+      u.pathname = u.pathname.slice(0, -suffix.length);
+      return u.href;
+    }
+  }
+  throw new SyncError(
+    ErrorCodes.NO_REFERENCE,
+    'Cannot patch: no reference URL (give one as an argument, build the index with --url, or fetch the index from a URL ending in .gosync or .zsync)',
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * Scanning local files (the basis and any seeds) with the matcher.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { open, realpath, stat } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { BlockMatcher } from '../core/matcher.js';
+import type { LocalReader, PatchProgress } from '../core/patcher.js';
+import { shareIndex, workersCanHash, type ScanResult, type ScanTask, type SharedIndex } from '../workers/tasks.js';
+import { WorkerPool, defaultThreads } from '../workers/worker-pool.js';
+
+/**
+ * Files below this size are scanned on the calling thread. Not tuned by a benchmark: a
+ * cold worker (start-up plus JIT warm-up) costs on the order of 0.1–0.3 s, about what
+ * scanning 16 MiB of unrelated data takes on one core. On the 2-vCPU benchmark VM worker
+ * threads gave no speed-up at any size (its vCPUs share one core's throughput; see
+ * BENCHMARKS.md), so this needs re-measuring on a machine with two real cores.
+ */
+export const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
+/** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */
+const MIN_SECTION = 16 * 1024 * 1024;
+
+/** Options of {@link scanLocalFiles}. */
+export interface ScanOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: PatchProgress) => void;
+  /** Size of each sequential read, default 4 MiB. */
+  readSize?: number;
+  /** Worker threads for scanning (default: every core; 1 scans on the calling thread). */
+  threads?: number;
+}
+
+/** The result of scanning: the matcher, and the files it refers to by id. */
+export interface LocalScan {
+  matcher: BlockMatcher;
+  /** Paths by local file id (as recorded in `matcher.foundSource`). */
+  files: string[];
+}
+
+/**
+ * Scans local files in order (missing files are skipped, a file listed twice is scanned
+ * once) until every block is found or the files run out.
+ */
+export async function scanLocalFiles(index: BlockIndex, paths: readonly string[], options: ScanOptions = {}): Promise<LocalScan> {
+  const { signal, onProgress } = options;
+  const matcher = new BlockMatcher(index);
+  const files: string[] = [];
+  const seen = new Set<string>();
+  const sizes: number[] = [];
+  for (const p of paths) {
+    let real: string;
+    try {
+      real = await realpath(p);
+      const st = await stat(real);
+      if (!st.isFile()) throw new SyncError(ErrorCodes.IO, `Cannot read the local file ${p}: it is not a regular file`, { path: p });
+      if (seen.has(real)) continue;
+      seen.add(real);
+      sizes.push(st.size);
+      files.push(p);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      if (SyncError.is(cause)) throw cause;
+      throw new SyncError(ErrorCodes.IO, `Cannot read the local file ${p}: ${(cause as Error).message}`, { cause, path: p });
+    }
+  }
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let done = 0;
+  let threads = options.threads ?? defaultThreads();
+  // A strong hash a worker cannot rebuild by its name (a caller's own) is used here only.
+  if (threads > 1 && sizes.some((s) => s >= PARALLEL_MIN_SIZE) && !(await workersCanHash(index))) threads = 1;
+  let pool: WorkerPool | undefined;
+  let shared: SharedIndex | undefined;
+  const buf = Buffer.allocUnsafeSlow(options.readSize ?? 4 * 1024 * 1024);
+  try {
+    for (let id = 0; id < files.length && !matcher.complete; id++) {
+      const path = files[id]!;
+      if (threads > 1 && sizes[id]! >= PARALLEL_MIN_SIZE) {
+        pool ??= new WorkerPool(threads);
+        shared ??= shareIndex(index, randomUUID());
+        await scanParallel(matcher, shared, pool, path, id, sizes[id]!, threads, signal, (n) => {
+          done += n;
+          onProgress?.({ phase: 'scan', done, total });
+        });
+        continue;
+      }
+      const fh = await open(path, 'r').catch((cause: unknown) => {
+        throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${path}: ${(cause as Error).message}`, { cause, path });
+      });
+      try {
+        const scanner = matcher.scanner(id);
+        for (;;) {
+          throwIfAborted(signal);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          scanner.push(buf.subarray(0, bytesRead));
+          done += bytesRead;
+          onProgress?.({ phase: 'scan', done, total });
+          if (matcher.complete) break;
+        }
+        scanner.end();
+      } finally {
+        await fh.close();
+      }
+    }
+  } finally {
+    await pool?.close();
+  }
+  return { matcher, files };
+}
+
+/**
+ * Scans one file in sections on worker threads and merges what they found, in section
+ * order. Each section is read with one window of overlap into the next, so every offset
+ * is tried as in a serial scan.
+ *
+ * A serial scan differs in one way: when it reaches a section, it already knows what
+ * the sections before found, and does not match those blocks again, so where the file
+ * repeats data it keeps rolling and may find other blocks there. A worker cannot know
+ * that, so the places where a section matched blocks an earlier section also matched
+ * are scanned a second time, knowing everything found so far. (On the typescript 5.5.4
+ * → 5.6.2 package tar, which repeats a lot, sections alone found 177 blocks fewer than a
+ * serial scan; with the second pass they find as many.)
+ */
+async function scanParallel(
+  matcher: BlockMatcher,
+  shared: SharedIndex,
+  pool: WorkerPool,
+  path: string,
+  id: number,
+  size: number,
+  threads: number,
+  signal: AbortSignal | undefined,
+  onDone: (bytes: number) => void,
+): Promise<void> {
+  const bs = shared.blockSize;
+  const sectionSize = Math.max(MIN_SECTION, Math.ceil(size / (4 * threads)));
+  const run = (sections: [number, number][], known: Uint8Array) =>
+    pool.run<ScanResult>({ kind: 'scan', index: shared, path, source: id, sections, known, fileSize: size } satisfies ScanTask, [], signal);
+  const known = Uint8Array.from(matcher.direct);
+  const tasks: Promise<ScanResult>[] = [];
+  for (let start = 0; start < size; start += sectionSize) {
+    const end = Math.min(size, start + sectionSize);
+    tasks.push(
+      run([[start, end]], known).then((r) => {
+        onDone(end - start);
+        return r;
+      }),
+    );
+  }
+  // Results are awaited in order; a later section failing (or all of them, on an abort)
+  // before an earlier one answers must not count as an unhandled rejection.
+  for (const t of tasks) t.catch(() => {});
+  const again: [number, number][] = [];
+  try {
+    for (const t of tasks) {
+      const r = await t;
+      // Blocks this section matched that an earlier one had matched already.
+      for (let i = 0; i < r.direct.length; i++) {
+        if (r.direct[i] === 1 && r.foundSource[i]! >= 0 && matcher.direct[i] === 1 && known[i] === 0) {
+          const at = r.foundOffset[i]!;
+          again.push([Math.max(0, at - 2 * bs), at + bs]);
+        }
+      }
+      merge(matcher, r);
+    }
+  } finally {
+    await Promise.allSettled(tasks);
+  }
+  if (again.length === 0 || matcher.complete) return;
+  again.sort((a, b) => a[0] - b[0]);
+  const sections: [number, number][] = [];
+  for (const [a, b] of again) {
+    const last = sections[sections.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else sections.push([a, Math.min(size, b)]);
+  }
+  // Spread the second pass over the workers, in file order within each.
+  const perTask = Math.ceil(sections.length / threads);
+  const second: Promise<ScanResult>[] = [];
+  const nowKnown = Uint8Array.from(matcher.direct);
+  for (let k = 0; k < sections.length; k += perTask) second.push(run(sections.slice(k, k + perTask), nowKnown));
+  for (const t of second) t.catch(() => {});
+  try {
+    for (const t of second) merge(matcher, await t);
+  } finally {
+    await Promise.allSettled(second);
+  }
+}
+
+function merge(matcher: BlockMatcher, r: ScanResult): void {
+  matcher.merge(r);
+  const s = matcher.stats;
+  s.bytesScanned += r.stats.bytesScanned;
+  s.weakHits += r.stats.weakHits;
+  s.strongHashes += r.stats.strongHashes;
+  s.falseMatches += r.stats.falseMatches;
+}
+
+
+/** Opens local files for random-access reads; `close()` releases them all. */
+export async function openLocalReaders(files: readonly string[]): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {
+  const handles = await Promise.all(
+    files.map((path) =>
+      open(path, 'r').catch((cause: unknown) => {
+        throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${path}: ${(cause as Error).message}`, { cause, path });
+      }),
+    ),
+  );
+  const readers = handles.map(
+    (fh): LocalReader => ({
+      async readInto(target, position) {
+        const { bytesRead } = await fh.read(target, 0, target.length, position);
+        return bytesRead;
+      },
+    }),
+  );
+  return {
+    readers,
+    async close() {
+      await Promise.all(handles.map((h) => h.close().catch(() => {})));
+    },
+  };
+}

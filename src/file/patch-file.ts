@@ -1,0 +1,371 @@
+/**
+ * The high-level operations on files: patch a local file to match an index, or report
+ * what a patch would reuse and fetch.
+ *
+ * @module
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { fileChunks } from '../localfs/file-chunks.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { MissingSpan } from '../core/matcher.js';
+import { FileVerifier } from '../core/verify.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { openLocalReaders, scanLocalFiles } from './local-scan.js';
+import { assemble, type PatchProgress } from '../core/patcher.js';
+import { planRanges, rangesBytes, type PlannedRange } from '../core/planner.js';
+import { choosePlan, type FetchPlan } from '../forms/choose-plan.js';
+import { PlanSource } from '../forms/plan-source.js';
+import { WholeSource } from '../forms/whole-source.js';
+import { findBase, patchFromBase } from '../forms/patch-from-base.js';
+import type { BlockSource } from '../core/block-source.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+
+/** Options shared by {@link patchFile} and {@link diffFile}. */
+export interface DiffOptions {
+  /** The local (basis) file; it may not exist (then everything is fetched). */
+  local: string;
+  /** The index of the reference. */
+  index: BlockIndex;
+  /** More local files whose blocks may be reused (as zsync's `-i`). */
+  seeds?: readonly string[];
+  /** Bridge gaps between missing ranges up to this many bytes (default 0). */
+  gapBytes?: number;
+  /** Bridge the smallest gaps until at most this many ranges remain. */
+  maxRanges?: number;
+  /** Worker threads for scanning large local files (default: every core). */
+  threads?: number;
+  /**
+   * The result of a scan done already (a folder's single scan of all its local files):
+   * then `local` and `seeds` are not scanned again.
+   */
+  scan?: FoundScan;
+  signal?: AbortSignal;
+  onProgress?: (p: PatchProgress) => void;
+}
+
+/** Where a scan found each block of the reference (a {@link BlockMatcher} is one). */
+export interface FoundBlocks {
+  /** Local file id per block (an index into `files`), -1 where not found. */
+  readonly foundSource: Int32Array;
+  /** Byte offset in that file per block. */
+  readonly foundOffset: Float64Array;
+  readonly foundCount: number;
+  readonly complete: boolean;
+  /** Bytes of the reference found. */
+  readonly foundBytes: number;
+  missingSpans(): MissingSpan[];
+}
+
+/** A finished scan: what was found, and the local files by id. */
+export interface FoundScan {
+  matcher: FoundBlocks;
+  files: string[];
+}
+
+/** Options of {@link patchFile}. */
+export interface PatchOptions extends DiffOptions {
+  /** Where the missing bytes come from (the plain reference). */
+  source: BlockSource;
+  /**
+   * Opens a published form the index lists (compressed frames, the whole compressed
+   * file) by its name, relative to the index. Without it only `source` is used.
+   */
+  openForm?: (name: string) => BlockSource;
+  /** The output file (default: `local`, replaced atomically). */
+  output?: string;
+  /** Flush the result to disk before the rename (default false, as rsync). */
+  fsync?: boolean;
+}
+
+/** What a diff found. */
+export interface DiffReport {
+  fileSize: number;
+  blockSize: number;
+  blockCount: number;
+  /** Bytes of the reference found in local files. */
+  reusedBytes: number;
+  /** Bytes that must be fetched (bridged gaps included). */
+  fetchBytes: number;
+  /** The planned ranges. */
+  ranges: PlannedRange[];
+  /** How the missing data would be fetched, and the estimated bytes of each way. */
+  plan: FetchPlan;
+  /** Local files scanned, by id. */
+  files: string[];
+}
+
+/** What a patch did. */
+export interface PatchReport {
+  fileSize: number;
+  blockSize: number;
+  blockCount: number;
+  /** Bytes copied from local files into the output. */
+  reusedBytes: number;
+  /** Bytes of the reference taken from the source. */
+  fetchedBytes: number;
+  /** Requests the source made (retries included). */
+  requests: number;
+  /** Body bytes the source received (for HTTP: including multipart part headers). */
+  receivedBytes: number;
+  /** Number of ranges planned. */
+  ranges: number;
+  /**
+   * How the missing data was fetched: raw ranges, compressed frames, the whole compressed
+   * file, or a delta from the local file's exact version (`base`).
+   */
+  plan: FetchPlan['kind'] | 'base';
+  /** True when the first result failed the whole-file check and everything was refetched. */
+  refetched: boolean;
+  /** True when the output already was the reference and was left untouched. */
+  upToDate: boolean;
+  output: string;
+  seconds: number;
+}
+
+async function plan(options: DiffOptions) {
+  const { index } = options;
+  const paths = [options.local, ...(options.seeds ?? [])];
+  const scan: FoundScan =
+    options.scan ??
+    (await scanLocalFiles(index, paths, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    }));
+  const ranges = planRanges(scan.matcher.missingSpans(), {
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    ...(options.gapBytes !== undefined ? { gapBytes: options.gapBytes } : {}),
+    ...(options.maxRanges !== undefined ? { maxRanges: options.maxRanges } : {}),
+  });
+  return { scan, ranges, fetchPlan: choosePlan(index, ranges) };
+}
+
+/**
+ * Scans the local file(s) and plans the fetch, fetching nothing.
+ *
+ * @example
+ * ```ts
+ * const r = await diffFile({ local: 'app.bin', index });
+ * console.log(`${r.reusedBytes} reused, ${r.fetchBytes} to fetch in ${r.ranges.length} ranges`);
+ * ```
+ */
+export async function diffFile(options: DiffOptions): Promise<DiffReport> {
+  const { index } = options;
+  const { scan, ranges, fetchPlan: blockPlan } = await plan(options);
+  const base = await findBase(index, options.local, options.signal);
+  const fetchPlan: FetchPlan = base ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } } : blockPlan;
+  return {
+    plan: fetchPlan,
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    blockCount: index.blockCount,
+    reusedBytes: scan.matcher.foundBytes - foundInRanges(scan.matcher.foundSource, ranges, index),
+    fetchBytes: rangesBytes(ranges),
+    ranges,
+    files: scan.files,
+  };
+}
+
+/** Bytes of found blocks that bridged ranges fetch anyway. */
+function foundInRanges(found: Int32Array, ranges: readonly PlannedRange[], index: BlockIndex): number {
+  let n = 0;
+  for (const r of ranges) {
+    for (let i = r.firstBlock; i < r.firstBlock + r.blockCount; i++) {
+      if (found[i] !== -1) n += Math.min(index.blockSize, index.fileSize - i * index.blockSize);
+    }
+  }
+  return n;
+}
+
+/**
+ * Updates `output` (default `local`) to be exactly the reference described by `index`:
+ * scans the local file and seeds, fetches only the missing ranges from `source`, verifies
+ * every fetched block and the whole result, then atomically replaces the output.
+ * On any failure the output is left as it was and no temporary file remains.
+ *
+ * If the result fails the whole-file check although every fetched block verified (a
+ * local block falsely matched a truncated hash: rare by design), the patch is redone
+ * once fetching everything, so a correct result is still produced.
+ *
+ * @example
+ * ```ts
+ * const index = decodeIndex(await readFile('app.bin.gosync'));
+ * const source = new HttpSource('https://example.com/app.bin');
+ * try { await patchFile({ local: 'app.bin', index, source }); } finally { await source.close(); }
+ * ```
+ */
+export async function patchFile(options: PatchOptions): Promise<PatchReport> {
+  const started = performance.now();
+  const { index, source, signal } = options;
+  throwIfAborted(signal);
+  const output = options.output ?? options.local;
+  // A delta from exactly this local version, if the index lists one: no scan needed.
+  if (options.openForm) {
+    const base = await findBase(index, options.local, signal);
+    if (base) {
+      const deltaSource = options.openForm(base.name);
+      try {
+        const applied = await patchFromBase(index, base, deltaSource, options.local, output, { ...(signal ? { signal } : {}), ...(options.fsync ? { fsync: true } : {}) });
+        return {
+          fileSize: index.fileSize,
+          blockSize: index.blockSize,
+          blockCount: index.blockCount,
+          // Copied from the local file, and carried as literals in the (compressed) delta.
+          reusedBytes: applied.copiedBytes,
+          fetchedBytes: applied.literalBytes,
+          requests: deltaSource.stats?.requests ?? 0,
+          receivedBytes: deltaSource.stats?.bytes ?? 0,
+          ranges: 0,
+          refetched: false,
+          plan: 'base',
+          output,
+          upToDate: false,
+          seconds: (performance.now() - started) / 1000,
+        };
+      } catch (err) {
+        if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+        // A damaged or missing delta: the block-based patch below still works.
+      } finally {
+        await deltaSource.close().catch(() => {});
+      }
+    }
+  }
+  const { scan, ranges, fetchPlan } = await plan(options);
+  // The compressed forms come from their own files; the plain reference is the fallback.
+  let planned: BlockSource = source;
+  let kind: FetchPlan['kind'] = 'raw';
+  if (options.openForm && fetchPlan.kind === 'frames' && index.published?.frames) {
+    planned = new PlanSource(index, fetchPlan.compressedFrames!, source, options.openForm(index.published.frames.name));
+    kind = 'frames';
+  } else if (options.openForm && fetchPlan.kind === 'whole' && index.published?.whole) {
+    planned = new WholeSource(index, options.openForm(index.published.whole.name));
+    kind = 'whole';
+  }
+  const counters = () => {
+    const extra = planned === source ? undefined : planned.stats;
+    return { requests: (source.stats?.requests ?? 0) + (extra?.requests ?? 0), bytes: (source.stats?.bytes ?? 0) + (extra?.bytes ?? 0) };
+  };
+  const before = counters();
+  const requestsBefore = before.requests;
+  const bytesBefore = before.bytes;
+  let refetched = false;
+  let result;
+  if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal)) {
+    return {
+      fileSize: index.fileSize,
+      blockSize: index.blockSize,
+      blockCount: index.blockCount,
+      reusedBytes: index.fileSize,
+      fetchedBytes: 0,
+      requests: 0,
+      receivedBytes: 0,
+      ranges: 0,
+      refetched,
+      plan: 'raw',
+      output,
+      upToDate: true,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+  const write = (src: BlockSource) => writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
+  try {
+    try {
+      result = await write(planned);
+    } catch (err) {
+      // A compressed form that fails (damaged, truncated, missing, mismatched blocks) is
+      // retried once from the plain reference: nothing was written yet.
+      if (planned === source || (SyncError.is(err) && err.code === ErrorCodes.ABORTED)) throw err;
+      // Every fetched block passed its strong hash, so a whole-file mismatch with local
+      // blocks in the plan is a false local match: the same plan from the plain reference
+      // would fail the same way. The catch below fetches the whole file from it instead.
+      if (SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH && scan.matcher.foundCount > 0) throw err;
+      kind = 'raw';
+      result = await write(source);
+    }
+  } catch (err) {
+    if (!(SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) || scan.matcher.foundCount === 0) throw err;
+    // A local block matched by a truncated hash was not the right one. Fetch everything.
+    refetched = true;
+    kind = 'raw';
+    const none = new Int32Array(index.blockCount).fill(-1);
+    const all: PlannedRange[] = index.fileSize > 0 ? [{ start: 0, end: index.fileSize, firstBlock: 0, blockCount: index.blockCount }] : [];
+    result = await writeOutput(output, [], none, new Float64Array(index.blockCount), all, options);
+  } finally {
+    if (planned !== source) await planned.close().catch(() => {});
+  }
+  const after = counters();
+  return {
+    fileSize: index.fileSize,
+    blockSize: index.blockSize,
+    blockCount: index.blockCount,
+    reusedBytes: result.reusedBytes,
+    fetchedBytes: result.fetchedBytes,
+    requests: after.requests - requestsBefore,
+    receivedBytes: after.bytes - bytesBefore,
+    ranges: ranges.length,
+    plan: kind,
+    refetched,
+    output,
+    upToDate: false,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/**
+ * True when the output already is the reference: it is the scanned local file, every
+ * block was found in place in it, and its whole-file digest matches. Then nothing is
+ * rewritten (as rsync skips an up-to-date file).
+ */
+async function alreadyUpToDate(output: string, files: string[], matcher: FoundBlocks, index: BlockIndex, signal: AbortSignal | undefined): Promise<boolean> {
+  if (files.length === 0 || !matcher.complete) return false;
+  const bs = index.blockSize;
+  for (let i = 0; i < index.blockCount; i++) {
+    if (matcher.foundSource[i] !== 0 || matcher.foundOffset[i] !== i * bs) return false;
+  }
+  try {
+    const [a, b] = await Promise.all([realpath(output), realpath(files[0]!)]);
+    if (a !== b || (await stat(a)).size !== index.fileSize) return false;
+    const verifier = new FileVerifier(index);
+    for await (const chunk of fileChunks(a, signal ? { signal } : {})) verifier.update(chunk);
+    verifier.finish();
+    return true;
+  } catch (err) {
+    if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+    return false;
+  }
+}
+
+async function writeOutput(
+  output: string,
+  files: string[],
+  foundSource: Int32Array,
+  foundOffset: Float64Array,
+  ranges: PlannedRange[],
+  options: PatchOptions,
+) {
+  const locals = await openLocalReaders(files);
+  let file: AtomicFile | undefined;
+  try {
+    file = await AtomicFile.create(output);
+    const result = await assemble({
+      index: options.index,
+      foundSource,
+      foundOffset,
+      locals: locals.readers,
+      ranges,
+      source: options.source,
+      sink: file,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    await locals.close();
+    await file.commit({ fsync: options.fsync ?? false });
+    return result;
+  } catch (err) {
+    await file?.abort();
+    throw err;
+  } finally {
+    await locals.close();
+  }
+}

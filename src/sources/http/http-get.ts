@@ -1,0 +1,117 @@
+/**
+ * GET of a whole small resource (the index file), with redirects, retries and a size cap.
+ *
+ * @module
+ */
+
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import { abortError, ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
+import { baseHeaders, contentLength, discardBody, headerValue, networkFailure, redactUrl, sendRequest, statusFailure, toHttpUrl, type HttpResponse } from './http-request.js';
+import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
+
+/** Options of {@link httpGet}. */
+export interface HttpGetOptions {
+  /** Largest body accepted, in bytes. Default 256 MiB. */
+  maxBytes?: number;
+  /** Cancels the request (and waits between retries); rejects with ABORTED. */
+  signal?: AbortSignal;
+  /** Timeout for the response headers, and idle timeout while reading the body. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Retries after a transient failure (reset, timeout, 5xx, 429). Default 5. */
+  retries?: number;
+  /** Backoff before the first retry, doubled per retry, with jitter. Default 200 ms. */
+  retryDelayMs?: number;
+  /** Cap of the backoff. Default 10 000 ms. */
+  maxRetryDelayMs?: number;
+  /** Redirects followed. Default 5. */
+  maxRedirects?: number;
+  /** Extra request headers, e.g. `Authorization` (dropped on redirects to another origin). */
+  headers?: Record<string, string>;
+  /** The undici dispatcher to use. Default: undici's global dispatcher. */
+  dispatcher?: Dispatcher;
+  /** The User-Agent header. Default `gosync`. */
+  userAgent?: string;
+}
+
+/** The answer of {@link httpGet}. */
+export interface HttpGetResult {
+  /** The whole body. */
+  body: Uint8Array;
+  /** The final URL after redirects (resolve relative URLs found in the body against it). */
+  url: string;
+  /** The ETag header, if any. */
+  etag?: string;
+  /** The Last-Modified header, if any. */
+  lastModified?: string;
+}
+
+/**
+ * GETs a whole small resource (used for the index file), following redirects, with retries.
+ * A body over `maxBytes` is rejected before it is buffered: by its Content-Length when the
+ * server sends one, else as soon as the count passes the limit (HTTP_RESPONSE).
+ * Permanent statuses reject with HTTP_STATUS, exhausted retries with NETWORK, too many
+ * redirects with REDIRECT, an aborted `signal` with ABORTED.
+ *
+ * @example
+ * ```ts
+ * const { body, url } = await httpGet('https://example.com/big.iso.gosync', { maxBytes: 64 << 20 });
+ * ```
+ */
+export async function httpGet(url: string | URL, options: HttpGetOptions = {}): Promise<HttpGetResult> {
+  const start = toHttpUrl(url);
+  const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  const policy: RetryPolicy = {
+    retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
+    baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    maxDelayMs: options.maxRetryDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
+  };
+  const { signal } = options;
+  const dispatcher = options.dispatcher ?? getGlobalDispatcher();
+  const headers = baseHeaders(options.headers, options.userAgent);
+  for (let attempt = 1; ; attempt++) {
+    throwIfAborted(signal);
+    try {
+      const response = await sendRequest(start, { dispatcher, headers, signal, timeoutMs: options.timeoutMs ?? 30_000, maxRedirects: options.maxRedirects ?? 5 });
+      if (response.statusCode < 200 || response.statusCode > 299 || response.statusCode === 206) {
+        await discardBody(response.body);
+        throw statusFailure(response, response.url);
+      }
+      const body = await readAll(response, maxBytes);
+      const etag = headerValue(response.headers, 'etag');
+      const lastModified = headerValue(response.headers, 'last-modified');
+      return { body, url: response.url.href, ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) };
+    } catch (error) {
+      if (signal?.aborted) throw abortError(signal);
+      if (SyncError.is(error)) throw error;
+      if (!isRetryable(error) || attempt > policy.retries) throw networkFailure(start, error, attempt);
+      await sleep(retryDelayMs(attempt, policy, error), signal);
+    }
+  }
+}
+
+/** Buffers a body of at most `maxBytes` bytes (destroying the stream when it is larger). */
+async function readAll(response: HttpResponse, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = (size: string): SyncError =>
+    new SyncError(ErrorCodes.HTTP_RESPONSE, `Cannot fetch ${redactUrl(response.url)}: the body is ${size}, more than the limit of ${maxBytes} bytes`, {
+      url: redactUrl(response.url),
+    });
+  const declared = contentLength(response.headers);
+  if (declared !== undefined && declared > maxBytes) {
+    response.body.destroy();
+    throw tooLarge(`${declared} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) throw tooLarge('larger');
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    response.body.destroy();
+    throw error;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}

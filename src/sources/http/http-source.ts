@@ -1,0 +1,669 @@
+/**
+ * The HTTP block source: fetches byte ranges of a published reference with `Range`
+ * requests, over several keep-alive connections, coping with the servers found in the wild
+ * (multi-range answers in every shape, servers that ignore `Range`, redirects to CDNs,
+ * flaky connections, references replaced mid-read).
+ *
+ * @module
+ */
+
+import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
+import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../../core/block-source.js';
+import {
+  baseHeaders,
+  contentLength,
+  discardBody,
+  headerValue,
+  networkFailure,
+  redactUrl,
+  ResponseBody,
+  sendRequest,
+  statusFailure,
+  statusLine,
+  toHttpUrl,
+  type HttpResponse,
+} from './http-request.js';
+import { MultipartByteRangesParser, multipartBoundary } from './multipart.js';
+import { formatRangeHeader, formatRangeSpec, parseContentRange, parseUnsatisfiedRange } from './range-headers.js';
+import { Job, Piece, RangeScheduler } from './range-scheduler.js';
+import { TokenBucket } from './rate-limiter.js';
+import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
+
+export { httpGet, type HttpGetOptions, type HttpGetResult } from './http-get.js';
+
+/** Options of {@link HttpSource}. */
+export interface HttpSourceOptions {
+  /** Concurrent keep-alive connections (and requests in flight). Default 4. */
+  connections?: number;
+  /** Ranges per request (`Range: bytes=a-b,c-d,...`); 1 disables multi-range. Default 16. */
+  maxRangesPerRequest?: number;
+  /** Bound on bytes received but not yet consumed (out-of-order results). Default 32 MiB. */
+  maxBytesInFlight?: number;
+  /** Larger ranges are split into requests of at most this many bytes, so one big range still uses every connection. Default 4 MiB. */
+  maxRequestBytes?: number;
+  /** Timeout for the response headers, and idle timeout while reading a body. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Retries of a request after a transient failure (reset, timeout, 5xx, 429). Default 5. */
+  retries?: number;
+  /** Backoff before the first retry, doubled per retry, with jitter. Default 200 ms. */
+  retryDelayMs?: number;
+  /** Cap of the backoff (a longer `Retry-After` is still honoured, up to 60 s). Default 10 000 ms. */
+  maxRetryDelayMs?: number;
+  /** Redirects followed per request (301/302/303/307/308, http and https only). Default 5. */
+  maxRedirects?: number;
+  /** Download cap in bytes per second, shared by all connections (for `--bwlimit`). */
+  bytesPerSecond?: number;
+  /** Extra request headers, e.g. `Authorization` (dropped on redirects to another origin). */
+  headers?: Record<string, string>;
+  /** The reference length, if known (from the index): a different length reported by the server is SOURCE_CHANGED. */
+  expectedSize?: number;
+  /**
+   * The undici dispatcher to use instead of a private one (then `close()` leaves it open). An
+   * undici 7 `Agent` works, but once one of its connections drops it may stop reusing
+   * connections (nodejs/undici#5022, see the private dispatcher below).
+   */
+  dispatcher?: Dispatcher;
+  /** The User-Agent header. Default `gosync`. */
+  userAgent?: string;
+}
+
+const MiB = 1024 * 1024;
+/** Longest wait for the answer to the multi-range probe. */
+const PROBE_TIMEOUT_MS = 5000;
+/** Keep `Range` headers below this many characters (servers limit header lines to 4–8 KiB). */
+const MAX_RANGE_HEADER_CHARS = 4000;
+/**
+ * Once a response has brought every byte its request needs, a rest of at most this many bytes
+ * (a multipart closing boundary, the tail of a coalesced or whole answer) is still read, so its
+ * keep-alive connection can carry the next request; a longer rest is cut off with the
+ * connection, which costs a handshake instead.
+ */
+const DRAIN_LIMIT = 64 * 1024;
+/** Longest wait for such a rest to come in. */
+const DRAIN_TIMEOUT_MS = 5000;
+/**
+ * Bytes a multipart part may carry beyond those asked for: the gaps between asked ranges that
+ * a server merged into one part. A part is held in memory until its end; a server merging
+ * larger gaps gets single-range requests instead (as for any unusable multipart answer).
+ */
+const MAX_PART_EXTRA = 64 * 1024;
+
+/** What identifies the version of the reference that answered first. */
+interface Identity {
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
+}
+
+/**
+ * A {@link BlockSource} reading byte ranges of a URL.
+ *
+ * - Ranges are cut into requests of up to `maxRangesPerRequest` ranges and `maxRequestBytes`
+ *   bytes, run on up to `connections` connections, and delivered in order within
+ *   `maxBytesInFlight` of buffered memory.
+ * - Before its first multi-range GET, the source asks with one HEAD whether the server
+ *   answers several ranges with 206 (if not, a GET would bring the whole file).
+ * - Multi-range answers are matched by each part's `Content-Range`; merged or coalesced parts
+ *   are fine. If a server mangles multi-range answers (or refuses them), the source switches to
+ *   one range per request for the rest of its life.
+ * - If a server ignores `Range` and sends the whole body (200), the needed bytes are picked
+ *   from the stream, and from then on the rest of each read is picked from one full GET.
+ * - The first answer's strong ETag (else Last-Modified) is sent as `If-Range` afterwards; any
+ *   sign that the reference changed (other ETag, other length, a 200 to an `If-Range`) is a
+ *   SOURCE_CHANGED SyncError, so bytes of two versions are never mixed.
+ * - Transient failures are retried with backoff, resuming only the missing bytes; permanent
+ *   statuses fail at once with HTTP_STATUS.
+ * - Connections are kept alive across requests and reads: a request stops reading once it
+ *   has its bytes, but a short rest of the answer (a multipart closing boundary, a small tail)
+ *   is still read so the connection stays usable; only a long unwanted rest, an error or an
+ *   abort closes it.
+ *
+ * @example
+ * ```ts
+ * const source = new HttpSource('https://example.com/big.iso', { expectedSize: 4_700_000_000 });
+ * try {
+ *   for await (const chunk of source.read([{ start: 0, end: 4096 }, { start: 1 << 20, end: (1 << 20) + 4096 }])) write(chunk);
+ * } finally {
+ *   await source.close();
+ * }
+ * ```
+ */
+export class HttpSource implements BlockSource {
+  /** The URL as given, without credentials. */
+  readonly name: string;
+  /** Requests sent (retries and redirect hops included) and body bytes received (multipart headers included). */
+  readonly stats: SourceStats = { requests: 0, bytes: 0 };
+
+  #url: URL;
+  readonly #connections: number;
+  readonly #maxRangesPerRequest: number;
+  readonly #maxBytesInFlight: number;
+  readonly #maxRequestBytes: number;
+  readonly #timeoutMs: number;
+  readonly #maxRedirects: number;
+  readonly #retry: RetryPolicy;
+  readonly #headers: Record<string, string>;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #limiter: TokenBucket | undefined;
+  /** False once multi-range answers proved unusable. */
+  #multiRange: boolean;
+  /** True once the server answered a range request with the whole body. */
+  #wholeBody = false;
+  /** The reference length: expected, or learned from the first answer. */
+  #size: number | undefined;
+  #identity: Identity | undefined;
+  /** The multi-range probe, once started. */
+  #probe: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * @param url an absolute http or https URL (TypeError otherwise)
+   * @param options see {@link HttpSourceOptions}; out-of-range values throw RangeError
+   */
+  constructor(url: string | URL, options: HttpSourceOptions = {}) {
+    this.#url = toHttpUrl(url);
+    this.name = redactUrl(this.#url);
+    this.#connections = positiveInteger('connections', options.connections, 4);
+    this.#maxRangesPerRequest = positiveInteger('maxRangesPerRequest', options.maxRangesPerRequest, 16);
+    this.#maxBytesInFlight = positiveInteger('maxBytesInFlight', options.maxBytesInFlight, 32 * MiB);
+    this.#maxRequestBytes = positiveInteger('maxRequestBytes', options.maxRequestBytes, 4 * MiB);
+    this.#timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, 30_000);
+    this.#maxRedirects = nonNegativeInteger('maxRedirects', options.maxRedirects, 5);
+    this.#retry = {
+      retries: nonNegativeInteger('retries', options.retries, DEFAULT_RETRY_POLICY.retries),
+      baseDelayMs: nonNegativeInteger('retryDelayMs', options.retryDelayMs, DEFAULT_RETRY_POLICY.baseDelayMs),
+      maxDelayMs: nonNegativeInteger('maxRetryDelayMs', options.maxRetryDelayMs, DEFAULT_RETRY_POLICY.maxDelayMs),
+    };
+    if (options.expectedSize !== undefined) this.#size = nonNegativeInteger('expectedSize', options.expectedSize, 0);
+    this.#headers = baseHeaders(options.headers, options.userAgent);
+    // Range and If-Range are the source's own business.
+    delete this.#headers['range'];
+    delete this.#headers['if-range'];
+    this.#multiRange = this.#maxRangesPerRequest > 1;
+    this.#limiter = options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond);
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher =
+      options.dispatcher ??
+      new OriginPools({ connections: this.#connections, pipelining: 1, connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
+  }
+
+  /** The URL requests currently go to (the final one after redirects), without credentials. */
+  get url(): string {
+    return redactUrl(this.#url);
+  }
+
+  /**
+   * Yields the bytes of `ranges` in order (see {@link BlockSource.read}). Rejects with
+   * OUT_OF_RANGE for bad ranges, HTTP_STATUS, HTTP_RESPONSE, NETWORK, REDIRECT or
+   * SOURCE_CHANGED for fetch failures, and ABORTED when `signal` fires. Stopping the
+   * iteration early cancels the requests in flight.
+   */
+  read(ranges: readonly ByteRange[], options: ReadRangesOptions = {}): AsyncIterable<Uint8Array> {
+    return this.#read(ranges, options);
+  }
+
+  /** Closes the connections (only those of the private dispatcher). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#ownsDispatcher ? this.#dispatcher.close() : Promise.resolve();
+    return this.#closing;
+  }
+
+  async *#read(ranges: readonly ByteRange[], { signal, onBytes }: ReadRangesOptions): AsyncGenerator<Uint8Array, void, undefined> {
+    if (this.#closing !== undefined) throw new TypeError(`Cannot read from ${this.name}: the source is closed`);
+    throwIfAborted(signal);
+    assertRanges(ranges, this.#size);
+    const read: ReadState = { onBytes, streamer: undefined };
+    const scheduler = new RangeScheduler(
+      this.#split(ranges),
+      {
+        concurrency: this.#connections,
+        maxBytesInFlight: this.#maxBytesInFlight,
+        plan: (pieces, first) => this.#plan(pieces, first),
+        run: (job) => this.#runJob(job, read),
+      },
+      signal,
+    );
+    try {
+      yield* scheduler.chunks();
+    } finally {
+      await scheduler.close();
+    }
+  }
+
+  /** Cuts ranges into pieces of at most `maxRequestBytes`. */
+  #split(ranges: readonly ByteRange[]): Piece[] {
+    const pieces: Piece[] = [];
+    for (const range of ranges) {
+      for (let start = range.start; start < range.end; start += this.#maxRequestBytes) {
+        pieces.push(new Piece(start, Math.min(range.end, start + this.#maxRequestBytes)));
+      }
+    }
+    return pieces;
+  }
+
+  /** Forms the next request: one streaming job in whole-body mode, else a run of ranges. */
+  #plan(pieces: readonly Piece[], first: number): { count: number; streaming: boolean } {
+    if (this.#wholeBody) return { count: pieces.length - first, streaming: true };
+    const maxRanges = this.#multiRange ? this.#maxRangesPerRequest : 1;
+    let count = 0;
+    let bytes = 0;
+    let headerChars = 'bytes='.length;
+    for (let i = first; i < pieces.length && count < maxRanges; i++) {
+      const piece = pieces[i]!;
+      const chars = formatRangeSpec(piece).length + 1;
+      if (count > 0 && (bytes + piece.end - piece.start > this.#maxRequestBytes || headerChars + chars > MAX_RANGE_HEADER_CHARS)) break;
+      count++;
+      bytes += piece.end - piece.start;
+      headerChars += chars;
+    }
+    return { count, streaming: false };
+  }
+
+  /** Fetches a job's bytes, retrying transient failures and resuming where it stopped. */
+  async #runJob(job: Job, read: ReadState): Promise<void> {
+    let attempts = 0;
+    let failures = 0;
+    let badAnswers = 0;
+    while (!job.complete) {
+      let ranges = this.#rangesFor(job);
+      if (ranges.length > 1) {
+        await (this.#probe ??= this.#probeMultiRange(ranges, job.signal));
+        ranges = this.#rangesFor(job);
+      }
+      const before = job.received;
+      attempts++;
+      try {
+        await this.#fetch(job, ranges, read);
+      } catch (error) {
+        if (job.signal.aborted) throw error;
+        if (SyncError.is(error)) {
+          if (error.code !== ErrorCodes.HTTP_RESPONSE) throw error;
+          if (ranges.length > 1) {
+            // Multi-range answers are unusable here: one range per request from now on.
+            this.#multiRange = false;
+            continue;
+          }
+          if (++badAnswers > 1) throw error;
+          continue;
+        }
+        if (job.received > before) failures = 0;
+        failures++;
+        if (!isRetryable(error) || failures > this.#retry.retries) throw networkFailure(this.#url, error, attempts);
+        await sleep(retryDelayMs(failures, this.#retry, error), job.signal);
+      }
+    }
+  }
+
+  /**
+   * Asks once, with a HEAD carrying the first multi-range `Range`, whether the server answers
+   * several ranges with 206. Servers that limit ranges (nginx `max_ranges`, some CDNs) or
+   * ignore them answer 200, and a GET would then send the whole file, which a client cannot
+   * stop in time. A failed or odd probe (HEAD refused, timeout) changes nothing.
+   */
+  async #probeMultiRange(ranges: readonly ByteRange[], signal: AbortSignal): Promise<void> {
+    try {
+      const response = await sendRequest(this.#url, {
+        method: 'HEAD',
+        dispatcher: this.#dispatcher,
+        headers: { ...this.#headers, range: formatRangeHeader(ranges) },
+        signal,
+        timeoutMs: Math.min(this.#timeoutMs, PROBE_TIMEOUT_MS),
+        maxRedirects: this.#maxRedirects,
+        onRequest: () => this.stats.requests++,
+      });
+      await discardBody(response.body);
+      if (response.statusCode === 200 || response.statusCode === 400 || response.statusCode === 416) this.#multiRange = false;
+    } catch {
+      // No answer: find out with the GETs. After an abort, let a later read ask again.
+      if (signal.aborted) this.#probe = undefined;
+    }
+  }
+
+  /** The ranges to request next for a job, given the current mode. */
+  #rangesFor(job: Job): ByteRange[] {
+    if (job.streaming) return [job.span()];
+    const missing = job.missing();
+    return this.#multiRange ? missing : missing.slice(0, 1);
+  }
+
+  /** One request for `ranges`, its answer written into the job. */
+  async #fetch(job: Job, ranges: readonly ByteRange[], read: ReadState): Promise<void> {
+    const headers: Record<string, string> = { ...this.#headers, range: formatRangeHeader(ranges) };
+    const ifRange = this.#ifRange();
+    if (ifRange !== undefined) headers['if-range'] = ifRange;
+    const response = await sendRequest(this.#url, {
+      dispatcher: this.#dispatcher,
+      headers,
+      signal: job.signal,
+      timeoutMs: this.#timeoutMs,
+      maxRedirects: this.#maxRedirects,
+      onRequest: () => this.stats.requests++,
+    });
+    this.#url = response.url;
+    const reader: BodyReader = { job, read, url: response.url, body: new ResponseBody(response) };
+    try {
+      if (response.statusCode === 206) await this.#readPartial(reader, ranges, response);
+      else if (response.statusCode === 200 && ranges.length > 1) this.#refuseWhole(response, ranges, ifRange);
+      else if (response.statusCode === 200) await this.#readWhole(reader, response, ifRange);
+      else {
+        await discardBody(response.body);
+        throw this.#statusError(response, ranges);
+      }
+    } catch (error) {
+      reader.body.destroy();
+      throw error;
+    }
+    // The job has its bytes; the readers stop there. Let the rest of the answer come in (if
+    // short) without holding up the job: the job's signal no longer aborts once it is complete.
+    reader.body.release(DRAIN_LIMIT, Math.min(this.#timeoutMs, DRAIN_TIMEOUT_MS));
+  }
+
+  /** A 206 answer: one part, or multipart/byteranges. */
+  async #readPartial(reader: BodyReader, ranges: readonly ByteRange[], response: HttpResponse): Promise<void> {
+    this.#checkEncoding(response);
+    this.#checkIdentity(response);
+    const boundary = multipartBoundary(headerValue(response.headers, 'content-type'));
+    if (boundary !== undefined) return this.#readMultipart(reader, ranges, boundary);
+    const header = headerValue(response.headers, 'content-range');
+    const sent = parseContentRange(header);
+    if (sent === undefined) throw badAnswer(reader.url, `the 206 answer has ${header === undefined ? 'no' : 'an invalid'} Content-Range`);
+    this.#checkSize(sent.total, reader.url);
+    const first = ranges[0]!.start;
+    const last = ranges[ranges.length - 1]!.end;
+    // One range must come back exactly; several may come back coalesced into one covering range.
+    const fits = ranges.length === 1 ? sent.start === first && sent.end === last : sent.start <= first && sent.end >= last;
+    if (!fits) {
+      throw badAnswer(reader.url, `asked for bytes ${first}-${last - 1} but the server sent ${sent.start}-${sent.end - 1}`);
+    }
+    const length = contentLength(response.headers);
+    if (length !== undefined && length !== sent.end - sent.start) {
+      throw badAnswer(reader.url, `the Content-Length ${length} does not match the Content-Range ${sent.start}-${sent.end - 1}`);
+    }
+    let offset = sent.start;
+    for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
+      await this.#count(reader, chunk.length);
+      if (offset + chunk.length > sent.end) throw badAnswer(reader.url, `the body is longer than its Content-Range ${sent.start}-${sent.end - 1}`);
+      reader.job.write(offset, chunk);
+      offset += chunk.length;
+      // Stop once every asked byte is in (a coalesced answer may span large gaps after it).
+      if (reader.job.complete) return;
+      if (reader.job.streaming) await reader.job.waitForRoom();
+    }
+    if (offset < sent.end) throw badAnswer(reader.url, `the body ended at byte ${offset}, before the end of its Content-Range ${sent.start}-${sent.end - 1}`);
+  }
+
+  /** A multipart/byteranges answer: parts are matched by their Content-Range. */
+  async #readMultipart(reader: BodyReader, ranges: readonly ByteRange[], boundary: string): Promise<void> {
+    // A part is held until its end: one declared outside the span asked for, or longer than
+    // the bytes asked for and a few merged gaps, is refused from its headers, so a server
+    // cannot make the client buffer more than that.
+    const within = { start: ranges[0]!.start, end: ranges[ranges.length - 1]!.end };
+    const asked = ranges.reduce((n, r) => n + r.end - r.start, 0);
+    const parser = new MultipartByteRangesParser(boundary, redactUrl(reader.url), { within, maxPartBytes: asked + MAX_PART_EXTRA });
+    for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
+      await this.#count(reader, chunk.length);
+      for (const part of parser.push(chunk)) {
+        this.#checkSize(part.total, reader.url);
+        let offset = part.start;
+        for (const bytes of part.chunks) {
+          reader.job.write(offset, bytes);
+          offset += bytes.length;
+        }
+      }
+      // Every asked part is in (each one checked against the boundary after it): the closing
+      // boundary may still be on its way.
+      if (reader.job.complete) return;
+    }
+    const missing = ranges.filter((range) => !reader.job.has(range));
+    if (missing.length > 0) {
+      parser.finish();
+      const list = missing.slice(0, 3).map(formatRangeSpec).join(', ');
+      throw badAnswer(reader.url, `the multipart answer lacks ${missing.length} of the ${ranges.length} ranges asked for (${list}${missing.length > 3 ? ', ...' : ''})`);
+    }
+  }
+
+  /**
+   * A 200 answer to a multi-range request. Servers that honour single ranges often answer
+   * too many ranges this way (nginx `max_ranges`, some CDNs), so rather than download up to
+   * the last range, drop it and go on with single ranges; a 200 to those means the server
+   * really ignores `Range`.
+   */
+  #refuseWhole(response: HttpResponse, ranges: readonly ByteRange[], ifRange: string | undefined): never {
+    this.#checkEncoding(response);
+    this.#checkIdentity(response);
+    this.#checkValidatorEcho(response, ifRange);
+    throw badAnswer(response.url, `the server answered a request for ${ranges.length} ranges with the whole body (200)`);
+  }
+
+  /**
+   * A 200 answer to a range request: the server ignores `Range`. Pick the needed bytes from
+   * the stream, and let this download also serve every range not started yet.
+   */
+  async #readWhole(reader: BodyReader, response: HttpResponse, ifRange: string | undefined): Promise<void> {
+    this.#checkEncoding(response);
+    this.#checkIdentity(response);
+    this.#checkValidatorEcho(response, ifRange);
+    this.#checkSize(contentLength(response.headers), reader.url);
+    this.#wholeBody = true;
+    const { job, read } = reader;
+    const streamer = read.streamer;
+    if (streamer?.active && !job.streaming && streamer.job !== job && streamer.offset <= job.missing()[0]!.start) {
+      // Another request of this read is already streaming the body from before our bytes.
+      job.handOverTo(streamer.job);
+      return;
+    }
+    job.absorbRemaining();
+    const me: Streamer = { job, offset: 0, active: true };
+    read.streamer = me;
+    try {
+      for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
+        await this.#count(reader, chunk.length);
+        job.write(me.offset, chunk);
+        me.offset += chunk.length;
+        if (job.complete) {
+          me.active = false; // before leaving: nothing may be handed over any more
+          return; // the rest of the body is dropped by #fetch (read first if short)
+        }
+        if (job.streaming) await job.waitForRoom();
+      }
+    } finally {
+      me.active = false;
+    }
+    throw badAnswer(reader.url, `the body ended at byte ${me.offset}, before the bytes asked for`);
+  }
+
+  /** The error for a status other than 200/206 (redirects are already followed). */
+  #statusError(response: HttpResponse, ranges: readonly ByteRange[]): Error {
+    const status = response.statusCode;
+    if (ranges.length > 1 && (status === 416 || status === 400)) {
+      return badAnswer(response.url, `the server refused a request for ${ranges.length} ranges with ${statusLine(status)}`, status);
+    }
+    if (status === 416) {
+      const total = parseUnsatisfiedRange(headerValue(response.headers, 'content-range'));
+      if (total !== undefined && this.#size !== undefined && total !== this.#size) return sizeChanged(response.url, total, this.#size);
+    }
+    return statusFailure(response, response.url);
+  }
+
+  /** Byte offsets are meaningless in a compressed body (sent despite `Accept-Encoding: identity`). */
+  #checkEncoding(response: HttpResponse): void {
+    const encoding = headerValue(response.headers, 'content-encoding')?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      throw badAnswer(response.url, `the server sent a ${encoding}-encoded body although asked for identity`);
+    }
+  }
+
+  /** Compares the answer's ETag / Last-Modified with the first answer's. */
+  #checkIdentity(response: HttpResponse): void {
+    const etag = headerValue(response.headers, 'etag');
+    const lastModified = headerValue(response.headers, 'last-modified');
+    const known = this.#identity;
+    if (known === undefined) {
+      this.#identity = { etag, lastModified };
+      return;
+    }
+    if (known.etag !== undefined && etag !== undefined) {
+      if (etag !== known.etag) throw changed(response.url, `its ETag is ${etag} now, was ${known.etag}`);
+    } else if (known.lastModified !== undefined && lastModified !== undefined && lastModified !== known.lastModified) {
+      throw changed(response.url, `its Last-Modified is ${lastModified} now, was ${known.lastModified}`);
+    }
+  }
+
+  /**
+   * A 200 to a request with If-Range means the validator no longer matches, unless the 200
+   * carries that very validator (then the server just ignores Range and If-Range).
+   */
+  #checkValidatorEcho(response: HttpResponse, ifRange: string | undefined): void {
+    if (ifRange === undefined) return;
+    if (ifRange === headerValue(response.headers, 'etag') || ifRange === headerValue(response.headers, 'last-modified')) return;
+    throw changed(response.url, `the server answered 200 with the whole body to If-Range: ${ifRange}`);
+  }
+
+  /** The If-Range validator: the strong ETag, else Last-Modified (weak ETags cannot be used). */
+  #ifRange(): string | undefined {
+    const known = this.#identity;
+    if (known === undefined) return undefined;
+    if (known.etag !== undefined && !known.etag.startsWith('W/')) return known.etag;
+    return known.lastModified;
+  }
+
+  /** Learns the reference length, or checks it against what is known. */
+  #checkSize(total: number | undefined, url: URL): void {
+    if (total === undefined) return;
+    if (this.#size === undefined) this.#size = total;
+    else if (total !== this.#size) throw sizeChanged(url, total, this.#size);
+  }
+
+  /** Counts a received body chunk, and waits for the bandwidth cap before it is used. */
+  async #count(reader: BodyReader, bytes: number): Promise<void> {
+    this.stats.bytes += bytes;
+    reader.read.onBytes?.(bytes);
+    if (this.#limiter !== undefined) await this.#limiter.take(bytes, reader.job.signal);
+  }
+}
+
+/** State of one `read()` call shared by its requests. */
+interface ReadState {
+  readonly onBytes: ((bytes: number) => void) | undefined;
+  /** The request currently streaming a whole (200) body, if any. */
+  streamer: Streamer | undefined;
+}
+
+/** A request reading a whole body, and how far it got. */
+interface Streamer {
+  readonly job: Job;
+  /** Offset of the next byte it will see. */
+  offset: number;
+  /** False once it stopped reading (done or failed). */
+  active: boolean;
+}
+
+/** What the body readers of one response need. */
+interface BodyReader {
+  readonly job: Job;
+  readonly read: ReadState;
+  readonly url: URL;
+  /** The response body; readers return as soon as the job is complete, leaving the rest. */
+  readonly body: ResponseBody;
+}
+
+/**
+ * The private dispatcher of an {@link HttpSource}: one undici `Pool` of keep-alive connections
+ * per origin (the reference's, and a CDN's after a redirect), kept until `close()`.
+ *
+ * undici 7's `Agent` is not used because it loses its connections: when the last connection
+ * of an origin drops (a `Connection: close` answer, a server's per-connection request limit,
+ * an idle timeout), it closes that origin's pool, and the `disconnect` handler of a closing
+ * pool then closes whatever pool serves the origin by then, so each new pool is closed after
+ * its first request and every later request opens a new connection (nodejs/undici#5022; still
+ * so in 7.30.2, the last undici 7, and undici 8 needs Node 22).
+ */
+class OriginPools extends Dispatcher {
+  readonly #options: Pool.Options;
+  readonly #pools = new Map<string, Pool>();
+  #closed = false;
+
+  constructor(options: Pool.Options) {
+    super();
+    this.#options = options;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#closed) throw new undiciErrors.ClientClosedError();
+    const origin = String(options.origin);
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, this.#options);
+      pool.on('connect', (url, targets) => this.emit('connect', url, [this, ...targets]));
+      pool.on('disconnect', (url, targets, error) => this.emit('disconnect', url, [this, ...targets], error));
+      pool.on('connectionError', (url, targets, error) => this.emit('connectionError', url, [this, ...targets], error));
+      this.#pools.set(origin, pool);
+    }
+    return pool.dispatch(options, handler);
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.close())), callback);
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(error: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(error: Error | null, callback: () => void): void;
+  override destroy(first?: Error | null | (() => void), second?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const error = typeof first === 'function' ? null : (first ?? null);
+    const callback = typeof first === 'function' ? first : second;
+    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.destroy(error))), callback);
+  }
+}
+
+/**
+ * A dispatcher of keep-alive connections (one pool of up to `connections` per origin) to
+ * share between several {@link HttpSource}s and `httpGet` calls, e.g. the files of a
+ * folder: requests for many files then reuse the same connections. Close it when done.
+ */
+export function createHttpDispatcher(options: { connections?: number; timeoutMs?: number } = {}): Dispatcher {
+  const timeout = options.timeoutMs ?? 30_000;
+  return new OriginPools({ connections: options.connections ?? 8, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout });
+}
+
+/** A promise of `work` done, or `callback` called once it is (undici's dual API). */
+function settle(work: Promise<unknown>, callback: (() => void) | undefined): Promise<void> | void {
+  const done = work.then(() => undefined);
+  if (callback === undefined) return done;
+  void done.then(callback, callback);
+}
+
+function badAnswer(url: URL, reason: string, status?: number): SyncError {
+  return new SyncError(ErrorCodes.HTTP_RESPONSE, `Cannot fetch ${redactUrl(url)}: ${reason}`, {
+    url: redactUrl(url),
+    ...(status === undefined ? {} : { status }),
+  });
+}
+
+function changed(url: URL, reason: string): SyncError {
+  return new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot fetch ${redactUrl(url)}: the reference changed while it was being read (${reason})`, {
+    url: redactUrl(url),
+  });
+}
+
+function sizeChanged(url: URL, total: number, expected: number): SyncError {
+  return changed(url, `it is ${total} bytes long, not ${expected}`);
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  return value;
+}

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { buildIndexFile } from '../../src/file/build-file.js';
+import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { decodeIndex } from '../../src/core/index/format.js';
+import { diffFile, patchFile } from '../../src/file/patch-file.js';
+import type { BlockSource, ByteRange } from '../../src/core/block-source.js';
+import { FileSource } from '../../src/sources/file-source.js';
+import { MemorySource } from '../../src/sources/memory-source.js';
+import { concat, randomBytes } from '../helpers/data.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gosync-patch-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function setup(name: string, oldData: Uint8Array, newData: Uint8Array, blockSize = 1024) {
+  const local = join(dir, `${name}.old`);
+  const ref = join(dir, `${name}.new`);
+  await writeFile(local, oldData);
+  await writeFile(ref, newData);
+  await buildIndexFile(ref, `${ref}.gosync`, { blockSize });
+  const index = decodeIndex(await readFile(`${ref}.gosync`));
+  return { local, ref, index };
+}
+
+async function leftovers(): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith('.gosync-tmp'));
+}
+
+/** A source that corrupts one byte of what it delivers. */
+class CorruptingSource implements BlockSource {
+  readonly name = 'corrupting';
+  constructor(readonly data: Uint8Array, readonly at: number) {}
+  async *read(ranges: readonly ByteRange[]): AsyncGenerator<Uint8Array> {
+    for (const r of ranges) {
+      const piece = Uint8Array.from(this.data.subarray(r.start, r.end));
+      if (this.at >= r.start && this.at < r.end) piece[this.at - r.start]! ^= 1;
+      yield piece;
+    }
+  }
+  async close() {}
+}
+
+test('patchFile updates the local file in place and reports what it reused', async () => {
+  const oldData = randomBytes(300_000, 1);
+  const newData = concat(oldData.subarray(0, 100_000), randomBytes(5000, 2), oldData.subarray(100_000));
+  const { local, ref, index } = await setup('basic', oldData, newData);
+  const source = new FileSource(ref);
+  const report = await patchFile({ local, index, source });
+  await source.close();
+  assert.deepEqual(await readFile(local), Buffer.from(newData));
+  assert.equal(report.output, local);
+  assert.equal(report.fileSize, newData.length);
+  assert.ok(report.fetchedBytes >= 5000 && report.fetchedBytes <= 5000 + 3 * 1024, `fetched ${report.fetchedBytes}`);
+  assert.equal(report.reusedBytes + report.fetchedBytes, newData.length);
+  assert.equal(report.refetched, false);
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('patchFile writes to -o and leaves the local file alone; a missing local fetches everything', async () => {
+  const newData = randomBytes(50_000, 3);
+  const { ref, index } = await setup('fresh', new Uint8Array(0), newData);
+  const out = join(dir, 'fresh.out');
+  const report = await patchFile({ local: join(dir, 'does-not-exist'), output: out, index, source: new FileSource(ref) });
+  assert.deepEqual(await readFile(out), Buffer.from(newData));
+  assert.equal(report.fetchedBytes, newData.length);
+  assert.equal(report.reusedBytes, 0);
+});
+
+test('seeds contribute blocks', async () => {
+  const a = randomBytes(40_000, 4);
+  const b = randomBytes(40_000, 5);
+  const newData = concat(a.subarray(0, 20_000), b.subarray(10_000, 30_000));
+  const { local, index } = await setup('seeds', a, newData);
+  const seed = join(dir, 'seed.bin');
+  await writeFile(seed, b);
+  const r = await diffFile({ local, index, seeds: [seed] });
+  assert.ok(r.fetchBytes <= 3 * 1024, `fetch ${r.fetchBytes}`);
+  const report = await patchFile({ local, index, seeds: [seed], source: new MemorySource(newData) });
+  assert.deepEqual(await readFile(local), Buffer.from(newData));
+  assert.equal(report.fetchedBytes, r.fetchBytes);
+});
+
+test('the empty reference and a 1-byte reference', async () => {
+  for (const data of [new Uint8Array(0), Uint8Array.of(42)]) {
+    const { local, index } = await setup(`tiny${data.length}`, randomBytes(3000, 6), data);
+    await patchFile({ local, index, source: new MemorySource(data) });
+    assert.deepEqual(await readFile(local), Buffer.from(data));
+  }
+});
+
+test('the mode of the replaced file is kept', async () => {
+  const oldData = randomBytes(10_000, 7);
+  const { local, index } = await setup('mode', oldData, concat(oldData, Uint8Array.of(1)));
+  await chmod(local, 0o751);
+  await patchFile({ local, index, source: new MemorySource(concat(oldData, Uint8Array.of(1))) });
+  assert.equal((await stat(local)).mode & 0o777, 0o751);
+});
+
+test('a source sending wrong bytes fails with BLOCK_MISMATCH and changes nothing', async () => {
+  const oldData = randomBytes(100_000, 8);
+  const newData = concat(randomBytes(10_000, 9), oldData);
+  const { local, index } = await setup('corrupt', oldData, newData);
+  await assert.rejects(
+    patchFile({ local, index, source: new CorruptingSource(newData, 5000) }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH && e.blockIndex === 4,
+  );
+  assert.deepEqual(await readFile(local), Buffer.from(oldData));
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('a reference that does not match its index fails with FILE_MISMATCH and changes nothing', async () => {
+  const oldData = randomBytes(20_000, 10);
+  const newData = randomBytes(20_000, 11);
+  const { local, index } = await setup('mismatch', oldData, newData);
+  // An index whose whole-file hash is wrong, everything else right.
+  const bad = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(32) } };
+  await assert.rejects(patchFile({ local, index: bad, source: new MemorySource(newData) }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH);
+  assert.deepEqual(await readFile(local), Buffer.from(oldData));
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('a false local match is repaired by refetching everything', async () => {
+  const oldData = randomBytes(50_000, 12);
+  const { local, index } = await setup('falsematch', oldData, oldData);
+  // Shrink the stored hashes to one byte each, then build a "true" reference whose
+  // block 0 differs from the local one but has the same 1-byte weak and strong hashes:
+  // the local block matches falsely, only the whole-file SHA-256 can tell.
+  const { createHash } = await import('node:crypto');
+  const h1 = (b: Uint8Array) => createHash('sha256').update(b).digest()[0];
+  const other = Uint8Array.from(oldData);
+  const want = h1(oldData.subarray(0, 1024));
+  search: for (let i = 0; i < 700; i++) {
+    for (let d = 1; d < 30; d++) {
+      // +d at i and −d at i+256 keep a, and b mod 256: the 1-byte weak checksum holds.
+      if (oldData[i]! + d > 255 || oldData[i + 256]! - d < 0) continue;
+      other.set(oldData.subarray(0, 1024));
+      other[i] = oldData[i]! + d;
+      other[i + 256] = oldData[i + 256]! - d;
+      if (h1(other.subarray(0, 1024)) === want) break search;
+      other.set(oldData.subarray(0, 1024));
+    }
+  }
+  assert.notDeepEqual(Buffer.from(other), Buffer.from(oldData), 'found a colliding block');
+  const tiny = {
+    ...index,
+    weakBytes: 1,
+    strongBytes: 1,
+    weak: index.weak.map((w) => w & 0xff),
+    strong: Uint8Array.from({ length: index.blockCount }, (_, i) => index.strong[i * index.strongBytes]!),
+    fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(other).digest()) },
+  };
+  const report = await patchFile({ local, index: tiny, source: new MemorySource(other) });
+  assert.equal(report.refetched, true);
+  assert.equal(report.fetchedBytes, other.length);
+  assert.deepEqual(await readFile(local), Buffer.from(other));
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('an aborted patch rejects with ABORTED and leaves no trace', async () => {
+  const oldData = randomBytes(100_000, 13);
+  const { local, index } = await setup('abort', oldData, randomBytes(100_000, 14));
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(patchFile({ local, index, source: new MemorySource(new Uint8Array(100_000)), signal: ac.signal }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.ABORTED);
+  assert.deepEqual(await readFile(local), Buffer.from(oldData));
+  assert.deepEqual(await leftovers(), []);
+});
+
+test('an up-to-date local file is verified and left untouched', async () => {
+  const data = randomBytes(300_000, 15);
+  const { local, index } = await setup('uptodate', data, data);
+  const { utimes } = await import('node:fs/promises');
+  await utimes(local, 1_000_000, 1_000_000);
+  const report = await patchFile({ local, index, source: new MemorySource(new Uint8Array(0)) });
+  assert.equal(report.upToDate, true);
+  assert.equal(report.fetchedBytes, 0);
+  assert.equal(report.reusedBytes, data.length);
+  assert.equal((await stat(local)).mtimeMs, 1_000_000_000, 'not rewritten');
+  // With another output the file is written (and is still exact).
+  const out = join(dir, 'uptodate.out');
+  const r2 = await patchFile({ local, output: out, index, source: new MemorySource(new Uint8Array(0)) });
+  assert.equal(r2.upToDate, false);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+});
+
+test('a local file with the same blocks in place but other bytes elsewhere is not taken as up to date', async () => {
+  // Same length; every block found in place by its (tiny) hashes, but the digest differs.
+  const data = randomBytes(20_000, 16);
+  const { local, index } = await setup('almost', data, data);
+  const changed = Uint8Array.from(data);
+  changed[5] ^= 1;
+  const { createHash } = await import('node:crypto');
+  const lied = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) } };
+  await assert.rejects(patchFile({ local, index: lied, source: new MemorySource(data) }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH);
+  assert.deepEqual(await readFile(local), Buffer.from(data));
+});
