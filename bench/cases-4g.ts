@@ -37,11 +37,20 @@ export async function case4g(ctx: Ctx): Promise<Section> {
     const next = join(ctx.www, `big-new-${tag}.bin`);
     const out = join(ctx.work, `big-${tag}.out`);
     const index = `${next}.gosync`;
-    const have = await Promise.all([old, next].map((p) => stat(p).then((st) => st.size, () => 0)));
+    const have = await Promise.all(
+      [old, next].map((p) =>
+        stat(p).then(
+          (st) => st.size,
+          () => 0,
+        ),
+      ),
+    );
     const need = 3 * size + GiB - have[0]! - have[1]!;
     const free = await freeBytes(ctx.bench);
     if (free < need) {
-      s.notes.push(`${sizeLabel(size)}: skipped, ${(free / GiB).toFixed(1)} GiB free on the disk of .bench/ and ${(need / GiB).toFixed(1)} GiB needed.`);
+      s.notes.push(
+        `${sizeLabel(size)}: skipped, ${(free / GiB).toFixed(1)} GiB free on the disk of .bench/ and ${(need / GiB).toFixed(1)} GiB needed.`,
+      );
       continue;
     }
     try {
@@ -49,7 +58,10 @@ export async function case4g(ctx: Ctx): Promise<Section> {
       const edits = await editedFile(old, next, { edits: Math.round(size / (4 * MiB)), seed: `big-edits-${size}`, targetSize: size });
       log(`  reading ${basename(old)} and ${basename(next)} into the page cache…`);
       await warmCache(old, next);
-      const build = await measure([gosync('gosync build', ['build', '-q', '--json', next])], ctx.opts.runs4g, { label: `4g ${tag}`, warmup: false });
+      const build = await measure([gosync('gosync build', ['build', '-q', '--json', next])], ctx.opts.runs4g, {
+        label: `4g ${tag}`,
+        warmup: false,
+      });
       const b = build[0]!;
       const indexBytes = (await stat(index)).size;
       const bj = gosyncJson(b.last);
@@ -115,7 +127,10 @@ export async function case4g(ctx: Ctx): Promise<Section> {
       if (size === BIG_SIZES[0]) {
         // Publishing with compression on (issue 5): frames + whole-file stream, at the defaults.
         const zIndex = join(dirname(next), `z-${basename(next)}.gosync`);
-        const zb = await measure([gosync('gosync build --compress', ['build', '-q', '--json', '--compress', next, '-o', zIndex])], 1, { label: `4g ${tag} compress`, warmup: false });
+        const zb = await measure([gosync('gosync build --compress', ['build', '-q', '--json', '--compress', next, '-o', zIndex])], 1, {
+          label: `4g ${tag} compress`,
+          warmup: false,
+        });
         const zj = gosyncJson(zb[0]!.last) as { frames?: { bytes: number; level: number }; whole?: { bytes: number; level: number } };
         s.notes.push(
           `Publishing ${sizeLabel(size)} with compression on (\`gosync build --compress\`, defaults: frames at brotli q${zj.frames?.level}, whole stream at q${zj.whole?.level}): ` +
@@ -134,10 +149,25 @@ export async function case4g(ctx: Ctx): Promise<Section> {
     }
   }
   s.tables.push({
-    headers: ['file', 'blocks', 'index bytes', 'build s', 'build MB/s', 'build peak RSS', 'patch s', 'patch MB/s', 'patch peak RSS', 'reused', 'nginx bytes', 'new data'],
+    headers: [
+      'file',
+      'blocks',
+      'index bytes',
+      'build s',
+      'build MB/s',
+      'build peak RSS',
+      'patch s',
+      'patch MB/s',
+      'patch peak RSS',
+      'reused',
+      'nginx bytes',
+      'new data',
+    ],
     rows,
   });
-  s.notes.push('Throughput is the file size over the wall time; the 256 MiB references are case 1 (build) and case 4 (gosync patch via nginx) of this run.');
+  s.notes.push(
+    'Throughput is the file size over the wall time; the 256 MiB references are case 1 (build) and case 4 (gosync patch via nginx) of this run.',
+  );
   if (!ctx.opts.keep) s.notes.push('The 4 GiB files were deleted afterwards (`--keep` keeps them in .bench/ for the next run).');
   return s;
 }

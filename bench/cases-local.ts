@@ -7,21 +7,23 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import {
-  checkOutput,
-  commandText,
-  gosync,
-  gosyncOnce,
-  hasPeer,
-  mbps,
-  removeQuietly,
-  rssText,
-  zstdSize,
-  type Ctx,
-} from './context.js';
+import { checkOutput, commandText, gosync, gosyncOnce, hasPeer, mbps, removeQuietly, rssText, zstdSize, type Ctx } from './context.js';
 import { copyOf, editedFile, randomFile, type EditSummary } from './inputs.js';
 import { loadNote, newSection, type Section } from './report.js';
-import { fmtInt, fmtRatio, fmtSec, gosyncJson, measure, run, sizeLabel, spread, warmCache, type Measured, type RunResult, type Spec } from './util.js';
+import {
+  fmtInt,
+  fmtRatio,
+  fmtSec,
+  gosyncJson,
+  measure,
+  run,
+  sizeLabel,
+  spread,
+  warmCache,
+  type Measured,
+  type RunResult,
+  type Spec,
+} from './util.js';
 
 /** The generated files shared by cases 1–4. */
 export interface MainInputs {
@@ -84,7 +86,13 @@ function nginxCounter(ctx: Ctx): Pick<Spec, 'prep'> & { bytes: () => Promise<{ b
 }
 
 /** A spec whose output file is checked on the first timed run and removed after every run. */
-function withOutput(spec: Spec, out: string, reference: string, extraPrep?: () => Promise<void>, metrics?: (r: RunResult) => Promise<Record<string, number>>): Spec {
+function withOutput(
+  spec: Spec,
+  out: string,
+  reference: string,
+  extraPrep?: () => Promise<void>,
+  metrics?: (r: RunResult) => Promise<Record<string, number>>,
+): Spec {
   return {
     ...spec,
     prep: async () => {
@@ -101,22 +109,42 @@ function withOutput(spec: Spec, out: string, reference: string, extraPrep?: () =
 }
 
 /** gosync patch through nginx (index + ranges counted at nginx). */
-function gosyncPatchHttp(ctx: Ctx, name: string, local: string, indexUrl: string, out: string, reference: string, extraArgs: string[] = []): Spec {
+function gosyncPatchHttp(
+  ctx: Ctx,
+  name: string,
+  local: string,
+  indexUrl: string,
+  out: string,
+  reference: string,
+  extraArgs: string[] = [],
+): Spec {
   const counter = nginxCounter(ctx);
-  return withOutput(gosync(name, ['patch', '-q', '--json', ...extraArgs, local, indexUrl, '-o', out]), out, reference, counter.prep, async (r) => {
-    const t = await counter.bytes();
-    const j = gosyncJson(r);
-    return { wire: t.bytes, requests: t.requests, reused: Number(j.reusedBytes ?? NaN) };
-  });
+  return withOutput(
+    gosync(name, ['patch', '-q', '--json', ...extraArgs, local, indexUrl, '-o', out]),
+    out,
+    reference,
+    counter.prep,
+    async (r) => {
+      const t = await counter.bytes();
+      const j = gosyncJson(r);
+      return { wire: t.bytes, requests: t.requests, reused: Number(j.reusedBytes ?? NaN) };
+    },
+  );
 }
 
 /** zsync 0.6.2 through nginx (the .zsync + ranges counted at nginx). */
 function zsyncHttp(ctx: Ctx, name: string, seed: string, zsyncUrl: string, out: string, reference: string): Spec {
   const counter = nginxCounter(ctx);
-  return withOutput({ name, cmd: 'zsync', args: ['-q', '-i', seed, '-o', out, zsyncUrl], cwd: ctx.work }, out, reference, counter.prep, async () => {
-    const t = await counter.bytes();
-    return { wire: t.bytes, requests: t.requests };
-  });
+  return withOutput(
+    { name, cmd: 'zsync', args: ['-q', '-i', seed, '-o', out, zsyncUrl], cwd: ctx.work },
+    out,
+    reference,
+    counter.prep,
+    async () => {
+      const t = await counter.bytes();
+      return { wire: t.bytes, requests: t.requests };
+    },
+  );
 }
 
 const RUNS_NOTE = (ctx: Ctx): string =>
@@ -136,7 +164,11 @@ export async function caseBuild(ctx: Ctx, m: MainInputs): Promise<Section> {
   if (hasPeer(ctx, 'rdiff')) {
     specs.push({ name: 'rdiff signature', cmd: 'rdiff', args: ['-f', 'signature', m.next, join(ctx.work, 'build.sig')] });
     outputs.push(join(ctx.work, 'build.sig'));
-    specs.push({ name: 'rdiff signature (MD4, rollsum)', cmd: 'rdiff', args: ['-f', '-H', 'md4', '-R', 'rollsum', 'signature', m.next, join(ctx.work, 'build-md4.sig')] });
+    specs.push({
+      name: 'rdiff signature (MD4, rollsum)',
+      cmd: 'rdiff',
+      args: ['-f', '-H', 'md4', '-R', 'rollsum', 'signature', m.next, join(ctx.work, 'build-md4.sig')],
+    });
     outputs.push(join(ctx.work, 'build-md4.sig'));
   }
   specs.push(gosync('gosync --version (process start-up only)', ['--version']));
@@ -176,13 +208,19 @@ export async function caseBuild(ctx: Ctx, m: MainInputs): Promise<Section> {
     target: 'gosync ≥ 2× faster than both zsyncmake and rdiff signature',
     measured:
       ratios.map(([n, r]) => `${fmtRatio(r)}× ${n}`).join(', ') +
-      ` (gosync ${fmtSec(g.wall)} s = ${mbps(m.nextSize, g.wall).toFixed(0)} MB/s); by CPU time ${[zs, rd].filter((x) => x !== undefined).map((x) => `${fmtRatio(x!.cpu / g.cpu)}× ${x!.name}`).join(', ')}`,
+      ` (gosync ${fmtSec(g.wall)} s = ${mbps(m.nextSize, g.wall).toFixed(0)} MB/s); by CPU time ${[zs, rd]
+        .filter((x) => x !== undefined)
+        .map((x) => `${fmtRatio(x!.cpu / g.cpu)}× ${x!.name}`)
+        .join(', ')}`,
     met: ratios.length === 2 ? ratios.every(([, r]) => r >= 2) : undefined,
   });
   const startup = res[res.length - 2]!;
   const bare = res[res.length - 1]!;
-  s.notes.push(`The gosync times include starting Node and loading the CLI: \`gosync --version\` alone takes ${fmtSec(startup.wall)} s (bare \`node -e 0\`: ${fmtSec(bare.wall)} s); gosync build without it would take about ${fmtSec(g.wall - startup.wall)} s (${mbps(m.nextSize, g.wall - startup.wall).toFixed(0)} MB/s).`);
-  if (g.cpu > g.wall * 1.2) s.notes.push(`gosync build used ${fmtSec(g.cpu)} s of CPU in ${fmtSec(g.wall)} s of wall time (more than one core).`);
+  s.notes.push(
+    `The gosync times include starting Node and loading the CLI: \`gosync --version\` alone takes ${fmtSec(startup.wall)} s (bare \`node -e 0\`: ${fmtSec(bare.wall)} s); gosync build without it would take about ${fmtSec(g.wall - startup.wall)} s (${mbps(m.nextSize, g.wall - startup.wall).toFixed(0)} MB/s).`,
+  );
+  if (g.cpu > g.wall * 1.2)
+    s.notes.push(`gosync build used ${fmtSec(g.cpu)} s of CPU in ${fmtSec(g.wall)} s of wall time (more than one core).`);
   await removeQuietly(...outputs.filter(Boolean));
   return s;
 }
@@ -193,7 +231,7 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
   const s = newSection('unrelated', `2. Patch against an unrelated ${m.label} local file (every offset rolled, nothing matches)`);
   s.intro.push(
     `Local file: \`${basename(m.other)}\` (${fmtInt(m.size)} B of random data unrelated to the reference \`${basename(m.next)}\`). ` +
-      'Throughput is the local file\'s size over the wall time (rdiff delta rolls over the new file instead, the same amount of data). ' +
+      "Throughput is the local file's size over the wall time (rdiff delta rolls over the new file instead, the same amount of data). " +
       RUNS_NOTE(ctx),
   );
   const out = join(ctx.work, 'out.bin');
@@ -218,15 +256,26 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
       },
     });
   }
-  if (ctx.server && hasPeer(ctx, 'zsync')) specs.push(zsyncHttp(ctx, 'zsync -i via nginx', m.other, m.zsyncUrl!, join(ctx.work, 'zout.bin'), m.next));
+  if (ctx.server && hasPeer(ctx, 'zsync'))
+    specs.push(zsyncHttp(ctx, 'zsync -i via nginx', m.other, m.zsyncUrl!, join(ctx.work, 'zout.bin'), m.next));
   if (ctx.server && hasPeer(ctx, 'curl')) {
     const counter = nginxCounter(ctx);
     const cout = join(ctx.work, 'curl.out');
     specs.push(
-      withOutput({ name: 'curl (plain download of the new file; reference)', cmd: 'curl', args: ['-s', '-f', '-o', cout, `${ctx.server.url}${basename(m.next)}`] }, cout, m.next, counter.prep, async () => {
-        const t = await counter.bytes();
-        return { wire: t.bytes, requests: t.requests };
-      }),
+      withOutput(
+        {
+          name: 'curl (plain download of the new file; reference)',
+          cmd: 'curl',
+          args: ['-s', '-f', '-o', cout, `${ctx.server.url}${basename(m.next)}`],
+        },
+        cout,
+        m.next,
+        counter.prep,
+        async () => {
+          const t = await counter.bytes();
+          return { wire: t.bytes, requests: t.requests };
+        },
+      ),
     );
   }
   await warmCache(m.other, m.next, m.index);
@@ -234,7 +283,18 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
   const rd = res.find((r) => r.name.startsWith('rdiff delta'));
   const zs = res.find((r) => r.name.startsWith('zsync'));
   s.tables.push({
-    headers: ['tool', 'command', 'median s', 'min–max s', 'MB/s', 'CPU s', 'peak RSS', 'bytes on the wire (nginx)', 'gosync ÷ rdiff delta (throughput)', 'gosync ÷ zsync (throughput)'],
+    headers: [
+      'tool',
+      'command',
+      'median s',
+      'min–max s',
+      'MB/s',
+      'CPU s',
+      'peak RSS',
+      'bytes on the wire (nginx)',
+      'gosync ÷ rdiff delta (throughput)',
+      'gosync ÷ zsync (throughput)',
+    ],
     rows: res.map((r, i) => {
       const isGosync = r.name.startsWith('gosync');
       return [
@@ -257,7 +317,7 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
   if (rd) {
     s.targets.push({
       case: '2. unrelated file',
-      target: '≥ 4× rdiff\'s throughput',
+      target: "≥ 4× rdiff's throughput",
       measured: `gosync diff ${fmtRatio(rd.wall / diffRow.wall)}×, gosync patch (local reference) ${fmtRatio(rd.wall / patchLocal.wall)}× rdiff delta's throughput (${mbps(m.size, diffRow.wall).toFixed(0)} and ${mbps(m.size, patchLocal.wall).toFixed(0)} vs ${mbps(m.size, rd.wall).toFixed(0)} MB/s); by CPU time ${fmtRatio(rd.cpu / diffRow.cpu)}× and ${fmtRatio(rd.cpu / patchLocal.cpu)}×`,
       met: rd.wall / patchLocal.wall >= 4,
     });
@@ -266,7 +326,7 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
     const cmp = patchHttp ?? patchLocal;
     s.targets.push({
       case: '2. unrelated file',
-      target: '≥ 2× zsync\'s throughput',
+      target: "≥ 2× zsync's throughput",
       measured: `gosync patch via nginx ${patchHttp ? fmtRatio(zs.wall / patchHttp.wall) : '–'}×, from a local reference ${fmtRatio(zs.wall / patchLocal.wall)}×, gosync diff ${fmtRatio(zs.wall / diffRow.wall)}× zsync -i (${mbps(m.size, cmp.wall).toFixed(0)} vs ${mbps(m.size, zs.wall).toFixed(0)} MB/s); by CPU time ${fmtRatio(zs.cpu / cmp.cpu)}× (patch) and ${fmtRatio(zs.cpu / diffRow.cpu)}× (diff)`,
       met: zs.wall / cmp.wall >= 2,
     });
@@ -284,7 +344,9 @@ export async function caseUnrelated(ctx: Ctx, m: MainInputs): Promise<Section> {
 
 export async function caseIdentical(ctx: Ctx, m: MainInputs): Promise<Section> {
   const s = newSection('identical', `3. Patch when the local file is identical (${m.label})`);
-  s.intro.push(`Local file: \`${basename(m.identical)}\`, a copy of the reference. Both tools fetch the index through nginx, verify, and write the output to a new file. ${RUNS_NOTE(ctx)}`);
+  s.intro.push(
+    `Local file: \`${basename(m.identical)}\`, a copy of the reference. Both tools fetch the index through nginx, verify, and write the output to a new file. ${RUNS_NOTE(ctx)}`,
+  );
   if (!ctx.server || !hasPeer(ctx, 'zsync')) {
     s.notes.push('Skipped: needs nginx and zsync.');
     return s;
@@ -300,7 +362,17 @@ export async function caseIdentical(ctx: Ctx, m: MainInputs): Promise<Section> {
   const g = res[0]!;
   const zs = res[1]!;
   s.tables.push({
-    headers: ['tool', 'command', 'median s', 'min–max s', 'MB/s', 'CPU s', 'peak RSS', 'bytes on the wire (nginx)', 'gosync patch speed ÷ this'],
+    headers: [
+      'tool',
+      'command',
+      'median s',
+      'min–max s',
+      'MB/s',
+      'CPU s',
+      'peak RSS',
+      'bytes on the wire (nginx)',
+      'gosync patch speed ÷ this',
+    ],
     rows: res.map((r, i) => [
       r.name,
       `\`${commandText(specs[i]!)}\``,
@@ -326,7 +398,12 @@ export async function caseIdentical(ctx: Ctx, m: MainInputs): Promise<Section> {
 
 function rsyncStats(text: string): Record<string, number> {
   const num = (label: string): number => Number(new RegExp(`${label}: ([\\d,]+)`).exec(text)?.[1]?.replace(/,/g, '') ?? NaN);
-  return { literal: num('Literal data'), matched: num('Matched data'), sent: num('Total bytes sent'), received: num('Total bytes received') };
+  return {
+    literal: num('Literal data'),
+    matched: num('Matched data'),
+    sent: num('Total bytes sent'),
+    received: num('Total bytes received'),
+  };
 }
 
 export async function caseEdited(ctx: Ctx, m: MainInputs): Promise<Section> {
@@ -340,12 +417,23 @@ export async function caseEdited(ctx: Ctx, m: MainInputs): Promise<Section> {
   const specs: Spec[] = [];
   const out = join(ctx.work, 'out.bin');
   if (ctx.server) specs.push(gosyncPatchHttp(ctx, 'gosync patch via nginx', m.base, m.indexUrl!, out, m.next));
-  if (ctx.server && hasPeer(ctx, 'zsync')) specs.push(zsyncHttp(ctx, 'zsync -i via nginx', m.base, m.zsyncUrl!, join(ctx.work, 'zout.bin'), m.next));
+  if (ctx.server && hasPeer(ctx, 'zsync'))
+    specs.push(zsyncHttp(ctx, 'zsync -i via nginx', m.base, m.zsyncUrl!, join(ctx.work, 'zout.bin'), m.next));
   const sig = join(ctx.work, 'old.sig');
   const delta = join(ctx.work, 'edited.delta');
   if (hasPeer(ctx, 'rdiff')) {
-    specs.push({ name: 'rdiff signature (of old)', cmd: 'rdiff', args: ['-f', 'signature', m.base, sig], after: async () => ({ output: (await stat(sig)).size }) });
-    specs.push({ name: 'rdiff delta', cmd: 'rdiff', args: ['-f', 'delta', sig, m.next, delta], after: async () => ({ output: (await stat(delta)).size }) });
+    specs.push({
+      name: 'rdiff signature (of old)',
+      cmd: 'rdiff',
+      args: ['-f', 'signature', m.base, sig],
+      after: async () => ({ output: (await stat(sig)).size }),
+    });
+    specs.push({
+      name: 'rdiff delta',
+      cmd: 'rdiff',
+      args: ['-f', 'delta', sig, m.next, delta],
+      after: async () => ({ output: (await stat(delta)).size }),
+    });
   }
   const xd = join(ctx.work, 'edited.xd3');
   if (hasPeer(ctx, 'xdelta3')) {
@@ -394,7 +482,7 @@ export async function caseEdited(ctx: Ctx, m: MainInputs): Promise<Section> {
       what = `index + ranges, counted at nginx (${fmtInt(r.metrics.requests!)} requests)`;
     } else if (r.name.startsWith('rdiff signature')) {
       bytes = r.metrics.output!;
-      what = 'signature size (client → server in rsync\'s model)';
+      what = "signature size (client → server in rsync's model)";
     } else if (r.name === 'rdiff delta') {
       bytes = r.metrics.output!;
       what = 'delta size (server → client)';
@@ -405,22 +493,73 @@ export async function caseEdited(ctx: Ctx, m: MainInputs): Promise<Section> {
       bytes = r.metrics.sent! + r.metrics.received!;
       what = `sent ${fmtInt(r.metrics.sent!)} + received ${fmtInt(r.metrics.received!)} (literal data ${fmtInt(r.metrics.literal!)}, matched ${fmtInt(r.metrics.matched!)})`;
     }
-    rows.push([r.name, `\`${commandText(specs[i]!)}\``, fmtSec(r.wall), spread(r), mbps(m.nextSize, r.wall).toFixed(0), fmtSec(r.cpu), rssText(r.maxRss), fmtInt(bytes), what, ratio(bytes)]);
+    rows.push([
+      r.name,
+      `\`${commandText(specs[i]!)}\``,
+      fmtSec(r.wall),
+      spread(r),
+      mbps(m.nextSize, r.wall).toFixed(0),
+      fmtSec(r.cpu),
+      rssText(r.maxRss),
+      fmtInt(bytes),
+      what,
+      ratio(bytes),
+    ]);
   }
   const z = await zstdSize(ctx, m.next);
-  if (z) rows.push(['zstd -19 of the new file', `\`zstd -19 ${basename(m.next)}\``, fmtSec(z.seconds), '1 run, kept in .bench/cache.json (may be from an earlier run)', mbps(m.nextSize, z.seconds).toFixed(1), '', '', fmtInt(z.bytes), 'compressed size (no old version used)', ratio(z.bytes)]);
-  rows.push(['(genuinely new data)', '', '', '', '', '', '', fmtInt(e.newDataBytes), 'inserted + overwritten bytes', ratio(e.newDataBytes)]);
-  s.tables.push({ headers: ['tool', 'command', 'median s', 'min–max s', 'MB/s', 'CPU s', 'peak RSS', 'bytes', 'what the bytes are', 'gosync bytes ÷ this'], rows });
+  if (z)
+    rows.push([
+      'zstd -19 of the new file',
+      `\`zstd -19 ${basename(m.next)}\``,
+      fmtSec(z.seconds),
+      '1 run, kept in .bench/cache.json (may be from an earlier run)',
+      mbps(m.nextSize, z.seconds).toFixed(1),
+      '',
+      '',
+      fmtInt(z.bytes),
+      'compressed size (no old version used)',
+      ratio(z.bytes),
+    ]);
+  rows.push([
+    '(genuinely new data)',
+    '',
+    '',
+    '',
+    '',
+    '',
+    '',
+    fmtInt(e.newDataBytes),
+    'inserted + overwritten bytes',
+    ratio(e.newDataBytes),
+  ]);
+  s.tables.push({
+    headers: [
+      'tool',
+      'command',
+      'median s',
+      'min–max s',
+      'MB/s',
+      'CPU s',
+      'peak RSS',
+      'bytes',
+      'what the bytes are',
+      'gosync bytes ÷ this',
+    ],
+    rows,
+  });
   if (g) {
     ctx.shared.patchEditedMBps = mbps(m.nextSize, g.wall);
     ctx.shared.patchEditedVia = 'gosync patch via nginx';
     const j = gosyncJson(g.last);
-    s.notes.push(`gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / m.nextSize).toFixed(2)}%), fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges with ${j.requests} requests; index ${fmtInt(Number(j.indexBytes))} B.`);
+    s.notes.push(
+      `gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / m.nextSize).toFixed(2)}%), fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges with ${j.requests} requests; index ${fmtInt(Number(j.indexBytes))} B.`,
+    );
   }
   if (g && zs) {
-    s.notes.push(`gosync vs zsync: ${fmtRatio(g.metrics.wire! / zs.metrics.wire!)}× the bytes, ${fmtRatio(zs.wall / g.wall)}× the speed (zsync ${fmtSec(zs.wall)} s, gosync ${fmtSec(g.wall)} s). No target is set for this case.`);
+    s.notes.push(
+      `gosync vs zsync: ${fmtRatio(g.metrics.wire! / zs.metrics.wire!)}× the bytes, ${fmtRatio(zs.wall / g.wall)}× the speed (zsync ${fmtSec(zs.wall)} s, gosync ${fmtSec(g.wall)} s). No target is set for this case.`,
+    );
   }
   await removeQuietly(sig, delta, rsyncDir);
   return s;
 }
-

@@ -37,7 +37,10 @@ async function filePair(ctx: Ctx, p: NpmPair, root: string): Promise<SshPair | u
 async function folderPair(ctx: Ctx, root: string): Promise<SshPair> {
   const old = join(root, 'typescript-5.5.4');
   const next = join(root, 'typescript-5.6.2');
-  for (const [v, d] of [['5.5.4', old], ['5.6.2', next]] as const) {
+  for (const [v, d] of [
+    ['5.5.4', old],
+    ['5.6.2', next],
+  ] as const) {
     await rm(d, { recursive: true, force: true });
     // Fresh mtimes (the npm tarballs give every file the same one).
     await cp(await unpacked(ctx, 'typescript', v), d, { recursive: true });
@@ -59,22 +62,42 @@ function specs(ctx: Ctx, pair: SshPair, sshd: Sshd, proxy: WanProxy, dest: strin
     await cp(pair.old, dest, { recursive: true, preserveTimestamps: true });
     proxy.reset();
   };
-  const after = (tool: string) => async (_r: unknown, i: number): Promise<Record<string, number>> => {
-    const w = proxy.stats();
-    if (i <= 0 && !(await same(pair.next, dest, pair.dir))) throw new Error(`${tool} (${runLabel}) left ${dest} different from ${pair.next}`);
-    return { wire: w.down + w.up, down: w.down, up: w.up };
-  };
+  const after =
+    (tool: string) =>
+    async (_r: unknown, i: number): Promise<Record<string, number>> => {
+      const w = proxy.stats();
+      if (i <= 0 && !(await same(pair.next, dest, pair.dir)))
+        throw new Error(`${tool} (${runLabel}) left ${dest} different from ${pair.next}`);
+      return { wire: w.down + w.up, down: w.down, up: w.up };
+    };
   const src = pair.dir ? `${pair.next}/` : pair.next;
   const target = `${sshd.host}:${dest}${pair.dir ? '/' : ''}`;
   const out: Spec[] = [
     {
-      ...gosync('gosync push', ['push', '-q', '--json', ...(pair.dir ? ['--delete'] : []), pair.next, `${sshd.host}:${dest}`, '-e', rsh, '--remote-cmd', `${process.execPath} ${GOSYNC_CLI}`]),
+      ...gosync('gosync push', [
+        'push',
+        '-q',
+        '--json',
+        ...(pair.dir ? ['--delete'] : []),
+        pair.next,
+        `${sshd.host}:${dest}`,
+        '-e',
+        rsh,
+        '--remote-cmd',
+        `${process.execPath} ${GOSYNC_CLI}`,
+      ]),
       prep,
       after: after('gosync'),
     },
   ];
   for (const z of [false, true]) {
-    out.push({ name: `rsync -a${z ? 'z' : ''} -e ssh`, cmd: 'rsync', args: [`-a${z ? 'z' : ''}`, ...(pair.dir ? ['--delete'] : []), '-e', rsh, src, target], prep, after: after('rsync') });
+    out.push({
+      name: `rsync -a${z ? 'z' : ''} -e ssh`,
+      cmd: 'rsync',
+      args: [`-a${z ? 'z' : ''}`, ...(pair.dir ? ['--delete'] : []), '-e', rsh, src, target],
+      prep,
+      after: after('rsync'),
+    });
   }
   void ctx;
   return out;
@@ -88,7 +111,7 @@ export async function caseSsh(ctx: Ctx): Promise<Section> {
   }
   const runs = Math.min(ctx.opts.runs, 3);
   s.intro.push(
-    'A private sshd on 127.0.0.1 (test/helpers/sshd.ts: OpenSSH, ed25519 keys, one user) runs `gosync serve --stdio` for gosync and rsync\'s server for rsync; the destination holds the old version (mtimes kept) before every run and is checked against the new one after the first. ' +
+    "A private sshd on 127.0.0.1 (test/helpers/sshd.ts: OpenSSH, ed25519 keys, one user) runs `gosync serve --stdio` for gosync and rsync's server for rsync; the destination holds the old version (mtimes kept) before every run and is checked against the new one after the first. " +
       'gosync runs `gosync push [--delete] <new> host:<dest> -e "ssh -F <cfg> -p <proxy>"`; rsync runs `rsync -a[z] [--delete] -e "ssh -F <cfg> -p <proxy>" <new> host:<dest>`. ' +
       'Bytes are counted at a TCP proxy in front of sshd, both directions, ssh framing and encryption included: a pass-through proxy for "loopback", `bench/wan-proxy.ts` (25 ms each way, 100 Mbit/s shared) for "WAN". ' +
       `Median of ${runs} timed run${runs === 1 ? '' : 's'}, interleaved, after a warm-up run (loopback) or none (WAN). ${loadNote()}`,
@@ -114,11 +137,18 @@ export async function caseSsh(ctx: Ctx): Promise<Section> {
   const misses: string[] = [];
   try {
     for (const mode of ['loopback', 'WAN'] as const) {
-      const proxy = await startWanProxy(mode === 'loopback' ? { target: { port: sshd.port }, delayMs: 0, rateBitsPerSecond: 1e12, handshake: false } : { target: { port: sshd.port }, delayMs: 25, rateBitsPerSecond: 100e6 });
+      const proxy = await startWanProxy(
+        mode === 'loopback'
+          ? { target: { port: sshd.port }, delayMs: 0, rateBitsPerSecond: 1e12, handshake: false }
+          : { target: { port: sshd.port }, delayMs: 25, rateBitsPerSecond: 100e6 },
+      );
       try {
         for (const pair of pairs) {
           log(`ssh ${mode}: ${pair.name}`);
-          const res: Measured[] = await measure(specs(ctx, pair, sshd, proxy, dest, mode), runs, { label: `ssh ${mode} ${pair.name}`, warmup: mode === 'loopback' });
+          const res: Measured[] = await measure(specs(ctx, pair, sshd, proxy, dest, mode), runs, {
+            label: `ssh ${mode} ${pair.name}`,
+            warmup: mode === 'loopback',
+          });
           const [g, r, rz] = res as [Measured, Measured, Measured];
           rows.push([
             `${pair.name} (${fmtInt(pair.bytes)} B), ${mode}`,
@@ -149,11 +179,31 @@ export async function caseSsh(ctx: Ctx): Promise<Section> {
     await rm(dest, { recursive: true, force: true });
   }
   s.tables.push({
-    headers: ['pair, link', 'gosync s', 'rsync -a s', 'rsync -az s', 'gosync bytes', 'rsync -a bytes', 'rsync -az bytes', 'bytes ÷ rsync -az', 'time ÷ faster rsync'],
+    headers: [
+      'pair, link',
+      'gosync s',
+      'rsync -a s',
+      'rsync -az s',
+      'gosync bytes',
+      'rsync -a bytes',
+      'rsync -az bytes',
+      'bytes ÷ rsync -az',
+      'time ÷ faster rsync',
+    ],
     rows,
   });
   if (misses.length > 0) s.notes.push(`Where gosync is behind: ${misses.join('; ')}.`);
-  s.targets.push({ case: '10. ssh', target: 'bytes on the wire ≤ rsync -z\'s on every pair (loopback and WAN)', measured: bytesOk ? 'every pair' : misses.filter((m) => m.includes('bytes')).join('; '), met: bytesOk });
-  s.targets.push({ case: '10. ssh', target: 'wall time ≤ rsync\'s on every pair (loopback and WAN)', measured: timeOk ? 'every pair (against the faster of rsync -a and -az)' : misses.filter((m) => !m.includes('bytes')).join('; '), met: timeOk });
+  s.targets.push({
+    case: '10. ssh',
+    target: "bytes on the wire ≤ rsync -z's on every pair (loopback and WAN)",
+    measured: bytesOk ? 'every pair' : misses.filter((m) => m.includes('bytes')).join('; '),
+    met: bytesOk,
+  });
+  s.targets.push({
+    case: '10. ssh',
+    target: "wall time ≤ rsync's on every pair (loopback and WAN)",
+    measured: timeOk ? 'every pair (against the faster of rsync -a and -az)' : misses.filter((m) => !m.includes('bytes')).join('; '),
+    met: timeOk,
+  });
   return s;
 }

@@ -32,7 +32,13 @@ async function listing(root: string): Promise<Map<string, string>> {
       else if (st.isDirectory()) {
         out.set(p, `dir ${(st.mode & 0o777).toString(8)}`);
         await walk(p);
-      } else out.set(p, `${(st.mode & 0o777).toString(8)} ${createHash('sha256').update(await readFile(join(root, p))).digest('hex')}`);
+      } else
+        out.set(
+          p,
+          `${(st.mode & 0o777).toString(8)} ${createHash('sha256')
+            .update(await readFile(join(root, p)))
+            .digest('hex')}`,
+        );
     }
   };
   await walk('');
@@ -127,9 +133,9 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
     return s;
   }
   s.intro.push(
-    'gosync publishes each version into the same folder with `gosync build <dir> -o <pub> --compress` (the previous version\'s content is already there, so deltas from it are written too) and the client runs ' +
-      '`gosync patch --delete <dir> <manifest URL>` against nginx; bytes are nginx\'s `$body_bytes_sent` (manifest, indexes, deltas, objects). rsync moves the same update between two local folders with ' +
-      '`rsync -a --no-whole-file --delete --stats` (its delta algorithm, as between two hosts; `-z` adds compression) — an active peer on both ends, which a static server is not; its bytes are `--stats`\' total sent + received. ' +
+    "gosync publishes each version into the same folder with `gosync build <dir> -o <pub> --compress` (the previous version's content is already there, so deltas from it are written too) and the client runs " +
+      "`gosync patch --delete <dir> <manifest URL>` against nginx; bytes are nginx's `$body_bytes_sent` (manifest, indexes, deltas, objects). rsync moves the same update between two local folders with " +
+      "`rsync -a --no-whole-file --delete --stats` (its delta algorithm, as between two hosts; `-z` adds compression) — an active peer on both ends, which a static server is not; its bytes are `--stats`' total sent + received. " +
       `Before every run the client folder is reset to a copy of the old version (mtimes kept). Median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after a warm-up, interleaved. ${loadNote()}`,
   );
   const root = join(ctx.bench, 'tree');
@@ -142,7 +148,10 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
   if (hasPeer(ctx, 'npm')) {
     const v1 = join(root, 'typescript-5.5.4');
     const v2 = join(root, 'typescript-5.6.2');
-    for (const [version, dir] of [['5.5.4', v1], ['5.6.2', v2]] as const) {
+    for (const [version, dir] of [
+      ['5.5.4', v1],
+      ['5.6.2', v2],
+    ] as const) {
       await rm(dir, { recursive: true, force: true });
       await cp(await unpacked(ctx, 'typescript', version), dir, { recursive: true });
     }
@@ -151,7 +160,13 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
     const started = performance.now();
     const built = gosyncJson(await gosyncOnce(['build', '-q', '--json', v2, '-o', join(pub, 'ts'), '-n', 'typescript', '--compress']));
     const buildSeconds = (performance.now() - started) / 1000;
-    const pair: TreePair = { old: v1, next: v2, url: `${ctx.server.url}tree/ts/typescript.tree.json`, files: Number(built.files), bytes: Number(built.bytes) };
+    const pair: TreePair = {
+      old: v1,
+      next: v2,
+      url: `${ctx.server.url}tree/ts/typescript.tree.json`,
+      files: Number(built.files),
+      bytes: Number(built.bytes),
+    };
     log('tree: typescript folder');
     const res = await measure(specsFor(ctx, pair, local, pair.url, 'loopback', true), ctx.opts.runs, { label: 'tree ts' });
     const proxy = await startWanProxy({ target: { port: ctx.server.port }, delayMs: 25, rateBitsPerSecond: 100e6 });
@@ -183,7 +198,12 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
         met: g.metrics.wire! <= 1_230_000 && g.metrics.wire! <= az.metrics.wire!,
       });
     }
-    s.targets.push({ case: '9. typescript folder, WAN', target: 'update in ≤ 3 s over 50 ms / 100 Mbit/s', measured: `${fmtSec(gw.wall)} s`, met: gw.wall <= 3 });
+    s.targets.push({
+      case: '9. typescript folder, WAN',
+      target: 'update in ≤ 3 s over 50 ms / 100 Mbit/s',
+      measured: `${fmtSec(gw.wall)} s`,
+      met: gw.wall <= 3,
+    });
   } else s.notes.push('typescript folder skipped: needs npm.');
 
   // A 50 MB file renamed into another folder.
@@ -203,10 +223,23 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
     const pair: TreePair = { old: v1, next: v2, url: `${ctx.server.url}tree/rename/tree.tree.json`, files: 51, bytes: 50_000_000 };
     log('tree: renamed 50 MB file');
     const res = await measure(specsFor(ctx, pair, local, pair.url, 'loopback', true), ctx.opts.runs, { label: 'tree rename' });
-    s.tables.push({ headers: HEADERS, rows: rows(res, res.find((r) => r.name.startsWith('rsync -az'))) });
+    s.tables.push({
+      headers: HEADERS,
+      rows: rows(
+        res,
+        res.find((r) => r.name.startsWith('rsync -az')),
+      ),
+    });
     const g = res[0]!;
-    s.notes.push('Renamed file: `data/big.bin` (50 MB, random) moved to `moved/renamed.bin`; rsync (without `--fuzzy`, which looks only in the same folder) sends it again.');
-    s.targets.push({ case: '9. renamed 50 MB file', target: '≤ 1% of the file fetched', measured: `${fmtInt(g.metrics.wire!)} B (${((100 * g.metrics.wire!) / 50_000_000).toFixed(3)}%)`, met: g.metrics.wire! <= 500_000 });
+    s.notes.push(
+      'Renamed file: `data/big.bin` (50 MB, random) moved to `moved/renamed.bin`; rsync (without `--fuzzy`, which looks only in the same folder) sends it again.',
+    );
+    s.targets.push({
+      case: '9. renamed 50 MB file',
+      target: '≤ 1% of the file fetched',
+      measured: `${fmtInt(g.metrics.wire!)} B (${((100 * g.metrics.wire!) / 50_000_000).toFixed(3)}%)`,
+      met: g.metrics.wire! <= 500_000,
+    });
   }
 
   // 10,000 small unchanged files.
@@ -241,12 +274,23 @@ export async function caseTree(ctx: Ctx): Promise<Section> {
         },
       },
     ];
-    if (hasPeer(ctx, 'rsync')) specs.push({ name: 'rsync -a (no-op, local)', cmd: 'rsync', args: ['-a', '--stats', `${v}/`, `${local}/`], after: async (r) => ({ wire: rsyncBytes(r.stdout) }) });
+    if (hasPeer(ctx, 'rsync'))
+      specs.push({
+        name: 'rsync -a (no-op, local)',
+        cmd: 'rsync',
+        args: ['-a', '--stats', `${v}/`, `${local}/`],
+        after: async (r) => ({ wire: rsyncBytes(r.stdout) }),
+      });
     const res = await measure(specs, ctx.opts.runs, { label: 'tree no-op' });
     s.tables.push({ headers: HEADERS.slice(0, 6), rows: rows(res, undefined).map((r) => r.slice(0, 6)) });
     const g = res[0]!;
     s.notes.push('No-op: 10,000 files of 4–50 B in 100 folders, all unchanged (same size and mtime); gosync fetches the manifest only.');
-    s.targets.push({ case: '9. 10,000 unchanged files', target: 'no-op update ≤ 2 s on loopback', measured: `${fmtSec(g.wall)} s (${fmtInt(g.metrics.requests!)} request, ${fmtInt(g.metrics.wire!)} B)`, met: g.wall <= 2 });
+    s.targets.push({
+      case: '9. 10,000 unchanged files',
+      target: 'no-op update ≤ 2 s on loopback',
+      measured: `${fmtSec(g.wall)} s (${fmtInt(g.metrics.requests!)} request, ${fmtInt(g.metrics.wire!)} B)`,
+      met: g.wall <= 2,
+    });
   }
   await rm(local, { recursive: true, force: true });
   return s;

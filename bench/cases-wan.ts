@@ -46,7 +46,14 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
   const specs: Spec[] = [];
   const idx = `${proxy.url}npm/${LARGE_PAIR.name}.gosync`;
   if (hasPeer(ctx, 'zsync')) {
-    specs.push({ name: 'zsync', cmd: 'zsync', args: ['-q', '-i', p.old, '-o', zout, `${proxy.url}npm/${LARGE_PAIR.name}.zsync`], cwd: ctx.work, prep, after: (_r, i) => metrics(zout, 'zsync', i) });
+    specs.push({
+      name: 'zsync',
+      cmd: 'zsync',
+      args: ['-q', '-i', p.old, '-o', zout, `${proxy.url}npm/${LARGE_PAIR.name}.zsync`],
+      cwd: ctx.work,
+      prep,
+      after: (_r, i) => metrics(zout, 'zsync', i),
+    });
   }
   if (hasPeer(ctx, 'curl')) {
     const cout = join(ctx.work, 'wan.curl');
@@ -66,7 +73,15 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     });
   }
   specs.push({
-    ...gosync('gosync (compressed forms published)', ['patch', '-q', '--json', p.old, compressed.indexUrl.replace(ctx.server.url, proxy.url), '-o', out]),
+    ...gosync('gosync (compressed forms published)', [
+      'patch',
+      '-q',
+      '--json',
+      p.old,
+      compressed.indexUrl.replace(ctx.server.url, proxy.url),
+      '-o',
+      out,
+    ]),
     prep,
     after: (_r, i) => metrics(out, 'gosync', i),
   });
@@ -83,7 +98,19 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     const g = res.find((r) => r.name.startsWith('gosync (default'))!;
     const lineRate = RATE / 8;
     s.tables.push({
-      headers: ['client', 'median s', 'runs (s)', 'nginx body bytes', 'proxy ↓ bytes', 'proxy ↑ bytes', 'connections', 'requests', 'link busy', 'peak RSS', 'wall ÷ zsync'],
+      headers: [
+        'client',
+        'median s',
+        'runs (s)',
+        'nginx body bytes',
+        'proxy ↓ bytes',
+        'proxy ↑ bytes',
+        'connections',
+        'requests',
+        'link busy',
+        'peak RSS',
+        'wall ÷ zsync',
+      ],
       rows: res.map((r) => [
         r.name,
         fmtSec(r.wall),
@@ -102,7 +129,9 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     s.notes.push(
       `"link busy" = proxy ↓ bytes at 100 Mbit/s ÷ wall time: the share of the run the downlink was needed. At line rate the ${fmtInt(g.metrics.down!)} B gosync moved take ${(g.metrics.down! / lineRate).toFixed(2)} s.`,
     );
-    s.notes.push(`gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / p.nextSize).toFixed(1)}%) and fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges.`);
+    s.notes.push(
+      `gosync's own report: reused ${fmtInt(Number(j.reusedBytes))} B (${((100 * Number(j.reusedBytes)) / p.nextSize).toFixed(1)}%) and fetched ${fmtInt(Number(j.fetchedBytes))} B in ${j.ranges} ranges.`,
+    );
     const floor = g.metrics.down! / lineRate;
     if (z && floor > 0.5 * z.wall) {
       s.notes.push(
@@ -113,7 +142,9 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     if (g.metrics.conns! >= g.metrics.requests! - 1) {
       s.notes.push(
         `gosync opened ${fmtInt(g.metrics.conns!)} TCP connections for ${fmtInt(g.metrics.requests!)} requests (counted at the proxy and at nginx): a new connection, with its handshake round trip, for almost every request, whatever --connections says` +
-          (z ? `; zsync used ${fmtInt(z.metrics.conns!)} connections for ${fmtInt(z.metrics.requests!)} requests (keep-alive and pipelining).` : '.'),
+          (z
+            ? `; zsync used ${fmtInt(z.metrics.conns!)} connections for ${fmtInt(z.metrics.requests!)} requests (keep-alive and pipelining).`
+            : '.'),
       );
     }
     const gzRun = res.find((r) => r.name.startsWith('gosync (compressed'));
@@ -127,7 +158,7 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
     if (z) {
       s.targets.push({
         case: '6. WAN',
-        target: 'gosync ≤ 0.5× zsync\'s wall time',
+        target: "gosync ≤ 0.5× zsync's wall time",
         measured: `${fmtRatio(g.wall / z.wall)}× (gosync ${fmtSec(g.wall)} s, zsync ${fmtSec(z.wall)} s)`,
         met: g.wall <= 0.5 * z.wall,
       });
@@ -141,7 +172,7 @@ export async function caseWan(ctx: Ctx): Promise<Section> {
       if (gz) {
         s.targets.push({
           case: '6. WAN, compressed',
-          target: 'a ≥ 50 MB binary update in ≤ 1/3 of zsync\'s time (issue 5)',
+          target: "a ≥ 50 MB binary update in ≤ 1/3 of zsync's time (issue 5)",
           measured: `${fmtRatio(gz.wall / z.wall)}× (gosync ${fmtSec(gz.wall)} s, ${fmtInt(gz.metrics.wire!)} B; zsync ${fmtSec(z.wall)} s)`,
           met: gz.wall <= z.wall / 3,
         });

@@ -61,8 +61,15 @@ export async function gosyncOnce(args: string[]): Promise<RunResult> {
 
 /** The command line a reader would type, for the tables (paths shortened to their names). */
 export function commandText(spec: Spec): string {
-  const args = spec.cmd === process.execPath ? (spec.args[0] === GOSYNC_CLI ? ['gosync', ...spec.args.slice(1)] : ['node', ...spec.args]) : [spec.cmd, ...spec.args];
-  return args.map((a) => (a.includes('/') && !a.startsWith('http') ? basename(a) : a.replace(/^http:\/\/127\.0\.0\.1:\d+\//, 'http://…/'))).join(' ');
+  const args =
+    spec.cmd === process.execPath
+      ? spec.args[0] === GOSYNC_CLI
+        ? ['gosync', ...spec.args.slice(1)]
+        : ['node', ...spec.args]
+      : [spec.cmd, ...spec.args];
+  return args
+    .map((a) => (a.includes('/') && !a.startsWith('http') ? basename(a) : a.replace(/^http:\/\/127\.0\.0\.1:\d+\//, 'http://…/')))
+    .join(' ');
 }
 
 const verified = new Map<string, string>();
@@ -101,7 +108,9 @@ export async function cached<T>(ctx: Ctx, keyParts: (string | number)[], inputs:
     data = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   } catch {}
   // Keyed by content, so that re-copying an input (new mtime) does not redo the work.
-  const stamps = await Promise.all(inputs.map(async (p) => `${basename(p)}@${(await stat(p)).size}@${(await expectedHash(p)).slice(0, 16)}`));
+  const stamps = await Promise.all(
+    inputs.map(async (p) => `${basename(p)}@${(await stat(p)).size}@${(await expectedHash(p)).slice(0, 16)}`),
+  );
   const key = [...keyParts, ...stamps].join('|');
   if (key in data) return data[key] as T;
   const value = await compute();
@@ -129,7 +138,11 @@ export async function zstdSize(ctx: Ctx, path: string): Promise<{ bytes: number;
 }
 
 /** `xdelta3 -e -s old new` delta size and seconds (one run, cached). */
-export async function xdeltaSize(ctx: Ctx, oldPath: string, newPath: string): Promise<{ bytes: number; seconds: number; maxRss: number } | undefined> {
+export async function xdeltaSize(
+  ctx: Ctx,
+  oldPath: string,
+  newPath: string,
+): Promise<{ bytes: number; seconds: number; maxRss: number } | undefined> {
   if (!hasPeer(ctx, 'xdelta3')) return undefined;
   const version = ctx.peers.get('xdelta3')?.versionText ?? '';
   return cached(ctx, ['xdelta3-e', version], [oldPath, newPath], async () => {
@@ -150,4 +163,3 @@ export function mbps(bytes: number, seconds: number): number {
 export function rssText(bytes: number): string {
   return Number.isFinite(bytes) ? `${(bytes / 1024 / 1024).toFixed(0)} MiB` : '–';
 }
-

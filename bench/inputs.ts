@@ -33,7 +33,8 @@ export class KeyStream {
   next(n: number): Buffer {
     if (n <= this.#zeros.length) return this.#cipher.update(this.#zeros.subarray(0, n));
     const parts: Buffer[] = [];
-    for (let left = n; left > 0; left -= this.#zeros.length) parts.push(this.#cipher.update(this.#zeros.subarray(0, Math.min(left, this.#zeros.length))));
+    for (let left = n; left > 0; left -= this.#zeros.length)
+      parts.push(this.#cipher.update(this.#zeros.subarray(0, Math.min(left, this.#zeros.length))));
     return Buffer.concat(parts);
   }
 }
@@ -160,7 +161,11 @@ export function planEdits(baseSize: number, count: number, seed: string, maxLeng
  * Writes `newPath` = `basePath` with the planned edits applied (and the tail padded with
  * random bytes or truncated to `targetSize` when given). Reused when already there.
  */
-export async function editedFile(basePath: string, newPath: string, options: { edits: number; seed: string; targetSize?: number; maxLength?: number }): Promise<EditSummary> {
+export async function editedFile(
+  basePath: string,
+  newPath: string,
+  options: { edits: number; seed: string; targetSize?: number; maxLength?: number },
+): Promise<EditSummary> {
   const baseSize = (await stat(basePath)).size;
   const baseMeta = await readMeta(basePath);
   const params = { kind: 'edited', base: baseMeta?.params ?? { size: baseSize }, ...options };
@@ -171,7 +176,17 @@ export async function editedFile(basePath: string, newPath: string, options: { e
   await rm(`${newPath}.meta.json`, { force: true });
   const edits = planEdits(baseSize, options.edits, options.seed, options.maxLength);
   const content = new KeyStream(`${options.seed}:content`);
-  const summary: EditSummary = { edits: edits.length, inserts: 0, deletes: 0, overwrites: 0, insertedBytes: 0, deletedBytes: 0, overwrittenBytes: 0, newDataBytes: 0, tailAdjust: 0 };
+  const summary: EditSummary = {
+    edits: edits.length,
+    inserts: 0,
+    deletes: 0,
+    overwrites: 0,
+    insertedBytes: 0,
+    deletedBytes: 0,
+    overwrittenBytes: 0,
+    newDataBytes: 0,
+    tailAdjust: 0,
+  };
   const tmp = `${newPath}.tmp`;
   const src = await open(basePath, 'r');
   const dst = await open(tmp, 'w');

@@ -11,7 +11,17 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlockMatcher, RollingChecksum, buildIndex, buildIndexFile, buildLookup, decodeIndex, scanLocalFiles, weakChecksum, type BlockIndex } from '../src/mod.js';
+import {
+  BlockMatcher,
+  RollingChecksum,
+  buildIndex,
+  buildIndexFile,
+  buildLookup,
+  decodeIndex,
+  scanLocalFiles,
+  weakChecksum,
+  type BlockIndex,
+} from '../src/mod.js';
 import type { Ctx } from './context.js';
 import type { MainInputs } from './cases-local.js';
 import { KeyStream } from './inputs.js';
@@ -41,56 +51,108 @@ export async function caseMicro(ctx: Ctx, main: MainInputs | undefined): Promise
   const s = newSection('micro', '8. Micro-benchmarks (in process)');
   const runs = Math.max(3, ctx.opts.runs);
   const size = ctx.opts.quick ? 16 * MiB : 64 * MiB;
-  s.intro.push(`In-memory data: ${size / MiB} MiB of random bytes (A) and an unrelated ${size / MiB} MiB (B). Median of ${runs} runs after one warm-up run, in the bench process (no start-up, no I/O unless stated).`);
+  s.intro.push(
+    `In-memory data: ${size / MiB} MiB of random bytes (A) and an unrelated ${size / MiB} MiB (B). Median of ${runs} runs after one warm-up run, in the bench process (no start-up, no I/O unless stated).`,
+  );
   const a = new KeyStream('micro-a').next(size);
   const b = new KeyStream('micro-b').next(size);
   const rows: string[][] = [];
   const add = (name: string, bytes: number | undefined, t: { seconds: number }, extra = ''): void => {
-    rows.push([name, (t.seconds * 1000).toFixed(t.seconds < 0.01 ? 2 : 1), bytes === undefined ? '–' : (bytes / 1e6 / t.seconds).toFixed(0), extra]);
+    rows.push([
+      name,
+      (t.seconds * 1000).toFixed(t.seconds < 0.01 ? 2 : 1),
+      bytes === undefined ? '–' : (bytes / 1e6 / t.seconds).toFixed(0),
+      extra,
+    ]);
     log(`  micro: ${name}: ${t.seconds.toFixed(4)} s`);
   };
 
-  add('rolling checksum: RollingChecksum.roll, 4 KiB window', size, await timed(runs, () => {
-    const r = new RollingChecksum(4096).init(a, 0);
-    for (let x = 4096; x < a.length; x++) r.roll(a[x - 4096]!, a[x]!);
-    return r.value;
-  }));
-  add('block checksums: weakChecksum of every 4 KiB block', size, await timed(runs, () => {
-    let acc = 0;
-    for (let i = 0; i < a.length; i += 4096) acc ^= weakChecksum(a, i, 4096);
-    return acc;
-  }));
+  add(
+    'rolling checksum: RollingChecksum.roll, 4 KiB window',
+    size,
+    await timed(runs, () => {
+      const r = new RollingChecksum(4096).init(a, 0);
+      for (let x = 4096; x < a.length; x++) r.roll(a[x - 4096]!, a[x]!);
+      return r.value;
+    }),
+  );
+  add(
+    'block checksums: weakChecksum of every 4 KiB block',
+    size,
+    await timed(runs, () => {
+      let acc = 0;
+      for (let i = 0; i < a.length; i += 4096) acc ^= weakChecksum(a, i, 4096);
+      return acc;
+    }),
+  );
   let indexBytes: Uint8Array = new Uint8Array();
-  add('index build in memory: buildIndex (default block size)', size, await timed(runs, async () => {
-    indexBytes = await buildIndex(a, { fileSize: a.length });
-  }));
+  add(
+    'index build in memory: buildIndex (default block size)',
+    size,
+    await timed(runs, async () => {
+      indexBytes = await buildIndex(a, { fileSize: a.length });
+    }),
+  );
   const index = decodeIndex(indexBytes);
   const lookupT = await timed(runs, () => buildLookup(index));
-  add(`lookup-table build: buildLookup, ${fmtInt(index.blockCount)} blocks`, undefined, lookupT, `${((lookupT.seconds * 1e9) / index.blockCount).toFixed(0)} ns/block`);
+  add(
+    `lookup-table build: buildLookup, ${fmtInt(index.blockCount)} blocks`,
+    undefined,
+    lookupT,
+    `${((lookupT.seconds * 1e9) / index.blockCount).toFixed(0)} ns/block`,
+  );
   const small = decodeIndex(await buildIndex(a, { fileSize: a.length, blockSize: 64 }));
   const lookupBig = await timed(runs, () => buildLookup(small));
-  add(`lookup-table build: buildLookup, ${fmtInt(small.blockCount)} blocks (64 B blocks)`, undefined, lookupBig, `${((lookupBig.seconds * 1e9) / small.blockCount).toFixed(0)} ns/block`);
+  add(
+    `lookup-table build: buildLookup, ${fmtInt(small.blockCount)} blocks (64 B blocks)`,
+    undefined,
+    lookupBig,
+    `${((lookupBig.seconds * 1e9) / small.blockCount).toFixed(0)} ns/block`,
+  );
   const lookup = buildLookup(index);
   let unrelated: BlockMatcher | undefined;
-  add(`matcher scan, unrelated data (B against the index of A; ${index.blockSize} B blocks)`, size, await timed(runs, () => {
-    unrelated = scan(index, b, lookup);
-  }), `found ${unrelated!.foundCount} blocks; ${fmtInt(unrelated!.stats.weakHits)} weak hits, ${fmtInt(unrelated!.stats.falseMatches)} false`);
+  add(
+    `matcher scan, unrelated data (B against the index of A; ${index.blockSize} B blocks)`,
+    size,
+    await timed(runs, () => {
+      unrelated = scan(index, b, lookup);
+    }),
+    `found ${unrelated!.foundCount} blocks; ${fmtInt(unrelated!.stats.weakHits)} weak hits, ${fmtInt(unrelated!.stats.falseMatches)} false`,
+  );
   let same: BlockMatcher | undefined;
-  add('matcher scan, identical data (A against its own index)', size, await timed(runs, () => {
-    same = scan(index, a, lookup);
-  }), `found ${fmtInt(same!.foundCount)} of ${fmtInt(index.blockCount)} blocks`);
+  add(
+    'matcher scan, identical data (A against its own index)',
+    size,
+    await timed(runs, () => {
+      same = scan(index, a, lookup);
+    }),
+    `found ${fmtInt(same!.foundCount)} of ${fmtInt(index.blockCount)} blocks`,
+  );
 
   if (main) {
     const idx = join(ctx.work, 'micro.gosync');
-    add(`file: buildIndexFile of ${main.label} (includes reading the file)`, main.nextSize, await timed(runs, () => buildIndexFile(main.next, idx)));
+    add(
+      `file: buildIndexFile of ${main.label} (includes reading the file)`,
+      main.nextSize,
+      await timed(runs, () => buildIndexFile(main.next, idx)),
+    );
     const fileIndex = decodeIndex(await readFile(main.index));
     await rm(idx, { force: true });
     let edited: number | undefined;
-    add(`file: scanLocalFiles, edited pair (${main.edits.edits} edits)`, main.size, await timed(runs, async () => {
-      edited = (await scanLocalFiles(fileIndex, [main.base])).matcher.foundBytes;
-    }), `reuses ${((100 * edited!) / main.nextSize).toFixed(2)}%`);
+    add(
+      `file: scanLocalFiles, edited pair (${main.edits.edits} edits)`,
+      main.size,
+      await timed(runs, async () => {
+        edited = (await scanLocalFiles(fileIndex, [main.base])).matcher.foundBytes;
+      }),
+      `reuses ${((100 * edited!) / main.nextSize).toFixed(2)}%`,
+    );
     add('file: scanLocalFiles, identical', main.nextSize, await timed(runs, () => scanLocalFiles(fileIndex, [main.identical])));
-    add('file: scanLocalFiles, unrelated (every offset rolled)', main.size, await timed(runs, () => scanLocalFiles(fileIndex, [main.other])));
+    add(
+      'file: scanLocalFiles, unrelated (every offset rolled)',
+      main.size,
+      await timed(runs, () => scanLocalFiles(fileIndex, [main.other])),
+    );
   }
   s.tables.push({ headers: ['micro-benchmark', 'median ms', 'MB/s', 'notes'], rows });
   return s;

@@ -54,7 +54,11 @@ export async function unpacked(ctx: Ctx, pkg: string, version: string): Promise<
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   log(`npm pack ${pkg}@${version}…`);
-  await exec('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', work], { cwd: work, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
+  await exec('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', work], {
+    cwd: work,
+    timeout: 600_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const tgz = (await readdir(work)).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error(`npm pack ${pkg}@${version} produced no tarball`);
   await exec('tar', ['xzf', tgz, '-C', work], { cwd: work });
@@ -66,7 +70,8 @@ export async function unpacked(ctx: Ctx, pkg: string, version: string): Promise<
 async function materialise(ctx: Ctx, pair: NpmPair, version: string, into: string): Promise<void> {
   const pkgDir = await unpacked(ctx, pair.pkg, version);
   if (pair.path) await copyFile(join(pkgDir, pair.path), into);
-  else await exec('tar', ['cf', into, '--sort=name', '--mtime=2000-01-01', '--owner=0', '--group=0', 'package'], { cwd: join(pkgDir, '..') });
+  else
+    await exec('tar', ['cf', into, '--sort=name', '--mtime=2000-01-01', '--owner=0', '--group=0', 'package'], { cwd: join(pkgDir, '..') });
 }
 
 export interface PreparedPair {
@@ -115,7 +120,11 @@ export async function prepareCompressed(ctx: Ctx, p: PreparedPair): Promise<Comp
   const started = performance.now();
   const r = await gosyncOnce(['build', '-q', '--json', '--compress', '--base', p.old, next]);
   const buildSeconds = (performance.now() - started) / 1000;
-  return { indexUrl: `${ctx.server!.url}npm-z/${p.pair.name}.gosync`, buildSeconds, build: JSON.parse(r.stdout) as Record<string, unknown> };
+  return {
+    indexUrl: `${ctx.server!.url}npm-z/${p.pair.name}.gosync`,
+    buildSeconds,
+    build: JSON.parse(r.stdout) as Record<string, unknown>,
+  };
 }
 
 export async function caseNpm(ctx: Ctx): Promise<Section> {
@@ -237,12 +246,42 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     }
   }
   s.tables.push({
-    headers: ['pair', 'new size', 'zsync bytes', 'gosync bytes', 'gosync ÷ zsync bytes', 'gosync reused', 'zsync s', 'gosync s', 'gosync speed ÷ zsync', 'peak RSS gosync / zsync', 'zstd -19', 'xdelta3'],
+    headers: [
+      'pair',
+      'new size',
+      'zsync bytes',
+      'gosync bytes',
+      'gosync ÷ zsync bytes',
+      'gosync reused',
+      'zsync s',
+      'gosync s',
+      'gosync speed ÷ zsync',
+      'peak RSS gosync / zsync',
+      'zstd -19',
+      'xdelta3',
+    ],
     rows,
   });
-  if (hasPeer(ctx, 'zsync')) s.notes.push(`gosync moved ${allFewer ? 'no more' : 'MORE'} bytes than zsync on ${allFewer ? 'every' : 'at least one'} pair (no target is set for this case).`);
+  if (hasPeer(ctx, 'zsync'))
+    s.notes.push(
+      `gosync moved ${allFewer ? 'no more' : 'MORE'} bytes than zsync on ${allFewer ? 'every' : 'at least one'} pair (no target is set for this case).`,
+    );
   s.tables.push({
-    headers: ['pair', 'new size', 'zstd -19', 'xdelta3 delta', 'zsync bytes', 'gosync bytes (plain)', 'gosync bytes (compressed)', 'plan chosen', 'compressed ÷ zstd -19', 'compressed ÷ zsync', 'published: frames / whole / base delta', 'build --compress --base (s)', 'compressed patch s'],
+    headers: [
+      'pair',
+      'new size',
+      'zstd -19',
+      'xdelta3 delta',
+      'zsync bytes',
+      'gosync bytes (plain)',
+      'gosync bytes (compressed)',
+      'plan chosen',
+      'compressed ÷ zstd -19',
+      'compressed ÷ zsync',
+      'published: frames / whole / base delta',
+      'build --compress --base (s)',
+      'compressed patch s',
+    ],
     rows: zrows,
   });
   s.notes.push(
@@ -250,7 +289,12 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       'patched with `gosync patch` at its defaults, which picks the plan from the index alone. Bytes are counted at nginx: the index plus every response body.',
   );
   if (zrows.length > 0) {
-    s.targets.push({ case: '5. compressed', target: 'every pair ≤ the size of zstd -19 of the new file', measured: zrows.map((r) => `${r[0]!.split(',')[0]} ${r[8]}×`).join('; '), met: hasPeer(ctx, 'zstd') ? allUnderZstd : undefined });
+    s.targets.push({
+      case: '5. compressed',
+      target: 'every pair ≤ the size of zstd -19 of the new file',
+      measured: zrows.map((r) => `${r[0]!.split(',')[0]} ${r[8]}×`).join('; '),
+      met: hasPeer(ctx, 'zstd') ? allUnderZstd : undefined,
+    });
     if (sumZsync > 0) {
       s.targets.push({
         case: '5. compressed',

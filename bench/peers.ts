@@ -31,7 +31,12 @@ export interface Peer {
 export const PEERS: Peer[] = [
   { name: 'zsync', bins: ['zsync', 'zsyncmake'], apt: 'zsync', version: { args: ['-V'], pick: /^(zsync v\S+)/m } },
   { name: 'rdiff', bins: ['rdiff'], apt: 'rdiff', version: { args: ['--version'], pick: /^(rdiff .*)$/m } },
-  { name: 'rsync', bins: ['rsync'], apt: 'rsync', version: { args: ['--version'], pick: /^(rsync\s+version \S+\s+protocol version \d+)/m } },
+  {
+    name: 'rsync',
+    bins: ['rsync'],
+    apt: 'rsync',
+    version: { args: ['--version'], pick: /^(rsync\s+version \S+\s+protocol version \d+)/m },
+  },
   { name: 'xdelta3', bins: ['xdelta3'], apt: 'xdelta3', version: { args: ['-V'], pick: /^(Xdelta version [\d.]+)/m } },
   { name: 'zstd', bins: ['zstd'], apt: 'zstd', version: { args: ['-V'], pick: /(v[\d.]+)/ } },
   { name: 'nginx', bins: ['nginx'], apt: 'nginx', version: { args: ['-v'], pick: /(nginx\/[\d.]+)/ } },

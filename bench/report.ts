@@ -49,7 +49,9 @@ export function newSection(id: string, title: string): Section {
 
 export function renderTable(t: Table): string {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  const numeric = t.headers.map((_, c) => t.rows.length > 0 && t.rows.every((r) => /^[-–+]?[\d.,×%]+( ?[kMG]?B| s|×)?$|^–$|^$/.test(r[c] ?? '')));
+  const numeric = t.headers.map(
+    (_, c) => t.rows.length > 0 && t.rows.every((r) => /^[-–+]?[\d.,×%]+( ?[kMG]?B| s|×)?$|^–$|^$/.test(r[c] ?? '')),
+  );
   const lines = [`| ${t.headers.map(esc).join(' | ')} |`, `|${t.headers.map((_, c) => (numeric[c] ? '---:' : '---')).join('|')}|`];
   for (const r of t.rows) lines.push(`| ${t.headers.map((_, c) => esc(r[c] ?? '')).join(' | ')} |`);
   return lines.join('\n');
@@ -111,8 +113,12 @@ export function describeMachine(): Machine {
     version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
   } catch {}
   const commit = git(['rev-parse', '--short', 'HEAD']).trim();
-  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'src']).split('\n').filter((l) => l.trim() !== '');
-  const untracked = git(['status', '--porcelain', '--', 'src']).split('\n').filter((l) => l.startsWith('??'));
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'src'])
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  const untracked = git(['status', '--porcelain', '--', 'src'])
+    .split('\n')
+    .filter((l) => l.startsWith('??'));
   const changed = [...dirty, ...untracked].map((l) => l.slice(3)).filter(Boolean);
   return {
     cpu,
@@ -139,7 +145,10 @@ export function renderDocument(h: ReportHeader, sections: readonly Section[]): s
   const out = [
     '# gosync benchmarks',
     '',
-    `Produced by \`${h.command}\` on ${h.date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (the whole run took ${(h.durationSeconds / 60).toFixed(1)} min).`,
+    `Produced by \`${h.command}\` on ${h.date
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' UTC')} (the whole run took ${(h.durationSeconds / 60).toFixed(1)} min).`,
     'Regenerate with the same command; `npm run bench -- --help` lists the options. The suite is in `bench/` (entry `bench/run.ts`).',
     '',
     '## Machine',
@@ -160,7 +169,10 @@ export function renderDocument(h: ReportHeader, sections: readonly Section[]): s
     ...(sections.some((x) => x.targets.some((t) => t.met === false)) ? [UNMET_NOTE, ''] : []),
     ...sections.map(renderSection),
   ];
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
 }
 
 export async function writeDocument(path: string, text: string): Promise<void> {

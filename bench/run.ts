@@ -68,8 +68,12 @@ function parseOptions(argv: string[]): Options & { out: string | undefined; help
     },
   });
   const quick = values.quick ?? false;
-  const only = values.only?.flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean);
-  for (const g of only ?? []) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
+  const only = values.only
+    ?.flatMap((o) => o.split(','))
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const g of only ?? [])
+    if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
   const runs = Number(values.runs ?? (quick ? 1 : 5));
   const runs4g = Number(values['runs-4g'] ?? 1);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer`);
@@ -94,7 +98,7 @@ function methodLines(ctx: Ctx): string[] {
     `Times are wall-clock seconds from spawn to exit, measured by the bench (so gosync's times include starting Node and loading its CLI — case 1 measures that alone), median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after one untimed warm-up run per tool (unless a case says otherwise); the tools are interleaved run by run so that noise on this shared machine falls on all of them alike.`,
     'Page cache warm for every tool alike: each case reads its input files once before timing. Outputs go to a separate file on the same disk and are checked against the reference (SHA-256) on the first run.',
     'CPU seconds (user + system, children included) and peak RSS come from `/usr/bin/time -v` ("Maximum resident set size") wrapped around every command. On this shared machine other jobs inflate wall times (each case states the load average when it started; the min–max columns show the spread); CPU seconds are the steadier comparison.',
-    'Bytes on the wire are counted at the server, from nginx\'s access log (`$body_bytes_sent`: response bodies including multipart boundaries, excluding response headers), or at the WAN proxy (every byte, headers included), never from gosync\'s report; rsync\'s bytes between two local folders (case 9) come from its `--stats` (there is no server to count at), and through ssh (case 10) at a proxy in front of sshd.',
+    "Bytes on the wire are counted at the server, from nginx's access log (`$body_bytes_sent`: response bodies including multipart boundaries, excluding response headers), or at the WAN proxy (every byte, headers included), never from gosync's report; rsync's bytes between two local folders (case 9) come from its `--stats` (there is no server to count at), and through ssh (case 10) at a proxy in front of sshd.",
     `nginx ${ctx.peers.get('nginx')?.versionText ?? ''} on 127.0.0.1 with a private config (test/helpers/nginx.ts: one worker, sendfile, keep-alive), serving \`.bench/www\`.`,
     `Generated inputs are deterministic (AES-128-CTR keystreams and a seeded PRNG for the edits, bench/inputs.ts) and kept in \`.bench/\` between runs.`,
     'MB/s are decimal megabytes (10^6 B) per second of the size stated in each case. "gosync ÷ peer" speed ratios are peer time ÷ gosync time (> 1: gosync faster); byte ratios are gosync bytes ÷ peer bytes (< 1: gosync moved fewer).',
@@ -160,7 +164,11 @@ async function main(): Promise<void> {
     if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
       const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
       s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);
-      sections.splice(sections.findIndex((x) => x.id === 'micro') === -1 ? sections.length : sections.findIndex((x) => x.id === 'micro'), 0, s);
+      sections.splice(
+        sections.findIndex((x) => x.id === 'micro') === -1 ? sections.length : sections.findIndex((x) => x.id === 'micro'),
+        0,
+        s,
+      );
     }
   } finally {
     await ctx.server?.close();
@@ -169,10 +177,15 @@ async function main(): Promise<void> {
 
   const seconds = (performance.now() - started) / 1000;
   const command = argv.length ? `npm run bench -- ${argv.join(' ')}` : 'npm run bench';
-  const doc = renderDocument({ command, date: new Date(), machine: describeMachine(), peers: ctx.peers, method: methodLines(ctx), durationSeconds: seconds }, sections);
+  const doc = renderDocument(
+    { command, date: new Date(), machine: describeMachine(), peers: ctx.peers, method: methodLines(ctx), durationSeconds: seconds },
+    sections,
+  );
   await writeDocument(outPath, doc);
   const targets = renderTargets(sections);
-  process.stdout.write(`${targets ? `\n## Targets\n\n${targets}\n` : ''}\nWrote ${relative(process.cwd(), outPath)} (${(seconds / 60).toFixed(1)} min).\n`);
+  process.stdout.write(
+    `${targets ? `\n## Targets\n\n${targets}\n` : ''}\nWrote ${relative(process.cwd(), outPath)} (${(seconds / 60).toFixed(1)} min).\n`,
+  );
 }
 
 await main();

@@ -138,7 +138,7 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
   const time = gnuTime();
   timeDir ??= await mkdtemp(join(tmpdir(), 'gosync-bench-time-'));
   const timeFile = join(timeDir, `t-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
-  const argv = time ? [time, ['-v', '-o', timeFile, cmd, ...args]] as const : [cmd, args] as const;
+  const argv = time ? ([time, ['-v', '-o', timeFile, cmd, ...args]] as const) : ([cmd, args] as const);
   const max = options.maxOutput ?? MiB;
   const started = performance.now();
   const result = await new Promise<{ code: number; stdout: string; stderr: string; ended: number }>((done, fail) => {
@@ -162,7 +162,12 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      done({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ended: performance.now() });
+      done({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ended: performance.now(),
+      });
     });
   });
   const wall = (result.ended - started) / 1000;
@@ -188,7 +193,11 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
 }
 
 /** Runs a command for its output only (no timing), e.g. a version query. */
-export async function capture(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function capture(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -268,8 +277,18 @@ export interface Measured {
  * `runs` rounds in which every command runs once, in turn (interleaved, so that a noisy
  * moment of the shared machine hits every tool alike rather than one tool's whole series).
  */
-export async function measure(specs: readonly Spec[], runs: number, options: { warmup?: boolean; label?: string } = {}): Promise<Measured[]> {
-  const samples = specs.map(() => ({ walls: [] as number[], cpus: [] as number[], rss: [] as number[], metrics: new Map<string, number[]>(), last: undefined as RunResult | undefined }));
+export async function measure(
+  specs: readonly Spec[],
+  runs: number,
+  options: { warmup?: boolean; label?: string } = {},
+): Promise<Measured[]> {
+  const samples = specs.map(() => ({
+    walls: [] as number[],
+    cpus: [] as number[],
+    rss: [] as number[],
+    metrics: new Map<string, number[]>(),
+    last: undefined as RunResult | undefined,
+  }));
   const once = async (i: number, runIndex: number): Promise<RunResult> => {
     const s = specs[i]!;
     await s.prep?.();
@@ -301,7 +320,16 @@ export async function measure(specs: readonly Spec[], runs: number, options: { w
     const acc = samples[i]!;
     const metrics: Record<string, number> = {};
     for (const [k, v] of acc.metrics) metrics[k] = median(v);
-    return { name: s.name, runs, wall: median(acc.walls), walls: acc.walls, cpu: median(acc.cpus), maxRss: Math.max(...acc.rss), metrics, last: acc.last! };
+    return {
+      name: s.name,
+      runs,
+      wall: median(acc.walls),
+      walls: acc.walls,
+      cpu: median(acc.cpus),
+      maxRss: Math.max(...acc.rss),
+      metrics,
+      last: acc.last!,
+    };
   });
 }
 

@@ -250,7 +250,10 @@ export async function startWanProxy(options: WanProxyOptions): Promise<WanProxy>
 
 // As a command: node dist/bench/wan-proxy.js <target-port> [--delay ms] [--rate 100M] [--port n]
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { delay: { type: 'string' }, rate: { type: 'string' }, port: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { delay: { type: 'string' }, rate: { type: 'string' }, port: { type: 'string' } },
+  });
   const targetPort = Number(positionals[0]);
   if (!Number.isInteger(targetPort) || targetPort <= 0) {
     process.stderr.write('usage: node dist/bench/wan-proxy.js <target-port> [--delay 25] [--rate 100M] [--port 0]\n');

@@ -23,7 +23,14 @@ export { IndexBuilder, buildIndex, type IndexBuilderOptions } from './core/index
 export { buildLookup, type LookupTable } from './core/index/lookup.js';
 export { BlockMatcher, Scanner, type FoundSpan, type MissingSpan, type MatcherOptions, type ScanStats } from './core/matcher.js';
 export { planRanges, rangesBytes, type PlanOptions, type PlannedRange } from './core/planner.js';
-export { assemble, type AssembleOptions, type AssembleResult, type LocalReader, type OutputSink, type PatchProgress } from './core/patcher.js';
+export {
+  assemble,
+  type AssembleOptions,
+  type AssembleResult,
+  type LocalReader,
+  type OutputSink,
+  type PatchProgress,
+} from './core/patcher.js';
 export { BlockVerifier, FileVerifier } from './core/verify.js';
 export { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './core/block-source.js';
 export { MemorySource } from './sources/memory-source.js';
@@ -34,9 +41,23 @@ export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } 
 export { scanLocalFiles, type ScanOptions, type LocalScan } from './file/local-scan.js';
 export { patchFile, diffFile, type PatchOptions, type DiffOptions, type PatchReport, type DiffReport } from './file/patch-file.js';
 export { startStaticServer, type StaticServer, type StaticServerOptions } from './serve/static-server.js';
-export { decodeZsync, ZsyncBuilder, buildZsync, zsyncHashLengths, zsyncBlockSize, type ZsyncControl, type ZsyncBuilderOptions } from './formats/zsync-control.js';
+export {
+  decodeZsync,
+  ZsyncBuilder,
+  buildZsync,
+  zsyncHashLengths,
+  zsyncBlockSize,
+  type ZsyncControl,
+  type ZsyncBuilderOptions,
+} from './formats/zsync-control.js';
 export { buildZsyncFile, type BuildZsyncFileOptions } from './file/build-zsync.js';
-export { decodeGoSyncV0Index, encodeGoSyncV0Index, goSyncV0AsBlockIndex, goSyncV0ToBlockIndex, type GoSyncV0Index } from './formats/gosync-v0.js';
+export {
+  decodeGoSyncV0Index,
+  encodeGoSyncV0Index,
+  goSyncV0AsBlockIndex,
+  goSyncV0ToBlockIndex,
+  type GoSyncV0Index,
+} from './formats/gosync-v0.js';
 export { detectIndexFormat, decodeAnyIndex, type IndexFormat } from './formats/detect.js';
 export { md4 } from './core/hashing/md4.js';
 export { blake2b256 } from './core/hashing/blake2b.js';
@@ -111,7 +132,16 @@ export {
 } from './tree/manifest.js';
 export { checkTreePath, treePathProblem, TreeRoot } from './localfs/tree-path.js';
 export { walkTree, type LocalTree, type LocalEntry } from './localfs/walk.js';
-export { commitTree, findTreeChanges, prepareFolders, partName, type WantedEntry, type StagedFile, type TreeChanges, type CommitTreeOptions } from './localfs/commit-tree.js';
+export {
+  commitTree,
+  findTreeChanges,
+  prepareFolders,
+  partName,
+  type WantedEntry,
+  type StagedFile,
+  type TreeChanges,
+  type CommitTreeOptions,
+} from './localfs/commit-tree.js';
 export { concatIndexes, type ConcatenatedIndex } from './core/index/concat.js';
 export { createHttpDispatcher } from './sources/http/http-source.js';
 export type { FoundBlocks, FoundScan } from './file/patch-file.js';

@@ -28,7 +28,9 @@ export class ProgressLine {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
     const fill = Math.round(frac * width);
     const bar = '#'.repeat(fill) + '-'.repeat(width - fill);
-    this.#stream.write(`\r${label.padEnd(6)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)}\x1b[K`);
+    this.#stream.write(
+      `\r${label.padEnd(6)} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)}\x1b[K`,
+    );
     this.#drawn = true;
   }
 

@@ -64,10 +64,16 @@ export function assertRanges(ranges: readonly ByteRange[], size?: number): void 
   for (let i = 0; i < ranges.length; i++) {
     const r = ranges[i]!;
     if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.end) || r.start < prevEnd || r.end <= r.start) {
-      throw new SyncError(ErrorCodes.OUT_OF_RANGE, `Cannot read ranges: range ${i} [${r.start}, ${r.end}) is empty, unsorted or overlapping`);
+      throw new SyncError(
+        ErrorCodes.OUT_OF_RANGE,
+        `Cannot read ranges: range ${i} [${r.start}, ${r.end}) is empty, unsorted or overlapping`,
+      );
     }
     if (size !== undefined && r.end > size) {
-      throw new SyncError(ErrorCodes.OUT_OF_RANGE, `Cannot read ranges: range ${i} [${r.start}, ${r.end}) passes the end of the reference (${size} bytes)`);
+      throw new SyncError(
+        ErrorCodes.OUT_OF_RANGE,
+        `Cannot read ranges: range ${i} [${r.start}, ${r.end}) passes the end of the reference (${size} bytes)`,
+      );
     }
     prevEnd = r.end;
   }

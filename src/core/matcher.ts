@@ -434,7 +434,7 @@ export class Scanner {
       const b = e - j;
       const p = x - j * this.#bs;
       if (p < 0 || m.direct[b] === 1) return;
-      if (((this.#weakAt(p) & mask) >>> 0) === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
+      if ((this.#weakAt(p) & mask) >>> 0 === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
         m.record(b, this.#source, this.#base + p);
         misses = 0;
       } else misses++;
@@ -582,7 +582,10 @@ export class Scanner {
     const bs2 = 2 * bs;
     const nMod = bs & 0xffff;
     let x = this.#x;
-    let a0 = this.#a0, b0 = this.#b0, a1 = this.#a1, b1 = this.#b1;
+    let a0 = this.#a0,
+      b0 = this.#b0,
+      a1 = this.#a1,
+      b1 = this.#b1;
     let rolled = this.#rolled;
     let checked = this.#checked;
     /** The predicted block's window start in #buf, or -1. */

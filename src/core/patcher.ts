@@ -94,7 +94,8 @@ class ChunkReader {
     while (filled < n) {
       if (this.#pos === this.#chunk.length) {
         const r = await this.#it.next();
-        if (r.done) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source ended before delivering every range');
+        if (r.done)
+          throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source ended before delivering every range');
         this.#chunk = r.value;
         this.#pos = 0;
         continue;
@@ -109,9 +110,11 @@ class ChunkReader {
 
   /** Checks that the source yielded nothing beyond the ranges. */
   async finish(): Promise<void> {
-    if (this.#pos < this.#chunk.length) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
+    if (this.#pos < this.#chunk.length)
+      throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
     const r = await this.#it.next();
-    if (!r.done && r.value.length > 0) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
+    if (!r.done && r.value.length > 0)
+      throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source sent more bytes than asked for');
   }
 
   async cancel(): Promise<void> {
@@ -223,7 +226,13 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
 
-async function copyLocal(local: LocalReader, position: number, length: number, buf: Uint8Array, put: (d: Uint8Array) => Promise<void>): Promise<void> {
+async function copyLocal(
+  local: LocalReader,
+  position: number,
+  length: number,
+  buf: Uint8Array,
+  put: (d: Uint8Array) => Promise<void>,
+): Promise<void> {
   for (let done = 0; done < length; ) {
     const want = Math.min(buf.length, length - done);
     const view = buf.subarray(0, want);
@@ -231,7 +240,11 @@ async function copyLocal(local: LocalReader, position: number, length: number, b
     while (got < want) {
       const k = await local.readInto(view.subarray(got), position + done + got);
       if (k === 0) {
-        throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot copy from the local file at ${position + done + got}: it ended early (it changed during the patch)`, { offset: position + done + got });
+        throw new SyncError(
+          ErrorCodes.SOURCE_CHANGED,
+          `Cannot copy from the local file at ${position + done + got}: it ended early (it changed during the patch)`,
+          { offset: position + done + got },
+        );
       }
       got += k;
     }

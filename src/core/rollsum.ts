@@ -37,8 +37,14 @@ export function weakChecksum(data: Uint8Array, start = 0, length = data.length -
   const end = start + length;
   let i = start;
   for (; i + 8 <= end; i += 8) {
-    const x0 = data[i]!, x1 = data[i + 1]!, x2 = data[i + 2]!, x3 = data[i + 3]!;
-    const x4 = data[i + 4]!, x5 = data[i + 5]!, x6 = data[i + 6]!, x7 = data[i + 7]!;
+    const x0 = data[i]!,
+      x1 = data[i + 1]!,
+      x2 = data[i + 2]!,
+      x3 = data[i + 3]!;
+    const x4 = data[i + 4]!,
+      x5 = data[i + 5]!,
+      x6 = data[i + 6]!,
+      x7 = data[i + 7]!;
     b = (b + 8 * a + 8 * x0 + 7 * x1 + 6 * x2 + 5 * x3 + 4 * x4 + 3 * x5 + 2 * x6 + x7) | 0;
     a = (a + x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7) | 0;
   }
@@ -63,7 +69,10 @@ export function weakChecksumWords(words: Uint32Array, wordStart: number, length:
   const end = wordStart + (length >>> 2);
   for (let k = wordStart; k < end; k++) {
     const v = words[k]!;
-    const x0 = v & 0xff, x1 = (v >>> 8) & 0xff, x2 = (v >>> 16) & 0xff, x3 = v >>> 24;
+    const x0 = v & 0xff,
+      x1 = (v >>> 8) & 0xff,
+      x2 = (v >>> 16) & 0xff,
+      x3 = v >>> 24;
     b = (b + 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3) | 0;
     a = (a + x0 + x1 + x2 + x3) | 0;
   }

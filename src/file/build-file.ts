@@ -182,7 +182,10 @@ interface FormsPlan {
 async function planCompressedForms(options: CompressOptions, fileSize: number, blockSize: number): Promise<FormsPlan> {
   const level = options.level ?? (fileSize > FAST_FRAMES_MIN ? 5 : 9);
   const wholeLevel = options.wholeLevel ?? (fileSize <= BEST_WHOLE_MAX ? 11 : level);
-  for (const [name, v] of [['level', level], ['wholeLevel', wholeLevel]] as const) {
+  for (const [name, v] of [
+    ['level', level],
+    ['wholeLevel', wholeLevel],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 11) throw new RangeError(`Cannot compress: ${name} ${v} is not a brotli quality 0..11`);
   }
   const bases = options.bases ?? [];
@@ -219,13 +222,27 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       throw error;
     });
   const jobs = [
-    watched(writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, signal: jobSignal }), 'compress', input),
-    watched(plan.whole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, signal: jobSignal }) : Promise.resolve(undefined), 'compress', input),
+    watched(
+      writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, signal: jobSignal }),
+      'compress',
+      input,
+    ),
+    watched(
+      plan.whole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, signal: jobSignal }) : Promise.resolve(undefined),
+      'compress',
+      input,
+    ),
     // Deltas one after the other: each holds a signature of its base in memory.
     (async () => {
       const out = [];
       for (const base of plan.bases) {
-        out.push(await watched(writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, signal: jobSignal }), 'make a delta from the base', base));
+        out.push(
+          await watched(
+            writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, signal: jobSignal }),
+            'make a delta from the base',
+            base,
+          ),
+        );
       }
       return out;
     })(),
@@ -237,7 +254,15 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
     frames: { codec: 'brotli', blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) },
     ...(wholeBytes !== undefined ? { whole: { codec: 'brotli' as const, size: wholeBytes, name: basename(wholePath) } } : {}),
     ...(bases.length > 0
-      ? { bases: bases.map((b) => ({ baseSize: b.baseSize, baseSha256: b.baseSha256, codec: 'brotli' as const, size: b.size, name: basename(b.path) })) }
+      ? {
+          bases: bases.map((b) => ({
+            baseSize: b.baseSize,
+            baseSha256: b.baseSha256,
+            codec: 'brotli' as const,
+            size: b.size,
+            name: basename(b.path),
+          })),
+        }
       : {}),
   };
   return {
@@ -248,7 +273,13 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
   };
 }
 
-async function hashSerial(fh: FileHandle, builder: IndexBuilder, out: AtomicFile, signal: AbortSignal | undefined, progress: (done: number) => void) {
+async function hashSerial(
+  fh: FileHandle,
+  builder: IndexBuilder,
+  out: AtomicFile,
+  signal: AbortSignal | undefined,
+  progress: (done: number) => void,
+) {
   const buf = Buffer.allocUnsafeSlow(READ_SIZE);
   let done = 0;
   for (;;) {
@@ -304,7 +335,12 @@ async function hashParallel(
       const whole = n - (n % bs);
       if (whole > 0) {
         builder.feedWholeBlocks(view.subarray(0, whole));
-        const task: RecordsTask = { kind: 'records', shape: { blockSize: bs, weakBytes: shape.weakBytes, strongBytes: shape.strongBytes }, buffer, length: whole };
+        const task: RecordsTask = {
+          kind: 'records',
+          shape: { blockSize: bs, weakBytes: shape.weakBytes, strongBytes: shape.strongBytes },
+          buffer,
+          length: whole,
+        };
         const hashed = pool.run<RecordsResult>(task, [buffer], signal);
         // Awaited in order by drainOne; an abort may reject every task at once meanwhile.
         hashed.catch(() => {});

@@ -84,7 +84,11 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   try {
     const st = await stat(location);
     if (st.size > maxBytes) {
-      throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index ${location}: it is ${st.size} bytes, over the limit of ${maxBytes}`, { path: location });
+      throw new SyncError(
+        ErrorCodes.INDEX_CORRUPT,
+        `Cannot read the index ${location}: it is ${st.size} bytes, over the limit of ${maxBytes}`,
+        { path: location },
+      );
     }
     data = await readFile(location, options.signal ? { signal: options.signal } : {});
   } catch (cause) {

@@ -199,7 +199,6 @@ function merge(matcher: BlockMatcher, r: ScanResult): void {
   s.falseMatches += r.stats.falseMatches;
 }
 
-
 /** Opens local files for random-access reads; `close()` releases them all. */
 export async function openLocalReaders(files: readonly string[]): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {
   const handles = await Promise.all(

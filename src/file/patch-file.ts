@@ -154,7 +154,9 @@ export async function diffFile(options: DiffOptions): Promise<DiffReport> {
   const { index } = options;
   const { scan, ranges, fetchPlan: blockPlan } = await plan(options);
   const base = await findBase(index, options.local, options.signal);
-  const fetchPlan: FetchPlan = base ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } } : blockPlan;
+  const fetchPlan: FetchPlan = base
+    ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } }
+    : blockPlan;
   return {
     plan: fetchPlan,
     fileSize: index.fileSize,
@@ -206,7 +208,10 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     if (base) {
       const deltaSource = options.openForm(base.name);
       try {
-        const applied = await patchFromBase(index, base, deltaSource, options.local, output, { ...(signal ? { signal } : {}), ...(options.fsync ? { fsync: true } : {}) });
+        const applied = await patchFromBase(index, base, deltaSource, options.local, output, {
+          ...(signal ? { signal } : {}),
+          ...(options.fsync ? { fsync: true } : {}),
+        });
         return {
           fileSize: index.fileSize,
           blockSize: index.blockSize,
@@ -268,7 +273,8 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
       seconds: (performance.now() - started) / 1000,
     };
   }
-  const write = (src: BlockSource) => writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
+  const write = (src: BlockSource) =>
+    writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
   try {
     try {
       result = await write(planned);
@@ -317,7 +323,13 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
  * block was found in place in it, and its whole-file digest matches. Then nothing is
  * rewritten (as rsync skips an up-to-date file).
  */
-async function alreadyUpToDate(output: string, files: string[], matcher: FoundBlocks, index: BlockIndex, signal: AbortSignal | undefined): Promise<boolean> {
+async function alreadyUpToDate(
+  output: string,
+  files: string[],
+  matcher: FoundBlocks,
+  index: BlockIndex,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   if (files.length === 0 || !matcher.complete) return false;
   const bs = index.blockSize;
   for (let i = 0; i < index.blockCount; i++) {

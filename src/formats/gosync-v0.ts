@@ -102,7 +102,10 @@ export function decodeGoSyncV0Index(data: Uint8Array, options: DecodeGoSyncOptio
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version: [number, number, number] = [buf.readUInt16LE(6), buf.readUInt16LE(8), buf.readUInt16LE(10)];
   if (version[0] !== 0 || version[1] !== 2) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the go-sync index: version ${version.join('.')} is not supported (gosync reads go-sync's 0.2.x indexes)`);
+    throw new SyncError(
+      ErrorCodes.INDEX_UNSUPPORTED,
+      `Cannot read the go-sync index: version ${version.join('.')} is not supported (gosync reads go-sync's 0.2.x indexes)`,
+    );
   }
   const size = buf.readBigInt64LE(12);
   if (size < 0n) throw corrupt(`the file size ${size} is negative`);
@@ -111,15 +114,21 @@ export function decodeGoSyncV0Index(data: Uint8Array, options: DecodeGoSyncOptio
   const blockSize = buf.readUInt32LE(20);
   if (blockSize === 0) throw corrupt('the block size is 0');
   if (blockSize > MAX_BLOCK_SIZE) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot use the go-sync index: its block size ${blockSize} is over the ${MAX_BLOCK_SIZE} bytes gosync handles`);
+    throw new SyncError(
+      ErrorCodes.INDEX_UNSUPPORTED,
+      `Cannot use the go-sync index: its block size ${blockSize} is over the ${MAX_BLOCK_SIZE} bytes gosync handles`,
+    );
   }
   const blockCount = blockCountOf(fileSize, blockSize);
   const expected = GO_SYNC_HEADER_SIZE + blockCount * GO_SYNC_RECORD_SIZE;
   if (expected > maxBytes) throw corrupt(`it declares ${blockCount} blocks, ${expected} bytes in all, over the limit of ${maxBytes} bytes`);
   const recordBytes = data.length - GO_SYNC_HEADER_SIZE;
-  if (recordBytes % GO_SYNC_RECORD_SIZE !== 0) throw corrupt(`its last record is partial (${recordBytes % GO_SYNC_RECORD_SIZE} of ${GO_SYNC_RECORD_SIZE} bytes)`);
+  if (recordBytes % GO_SYNC_RECORD_SIZE !== 0)
+    throw corrupt(`its last record is partial (${recordBytes % GO_SYNC_RECORD_SIZE} of ${GO_SYNC_RECORD_SIZE} bytes)`);
   if (data.length !== expected) {
-    throw corrupt(`it has ${recordBytes / GO_SYNC_RECORD_SIZE} block records but a ${fileSize}-byte file in ${blockSize}-byte blocks has ${blockCount}`);
+    throw corrupt(
+      `it has ${recordBytes / GO_SYNC_RECORD_SIZE} block records but a ${fileSize}-byte file in ${blockSize}-byte blocks has ${blockCount}`,
+    );
   }
   const weak = new Uint32Array(blockCount);
   const md5 = new Uint8Array(blockCount * 16);
@@ -139,8 +148,13 @@ export function decodeGoSyncV0Index(data: Uint8Array, options: DecodeGoSyncOptio
  * await writeFile('app.gosync', encodeGoSyncV0Index(await readFile('app.bin'), 8192));
  * ```
  */
-export function encodeGoSyncV0Index(data: Uint8Array, blockSize: number, version: readonly [number, number, number] = GO_SYNC_WRITTEN_VERSION): Uint8Array {
-  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 0xffffffff) throw new RangeError(`Cannot encode a go-sync index: block size ${blockSize} is not a positive uint32`);
+export function encodeGoSyncV0Index(
+  data: Uint8Array,
+  blockSize: number,
+  version: readonly [number, number, number] = GO_SYNC_WRITTEN_VERSION,
+): Uint8Array {
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 0xffffffff)
+    throw new RangeError(`Cannot encode a go-sync index: block size ${blockSize} is not a positive uint32`);
   const blockCount = blockCountOf(data.length, blockSize);
   const out = Buffer.alloc(GO_SYNC_HEADER_SIZE + blockCount * GO_SYNC_RECORD_SIZE);
   out.set(GO_SYNC_MAGIC, 0);
@@ -232,7 +246,9 @@ const md5: ReturnType<typeof nodeHash> = nodeHash('md5', 16);
 export async function goSyncV0ToBlockIndex(g: GoSyncV0Index, options: GoSyncV0ToBlockIndexOptions): Promise<BlockIndex> {
   const { fileDigest } = options;
   if (!fileDigest || typeof fileDigest.algorithm !== 'string' || !(fileDigest.digest instanceof Uint8Array)) {
-    throw new TypeError('Cannot use a go-sync index without options.fileDigest: go-sync records no whole-file hash, and gosync does not accept a result it cannot verify');
+    throw new TypeError(
+      'Cannot use a go-sync index without options.fileDigest: go-sync records no whole-file hash, and gosync does not accept a result it cannot verify',
+    );
   }
   let digestLength: number;
   try {
@@ -241,7 +257,9 @@ export async function goSyncV0ToBlockIndex(g: GoSyncV0Index, options: GoSyncV0To
     throw new RangeError(`Cannot use a go-sync index: "${fileDigest.algorithm}" is not a hash algorithm Node.js knows`);
   }
   if (fileDigest.digest.length !== digestLength) {
-    throw new RangeError(`Cannot use a go-sync index: a ${fileDigest.algorithm} digest is ${digestLength} bytes, not ${fileDigest.digest.length}`);
+    throw new RangeError(
+      `Cannot use a go-sync index: a ${fileDigest.algorithm} digest is ${digestLength} bytes, not ${fileDigest.digest.length}`,
+    );
   }
   const { blockSize, blockCount, fileSize } = g;
   const weak = g.weak.slice();
@@ -252,15 +270,23 @@ export async function goSyncV0ToBlockIndex(g: GoSyncV0Index, options: GoSyncV0To
     const start = fileSize - lastLength;
     let bytes = options.lastBlock;
     if (bytes === undefined) {
-      if (!options.source) throw new TypeError('Cannot use this go-sync index without options.lastBlock or options.source: its last block is short and go-sync hashed it unpadded');
+      if (!options.source)
+        throw new TypeError(
+          'Cannot use this go-sync index without options.lastBlock or options.source: its last block is short and go-sync hashed it unpadded',
+        );
       bytes = await readRange(options.source, start, fileSize, options.signal);
     }
     const expected = g.md5.subarray(last * 16, last * 16 + 16);
     const got = oneShotHash('md5', bytes, 'buffer') as unknown as Uint8Array;
     if (bytes.length !== lastLength || !bytesEqual(got, 0, expected, 0, 16)) {
-      throw new SyncError(ErrorCodes.BLOCK_MISMATCH, `Cannot use the last block of the reference (bytes ${start}..${fileSize}): it does not match the go-sync index's MD5`, { blockIndex: last, offset: start });
+      throw new SyncError(
+        ErrorCodes.BLOCK_MISMATCH,
+        `Cannot use the last block of the reference (bytes ${start}..${fileSize}): it does not match the go-sync index's MD5`,
+        { blockIndex: last, offset: start },
+      );
     }
-    if (weakChecksum(bytes) !== g.weak[last]) throw corrupt('the rolling checksum of the last block does not match its MD5 (the index is inconsistent)');
+    if (weakChecksum(bytes) !== g.weak[last])
+      throw corrupt('the rolling checksum of the last block does not match its MD5 (the index is inconsistent)');
     const padded = new Uint8Array(blockSize);
     padded.set(bytes);
     weak[last] = weakChecksum(padded);
@@ -286,10 +312,18 @@ async function readRange(source: BlockSource, start: number, end: number, signal
   const out = new Uint8Array(end - start);
   let n = 0;
   for await (const chunk of source.read([{ start, end }], signal ? { signal } : {})) {
-    if (n + chunk.length > out.length) throw new SyncError(ErrorCodes.HTTP_RESPONSE, `Cannot read the last block from ${source.name}: the source sent more bytes than asked for`);
+    if (n + chunk.length > out.length)
+      throw new SyncError(
+        ErrorCodes.HTTP_RESPONSE,
+        `Cannot read the last block from ${source.name}: the source sent more bytes than asked for`,
+      );
     out.set(chunk, n);
     n += chunk.length;
   }
-  if (n !== out.length) throw new SyncError(ErrorCodes.HTTP_RESPONSE, `Cannot read the last block from ${source.name}: the source sent ${n} of ${out.length} bytes`);
+  if (n !== out.length)
+    throw new SyncError(
+      ErrorCodes.HTTP_RESPONSE,
+      `Cannot read the last block from ${source.name}: the source sent ${n} of ${out.length} bytes`,
+    );
   return out;
 }

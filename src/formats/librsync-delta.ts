@@ -18,7 +18,13 @@
  */
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { BlockMatcher, type ScanStats, type Scanner } from '../core/matcher.js';
-import { RS_DELTA_MAGIC, describeLibrsyncMagic, librsyncTailMatch, librsyncToBlockIndex, type LibrsyncSignature } from './librsync-signature.js';
+import {
+  RS_DELTA_MAGIC,
+  describeLibrsyncMagic,
+  librsyncTailMatch,
+  librsyncToBlockIndex,
+  type LibrsyncSignature,
+} from './librsync-signature.js';
 
 /** Longest literal command written, as librsync's `max_miss` (32 KiB). */
 export const LIBRSYNC_MAX_LITERAL = 32 * 1024;
@@ -125,7 +131,8 @@ export class LibrsyncDeltaEncoder {
 
   constructor(options: { maxLiteral?: number } = {}) {
     this.maxLiteral = options.maxLiteral ?? LIBRSYNC_MAX_LITERAL;
-    if (!Number.isSafeInteger(this.maxLiteral) || this.maxLiteral < 1) throw new RangeError(`Cannot encode a delta: maxLiteral ${this.maxLiteral} is not a positive integer`);
+    if (!Number.isSafeInteger(this.maxLiteral) || this.maxLiteral < 1)
+      throw new RangeError(`Cannot encode a delta: maxLiteral ${this.maxLiteral} is not a positive integer`);
     this.#out.uint(RS_DELTA_MAGIC, 4);
   }
 
@@ -174,7 +181,8 @@ export class LibrsyncDeltaEncoder {
   /** Appends a copy of `length` basis bytes from `offset` (merged into the previous copy when it continues it). */
   copy(offset: number, length: number): void {
     this.#check();
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) throw new RangeError(`Cannot encode a copy of ${length} bytes at ${offset}`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+      throw new RangeError(`Cannot encode a copy of ${length} bytes at ${offset}`);
     if (length === 0) return;
     if (this.#copyLength > 0 && this.#copyOffset + this.#copyLength === offset) {
       this.#copyLength += length;
@@ -363,7 +371,7 @@ function deltaCorrupt(reason: string, offset?: number): SyncError {
   return new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot read the librsync delta: ${reason}`, offset === undefined ? {} : { offset });
 }
 
-const enum State {
+enum State {
   Magic,
   Opcode,
   Params,
@@ -400,7 +408,8 @@ export class LibrsyncDeltaParser {
   #readUint(from: number, width: number, what: string): number {
     let v = 0;
     for (let i = 0; i < width; i++) v = v * 256 + this.#param[from + i]!;
-    if (!Number.isSafeInteger(v)) throw deltaCorrupt(`the ${what} of the command at byte ${this.#commandAt} is over 2^53 − 1`, this.#commandAt);
+    if (!Number.isSafeInteger(v))
+      throw deltaCorrupt(`the ${what} of the command at byte ${this.#commandAt} is over 2^53 − 1`, this.#commandAt);
     return v;
   }
 
@@ -418,7 +427,9 @@ export class LibrsyncDeltaParser {
           if (this.#paramHave === 4) {
             const magic = this.#readUint(0, 4, 'magic');
             if (magic !== RS_DELTA_MAGIC) {
-              const what = describeLibrsyncMagic(magic) ? 'a librsync signature, not a delta' : `not a librsync delta (magic 0x${magic.toString(16).padStart(8, '0')}, expected 0x72730236)`;
+              const what = describeLibrsyncMagic(magic)
+                ? 'a librsync signature, not a delta'
+                : `not a librsync delta (magic 0x${magic.toString(16).padStart(8, '0')}, expected 0x72730236)`;
               throw deltaCorrupt(`it is ${what}`, 0);
             }
             this.#state = State.Opcode;
@@ -468,7 +479,8 @@ export class LibrsyncDeltaParser {
             const offset = this.#readUint(0, ow, 'copy offset');
             const length = this.#readUint(ow, lw, 'copy length');
             if (length === 0) throw deltaCorrupt(`the COPY at byte ${this.#commandAt} has length 0`, this.#commandAt);
-            if (!Number.isSafeInteger(offset + length)) throw deltaCorrupt(`the copy at byte ${this.#commandAt} ends past 2^53 − 1`, this.#commandAt);
+            if (!Number.isSafeInteger(offset + length))
+              throw deltaCorrupt(`the copy at byte ${this.#commandAt} ends past 2^53 − 1`, this.#commandAt);
             events.push({ type: 'copy', offset, length });
             this.#state = State.Opcode;
             this.stats.copyCommands++;
@@ -505,7 +517,10 @@ export class LibrsyncDeltaParser {
       case State.Params:
         throw deltaCorrupt(`it ends at byte ${this.position} inside the command at byte ${this.#commandAt} (truncated)`, this.position);
       case State.LiteralData:
-        throw deltaCorrupt(`it ends at byte ${this.position} with ${this.#literalLeft} bytes of the literal at byte ${this.#commandAt} missing (truncated)`, this.position);
+        throw deltaCorrupt(
+          `it ends at byte ${this.position} with ${this.#literalLeft} bytes of the literal at byte ${this.#commandAt} missing (truncated)`,
+          this.position,
+        );
     }
   }
 }
@@ -527,7 +542,8 @@ export function applyLibrsyncDelta(basis: Uint8Array, delta: Uint8Array): Uint8A
   for (const e of decodeLibrsyncDelta(delta)) {
     if (e.type === 'literal') parts.push(e.data);
     else if (e.type === 'copy') {
-      if (e.offset + e.length > basis.length) throw deltaCorrupt(`a COPY of ${e.length} bytes at ${e.offset} goes past the end of the ${basis.length}-byte basis`);
+      if (e.offset + e.length > basis.length)
+        throw deltaCorrupt(`a COPY of ${e.length} bytes at ${e.offset} goes past the end of the ${basis.length}-byte basis`);
       parts.push(basis.subarray(e.offset, e.offset + e.length));
     }
   }

@@ -149,7 +149,7 @@ export function librsyncWeakToPadded(rollsum: LibrsyncRollsum, stored: number, n
   const w = weakFromLibrsyncRollsum(stored, n);
   if (n === blockLength) return w;
   const a = w >>> 16;
-  const b = ((w & 0xffff) + (((blockLength - n) % 65536) * a)) & 0xffff;
+  const b = ((w & 0xffff) + ((blockLength - n) % 65536) * a) & 0xffff;
   return ((a << 16) | b) >>> 0;
 }
 
@@ -223,20 +223,29 @@ export function librsyncMinStrongLength(basisSize: number | undefined, blockLeng
 export function librsyncSignatureParams(basisSize: number | undefined, options: LibrsyncSignatureOptions = {}): LibrsyncSignatureParams {
   const hash = options.hash ?? 'blake2';
   const rollsum = options.rollsum ?? 'rabinkarp';
-  if (hash !== 'blake2' && hash !== 'md4') throw new RangeError(`Cannot make a librsync signature: hash "${String(hash)}" is not blake2 or md4`);
-  if (rollsum !== 'rabinkarp' && rollsum !== 'rollsum') throw new RangeError(`Cannot make a librsync signature: rollsum "${String(rollsum)}" is not rabinkarp or rollsum`);
-  if (basisSize !== undefined && !(Number.isSafeInteger(basisSize) && basisSize >= 0)) throw new RangeError(`Cannot make a librsync signature: basis size ${basisSize} is not a non-negative integer`);
+  if (hash !== 'blake2' && hash !== 'md4')
+    throw new RangeError(`Cannot make a librsync signature: hash "${String(hash)}" is not blake2 or md4`);
+  if (rollsum !== 'rabinkarp' && rollsum !== 'rollsum')
+    throw new RangeError(`Cannot make a librsync signature: rollsum "${String(rollsum)}" is not rabinkarp or rollsum`);
+  if (basisSize !== undefined && !(Number.isSafeInteger(basisSize) && basisSize >= 0))
+    throw new RangeError(`Cannot make a librsync signature: basis size ${basisSize} is not a non-negative integer`);
   const requestedBlock = options.blockLength ?? 0;
   if (!Number.isSafeInteger(requestedBlock) || requestedBlock < 0 || requestedBlock > LIBRSYNC_MAX_BLOCK_LENGTH) {
-    throw new RangeError(`Cannot make a librsync signature: block length ${requestedBlock} is not 0 (recommended) or 1 to ${LIBRSYNC_MAX_BLOCK_LENGTH}`);
+    throw new RangeError(
+      `Cannot make a librsync signature: block length ${requestedBlock} is not 0 (recommended) or 1 to ${LIBRSYNC_MAX_BLOCK_LENGTH}`,
+    );
   }
-  const blockLength = requestedBlock === 0 ? Math.min(librsyncRecommendedBlockLength(basisSize), LIBRSYNC_MAX_BLOCK_LENGTH) : requestedBlock;
+  const blockLength =
+    requestedBlock === 0 ? Math.min(librsyncRecommendedBlockLength(basisSize), LIBRSYNC_MAX_BLOCK_LENGTH) : requestedBlock;
   const max = librsyncMaxStrongLength(hash);
   const requestedStrong = options.strongLength ?? 0;
   if (!Number.isSafeInteger(requestedStrong) || requestedStrong < -1 || requestedStrong > max) {
-    throw new RangeError(`Cannot make a librsync signature: strong length ${requestedStrong} is not 0 (full), -1 (minimum) or 1 to ${max} for ${hash}`);
+    throw new RangeError(
+      `Cannot make a librsync signature: strong length ${requestedStrong} is not 0 (full), -1 (minimum) or 1 to ${max} for ${hash}`,
+    );
   }
-  const strongLength = requestedStrong === 0 ? max : requestedStrong === -1 ? Math.min(max, librsyncMinStrongLength(basisSize, blockLength)) : requestedStrong;
+  const strongLength =
+    requestedStrong === 0 ? max : requestedStrong === -1 ? Math.min(max, librsyncMinStrongLength(basisSize, blockLength)) : requestedStrong;
   return { magic: librsyncSignatureMagic(hash, rollsum), hash, rollsum, blockLength, strongLength };
 }
 
@@ -268,9 +277,14 @@ export class LibrsyncSignatureBuilder {
 
   constructor(params: LibrsyncSignatureParams) {
     const d = describeLibrsyncMagic(params.magic);
-    if (!d || d.hash !== params.hash || d.rollsum !== params.rollsum) throw new RangeError(`Cannot make a librsync signature: magic 0x${params.magic.toString(16)} does not match ${params.rollsum} + ${params.hash}`);
-    if (!Number.isSafeInteger(params.blockLength) || params.blockLength < 1 || params.blockLength > LIBRSYNC_MAX_BLOCK_LENGTH) throw new RangeError(`Cannot make a librsync signature: block length ${params.blockLength} is out of range`);
-    if (!Number.isSafeInteger(params.strongLength) || params.strongLength < 1 || params.strongLength > librsyncMaxStrongLength(params.hash)) throw new RangeError(`Cannot make a librsync signature: strong length ${params.strongLength} is out of range`);
+    if (!d || d.hash !== params.hash || d.rollsum !== params.rollsum)
+      throw new RangeError(
+        `Cannot make a librsync signature: magic 0x${params.magic.toString(16)} does not match ${params.rollsum} + ${params.hash}`,
+      );
+    if (!Number.isSafeInteger(params.blockLength) || params.blockLength < 1 || params.blockLength > LIBRSYNC_MAX_BLOCK_LENGTH)
+      throw new RangeError(`Cannot make a librsync signature: block length ${params.blockLength} is out of range`);
+    if (!Number.isSafeInteger(params.strongLength) || params.strongLength < 1 || params.strongLength > librsyncMaxStrongLength(params.hash))
+      throw new RangeError(`Cannot make a librsync signature: strong length ${params.strongLength} is out of range`);
     this.params = params;
     this.#hash = librsyncStrongHash(params.hash);
     this.#rk = params.rollsum === 'rabinkarp';
@@ -387,17 +401,24 @@ export function decodeLibrsyncSignature(data: Uint8Array, options: DecodeLibrsyn
   const kind = describeLibrsyncMagic(magic);
   if (!kind) {
     if (magic === RS_DELTA_MAGIC) throw corrupt('it is a delta (magic 0x72730236), not a signature');
-    throw corrupt(`the magic number 0x${magic.toString(16).padStart(8, '0')} is not one of a signature (0x72730136, 0x72730137, 0x72730146, 0x72730147)`);
+    throw corrupt(
+      `the magic number 0x${magic.toString(16).padStart(8, '0')} is not one of a signature (0x72730136, 0x72730137, 0x72730146, 0x72730147)`,
+    );
   }
-  if (data.length < LIBRSYNC_SIG_HEADER_SIZE) throw corrupt(`it is ${data.length} bytes, shorter than the ${LIBRSYNC_SIG_HEADER_SIZE}-byte header`);
+  if (data.length < LIBRSYNC_SIG_HEADER_SIZE)
+    throw corrupt(`it is ${data.length} bytes, shorter than the ${LIBRSYNC_SIG_HEADER_SIZE}-byte header`);
   const blockLength = readU32(data, 4);
   const strongLength = readU32(data, 8);
   if (blockLength === 0) throw corrupt('the block length is 0');
   if (blockLength > LIBRSYNC_MAX_BLOCK_LENGTH) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot use the librsync signature: its block length ${blockLength} is over the ${LIBRSYNC_MAX_BLOCK_LENGTH} bytes gosync handles`);
+    throw new SyncError(
+      ErrorCodes.INDEX_UNSUPPORTED,
+      `Cannot use the librsync signature: its block length ${blockLength} is over the ${LIBRSYNC_MAX_BLOCK_LENGTH} bytes gosync handles`,
+    );
   }
   const max = librsyncMaxStrongLength(kind.hash);
-  if (strongLength < 1 || strongLength > max) throw corrupt(`the strong sum length ${strongLength} is not 1 to ${max} (${kind.hash === 'md4' ? 'MD4' : 'BLAKE2'})`);
+  if (strongLength < 1 || strongLength > max)
+    throw corrupt(`the strong sum length ${strongLength} is not 1 to ${max} (${kind.hash === 'md4' ? 'MD4' : 'BLAKE2'})`);
   const rec = 4 + strongLength;
   const body = data.length - LIBRSYNC_SIG_HEADER_SIZE;
   if (body % rec !== 0) throw corrupt(`its last block record is truncated (${body % rec} of ${rec} bytes)`);
@@ -499,7 +520,7 @@ export function librsyncTailMatch(sig: LibrsyncSignature, tail: Uint8Array, star
       w = h >>> 0;
     } else {
       s1 = (s1 + x + 31) & 0xffff;
-      s2 = (s2 + ((k % 65536) * (x + 31))) % 65536;
+      s2 = (s2 + (k % 65536) * (x + 31)) % 65536;
       w = ((s2 << 16) | s1) >>> 0;
     }
     if (w !== want) continue;

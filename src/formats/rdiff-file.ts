@@ -130,7 +130,12 @@ async function readAll(input: RdiffInput | Uint8Array, what: string, max: number
   if (typeof input === 'string') {
     try {
       const st = await stat(input);
-      if (st.size > max) throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the ${what} ${input}: it is ${st.size} bytes, over the limit of ${max}`, { path: input });
+      if (st.size > max)
+        throw new SyncError(
+          ErrorCodes.INDEX_CORRUPT,
+          `Cannot read the ${what} ${input}: it is ${st.size} bytes, over the limit of ${max}`,
+          { path: input },
+        );
     } catch (err) {
       if (SyncError.is(err)) throw err;
       throw ioError('read', input, err);
@@ -142,7 +147,8 @@ async function readAll(input: RdiffInput | Uint8Array, what: string, max: number
     let n = 0;
     for await (const chunk of src.chunks(signal)) {
       n += chunk.length;
-      if (n > max) throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the ${what} ${src.name}: it is over the limit of ${max} bytes`);
+      if (n > max)
+        throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the ${what} ${src.name}: it is over the limit of ${max} bytes`);
       parts.push(new Uint8Array(chunk));
     }
     return new Uint8Array(Buffer.concat(parts));
@@ -179,7 +185,8 @@ async function openSink(output: RdiffOutput | Through, overwrite: boolean): Prom
         () => true,
         () => false,
       );
-      if (exists) throw new SyncError(ErrorCodes.IO, `Cannot write ${output}: the file exists (use -f / overwrite to replace it)`, { path: output });
+      if (exists)
+        throw new SyncError(ErrorCodes.IO, `Cannot write ${output}: the file exists (use -f / overwrite to replace it)`, { path: output });
     }
     file = await AtomicFile.create(output);
   } else {
@@ -227,7 +234,12 @@ async function openSink(output: RdiffOutput | Through, overwrite: boolean): Prom
             () => true,
             () => false,
           );
-          if (exists) throw new SyncError(ErrorCodes.IO, `Cannot write ${output as string}: the file appeared meanwhile (use -f / overwrite to replace it)`, { path: output as string });
+          if (exists)
+            throw new SyncError(
+              ErrorCodes.IO,
+              `Cannot write ${output as string}: the file appeared meanwhile (use -f / overwrite to replace it)`,
+              { path: output as string },
+            );
         }
         await file.commit();
       }
@@ -288,7 +300,11 @@ export interface RdiffSignatureReport {
  * await rdiffSignature('old.bin', 'old.sig', { hash: 'md4', rollsum: 'rollsum' }); // rdiff -H md4 -R rollsum signature …
  * ```
  */
-export async function rdiffSignature(basis: RdiffInput, output: RdiffOutput, options: RdiffSignatureOptions = {}): Promise<RdiffSignatureReport> {
+export async function rdiffSignature(
+  basis: RdiffInput,
+  output: RdiffOutput,
+  options: RdiffSignatureOptions = {},
+): Promise<RdiffSignatureReport> {
   const started = performance.now();
   const { signal, onProgress, overwrite = true, basisSize, ...sigOptions } = options;
   throwIfAborted(signal);
@@ -393,7 +409,9 @@ export async function rdiffDelta(
       blockCount: sig.blockCount,
       newBytes: generator.bytesIn,
       deltaBytes,
-      scan: generator.scanStats ? { ...generator.scanStats } : { bytesScanned: generator.bytesIn, weakHits: 0, strongHashes: 0, falseMatches: 0 },
+      scan: generator.scanStats
+        ? { ...generator.scanStats }
+        : { bytesScanned: generator.bytesIn, weakHits: 0, strongHashes: 0, falseMatches: 0 },
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -495,7 +513,12 @@ export interface RdiffPatchReport extends DeltaStats {
  * await rdiffPatch('old.bin', 'new.delta', 'new.bin');   // rdiff patch old.bin new.delta new.bin
  * ```
  */
-export function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, output: RdiffOutput, options: RdiffPatchOptions = {}): Promise<RdiffPatchReport> {
+export function rdiffPatch(
+  basis: string,
+  delta: RdiffInput | Uint8Array,
+  output: RdiffOutput,
+  options: RdiffPatchOptions = {},
+): Promise<RdiffPatchReport> {
   return patch(basis, delta, output, options);
 }
 
@@ -504,20 +527,33 @@ export function rdiffPatch(basis: string, delta: RdiffInput | Uint8Array, output
  * each `write` is awaited before the buffer holding its bytes is reused, and a rejected
  * write rejects the patch.
  */
-export function rdiffPatchInto(basis: string, delta: RdiffInput | Uint8Array, sink: OutputSink, options: RdiffPatchOptions = {}): Promise<RdiffPatchReport> {
+export function rdiffPatchInto(
+  basis: string,
+  delta: RdiffInput | Uint8Array,
+  sink: OutputSink,
+  options: RdiffPatchOptions = {},
+): Promise<RdiffPatchReport> {
   return patch(basis, delta, new Through(sink), options);
 }
 
-async function patch(basis: string, delta: RdiffInput | Uint8Array, output: RdiffOutput | Through, options: RdiffPatchOptions): Promise<RdiffPatchReport> {
+async function patch(
+  basis: string,
+  delta: RdiffInput | Uint8Array,
+  output: RdiffOutput | Through,
+  options: RdiffPatchOptions,
+): Promise<RdiffPatchReport> {
   const started = performance.now();
   const { signal, onProgress, overwrite = true } = options;
   throwIfAborted(signal);
   if (typeof basis !== 'string') throw new TypeError('Cannot patch: the basis must be a file path (COPY commands read it at any offset)');
   const { fh, size: basisSize } = await openFile(basis);
-  const src: Source | undefined = delta instanceof Uint8Array ? undefined : await openSource(delta, 'delta').catch(async (err: unknown) => {
-    await fh.close();
-    throw err;
-  });
+  const src: Source | undefined =
+    delta instanceof Uint8Array
+      ? undefined
+      : await openSource(delta, 'delta').catch(async (err: unknown) => {
+          await fh.close();
+          throw err;
+        });
   try {
     const parser = new LibrsyncDeltaParser();
     const window = new BasisReader(fh, basis, basisSize);
@@ -531,14 +567,23 @@ async function patch(basis: string, delta: RdiffInput | Uint8Array, output: Rdif
           if (e.type === 'end') continue;
           const { offset, length } = e;
           if (offset + length > basisSize) {
-            throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot apply the librsync delta: a COPY of ${length} bytes at ${offset} goes past the end of the ${basisSize}-byte basis ${basis}`, { path: basis, offset });
+            throw new SyncError(
+              ErrorCodes.DELTA_CORRUPT,
+              `Cannot apply the librsync delta: a COPY of ${length} bytes at ${offset} goes past the end of the ${basisSize}-byte basis ${basis}`,
+              { path: basis, offset },
+            );
           }
           let done = 0;
           while (done < length) {
             const room = await sink.room(length - done);
             const want = Math.min(room.length, length - done);
             const got = await window.copy(room, want, offset + done);
-            if (got === 0) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot apply the librsync delta: the basis ${basis} ended at ${offset + done} while being read (it changed)`, { path: basis, offset: offset + done });
+            if (got === 0)
+              throw new SyncError(
+                ErrorCodes.SOURCE_CHANGED,
+                `Cannot apply the librsync delta: the basis ${basis} ended at ${offset + done} while being read (it changed)`,
+                { path: basis, offset: offset + done },
+              );
             sink.advance(got);
             done += got;
           }

@@ -178,7 +178,8 @@ function readHeaders(data: Uint8Array): { headers: [string, string][]; recordsAt
     if (name === 'Z-Map2') {
       // gzip look-inside data: N binary records of 4 bytes, straight after this line.
       const n = parseCount('Z-Map2', value);
-      if (4 * n > data.length - p) throw corrupt(`the Z-Map2 header announces ${n} records (${4 * n} bytes) but only ${data.length - p} bytes follow`);
+      if (4 * n > data.length - p)
+        throw corrupt(`the Z-Map2 header announces ${n} records (${4 * n} bytes) but only ${data.length - p} bytes follow`);
       p += 4 * n;
     }
   }
@@ -267,7 +268,8 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
     const [s, r, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
     if (s !== 1 && s !== 2) throw corrupt(`Hash-Lengths: sequential matches ${s} is not 1 or 2`);
     if (r < 1 || r > 4) throw corrupt(`Hash-Lengths: rsum length ${r} is not 1..4`);
-    if (c < 3 || c > strongHash.digestLength) throw corrupt(`Hash-Lengths: strong hash length ${c} is not 3..${strongHash.digestLength} for ${strongHash.name.toUpperCase()}`);
+    if (c < 3 || c > strongHash.digestLength)
+      throw corrupt(`Hash-Lengths: strong hash length ${c} is not 3..${strongHash.digestLength} for ${strongHash.name.toUpperCase()}`);
     seqMatches = s;
     weakBytes = r;
     strongBytes = c;
@@ -287,7 +289,10 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
     const digest = parseHex('SHA-1', sha1, 20);
     fileDigest ??= { algorithm: 'sha1', digest };
   }
-  if (!fileDigest) throw unsupported('it has no whole-file hash gosync knows (SHA-1, or File-Hash with SHA-1 or SHA-256), so the result could not be verified');
+  if (!fileDigest)
+    throw unsupported(
+      'it has no whole-file hash gosync knows (SHA-1, or File-Hash with SHA-1 or SHA-256), so the result could not be verified',
+    );
 
   if (urls.length === 0 && zUrl) {
     throw unsupported(
@@ -386,7 +391,8 @@ export function formatMTime(date: Date): string {
 function headerLine(name: string, value: string): string {
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new RangeError(`Cannot write the ${name} header: its value contains control characters`);
   const line = `${name}: ${value}`;
-  if (Buffer.byteLength(line) > ZSYNC_062_LINE) throw new RangeError(`Cannot write the ${name} header: the line is over the ${ZSYNC_062_LINE} bytes zsync 0.6.2 reads`);
+  if (Buffer.byteLength(line) > ZSYNC_062_LINE)
+    throw new RangeError(`Cannot write the ${name} header: the line is over the ${ZSYNC_062_LINE} bytes zsync 0.6.2 reads`);
   return `${line}\n`;
 }
 
@@ -429,18 +435,25 @@ export class ZsyncBuilder {
 
   constructor(options: ZsyncBuilderOptions) {
     const { fileSize } = options;
-    if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new RangeError(`Cannot build a .zsync: file size ${fileSize} is not a non-negative safe integer`);
+    if (!Number.isSafeInteger(fileSize) || fileSize < 0)
+      throw new RangeError(`Cannot build a .zsync: file size ${fileSize} is not a non-negative safe integer`);
     if (fileSize === 0) {
-      throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, 'Cannot write a .zsync of an empty file: zsync clients reject "Length: 0" (use the gosync index format for empty files)');
+      throw new SyncError(
+        ErrorCodes.INDEX_UNSUPPORTED,
+        'Cannot write a .zsync of an empty file: zsync clients reject "Length: 0" (use the gosync index format for empty files)',
+      );
     }
     const blockSize = options.blockSize ?? zsyncBlockSize(fileSize);
     if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
       throw new RangeError(`Cannot build a .zsync: block size ${blockSize} is not a power of two from 1 to ${MAX_BLOCK_SIZE}`);
     }
     const lengths = { ...zsyncHashLengths(fileSize, blockSize), ...options.hashLengths };
-    if (lengths.seqMatches !== 1 && lengths.seqMatches !== 2) throw new RangeError(`Cannot build a .zsync: sequential matches ${lengths.seqMatches as number} is not 1 or 2`);
-    if (!(lengths.weakBytes >= 1 && lengths.weakBytes <= 4)) throw new RangeError(`Cannot build a .zsync: rsum length ${lengths.weakBytes} is not 1..4`);
-    if (!(lengths.strongBytes >= 3 && lengths.strongBytes <= 16)) throw new RangeError(`Cannot build a .zsync: MD4 length ${lengths.strongBytes} is not 3..16 (zsync's limits)`);
+    if (lengths.seqMatches !== 1 && lengths.seqMatches !== 2)
+      throw new RangeError(`Cannot build a .zsync: sequential matches ${lengths.seqMatches as number} is not 1 or 2`);
+    if (!(lengths.weakBytes >= 1 && lengths.weakBytes <= 4))
+      throw new RangeError(`Cannot build a .zsync: rsum length ${lengths.weakBytes} is not 1..4`);
+    if (!(lengths.strongBytes >= 3 && lengths.strongBytes <= 16))
+      throw new RangeError(`Cannot build a .zsync: MD4 length ${lengths.strongBytes} is not 3..16 (zsync's limits)`);
     if (options.filename !== undefined && (options.filename === '' || options.filename.includes('/'))) {
       throw new RangeError(`Cannot build a .zsync: the Filename "${options.filename}" is empty or contains "/"`);
     }
@@ -487,7 +500,10 @@ export class ZsyncBuilder {
     if (this.#ended) throw new Error('Cannot push data: the .zsync was already ended');
     const bs = this.plan.blockSize;
     if (this.#pushed + chunk.length > this.plan.fileSize) {
-      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the .zsync: the input is longer than the ${this.plan.fileSize} bytes announced (it changed while being read)`);
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot build the .zsync: the input is longer than the ${this.plan.fileSize} bytes announced (it changed while being read)`,
+      );
     }
     this.#pushed += chunk.length;
     this.#sha1.update(chunk);
@@ -521,7 +537,10 @@ export class ZsyncBuilder {
     if (this.#ended) throw new Error('Cannot end the .zsync twice');
     this.#ended = true;
     if (this.#pushed !== this.plan.fileSize) {
-      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the .zsync: read ${this.#pushed} bytes but the input was announced as ${this.plan.fileSize} (it changed while being read)`);
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot build the .zsync: read ${this.#pushed} bytes but the input was announced as ${this.plan.fileSize} (it changed while being read)`,
+      );
     }
     if (this.#carried > 0) {
       this.#carry.fill(0, this.#carried);
@@ -559,4 +578,3 @@ export async function buildZsync(
   }
   return b.end();
 }
-

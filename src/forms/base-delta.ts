@@ -45,13 +45,24 @@ export interface BaseDeltaResult {
  * Writes the compressed delta that turns `base` into `input`, to `<prefix><hex>` (named
  * by the base's SHA-256, so versions can share a publish folder).
  */
-export async function writeBaseDelta(base: string, input: string, prefix: string, options: { level: number; signal?: AbortSignal }): Promise<BaseDeltaResult> {
+export async function writeBaseDelta(
+  base: string,
+  input: string,
+  prefix: string,
+  options: { level: number; signal?: AbortSignal },
+): Promise<BaseDeltaResult> {
   const { signal } = options;
   // One pass over the base: its SHA-256 and its signature.
   const sha = createHash('sha256');
   const { size: baseSize } = await (await import('node:fs/promises')).stat(base);
   const blockLength = baseBlockLength(baseSize);
-  const sb = new LibrsyncSignatureBuilder({ magic: librsyncSignatureMagic('md4', 'rollsum'), hash: 'md4', rollsum: 'rollsum', blockLength, strongLength: 8 });
+  const sb = new LibrsyncSignatureBuilder({
+    magic: librsyncSignatureMagic('md4', 'rollsum'),
+    hash: 'md4',
+    rollsum: 'rollsum',
+    blockLength,
+    strongLength: 8,
+  });
   const sigParts: Uint8Array[] = [sb.header()];
   for await (const chunk of fileChunks(base, { ...(signal ? { signal } : {}) })) {
     sha.update(chunk);

@@ -80,7 +80,11 @@ export async function writeFrames(
 }
 
 /** Compresses the whole of `input` as one brotli stream into `output`; resolves with its size. */
-export async function writeWhole(input: string, output: string, options: { level: number; fileSize: number; signal?: AbortSignal }): Promise<number> {
+export async function writeWhole(
+  input: string,
+  output: string,
+  options: { level: number; fileSize: number; signal?: AbortSignal },
+): Promise<number> {
   const out = await AtomicFile.create(output);
   let bytes = 0;
   try {
@@ -108,7 +112,8 @@ export async function writeWhole(input: string, output: string, options: { level
 async function readFull(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
   for (let got = 0; got < buf.length; ) {
     const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
-    if (bytesRead === 0) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot compress ${path}: it ended early (it changed while being read)`, { path });
+    if (bytesRead === 0)
+      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot compress ${path}: it ended early (it changed while being read)`, { path });
     got += bytesRead;
   }
 }

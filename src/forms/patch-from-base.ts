@@ -60,7 +60,12 @@ export async function patchFromBase(
       },
     };
     // A failed write rejects the patch (and the temporary file is removed below).
-    const report = await rdiffPatchInto(local, brotliInflated(source, form.size, options.signal), sink, options.signal ? { signal: options.signal } : {});
+    const report = await rdiffPatchInto(
+      local,
+      brotliInflated(source, form.size, options.signal),
+      sink,
+      options.signal ? { signal: options.signal } : {},
+    );
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
     return { deltaBytes: form.size, copiedBytes: report.copyBytes, literalBytes: report.literalBytes };

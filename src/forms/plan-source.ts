@@ -118,7 +118,10 @@ export class PlanSource implements BlockSource {
   async #unpack(f: number, packed: Uint8Array, options: ReadRangesOptions): Promise<Uint8Array> {
     const want = this.#frameRange(f);
     try {
-      const out = await decompress(packed, { params: { [zc.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 }, maxOutputLength: want.end - want.start + 1 });
+      const out = await decompress(packed, {
+        params: { [zc.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 },
+        maxOutputLength: want.end - want.start + 1,
+      });
       if (out.length === want.end - want.start) return out;
     } catch {
       // Handled below: the frame is damaged.
@@ -127,7 +130,11 @@ export class PlanSource implements BlockSource {
     try {
       for await (const c of this.#raw.read([want], options)) parts.push(Uint8Array.from(c));
     } catch (cause) {
-      throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot use compressed frame ${f}: it does not decompress to its ${want.end - want.start} bytes, and fetching those bytes raw failed too`, { cause });
+      throw new SyncError(
+        ErrorCodes.FRAME_CORRUPT,
+        `Cannot use compressed frame ${f}: it does not decompress to its ${want.end - want.start} bytes, and fetching those bytes raw failed too`,
+        { cause },
+      );
     }
     return new Uint8Array(Buffer.concat(parts));
   }
@@ -160,7 +167,8 @@ class Reader {
 
   async #fill(): Promise<void> {
     const r = await this.#it?.next();
-    if (!r || r.done) throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source ended before delivering every range');
+    if (!r || r.done)
+      throw new SyncError(ErrorCodes.HTTP_RESPONSE, 'Cannot read fetched data: the source ended before delivering every range');
     this.#chunk = r.value;
     this.#pos = 0;
   }

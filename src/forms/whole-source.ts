@@ -67,13 +67,18 @@ export class WholeSource implements BlockSource {
       }
     } catch (cause) {
       if (SyncError.is(cause)) throw cause;
-      throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot inflate the whole compressed file ${this.name}: ${(cause as Error).message}`, { cause });
+      throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot inflate the whole compressed file ${this.name}: ${(cause as Error).message}`, {
+        cause,
+      });
     } finally {
       inflate.destroy();
       await feeding.catch(() => {});
     }
     if (r < ranges.length) {
-      throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot use the whole compressed file ${this.name}: it inflates to ${pos} bytes, not the ${this.#index.fileSize} the index says`);
+      throw new SyncError(
+        ErrorCodes.FRAME_CORRUPT,
+        `Cannot use the whole compressed file ${this.name}: it inflates to ${pos} bytes, not the ${this.#index.fileSize} the index says`,
+      );
     }
   }
 

@@ -14,7 +14,7 @@
 import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
-import { TreeRoot, treeParent } from './tree-path.js';
+import { type TreeRoot, treeParent } from './tree-path.js';
 import { PART_SUFFIX, sameMtime, type LocalTree } from './walk.js';
 import { shortName } from './short-name.js';
 
@@ -54,7 +54,12 @@ export function partName(path: string, tag: string): string {
  * Compares the listing with the local folder. Throws TREE_CONFLICT when a non-empty
  * local folder stands where a file or link goes and `delete` is off.
  */
-export function findTreeChanges(root: TreeRoot, wanted: readonly WantedEntry[], local: LocalTree, options: { delete?: boolean } = {}): TreeChanges {
+export function findTreeChanges(
+  root: TreeRoot,
+  wanted: readonly WantedEntry[],
+  local: LocalTree,
+  options: { delete?: boolean } = {},
+): TreeChanges {
   const byPath = new Map<string, WantedEntry>(wanted.map((e) => [e.path, e]));
   const changes: TreeChanges = { replaceWithDir: [], dirsToReplace: [], extraneous: [] };
   let nonEmpty: Set<string> | undefined;
@@ -64,7 +69,9 @@ export function findTreeChanges(root: TreeRoot, wanted: readonly WantedEntry[], 
     if (e.type === 'dir' && l.type !== 'dir') changes.replaceWithDir.push(e.path);
     if (e.type !== 'dir' && l.type === 'dir') {
       // Names the listing skips (not portable tree paths) are content too: count their folders.
-      nonEmpty ??= new Set([...local.entries.keys(), ...local.skipped.map((s) => relative(root.root, s).split(sep).join('/'))].map(treeParent));
+      nonEmpty ??= new Set(
+        [...local.entries.keys(), ...local.skipped.map((s) => relative(root.root, s).split(sep).join('/'))].map(treeParent),
+      );
       if (nonEmpty.has(e.path) && !options.delete) {
         throw new SyncError(
           ErrorCodes.TREE_CONFLICT,
@@ -134,7 +141,14 @@ export interface CommitTreeOptions {
  * entries when asked, removes parts and temporary files a stopped run left, and sets
  * folder modes and times, deepest first. Returns the paths removed.
  */
-export async function commitTree(root: TreeRoot, wanted: readonly WantedEntry[], local: LocalTree, staged: readonly StagedFile[], changes: TreeChanges, options: CommitTreeOptions = {}): Promise<{ deleted: string[] }> {
+export async function commitTree(
+  root: TreeRoot,
+  wanted: readonly WantedEntry[],
+  local: LocalTree,
+  staged: readonly StagedFile[],
+  changes: TreeChanges,
+  options: CommitTreeOptions = {},
+): Promise<{ deleted: string[] }> {
   const { signal } = options;
   const dirsToReplace = new Set(changes.dirsToReplace);
   const stagedPaths = new Set<string>();

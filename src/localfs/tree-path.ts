@@ -84,10 +84,18 @@ export class TreeRoot {
         throw ioError('check', at, cause);
       }
       if (st.isSymbolicLink()) {
-        throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is a symbolic link, and gosync never writes through links`, { path: at });
+        throw new SyncError(
+          ErrorCodes.UNSAFE_PATH,
+          `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is a symbolic link, and gosync never writes through links`,
+          { path: at },
+        );
       }
       if (!st.isDirectory()) {
-        throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is not a folder`, { path: at });
+        throw new SyncError(
+          ErrorCodes.UNSAFE_PATH,
+          `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is not a folder`,
+          { path: at },
+        );
       }
     }
   }
@@ -107,7 +115,9 @@ export class TreeRoot {
         }
         const st = await lstat(at);
         if (!st.isDirectory()) {
-          throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot create the folder ${JSON.stringify(p)}: ${at} exists and is not a folder`, { path: at });
+          throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot create the folder ${JSON.stringify(p)}: ${at} exists and is not a folder`, {
+            path: at,
+          });
         }
       }
     }

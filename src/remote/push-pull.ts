@@ -66,7 +66,8 @@ function locate(spec: string): Location {
  */
 export async function push(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
   const from = locate(source);
-  if ('remote' in from) throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
+  if ('remote' in from)
+    throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
   return session('push', resolve(from.local), locate(destination), options);
 }
 
@@ -81,7 +82,10 @@ export async function push(source: string, destination: string, options: PushPul
  */
 export async function pull(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
   const to = locate(destination);
-  if ('remote' in to) throw new TypeError(`Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`);
+  if ('remote' in to)
+    throw new TypeError(
+      `Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`,
+    );
   return session('pull', resolve(to.local), locate(source), options);
 }
 
@@ -119,7 +123,9 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     // Everything up to the first answer goes out at once: greeting, HELLO, and (push) the file list.
     const list = op === 'push' ? listSource(localPath, signal) : undefined;
     list?.catch(() => {});
-    await channel.writeRaw(encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }));
+    await channel.writeRaw(
+      encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }),
+    );
     await channel.send(FrameType.HELLO, encodeJson({ op, path, delete: options.delete ?? false, dryRun: options.dryRun ?? false }));
     channel.expectGreeting('server');
     channel.expectFirst(FrameType.WELCOME, (payload) => decodeWelcome(payload));
@@ -133,7 +139,11 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
       const { runReceiver } = await import('./receiver.js');
-      finish = await runReceiver(channel, resolveServedPath(localPath), { delete: options.delete ?? false, dryRun: options.dryRun ?? false, ...common });
+      finish = await runReceiver(channel, resolveServedPath(localPath), {
+        delete: options.delete ?? false,
+        dryRun: options.dryRun ?? false,
+        ...common,
+      });
     }
     await transport.close();
     await server;

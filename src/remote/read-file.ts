@@ -37,7 +37,10 @@ export async function openRegularFile(path: string): Promise<OpenFile> {
  * Yields the bytes of `[start, end)` of an open file (default: all of it) in pieces; each
  * piece is valid until the next is asked for. Stops early at the end of the file.
  */
-export async function* fileRange(file: OpenFile, options: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+export async function* fileRange(
+  file: OpenFile,
+  options: { start?: number; end?: number; signal?: AbortSignal } = {},
+): AsyncGenerator<Uint8Array> {
   let position = options.start ?? 0;
   const end = options.end ?? Number.POSITIVE_INFINITY;
   // Buffers as big as the range (plus one byte, to see the end in one read), at most READ_SIZE.

@@ -28,7 +28,17 @@ import { finished } from 'node:stream/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, remove, setMetadata, setMtime, type StagedFile, type WantedEntry } from '../localfs/commit-tree.js';
+import {
+  commitTree,
+  findTreeChanges,
+  partName,
+  prepareFolders,
+  remove,
+  setMetadata,
+  setMtime,
+  type StagedFile,
+  type WantedEntry,
+} from '../localfs/commit-tree.js';
 import { TreeRoot, treeParent } from '../localfs/tree-path.js';
 import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -154,7 +164,12 @@ class FileApplier {
       const parser = new LibrsyncDeltaParser();
       for await (const chunk of this.#queue) {
         for (const e of parser.push(chunk)) {
-          if (e.type === 'copy') throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot apply the delta of a new file: it copies ${e.length} bytes at ${e.offset} from an old version that does not exist`, { offset: e.offset });
+          if (e.type === 'copy')
+            throw new SyncError(
+              ErrorCodes.DELTA_CORRUPT,
+              `Cannot apply the delta of a new file: it copies ${e.length} bytes at ${e.offset} from an old version that does not exist`,
+              { offset: e.offset },
+            );
           if (e.type === 'literal' && !this.#sink.write(e.data)) await drainOrClose(this.#sink);
         }
       }
@@ -219,7 +234,16 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError('read', dest, cause);
   });
-  const destType: LocalEntry['type'] | undefined = destStat === undefined ? undefined : destStat.isDirectory() ? 'dir' : destStat.isFile() ? 'file' : destStat.isSymbolicLink() ? 'symlink' : 'other';
+  const destType: LocalEntry['type'] | undefined =
+    destStat === undefined
+      ? undefined
+      : destStat.isDirectory()
+        ? 'dir'
+        : destStat.isFile()
+          ? 'file'
+          : destStat.isSymbolicLink()
+            ? 'symlink'
+            : 'other';
   // The destination's listing, when it is a folder (needed for a tree, and to tell an empty folder).
   const walking: Promise<LocalTree> | undefined = destType === 'dir' ? walkTree(dest, signal ? { signal } : {}) : undefined;
   walking?.catch(() => {});
@@ -263,12 +287,15 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     if (listEnded && !signing && requested.size === 0 && applier === undefined && finishing.size === 0) allDone();
   };
   const mkContainer = async (): Promise<void> => {
-    await mkdir(container.root, { recursive: true }).catch((cause: unknown) => Promise.reject(ioError('create the folder', container.root, cause)));
+    await mkdir(container.root, { recursive: true }).catch((cause: unknown) =>
+      Promise.reject(ioError('create the folder', container.root, cause)),
+    );
   };
 
   const fileMode = (): boolean => root !== undefined && root.type !== 'dir';
   /** Where entry `path` goes, as a tree path of the root the writes go through. */
-  const where = (path: string): { root: TreeRoot; path: string } => (fileMode() ? { root: container, path: name } : { root: treeRoot, path });
+  const where = (path: string): { root: TreeRoot; path: string } =>
+    fileMode() ? { root: container, path: name } : { root: treeRoot, path };
 
   /** The destination is a folder (replacing a non-folder), so files can be staged in it. */
   let treeReady = false;
@@ -314,7 +341,11 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     const hasContent = path === '' ? local!.entries.size > 0 : [...local!.entries.keys()].some((p) => p.startsWith(`${path}/`));
     if (!hasContent) return;
     const at = path === '' ? dest : treeRoot.local(path);
-    throw new SyncError(ErrorCodes.TREE_CONFLICT, `Cannot update ${at}: it is a folder that is not empty, and the source has a ${e.type === 'file' ? 'file' : 'link'} there (use --delete to replace it)`, { path: at });
+    throw new SyncError(
+      ErrorCodes.TREE_CONFLICT,
+      `Cannot update ${at}: it is a folder that is not empty, and the source has a ${e.type === 'file' ? 'file' : 'link'} there (use --delete to replace it)`,
+      { path: at },
+    );
   };
 
   /** Decides what to do with one listed entry. */
@@ -323,16 +354,26 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
       root = e;
       if (walking) local = await walking;
       else local = emptyTree();
-      if (name === '' && e.type !== 'dir') throw new SyncError(ErrorCodes.REFUSED, `Cannot replace the folder ${dest} with a ${e.type === 'file' ? 'file' : 'link'}: it is the root the server is confined to`, { path: dest });
+      if (name === '' && e.type !== 'dir')
+        throw new SyncError(
+          ErrorCodes.REFUSED,
+          `Cannot replace the folder ${dest} with a ${e.type === 'file' ? 'file' : 'link'}: it is the root the server is confined to`,
+          { path: dest },
+        );
     }
     if (e.type !== 'file') {
-      if (index === 0 && e.type === 'symlink') conflict('', destType === 'dir' ? { path: '', type: 'dir', size: 0, mode: 0, mtimeMs: 0 } : undefined, e);
+      if (index === 0 && e.type === 'symlink')
+        conflict('', destType === 'dir' ? { path: '', type: 'dir', size: 0, mode: 0, mtimeMs: 0 } : undefined, e);
       if (index > 0 && e.type === 'symlink') conflict(e.path, local!.entries.get(e.path), e);
       return;
     }
     files++;
     let l: LocalEntry | undefined;
-    if (index === 0) l = destStat && destType ? { path: '', type: destType, size: destStat.size, mode: destStat.mode & 0o7777, mtimeMs: destStat.mtimeMs } : undefined;
+    if (index === 0)
+      l =
+        destStat && destType
+          ? { path: '', type: destType, size: destStat.size, mode: destStat.mode & 0o7777, mtimeMs: destStat.mtimeMs }
+          : undefined;
     else l = local!.entries.get(e.path);
     conflict(index === 0 ? '' : e.path, l, e);
     if (l?.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) return;
@@ -396,7 +437,9 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
     if (file) {
       try {
-        for (const r of ranges) for await (const chunk of fileRange(file, { start: r.start, end: r.start + r.length, ...(signal ? { signal } : {}) })) maker.push(chunk);
+        for (const r of ranges)
+          for await (const chunk of fileRange(file, { start: r.start, end: r.start + r.length, ...(signal ? { signal } : {}) }))
+            maker.push(chunk);
       } finally {
         await file.fh.close().catch(() => {});
       }
@@ -415,7 +458,11 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     req.applying = false;
     if (!result.ok) {
       const w = where(e.path);
-      if (req.attempts > 0) throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${w.root.local(w.path)}: twice the result did not match the sender's size and SHA-256`);
+      if (req.attempts > 0)
+        throw new SyncError(
+          ErrorCodes.FILE_MISMATCH,
+          `Cannot accept ${w.root.local(w.path)}: twice the result did not match the sender's size and SHA-256`,
+        );
       // A false block match (short strong sums) or a file that changed while read: once more, with full sums.
       req.attempts++;
       outstandingSigBytes -= req.sigBytes;
@@ -460,7 +507,8 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
         if (finishSent) return;
         throw await channel.closedError();
       }
-      if (finishSent && frame.type !== FrameType.ERROR) throw protocolError('read the sender\'s stream', `a ${frameName(frame.type)} frame follows FINISH`);
+      if (finishSent && frame.type !== FrameType.ERROR)
+        throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame follows FINISH`);
       switch (frame.type) {
         case FrameType.FILES: {
           if (listEnded) throw protocolError('read the file list', 'a FILES frame follows FILES_END');
@@ -478,7 +526,8 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
           const count = r.varint('entry count');
           r.end();
           if (listEnded) throw protocolError('read the file list', 'FILES_END comes twice');
-          if (count !== checker.count) throw protocolError('read the file list', `FILES_END counts ${count} entries, ${checker.count} were listed`);
+          if (count !== checker.count)
+            throw protocolError('read the file list', `FILES_END counts ${count} entries, ${checker.count} were listed`);
           if (count === 0) throw protocolError('read the file list', 'it is empty');
           listEnded = true;
           plan.close();
@@ -557,7 +606,7 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
         case FrameType.ERROR:
           throw decodeError(frame.payload, channel.peer);
         default:
-          throw protocolError('read the sender\'s stream', `a ${frameName(frame.type)} frame is not expected from the sending end`);
+          throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame is not expected from the sending end`);
       }
     }
   };
@@ -591,7 +640,17 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     } else if (!dryRun) {
       await commitSingle(container, name, rootEntry, destType, staged[0]?.part, nonce);
     }
-    const report: FinishReport = { files, changed, deleted, literalBytes, matchedBytes, transferredFileBytes, dryRun, changedPaths, deletedPaths };
+    const report: FinishReport = {
+      files,
+      changed,
+      deleted,
+      literalBytes,
+      matchedBytes,
+      transferredFileBytes,
+      dryRun,
+      changedPaths,
+      deletedPaths,
+    };
     finishSent = true;
     await channel.send(FrameType.FINISH, encodeJson(report));
     await channel.end();
@@ -631,7 +690,14 @@ function toWanted(e: ListEntry): WantedEntry {
  * replaces whatever is there; temporary files and parts a stopped run left next to it
  * are removed.
  */
-async function commitSingle(container: TreeRoot, name: string, e: ListEntry, destType: LocalEntry['type'] | undefined, part: string | undefined, nonce: string): Promise<void> {
+async function commitSingle(
+  container: TreeRoot,
+  name: string,
+  e: ListEntry,
+  destType: LocalEntry['type'] | undefined,
+  part: string | undefined,
+  nonce: string,
+): Promise<void> {
   await container.checkParents(name);
   const dest = container.local(name);
   if (e.type === 'file') {

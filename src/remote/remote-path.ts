@@ -27,8 +27,12 @@ export function parseRemote(spec: string): RemoteLocation | undefined {
   if (slash >= 0 && slash < colon) return undefined;
   const host = spec.slice(0, colon);
   const path = spec.slice(colon + 1);
-  if (host === '' || host.endsWith('@')) throw new TypeError(`Cannot use ${JSON.stringify(spec)}: the host is empty (write ./${spec} for a local path)`);
-  if (path.startsWith(':')) throw new TypeError(`Cannot use ${JSON.stringify(spec)}: rsync daemon modules (host::module) are not supported; use host:path over ssh`);
+  if (host === '' || host.endsWith('@'))
+    throw new TypeError(`Cannot use ${JSON.stringify(spec)}: the host is empty (write ./${spec} for a local path)`);
+  if (path.startsWith(':'))
+    throw new TypeError(
+      `Cannot use ${JSON.stringify(spec)}: rsync daemon modules (host::module) are not supported; use host:path over ssh`,
+    );
   return { host, path };
 }
 

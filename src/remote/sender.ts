@@ -182,10 +182,16 @@ export async function runSender(channel: Channel, source: string, options: Sende
           const req = frame.type === FrameType.SIG ? assembler.first(frame.payload) : assembler.more(frame.payload);
           if (!req) continue;
           const e = entries[req.index];
-          if (!e || e.type !== 'file') throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
+          if (!e || e.type !== 'file')
+            throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
           const s = state[req.index]!;
-          const next = (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;
-          if (next === 0) throw protocolError('use a signature', `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'before it was asked for' : 'when it may not'}`);
+          const next =
+            (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;
+          if (next === 0)
+            throw protocolError(
+              'use a signature',
+              `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'before it was asked for' : 'when it may not'}`,
+            );
           state[req.index] = next;
           inbox.add(req);
         } else if (frame.type === FrameType.FINISH) {
@@ -204,7 +210,8 @@ export async function runSender(channel: Channel, source: string, options: Sende
   };
 
   const sendDeltaData = async (data: Uint8Array): Promise<void> => {
-    for (let p = 0; p < data.length; p += MAX_FRAME_PAYLOAD) await channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
+    for (let p = 0; p < data.length; p += MAX_FRAME_PAYLOAD)
+      await channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
   };
   const drain = async (enc: LibrsyncDeltaEncoder, all = false): Promise<void> => {
     if (enc.pending >= DELTA_CHUNK || (all && enc.pending > 0)) await sendDeltaData(enc.take());
@@ -263,7 +270,10 @@ export async function runSender(channel: Channel, source: string, options: Sende
         size += chunk.length;
         g.push(chunk);
         ops.push(g.take());
-        if (mode === 'hold' && (heldLiteral > HOLD_BYTES || heldTotal + heldLiteral > HOLD_TOTAL || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))) {
+        if (
+          mode === 'hold' &&
+          (heldLiteral > HOLD_BYTES || heldTotal + heldLiteral > HOLD_TOTAL || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))
+        ) {
           // Too much to hold, or nothing in common: stream the rest, no second round.
           mode = 'all';
           await start();
@@ -299,7 +309,8 @@ export async function runSender(channel: Channel, source: string, options: Sende
   /** The second round: the held delta spliced with the delta against the finer signature. */
   const secondRound = async (req: SignatureRequest, p: Parked): Promise<void> => {
     const asked = p.ranges.reduce((a, r) => a + r.length, 0);
-    if (req.basisSize > asked) throw protocolError('use a refined signature', `it covers ${req.basisSize} bytes, more than the ${asked} asked for`);
+    if (req.basisSize > asked)
+      throw protocolError('use a refined signature', `it covers ${req.basisSize} bytes, more than the ${asked} asked for`);
     if (!p.started) await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
     const g = new LibrsyncDeltaGenerator(req.signature);
     const splicer = new DeltaSplicer(p.held, p.ranges, p.encoder);

@@ -54,7 +54,9 @@ export function resolveServedPath(path: string, options: { root?: string; cwd?: 
     try {
       checkTreePath(rel, 'the requested path');
     } catch (err) {
-      throw new SyncError(ErrorCodes.UNSAFE_PATH, `${(err as Error).message}; this server only serves paths inside its root folder`, { path: rel });
+      throw new SyncError(ErrorCodes.UNSAFE_PATH, `${(err as Error).message}; this server only serves paths inside its root folder`, {
+        path: rel,
+      });
     }
     return { container: new TreeRoot(root), name: rel };
   }
@@ -90,7 +92,8 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     });
     const frame = await channel.next();
     if (!frame) throw await channel.closedError();
-    if (frame.type !== FrameType.HELLO) throw protocolError('start the session', `the client sent a ${frameName(frame.type)} frame instead of HELLO`);
+    if (frame.type !== FrameType.HELLO)
+      throw protocolError('start the session', `the client sent a ${frameName(frame.type)} frame instead of HELLO`);
     const hello = decodeHello(frame.payload);
     const target = resolveServedPath(hello.path, options);
     const shown = target.name === '' ? target.container.root : target.container.local(target.name);
@@ -102,7 +105,11 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     let report: FinishReport;
     if (hello.op === 'push') {
       const { runReceiver } = await receiver;
-      report = await runReceiver(channel, target, { delete: hello.delete, dryRun: hello.dryRun, ...(options.signal ? { signal: options.signal } : {}) });
+      report = await runReceiver(channel, target, {
+        delete: hello.delete,
+        dryRun: hello.dryRun,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     } else {
       channel.compressOutgoing(options.compression);
       const { runSender } = await sender;

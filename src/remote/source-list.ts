@@ -36,8 +36,20 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
   }
   const base = { path: '', mode: st.mode & 0o777, mtime: Math.round(st.mtimeMs), size: 0, local: source };
   if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
-  if (st.isSymbolicLink()) return { entries: [{ ...base, type: 'symlink', target: await readlink(source).catch((c: unknown) => Promise.reject(ioError('read the link', source, c))) }], skipped: [], groups: [1] };
-  if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot send ${source}: it is not a file, a folder or a link`, { path: source });
+  if (st.isSymbolicLink())
+    return {
+      entries: [
+        {
+          ...base,
+          type: 'symlink',
+          target: await readlink(source).catch((c: unknown) => Promise.reject(ioError('read the link', source, c))),
+        },
+      ],
+      skipped: [],
+      groups: [1],
+    };
+  if (!st.isDirectory())
+    throw new SyncError(ErrorCodes.IO, `Cannot send ${source}: it is not a file, a folder or a link`, { path: source });
   const tree = await walkTree(source, signal ? { signal } : {});
   const skipped = [...tree.skipped];
   const children = new Map<string, string[]>();
@@ -58,7 +70,14 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
     const names = (children.get(dir) ?? []).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const p of names) {
       const e = tree.entries.get(p)!;
-      const entry: SourceEntry = { path: p, type: e.type as ListEntry['type'], mode: e.mode & 0o777, mtime: Math.round(e.mtimeMs), size: e.type === 'file' ? e.size : 0, local: join(source, ...p.split('/')) };
+      const entry: SourceEntry = {
+        path: p,
+        type: e.type as ListEntry['type'],
+        mode: e.mode & 0o777,
+        mtime: Math.round(e.mtimeMs),
+        size: e.type === 'file' ? e.size : 0,
+        local: join(source, ...p.split('/')),
+      };
       if (e.type === 'symlink') entry.target = e.target!;
       entries.push(entry);
     }
@@ -68,4 +87,3 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
   visit('');
   return { entries, skipped, groups };
 }
-

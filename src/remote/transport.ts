@@ -105,7 +105,10 @@ function childTransport(command: string, args: string[], stderr: NodeJS.Writable
       closing ??= (async () => {
         if (!child.stdin.writableEnded) child.stdin.end();
         let timer: NodeJS.Timeout | undefined;
-        const late = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 5000)))]);
+        const late = await Promise.race([
+          exited.then(() => false),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 5000))),
+        ]);
         clearTimeout(timer);
         if (late) {
           child.kill('SIGTERM');

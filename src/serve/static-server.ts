@@ -385,7 +385,14 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
   }
 
   /** Sends a short text body (errors). */
-  function sendText(res: ServerResponse, status: number, text: string, ex: Exchange, headers: OutgoingHttpHeaders = {}, head = false): void {
+  function sendText(
+    res: ServerResponse,
+    status: number,
+    text: string,
+    ex: Exchange,
+    headers: OutgoingHttpHeaders = {},
+    head = false,
+  ): void {
     const body = Buffer.from(text.endsWith('\n') ? text : `${text}\n`);
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length, ...headers });
     if (head) res.end();

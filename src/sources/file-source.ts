@@ -33,7 +33,10 @@ export class FileSource implements BlockSource {
   #open(): Promise<FileHandle> {
     this.#handle ??= open(this.#path, 'r').catch((cause: unknown) => {
       this.#handle = undefined;
-      throw new SyncError(ErrorCodes.IO, `Cannot open the reference ${this.#path}: ${(cause as Error).message}`, { cause, path: this.#path });
+      throw new SyncError(ErrorCodes.IO, `Cannot open the reference ${this.#path}: ${(cause as Error).message}`, {
+        cause,
+        path: this.#path,
+      });
     });
     return this.#handle;
   }
@@ -50,7 +53,11 @@ export class FileSource implements BlockSource {
         const { bytesRead } = await fh.read(buf, 0, want, pos);
         this.stats.requests++;
         if (bytesRead === 0) {
-          throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot read ${this.#path} at ${pos}: the file ended early (it changed while being read)`, { path: this.#path, offset: pos });
+          throw new SyncError(
+            ErrorCodes.SOURCE_CHANGED,
+            `Cannot read ${this.#path} at ${pos}: the file ended early (it changed while being read)`,
+            { path: this.#path, offset: pos },
+          );
         }
         this.stats.bytes += bytesRead;
         options.onBytes?.(bytesRead);

@@ -20,7 +20,17 @@ import { writeBaseDelta } from '../forms/base-delta.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { fileChunks } from '../localfs/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
-import { MANIFEST_VERSION, MODE_MASK, decodeManifest, encodeManifest, objectNames, type FileEntry, type Manifest, type ManifestBase, type TreeEntry } from './manifest.js';
+import {
+  MANIFEST_VERSION,
+  MODE_MASK,
+  decodeManifest,
+  encodeManifest,
+  objectNames,
+  type FileEntry,
+  type Manifest,
+  type ManifestBase,
+  type TreeEntry,
+} from './manifest.js';
 import { sameMtime, walkTree } from '../localfs/walk.js';
 
 /** Options of {@link buildTree}. */
@@ -82,7 +92,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Copies `input` into the object store under its SHA-256 (one read); returns the hash. */
-async function storeContent(input: string, out: string, signal: AbortSignal | undefined): Promise<{ sha256: string; size: number; written: boolean }> {
+async function storeContent(
+  input: string,
+  out: string,
+  signal: AbortSignal | undefined,
+): Promise<{ sha256: string; size: number; written: boolean }> {
   const tmpDir = join(out, 'objects');
   await mkdir(tmpDir, { recursive: true });
   const temp = await AtomicFile.create(join(tmpDir, `incoming-${randomBytes(8).toString('hex')}`));
@@ -188,12 +202,17 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
   // Into the folder itself, the manifest would list its own objects and grow every build.
   const inside = relative(root, outReal);
   if (inside === '') {
-    throw new SyncError(ErrorCodes.IO, `Cannot publish ${dir} into ${out}: it is the published folder itself (publish into another folder, or one inside it)`, { path: out });
+    throw new SyncError(
+      ErrorCodes.IO,
+      `Cannot publish ${dir} into ${out}: it is the published folder itself (publish into another folder, or one inside it)`,
+      { path: out },
+    );
   }
   const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
   const excluded = outside ? undefined : inside.split(sep).join('/');
   const name = options.name ?? (basename(root) || 'tree');
-  if (name.includes('/') || name.includes(sep) || name.startsWith('.')) throw new RangeError(`Cannot publish: the name "${name}" is not a plain file name`);
+  if (name.includes('/') || name.includes(sep) || name.startsWith('.'))
+    throw new RangeError(`Cannot publish: the name "${name}" is not a plain file name`);
   const manifestPath = join(out, `${name}.tree.json`);
   const prev = await previousManifest(manifestPath);
   const prevFiles = new Map<string, FileEntry>();
@@ -239,12 +258,19 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
     const before = prevFiles.get(f.path);
     let sha256: string | undefined;
     // rsync's quick check: same size and mtime as last time, and the content is published.
-    if (!options.checksum && before && before.size === f.size && sameMtime(before.mtime, f.mtime) && (await exists(objectFile(objectNames.content(before.sha256))))) {
+    if (
+      !options.checksum &&
+      before &&
+      before.size === f.size &&
+      sameMtime(before.mtime, f.mtime) &&
+      (await exists(objectFile(objectNames.content(before.sha256))))
+    ) {
       sha256 = before.sha256;
     } else {
       const stored = f.size <= SMALL_FILE ? await storeSmall(input, out, shards) : await storeContent(input, out, signal);
       sha256 = stored.sha256;
-      if (stored.size !== f.size) throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
+      if (stored.size !== f.size)
+        throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
       if (stored.written) {
         newFiles++;
         objectBytes += stored.size;
@@ -294,7 +320,10 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
           let delta: number;
           if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
           else {
-            const r = await writeBaseDelta(baseObject, content, objectFile(objectNames.deltaPrefix(sha256)), { level: BEST, ...(signal ? { signal } : {}) });
+            const r = await writeBaseDelta(baseObject, content, objectFile(objectNames.deltaPrefix(sha256)), {
+              level: BEST,
+              ...(signal ? { signal } : {}),
+            });
             delta = r.size;
             objectBytes += delta;
           }

@@ -126,13 +126,17 @@ function checkEntry(raw: unknown, at: number): TreeEntry {
   checkTreePath(e.path, `the manifest path of entry ${at}`);
   const path = e.path;
   if (path.endsWith(PART_SUFFIX) || path.endsWith(TEMP_SUFFIX)) {
-    throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the manifest path ${JSON.stringify(path)}: names ending in ${PART_SUFFIX} or ${TEMP_SUFFIX} are gosync's own temporary files`);
+    throw new SyncError(
+      ErrorCodes.UNSAFE_PATH,
+      `Cannot use the manifest path ${JSON.stringify(path)}: names ending in ${PART_SUFFIX} or ${TEMP_SUFFIX} are gosync's own temporary files`,
+    );
   }
   const where = `entry ${JSON.stringify(path)}`;
   for (const k of Object.keys(e)) if (!KEYS[type].has(k)) throw corrupt(`${where} has an unknown field ${JSON.stringify(k)}`);
   if (type === 'symlink') {
     const target = e.target;
-    if (typeof target !== 'string' || target.length === 0 || target.length > MAX_LINK_TARGET || target.includes('\0')) throw corrupt(`${where} has a bad link target`);
+    if (typeof target !== 'string' || target.length === 0 || target.length > MAX_LINK_TARGET || target.includes('\0'))
+      throw corrupt(`${where} has a bad link target`);
     if (e.mtime !== undefined && !isTime(e.mtime)) throw corrupt(`${where} has a bad mtime`);
     return { type, path, target, ...(e.mtime !== undefined ? { mtime: e.mtime as number } : {}) };
   }
@@ -155,7 +159,14 @@ function checkEntry(raw: unknown, at: number): TreeEntry {
     if (!Array.isArray(e.bases) || e.bases.length > 64) throw corrupt(`${where} has a bad bases list`);
     file.bases = e.bases.map((b: unknown) => {
       const r = b as Record<string, unknown>;
-      if (typeof r !== 'object' || r === null || typeof r.sha256 !== 'string' || !HEX64.test(r.sha256) || !isInt(r.size, 0) || !isInt(r.delta, 1)) {
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        typeof r.sha256 !== 'string' ||
+        !HEX64.test(r.sha256) ||
+        !isInt(r.size, 0) ||
+        !isInt(r.delta, 1)
+      ) {
         throw corrupt(`${where} has a bad base`);
       }
       return { sha256: r.sha256, size: r.size, delta: r.delta };
@@ -178,10 +189,14 @@ export function decodeManifest(data: Uint8Array, options: { maxBytes?: number } 
   } catch (cause) {
     throw new SyncError(ErrorCodes.MANIFEST_CORRUPT, `Cannot use the manifest: it is not JSON (${(cause as Error).message})`, { cause });
   }
-  if (typeof doc !== 'object' || doc === null || (doc as Record<string, unknown>).gosync !== 'tree') throw corrupt('it is not a gosync tree manifest');
+  if (typeof doc !== 'object' || doc === null || (doc as Record<string, unknown>).gosync !== 'tree')
+    throw corrupt('it is not a gosync tree manifest');
   const d = doc as Record<string, unknown>;
   if (d.version !== MANIFEST_VERSION) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot use the manifest: it is version ${JSON.stringify(d.version)}, this gosync reads version ${MANIFEST_VERSION}`);
+    throw new SyncError(
+      ErrorCodes.INDEX_UNSUPPORTED,
+      `Cannot use the manifest: it is version ${JSON.stringify(d.version)}, this gosync reads version ${MANIFEST_VERSION}`,
+    );
   }
   if (!Array.isArray(d.entries)) throw corrupt('it has no entries list');
   const entries = d.entries.map(checkEntry);
@@ -196,8 +211,16 @@ export function decodeManifest(data: Uint8Array, options: { maxBytes?: number } 
     if (parent === '') continue;
     const t = types.get(parent);
     if (t === 'dir') continue;
-    if (t === 'symlink') throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the manifest path ${JSON.stringify(e.path)}: ${parent} is a symbolic link in the same manifest, and gosync never writes through links`);
-    if (t === 'file') throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the manifest path ${JSON.stringify(e.path)}: ${parent} is a file in the same manifest`);
+    if (t === 'symlink')
+      throw new SyncError(
+        ErrorCodes.UNSAFE_PATH,
+        `Cannot use the manifest path ${JSON.stringify(e.path)}: ${parent} is a symbolic link in the same manifest, and gosync never writes through links`,
+      );
+    if (t === 'file')
+      throw new SyncError(
+        ErrorCodes.UNSAFE_PATH,
+        `Cannot use the manifest path ${JSON.stringify(e.path)}: ${parent} is a file in the same manifest`,
+      );
     throw corrupt(`the folder ${JSON.stringify(parent)} of ${JSON.stringify(e.path)} is not listed`);
   }
   return { version: MANIFEST_VERSION, entries };

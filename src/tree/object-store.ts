@@ -50,7 +50,12 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
       name: root,
       async get(name, maxBytes, signal) {
         counted.requests++;
-        const got = await httpGet(new URL(name, root), { dispatcher, maxBytes, ...(signal ? { signal } : {}), ...(options.headers ? { headers: options.headers } : {}) });
+        const got = await httpGet(new URL(name, root), {
+          dispatcher,
+          maxBytes,
+          ...(signal ? { signal } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+        });
         counted.bytes += got.body.length;
         return got.body;
       },
@@ -95,7 +100,10 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
       const path = local(name);
       try {
         const st = await stat(path);
-        if (st.size > maxBytes) throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read ${path}: it is ${st.size} bytes, over the limit of ${maxBytes}`, { path });
+        if (st.size > maxBytes)
+          throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read ${path}: it is ${st.size} bytes, over the limit of ${maxBytes}`, {
+            path,
+          });
         const data = await readFile(path);
         counted.requests++;
         counted.bytes += data.length;

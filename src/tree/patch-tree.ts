@@ -44,7 +44,15 @@ import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import { TreeRoot, treeParent } from '../localfs/tree-path.js';
 import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
-import { commitTree, findTreeChanges, partName, prepareFolders, setMetadata, type StagedFile, type TreeChanges } from '../localfs/commit-tree.js';
+import {
+  commitTree,
+  findTreeChanges,
+  partName,
+  prepareFolders,
+  setMetadata,
+  type StagedFile,
+  type TreeChanges,
+} from '../localfs/commit-tree.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {
@@ -170,7 +178,13 @@ async function loadManifest(location: string, options: TreeOptions): Promise<{ m
   let data: Uint8Array;
   if (isHttpUrl(location)) {
     const { httpGet } = await import('../sources/http/http-get.js');
-    data = (await httpGet(location, { maxBytes, ...(options.signal ? { signal: options.signal } : {}), ...(options.headers ? { headers: options.headers } : {}) })).body;
+    data = (
+      await httpGet(location, {
+        maxBytes,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.headers ? { headers: options.headers } : {}),
+      })
+    ).body;
   } else {
     try {
       data = await readFile(location, options.signal ? { signal: options.signal } : {});
@@ -183,19 +197,32 @@ async function loadManifest(location: string, options: TreeOptions): Promise<{ m
 }
 
 /** Fetches and checks the block index of `entry` (it must describe the manifest's content). */
-async function fetchIndex(store: ObjectStore, entry: FileEntry, signal: AbortSignal | undefined): Promise<{ index: BlockIndex; bytes: number }> {
+async function fetchIndex(
+  store: ObjectStore,
+  entry: FileEntry,
+  signal: AbortSignal | undefined,
+): Promise<{ index: BlockIndex; bytes: number }> {
   const name = objectNames.index(entry.sha256, entry.index!);
   const data = await store.get(name, MAX_INDEX_BYTES, signal);
   const index = decodeIndex(data);
   const digest = Buffer.from(index.fileDigest.digest).toString('hex');
   if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
-    throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`);
+    throw new SyncError(
+      ErrorCodes.INDEX_CORRUPT,
+      `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`,
+    );
   }
   return { index, bytes: data.length };
 }
 
 /** Slices one file's part of a scan of concatenated indexes, renumbering the local files it uses. */
-function sliceScan(foundSource: Int32Array, foundOffset: Float64Array, files: readonly string[], first: number, index: BlockIndex): FoundScan {
+function sliceScan(
+  foundSource: Int32Array,
+  foundOffset: Float64Array,
+  files: readonly string[],
+  first: number,
+  index: BlockIndex,
+): FoundScan {
   const n = index.blockCount;
   const src = new Int32Array(n);
   const off = foundOffset.slice(first, first + n);
@@ -260,7 +287,13 @@ async function planTree(dir: string, location: string, options: PatchTreeOptions
       const l = local.entries.get(e.path);
       if (l && l.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) {
         known.set(e.sha256, localPath(e.path));
-        reports.push({ path: e.path, action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged', size: e.size, reusedBytes: e.size, fetchBytes: 0 });
+        reports.push({
+          path: e.path,
+          action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged',
+          size: e.size,
+          reusedBytes: e.size,
+          fetchBytes: 0,
+        });
       } else changed.push(e);
     }
     // Same size, other mtime: compare content.
@@ -443,27 +476,51 @@ export async function diffTree(dir: string, location: string, options: TreeOptio
   try {
     for (const n of plan.needed) {
       if (n.action !== 'blocks') continue;
-      const d = await diffFile({ local: plan.root.local(n.entry.path), index: n.index!, scan: n.scan!, ...(options.signal ? { signal: options.signal } : {}) });
+      const d = await diffFile({
+        local: plan.root.local(n.entry.path),
+        index: n.index!,
+        scan: n.scan!,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       n.report.reusedBytes = d.reusedBytes;
       n.report.fetchBytes = d.plan.bytes;
       n.report.plan = d.plan.kind;
     }
     const files = sortReports(plan.reports);
-    return { files, extraneous: plan.changes.extraneous, manifestBytes: plan.manifestBytes, indexBytes: plan.indexBytes, totals: totals(files) };
+    return {
+      files,
+      extraneous: plan.changes.extraneous,
+      manifestBytes: plan.manifestBytes,
+      indexBytes: plan.indexBytes,
+      totals: totals(files),
+    };
   } finally {
     await plan.store.close();
   }
 }
 
 /** Streams `source` (brotli-compressed when `compressed`) into `out`, checking size and SHA-256. */
-async function writeWhole(source: BlockSource, compressed: number | undefined, entry: FileEntry, out: AtomicFile, signal: AbortSignal | undefined): Promise<void> {
+async function writeWhole(
+  source: BlockSource,
+  compressed: number | undefined,
+  entry: FileEntry,
+  out: AtomicFile,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const h = createHash('sha256');
   let n = 0;
-  const chunks = compressed === undefined ? source.read([{ start: 0, end: entry.size }], signal ? { signal } : {}) : brotliInflated(source, compressed, signal);
+  const chunks =
+    compressed === undefined
+      ? source.read([{ start: 0, end: entry.size }], signal ? { signal } : {})
+      : brotliInflated(source, compressed, signal);
   try {
     for await (const chunk of chunks) {
       n += chunk.length;
-      if (n > entry.size) throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`);
+      if (n > entry.size)
+        throw new SyncError(
+          ErrorCodes.FILE_MISMATCH,
+          `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`,
+        );
       h.update(chunk);
       await out.write(chunk);
     }
@@ -472,7 +529,10 @@ async function writeWhole(source: BlockSource, compressed: number | undefined, e
     throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot decompress ${entry.path}: ${(err as Error).message}`, { cause: err });
   }
   if (n !== entry.size || h.digest('hex') !== entry.sha256) {
-    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept ${entry.path}: the fetched content does not match the manifest's size and SHA-256`);
+    throw new SyncError(
+      ErrorCodes.FILE_MISMATCH,
+      `Cannot accept ${entry.path}: the fetched content does not match the manifest's size and SHA-256`,
+    );
   }
 }
 
@@ -486,7 +546,9 @@ async function writeCopy(from: string, entry: FileEntry, out: AtomicFile, signal
     await out.write(chunk);
   }
   if (n !== entry.size || h.digest('hex') !== entry.sha256) {
-    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot reuse ${from} for ${entry.path}: its content is not the one expected`, { path: from });
+    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot reuse ${from} for ${entry.path}: its content is not the one expected`, {
+      path: from,
+    });
   }
 }
 
@@ -576,7 +638,10 @@ async function stage(plan: TreePlan, n: Needed, options: PatchTreeOptions): Prom
         }
       } else if (n.action === 'whole') {
         const compressed = e.br;
-        const source = store.open(compressed !== undefined ? objectNames.brotli(e.sha256) : objectNames.content(e.sha256), compressed ?? e.size);
+        const source = store.open(
+          compressed !== undefined ? objectNames.brotli(e.sha256) : objectNames.content(e.sha256),
+          compressed ?? e.size,
+        );
         try {
           await writeWhole(source, compressed, e, out, signal);
         } finally {
@@ -663,4 +728,3 @@ export async function patchTree(dir: string, location: string, options: PatchTre
     seconds: (performance.now() - started) / 1000,
   };
 }
-

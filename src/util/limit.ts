@@ -9,7 +9,12 @@ import { throwIfAborted } from '../core/errors.js';
  * Calls `fn` for every item with at most `limit` calls in flight. The first failure stops
  * new calls; it is thrown once the calls in flight have settled.
  */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   let next = 0;
   let failed: { err: unknown } | undefined;
   const worker = async () => {

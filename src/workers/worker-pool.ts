@@ -125,7 +125,8 @@ export class WorkerPool {
     const onMessage = (answer: { ok: true; value: unknown } | { ok: false; error: { code?: string; message: string } }) => {
       done();
       if (answer.ok) task.resolve(answer.value);
-      else task.reject(answer.error.code ? new SyncError(answer.error.code as never, answer.error.message) : new Error(answer.error.message));
+      else
+        task.reject(answer.error.code ? new SyncError(answer.error.code as never, answer.error.message) : new Error(answer.error.message));
     };
     const onError = (err: Error) => {
       this.#drop(slot);

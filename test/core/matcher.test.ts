@@ -108,7 +108,10 @@ test('scanning stops once every block is found', async () => {
   const index = await indexOf(neu, { blockSize: 1024 });
   const m = scanMemory(index, [neu, neu]);
   assert.ok(m.complete);
-  assert.ok(Array.from(m.foundSource).every((s) => s === 0), 'the second copy was not needed');
+  assert.ok(
+    Array.from(m.foundSource).every((s) => s === 0),
+    'the second copy was not needed',
+  );
 });
 
 test('4-byte weak checksums match at shifted offsets too (values with bit 31 set)', async () => {
@@ -116,7 +119,10 @@ test('4-byte weak checksums match at shifted offsets too (values with bit 31 set
   // junk bytes: every pair must be found by a lookup of its weak sums, none by prediction.
   const neu = randomBytes(40 * 1024, 61);
   const index = await indexOf(neu, { blockSize: 1024, hashLengths: { weakBytes: 4 } });
-  assert.ok(Array.from(index.weak).some((w) => w >= 0x80000000), 'some stored sums have bit 31 set');
+  assert.ok(
+    Array.from(index.weak).some((w) => w >= 0x80000000),
+    'some stored sums have bit 31 set',
+  );
   const parts: Uint8Array[] = [];
   for (let k = 19; k >= 0; k--) parts.push(randomBytes(1 + k, 100 + k), neu.subarray(2 * k * 1024, (2 * k + 2) * 1024));
   const m = scanMemory(index, [concat(...parts)]);
@@ -159,6 +165,12 @@ test('repeat mode reports every occurrence, in file order, without overlap', asy
   const s = m.scanner(0);
   s.push(concat(a, randomBytes(10, 83), b, a, a, b));
   s.end();
-  assert.deepEqual(events, [[0, 0], [1, 266], [0, 522], [0, 778], [1, 1034]]);
+  assert.deepEqual(events, [
+    [0, 0],
+    [1, 266],
+    [0, 522],
+    [0, 778],
+    [1, 1034],
+  ]);
   assert.equal(m.complete, false);
 });

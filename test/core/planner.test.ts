@@ -14,7 +14,13 @@ test('gaps up to gapBytes are bridged, larger ones are not', () => {
     { firstBlock: 6, blockCount: 1 },
   ];
   const r = planRanges(missing, { fileSize: 10_000, blockSize: 1000, gapBytes: 1000 });
-  assert.deepEqual(r.map((x) => [x.start, x.end]), [[0, 3000], [6000, 7000]]);
+  assert.deepEqual(
+    r.map((x) => [x.start, x.end]),
+    [
+      [0, 3000],
+      [6000, 7000],
+    ],
+  );
   assert.equal(rangesBytes(r), 4000);
   const none = planRanges(missing, { fileSize: 10_000, blockSize: 1000 });
   assert.equal(none.length, 3);
@@ -28,7 +34,13 @@ test('maxRanges bridges the smallest gaps first', () => {
     { firstBlock: 20, blockCount: 1 }, // gap 12
   ];
   const r = planRanges(missing, { fileSize: 100_000, blockSize: 10, maxRanges: 2 });
-  assert.deepEqual(r.map((x) => [x.firstBlock, x.blockCount]), [[0, 8], [20, 1]]);
+  assert.deepEqual(
+    r.map((x) => [x.firstBlock, x.blockCount]),
+    [
+      [0, 8],
+      [20, 1],
+    ],
+  );
 });
 
 test('no missing spans plan no ranges', () => {

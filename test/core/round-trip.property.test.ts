@@ -56,9 +56,9 @@ function apply(data: Uint8Array, e: Edit): Uint8Array {
 // Random bytes with some repetition, so that identical blocks occur.
 const base = fc.oneof(
   fc.uint8Array({ minLength: 0, maxLength: 6000 }),
-  fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 40 })).map(([b, k]) =>
-    concat(...Array.from({ length: k }, () => b)),
-  ),
+  fc
+    .tuple(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 40 }))
+    .map(([b, k]) => concat(...Array.from({ length: k }, () => b))),
 );
 
 test('patching an edited file reproduces it exactly, whole and in random splits', async () => {

@@ -19,7 +19,10 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gosync-load-'));
   await writeFile(join(dir, 'app.bin.zsync'), await buildZsync(data, { fileSize: data.length, urls: ['app.bin'] }));
   await writeFile(join(dir, 'nourl.bin.zsync'), await buildZsync(data, { fileSize: data.length }));
-  await writeFile(join(dir, 'abs.bin.zsync'), await buildZsync(data, { fileSize: data.length, urls: ['http://mirror.example/abs.bin', 'other.bin'] }));
+  await writeFile(
+    join(dir, 'abs.bin.zsync'),
+    await buildZsync(data, { fileSize: data.length, urls: ['http://mirror.example/abs.bin', 'other.bin'] }),
+  );
   await writeFile(join(dir, 'app.bin.gosync'), await buildIndex(data, { fileSize: data.length }));
   server = await startStaticServer({ root: dir, port: 0 });
 });
@@ -36,7 +39,8 @@ test('a local .zsync loads as zsync, and its relative URL needs the reference ar
   assert.deepEqual(loaded.zsync?.urls, ['app.bin']);
   assert.throws(
     () => resolveReference(loaded),
-    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.NO_REFERENCE && /"app\.bin", relative to the URL the index is published at/.test(e.message),
+    (e: unknown) =>
+      SyncError.is(e) && e.code === ErrorCodes.NO_REFERENCE && /"app\.bin", relative to the URL the index is published at/.test(e.message),
   );
   assert.equal(resolveReference(loaded, 'http://example.com/app.bin'), 'http://example.com/app.bin');
   assert.equal((await loadIndex(join(dir, 'app.bin.gosync'))).format, 'gosync');
@@ -55,5 +59,8 @@ test('a .zsync fetched over HTTP resolves its relative URL against its own URL; 
 test('resolveReference keeps its gosync behaviour', () => {
   const index = { url: undefined } as unknown as LoadedIndex['index'];
   assert.equal(resolveReference({ index, url: 'http://h/x/app.gosync', bytes: 1 }), 'http://h/x/app');
-  assert.throws(() => resolveReference({ index, path: '/tmp/app.gosync', bytes: 1 }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.NO_REFERENCE);
+  assert.throws(
+    () => resolveReference({ index, path: '/tmp/app.gosync', bytes: 1 }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.NO_REFERENCE,
+  );
 });

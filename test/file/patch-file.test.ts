@@ -37,7 +37,10 @@ async function leftovers(): Promise<string[]> {
 /** A source that corrupts one byte of what it delivers. */
 class CorruptingSource implements BlockSource {
   readonly name = 'corrupting';
-  constructor(readonly data: Uint8Array, readonly at: number) {}
+  constructor(
+    readonly data: Uint8Array,
+    readonly at: number,
+  ) {}
   async *read(ranges: readonly ByteRange[]): AsyncGenerator<Uint8Array> {
     for (const r of ranges) {
       const piece = Uint8Array.from(this.data.subarray(r.start, r.end));
@@ -122,7 +125,10 @@ test('a reference that does not match its index fails with FILE_MISMATCH and cha
   const { local, index } = await setup('mismatch', oldData, newData);
   // An index whose whole-file hash is wrong, everything else right.
   const bad = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(32) } };
-  await assert.rejects(patchFile({ local, index: bad, source: new MemorySource(newData) }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH);
+  await assert.rejects(
+    patchFile({ local, index: bad, source: new MemorySource(newData) }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH,
+  );
   assert.deepEqual(await readFile(local), Buffer.from(oldData));
   assert.deepEqual(await leftovers(), []);
 });
@@ -169,7 +175,10 @@ test('an aborted patch rejects with ABORTED and leaves no trace', async () => {
   const { local, index } = await setup('abort', oldData, randomBytes(100_000, 14));
   const ac = new AbortController();
   ac.abort();
-  await assert.rejects(patchFile({ local, index, source: new MemorySource(new Uint8Array(100_000)), signal: ac.signal }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.ABORTED);
+  await assert.rejects(
+    patchFile({ local, index, source: new MemorySource(new Uint8Array(100_000)), signal: ac.signal }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.ABORTED,
+  );
   assert.deepEqual(await readFile(local), Buffer.from(oldData));
   assert.deepEqual(await leftovers(), []);
 });
@@ -199,6 +208,9 @@ test('a local file with the same blocks in place but other bytes elsewhere is no
   changed[5] ^= 1;
   const { createHash } = await import('node:crypto');
   const lied = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) } };
-  await assert.rejects(patchFile({ local, index: lied, source: new MemorySource(data) }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH);
+  await assert.rejects(
+    patchFile({ local, index: lied, source: new MemorySource(data) }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH,
+  );
   assert.deepEqual(await readFile(local), Buffer.from(data));
 });

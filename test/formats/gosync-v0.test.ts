@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { decodeAnyIndex, detectIndexFormat } from '../../src/formats/detect.js';
-import { decodeGoSyncV0Index, encodeGoSyncV0Index, goSyncV0ToBlockIndex, isGoSyncV0Index, swapHalves } from '../../src/formats/gosync-v0.js';
+import {
+  decodeGoSyncV0Index,
+  encodeGoSyncV0Index,
+  goSyncV0ToBlockIndex,
+  isGoSyncV0Index,
+  swapHalves,
+} from '../../src/formats/gosync-v0.js';
 import { toHex } from '../../src/core/hashing/strong-hash.js';
 import { loadIndex } from '../../src/file/load-index.js';
 import { weakChecksum } from '../../src/core/rollsum.js';
@@ -34,8 +40,10 @@ const GOLDEN = Buffer.from(
     '00 00 02 00 01 00', // version 0.2.1 (3 × uint16 LE)
     '0c 00 00 00 00 00 00 00', // file size 12 (int64 LE)
     '08 00 00 00', // block size 8 (uint32 LE)
-    '1a 03 20 0e', '64a59a3b0ba341645ad4f836dffe1fea', // block 0: rollsum, MD5("hello wo")
-    '63 01 f5 03', '39a1f9b316b8f4eae496560b0d183929', // block 1: rollsum, MD5("rld!")
+    '1a 03 20 0e',
+    '64a59a3b0ba341645ad4f836dffe1fea', // block 0: rollsum, MD5("hello wo")
+    '63 01 f5 03',
+    '39a1f9b316b8f4eae496560b0d183929', // block 1: rollsum, MD5("rld!")
   ]
     .join('')
     .replace(/ /g, ''),
@@ -69,7 +77,7 @@ test('the hand-computed go-sync index of "hello world!" decodes, and the writer 
   assert.equal(swapHalves(0x0e20031a), 0x031a0e20);
 });
 
-test('mapping onto a BlockIndex pads the last block (checked against go-sync\'s MD5) and needs a whole-file digest', async () => {
+test("mapping onto a BlockIndex pads the last block (checked against go-sync's MD5) and needs a whole-file digest", async () => {
   const g = decodeGoSyncV0Index(GOLDEN);
   const fileDigest = { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(HELLO).digest()) };
   const index = await goSyncV0ToBlockIndex(g, { fileDigest, lastBlock: HELLO.subarray(8) });
@@ -89,10 +97,22 @@ test('mapping onto a BlockIndex pads the last block (checked against go-sync\'s 
   // Never without a whole-file digest, nor without the short last block, nor with a wrong one.
   await assert.rejects(goSyncV0ToBlockIndex(g, {} as never), TypeError);
   await assert.rejects(goSyncV0ToBlockIndex(g, { fileDigest }), /lastBlock or options\.source/);
-  await assert.rejects(goSyncV0ToBlockIndex(g, { fileDigest: { algorithm: 'sha256', digest: new Uint8Array(5) }, lastBlock: HELLO.subarray(8) }), RangeError);
-  await assert.rejects(goSyncV0ToBlockIndex(g, { fileDigest: { algorithm: 'nope', digest: new Uint8Array(5) }, lastBlock: HELLO.subarray(8) }), RangeError);
-  await assert.rejects(goSyncV0ToBlockIndex(g, { fileDigest, lastBlock: new TextEncoder().encode('rld?') }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH);
-  await assert.rejects(goSyncV0ToBlockIndex(g, { fileDigest, lastBlock: new TextEncoder().encode('rld!!') }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH);
+  await assert.rejects(
+    goSyncV0ToBlockIndex(g, { fileDigest: { algorithm: 'sha256', digest: new Uint8Array(5) }, lastBlock: HELLO.subarray(8) }),
+    RangeError,
+  );
+  await assert.rejects(
+    goSyncV0ToBlockIndex(g, { fileDigest: { algorithm: 'nope', digest: new Uint8Array(5) }, lastBlock: HELLO.subarray(8) }),
+    RangeError,
+  );
+  await assert.rejects(
+    goSyncV0ToBlockIndex(g, { fileDigest, lastBlock: new TextEncoder().encode('rld?') }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH,
+  );
+  await assert.rejects(
+    goSyncV0ToBlockIndex(g, { fileDigest, lastBlock: new TextEncoder().encode('rld!!') }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH,
+  );
 });
 
 test('go-sync writes no extra record for an exact multiple of the block size, none for an empty file', () => {
@@ -116,7 +136,10 @@ test('a go-sync index round-trips and patches through the engine once given the 
       assert.equal(toHex(g.md5.subarray(16 * i, 16 * i + 16)), createHash('md5').update(block).digest('hex'));
     }
     const source = new MemorySource(ref);
-    const index = await goSyncV0ToBlockIndex(g, { fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(ref).digest()) }, source });
+    const index = await goSyncV0ToBlockIndex(g, {
+      fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(ref).digest()) },
+      source,
+    });
     const { output } = await patchMemory(index, [old], source);
     assert.deepEqual(output, ref, `block size ${bs}`);
     // A wrong digest fails the patch (fail closed), it is never skipped.
@@ -148,10 +171,17 @@ test('malformed go-sync indexes fail with INDEX_CORRUPT or INDEX_UNSUPPORTED', (
     ['version 1.0.0', patch(6, '010000000000'), U, /1\.0\.0/],
   ];
   for (const [name, data, want, message] of cases) {
-    assert.equal(code(() => decodeGoSyncV0Index(data)), want, name);
+    assert.equal(
+      code(() => decodeGoSyncV0Index(data)),
+      want,
+      name,
+    );
     if (message) assert.throws(() => decodeGoSyncV0Index(data), message, name);
   }
-  assert.equal(code(() => decodeGoSyncV0Index(GOLDEN, { maxBytes: 50 })), C);
+  assert.equal(
+    code(() => decodeGoSyncV0Index(GOLDEN, { maxBytes: 50 })),
+    C,
+  );
 });
 
 test('loadIndex reads a go-sync index (no whole-file digest: verified block by block); unknown data is INDEX_CORRUPT', async () => {
@@ -168,8 +198,14 @@ test('loadIndex reads a go-sync index (no whole-file digest: verified block by b
     await writeFile(file, GOLDEN.subarray(0, 30));
     await assert.rejects(loadIndex(file), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_CORRUPT);
     await writeFile(file, 'hello, not an index');
-    await assert.rejects(loadIndex(file), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_CORRUPT && /not a gosync index, a \.zsync/.test(e.message));
-    assert.equal(code(() => decodeAnyIndex(new Uint8Array(0))), ErrorCodes.INDEX_CORRUPT);
+    await assert.rejects(
+      loadIndex(file),
+      (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_CORRUPT && /not a gosync index, a \.zsync/.test(e.message),
+    );
+    assert.equal(
+      code(() => decodeAnyIndex(new Uint8Array(0))),
+      ErrorCodes.INDEX_CORRUPT,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -214,14 +250,42 @@ test('without a whole-file digest, a local block that is not what the index says
   wrong[5000] ^= 1; // block 1
   const found = new Int32Array([0, 0, -1]);
   const offsets = new Float64Array([0, 4096, 0]);
-  const reader = { async readInto(t: Uint8Array, pos: number) { const n = Math.min(t.length, wrong.length - pos); t.set(wrong.subarray(pos, pos + n)); return n; } };
+  const reader = {
+    async readInto(t: Uint8Array, pos: number) {
+      const n = Math.min(t.length, wrong.length - pos);
+      t.set(wrong.subarray(pos, pos + n));
+      return n;
+    },
+  };
   await assert.rejects(
-    assemble({ index, foundSource: found, foundOffset: offsets, locals: [reader], ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }], source: new MemorySource(data), sink: { async write() {} } }),
+    assemble({
+      index,
+      foundSource: found,
+      foundOffset: offsets,
+      locals: [reader],
+      ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }],
+      source: new MemorySource(data),
+      sink: { async write() {} },
+    }),
     (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH && e.blockIndex === 1,
   );
   // The same with the right local bytes goes through, the short last block checked unpadded.
-  const right = { async readInto(t: Uint8Array, pos: number) { const n = Math.min(t.length, data.length - pos); t.set(data.subarray(pos, pos + n)); return n; } };
-  const r = await assemble({ index, foundSource: found, foundOffset: offsets, locals: [right], ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }], source: new MemorySource(data), sink: { async write() {} } });
+  const right = {
+    async readInto(t: Uint8Array, pos: number) {
+      const n = Math.min(t.length, data.length - pos);
+      t.set(data.subarray(pos, pos + n));
+      return n;
+    },
+  };
+  const r = await assemble({
+    index,
+    foundSource: found,
+    foundOffset: offsets,
+    locals: [right],
+    ranges: [{ start: 8192, end: 10_000, firstBlock: 2, blockCount: 1 }],
+    source: new MemorySource(data),
+    sink: { async write() {} },
+  });
   assert.equal(r.reusedBytes, 8192);
   assert.equal(r.fetchedBytes, 10_000 - 8192);
 });

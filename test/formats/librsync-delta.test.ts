@@ -13,7 +13,12 @@ import {
   isLibrsyncDelta,
   type DeltaEvent,
 } from '../../src/formats/librsync-delta.js';
-import { decodeLibrsyncSignature, encodeLibrsyncSignature, type LibrsyncHash, type LibrsyncRollsum } from '../../src/formats/librsync-signature.js';
+import {
+  decodeLibrsyncSignature,
+  encodeLibrsyncSignature,
+  type LibrsyncHash,
+  type LibrsyncRollsum,
+} from '../../src/formats/librsync-signature.js';
 import { chunked, concat, randomBytes } from '../helpers/data.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -29,7 +34,8 @@ const KINDS: [LibrsyncHash, LibrsyncRollsum][] = [
   ['blake2', 'rabinkarp'],
 ];
 
-const isCode = (code: string, message?: RegExp) => (e: unknown) => SyncError.is(e) && e.code === code && (!message || message.test(e.message));
+const isCode = (code: string, message?: RegExp) => (e: unknown) =>
+  SyncError.is(e) && e.code === code && (!message || message.test(e.message));
 
 test('the worked example: rdiff delta of "hello, " inserted, byte for byte', () => {
   const sig = decodeLibrsyncSignature(encodeLibrsyncSignature(OLD, { blockLength: 16, strongLength: 8 }));
@@ -53,14 +59,26 @@ test('the encoder picks the narrowest widths, immediate literals up to 64 bytes,
   const expect =
     '72730236' +
     '4e000102000f40' +
-    '420234' + '00'.repeat(564) +
-    '40' + '00'.repeat(64) +
-    '4141' + '00'.repeat(65) +
+    '420234' +
+    '00'.repeat(564) +
+    '40' +
+    '00'.repeat(64) +
+    '4141' +
+    '00'.repeat(65) +
     '450040' +
-    '54' + '0000000100000000' + '0000000100000000' +
+    '54' +
+    '0000000100000000' +
+    '0000000100000000' +
     '00';
   assert.equal(hex(out), expect);
-  assert.deepEqual(e.stats, { literalCommands: 3, literalBytes: 693, literalCommandBytes: 3 + 1 + 2, copyCommands: 3, copyBytes: 3904 + 64 + 2 ** 32, copyCommandBytes: 7 + 3 + 17 });
+  assert.deepEqual(e.stats, {
+    literalCommands: 3,
+    literalBytes: 693,
+    literalCommandBytes: 3 + 1 + 2,
+    copyCommands: 3,
+    copyBytes: 3904 + 64 + 2 ** 32,
+    copyCommandBytes: 7 + 3 + 17,
+  });
   assert.throws(() => e.literal(Uint8Array.of(1)), /after end/);
 });
 
@@ -83,7 +101,12 @@ test('the parser reads every opcode width, in any chunking, literal data sliced 
     parts.push(op.toString(16).padStart(2, '0') + 'ab'.repeat(op));
     expected.push('ab'.repeat(op));
   }
-  for (const [op, w] of [[0x41, 1], [0x42, 2], [0x43, 4], [0x44, 8]] as const) {
+  for (const [op, w] of [
+    [0x41, 1],
+    [0x42, 2],
+    [0x43, 4],
+    [0x44, 8],
+  ] as const) {
     parts.push(op.toString(16) + '3'.padStart(2 * w, '0') + 'cdcdcd');
     expected.push('cdcdcd');
   }
@@ -151,7 +174,10 @@ test('malformed deltas are DELTA_CORRUPT, naming the byte', () => {
   for (const [h, message] of cases) {
     assert.throws(() => decodeLibrsyncDelta(unhex(h)), isCode(ErrorCodes.DELTA_CORRUPT, message), h);
   }
-  assert.throws(() => applyLibrsyncDelta(OLD, unhex('72730236 45 30 20 00')), isCode(ErrorCodes.DELTA_CORRUPT, /past the end of the 64-byte basis/));
+  assert.throws(
+    () => applyLibrsyncDelta(OLD, unhex('72730236 45 30 20 00')),
+    isCode(ErrorCodes.DELTA_CORRUPT, /past the end of the 64-byte basis/),
+  );
   assert.throws(() => applyLibrsyncDelta(OLD, unhex('72730236 45 40 01 00')), isCode(ErrorCodes.DELTA_CORRUPT));
   assert.deepEqual(applyLibrsyncDelta(OLD, unhex('72730236 45 3f 01 00')), enc('?'));
 });
@@ -161,7 +187,14 @@ function edited(data: Uint8Array, seed: number): Uint8Array {
   const n = data.length;
   if (n < 40) return concat(data.subarray(0, n >> 1), randomBytes(5, seed), data.subarray(n >> 1));
   const q = Math.floor(n / 4);
-  return concat(data.subarray(0, q), randomBytes(37, seed), data.subarray(q + 11, 2 * q), data.subarray(2 * q + 90, 3 * q), randomBytes(13, seed + 1), data.subarray(3 * q + 13));
+  return concat(
+    data.subarray(0, q),
+    randomBytes(37, seed),
+    data.subarray(q + 11, 2 * q),
+    data.subarray(2 * q + 90, 3 * q),
+    randomBytes(13, seed + 1),
+    data.subarray(3 * q + 13),
+  );
 }
 
 test('generated deltas rebuild the new file, for all four magics and awkward sizes', () => {
@@ -191,7 +224,8 @@ test('generated deltas rebuild the new file, for all four magics and awkward siz
       }
       // The same old file as new: all copies (one, merged), except for an empty file.
       const same = decodeLibrsyncDelta(encodeLibrsyncDelta(sig, old));
-      if (old.length > 0) assert.deepEqual(same, [{ type: 'copy', offset: 0, length: old.length }, { type: 'end' }], `${hash}/${rollsum} ${name} identity`);
+      if (old.length > 0)
+        assert.deepEqual(same, [{ type: 'copy', offset: 0, length: old.length }, { type: 'end' }], `${hash}/${rollsum} ${name} identity`);
     }
   }
 });

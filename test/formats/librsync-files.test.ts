@@ -78,7 +78,10 @@ test('overwrite: false refuses an existing output; the output may be the basis i
   await writeFile(p('o-old'), old);
   await writeFile(p('o-new'), nw);
   await writeFile(p('o-sig'), 'already here');
-  await assert.rejects(rdiffSignature(p('o-old'), p('o-sig'), { overwrite: false }), (e: unknown) => isCode(ErrorCodes.IO)(e) && /exists/.test((e as Error).message));
+  await assert.rejects(
+    rdiffSignature(p('o-old'), p('o-sig'), { overwrite: false }),
+    (e: unknown) => isCode(ErrorCodes.IO)(e) && /exists/.test((e as Error).message),
+  );
   assert.equal(await readFile(p('o-sig'), 'utf8'), 'already here');
   await rdiffSignature(p('o-old'), p('o-sig'));
   await rdiffDelta(p('o-sig'), p('o-new'), p('o-delta'));
@@ -96,14 +99,26 @@ test('abort: ABORTED, nothing written, no temporary file left', async () => {
   const aborted = AbortSignal.abort();
   await assert.rejects(rdiffDelta(p('nope'), p('a-old'), p('a-delta'), { signal: aborted }), isCode(ErrorCodes.ABORTED));
   await assert.rejects(rdiffPatch(p('a-old'), p('nope'), p('a-out'), { signal: aborted }), isCode(ErrorCodes.ABORTED));
-  assert.deepEqual((await readdir(dir)).filter((f) => f.includes('gosync-tmp')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.includes('gosync-tmp')),
+    [],
+  );
 });
 
 test('missing files and oversized signatures are clear errors', async () => {
-  await assert.rejects(rdiffSignature(p('missing'), p('x')), (e: unknown) => isCode(ErrorCodes.IO)(e) && /missing/.test((e as Error).message));
-  await assert.rejects(rdiffPatch(dir, p('x'), p('y')), (e: unknown) => isCode(ErrorCodes.IO)(e) && /not a regular file/.test((e as Error).message));
+  await assert.rejects(
+    rdiffSignature(p('missing'), p('x')),
+    (e: unknown) => isCode(ErrorCodes.IO)(e) && /missing/.test((e as Error).message),
+  );
+  await assert.rejects(
+    rdiffPatch(dir, p('x'), p('y')),
+    (e: unknown) => isCode(ErrorCodes.IO)(e) && /not a regular file/.test((e as Error).message),
+  );
   await writeFile(p('big-sig'), encodeLibrsyncSignature(randomBytes(100_000, 8), { blockLength: 64 }));
   await writeFile(p('n'), 'x');
-  await assert.rejects(rdiffDelta(p('big-sig'), p('n'), p('d'), { maxSignatureBytes: 1000 }), (e: unknown) => isCode(ErrorCodes.INDEX_CORRUPT)(e) && /over the limit of 1000/.test((e as Error).message));
+  await assert.rejects(
+    rdiffDelta(p('big-sig'), p('n'), p('d'), { maxSignatureBytes: 1000 }),
+    (e: unknown) => isCode(ErrorCodes.INDEX_CORRUPT)(e) && /over the limit of 1000/.test((e as Error).message),
+  );
   await assert.rejects(readFile(p('d')));
 });

@@ -48,7 +48,17 @@ test('the worked example: rdiff -b 16 -S 8 signature (RabinKarp + BLAKE2b-256), 
   const sig = encodeLibrsyncSignature(OLD, { blockLength: 16, strongLength: 8 });
   assert.equal(
     hex(sig),
-    '72730147' + '00000010' + '00000008' + '518d31a9' + '5dc67514d3f5b93a' + '90adcf75' + '2c8804b02df4aa31' + '60d94149' + 'c5a6b826c1c77aae' + 'fc15c094' + 'e729e76a80a86223',
+    '72730147' +
+      '00000010' +
+      '00000008' +
+      '518d31a9' +
+      '5dc67514d3f5b93a' +
+      '90adcf75' +
+      '2c8804b02df4aa31' +
+      '60d94149' +
+      'c5a6b826c1c77aae' +
+      'fc15c094' +
+      'e729e76a80a86223',
   );
   assert.equal(sig.length, 60);
 });
@@ -128,7 +138,13 @@ test("rdiff's defaults: magic, block length and strong length from the basis siz
   for (const [size, block, minStrong] of observed) {
     assert.equal(librsyncRecommendedBlockLength(size), block, `block for ${size}`);
     assert.equal(librsyncMinStrongLength(size, block), minStrong, `min strong for ${size}`);
-    assert.deepEqual(librsyncSignatureParams(size), { magic: RS_RK_BLAKE2_SIG_MAGIC, hash: 'blake2', rollsum: 'rabinkarp', blockLength: block, strongLength: 32 });
+    assert.deepEqual(librsyncSignatureParams(size), {
+      magic: RS_RK_BLAKE2_SIG_MAGIC,
+      hash: 'blake2',
+      rollsum: 'rabinkarp',
+      blockLength: block,
+      strongLength: 32,
+    });
     assert.equal(librsyncSignatureParams(size, { hash: 'md4', strongLength: -1 }).strongLength, minStrong);
   }
   // Size unknown (a pipe): block 2048, -S -1 gives 12.
@@ -226,7 +242,12 @@ test('malformed signatures are INDEX_CORRUPT (or UNSUPPORTED) with a clear reaso
     [set(good, 8, 0x80000000), /strong sum length 2147483648/, ErrorCodes.INDEX_CORRUPT],
   ];
   for (const [bytes, message, code] of cases) {
-    assert.throws(() => decodeLibrsyncSignature(bytes), (e: unknown) => isCode(code)(e) && message.test((e as Error).message) && /^Cannot (read|use) the librsync signature/.test((e as Error).message), String(message));
+    assert.throws(
+      () => decodeLibrsyncSignature(bytes),
+      (e: unknown) =>
+        isCode(code)(e) && message.test((e as Error).message) && /^Cannot (read|use) the librsync signature/.test((e as Error).message),
+      String(message),
+    );
   }
   assert.throws(() => decodeLibrsyncSignature(good, { maxBytes: 20 }), /over the limit of 20/);
   // The header alone is a valid signature of an empty basis.

@@ -9,7 +9,15 @@ import { test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { md4Digest } from '../../src/core/hashing/md4.js';
 import { toHex } from '../../src/core/hashing/strong-hash.js';
-import { ZsyncBuilder, buildZsync, decodeZsync, formatMTime, isZsyncControl, zsyncBlockSize, zsyncHashLengths } from '../../src/formats/zsync-control.js';
+import {
+  ZsyncBuilder,
+  buildZsync,
+  decodeZsync,
+  formatMTime,
+  isZsyncControl,
+  zsyncBlockSize,
+  zsyncHashLengths,
+} from '../../src/formats/zsync-control.js';
 import { weakChecksum, weakMask } from '../../src/core/rollsum.js';
 import { chunked, concat, randomBytes } from '../helpers/data.js';
 import { patchMemory } from '../helpers/memory-patch.js';
@@ -39,7 +47,11 @@ function padded(data: Uint8Array, i: number, bs: number): Uint8Array {
 }
 
 /** A .zsync made by hand from header lines and the records of `data` (for the newer form and broken files). */
-function handMade(data: Uint8Array, lines: string[], opts: { bs: number; rsum: number; strong: number; hash?: (b: Uint8Array) => Uint8Array }): Uint8Array {
+function handMade(
+  data: Uint8Array,
+  lines: string[],
+  opts: { bs: number; rsum: number; strong: number; hash?: (b: Uint8Array) => Uint8Array },
+): Uint8Array {
   const hash = opts.hash ?? md4Digest;
   const n = Math.ceil(data.length / opts.bs);
   const recs: Uint8Array[] = [];
@@ -54,7 +66,7 @@ function handMade(data: Uint8Array, lines: string[], opts: { bs: number; rsum: n
   return concat(enc.encode(`${lines.join('\n')}\n\n`), ...recs);
 }
 
-test('the worked example decodes to the sums zsync 0.6.2 wrote, in gosync\'s weak convention', () => {
+test("the worked example decodes to the sums zsync 0.6.2 wrote, in gosync's weak convention", () => {
   assert.ok(isZsyncControl(DEMO_FILE));
   const z = decodeZsync(DEMO_FILE);
   const { index } = z;
@@ -86,19 +98,37 @@ test('the worked example decodes to the sums zsync 0.6.2 wrote, in gosync\'s wea
   assert.equal(weakChecksum(padded(DEMO, 2, 16)), 0x0272214e);
 });
 
-test('the writer reproduces zsyncmake 0.6.2\'s bytes for the worked example', async () => {
-  const out = await buildZsync(DEMO, { fileSize: 40, blockSize: 16, urls: ['demo.txt'], filename: 'demo.txt', mtime: new Date('2024-03-02T10:00:00Z') });
+test("the writer reproduces zsyncmake 0.6.2's bytes for the worked example", async () => {
+  const out = await buildZsync(DEMO, {
+    fileSize: 40,
+    blockSize: 16,
+    urls: ['demo.txt'],
+    filename: 'demo.txt',
+    mtime: new Date('2024-03-02T10:00:00Z'),
+  });
   assert.equal(Buffer.from(out).toString('latin1'), Buffer.from(DEMO_FILE).toString('latin1'));
   assert.equal(formatMTime(new Date('2024-03-02T10:00:00Z')), 'Sat, 02 Mar 2024 10:00:00 +0000');
 });
 
-test('zsyncmake\'s parameters: block size and Hash-Lengths at every threshold, on both sides', () => {
+test("zsyncmake's parameters: block size and Hash-Lengths at every threshold, on both sides", () => {
   assert.equal(zsyncBlockSize(99_999_999), 2048);
   assert.equal(zsyncBlockSize(100_000_000), 4096);
   const cases: [number, string][] = [
-    [1, '1,2,3'], [16, '1,2,3'], [17, '1,2,4'], [2048, '1,2,4'], [2049, '2,2,3'], [34815, '2,2,3'], [34816, '2,2,4'],
-    [8_988_671, '2,2,4'], [8_988_672, '2,2,5'], [99_999_999, '2,2,5'], [100_000_000, '2,2,5'], [406_872_067, '2,2,5'],
-    [406_872_068, '2,3,5'], [4_603_228_159, '2,3,5'], [4_603_228_160, '2,3,6'],
+    [1, '1,2,3'],
+    [16, '1,2,3'],
+    [17, '1,2,4'],
+    [2048, '1,2,4'],
+    [2049, '2,2,3'],
+    [34815, '2,2,3'],
+    [34816, '2,2,4'],
+    [8_988_671, '2,2,4'],
+    [8_988_672, '2,2,5'],
+    [99_999_999, '2,2,5'],
+    [100_000_000, '2,2,5'],
+    [406_872_067, '2,2,5'],
+    [406_872_068, '2,3,5'],
+    [4_603_228_159, '2,3,5'],
+    [4_603_228_160, '2,3,6'],
   ];
   for (const [len, want] of cases) {
     const h = zsyncHashLengths(len, zsyncBlockSize(len));
@@ -109,7 +139,14 @@ test('zsyncmake\'s parameters: block size and Hash-Lengths at every threshold, o
 });
 
 test('written files decode to the sums of the padded blocks, for any chunking, block size and length', async () => {
-  for (const [len, bs] of [[1, 2048], [2048, 2048], [4096, 1024], [10_001, 256], [70_000, 4096], [33, 16]] as const) {
+  for (const [len, bs] of [
+    [1, 2048],
+    [2048, 2048],
+    [4096, 1024],
+    [10_001, 256],
+    [70_000, 4096],
+    [33, 16],
+  ] as const) {
     const data = randomBytes(len, len);
     const whole = await buildZsync(data, { fileSize: len, blockSize: bs, urls: ['x'] });
     const b = new ZsyncBuilder({ fileSize: len, blockSize: bs, urls: ['x'] });
@@ -123,7 +160,10 @@ test('written files decode to the sums of the padded blocks, for any chunking, b
     for (let i = 0; i < index.blockCount; i++) {
       const block = padded(data, i, bs);
       assert.equal(index.weak[i], (weakChecksum(block) & weakMask(index.weakBytes)) >>> 0);
-      assert.deepEqual(index.strong.subarray(i * index.strongBytes, (i + 1) * index.strongBytes), md4Digest(block).subarray(0, index.strongBytes));
+      assert.deepEqual(
+        index.strong.subarray(i * index.strongBytes, (i + 1) * index.strongBytes),
+        md4Digest(block).subarray(0, index.strongBytes),
+      );
     }
     assert.deepEqual(Buffer.from(index.fileDigest.digest), createHash('sha1').update(data).digest());
   }
@@ -146,9 +186,38 @@ test('the newer form (Safe, Strong-Hash-Algorithm, File-Hash SHA-256, no SHA-1) 
   const sha256 = createHash('sha256').update(ref).digest('hex');
   for (const [lines, rsum, strong, hash] of [
     // As upstream's Go zsyncmake 0.7 writes it (MD4, Hash-Lengths 1,4,16).
-    [['zsync: 0.7.2', 'Filename: ref', 'MTime: Sat, 02 Mar 2024 10:00:00 +0000', 'Blocksize: 1024', 'Length: 50000', 'Hash-Lengths: 1,4,16', 'Safe: File-Hash', `File-Hash: SHA-256:${sha256}`, 'URL: ref'], 4, 16, md4Digest],
+    [
+      [
+        'zsync: 0.7.2',
+        'Filename: ref',
+        'MTime: Sat, 02 Mar 2024 10:00:00 +0000',
+        'Blocksize: 1024',
+        'Length: 50000',
+        'Hash-Lengths: 1,4,16',
+        'Safe: File-Hash',
+        `File-Hash: SHA-256:${sha256}`,
+        'URL: ref',
+      ],
+      4,
+      16,
+      md4Digest,
+    ],
     // MD5 blocks, no Hash-Lengths (defaults 1,4,16), an unknown header and a Min-Version this reader meets.
-    [['zsync: 0.8', 'Min-Version: 0.6.2', 'Blocksize: 1024', 'Length: 50000', 'Strong-Hash-Algorithm: MD5', 'X-Unknown: whatever', `File-Hash: SHA-256:${sha256}`, 'URL: http://example.com/ref'], 4, 16, md5],
+    [
+      [
+        'zsync: 0.8',
+        'Min-Version: 0.6.2',
+        'Blocksize: 1024',
+        'Length: 50000',
+        'Strong-Hash-Algorithm: MD5',
+        'X-Unknown: whatever',
+        `File-Hash: SHA-256:${sha256}`,
+        'URL: http://example.com/ref',
+      ],
+      4,
+      16,
+      md5,
+    ],
   ] as const) {
     const file = handMade(ref, [...lines], { bs: 1024, rsum, strong, hash });
     const { index } = decodeZsync(file);
@@ -191,18 +260,32 @@ test('CRLF line ends, unknown headers and Z-Map2 data are tolerated', async () =
     const junk = decodeZsync(concat(file, new Uint8Array(extra * (want.weakBytes + want.strongBytes)).fill(0x0a)));
     assert.deepEqual(junk.index.strong, want.strong);
   }
-  assert.equal(code(() => decodeZsync(concat(file, new Uint8Array(3 * (want.weakBytes + want.strongBytes))))), ErrorCodes.INDEX_CORRUPT);
-  assert.equal(code(() => decodeZsync(concat(file, new Uint8Array(1)))), ErrorCodes.INDEX_CORRUPT);
-  assert.equal(code(() => decodeZsync(concat(good, new Uint8Array(want.weakBytes + want.strongBytes)))), ErrorCodes.INDEX_CORRUPT);
+  assert.equal(
+    code(() => decodeZsync(concat(file, new Uint8Array(3 * (want.weakBytes + want.strongBytes))))),
+    ErrorCodes.INDEX_CORRUPT,
+  );
+  assert.equal(
+    code(() => decodeZsync(concat(file, new Uint8Array(1)))),
+    ErrorCodes.INDEX_CORRUPT,
+  );
+  assert.equal(
+    code(() => decodeZsync(concat(good, new Uint8Array(want.weakBytes + want.strongBytes)))),
+    ErrorCodes.INDEX_CORRUPT,
+  );
   // Without a plain URL, look-inside is refused clearly.
   const noUrl = Buffer.from(Buffer.from(file).toString('latin1').replace('URL: a\n', ''), 'latin1');
-  assert.equal(code(() => decodeZsync(noUrl)), ErrorCodes.INDEX_UNSUPPORTED);
+  assert.equal(
+    code(() => decodeZsync(noUrl)),
+    ErrorCodes.INDEX_UNSUPPORTED,
+  );
   assert.throws(() => decodeZsync(noUrl), /gzip/);
 });
 
 test('malformed and hostile .zsync files fail with INDEX_CORRUPT or INDEX_UNSUPPORTED', () => {
   const withLine = (name: string, line: string | null) => {
-    const lines = DEMO_HEADER.trimEnd().split('\n').flatMap((l) => (l.startsWith(`${name}:`) ? (line === null ? [] : [line]) : [l]));
+    const lines = DEMO_HEADER.trimEnd()
+      .split('\n')
+      .flatMap((l) => (l.startsWith(`${name}:`) ? (line === null ? [] : [line]) : [l]));
     return concat(enc.encode(`${lines.join('\n')}\n\n`), DEMO_RECORDS);
   };
   const C = ErrorCodes.INDEX_CORRUPT;
@@ -215,7 +298,12 @@ test('malformed and hostile .zsync files fail with INDEX_CORRUPT or INDEX_UNSUPP
     ['Min-Version above 0.8', withLine('Filename', 'Min-Version: 0.9.1'), U, /Min-Version/],
     ['truncated header', DEMO_FILE.subarray(0, 60), C, /truncated/],
     ['header line too long', withLine('URL', `URL: http://x/${'a'.repeat(9000)}`), C, /longer than 8192/],
-    ['header too long in all', withLine('URL', Array.from({ length: 200 }, (_, i) => `URL: http://x/${i}/${'a'.repeat(400)}`).join('\n')), C, /header section is over/],
+    [
+      'header too long in all',
+      withLine('URL', Array.from({ length: 200 }, (_, i) => `URL: http://x/${i}/${'a'.repeat(400)}`).join('\n')),
+      C,
+      /header section is over/,
+    ],
     ['no Length', withLine('Length', null), C, /no Length/],
     ['no Blocksize', withLine('Blocksize', null), C, /no Blocksize/],
     ['Length not a number', withLine('Length', 'Length: 4e1'), C, /not a decimal/],
@@ -243,21 +331,37 @@ test('malformed and hostile .zsync files fail with INDEX_CORRUPT or INDEX_UNSUPP
     ['absurd block count', withLine('Length', `Length: ${Number.MAX_SAFE_INTEGER}`), C, /declares 562949953421312 blocks/],
     ['Z-Map2 count past the end', withLine('URL', 'URL: demo.txt\nZ-Map2: 4294967295'), C, /Z-Map2/],
     ['Z-Map2 count not a number', withLine('URL', 'URL: demo.txt\nZ-Map2: lots'), C, /Z-Map2/],
-    ['invalid UTF-8 in a header', concat(enc.encode('zsync: 0.6.2\nFilename: '), Uint8Array.of(0xff, 0xfe), enc.encode('\n\n')), C, /UTF-8/],
+    [
+      'invalid UTF-8 in a header',
+      concat(enc.encode('zsync: 0.6.2\nFilename: '), Uint8Array.of(0xff, 0xfe), enc.encode('\n\n')),
+      C,
+      /UTF-8/,
+    ],
     ['NUL in a header', concat(enc.encode('zsync: 0.6.2\nFilename: a'), Uint8Array.of(0), enc.encode('\n\n')), C, /control/],
     ['empty URL', withLine('URL', 'URL: '), C, /URL/],
   ];
   for (const [name, data, want, message] of cases) {
-    assert.equal(code(() => decodeZsync(data)), want, name);
+    assert.equal(
+      code(() => decodeZsync(data)),
+      want,
+      name,
+    );
     if (message) assert.throws(() => decodeZsync(data), message, name);
   }
-  assert.equal(code(() => decodeZsync(DEMO_FILE, { maxBytes: 100 })), C, 'over maxBytes');
+  assert.equal(
+    code(() => decodeZsync(DEMO_FILE, { maxBytes: 100 })),
+    C,
+    'over maxBytes',
+  );
   // A Min-Version this reader meets is fine.
   assert.equal(decodeZsync(withLine('Filename', 'Min-Version: 0.6.2')).index.blockCount, 3);
 });
 
 test('the writer refuses what zsync clients would reject, before reading anything', async () => {
-  assert.throws(() => new ZsyncBuilder({ fileSize: 0 }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_UNSUPPORTED && /empty/.test(e.message));
+  assert.throws(
+    () => new ZsyncBuilder({ fileSize: 0 }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.INDEX_UNSUPPORTED && /empty/.test(e.message),
+  );
   assert.throws(() => new ZsyncBuilder({ fileSize: 10, blockSize: 1000 }), RangeError);
   assert.throws(() => new ZsyncBuilder({ fileSize: 10, urls: ['http://x/a\nSHA-1: 00'] }), RangeError);
   assert.throws(() => new ZsyncBuilder({ fileSize: 10, urls: [`http://x/${'a'.repeat(1100)}`] }), /1023 bytes/);
@@ -265,8 +369,14 @@ test('the writer refuses what zsync clients would reject, before reading anythin
   assert.throws(() => new ZsyncBuilder({ fileSize: 10, hashLengths: { strongBytes: 17 } }), RangeError);
   assert.throws(() => new ZsyncBuilder({ fileSize: 10, hashLengths: { weakBytes: 0 } }), RangeError);
   const b = new ZsyncBuilder({ fileSize: 10 });
-  assert.throws(() => b.push(new Uint8Array(11)), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.SOURCE_CHANGED);
+  assert.throws(
+    () => b.push(new Uint8Array(11)),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.SOURCE_CHANGED,
+  );
   const short = new ZsyncBuilder({ fileSize: 10 });
   short.push(new Uint8Array(9));
-  assert.throws(() => short.end(), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.SOURCE_CHANGED);
+  assert.throws(
+    () => short.end(),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.SOURCE_CHANGED,
+  );
 });

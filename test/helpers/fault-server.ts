@@ -182,7 +182,13 @@ interface Answer {
   body: Buffer;
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, resource: Resource, reply: Reply, sent: (n: number) => void): Promise<void> {
+async function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  resource: Resource,
+  reply: Reply,
+  sent: (n: number) => void,
+): Promise<void> {
   const kind = reply.kind ?? 'normal';
   if (kind === 'stall') return;
   const built = build(req, resource, reply);
@@ -245,7 +251,8 @@ function build(req: http.IncomingMessage, resource: Resource, reply: Reply): Ans
     headers: { ...validators, 'content-type': 'application/octet-stream', 'content-range': contentRange },
     body: Buffer.from(data.subarray(start, end)),
   });
-  if (kind === 'content-range') return { ...partial(ranges[0]!.start, ranges[0]!.end), headers: { ...validators, 'content-range': reply.contentRange ?? '' } };
+  if (kind === 'content-range')
+    return { ...partial(ranges[0]!.start, ranges[0]!.end), headers: { ...validators, 'content-range': reply.contentRange ?? '' } };
   if (kind === 'coalesce') return partial(ranges[0]!.start, ranges[ranges.length - 1]!.end);
   if (kind === 'whole-206') return partial(0, data.length);
   if (kind === 'normal' && ranges.length === 1) return partial(ranges[0]!.start, ranges[0]!.end);
@@ -257,7 +264,12 @@ function build(req: http.IncomingMessage, resource: Resource, reply: Reply): Ans
 }
 
 /** Builds a multipart/byteranges body for `ranges` of `data`. */
-export function multipartBody(data: Uint8Array, ranges: readonly { start: number; end: number }[], style: MultipartStyle = {}, boundary = BOUNDARY): Buffer {
+export function multipartBody(
+  data: Uint8Array,
+  ranges: readonly { start: number; end: number }[],
+  style: MultipartStyle = {},
+  boundary = BOUNDARY,
+): Buffer {
   const nl = style.lf ? '\n' : '\r\n';
   let parts = ranges.map((r) => ({ ...r }));
   if (style.mergeAdjacent) {
@@ -276,7 +288,8 @@ export function multipartBody(data: Uint8Array, ranges: readonly { start: number
   parts.forEach((part, i) => {
     const lead = i === 0 && style.leadingCrlf === false ? '' : nl;
     const mark = style.garble === 'bad-boundary' && i === 1 ? `${boundary}X` : boundary;
-    const contentRange = style.garble === 'no-content-range' && i === 0 ? '' : `Content-Range: bytes ${part.start}-${part.end - 1}/${data.length}${nl}`;
+    const contentRange =
+      style.garble === 'no-content-range' && i === 0 ? '' : `Content-Range: bytes ${part.start}-${part.end - 1}/${data.length}${nl}`;
     out.push(Buffer.from(`${lead}--${mark}${nl}Content-Type: application/octet-stream${nl}${contentRange}${nl}`, 'latin1'));
     const end = style.garble === 'short-part' && i === 0 ? part.end - 1 : part.end;
     out.push(Buffer.from(data.subarray(part.start, end)));

@@ -46,7 +46,11 @@ export async function patchMemory(
     locals: locals.map(memoryReader),
     ranges,
     source,
-    sink: { async write(d) { parts.push(Uint8Array.from(d)); } },
+    sink: {
+      async write(d) {
+        parts.push(Uint8Array.from(d));
+      },
+    },
   });
   return { output: new Uint8Array(Buffer.concat(parts)), matcher: m, ranges, result };
 }

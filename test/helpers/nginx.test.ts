@@ -59,7 +59,13 @@ function parseMultipart(body: Buffer, contentType: string): Part[] {
     const end = Number(cr[2]);
     const dataStart = headEnd + 4;
     const dataEnd = dataStart + (end - start + 1);
-    parts.push({ contentType: headers.get('content-type') ?? '', start, end, size: Number(cr[3]), data: body.subarray(dataStart, dataEnd) });
+    parts.push({
+      contentType: headers.get('content-type') ?? '',
+      start,
+      end,
+      size: Number(cr[3]),
+      data: body.subarray(dataStart, dataEnd),
+    });
     assert.equal(text.slice(dataEnd, dataEnd + 2 + delimiter.length), `\r\n${delimiter}`, 'part data not followed by a delimiter');
     pos = dataEnd + 2;
   }

@@ -214,9 +214,7 @@ http {
 `;
 }
 
-type StartResult =
-  | { ok: true; server: NginxServer }
-  | { ok: false; error: Error; addressInUse: boolean };
+type StartResult = { ok: true; server: NginxServer } | { ok: false; error: Error; addressInUse: boolean };
 
 /** Starts nginx on `port` and waits until it answers HTTP, or until it exits or times out. */
 async function tryStart(binary: string, prefix: string, root: string, port: number, options: StartNginxOptions): Promise<StartResult> {
@@ -270,7 +268,9 @@ async function tryStart(binary: string, prefix: string, root: string, port: numb
     return {
       ok: false,
       addressInUse: /Address already in use|EADDRINUSE/i.test(log),
-      error: new Error(`Cannot start nginx on 127.0.0.1:${port}: ${exited ? `it exited (code ${String(child.exitCode)})` : 'timed out'}${tail ? `\n${tail}` : ''}`),
+      error: new Error(
+        `Cannot start nginx on 127.0.0.1:${port}: ${exited ? `it exited (code ${String(child.exitCode)})` : 'timed out'}${tail ? `\n${tail}` : ''}`,
+      ),
     };
   }
 
@@ -325,7 +325,11 @@ function supportsErrorLogFlag(binary: string): boolean {
 
 /** SIGQUIT (graceful), then SIGTERM, then SIGKILL, waiting for the exit each time. */
 async function stopChild(child: ChildProcess, exitPromise: Promise<void>, hasExited: () => boolean): Promise<void> {
-  for (const [signal, waitMs] of [['SIGQUIT', 5000], ['SIGTERM', 2000], ['SIGKILL', 5000]] as const) {
+  for (const [signal, waitMs] of [
+    ['SIGQUIT', 5000],
+    ['SIGTERM', 2000],
+    ['SIGKILL', 5000],
+  ] as const) {
     if (hasExited()) return;
     child.kill(signal);
     let timer: NodeJS.Timeout | undefined;

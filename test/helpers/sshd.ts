@@ -104,10 +104,7 @@ export function sshdPath(): string | undefined {
 
 /** What is missing to run {@link startSshd}, or `undefined` when nothing is. */
 function missingTools(): string | undefined {
-  const missing = [
-    ...(sshdPath() === undefined ? ['sshd'] : []),
-    ...['ssh', 'ssh-keygen'].filter((cmd) => !which(cmd)),
-  ];
+  const missing = [...(sshdPath() === undefined ? ['sshd'] : []), ...['ssh', 'ssh-keygen'].filter((cmd) => !which(cmd))];
   return missing.length === 0 ? undefined : `${missing.join(', ')} not installed (apt-get install openssh-server openssh-client)`;
 }
 
@@ -213,7 +210,8 @@ function sshdConfigText(files: Files, port: number, options: StartSshdOptions): 
   // Only the first SetEnv line counts in sshd_config, so every variable goes on one line.
   const setEnv = Object.entries(env)
     .map(([name, value]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`Cannot start sshd: bad environment variable name ${JSON.stringify(name)}`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        throw new Error(`Cannot start sshd: bad environment variable name ${JSON.stringify(name)}`);
       return configQuote(`${name}=${value}`);
     })
     .join(' ');
@@ -284,7 +282,11 @@ async function tryStart(binary: string, dir: string, files: Files, port: number,
   // Check the config first: a bad one is a clear error, not a timeout.
   const check = await run(binary, ['-t', '-f', files.sshdConfig]);
   if (check.code !== 0) {
-    return { ok: false, addressInUse: false, error: new Error(`Cannot start sshd: its config is rejected (sshd -t exit ${check.code})\n${check.stderr.trim()}`) };
+    return {
+      ok: false,
+      addressInUse: false,
+      error: new Error(`Cannot start sshd: its config is rejected (sshd -t exit ${check.code})\n${check.stderr.trim()}`),
+    };
   }
 
   const child = spawn(binary, ['-D', '-e', '-f', files.sshdConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -342,7 +344,12 @@ async function tryStart(binary: string, dir: string, files: Files, port: number,
     if (banner !== undefined) break;
     await sleep(25);
   }
-  if (exited) return fail(spawnError ? `it did not run (${spawnError.message})` : `it exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`);
+  if (exited)
+    return fail(
+      spawnError
+        ? `it did not run (${spawnError.message})`
+        : `it exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`,
+    );
   if (banner === undefined) return fail('no SSH-2.0 banner within 10 s');
 
   // A real login, with the unrestricted key (or the probe key when the user key runs a forced command).
@@ -352,7 +359,10 @@ async function tryStart(binary: string, dir: string, files: Files, port: number,
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      for (const [signal, waitMs] of [['SIGTERM', 5000], ['SIGKILL', 5000]] as const) {
+      for (const [signal, waitMs] of [
+        ['SIGTERM', 5000],
+        ['SIGKILL', 5000],
+      ] as const) {
         if (exited) break;
         child.kill(signal);
         let timer: NodeJS.Timeout | undefined;

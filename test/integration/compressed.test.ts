@@ -29,7 +29,13 @@ const text = (n: number, seed: number) => {
 };
 const oldData = new Uint8Array(text(800_000, 1));
 // Localised changes: a few regions rewritten, most frames untouched.
-const newData = concat(oldData.subarray(0, 300_000), text(40_000, 2), oldData.subarray(300_000, 600_000), text(48_000, 3), oldData.subarray(648_000));
+const newData = concat(
+  oldData.subarray(0, 300_000),
+  text(40_000, 2),
+  oldData.subarray(300_000, 600_000),
+  text(48_000, 3),
+  oldData.subarray(648_000),
+);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gosync-z-'));
@@ -114,7 +120,10 @@ test('a damaged frame is fetched raw instead: the result is still exact', async 
     // and raw (64 KiB, the --frame-size above), in requests of its own: more bytes than the
     // reference bytes used, at least one whole frame more than the intact run.
     assert.ok(report.receivedBytes > report.fetchedBytes, `received ${report.receivedBytes} B for ${report.fetchedBytes} B`);
-    assert.ok(report.receivedBytes - undamaged.receivedBytes >= 64 * 1024, `received ${report.receivedBytes} B, ${undamaged.receivedBytes} B intact`);
+    assert.ok(
+      report.receivedBytes - undamaged.receivedBytes >= 64 * 1024,
+      `received ${report.receivedBytes} B, ${undamaged.receivedBytes} B intact`,
+    );
     assert.ok(report.requests > undamaged.requests, `${report.requests} requests, ${undamaged.requests} intact`);
   } finally {
     await writeFile(frames, good);
@@ -150,14 +159,23 @@ test('a truncated frames file falls back to raw ranges; with no plain file eithe
 
 test('a server that ignores Range still serves the compressed forms correctly', async () => {
   const files = new Map<string, Uint8Array>();
-  for (const name of ['doc.txt', 'doc.txt.gosync', 'doc.txt.gosyncz', 'doc.txt.gosync.br']) files.set(`/${name}`, await readFile(join(root, name)));
-  const faulty = await startFaultServer({ resource: (req) => ({ body: files.get(req.path.split('?')[0]!) ?? new Uint8Array(0) }), reply: () => ({ kind: 'full' }) });
+  for (const name of ['doc.txt', 'doc.txt.gosync', 'doc.txt.gosyncz', 'doc.txt.gosync.br'])
+    files.set(`/${name}`, await readFile(join(root, name)));
+  const faulty = await startFaultServer({
+    resource: (req) => ({ body: files.get(req.path.split('?')[0]!) ?? new Uint8Array(0) }),
+    reply: () => ({ kind: 'full' }),
+  });
   try {
     const loaded = await loadIndex(faulty.url('/doc.txt.gosync'));
     const local = await localCopy('ignores.txt');
     const source = new HttpSource(faulty.url('/doc.txt'), { expectedSize: newData.length });
     try {
-      const report = await patchFile({ local, index: loaded.index, source, openForm: (name) => new HttpSource(new URL(name, faulty.url('/doc.txt.gosync')).href) });
+      const report = await patchFile({
+        local,
+        index: loaded.index,
+        source,
+        openForm: (name) => new HttpSource(new URL(name, faulty.url('/doc.txt.gosync')).href),
+      });
       assert.equal(report.plan, 'frames');
     } finally {
       await source.close();
@@ -246,7 +264,10 @@ test('a build whose compressed forms fail rejects with a SyncError and leaves no
   // A form that fails once written (a folder where the whole-file stream goes): the build
   // rejects with that IO error once the other forms have stopped; no index, no temporary file.
   await mkdir(`${index}.br`);
-  await assert.rejects(buildIndexFile(input, index, { compress: { level: 1 } }), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO);
+  await assert.rejects(
+    buildIndexFile(input, index, { compress: { level: 1 } }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO,
+  );
   assert.deepEqual(
     (await listing()).filter((f) => f.endsWith('.gosync-tmp') || f === 'doc.txt.gosync'),
     [],

@@ -29,7 +29,13 @@ async function patchThrough(name: string, reply: (r: FaultRequest) => Reply) {
   const local = join(dir, name);
   await writeFile(local, oldData);
   const index = await indexOf(newData);
-  const source = new HttpSource(server.url('/app.bin'), { expectedSize: newData.length, retries: 2, retryDelayMs: 5, maxRetryDelayMs: 20, timeoutMs: 2000 });
+  const source = new HttpSource(server.url('/app.bin'), {
+    expectedSize: newData.length,
+    retries: 2,
+    retryDelayMs: 5,
+    maxRetryDelayMs: 20,
+    timeoutMs: 2000,
+  });
   try {
     const report = await patchFile({ local, index, source });
     return { local, report, requests: server.requests, error: undefined as unknown };
@@ -43,7 +49,11 @@ async function patchThrough(name: string, reply: (r: FaultRequest) => Reply) {
 
 async function assertUntouched(local: string) {
   assert.deepEqual(await readFile(local), Buffer.from(oldData), 'local file unchanged');
-  assert.deepEqual((await readdir(dir)).filter((f) => f.includes('gosync-tmp')), [], 'no temporary file left');
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.includes('gosync-tmp')),
+    [],
+    'no temporary file left',
+  );
 }
 
 test('a server that ignores Range (200 with the whole body) still gives the right file', async () => {
@@ -55,10 +65,13 @@ test('a server that ignores Range (200 with the whole body) still gives the righ
 /** The ranges of a `Range: bytes=a-b,c-d` header, as half-open [start, end) pairs. */
 function rangesOf(header: string | undefined): [number, number][] {
   if (header === undefined || !header.startsWith('bytes=')) assert.fail(`not a byte-range Range header: ${header}`);
-  return header.slice('bytes='.length).split(',').map((spec) => {
-    const [a, b] = spec.split('-').map(Number) as [number, number];
-    return [a, b + 1];
-  });
+  return header
+    .slice('bytes='.length)
+    .split(',')
+    .map((spec) => {
+      const [a, b] = spec.split('-').map(Number) as [number, number];
+      return [a, b + 1];
+    });
 }
 
 test('a connection dropped mid-body is resumed: the retry asks only for the ranges still missing', async () => {
@@ -69,7 +82,10 @@ test('a connection dropped mid-body is resumed: the retry asks only for the rang
     // boundary after it has come in), the second is not.
     const asked = rangesOf(req.range);
     assert.ok(asked.length >= 2, `the first GET asks for several ranges: ${req.range}`);
-    const body = multipartBody(newData, asked.map(([start, end]) => ({ start, end })));
+    const body = multipartBody(
+      newData,
+      asked.map(([start, end]) => ({ start, end })),
+    );
     const [start, end] = asked[1]!;
     const header = body.indexOf(`Content-Range: bytes ${start}-${end - 1}/`);
     const second = body.indexOf('\r\n\r\n', header) + 4;

@@ -52,7 +52,8 @@ async function checkPatch(baseUrl: string, name: string, bytesOnWire: () => Prom
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(await readFile(local), Buffer.from(newData));
   const report = JSON.parse(r.stdout);
-  for (const k of ['fileSize', 'blockSize', 'reusedBytes', 'fetchedBytes', 'requests', 'seconds']) assert.equal(typeof report[k], 'number', k);
+  for (const k of ['fileSize', 'blockSize', 'reusedBytes', 'fetchedBytes', 'requests', 'seconds'])
+    assert.equal(typeof report[k], 'number', k);
   assert.equal(report.fileSize, newData.length);
   assert.equal(report.reusedBytes + report.fetchedBytes, newData.length);
   assert.ok(report.fetchedBytes < 60_000, `fetched ${report.fetchedBytes}`);
@@ -60,7 +61,10 @@ async function checkPatch(baseUrl: string, name: string, bytesOnWire: () => Prom
   // Counted at the server: index + range bodies, far less than the file.
   assert.ok(wire >= report.fetchedBytes + report.indexBytes, `wire ${wire}`);
   assert.ok(wire < report.fetchedBytes + report.indexBytes + 10_000, `wire ${wire}`);
-  assert.deepEqual((await readdir(dir)).filter((f) => f.includes('gosync-tmp')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.includes('gosync-tmp')),
+    [],
+  );
   return report;
 }
 
@@ -164,6 +168,9 @@ describe('through gosync serve', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /GOSYNC_ERR_BLOCK_MISMATCH/);
     assert.deepEqual(await readFile(local), Buffer.from(oldData));
-    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('gosync-tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('gosync-tmp')),
+      [],
+    );
   });
 });

@@ -145,7 +145,10 @@ test('the worked example, byte for byte against rdiff: both signatures and the d
   const nw = concat(old.subarray(0, 16), new TextEncoder().encode('hello, '), old.subarray(16));
   await writeFile(path('old'), old);
   await writeFile(path('new'), nw);
-  for (const opts of [['-b', '16', '-S', '8'], ['-b', '16', '-S', '8', '-H', 'md4', '-R', 'rollsum']]) {
+  for (const opts of [
+    ['-b', '16', '-S', '8'],
+    ['-b', '16', '-S', '8', '-H', 'md4', '-R', 'rollsum'],
+  ]) {
     await rdiff([...opts, 'signature', path('old'), path('their.sig')]);
     const ours = await runCli(['rdiff', ...opts, 'signature', path('old'), path('our.sig')]);
     assert.equal(ours.code, 0, ours.stderr);
@@ -162,7 +165,7 @@ test('the worked example, byte for byte against rdiff: both signatures and the d
   assert.deepEqual(ours, await readFile(path('their.delta')));
 });
 
-test('gosync rdiff takes rdiff\'s arguments: options anywhere, -S -1, stdin and stdout, -f', async (t) => {
+test("gosync rdiff takes rdiff's arguments: options anywhere, -S -1, stdin and stdout, -f", async (t) => {
   if (!needRdiff(t)) return;
   serial++;
   const old = randomBytes(200_000, 31);
@@ -289,7 +292,11 @@ test('malformed signatures and deltas: a clear error, exit 1, nothing written', 
     ['truncated literal', Buffer.concat([delta.subarray(0, 4), Buffer.from([0x10, 0x61])]), /missing \(truncated\)/],
     ['no END', delta.subarray(0, delta.length - 1), /without an END command|truncated/],
     ['reserved opcode', Buffer.concat([delta.subarray(0, 4), Buffer.from([0x55, 0x00])]), /reserved opcode 0x55/],
-    ['COPY past the old file', Buffer.concat([delta.subarray(0, 4), Buffer.from([0x49, 0x27, 0x10, 0x01, 0x00])]), /COPY of 1 bytes at 10000 goes past the end of the 10000-byte basis/],
+    [
+      'COPY past the old file',
+      Buffer.concat([delta.subarray(0, 4), Buffer.from([0x49, 0x27, 0x10, 0x01, 0x00])]),
+      /COPY of 1 bytes at 10000 goes past the end of the 10000-byte basis/,
+    ],
     ['bytes after END', Buffer.concat([delta, Buffer.from([0x00])]), /follow the END command/],
     ['wrong magic', u32(delta, 0, 0x72730137), /a librsync signature, not a delta/],
   ];
@@ -300,10 +307,16 @@ test('malformed signatures and deltas: a clear error, exit 1, nothing written', 
     assert.match(r.stderr, message, what);
     assert.match(r.stderr, /\[GOSYNC_ERR_DELTA_CORRUPT\]/, what);
     await assert.rejects(readFile(path('out')), what);
-    await assert.rejects(rdiffPatch(path('old'), path('bad.delta'), path('out')), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.DELTA_CORRUPT);
+    await assert.rejects(
+      rdiffPatch(path('old'), path('bad.delta'), path('out')),
+      (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.DELTA_CORRUPT,
+    );
   }
   // No temporary files left behind.
-  assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.gosync-tmp')), []);
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.endsWith('.gosync-tmp')),
+    [],
+  );
   if (!missing) {
     // rdiff itself refuses the same deltas (except bytes after END, which it ignores).
     for (const [what, bytes] of badDeltas.filter(([w]) => w !== 'bytes after END')) {

@@ -37,7 +37,6 @@ const pairs: Pair[] = [
   { name: 'typescript.tar', pkg: 'typescript', from: '5.5.4', to: '5.6.2', path: '' },
 ];
 
-
 let dir: string;
 let root: string;
 let nginx: NginxServer | undefined;
@@ -47,7 +46,10 @@ let missing: string | undefined;
 async function fetchVersion(pkg: string, version: string, path: string, into: string): Promise<string> {
   const work = join(dir, 'pkgs', `${pkg.replace('/', '_')}-${version}`);
   await mkdir(work, { recursive: true });
-  const { stdout } = await run('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', work], { cwd: work, timeout: 120_000 });
+  const { stdout } = await run('npm', ['pack', `${pkg}@${version}`, '--silent', '--pack-destination', work], {
+    cwd: work,
+    timeout: 120_000,
+  });
   const tgz = join(work, stdout.trim().split('\n').pop()!);
   await run('tar', ['xzf', tgz, '-C', work]);
   if (path) {
@@ -79,7 +81,9 @@ function needTools(t: TestContext): boolean {
 }
 
 for (const pair of pairs) {
-  test(`${pair.pkg} ${pair.from} → ${pair.to} ${pair.path || '(whole package tar)'}: exact result, no more bytes than zsync`, { timeout: 300_000 }, async (t) => {
+  test(`${pair.pkg} ${pair.from} → ${pair.to} ${pair.path || '(whole package tar)'}: exact result, no more bytes than zsync`, {
+    timeout: 300_000,
+  }, async (t) => {
     if (!needTools(t)) return;
     const n = nginx!;
     const oldFile = await fetchVersion(pair.pkg, pair.from, pair.path, join(dir, `${pair.name}.old`));

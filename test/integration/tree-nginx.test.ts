@@ -60,7 +60,13 @@ async function listing(root: string): Promise<Map<string, string>> {
       else if (st.isDirectory()) {
         out.set(p, 'dir');
         await walk(p);
-      } else out.set(p, `${(st.mode & 0o777).toString(8)}:${createHash('sha256').update(await readFile(join(root, p))).digest('hex')}`);
+      } else
+        out.set(
+          p,
+          `${(st.mode & 0o777).toString(8)}:${createHash('sha256')
+            .update(await readFile(join(root, p)))
+            .digest('hex')}`,
+        );
     }
   };
   await walk('');
@@ -101,7 +107,9 @@ test('typescript 5.5.4 → 5.6.2 package folder: identical result, at most 1.23 
   const entries = await server.accessEntries({ requests: before.length + report.requests });
   const onWire = entries.slice(before.length).reduce((a, e) => a + e.bodyBytesSent, 0);
   assert.deepEqual(await listing(local), await listing(v2));
-  t.diagnostic(`typescript folder update: ${onWire} B on the wire in ${entries.length - before.length} requests; ${report.totals.changed} files changed`);
+  t.diagnostic(
+    `typescript folder update: ${onWire} B on the wire in ${entries.length - before.length} requests; ${report.totals.changed} files changed`,
+  );
   assert.ok(onWire <= 1_230_000, `moved ${onWire} B, over rsync -az's 1.23 MB`);
   assert.equal(report.receivedBytes, onWire, 'the report counts what nginx sent');
 });

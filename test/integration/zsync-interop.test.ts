@@ -25,7 +25,6 @@ import { which } from '../helpers/tools.js';
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
 
-
 let dir: string;
 let root: string;
 let nginx: NginxServer | undefined;
@@ -57,7 +56,14 @@ function olderVersion(data: Uint8Array, seed: number): Uint8Array {
   const n = data.length;
   if (n < 64) return randomBytes(n, seed);
   const q = Math.floor(n / 4);
-  return concat(data.subarray(0, q), randomBytes(100, seed), data.subarray(q + 50, 2 * q), data.subarray(2 * q + 700, 3 * q), randomBytes(33, seed + 1), data.subarray(3 * q));
+  return concat(
+    data.subarray(0, q),
+    randomBytes(100, seed),
+    data.subarray(q + 50, 2 * q),
+    data.subarray(2 * q + 700, 3 * q),
+    randomBytes(33, seed + 1),
+    data.subarray(3 * q),
+  );
 }
 
 /** Publishes `data` as `www/<name>` and returns a fresh folder for a client. */
@@ -93,7 +99,14 @@ test('zsyncmake → gosync patch through nginx: identical output at every size a
     const data = randomBytes(c.size, c.size);
     const client = await publish(`zm-${c.name}`, data);
     const name = `zm-${c.name}`;
-    await run('zsyncmake', ['-u', name, '-o', join(root, `${name}.zsync`), ...(c.blockSize ? ['-b', String(c.blockSize)] : []), join(root, name)]);
+    await run('zsyncmake', [
+      '-u',
+      name,
+      '-o',
+      join(root, `${name}.zsync`),
+      ...(c.blockSize ? ['-b', String(c.blockSize)] : []),
+      join(root, name),
+    ]);
     const local = join(client, name);
     const old = olderVersion(data, c.size + 1);
     await writeFile(local, old);
@@ -115,7 +128,9 @@ test('zsyncmake → gosync patch through nginx: identical output at every size a
   assert.deepEqual(await readFile(fresh), await readFile(join(root, name)));
 });
 
-test('gosync build --format zsync → the real zsync client through nginx: rc 0, identical output; the file equals zsyncmake\'s', { timeout: 120_000 }, async (t) => {
+test("gosync build --format zsync → the real zsync client through nginx: rc 0, identical output; the file equals zsyncmake's", {
+  timeout: 120_000,
+}, async (t) => {
   const n = needTools(t);
   if (!n) return;
   for (const c of cases) {
@@ -123,7 +138,14 @@ test('gosync build --format zsync → the real zsync client through nginx: rc 0,
     const data = randomBytes(c.size, c.size + 7);
     const client = await publish(name, data);
     const file = join(root, name);
-    const built = await runCli(['build', '--json', '--format', 'zsync', ...(c.blockSize ? ['--block-size', String(c.blockSize)] : []), file]);
+    const built = await runCli([
+      'build',
+      '--json',
+      '--format',
+      'zsync',
+      ...(c.blockSize ? ['--block-size', String(c.blockSize)] : []),
+      file,
+    ]);
     assert.equal(built.code, 0, built.stderr);
     const report = JSON.parse(built.stdout);
     assert.equal(report.index, `${file}.zsync`);
@@ -134,7 +156,9 @@ test('gosync build --format zsync → the real zsync client through nginx: rc 0,
     assert.deepEqual(await readFile(`${file}.zsync`), await readFile(join(dir, `${name}.zsyncmake`)), `${c.name}: same bytes as zsyncmake`);
     // The real client, seeded with an older version.
     await writeFile(join(client, 'seed'), olderVersion(data, c.size + 8));
-    const z: { code: number; stderr: string } = await run('zsync', ['-q', '-i', 'seed', '-o', 'out', `${n.url}${name}.zsync`], { cwd: client }).then(
+    const z: { code: number; stderr: string } = await run('zsync', ['-q', '-i', 'seed', '-o', 'out', `${n.url}${name}.zsync`], {
+      cwd: client,
+    }).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code?: number; stderr?: string }) => ({ code: e.code ?? -1, stderr: e.stderr ?? String(e) }),
     );
@@ -143,7 +167,9 @@ test('gosync build --format zsync → the real zsync client through nginx: rc 0,
   }
 });
 
-test('a .zsync with File-Hash SHA-256 (listed in Safe) is accepted by zsync 0.6.2 and verified with SHA-256 by gosync', { timeout: 60_000 }, async (t) => {
+test('a .zsync with File-Hash SHA-256 (listed in Safe) is accepted by zsync 0.6.2 and verified with SHA-256 by gosync', {
+  timeout: 60_000,
+}, async (t) => {
   const n = needTools(t);
   if (!n) return;
   const name = 'sha256.bin';
@@ -163,7 +189,7 @@ test('a .zsync with File-Hash SHA-256 (listed in Safe) is accepted by zsync 0.6.
   assert.deepEqual(await readFile(join(client, 'local')), Buffer.from(data));
 });
 
-test('real files: zsync and gosync rebuild them from each other\'s control files', { timeout: 180_000 }, async (t) => {
+test("real files: zsync and gosync rebuild them from each other's control files", { timeout: 180_000 }, async (t) => {
   const n = needTools(t);
   if (!n) return;
   const require = createRequire(import.meta.url);
@@ -189,7 +215,17 @@ test('real files: zsync and gosync rebuild them from each other\'s control files
     const report = JSON.parse(r.stdout);
     t.diagnostic(`${p.name} (${data.length} B): gosync reused ${report.reusedBytes}, fetched ${report.fetchedBytes}`);
     // gosync build --format zsync → zsync
-    const built = await runCli(['build', '-q', '--format', 'zsync', '-o', join(root, `${p.name}.g.zsync`), '--url', p.name, join(root, p.name)]);
+    const built = await runCli([
+      'build',
+      '-q',
+      '--format',
+      'zsync',
+      '-o',
+      join(root, `${p.name}.g.zsync`),
+      '--url',
+      p.name,
+      join(root, p.name),
+    ]);
     assert.equal(built.code, 0, built.stderr);
     await writeFile(join(client, 'seed'), older);
     await run('zsync', ['-q', '-i', 'seed', '-o', 'out', `${n.url}${p.name}.g.zsync`], { cwd: client });
@@ -197,7 +233,9 @@ test('real files: zsync and gosync rebuild them from each other\'s control files
   }
 });
 
-test('gzip look-inside .zsync (Z-URL, Z-Map2) from zsyncmake: read through its plain URL; refused without one', { timeout: 60_000 }, async (t) => {
+test('gzip look-inside .zsync (Z-URL, Z-Map2) from zsyncmake: read through its plain URL; refused without one', {
+  timeout: 60_000,
+}, async (t) => {
   const n = needTools(t);
   if (!n) return;
   const text = Buffer.from(Buffer.from(randomBytes(300_000, 90)).toString('base64'));
@@ -217,13 +255,18 @@ test('gzip look-inside .zsync (Z-URL, Z-Map2) from zsyncmake: read through its p
   assert.deepEqual(await readFile(join(client, 'text.txt')), text);
   // The same file with only Z-URL: a clear refusal.
   const start = control.indexOf('\nURL: text.txt\n');
-  await writeFile(join(root, 'zonly.zsync'), Buffer.concat([control.subarray(0, start + 1), control.subarray(start + '\nURL: text.txt\n'.length)]));
+  await writeFile(
+    join(root, 'zonly.zsync'),
+    Buffer.concat([control.subarray(0, start + 1), control.subarray(start + '\nURL: text.txt\n'.length)]),
+  );
   const z = await runCli(['patch', join(client, 'text.txt'), `${n.url}zonly.zsync`]);
   assert.equal(z.code, 1);
   assert.match(z.stderr, /gzip.*no plain URL.*GOSYNC_ERR_INDEX_UNSUPPORTED/s);
 });
 
-test('command line: a local .zsync with a relative URL needs the reference; empty files and bad input fail clearly', { timeout: 60_000 }, async () => {
+test('command line: a local .zsync with a relative URL needs the reference; empty files and bad input fail clearly', {
+  timeout: 60_000,
+}, async () => {
   const work = join(dir, 'cli');
   await mkdir(work);
   const data = randomBytes(20_000, 55);

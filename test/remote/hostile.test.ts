@@ -66,7 +66,13 @@ function deltaEnd(size: number, digest: Uint8Array): Uint8Array {
  * compressed unless `raw` (then the script writes the compressed stream itself).
  * Resolves with the server's error (or undefined when it succeeded).
  */
-async function fakeClient(root: string, op: 'push' | 'pull', path: string, script: (ch: Channel) => Promise<void>, options: { raw?: boolean; readOnly?: boolean } = {}): Promise<unknown> {
+async function fakeClient(
+  root: string,
+  op: 'push' | 'pull',
+  path: string,
+  script: (ch: Channel) => Promise<void>,
+  options: { raw?: boolean; readOnly?: boolean } = {},
+): Promise<unknown> {
   const [mine, theirs] = memoryPipe();
   const server = serveSession(theirs, { root, readOnly: options.readOnly ?? false }).then(
     () => undefined,
@@ -148,7 +154,14 @@ test('an entry under a folder not listed before it, a duplicate, a list not star
     [[rootDir, { path: 'a/b', size: 1 }], ErrorCodes.UNSAFE_PATH, /"a" is not listed before it/],
     [[rootDir, { path: 'x', size: 1 }, { path: 'x', size: 1 }], ErrorCodes.PROTOCOL, /it lists "x" twice/],
     [[{ path: 'f', size: 1 }], ErrorCodes.PROTOCOL, /its first entry is "f", not the source itself/],
-    [[{ path: '', type: 'file', size: 1 }, { path: 'x', size: 1 }], ErrorCodes.UNSAFE_PATH, /the source is a file, not a folder/],
+    [
+      [
+        { path: '', type: 'file', size: 1 },
+        { path: 'x', size: 1 },
+      ],
+      ErrorCodes.UNSAFE_PATH,
+      /the source is a file, not a folder/,
+    ],
   ];
   for (const [list, code, re] of cases) {
     const { root, outside } = await setup();
@@ -162,16 +175,25 @@ test('an entry under a folder not listed before it, a duplicate, a list not star
 
 test('an oversized frame is refused from its header; so are unknown types and corrupt compression', async () => {
   const cases: [Uint8Array, RegExp][] = [
-    [brotliCompressSync(Buffer.from([FrameType.FILES, 0x7f, 0xff, 0xff, 0xff])), /FILES frame at byte 0 announces 2147483647 bytes, over the limit of 1048576/],
+    [
+      brotliCompressSync(Buffer.from([FrameType.FILES, 0x7f, 0xff, 0xff, 0xff])),
+      /FILES frame at byte 0 announces 2147483647 bytes, over the limit of 1048576/,
+    ],
     [brotliCompressSync(Buffer.from([0x55, 0, 0, 0, 0])), /unknown type 0x55/],
     [Buffer.from('this is not brotli at all, not even close'), /Cannot read the compressed stream from the client/],
   ];
   for (const [bytes, re] of cases) {
     const { root, outside } = await setup();
-    const err = await fakeClient(root, 'push', 'dst', async (ch) => {
-      await ch.writeRaw(bytes);
-      await ch.next();
-    }, { raw: true });
+    const err = await fakeClient(
+      root,
+      'push',
+      'dst',
+      async (ch) => {
+        await ch.writeRaw(bytes);
+        await ch.next();
+      },
+      { raw: true },
+    );
     check(err, ErrorCodes.PROTOCOL, re);
     await intact(root, outside);
   }
@@ -235,7 +257,7 @@ test('a wrong checksum is retried once with full-length sums; a second one is FI
     await sendList(ch, entries(rootDir, { path: 'f', size: content.length }, { path: 'keep', size: 4 }), 3);
     await sendDelta(ch, content, sha('something else'));
     redo = await ch.next();
-    while (redo?.type === FrameType.SIG && (new ByteReader(redo.payload, 'SIG').varint('index') !== 1)) redo = await ch.next();
+    while (redo?.type === FrameType.SIG && new ByteReader(redo.payload, 'SIG').varint('index') !== 1) redo = await ch.next();
     await sendDelta(ch, content, sha('still wrong'));
     await ch.next();
   });
@@ -268,30 +290,50 @@ test('the server confines HELLO paths to its root and refuses pushes when read-o
   const { root, outside } = await setup();
   await symlink(outside, join(root, 'lnk'));
   const cases: [string, ErrorCode, RegExp, boolean?][] = [
-    ['../outside', ErrorCodes.UNSAFE_PATH, /Cannot use the requested path "\.\.\/outside": it has a "\.\." component; this server only serves paths inside its root folder/],
+    [
+      '../outside',
+      ErrorCodes.UNSAFE_PATH,
+      /Cannot use the requested path "\.\.\/outside": it has a "\.\." component; this server only serves paths inside its root folder/,
+    ],
     [outside, ErrorCodes.UNSAFE_PATH, /it is absolute/],
     ['lnk/x', ErrorCodes.UNSAFE_PATH, /lnk is a symbolic link, and gosync never writes through links/],
     ['dst', ErrorCodes.REFUSED, /Cannot write .*dst: the server is read-only \(serve --read-only\)/, true],
   ];
   for (const [path, code, re, readOnly] of cases) {
-    const err = await fakeClient(root, 'push', path, async (ch) => {
-      await ch.next();
-    }, { readOnly: readOnly ?? false });
+    const err = await fakeClient(
+      root,
+      'push',
+      path,
+      async (ch) => {
+        await ch.next();
+      },
+      { readOnly: readOnly ?? false },
+    );
     check(err, code, re);
   }
   // Pulls through a link inside the root are refused too (a read-only server serves pulls);
   // pulling the link itself gets the link, not what it points to.
-  check(await fakeClient(root, 'pull', 'lnk/victim.txt', async (ch) => void (await ch.next()), { readOnly: true }), ErrorCodes.UNSAFE_PATH, /symbolic link/);
+  check(
+    await fakeClient(root, 'pull', 'lnk/victim.txt', async (ch) => void (await ch.next()), { readOnly: true }),
+    ErrorCodes.UNSAFE_PATH,
+    /symbolic link/,
+  );
   let first: Frame | undefined;
   await fakeClient(root, 'pull', 'lnk', async (ch) => void (first = await ch.next()), { readOnly: true });
   assert.equal(first?.type, FrameType.FILES);
-  assert.deepEqual(decodeFileBatch(first!.payload).map((e) => [e.path, e.type, e.target]), [['', 'symlink', outside]]);
+  assert.deepEqual(
+    decodeFileBatch(first!.payload).map((e) => [e.path, e.type, e.target]),
+    [['', 'symlink', outside]],
+  );
   assert.equal(await readFile(join(outside, 'victim.txt'), 'utf8'), 'untouched');
 });
 
 test('a hostile receiver: signatures for entries that are not files, too large, twice, or oversized frames', async () => {
   const sigPayload = (index: number, basisSize: number, blockLength: number, records = new Uint8Array(0)) =>
-    Buffer.concat([new ByteWriter().varint(index).u8(1).u8(SIG_RABINKARP_MD4).varint(basisSize).varint(blockLength).u8(4).finish(), records]);
+    Buffer.concat([
+      new ByteWriter().varint(index).u8(1).u8(SIG_RABINKARP_MD4).varint(basisSize).varint(blockLength).u8(4).finish(),
+      records,
+    ]);
   const cases: [(ch: Channel) => Promise<void>, RegExp][] = [
     [async (ch) => ch.send(FrameType.SIG, sigPayload(0, 0, 512)), /it is for entry 0, which is not a file of the list/],
     [async (ch) => ch.send(FrameType.SIG, sigPayload(99, 0, 512)), /it is for entry 99, which is not a file of the list/],
@@ -305,7 +347,10 @@ test('a hostile receiver: signatures for entries that are not files, too large, 
       },
       /asks for "f" when it may not/,
     ],
-    [async (ch) => ch.writeRaw(new Uint8Array([FrameType.SIG, 0x40, 0, 0, 0])), /SIG frame at byte \d+ announces 1073741824 bytes, over the limit/],
+    [
+      async (ch) => ch.writeRaw(new Uint8Array([FrameType.SIG, 0x40, 0, 0, 0])),
+      /SIG frame at byte \d+ announces 1073741824 bytes, over the limit/,
+    ],
     [async (ch) => ch.send(FrameType.DELTA, new Uint8Array(1)), /a DELTA frame is not expected from the receiving end/],
   ];
   for (const [script, re] of cases) {

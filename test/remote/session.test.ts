@@ -37,7 +37,7 @@ test('push a new file: created with its content, mode and mtime', async () => {
   const { src, dst } = paths();
   await makeTree(src, { 'a.bin': { data: randomBytes(200_000, 1), mode: 0o640, mtime: T0 } });
   const r = await push(join(src, 'a.bin'), dst);
-  assert.deepEqual(await describe(dst), (await describe(join(src, 'a.bin'))));
+  assert.deepEqual(await describe(dst), await describe(join(src, 'a.bin')));
   assert.equal(r.files, 1);
   assert.equal(r.changed, 1);
   assert.equal(r.literalBytes, 200_000);
@@ -52,7 +52,13 @@ test('push a new file: created with its content, mode and mtime', async () => {
 test('push a changed file (insertions, a deletion): only the new bytes cross, and the result is exact', async () => {
   const { src, dst } = paths();
   const old = randomBytes(1_000_000, 2);
-  const next = concat(old.subarray(0, 100_000), Buffer.from('inserted here'), old.subarray(100_000, 600_000), old.subarray(610_000), randomBytes(3000, 3));
+  const next = concat(
+    old.subarray(0, 100_000),
+    Buffer.from('inserted here'),
+    old.subarray(100_000, 600_000),
+    old.subarray(610_000),
+    randomBytes(3000, 3),
+  );
   await makeTree(src, { f: { data: next, mtime: T0 } });
   await makeTree(dst, { f: { data: old, mtime: T0 - 5000 } });
   const r = await push(join(src, 'f'), join(dst, 'f'));
@@ -93,7 +99,7 @@ const treeSpec = {
   'empty/nothing': { dir: true as const, mode: 0o700, mtime: T0 + 7 },
   empty: { dir: true as const, mtime: T0 + 8 },
   'link-to-readme': { link: 'README.md' },
-  'dangling': { link: '../../somewhere/else' },
+  dangling: { link: '../../somewhere/else' },
   'zero.txt': { data: '', mtime: T0 + 9 },
 };
 
@@ -146,7 +152,11 @@ test('an update of a tree: changed, added and (with --delete) removed entries', 
   });
   // Without --delete: a non-empty folder where a file goes is a conflict; nothing is changed.
   const before = await describe(dst);
-  await assert.rejects(push(src, dst), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.TREE_CONFLICT && /was-dir: it is a folder that is not empty/.test(err.message));
+  await assert.rejects(
+    push(src, dst),
+    (err: unknown) =>
+      SyncError.is(err) && err.code === ErrorCodes.TREE_CONFLICT && /was-dir: it is a folder that is not empty/.test(err.message),
+  );
   assert.deepEqual(await describe(dst), before);
   assert.deepEqual(await leftovers(dst), []);
   const r = await push(src, dst, { delete: true });
@@ -218,7 +228,7 @@ test('a file source over a folder: refused when the folder has content, replaced
   assert.equal(await readFile(dst, 'utf8'), 'the file');
 });
 
-test('a file pushed over a stopped run: its parts and temporary files go, a sibling\'s stay (long names too)', async () => {
+test("a file pushed over a stopped run: its parts and temporary files go, a sibling's stay (long names too)", async () => {
   for (const name of ['a', 'x'.repeat(150)]) {
     const { src, dst } = paths();
     // `a.b` begins like `a`: its leftovers are not those of `a`.
@@ -295,7 +305,11 @@ test('the far end as a local command (gosync serve --stdio in a child process)',
  * a few MiB (`ulimit -f`: writes past it fail with EFBIG, as on a full disk), so writing a
  * bigger file fails while the receiver goes on reading delta data. Returns the exit code and what the child printed.
  */
-function runWithFileSizeLimit(op: 'push' | 'pull', src: string, dst: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runWithFileSizeLimit(
+  op: 'push' | 'pull',
+  src: string,
+  dst: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const module = new URL('../../src/remote/push-pull.js', import.meta.url).href;
   const script = `
     const { ${op} } = await import(${JSON.stringify(module)});
@@ -314,10 +328,16 @@ function runWithFileSizeLimit(op: 'push' | 'pull', src: string, dst: string): Pr
   });
 }
 
-test('a write that fails mid-file (a full disk) ends the session with an IO error, no uncaught exception', { skip: process.platform === 'win32' && 'needs ulimit' }, async () => {
+test('a write that fails mid-file (a full disk) ends the session with an IO error, no uncaught exception', {
+  skip: process.platform === 'win32' && 'needs ulimit',
+}, async () => {
   const data = randomBytes(8_000_000, 21);
   // The receiver runs in the server end (push) or in the client (pull).
-  for (const [op, basis] of [['push', false], ['pull', false], ['pull', true]] as const) {
+  for (const [op, basis] of [
+    ['push', false],
+    ['pull', false],
+    ['pull', true],
+  ] as const) {
     const { src, dst } = paths();
     await makeTree(src, { f: { data, mtime: T0 } });
     // With an old version the delta goes through rdiffPatch; without, the literal-only path.

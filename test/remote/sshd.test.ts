@@ -76,13 +76,30 @@ test('push and pull files and trees through sshd (library and CLI)', async (t) =
   assert.equal(report.deleted, 1);
   assert.equal(report.changed, 0);
   assert.deepEqual(await describe(remoteTree), await describe(src));
-  const cliPull = await runCli(['pull', '-q', '-e', sshd.rsh, '--remote-cmd', REMOTE_CMD, `${sshd.host}:${remoteTree}/sub/b.txt`, join(dir, 'cli-b.txt')]);
+  const cliPull = await runCli([
+    'pull',
+    '-q',
+    '-e',
+    sshd.rsh,
+    '--remote-cmd',
+    REMOTE_CMD,
+    `${sshd.host}:${remoteTree}/sub/b.txt`,
+    join(dir, 'cli-b.txt'),
+  ]);
   assert.equal(cliPull.code, 0, cliPull.stderr);
   assert.match(cliPull.stdout, /1 of 1 files changed/);
   assert.equal(await readFile(join(dir, 'cli-b.txt'), 'utf8'), 'b'.repeat(5000));
 
   // A remote command that is not gosync: a clear error.
-  const bad = await runCli(['pull', '-e', sshd.rsh, '--remote-cmd', 'echo hello from a login script; false', `${sshd.host}:x`, join(dir, 'never')]);
+  const bad = await runCli([
+    'pull',
+    '-e',
+    sshd.rsh,
+    '--remote-cmd',
+    'echo hello from a login script; false',
+    `${sshd.host}:x`,
+    join(dir, 'never'),
+  ]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /GOSYNC_ERR_PROTOCOL/);
   assert.match(bad.stderr, /sent "hello from a login script\\n" instead of gosync's greeting/);
@@ -117,10 +134,14 @@ test('a connection killed mid-transfer leaves the destination intact; a rerun co
     (e: unknown) => e,
   );
   assert.ok(killed, `the connection was killed (the push ended with ${String(err)})`);
-  assert.ok(SyncError.is(err) && err.code === ErrorCodes.NETWORK, `expected a NETWORK error, got ${SyncError.is(err) ? err.code : ''} ${String(err)}`);
+  assert.ok(
+    SyncError.is(err) && err.code === ErrorCodes.NETWORK,
+    `expected a NETWORK error, got ${SyncError.is(err) ? err.code : ''} ${String(err)}`,
+  );
   assert.match((err as Error).message, /closed the connection|Cannot write to|Cannot read from/);
   // Every file is as it was (the far end may still be removing its temporary file).
-  const files = (d: Record<string, string>) => Object.fromEntries(Object.entries(d).filter(([k]) => k !== '.' && !k.endsWith('.gosync-tmp') && !k.endsWith('.gosync-part')));
+  const files = (d: Record<string, string>) =>
+    Object.fromEntries(Object.entries(d).filter(([k]) => k !== '.' && !k.endsWith('.gosync-tmp') && !k.endsWith('.gosync-part')));
   assert.deepEqual(files(await describe(dst)), files(before), 'the destination is as it was');
 
   const r = await push(src, `${sshd.host}:${dst}`, { rsh: sshd.rsh, remoteCmd: REMOTE_CMD });
@@ -147,8 +168,16 @@ test('serve --stdio --root as a forced command confines paths; --read-only refus
   await pull(`${sshd.host}:data`, join(dir, 'got-data'), opts);
   assert.equal(await readFile(join(dir, 'got-data/file.txt'), 'utf8'), 'served file');
   for (const path of ['../not-served', outside, `${outside}/secret.txt`]) {
-    await assert.rejects(pull(`${sshd.host}:${path}`, join(dir, 'stolen'), opts), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.UNSAFE_PATH, path);
-    await assert.rejects(push(src, `${sshd.host}:${path}`, opts), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.UNSAFE_PATH, path);
+    await assert.rejects(
+      pull(`${sshd.host}:${path}`, join(dir, 'stolen'), opts),
+      (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.UNSAFE_PATH,
+      path,
+    );
+    await assert.rejects(
+      push(src, `${sshd.host}:${path}`, opts),
+      (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.UNSAFE_PATH,
+      path,
+    );
   }
   assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'not for you');
 
@@ -158,13 +187,19 @@ test('serve --stdio --root as a forced command confines paths; --read-only refus
   const served = await describe(join(root, 'data'));
   assert.deepEqual(Object.keys(served).sort(), ['.', 'file.txt']);
   assert.match(served['.']!, /^dir:755@/);
-  await assert.rejects(push(src, `${ro.host}:data`, roOpts), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.REFUSED && /read-only/.test(err.message));
+  await assert.rejects(
+    push(src, `${ro.host}:data`, roOpts),
+    (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.REFUSED && /read-only/.test(err.message),
+  );
   assert.deepEqual(await describe(join(root, 'data')), served, 'the refused push changed nothing');
   assert.equal(await readFile(join(root, 'data/file.txt'), 'utf8'), 'served file');
   const r = await pull(`${ro.host}:data/file.txt`, join(dir, 'ro-file.txt'), roOpts);
   assert.equal(r.changed, 1);
   const cli = await runCli(['push', '-e', ro.rsh, src, `${ro.host}:data`]);
   assert.equal(cli.code, 1);
-  assert.match(cli.stderr, /gosync push: Cannot write .*data: the server is read-only \(serve --read-only\) \(reported by the remote end \(.*\)\) \[GOSYNC_ERR_REFUSED\]/);
+  assert.match(
+    cli.stderr,
+    /gosync push: Cannot write .*data: the server is read-only \(serve --read-only\) \(reported by the remote end \(.*\)\) \[GOSYNC_ERR_REFUSED\]/,
+  );
   assert.doesNotMatch(cli.stderr, /gosync serve:/, 'the server does not repeat the error on stderr');
 });

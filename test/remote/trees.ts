@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** A tree entry to make: file content (with optional mode/mtime), a folder, or a link. */
-export type Spec = string | Uint8Array | { data: string | Uint8Array; mode?: number; mtime?: number } | { dir: true; mode?: number; mtime?: number } | { link: string };
+export type Spec =
+  | string
+  | Uint8Array
+  | { data: string | Uint8Array; mode?: number; mtime?: number }
+  | { dir: true; mode?: number; mtime?: number }
+  | { link: string };
 
 /** A fresh temporary folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'gosync-remote-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -53,9 +58,15 @@ export async function describe(root: string, options: { times?: boolean } = {}):
       out[rel] = `dir:${meta}`;
       for (const name of (await readdir(local)).sort()) {
         // An entry may vanish while listed (a far end removing its temporary file).
-        await one(rel === '.' ? name : `${rel}/${name}`).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+        await one(rel === '.' ? name : `${rel}/${name}`).catch((err: NodeJS.ErrnoException) =>
+          err.code === 'ENOENT' ? undefined : Promise.reject(err),
+        );
       }
-    } else out[rel] = `file:${createHash('sha256').update(await readFile(local)).digest('hex').slice(0, 16)}:${st.size}:${meta}`;
+    } else
+      out[rel] = `file:${createHash('sha256')
+        .update(await readFile(local))
+        .digest('hex')
+        .slice(0, 16)}:${st.size}:${meta}`;
   };
   await one('.');
   return out;

@@ -79,7 +79,9 @@ function raw(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), reusedSocket: req.reusedSocket }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), reusedSocket: req.reusedSocket }),
+        );
         res.on('error', reject);
       },
     );
@@ -228,7 +230,17 @@ describe('startStaticServer', () => {
   });
 
   test('a malformed or foreign Range header is ignored: 200 with the whole file', async () => {
-    for (const range of ['bytes=5-1', 'bytes=abc', 'bytes=', 'bytes=-', 'items=0-1', 'bytes 0-1', 'bytes=0-1;2-3', 'bytes=+1-2', 'bytes=0x1-2']) {
+    for (const range of [
+      'bytes=5-1',
+      'bytes=abc',
+      'bytes=',
+      'bytes=-',
+      'items=0-1',
+      'bytes 0-1',
+      'bytes=0-1;2-3',
+      'bytes=+1-2',
+      'bytes=0x1-2',
+    ]) {
       const res = await get(server, 'data.bin', { Range: range });
       assert.equal(res.status, 200, range);
       assert.equal(res.headers.get('content-range'), null, range);
@@ -302,7 +314,11 @@ describe('startStaticServer', () => {
     for (const p of parts) assert.ok(p.data.equals(data.subarray(p.start, p.end + 1)));
 
     // The same bytes asked many times cost no more than once.
-    const repeated = await get(server, 'data.bin', { Range: Array.from({ length: 50 }, () => '0-').join(',').replace(/^/, 'bytes=') });
+    const repeated = await get(server, 'data.bin', {
+      Range: Array.from({ length: 50 }, () => '0-')
+        .join(',')
+        .replace(/^/, 'bytes='),
+    });
     assert.equal(repeated.status, 206);
     assert.equal(repeated.body.length, data.length);
   });
@@ -584,8 +600,13 @@ describe('startStaticServer', () => {
   });
 
   test('a busy port is an IO SyncError', async () => {
-    await assert.rejects(startStaticServer({ root, port: server.port }), (err: unknown) =>
-      SyncError.is(err) && err.code === ErrorCodes.IO && err.message === `Cannot listen on 127.0.0.1:${server.port}: the address is in use`);
+    await assert.rejects(
+      startStaticServer({ root, port: server.port }),
+      (err: unknown) =>
+        SyncError.is(err) &&
+        err.code === ErrorCodes.IO &&
+        err.message === `Cannot listen on 127.0.0.1:${server.port}: the address is in use`,
+    );
   });
 
   test('IPv6 loopback gets a bracketed URL', async (t) => {
@@ -611,7 +632,10 @@ describe('startStaticServer', () => {
       code: ErrorCodes.IO,
       message: `Cannot serve ${join(base, 'nope')}: no such directory`,
     });
-    await assert.rejects(startStaticServer({ root: join(root, 'data.bin') }), (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.IO && /not a directory$/.test(err.message));
+    await assert.rejects(
+      startStaticServer({ root: join(root, 'data.bin') }),
+      (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.IO && /not a directory$/.test(err.message),
+    );
   });
 });
 
@@ -622,9 +646,21 @@ describe('parseRange', () => {
     assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' });
     assert.deepEqual(parseRange('bytes=-5', 0), { kind: 'ignore' });
     assert.deepEqual(parseRange('bytes=1-0', 10), { kind: 'ignore' });
-    assert.deepEqual(parseRange('bytes=0-1,,  ,3-4', 10), { kind: 'ranges', ranges: [{ start: 0, end: 1 }, { start: 3, end: 4 }] });
+    assert.deepEqual(parseRange('bytes=0-1,,  ,3-4', 10), {
+      kind: 'ranges',
+      ranges: [
+        { start: 0, end: 1 },
+        { start: 3, end: 4 },
+      ],
+    });
     assert.deepEqual(parseRange('bytes=0-1,2-3', 10, 1), { kind: 'ignore' });
-    assert.deepEqual(parseRange('bytes=4-5,0-1,1-2', 10), { kind: 'ranges', ranges: [{ start: 0, end: 2 }, { start: 4, end: 5 }] });
+    assert.deepEqual(parseRange('bytes=4-5,0-1,1-2', 10), {
+      kind: 'ranges',
+      ranges: [
+        { start: 0, end: 2 },
+        { start: 4, end: 5 },
+      ],
+    });
   });
 });
 

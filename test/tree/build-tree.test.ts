@@ -60,7 +60,11 @@ test('publishing into the published folder itself is refused (IO) and writes not
   await symlink(root, join(base, 'self-link'));
   const before = await snapshot(root);
   for (const out of [root, `${root}/`, join(root, 'sub', '..'), join(base, 'self-link')]) {
-    await assert.rejects(buildTree(root, out), (e: unknown) => hasCode(ErrorCodes.IO)(e) && /published folder itself/.test((e as Error).message), out);
+    await assert.rejects(
+      buildTree(root, out),
+      (e: unknown) => hasCode(ErrorCodes.IO)(e) && /published folder itself/.test((e as Error).message),
+      out,
+    );
     assert.deepEqual(await snapshot(root), before, `${out}: nothing written`);
   }
   // Given as a link the other way round, too.

@@ -13,7 +13,15 @@ import { hasCode, sha256 } from './tree-fixtures.js';
 const SHA = sha256(Buffer.from('hello'));
 const SHA2 = sha256(Buffer.from('world'));
 
-const file = (path: string, extra: Record<string, unknown> = {}) => ({ type: 'file', path, size: 5, mode: 0o644, mtime: 1_700_000_000_000, sha256: SHA, ...extra });
+const file = (path: string, extra: Record<string, unknown> = {}) => ({
+  type: 'file',
+  path,
+  size: 5,
+  mode: 0o644,
+  mtime: 1_700_000_000_000,
+  sha256: SHA,
+  ...extra,
+});
 const dir = (path: string, extra: Record<string, unknown> = {}) => ({ type: 'dir', path, mode: 0o755, mtime: 1_700_000_000_000, ...extra });
 const link = (path: string, target: string) => ({ type: 'symlink', path, target });
 
@@ -139,7 +147,17 @@ test('encode → decode round trip keeps every field', () => {
     version: MANIFEST_VERSION,
     entries: [
       { type: 'dir', path: 'a', mode: 0o755, mtime: 1_700_000_000_123 },
-      { type: 'file', path: 'a/big.bin', size: 1 << 20, mode: 0o600, mtime: 1_700_000_000_000, sha256: SHA, index: 'compressed', br: 1000, bases: [{ sha256: SHA2, size: 999, delta: 77 }] },
+      {
+        type: 'file',
+        path: 'a/big.bin',
+        size: 1 << 20,
+        mode: 0o600,
+        mtime: 1_700_000_000_000,
+        sha256: SHA,
+        index: 'compressed',
+        br: 1000,
+        bases: [{ sha256: SHA2, size: 999, delta: 77 }],
+      },
       { type: 'file', path: 'a/empty', size: 0, mode: 0o644, mtime: -5, sha256: sha256(new Uint8Array()) },
       { type: 'symlink', path: 'a/link', target: '../elsewhere/ü x', mtime: 1_600_000_000_000 },
       { type: 'symlink', path: 'b-link', target: '/absolute/target' },

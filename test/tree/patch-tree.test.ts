@@ -75,7 +75,10 @@ async function makeV1(root: string): Promise<void> {
 /** Fixed, distinct folder modes and times (after every change: writing in a folder changes its mtime). */
 async function setDirTimes(root: string): Promise<void> {
   const snap = await snapshot(root, { withRoot: false });
-  const dirs = Object.keys(snap).filter((p) => snap[p]!.type === 'dir').sort().reverse();
+  const dirs = Object.keys(snap)
+    .filter((p) => snap[p]!.type === 'dir')
+    .sort()
+    .reverse();
   for (const [i, d] of dirs.entries()) await dirMeta(root, d, d === 'empty-dir' ? 0o750 : 0o755, T0 - (i + 1) * 60_000);
 }
 
@@ -97,7 +100,10 @@ test('publish a tree and patch it into a missing folder: identical content, mode
   await copyFile(join(pubZ, 'tree.tree.json'), v1Z);
 
   const expected = await snapshot(src);
-  for (const [kind, manifest] of [['plain', v1Plain], ['compressed', v1Z]] as const) {
+  for (const [kind, manifest] of [
+    ['plain', v1Plain],
+    ['compressed', v1Z],
+  ] as const) {
     const dst = join(base, `fresh-${kind}`, 'deeper', 'copy');
     const d = await diffTree(dst, manifest);
     assert.equal(d.totals.changed, 8);
@@ -121,7 +127,10 @@ test('publish a tree and patch it into a missing folder: identical content, mode
     }
     // A second run has nothing to do.
     const again = await patchTree(dst, manifest);
-    assert.ok(again.files.every((f) => f.action === 'unchanged'), JSON.stringify(actions(again.files)));
+    assert.ok(
+      again.files.every((f) => f.action === 'unchanged'),
+      JSON.stringify(actions(again.files)),
+    );
     assert.equal(again.totals.fetchBytes, 0);
     assert.equal(again.receivedBytes, again.manifestBytes);
     assertSameTree(await snapshot(dst), expected, { root: false });
@@ -397,39 +406,33 @@ test('the target folder may be given as a link to a folder (as with a trailing s
   assert.ok((await lstat(join(at, 'via-link'))).isSymbolicLink(), 'the link itself stays');
 });
 
-test(
-  'a file with a long name (230 characters, under the 255 the filesystem allows) can be patched',
-  async () => {
-    const at = join(base, 'long-name');
-    const name = `${'n'.repeat(226)}.bin`;
-    await put(join(at, 'tree'), name, 'data');
-    const { manifest } = await buildTree(join(at, 'tree'), join(at, 'pub'));
-    const local = join(at, 'local');
-    await patchTree(local, manifest);
-    assert.equal(await readFile(join(local, name), 'utf8'), 'data');
-  },
-);
+test('a file with a long name (230 characters, under the 255 the filesystem allows) can be patched', async () => {
+  const at = join(base, 'long-name');
+  const name = `${'n'.repeat(226)}.bin`;
+  await put(join(at, 'tree'), name, 'data');
+  const { manifest } = await buildTree(join(at, 'tree'), join(at, 'pub'));
+  const local = join(at, 'local');
+  await patchTree(local, manifest);
+  assert.equal(await readFile(join(local, name), 'utf8'), 'data');
+});
 
-test(
-  'a local file trusted by the quick check but with other content is not a fatal copy source: the content is fetched instead',
-  async () => {
-    const at = join(base, 'trusted-copy');
-    const root = join(at, 'tree');
-    const pub = join(at, 'pub');
-    await put(root, 'a.txt', 'AAAA');
-    await buildTree(root, pub);
-    await copyFile(join(pub, 'tree.tree.json'), join(pub, 'v1.tree.json'));
-    const local = join(at, 'local');
-    await patchTree(local, join(pub, 'v1.tree.json'));
-    await put(root, 'b.txt', 'AAAA', 0o644, T1);
-    const { manifest } = await buildTree(root, pub);
-    // Same size and mtime as published, other content: trusted, and kept, as rsync does.
-    await put(local, 'a.txt', 'BBBB');
-    await patchTree(local, manifest);
-    assert.equal(await readFile(join(local, 'b.txt'), 'utf8'), 'AAAA');
-    assert.equal(await readFile(join(local, 'a.txt'), 'utf8'), 'BBBB');
-  },
-);
+test('a local file trusted by the quick check but with other content is not a fatal copy source: the content is fetched instead', async () => {
+  const at = join(base, 'trusted-copy');
+  const root = join(at, 'tree');
+  const pub = join(at, 'pub');
+  await put(root, 'a.txt', 'AAAA');
+  await buildTree(root, pub);
+  await copyFile(join(pub, 'tree.tree.json'), join(pub, 'v1.tree.json'));
+  const local = join(at, 'local');
+  await patchTree(local, join(pub, 'v1.tree.json'));
+  await put(root, 'b.txt', 'AAAA', 0o644, T1);
+  const { manifest } = await buildTree(root, pub);
+  // Same size and mtime as published, other content: trusted, and kept, as rsync does.
+  await put(local, 'a.txt', 'BBBB');
+  await patchTree(local, manifest);
+  assert.equal(await readFile(join(local, 'b.txt'), 'utf8'), 'AAAA');
+  assert.equal(await readFile(join(local, 'a.txt'), 'utf8'), 'BBBB');
+});
 
 // ---------------------------------------------------------------------------------------
 
@@ -447,7 +450,13 @@ test('an interrupted run replaces nothing, and the next run resumes what it stag
 
   const aV2 = new Uint8Array(v1['a.bin']);
   aV2.set(randomBytes(3000, 53), 100_000);
-  const v2: Record<string, Uint8Array> = { 'a.bin': aV2, 'b.txt': randomBytes(5_000, 54), 'c.bin': randomBytes(100_000, 55), 'keep.txt': v1['keep.txt'], 'zz/new.bin': randomBytes(10_000, 56) };
+  const v2: Record<string, Uint8Array> = {
+    'a.bin': aV2,
+    'b.txt': randomBytes(5_000, 54),
+    'c.bin': randomBytes(100_000, 55),
+    'keep.txt': v1['keep.txt'],
+    'zz/new.bin': randomBytes(10_000, 56),
+  };
   for (const p of ['a.bin', 'b.txt', 'c.bin', 'zz/new.bin']) await put(root, p, v2[p]!, 0o644, T1);
   const { manifest } = await buildTree(root, pub);
   const expected = await snapshot(root);
@@ -535,7 +544,9 @@ test('a no-op update of 2,000 unchanged files reads no file content and fetches 
   const pub = join(at, 'pub');
   for (let k = 0; k < 20; k++) await mkdir(join(root, `d${k}`), { recursive: true });
   for (let i = 0; i < 2000; i += 100) {
-    await Promise.all(Array.from({ length: 100 }, (_, j) => put(root, `d${(i + j) % 20}/f${i + j}.txt`, randomBytes(50 + ((i + j) % 200), 1000 + i + j))));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, j) => put(root, `d${(i + j) % 20}/f${i + j}.txt`, randomBytes(50 + ((i + j) % 200), 1000 + i + j))),
+    );
   }
   await setDirTimes(root);
   const { manifest } = await buildTree(root, pub, { concurrency: 32 });
@@ -556,7 +567,10 @@ test('a no-op update of 2,000 unchanged files reads no file content and fetches 
   assert.equal(d.indexBytes, 0);
   const r = await patchTree(local, manifest);
   assert.equal(r.files.length, 2000);
-  assert.ok(r.files.every((f) => f.action === 'unchanged'), 'every file unchanged');
+  assert.ok(
+    r.files.every((f) => f.action === 'unchanged'),
+    'every file unchanged',
+  );
   assert.equal(r.totals.changed, 0);
   assert.equal(r.totals.fetchBytes, 0);
   assert.equal(r.indexBytes, 0);

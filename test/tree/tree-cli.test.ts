@@ -84,7 +84,14 @@ test('a hostile manifest fails with a non-zero exit and the reason, and writes n
   const cases: [string, HandEntry[], RegExp][] = [
     ['dotdot', [{ type: 'file', path: '../outside/pwned', data: 'evil' }], /"\.\." component.*\[GOSYNC_ERR_UNSAFE_PATH\]/],
     ['absolute', [{ type: 'file', path: join(outside, 'pwned'), data: 'evil' }], /it is absolute.*\[GOSYNC_ERR_UNSAFE_PATH\]/],
-    ['link', [{ type: 'symlink', path: 'l', target: outside }, { type: 'file', path: 'l/pwned', data: 'evil' }], /symbolic link.*\[GOSYNC_ERR_UNSAFE_PATH\]/],
+    [
+      'link',
+      [
+        { type: 'symlink', path: 'l', target: outside },
+        { type: 'file', path: 'l/pwned', data: 'evil' },
+      ],
+      /symbolic link.*\[GOSYNC_ERR_UNSAFE_PATH\]/,
+    ],
     ['orphan', [{ type: 'file', path: 'a/x', data: 'x' }], /not listed.*\[GOSYNC_ERR_MANIFEST_CORRUPT\]/],
   ];
   const outsideBefore = await snapshot(outside);

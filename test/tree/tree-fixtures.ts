@@ -81,7 +81,8 @@ export async function snapshot(root: string, options: { withRoot?: boolean } = {
       else if (st.isDirectory()) {
         out[r] = { type: 'dir', mode: st.mode & 0o7777, mtime: st.mtimeMs };
         await walk(r);
-      } else if (st.isFile()) out[r] = { type: 'file', mode: st.mode & 0o7777, mtime: st.mtimeMs, size: st.size, sha256: sha256(await readFile(p)) };
+      } else if (st.isFile())
+        out[r] = { type: 'file', mode: st.mode & 0o7777, mtime: st.mtimeMs, size: st.size, sha256: sha256(await readFile(p)) };
       else out[r] = { type: 'other', mtime: st.mtimeMs };
     }
   };
@@ -93,7 +94,11 @@ export async function snapshot(root: string, options: { withRoot?: boolean } = {
  * Asserts that two snapshots describe the same tree: same paths, types, content, modes,
  * link targets, and mtimes within 1 ms. `ignore` leaves paths out of both.
  */
-export function assertSameTree(actual: Record<string, Snap>, expected: Record<string, Snap>, options: { ignore?: (path: string) => boolean; root?: boolean } = {}): void {
+export function assertSameTree(
+  actual: Record<string, Snap>,
+  expected: Record<string, Snap>,
+  options: { ignore?: (path: string) => boolean; root?: boolean } = {},
+): void {
   const keep = (p: string) => !(options.ignore?.(p) ?? false) && (p !== '.' || (options.root ?? true));
   const a = Object.keys(actual).filter(keep).sort();
   const e = Object.keys(expected).filter(keep).sort();
@@ -136,7 +141,12 @@ export type HandEntry =
  * file entry, its content object under the entry's SHA-256 (that of the data unless
  * `sha256` is given, to publish content that does not match). Returns the manifest path.
  */
-export async function writeHandManifest(pub: string, entries: readonly HandEntry[], name = 'hand', extra: Record<string, unknown> = {}): Promise<string> {
+export async function writeHandManifest(
+  pub: string,
+  entries: readonly HandEntry[],
+  name = 'hand',
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const out: Record<string, unknown>[] = [];
   for (const e of entries) {
     if (e.type === 'file' && 'data' in e) {

@@ -12,7 +12,18 @@ import { buildTree } from '../../src/tree/build-tree.js';
 import { objectNames } from '../../src/tree/manifest.js';
 import { diffTree, patchTree } from '../../src/tree/patch-tree.js';
 import { randomBytes } from '../helpers/data.js';
-import { T0, assertSameTree, hasCode, leftovers, put, sha256, snapshot, tempDir, writeHandManifest, type HandEntry } from './tree-fixtures.js';
+import {
+  T0,
+  assertSameTree,
+  hasCode,
+  leftovers,
+  put,
+  sha256,
+  snapshot,
+  tempDir,
+  writeHandManifest,
+  type HandEntry,
+} from './tree-fixtures.js';
 
 let base: string;
 let n = 0;
@@ -33,7 +44,11 @@ async function scene(): Promise<{ target: string; outside: string; pub: string }
   return s;
 }
 
-const file = (path: string, data: Uint8Array | string, extra: Partial<{ mode: number; mtime: number; sha256: string }> = {}): HandEntry => ({ type: 'file', path, data, ...extra });
+const file = (
+  path: string,
+  data: Uint8Array | string,
+  extra: Partial<{ mode: number; mtime: number; sha256: string }> = {},
+): HandEntry => ({ type: 'file', path, data, ...extra });
 const dir = (path: string): HandEntry => ({ type: 'dir', path });
 const symlinkEntry = (path: string, target: string): HandEntry => ({ type: 'symlink', path, target });
 
@@ -54,23 +69,47 @@ async function refusedWithoutChanges(entries: (s: { outside: string }) => HandEn
 }
 
 test('an absolute path in the manifest is refused (UNSAFE_PATH) and nothing is written', async () => {
-  await refusedWithoutChanges((s) => [file('a-first.txt', 'valid entry before'), file('keep.txt', 'changed'), file(join(s.outside, 'pwned'), 'evil')], ErrorCodes.UNSAFE_PATH, 'absolute');
+  await refusedWithoutChanges(
+    (s) => [file('a-first.txt', 'valid entry before'), file('keep.txt', 'changed'), file(join(s.outside, 'pwned'), 'evil')],
+    ErrorCodes.UNSAFE_PATH,
+    'absolute',
+  );
   await refusedWithoutChanges(() => [file('/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'absolute at the root');
 });
 
 test('a ".." path in the manifest is refused (UNSAFE_PATH) and nothing is written', async () => {
-  await refusedWithoutChanges(() => [file('a-first.txt', 'valid'), file('../outside/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, '../outside/pwned');
+  await refusedWithoutChanges(
+    () => [file('a-first.txt', 'valid'), file('../outside/pwned', 'evil')],
+    ErrorCodes.UNSAFE_PATH,
+    '../outside/pwned',
+  );
   await refusedWithoutChanges(() => [dir('a'), file('a/../../outside/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'a/../../outside/pwned');
   await refusedWithoutChanges(() => [file('../pwned', 'evil')], ErrorCodes.UNSAFE_PATH, '../pwned');
   await refusedWithoutChanges(() => [dir('..')], ErrorCodes.UNSAFE_PATH, '..');
 });
 
 test('a link in the manifest with an entry under it is refused (UNSAFE_PATH) and nothing is written', async () => {
-  await refusedWithoutChanges((s) => [file('a-first.txt', 'valid'), symlinkEntry('l', s.outside), file('l/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'l -> outside, l/pwned');
-  await refusedWithoutChanges((s) => [symlinkEntry('l', s.outside), dir('l/d'), file('l/d/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'l -> outside, l/d/pwned');
-  await refusedWithoutChanges(() => [symlinkEntry('l', '..'), dir('l/outside'), file('l/outside/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'l -> .., l/outside/pwned');
+  await refusedWithoutChanges(
+    (s) => [file('a-first.txt', 'valid'), symlinkEntry('l', s.outside), file('l/pwned', 'evil')],
+    ErrorCodes.UNSAFE_PATH,
+    'l -> outside, l/pwned',
+  );
+  await refusedWithoutChanges(
+    (s) => [symlinkEntry('l', s.outside), dir('l/d'), file('l/d/pwned', 'evil')],
+    ErrorCodes.UNSAFE_PATH,
+    'l -> outside, l/d/pwned',
+  );
+  await refusedWithoutChanges(
+    () => [symlinkEntry('l', '..'), dir('l/outside'), file('l/outside/pwned', 'evil')],
+    ErrorCodes.UNSAFE_PATH,
+    'l -> .., l/outside/pwned',
+  );
   // The same path as a link and a folder.
-  await refusedWithoutChanges((s) => [symlinkEntry('l', s.outside), dir('l'), file('l/pwned', 'evil')], ErrorCodes.MANIFEST_CORRUPT, 'l both link and folder');
+  await refusedWithoutChanges(
+    (s) => [symlinkEntry('l', s.outside), dir('l'), file('l/pwned', 'evil')],
+    ErrorCodes.MANIFEST_CORRUPT,
+    'l both link and folder',
+  );
   // Under a file.
   await refusedWithoutChanges(() => [file('keep.txt', 'x'), file('keep.txt/pwned', 'evil')], ErrorCodes.UNSAFE_PATH, 'under a file');
 });
@@ -90,7 +129,16 @@ test('a local link to outside where the manifest has a folder is replaced by a r
     await put(s.outside, 'big.bin', tempting);
     let manifest: string;
     if (kind === 'hand') {
-      manifest = await writeHandManifest(s.pub, [file('keep.txt', 'keep me'), dir('sub'), file('sub/keep2.txt', 'me too'), dir('d'), file('d/x', x), dir('d/e'), file('d/e/y', 'y'), file('d/big.bin', big)]);
+      manifest = await writeHandManifest(s.pub, [
+        file('keep.txt', 'keep me'),
+        dir('sub'),
+        file('sub/keep2.txt', 'me too'),
+        dir('d'),
+        file('d/x', x),
+        dir('d/e'),
+        file('d/e/y', 'y'),
+        file('d/big.bin', big),
+      ]);
     } else {
       const src = join(s.pub, '..', 'src');
       await put(src, 'keep.txt', 'keep me');
@@ -130,7 +178,10 @@ test('a local link to outside where the manifest has a file or another link is r
   const outsideBefore = await snapshot(s.outside);
   await patchTree(s.target, manifest);
   assert.deepEqual(await snapshot(s.outside), outsideBefore, 'nothing written outside');
-  for (const [p, content] of [['d', 'now a file'], ['f', 'inside data']] as const) {
+  for (const [p, content] of [
+    ['d', 'now a file'],
+    ['f', 'inside data'],
+  ] as const) {
     const st = await lstat(join(s.target, p));
     assert.ok(st.isFile(), `${p} is a regular file`);
     assert.equal(await readFile(join(s.target, p), 'utf8'), content);
@@ -169,7 +220,10 @@ test('planted links named like parts or temporary files are not written through 
   const outsideBefore = await snapshot(s.outside);
   const r = await patchTree(s.target, manifest);
   assert.deepEqual(await snapshot(s.outside), outsideBefore, 'nothing written outside');
-  for (const [p, c] of [['p.txt', content], ['q.txt', q]] as const) {
+  for (const [p, c] of [
+    ['p.txt', content],
+    ['q.txt', q],
+  ] as const) {
     assert.ok((await lstat(join(s.target, p))).isFile(), `${p} is a regular file, not a planted link`);
     assert.equal(await readFile(join(s.target, p), 'utf8'), c);
   }
@@ -182,13 +236,20 @@ const isPart = (p: string) => p.endsWith('.gosync-part');
 test('content that does not match the manifest is refused (FILE_MISMATCH) and nothing is replaced', async () => {
   const s = await scene();
   const good = 'keep ME';
-  const manifest = await writeHandManifest(s.pub, [file('a-new.txt', 'fine'), file('keep.txt', 'evil!!!', { sha256: sha256(Buffer.from(good)), mtime: T0 + 1000 })]);
+  const manifest = await writeHandManifest(s.pub, [
+    file('a-new.txt', 'fine'),
+    file('keep.txt', 'evil!!!', { sha256: sha256(Buffer.from(good)), mtime: T0 + 1000 }),
+  ]);
   const before = await snapshot(s.target);
   await assert.rejects(patchTree(s.target, manifest), hasCode(ErrorCodes.FILE_MISMATCH));
   const after = await snapshot(s.target);
   // Verified files staged before the failure may stay, as parts, for the next run.
   assertSameTree(after, before, { ignore: isPart, root: false });
-  assert.deepEqual(leftovers(after).filter((p) => !isPart(p)), [], 'no temporary file left');
+  assert.deepEqual(
+    leftovers(after).filter((p) => !isPart(p)),
+    [],
+    'no temporary file left',
+  );
   assert.ok(!leftovers(after).some((p) => p.includes('keep.txt')), 'the bad content is not staged');
 });
 

@@ -127,7 +127,15 @@ test('a worker pool rejects queued and running tasks on abort, and runs later ta
   const index = await indexOf(randomBytes(256 * 1024, 35), { blockSize: BS });
   const shared = shareIndex(index, 'abort-test');
   const size = data.length;
-  const scan = (sections: [number, number][]): ScanTask => ({ kind: 'scan', index: shared, path: join(dir, 'data'), source: 0, sections, known: new Uint8Array(0), fileSize: size });
+  const scan = (sections: [number, number][]): ScanTask => ({
+    kind: 'scan',
+    index: shared,
+    path: join(dir, 'data'),
+    source: 0,
+    sections,
+    known: new Uint8Array(0),
+    fileSize: size,
+  });
   const pool = new WorkerPool(1);
   try {
     const ac = new AbortController();
@@ -137,11 +145,20 @@ test('a worker pool rejects queued and running tasks on abort, and runs later ta
     await assert.rejects(running, isAborted);
     await assert.rejects(queued, isAborted);
     // The aborted task's worker was terminated; the pool starts another one.
-    const r = await pool.run<{ records: ArrayBuffer }>({ kind: 'records', shape: { blockSize: BS, weakBytes: 4, strongBytes: 8 }, buffer: new ArrayBuffer(BS), length: BS });
+    const r = await pool.run<{ records: ArrayBuffer }>({
+      kind: 'records',
+      shape: { blockSize: BS, weakBytes: 4, strongBytes: 8 },
+      buffer: new ArrayBuffer(BS),
+      length: BS,
+    });
     assert.equal(r.records.byteLength, 12);
     // A task that ends before its signal fires is unaffected by the abort.
     const late = new AbortController();
-    const small = await pool.run<{ records: ArrayBuffer }>({ kind: 'records', shape: { blockSize: BS, weakBytes: 4, strongBytes: 8 }, buffer: new ArrayBuffer(BS), length: BS }, [], late.signal);
+    const small = await pool.run<{ records: ArrayBuffer }>(
+      { kind: 'records', shape: { blockSize: BS, weakBytes: 4, strongBytes: 8 }, buffer: new ArrayBuffer(BS), length: BS },
+      [],
+      late.signal,
+    );
     late.abort();
     assert.equal(small.records.byteLength, 12);
   } finally {

@@ -77,7 +77,15 @@ test('a worker pool moves buffers and reports worker errors', async () => {
     assert.equal(r.buffer.byteLength, 8192);
     const index = decodeIndex(await readFile(join(dir, 'new.par.gosync')));
     await assert.rejects(
-      pool.run({ kind: 'scan', index: shareIndex(index, 'x'), path: join(dir, 'missing'), source: 0, sections: [[0, 1]], fileSize: 1, known: new Uint8Array(0) }),
+      pool.run({
+        kind: 'scan',
+        index: shareIndex(index, 'x'),
+        path: join(dir, 'missing'),
+        source: 0,
+        sections: [[0, 1]],
+        fileSize: 1,
+        known: new Uint8Array(0),
+      }),
       (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO && /Cannot open the local file .*missing/.test(e.message),
     );
   } finally {

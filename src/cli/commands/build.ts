@@ -36,7 +36,25 @@ Options:
 export const buildHelp = `${buildFileHelp}\n${buildTreeHelp}`;
 
 export async function build(args: string[], ctx: CommandContext): Promise<void> {
-  const [first] = positionalArgs(args, ['-o', '--output', '-b', '--block-size', '-u', '--url', '-f', '--format', '-t', '--threads', '-l', '--level', '--frame-size', '--base', '-n', '--name', '--bases']);
+  const [first] = positionalArgs(args, [
+    '-o',
+    '--output',
+    '-b',
+    '--block-size',
+    '-u',
+    '--url',
+    '-f',
+    '--format',
+    '-t',
+    '--threads',
+    '-l',
+    '--level',
+    '--frame-size',
+    '--base',
+    '-n',
+    '--name',
+    '--bases',
+  ]);
   if (first !== undefined && (await isFolder(first))) return buildTreeCommand(args, ctx);
   const { values, positionals } = parse(args, {
     output: { type: 'string', short: 'o' },
@@ -76,10 +94,12 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   // The .zsync writer hashes on the main thread (MD4 at about 600 MB/s); --threads applies to the gosync format.
   const report =
     format === 'zsync'
-      ? await buildZsyncFile(input, values.output ?? `${input}.zsync`, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch((err: unknown) => {
-          // A header value zsync clients could not read (a control character, a line over 1023 bytes).
-          throw err instanceof RangeError ? new UsageError(err.message) : err;
-        })
+      ? await buildZsyncFile(input, values.output ?? `${input}.zsync`, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch(
+          (err: unknown) => {
+            // A header value zsync clients could not read (a control character, a line over 1023 bytes).
+            throw err instanceof RangeError ? new UsageError(err.message) : err;
+          },
+        )
       : await buildIndexFile(input, values.output ?? `${input}.gosync`, {
           ...common,
           ...(values.url ? { url: values.url } : {}),
@@ -99,11 +119,12 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
   } else {
-    const extra = 'frames' in report && report.frames
-      ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
-        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
-        (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
-      : '';
+    const extra =
+      'frames' in report && report.frames
+        ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
+          (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
+          (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
+        : '';
     ctx.stdout.write(
       `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`,
     );

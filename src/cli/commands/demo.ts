@@ -75,11 +75,16 @@ export async function demo(args: string[], ctx: CommandContext): Promise<void> {
       } finally {
         await source.close();
       }
-      const same = createHash('sha256').update(await readFile(local)).digest('hex') === createHash('sha256').update(newData).digest('hex');
+      const same =
+        createHash('sha256')
+          .update(await readFile(local))
+          .digest('hex') === createHash('sha256').update(newData).digest('hex');
       out(`gosync patch ${indexUrl}:`);
       out(`  reused  ${formatBytes(report.reusedBytes)} (${((100 * report.reusedBytes) / report.fileSize).toFixed(2)}%) from the old file`);
       out(`  fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges, ${report.requests} range requests`);
-      out(`  on the wire (counted by the server, index included): ${formatBytes(server.stats.bodyBytes)} of ${formatBytes(newData.length)}`);
+      out(
+        `  on the wire (counted by the server, index included): ${formatBytes(server.stats.bodyBytes)} of ${formatBytes(newData.length)}`,
+      );
       out(`  result ${same ? 'identical to the new file (sha256 checked)' : 'DIFFERS from the new file'}, ${report.seconds.toFixed(2)} s`);
       if (!same) throw new Error('Cannot finish the demo: the patched file differs from the new file');
     } finally {

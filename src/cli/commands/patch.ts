@@ -11,7 +11,20 @@ import { FileSource } from '../../sources/file-source.js';
 import type { CommandContext } from '../context.js';
 import { diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, positionalArgs, treeCommand } from './tree.js';
 
-const VALUE_OPTIONS = ['-o', '--output', '-i', '--seed', '-c', '--connections', '--bwlimit', '-t', '--threads', '--content-base', '-j', '--jobs'];
+const VALUE_OPTIONS = [
+  '-o',
+  '--output',
+  '-i',
+  '--seed',
+  '-c',
+  '--connections',
+  '--bwlimit',
+  '-t',
+  '--threads',
+  '--content-base',
+  '-j',
+  '--jobs',
+];
 
 /** The folder form applies when the index is a tree manifest or the local path is a folder. */
 async function isTreeForm(args: string[]): Promise<boolean> {
@@ -64,7 +77,11 @@ function describeCheck(index: BlockIndex): string {
 
 /** A plan's name for people. */
 function planName(kind: string): string {
-  return { raw: 'raw ranges', frames: 'compressed frames', whole: 'the whole compressed file', base: 'a delta from this exact local version' }[kind] ?? kind;
+  return (
+    { raw: 'raw ranges', frames: 'compressed frames', whole: 'the whole compressed file', base: 'a delta from this exact local version' }[
+      kind
+    ] ?? kind
+  );
 }
 
 function percent(part: number, whole: number): string {
@@ -95,7 +112,9 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
   const reference = resolveReference(loaded, explicitReference);
   // The HTTP client is loaded only when something is fetched over HTTP.
-  const { HttpSource } = [reference, indexLocation].some(isHttpUrl) ? await import('../../sources/http/http-source.js') : { HttpSource: undefined };
+  const { HttpSource } = [reference, indexLocation].some(isHttpUrl)
+    ? await import('../../sources/http/http-source.js')
+    : { HttpSource: undefined };
   const open = (location: string, expectedSize?: number): BlockSource =>
     isHttpUrl(location)
       ? new HttpSource!(location, {
@@ -107,7 +126,9 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const source = open(reference, loaded.index.fileSize);
   // Compressed forms the index lists live next to it. The decoder refused names with a
   // separator or "."/".."; escaping keeps one like "http:host" or "%2e%2e" a file name too.
-  const openForm = values.raw ? undefined : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
+  const openForm = values.raw
+    ? undefined
+    : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
   try {
     const report = await patchFile({
       local,
@@ -152,7 +173,14 @@ export async function diff(args: string[], ctx: CommandContext): Promise<void> {
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const started = performance.now();
   const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
-  const report = await diffFile({ local, index: loaded.index, seeds: values.seed ?? [], ...(threads ? { threads } : {}), signal: ctx.signal, onProgress: progress.patch });
+  const report = await diffFile({
+    local,
+    index: loaded.index,
+    seeds: values.seed ?? [],
+    ...(threads ? { threads } : {}),
+    signal: ctx.signal,
+    onProgress: progress.patch,
+  });
   progress.done();
   const seconds = (performance.now() - started) / 1000;
   if (values.json) {

@@ -55,7 +55,9 @@ function summary(r: SyncReport, destination: string): string {
     for (const p of r.deletedPaths) lines.push(`deleting ${p}`);
     const more = r.changed + r.deleted - r.changedPaths.length - r.deletedPaths.length;
     if (more > 0) lines.push(`… and ${more} more`);
-    lines.push(`dry run: ${r.changed} of ${r.files} files would change (${formatBytes(r.transferredFileBytes)})${r.deleted ? `, ${r.deleted} entries would be deleted` : ''}; nothing was written`);
+    lines.push(
+      `dry run: ${r.changed} of ${r.files} files would change (${formatBytes(r.transferredFileBytes)})${r.deleted ? `, ${r.deleted} entries would be deleted` : ''}; nothing was written`,
+    );
   } else {
     lines.push(
       `${destination}: ${r.changed} of ${r.files} files changed (${formatBytes(r.transferredFileBytes)}: ${formatBytes(r.matchedBytes)} reused, ${formatBytes(r.literalBytes)} new)` +
@@ -85,7 +87,11 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
     quiet: { type: 'boolean', short: 'q' },
   });
   if (positionals.length !== 2) {
-    throw new UsageError(op === 'push' ? `push takes <local-path> [user@]host:<path>, got ${positionals.length} arguments` : `pull takes [user@]host:<path> <local-path>, got ${positionals.length} arguments`);
+    throw new UsageError(
+      op === 'push'
+        ? `push takes <local-path> [user@]host:<path>, got ${positionals.length} arguments`
+        : `pull takes [user@]host:<path> <local-path>, got ${positionals.length} arguments`,
+    );
   }
   const [source, destination] = positionals as [string, string];
   // The library refuses these with a TypeError; here they are the user's to fix (exit 2).

@@ -32,7 +32,20 @@ Options:
 `;
 
 /** Options that take a value, for joining "-S -1" into "-S-1" (parseArgs reads "-1" as an option). */
-const VALUE_OPTIONS = new Set(['-b', '--block-size', '-S', '--sum-size', '-H', '--hash', '-R', '--rollsum', '-I', '--input-size', '-O', '--output-size']);
+const VALUE_OPTIONS = new Set([
+  '-b',
+  '--block-size',
+  '-S',
+  '--sum-size',
+  '-H',
+  '--hash',
+  '-R',
+  '--rollsum',
+  '-I',
+  '--input-size',
+  '-O',
+  '--output-size',
+]);
 
 function joinNegativeValues(args: string[]): string[] {
   const out: string[] = [];
@@ -76,7 +89,8 @@ export async function rdiff(args: string[], ctx: CommandContext): Promise<void> 
     gzip: { type: 'boolean', short: 'z' },
     bzip2: { type: 'boolean', short: 'i' },
   });
-  if (values.gzip || values.bzip2) throw new UsageError('compressed deltas (-z, --gzip, -i, --bzip2) are not supported (rdiff 2.3.2 does not support them either)');
+  if (values.gzip || values.bzip2)
+    throw new UsageError('compressed deltas (-z, --gzip, -i, --bzip2) are not supported (rdiff 2.3.2 does not support them either)');
   integer(values['input-size'], 'input-size');
   integer(values['output-size'], 'output-size');
   const [action, ...files] = positionals;
@@ -102,12 +116,15 @@ export async function rdiff(args: string[], ctx: CommandContext): Promise<void> 
       const hash = values.hash ?? 'blake2';
       if (hash !== 'blake2' && hash !== 'md4') throw new UsageError(`--hash must be blake2 or md4, not "${hash}"`);
       const rollsum = values.rollsum ?? 'rabinkarp';
-      if (rollsum !== 'rabinkarp' && rollsum !== 'rollsum') throw new UsageError(`--rollsum must be rabinkarp or rollsum, not "${rollsum}"`);
+      if (rollsum !== 'rabinkarp' && rollsum !== 'rollsum')
+        throw new UsageError(`--rollsum must be rabinkarp or rollsum, not "${rollsum}"`);
       const blockLength = integer(values['block-size'], 'block-size') ?? 0;
-      if (blockLength < 0 || blockLength > LIBRSYNC_MAX_BLOCK_LENGTH) throw new UsageError(`--block-size must be 0 (rdiff's choice) or 1 to ${LIBRSYNC_MAX_BLOCK_LENGTH}, not ${blockLength}`);
+      if (blockLength < 0 || blockLength > LIBRSYNC_MAX_BLOCK_LENGTH)
+        throw new UsageError(`--block-size must be 0 (rdiff's choice) or 1 to ${LIBRSYNC_MAX_BLOCK_LENGTH}, not ${blockLength}`);
       const strongLength = integer(values['sum-size'], 'sum-size') ?? 0;
       const max = hash === 'md4' ? 16 : 32;
-      if (strongLength < -1 || strongLength > max) throw new UsageError(`--sum-size must be 0 (the whole hash), -1 (the minimum) or 1 to ${max} for ${hash}, not ${strongLength}`);
+      if (strongLength < -1 || strongLength > max)
+        throw new UsageError(`--sum-size must be 0 (the whole hash), -1 (the minimum) or 1 to ${max} for ${hash}, not ${strongLength}`);
       const report = await rdiffSignature(input(files[0], 'basis'), output(files[1]), {
         ...common,
         hash: hash as LibrsyncHash,
@@ -116,7 +133,9 @@ export async function rdiff(args: string[], ctx: CommandContext): Promise<void> 
         strongLength,
       });
       if (strongLength > 0 && report.strongLength < report.minStrongLength && typeof files[0] === 'string' && files[0] !== '-') {
-        log(`warning: strong_len=${report.strongLength} is smaller than the recommended minimum ${report.minStrongLength} for a ${report.basisBytes}-byte basis with block_len=${report.blockLength}`);
+        log(
+          `warning: strong_len=${report.strongLength} is smaller than the recommended minimum ${report.minStrongLength} for a ${report.basisBytes}-byte basis with block_len=${report.blockLength}`,
+        );
       }
       if (stats) {
         log(
@@ -126,12 +145,17 @@ export async function rdiff(args: string[], ctx: CommandContext): Promise<void> 
       return;
     }
     case 'delta': {
-      if (files.length < 1 || files.length > 3) throw new UsageError(`delta takes <signature> [<new> [<delta>]], got ${files.length} files`);
+      if (files.length < 1 || files.length > 3)
+        throw new UsageError(`delta takes <signature> [<new> [<delta>]], got ${files.length} files`);
       const report = await rdiffDelta(input(files[0], 'signature'), input(files[1], 'new file'), output(files[2]), common);
       if (stats) {
         const m = report.scan;
-        log(`loadsig statistics: signature[${report.blockCount} blocks, ${report.blockLength} bytes per block, ${report.strongLength}-byte strong sums, magic 0x${report.magic.toString(16)}]`);
-        log(`match statistics: [${m.bytesScanned} bytes scanned, ${m.weakHits} weak sum hits, ${m.strongHashes} strong sum calcs, ${m.falseMatches} false matches]`);
+        log(
+          `loadsig statistics: signature[${report.blockCount} blocks, ${report.blockLength} bytes per block, ${report.strongLength}-byte strong sums, magic 0x${report.magic.toString(16)}]`,
+        );
+        log(
+          `match statistics: [${m.bytesScanned} bytes scanned, ${m.weakHits} weak sum hits, ${m.strongHashes} strong sum calcs, ${m.falseMatches} false matches]`,
+        );
         log(
           `delta statistics: literal[${report.literalCommands} cmds, ${report.literalBytes} bytes, ${report.literalCommandBytes} cmdbytes] copy[${report.copyCommands} cmds, ${report.copyBytes} bytes, ${report.copyCommandBytes} cmdbytes] ${speed(report.newBytes, report.deltaBytes, report.seconds)}`,
         );

@@ -39,8 +39,10 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
     'read-only': { type: 'boolean' },
   });
   if (values.stdio) {
-    if (positionals.length > 0) throw new UsageError(`serve --stdio takes no folder (use --root <dir>), got ${positionals.length} arguments`);
-    if (values.host !== undefined || values.port !== undefined || values.log) throw new UsageError('--host, --port and --log are for the HTTP server, not --stdio');
+    if (positionals.length > 0)
+      throw new UsageError(`serve --stdio takes no folder (use --root <dir>), got ${positionals.length} arguments`);
+    if (values.host !== undefined || values.port !== undefined || values.log)
+      throw new UsageError('--host, --port and --log are for the HTTP server, not --stdio');
     return serveStdio(values.root, values['read-only'] ?? false, ctx);
   }
   if (values.root !== undefined || values['read-only']) throw new UsageError('--root and --read-only go with --stdio');
@@ -68,7 +70,10 @@ async function serveStdio(root: string | undefined, readOnly: boolean, ctx: Comm
     });
     if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot serve ${root}: it is not a folder`, { path: root });
   }
-  const [{ serveSession }, { streamTransport }] = await Promise.all([import('../../remote/serve-stdio.js'), import('../../remote/transport.js')]);
+  const [{ serveSession }, { streamTransport }] = await Promise.all([
+    import('../../remote/serve-stdio.js'),
+    import('../../remote/transport.js'),
+  ]);
   // stdout carries the protocol: nothing else may be written to it.
   const transport = streamTransport(process.stdin, process.stdout, { closeOutput: false });
   try {

@@ -87,7 +87,8 @@ export async function buildTreeCommand(args: string[], ctx: CommandContext): Pro
     onProgress: (done, total) => progress.update('files', done, total),
   });
   progress.done();
-  for (const s of report.skipped) ctx.stderr.write(`gosync: skipped ${s} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
+  for (const s of report.skipped)
+    ctx.stderr.write(`gosync: skipped ${s} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ index: report.manifest, ...report })}\n`);
     return;
@@ -146,7 +147,9 @@ function printFiles(ctx: CommandContext, report: TreeDiffReport, all: boolean): 
     if (!all && (f.action === 'unchanged' || f.action === 'metadata')) continue;
     const from = f.from ? ` from ${f.from}` : '';
     const plan = f.plan ? ` (${f.plan})` : '';
-    ctx.stdout.write(`${ACTION[f.action].padEnd(9)} ${f.path}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`);
+    ctx.stdout.write(
+      `${ACTION[f.action].padEnd(9)} ${f.path}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`,
+    );
   }
 }
 
@@ -192,7 +195,11 @@ export async function treeCommand(kind: 'patch' | 'diff', args: string[], ctx: C
     );
     return;
   }
-  const report = await patchTree(dir, manifest, { ...common, ...(values.delete ? { delete: true } : {}), ...(values.fsync ? { fsync: true } : {}) });
+  const report = await patchTree(dir, manifest, {
+    ...common,
+    ...(values.delete ? { delete: true } : {}),
+    ...(values.fsync ? { fsync: true } : {}),
+  });
   progress.done();
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify(report)}\n`);

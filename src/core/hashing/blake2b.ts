@@ -16,7 +16,14 @@ import { wasmHash } from './wasm-hash.js';
 const impl = wasmHash('blake2b-256', await createBLAKE2b(256));
 
 /** BLAKE2b-256 of `data[start, start + length)`, writing the first `outLength` digest bytes to `out` at `outOffset`. */
-export const blake2b256Into: (data: Uint8Array, start: number, length: number, out: Uint8Array, outOffset: number, outLength: number) => void = impl.into;
+export const blake2b256Into: (
+  data: Uint8Array,
+  start: number,
+  length: number,
+  out: Uint8Array,
+  outOffset: number,
+  outLength: number,
+) => void = impl.into;
 
 /** BLAKE2b-256 digest (32 bytes) of `data`. */
 export function blake2b256Digest(data: Uint8Array): Uint8Array {

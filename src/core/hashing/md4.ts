@@ -16,7 +16,8 @@ import { wasmHash } from './wasm-hash.js';
 const impl = wasmHash('md4', await createMD4());
 
 /** MD4 of `data[start, start + length)`, writing the first `outLength` digest bytes to `out` at `outOffset`. */
-export const md4Into: (data: Uint8Array, start: number, length: number, out: Uint8Array, outOffset: number, outLength: number) => void = impl.into;
+export const md4Into: (data: Uint8Array, start: number, length: number, out: Uint8Array, outOffset: number, outLength: number) => void =
+  impl.into;
 
 /** MD4 digest (16 bytes) of `data`. */
 export function md4Digest(data: Uint8Array): Uint8Array {

@@ -19,7 +19,14 @@ export interface RecordShape {
  * Writes the records of `count` whole blocks starting at `data[start]` into `out` at
  * `outOffset` (record after record). Allocates one digest buffer per call.
  */
-export function writeBlockRecords(data: Uint8Array, start: number, count: number, shape: RecordShape, out: Uint8Array, outOffset: number): void {
+export function writeBlockRecords(
+  data: Uint8Array,
+  start: number,
+  count: number,
+  shape: RecordShape,
+  out: Uint8Array,
+  outOffset: number,
+): void {
   const { blockSize, weakBytes, strongBytes } = shape;
   const mask = weakMask(weakBytes);
   const record = weakBytes + strongBytes;

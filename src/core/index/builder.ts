@@ -30,10 +30,17 @@ export interface IndexBuilderOptions {
 /** Resolves builder options into the header an index will have. */
 export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
   const { fileSize } = options;
-  if (!Number.isSafeInteger(fileSize) || fileSize < 0) throw new RangeError(`Cannot build an index: file size ${fileSize} is not a non-negative safe integer`);
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0)
+    throw new RangeError(`Cannot build an index: file size ${fileSize} is not a non-negative safe integer`);
   const blockSize = options.blockSize ?? defaultBlockSize(fileSize);
   const lengths = { ...defaultHashLengths(fileSize, blockSize), ...options.hashLengths };
-  return { fileSize, blockSize, ...lengths, ...(options.url ? { url: options.url } : {}), ...(options.published ? { version: 2 as const } : {}) };
+  return {
+    fileSize,
+    blockSize,
+    ...lengths,
+    ...(options.url ? { url: options.url } : {}),
+    ...(options.published ? { version: 2 as const } : {}),
+  };
 }
 
 /**
@@ -76,7 +83,10 @@ export class IndexBuilder {
     if (!this.#headerDone) throw new Error('Cannot push data: take headerBytes() first');
     const bs = this.header.blockSize;
     if (this.#pushed + chunk.length > this.header.fileSize) {
-      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`);
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`,
+      );
     }
     this.#pushed += chunk.length;
     this.#fileHash.update(chunk);
@@ -117,7 +127,10 @@ export class IndexBuilder {
       throw new RangeError('Cannot feed whole blocks: the data does not start and end on block boundaries');
     }
     if (this.#pushed + chunk.length > this.header.fileSize) {
-      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`);
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot build the index: the input is longer than the ${this.header.fileSize} bytes announced (it changed while being read)`,
+      );
     }
     this.#pushed += chunk.length;
     this.#fileHash.update(chunk);
@@ -136,7 +149,10 @@ export class IndexBuilder {
   end(published?: PublishedForms): Uint8Array {
     if (!this.#headerDone) throw new Error('Cannot end the index: take headerBytes() first');
     if (this.#pushed !== this.header.fileSize) {
-      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot build the index: read ${this.#pushed} bytes but the input was announced as ${this.header.fileSize} (it changed while being read)`);
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot build the index: read ${this.#pushed} bytes but the input was announced as ${this.header.fileSize} (it changed while being read)`,
+      );
     }
     let last = new Uint8Array(0);
     if (this.#carried > 0) {
@@ -149,7 +165,9 @@ export class IndexBuilder {
     if ((published !== undefined) !== (this.header.version === 2)) {
       throw new Error('Cannot end the index: published forms go with a builder made with `published: true`, and only with one');
     }
-    const ext = published ? encodeExtension(encodePublished(published, Math.ceil(this.header.fileSize / this.header.blockSize))) : new Uint8Array(0);
+    const ext = published
+      ? encodeExtension(encodePublished(published, Math.ceil(this.header.fileSize / this.header.blockSize)))
+      : new Uint8Array(0);
     this.#crc = crc32(ext, this.#crc);
     const trailer = encodeTrailer(this.#fileHash.digest(), this.#crc);
     return new Uint8Array(Buffer.concat([last, ext, trailer]));

@@ -31,9 +31,12 @@ export function concatIndexes(parts: readonly BlockIndex[]): ConcatenatedIndex {
   let seqMatches: 1 | 2 = 1;
   let blockCount = 0;
   for (const p of parts) {
-    if (p.blockSize !== first.blockSize) throw new RangeError(`Cannot concatenate indexes of block sizes ${first.blockSize} and ${p.blockSize}`);
-    if (p.strongHash.name !== first.strongHash.name) throw new RangeError(`Cannot concatenate indexes of block hashes ${first.strongHash.name} and ${p.strongHash.name}`);
-    if (p.paddedLastBlock === false || (p.weakAlgorithm ?? 'rollsum') !== 'rollsum') throw new RangeError('Cannot concatenate: only indexes with padded last blocks and rollsum checksums can be');
+    if (p.blockSize !== first.blockSize)
+      throw new RangeError(`Cannot concatenate indexes of block sizes ${first.blockSize} and ${p.blockSize}`);
+    if (p.strongHash.name !== first.strongHash.name)
+      throw new RangeError(`Cannot concatenate indexes of block hashes ${first.strongHash.name} and ${p.strongHash.name}`);
+    if (p.paddedLastBlock === false || (p.weakAlgorithm ?? 'rollsum') !== 'rollsum')
+      throw new RangeError('Cannot concatenate: only indexes with padded last blocks and rollsum checksums can be');
     weakBytes = Math.min(weakBytes, p.weakBytes);
     strongBytes = Math.min(strongBytes, p.strongBytes);
     if (p.seqMatches === 2) seqMatches = 2;

@@ -116,7 +116,15 @@ export function encodeHeader(h: IndexHeader): Uint8Array {
 }
 
 /** Writes one block record (weak low bytes LE, then the strong prefix) at `offset`. */
-export function encodeRecord(out: Uint8Array, offset: number, weak: number, weakBytes: number, strong: Uint8Array, strongOffset: number, strongBytes: number): void {
+export function encodeRecord(
+  out: Uint8Array,
+  offset: number,
+  weak: number,
+  weakBytes: number,
+  strong: Uint8Array,
+  strongOffset: number,
+  strongBytes: number,
+): void {
   for (let k = 0; k < weakBytes; k++) out[offset + k] = (weak >>> (8 * k)) & 0xff;
   out.set(strong.subarray(strongOffset, strongOffset + strongBytes), offset + weakBytes);
 }
@@ -193,7 +201,10 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version = buf.readUInt16LE(8);
   if (version !== VERSION && version !== VERSION_PUBLISHED) {
-    throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} and ${VERSION_PUBLISHED})`);
+    throw new SyncError(
+      ErrorCodes.INDEX_UNSUPPORTED,
+      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} and ${VERSION_PUBLISHED})`,
+    );
   }
   const urlLength = buf.readUInt16LE(10);
   const size = buf.readBigUInt64LE(12);
@@ -215,7 +226,8 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   });
   const blockCount = blockCountOf(h.fileSize, h.blockSize);
   const recordsOffset = HEADER_SIZE + urlLength;
-  const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE + (version === VERSION_PUBLISHED ? EXT_LENGTH_SIZE : 0);
+  const totalSize =
+    recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE + (version === VERSION_PUBLISHED ? EXT_LENGTH_SIZE : 0);
   if (totalSize > maxBytes) {
     throw corrupt(`it declares ${blockCount} blocks, ${totalSize} bytes in all, over the limit of ${maxBytes} bytes`);
   }
@@ -245,7 +257,9 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   }
   const expected = h.totalSize + extLength;
   if (data.length !== expected) {
-    throw corrupt(`it is ${data.length} bytes but its header and trailer imply ${expected} (${data.length < expected ? 'truncated' : 'trailing data'})`);
+    throw corrupt(
+      `it is ${data.length} bytes but its header and trailer imply ${expected} (${data.length < expected ? 'truncated' : 'trailing data'})`,
+    );
   }
   const crcAt = expected - 4;
   const stored = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(crcAt);
@@ -263,7 +277,8 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   }
   const digest = data.slice(crcAt - 32, crcAt);
   const recordsEnd = h.recordsOffset + blockCount * rec;
-  const published = h.version === VERSION_PUBLISHED ? decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount) : undefined;
+  const published =
+    h.version === VERSION_PUBLISHED ? decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount) : undefined;
   return {
     fileSize: h.fileSize,
     blockSize: h.blockSize,

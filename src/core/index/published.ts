@@ -67,7 +67,10 @@ function codecId(codec: Codec): number {
 
 function codecOf(id: number): Codec {
   if (id === 1) return 'brotli';
-  throw new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`);
+  throw new SyncError(
+    ErrorCodes.INDEX_UNSUPPORTED,
+    `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`,
+  );
 }
 
 /**
@@ -85,7 +88,8 @@ function nameBytes(name: string): Buffer {
   const b = Buffer.from(name, 'utf8');
   if (b.length === 0 || b.length > MAX_NAME) throw new RangeError(`Cannot encode the index: a published name must be 1..${MAX_NAME} bytes`);
   const problem = publishedNameProblem(name);
-  if (problem !== undefined) throw new RangeError(`Cannot encode the index: the published name ${JSON.stringify(name)} is not a plain file name (${problem})`);
+  if (problem !== undefined)
+    throw new RangeError(`Cannot encode the index: the published name ${JSON.stringify(name)} is not a plain file name (${problem})`);
   return b;
 }
 
@@ -101,7 +105,8 @@ export function encodePublished(forms: PublishedForms, blockCount: number): Uint
   if (forms.frames) {
     const f = forms.frames;
     const count = Math.ceil(blockCount / f.blocksPerFrame);
-    if (f.frameSizes.length !== count) throw new RangeError(`Cannot encode the index: ${f.frameSizes.length} frame sizes for ${count} frames`);
+    if (f.frameSizes.length !== count)
+      throw new RangeError(`Cannot encode the index: ${f.frameSizes.length} frame sizes for ${count} frames`);
     const name = nameBytes(f.name);
     const p = Buffer.alloc(14 + name.length + 4 * count);
     p[0] = codecId(f.codec);
@@ -172,7 +177,10 @@ export function decodePublished(data: Uint8Array, blockCount: number): Published
       const blocksPerFrame = e.readUInt32LE(4);
       const count = e.readUInt32LE(8);
       if (blocksPerFrame < 1) throw corrupt('the frames entry has zero blocks per frame');
-      if (count !== Math.ceil(blockCount / blocksPerFrame)) throw corrupt(`the frames entry lists ${count} frames, but ${blockCount} blocks in frames of ${blocksPerFrame} make ${Math.ceil(blockCount / blocksPerFrame)}`);
+      if (count !== Math.ceil(blockCount / blocksPerFrame))
+        throw corrupt(
+          `the frames entry lists ${count} frames, but ${blockCount} blocks in frames of ${blocksPerFrame} make ${Math.ceil(blockCount / blocksPerFrame)}`,
+        );
       const name = readName(e, 12, 'frames');
       const at = 14 + Buffer.byteLength(name, 'utf8');
       if (e.length !== at + 4 * count) throw corrupt('the frames entry does not hold one size per frame');

@@ -17,7 +17,16 @@ import { ErrorCodes, SyncError, abortError } from '../../core/errors.js';
 import { drainOrClose } from '../../util/drain.js';
 import { protocolError } from './binary.js';
 import { FRAME_HEADER, FrameParser, FrameType, encodeFrame, frameHeader, frameName, type Frame, type FrameTypeValue } from './frames.js';
-import { GREETING_SIZE, agreeVersion, decodeError, decodeGreeting, encodeError, isPeerError, type Greeting, type Role } from './handshake.js';
+import {
+  GREETING_SIZE,
+  agreeVersion,
+  decodeError,
+  decodeGreeting,
+  encodeError,
+  isPeerError,
+  type Greeting,
+  type Role,
+} from './handshake.js';
 
 /** A byte stream each way. */
 export interface Transport {
@@ -153,7 +162,10 @@ export class Channel {
     const deadline = Date.now() + ms;
     while (total < max && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
-      const r = await Promise.race([this.#raw.next(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now()))))]).catch(() => undefined);
+      const r = await Promise.race([
+        this.#raw.next(),
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(1, deadline - Date.now())))),
+      ]).catch(() => undefined);
       clearTimeout(timer);
       if (!r || r.done) break;
       parts.push(r.value);
@@ -221,7 +233,9 @@ export class Channel {
         g = decodeGreeting(raw, role);
       } catch (err) {
         // Not a greeting: show more of what came instead (a banner, a shell's error).
-        throw SyncError.is(err) && err.code === ErrorCodes.PROTOCOL && /instead of gosync's greeting/.test(err.message) ? tryDecode(await this.#readMore(raw, 200, 300), role) : err;
+        throw SyncError.is(err) && err.code === ErrorCodes.PROTOCOL && /instead of gosync's greeting/.test(err.message)
+          ? tryDecode(await this.#readMore(raw, 200, 300), role)
+          : err;
       }
       this.version = agreeVersion(g);
       this.peerGreeting = g;
@@ -281,7 +295,8 @@ export class Channel {
   expectFirst(type: FrameTypeValue, handle: (payload: Uint8Array) => void): void {
     this.#first = (f) => {
       if (f.type === FrameType.ERROR) throw decodeError(f.payload, this.peer);
-      if (f.type !== type) throw protocolError('start the session', `${this.peer} sent a ${frameName(f.type)} frame where ${frameName(type)} was expected`);
+      if (f.type !== type)
+        throw protocolError('start the session', `${this.peer} sent a ${frameName(f.type)} frame where ${frameName(type)} was expected`);
       handle(f.payload);
     };
   }
@@ -310,7 +325,8 @@ export class Channel {
 
   #checkWritable(): void {
     if (this.#signal?.aborted) throw abortError(this.#signal);
-    if (this.#writeError) throw new SyncError(ErrorCodes.NETWORK, `Cannot write to ${this.peer}: ${this.#writeError.message}`, { cause: this.#writeError });
+    if (this.#writeError)
+      throw new SyncError(ErrorCodes.NETWORK, `Cannot write to ${this.peer}: ${this.#writeError.message}`, { cause: this.#writeError });
     if (this.#outputEnded || this.#aborted) throw new SyncError(ErrorCodes.NETWORK, `Cannot write to ${this.peer}: the session is over`);
     if (this.#transport.output.destroyed) throw new SyncError(ErrorCodes.NETWORK, `Cannot write to ${this.peer}: the connection is closed`);
   }
@@ -532,7 +548,6 @@ export class Channel {
       output.end(() => resolve());
     });
   }
-
 }
 
 /** decodeGreeting, for bytes known not to be a greeting: always throws (with all of them in the message). */

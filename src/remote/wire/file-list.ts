@@ -78,7 +78,10 @@ export class FileListEncoder {
     if (mode === this.#mode) flags |= SAME_MODE;
     if (mtime === this.#mtime) flags |= SAME_MTIME;
     const b = this.#body;
-    b.u8(flags).varint(shared).varint(path.length - shared).bytes(path.subarray(shared));
+    b.u8(flags)
+      .varint(shared)
+      .varint(path.length - shared)
+      .bytes(path.subarray(shared));
     if (!(flags & SAME_MODE)) b.varint(mode);
     if (!(flags & SAME_MTIME)) b.varint(zigzag(mtime));
     if (e.type === 'file') b.varint(e.size);
@@ -122,7 +125,8 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
   for (let i = 0; i < count; i++) {
     const flags = r.u8('entry flags');
     const type = TYPES[flags & 3];
-    if (type === undefined || flags > 15) throw protocolError('read a FILES frame', `entry ${i} has the unknown flags 0x${flags.toString(16)}`);
+    if (type === undefined || flags > 15)
+      throw protocolError('read a FILES frame', `entry ${i} has the unknown flags 0x${flags.toString(16)}`);
     const shared = r.varint('shared path length', prev.length);
     const restLength = r.varint('path length', MAX_PATH_BYTES - shared);
     const rest = r.bytes(restLength, 'path');
@@ -146,7 +150,8 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
     if (type === 'file') e.size = r.varint('file size');
     if (type === 'symlink') {
       const target = r.string('link target', MAX_LINK_TARGET);
-      if (target === '' || target.includes('\0')) throw protocolError('read a FILES frame', `the link ${JSON.stringify(path)} has an empty target or one with a NUL character`);
+      if (target === '' || target.includes('\0'))
+        throw protocolError('read a FILES frame', `the link ${JSON.stringify(path)} has an empty target or one with a NUL character`);
       e.target = target;
     }
     entries.push(e);

@@ -65,7 +65,8 @@ export interface Frame {
 
 /** The 5-byte header of a frame with a payload of `length` bytes. */
 export function frameHeader(type: FrameTypeValue, length: number): Uint8Array {
-  if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD) throw new RangeError(`Cannot send a frame of ${length} bytes: the limit is ${MAX_FRAME_PAYLOAD}`);
+  if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD)
+    throw new RangeError(`Cannot send a frame of ${length} bytes: the limit is ${MAX_FRAME_PAYLOAD}`);
   const h = new Uint8Array(FRAME_HEADER);
   h[0] = type;
   h[1] = length >>> 24;
@@ -132,9 +133,13 @@ export class FrameParser {
         const type = h[0]!;
         const length = ((h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!) >>> 0;
         const at = this.position + p - FRAME_HEADER;
-        if (!isFrameType(type)) throw protocolError(`read ${this.#what}`, `the frame at byte ${at} has the unknown type ${frameName(type)}`);
+        if (!isFrameType(type))
+          throw protocolError(`read ${this.#what}`, `the frame at byte ${at} has the unknown type ${frameName(type)}`);
         if (length > this.#maxPayload) {
-          throw protocolError(`read ${this.#what}`, `the ${frameName(type)} frame at byte ${at} announces ${length} bytes, over the limit of ${this.#maxPayload}`);
+          throw protocolError(
+            `read ${this.#what}`,
+            `the ${frameName(type)} frame at byte ${at} announces ${length} bytes, over the limit of ${this.#maxPayload}`,
+          );
         }
         this.#headerHave = 0;
         if (length === 0) {
@@ -169,7 +174,11 @@ export class FrameParser {
   /** Throws PROTOCOL when the stream ended inside a frame. */
   end(): void {
     if (this.idle) return;
-    if (this.#payload === undefined) throw protocolError(`read ${this.#what}`, `it ends inside a frame header (${this.#headerHave} of ${FRAME_HEADER} bytes)`);
-    throw protocolError(`read ${this.#what}`, `it ends inside a ${frameName(this.#type)} frame (${this.#payloadHave} of ${this.#payload.length} bytes)`);
+    if (this.#payload === undefined)
+      throw protocolError(`read ${this.#what}`, `it ends inside a frame header (${this.#headerHave} of ${FRAME_HEADER} bytes)`);
+    throw protocolError(
+      `read ${this.#what}`,
+      `it ends inside a ${frameName(this.#type)} frame (${this.#payloadHave} of ${this.#payload.length} bytes)`,
+    );
   }
 }

@@ -57,7 +57,8 @@ export function encodeGreeting(g: Greeting): Uint8Array {
 /** Printable text of bytes a peer sent instead of a greeting (for the error message). */
 function printable(data: Uint8Array): string {
   let s = '';
-  for (const b of data.subarray(0, 200)) s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : `\\x${b.toString(16).padStart(2, '0')}`;
+  for (const b of data.subarray(0, 200))
+    s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : b === 0x0a ? '\\n' : `\\x${b.toString(16).padStart(2, '0')}`;
   return s;
 }
 
@@ -73,8 +74,14 @@ function versions(max: number, min: number): string {
 export function decodeGreeting(data: Uint8Array, expected: Role): Greeting {
   for (let i = 0; i < MAGIC.length; i++) {
     if (data[i] !== MAGIC[i]) {
-      const hint = expected === 'server' ? ': check that the remote command runs gosync (--remote-cmd) and that the login prints nothing on stdout' : '';
-      throw protocolError('start the session', `the ${expected === 'server' ? 'remote end' : 'client'} sent "${printable(data)}" instead of gosync's greeting${hint}`);
+      const hint =
+        expected === 'server'
+          ? ': check that the remote command runs gosync (--remote-cmd) and that the login prints nothing on stdout'
+          : '';
+      throw protocolError(
+        'start the session',
+        `the ${expected === 'server' ? 'remote end' : 'client'} sent "${printable(data)}" instead of gosync's greeting${hint}`,
+      );
     }
   }
   const role = data[12] === 1 ? 'client' : data[12] === 2 ? 'server' : undefined;
@@ -89,7 +96,10 @@ export function decodeGreeting(data: Uint8Array, expected: Role): Greeting {
  * The protocol version both ends speak: the highest in both ranges. Throws PROTOCOL
  * naming both ranges when there is none.
  */
-export function agreeVersion(peer: Greeting, local: { maxVersion: number; minVersion: number } = { maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION }): number {
+export function agreeVersion(
+  peer: Greeting,
+  local: { maxVersion: number; minVersion: number } = { maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION },
+): number {
   const version = Math.min(peer.maxVersion, local.maxVersion);
   if (version < Math.max(peer.minVersion, local.minVersion) || peer.minVersion > peer.maxVersion) {
     const who = peer.role === 'server' ? 'remote' : 'client';
@@ -129,7 +139,8 @@ export function parseJson(payload: Uint8Array, what: string): Record<string, unk
   } catch {
     throw protocolError(`read the ${what}`, 'it is not JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw protocolError(`read the ${what}`, 'it is not a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw protocolError(`read the ${what}`, 'it is not a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -140,7 +151,8 @@ export function encodeJson(value: object): Uint8Array {
 /** Reads a HELLO payload; unknown fields are ignored (newer clients may add some). */
 export function decodeHello(payload: Uint8Array): Hello {
   const v = parseJson(payload, 'HELLO frame');
-  if (v.op !== 'push' && v.op !== 'pull') throw protocolError('read the HELLO frame', `the operation ${JSON.stringify(v.op)} is not push or pull`);
+  if (v.op !== 'push' && v.op !== 'pull')
+    throw protocolError('read the HELLO frame', `the operation ${JSON.stringify(v.op)} is not push or pull`);
   if (typeof v.path !== 'string' || v.path.length > MAX_PATH_CHARS || v.path.includes('\0')) {
     throw protocolError('read the HELLO frame', `the path is not a string of at most ${MAX_PATH_CHARS} characters without NUL`);
   }

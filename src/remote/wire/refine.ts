@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { LibrsyncDeltaEncoder, LibrsyncDeltaParser } from '../../formats/librsync-delta.js';
+import { type LibrsyncDeltaEncoder, LibrsyncDeltaParser } from '../../formats/librsync-delta.js';
 import { ByteReader, ByteWriter, protocolError } from './binary.js';
 
 /** One operation of a delta, at its place in the new file. */
@@ -125,7 +125,11 @@ export function decodeRefine(payload: Uint8Array, basisSizeOf: (index: number) =
   for (let i = 0; i < count; i++) {
     const start = end + r.varint('range gap');
     const length = r.varint('range length');
-    if (length === 0 || start + length > basisSize) throw protocolError('read a REFINE frame', `range ${i} [${start}, ${start + length}) is empty or outside the ${basisSize}-byte basis`);
+    if (length === 0 || start + length > basisSize)
+      throw protocolError(
+        'read a REFINE frame',
+        `range ${i} [${start}, ${start + length}) is empty or outside the ${basisSize}-byte basis`,
+      );
     ranges.push({ start, length });
     end = start + length;
   }
@@ -171,7 +175,8 @@ export class RangeMap {
       left -= n;
       at += n;
     }
-    if (left > 0) throw protocolError('splice the refined delta', `a copy of ${length} bytes at ${v} goes past the ${this.size}-byte refined basis`);
+    if (left > 0)
+      throw protocolError('splice the refined delta', `a copy of ${length} bytes at ${v} goes past the ${this.size}-byte refined basis`);
   }
 }
 
@@ -215,7 +220,8 @@ export class DeltaSplicer {
   #walk(n: number, emit: (v: number, n: number) => void): void {
     let left = n;
     while (left > 0) {
-      if (this.#v === this.#runEnd && !this.#nextRun()) throw protocolError('splice the refined delta', 'the second delta is longer than the literal data of the first');
+      if (this.#v === this.#runEnd && !this.#nextRun())
+        throw protocolError('splice the refined delta', 'the second delta is longer than the literal data of the first');
       const take = Math.min(left, this.#runEnd - this.#v);
       emit(this.#v, take);
       this.#v += take;
@@ -245,9 +251,11 @@ export class DeltaSplicer {
   /** The second delta ended: the rest of the first (copies after the last run). */
   end(): void {
     this.#parser.end();
-    if (this.#v !== this.#runEnd) throw protocolError('splice the refined delta', 'the second delta is shorter than the literal data of the first');
+    if (this.#v !== this.#runEnd)
+      throw protocolError('splice the refined delta', 'the second delta is shorter than the literal data of the first');
     while (this.#nextRun()) {
-      if (this.#runEnd !== this.#v) throw protocolError('splice the refined delta', 'the second delta is shorter than the literal data of the first');
+      if (this.#runEnd !== this.#v)
+        throw protocolError('splice the refined delta', 'the second delta is shorter than the literal data of the first');
     }
   }
 }

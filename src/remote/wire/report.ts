@@ -53,7 +53,8 @@ function num(v: unknown, field: string): number {
 
 function paths(v: unknown, field: string): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.length > MAX_LISTED_PATHS || !v.every((p) => typeof p === 'string' && p.length <= 4096)) throw protocolError('read the FINISH frame', `"${field}" is not a list of paths`);
+  if (!Array.isArray(v) || v.length > MAX_LISTED_PATHS || !v.every((p) => typeof p === 'string' && p.length <= 4096))
+    throw protocolError('read the FINISH frame', `"${field}" is not a list of paths`);
   return v as string[];
 }
 

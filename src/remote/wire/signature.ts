@@ -12,7 +12,12 @@
  *
  * @module
  */
-import { LibrsyncSignatureBuilder, librsyncSignatureMagic, type LibrsyncSignature, type LibrsyncSignatureParams } from '../../formats/librsync-signature.js';
+import {
+  LibrsyncSignatureBuilder,
+  librsyncSignatureMagic,
+  type LibrsyncSignature,
+  type LibrsyncSignatureParams,
+} from '../../formats/librsync-signature.js';
 import { MAX_BLOCK_SIZE } from '../../core/index/params.js';
 import { ByteReader, ByteWriter, protocolError } from './binary.js';
 import { MAX_FRAME_PAYLOAD } from './frames.js';
@@ -90,7 +95,13 @@ export function refineSpec(size: number, firstBlock: number): SignatureSpec {
 
 /** librsync parameters of a spec. */
 export function librsyncParams(spec: SignatureSpec): LibrsyncSignatureParams {
-  return { magic: librsyncSignatureMagic('md4', 'rabinkarp'), hash: 'md4', rollsum: 'rabinkarp', blockLength: spec.blockLength, strongLength: spec.strongLength };
+  return {
+    magic: librsyncSignatureMagic('md4', 'rabinkarp'),
+    hash: 'md4',
+    rollsum: 'rabinkarp',
+    blockLength: spec.blockLength,
+    strongLength: spec.strongLength,
+  };
 }
 
 /** A signature as the receiver built it. */
@@ -127,7 +138,14 @@ export class SignatureMaker {
 
 /** The SIG and SIG_MORE payloads of a signature (each at most one frame). */
 export function encodeSignature(index: number, flags: number, sig: BuiltSignature): { first: Uint8Array; more: Uint8Array[] } {
-  const head = new ByteWriter(32).varint(index).u8(flags).u8(SIG_RABINKARP_MD4).varint(sig.basisSize).varint(sig.spec.blockLength).u8(sig.spec.strongLength).finish();
+  const head = new ByteWriter(32)
+    .varint(index)
+    .u8(flags)
+    .u8(SIG_RABINKARP_MD4)
+    .varint(sig.basisSize)
+    .varint(sig.spec.blockLength)
+    .u8(sig.spec.strongLength)
+    .finish();
   const rec = 4 + sig.spec.strongLength;
   const perFrame = Math.floor((MAX_FRAME_PAYLOAD - 64) / rec) * rec;
   const firstRecords = sig.records.subarray(0, Math.min(sig.records.length, perFrame));
@@ -135,7 +153,8 @@ export function encodeSignature(index: number, flags: number, sig: BuiltSignatur
   first.set(head, 0);
   first.set(firstRecords, head.length);
   const more: Uint8Array[] = [];
-  for (let p = firstRecords.length; p < sig.records.length; p += perFrame) more.push(sig.records.subarray(p, Math.min(sig.records.length, p + perFrame)));
+  for (let p = firstRecords.length; p < sig.records.length; p += perFrame)
+    more.push(sig.records.subarray(p, Math.min(sig.records.length, p + perFrame)));
   return { first, more };
 }
 
@@ -154,7 +173,9 @@ export interface SignatureRequest {
  * {@link MAX_SIGNATURE_BYTES} (checked before the buffer is allocated).
  */
 export class SignatureAssembler {
-  #pending: { head: Omit<SignatureRequest, 'signature'>; blockLength: number; strongLength: number; records: Uint8Array; have: number } | undefined;
+  #pending:
+    | { head: Omit<SignatureRequest, 'signature'>; blockLength: number; strongLength: number; records: Uint8Array; have: number }
+    | undefined;
 
   /** Feeds a SIG payload; returns the request when it is complete. */
   first(payload: Uint8Array): SignatureRequest | undefined {
@@ -169,10 +190,15 @@ export class SignatureAssembler {
     const blockLength = r.varint('block length', MAX_BLOCK_SIZE);
     if (blockLength === 0) throw protocolError('read a SIG frame', 'the block length is 0');
     const strongLength = r.u8('strong length');
-    if (strongLength < 1 || strongLength > 16) throw protocolError('read a SIG frame', `the strong sum length ${strongLength} is not 1 to 16`);
+    if (strongLength < 1 || strongLength > 16)
+      throw protocolError('read a SIG frame', `the strong sum length ${strongLength} is not 1 to 16`);
     const blocks = Math.ceil(basisSize / blockLength);
     const total = blocks * (4 + strongLength);
-    if (total > MAX_SIGNATURE_BYTES) throw protocolError('read a SIG frame', `the signature of a ${basisSize}-byte basis in ${blockLength}-byte blocks would be ${total} bytes, over the limit of ${MAX_SIGNATURE_BYTES}`);
+    if (total > MAX_SIGNATURE_BYTES)
+      throw protocolError(
+        'read a SIG frame',
+        `the signature of a ${basisSize}-byte basis in ${blockLength}-byte blocks would be ${total} bytes, over the limit of ${MAX_SIGNATURE_BYTES}`,
+      );
     this.#pending = { head: { index, flags, basisSize }, blockLength, strongLength, records: new Uint8Array(total), have: 0 };
     return this.#add(r.rest(), 'SIG');
   }
@@ -191,8 +217,10 @@ export class SignatureAssembler {
   #add(data: Uint8Array, what: string): SignatureRequest | undefined {
     const p = this.#pending!;
     const rec = 4 + p.strongLength;
-    if (data.length % rec !== 0) throw protocolError(`read a ${what} frame`, `it holds ${data.length} bytes of records, not a whole number of ${rec}-byte records`);
-    if (p.have + data.length > p.records.length) throw protocolError(`read a ${what} frame`, `it holds more records than a ${p.head.basisSize}-byte basis has blocks`);
+    if (data.length % rec !== 0)
+      throw protocolError(`read a ${what} frame`, `it holds ${data.length} bytes of records, not a whole number of ${rec}-byte records`);
+    if (p.have + data.length > p.records.length)
+      throw protocolError(`read a ${what} frame`, `it holds more records than a ${p.head.basisSize}-byte basis has blocks`);
     p.records.set(data, p.have);
     p.have += data.length;
     if (p.have < p.records.length) return undefined;

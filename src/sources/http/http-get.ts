@@ -6,7 +6,18 @@
 
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { abortError, ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
-import { baseHeaders, contentLength, discardBody, headerValue, networkFailure, redactUrl, sendRequest, statusFailure, toHttpUrl, type HttpResponse } from './http-request.js';
+import {
+  baseHeaders,
+  contentLength,
+  discardBody,
+  headerValue,
+  networkFailure,
+  redactUrl,
+  sendRequest,
+  statusFailure,
+  toHttpUrl,
+  type HttpResponse,
+} from './http-request.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
 
 /** Options of {@link httpGet}. */
@@ -72,7 +83,13 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal);
     try {
-      const response = await sendRequest(start, { dispatcher, headers, signal, timeoutMs: options.timeoutMs ?? 30_000, maxRedirects: options.maxRedirects ?? 5 });
+      const response = await sendRequest(start, {
+        dispatcher,
+        headers,
+        signal,
+        timeoutMs: options.timeoutMs ?? 30_000,
+        maxRedirects: options.maxRedirects ?? 5,
+      });
       if (response.statusCode < 200 || response.statusCode > 299 || response.statusCode === 206) {
         await discardBody(response.body);
         throw statusFailure(response, response.url);
@@ -80,7 +97,12 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
       const body = await readAll(response, maxBytes);
       const etag = headerValue(response.headers, 'etag');
       const lastModified = headerValue(response.headers, 'last-modified');
-      return { body, url: response.url.href, ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) };
+      return {
+        body,
+        url: response.url.href,
+        ...(etag === undefined ? {} : { etag }),
+        ...(lastModified === undefined ? {} : { lastModified }),
+      };
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       if (SyncError.is(error)) throw error;
@@ -93,9 +115,13 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
 /** Buffers a body of at most `maxBytes` bytes (destroying the stream when it is larger). */
 async function readAll(response: HttpResponse, maxBytes: number): Promise<Uint8Array> {
   const tooLarge = (size: string): SyncError =>
-    new SyncError(ErrorCodes.HTTP_RESPONSE, `Cannot fetch ${redactUrl(response.url)}: the body is ${size}, more than the limit of ${maxBytes} bytes`, {
-      url: redactUrl(response.url),
-    });
+    new SyncError(
+      ErrorCodes.HTTP_RESPONSE,
+      `Cannot fetch ${redactUrl(response.url)}: the body is ${size}, more than the limit of ${maxBytes} bytes`,
+      {
+        url: redactUrl(response.url),
+      },
+    );
   const declared = contentLength(response.headers);
   if (declared !== undefined && declared > maxBytes) {
     response.body.destroy();

@@ -79,10 +79,14 @@ export async function sendRequest(url: URL, options: SendOptions): Promise<HttpR
     await discardBody(response.body);
     const next = redirectTarget(current, response.statusCode, headerValue(response.headers, 'location'));
     if (hops >= options.maxRedirects) {
-      throw new SyncError(ErrorCodes.REDIRECT, `Cannot fetch ${redactUrl(url)}: more than ${options.maxRedirects} redirects`, { url: redactUrl(url) });
+      throw new SyncError(ErrorCodes.REDIRECT, `Cannot fetch ${redactUrl(url)}: more than ${options.maxRedirects} redirects`, {
+        url: redactUrl(url),
+      });
     }
     if (visited.has(next.href)) {
-      throw new SyncError(ErrorCodes.REDIRECT, `Cannot fetch ${redactUrl(url)}: the redirects form a loop at ${redactUrl(next)}`, { url: redactUrl(url) });
+      throw new SyncError(ErrorCodes.REDIRECT, `Cannot fetch ${redactUrl(url)}: the redirects form a loop at ${redactUrl(next)}`, {
+        url: redactUrl(url),
+      });
     }
     visited.add(next.href);
     if (next.origin !== current.origin) headers = withoutCredentials(headers);
@@ -100,7 +104,8 @@ function redirectTarget(from: URL, status: number, location: string | undefined)
   } catch {
     throw fail(`the server redirected to an invalid URL (${JSON.stringify(location)})`);
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`the server redirected to an unsupported scheme (${next.protocol})`);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:')
+    throw fail(`the server redirected to an unsupported scheme (${next.protocol})`);
   next.hash = '';
   return next;
 }

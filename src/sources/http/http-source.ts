@@ -26,7 +26,7 @@ import {
 } from './http-request.js';
 import { MultipartByteRangesParser, multipartBoundary } from './multipart.js';
 import { formatRangeHeader, formatRangeSpec, parseContentRange, parseUnsatisfiedRange } from './range-headers.js';
-import { Job, Piece, RangeScheduler } from './range-scheduler.js';
+import { type Job, Piece, RangeScheduler } from './range-scheduler.js';
 import { TokenBucket } from './rate-limiter.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
 
@@ -185,7 +185,13 @@ export class HttpSource implements BlockSource {
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
-      new OriginPools({ connections: this.#connections, pipelining: 1, connect: { timeout: this.#timeoutMs }, headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs });
+      new OriginPools({
+        connections: this.#connections,
+        pipelining: 1,
+        connect: { timeout: this.#timeoutMs },
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
   }
 
   /** The URL requests currently go to (the final one after redirects), without credentials. */
@@ -383,14 +389,16 @@ export class HttpSource implements BlockSource {
     let offset = sent.start;
     for (let chunk = await reader.body.next(); chunk !== undefined; chunk = await reader.body.next()) {
       await this.#count(reader, chunk.length);
-      if (offset + chunk.length > sent.end) throw badAnswer(reader.url, `the body is longer than its Content-Range ${sent.start}-${sent.end - 1}`);
+      if (offset + chunk.length > sent.end)
+        throw badAnswer(reader.url, `the body is longer than its Content-Range ${sent.start}-${sent.end - 1}`);
       reader.job.write(offset, chunk);
       offset += chunk.length;
       // Stop once every asked byte is in (a coalesced answer may span large gaps after it).
       if (reader.job.complete) return;
       if (reader.job.streaming) await reader.job.waitForRoom();
     }
-    if (offset < sent.end) throw badAnswer(reader.url, `the body ended at byte ${offset}, before the end of its Content-Range ${sent.start}-${sent.end - 1}`);
+    if (offset < sent.end)
+      throw badAnswer(reader.url, `the body ended at byte ${offset}, before the end of its Content-Range ${sent.start}-${sent.end - 1}`);
   }
 
   /** A multipart/byteranges answer: parts are matched by their Content-Range. */
@@ -419,7 +427,10 @@ export class HttpSource implements BlockSource {
     if (missing.length > 0) {
       parser.finish();
       const list = missing.slice(0, 3).map(formatRangeSpec).join(', ');
-      throw badAnswer(reader.url, `the multipart answer lacks ${missing.length} of the ${ranges.length} ranges asked for (${list}${missing.length > 3 ? ', ...' : ''})`);
+      throw badAnswer(
+        reader.url,
+        `the multipart answer lacks ${missing.length} of the ${ranges.length} ranges asked for (${list}${missing.length > 3 ? ', ...' : ''})`,
+      );
     }
   }
 
@@ -629,7 +640,13 @@ class OriginPools extends Dispatcher {
  */
 export function createHttpDispatcher(options: { connections?: number; timeoutMs?: number } = {}): Dispatcher {
   const timeout = options.timeoutMs ?? 30_000;
-  return new OriginPools({ connections: options.connections ?? 8, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout });
+  return new OriginPools({
+    connections: options.connections ?? 8,
+    pipelining: 1,
+    connect: { timeout },
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+  });
 }
 
 /** A promise of `work` done, or `callback` called once it is (undici's dual API). */
@@ -647,9 +664,13 @@ function badAnswer(url: URL, reason: string, status?: number): SyncError {
 }
 
 function changed(url: URL, reason: string): SyncError {
-  return new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot fetch ${redactUrl(url)}: the reference changed while it was being read (${reason})`, {
-    url: redactUrl(url),
-  });
+  return new SyncError(
+    ErrorCodes.SOURCE_CHANGED,
+    `Cannot fetch ${redactUrl(url)}: the reference changed while it was being read (${reason})`,
+    {
+      url: redactUrl(url),
+    },
+  );
 }
 
 function sizeChanged(url: URL, total: number, expected: number): SyncError {

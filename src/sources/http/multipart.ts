@@ -40,7 +40,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
 
-const enum State {
+enum State {
   /** Before the first boundary. */
   Preamble,
   /** Just after a `--boundary`: either `--` (the end) or the rest of the boundary line. */
@@ -105,7 +105,11 @@ export class MultipartByteRangesParser {
    *   the last one's end): a part outside it is garbled
    * @param options.maxPartBytes the longest part accepted (default: no limit)
    */
-  constructor(boundary: string, origin?: string, options: { within?: { readonly start: number; readonly end: number }; maxPartBytes?: number } = {}) {
+  constructor(
+    boundary: string,
+    origin?: string,
+    options: { within?: { readonly start: number; readonly end: number }; maxPartBytes?: number } = {},
+  ) {
     this.#origin = origin;
     this.#within = options.within;
     this.#maxPartBytes = options.maxPartBytes ?? Infinity;
@@ -251,7 +255,9 @@ export class MultipartByteRangesParser {
     if (range === undefined) throw this.#garbled(`a part has ${contentRange === undefined ? 'no' : 'an invalid'} Content-Range`);
     const within = this.#within;
     if (within !== undefined && (range.start < within.start || range.end > within.end)) {
-      throw this.#garbled(`a part for bytes ${range.start}-${range.end - 1} lies outside the bytes asked for (${within.start}-${within.end - 1})`);
+      throw this.#garbled(
+        `a part for bytes ${range.start}-${range.end - 1} lies outside the bytes asked for (${within.start}-${within.end - 1})`,
+      );
     }
     if (range.end - range.start > this.#maxPartBytes) {
       throw this.#garbled(`a part for bytes ${range.start}-${range.end - 1} is longer than the ${this.#maxPartBytes} bytes accepted`);
@@ -276,4 +282,3 @@ function findBlankLine(buf: Buffer, from: number): { textEnd: number; bodyStart:
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
-

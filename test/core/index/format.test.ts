@@ -90,7 +90,11 @@ test('a corrupt, truncated or inconsistent index is rejected with a typed error'
     ['URL length past the end', set16(good, 10, 4000), ErrorCodes.INDEX_CORRUPT],
   ];
   for (const [name, bytes, want] of cases) {
-    assert.throws(() => decodeIndex(bytes), (e: unknown) => code(e) === want && /^Cannot read the index/.test((e as Error).message), name);
+    assert.throws(
+      () => decodeIndex(bytes),
+      (e: unknown) => code(e) === want && /^Cannot read the index/.test((e as Error).message),
+      name,
+    );
   }
 });
 
@@ -100,8 +104,16 @@ test('an absurd block count is refused from the header alone, before allocation'
   h.writeUInt16LE(1, 8);
   h.writeBigUInt64LE(2n ** 52n, 12);
   h.writeUInt32LE(16, 20);
-  h[24] = 1; h[25] = 4; h[26] = 1; h[27] = 16; h[28] = 2; h[29] = 1;
-  assert.throws(() => readIndexHeader(h), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /over the limit/.test((e as Error).message));
+  h[24] = 1;
+  h[25] = 4;
+  h[26] = 1;
+  h[27] = 16;
+  h[28] = 2;
+  h[29] = 1;
+  assert.throws(
+    () => readIndexHeader(h),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /over the limit/.test((e as Error).message),
+  );
   assert.throws(() => readIndexHeader(h, { maxBytes: 1000 }), /over the limit of 1000/);
 });
 
@@ -150,20 +162,30 @@ test('version 2 lists published forms, round-trips them, and a streaming builder
   // Damage in the section is caught (CRC), and an inconsistent frame count is refused.
   const bad = Buffer.from(bytes);
   bad[bad.length - 60] ^= 1;
-  assert.throws(() => decodeIndex(bad), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT);
+  assert.throws(
+    () => decodeIndex(bad),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
+  );
   const wrongCount = { ...published, frames: { ...published.frames, blocksPerFrame: 4, frameSizes: Uint32Array.from([1, 2, 3]) } };
   assert.throws(() => encodeIndex({ ...plain, published: wrongCount }), RangeError);
   // A truncated version 2 index.
-  assert.throws(() => decodeIndex(bytes.subarray(0, bytes.length - 10)), (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT);
+  assert.throws(
+    () => decodeIndex(bytes.subarray(0, bytes.length - 10)),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
+  );
 });
 
 test('a published form whose name leaves the index folder is refused when decoded, and never encoded', async () => {
   const data = randomBytes(20_000, 32);
   const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
   const { crc32 } = await import('node:zlib');
-  const frames = (name: string) => ({ frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name } });
+  const frames = (name: string) => ({
+    frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name },
+  });
   const whole = (name: string) => ({ whole: { codec: 'brotli' as const, size: 1234, name } });
-  const base = (name: string) => ({ bases: [{ baseSize: 19_000, baseSha256: new Uint8Array(32).fill(9), codec: 'brotli' as const, size: 321, name }] });
+  const base = (name: string) => ({
+    bases: [{ baseSize: 19_000, baseSha256: new Uint8Array(32).fill(9), codec: 'brotli' as const, size: 321, name }],
+  });
   // An index as a hostile publisher would write it: encoded with a harmless name of the
   // same length, then that name swapped for the bad one and the CRC made right again.
   const hostile = (form: (name: string) => object, bad: string): Buffer => {
@@ -177,11 +199,16 @@ test('a published form whose name leaves the index folder is refused when decode
     b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4);
     return b;
   };
-  for (const [kind, form] of [['frames', frames], ['whole', whole], ['base', base]] as const) {
+  for (const [kind, form] of [
+    ['frames', frames],
+    ['whole', whole],
+    ['base', base],
+  ] as const) {
     for (const bad of ['../x', '..', '.', 'sub/x', 'sub\\x', '..\\x', '/etc/passwd']) {
       assert.throws(
         () => decodeIndex(hostile(form, bad)),
-        (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /^Cannot read the index: .*outside the index's folder/.test((e as Error).message),
+        (e: unknown) =>
+          code(e) === ErrorCodes.INDEX_CORRUPT && /^Cannot read the index: .*outside the index's folder/.test((e as Error).message),
         `${kind} ${bad}`,
       );
       assert.throws(() => encodeIndex({ ...plain, published: form(bad) }), RangeError, `${kind} ${bad}`);

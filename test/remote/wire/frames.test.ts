@@ -8,7 +8,18 @@ import { test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { ByteReader, ByteWriter } from '../../../src/remote/wire/binary.js';
 import { FRAME_HEADER, FrameParser, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, frameHeader } from '../../../src/remote/wire/frames.js';
-import { GREETING_SIZE, MAGIC, agreeVersion, decodeError, decodeGreeting, decodeHello, encodeError, encodeGreeting, encodeJson, isPeerError } from '../../../src/remote/wire/handshake.js';
+import {
+  GREETING_SIZE,
+  MAGIC,
+  agreeVersion,
+  decodeError,
+  decodeGreeting,
+  decodeHello,
+  encodeError,
+  encodeGreeting,
+  encodeJson,
+  isPeerError,
+} from '../../../src/remote/wire/handshake.js';
 
 function isProtocol(re: RegExp) {
   return (err: unknown) => SyncError.is(err) && err.code === ErrorCodes.PROTOCOL && re.test(err.message);
@@ -87,26 +98,45 @@ test('greetings: magic, role, version range, read-only flag', () => {
   assert.throws(() => decodeGreeting(g, 'client'), isProtocol(/the peer is a server too, not a client/));
   // A login banner or a shell error on stdout instead of gosync.
   const banner = Buffer.from('bash: gosync: command not found\n');
-  assert.throws(() => decodeGreeting(banner, 'server'), isProtocol(/the remote end sent "bash: gosync: command not found\\n" instead of gosync's greeting: check that the remote command runs gosync \(--remote-cmd\)/));
+  assert.throws(
+    () => decodeGreeting(banner, 'server'),
+    isProtocol(
+      /the remote end sent "bash: gosync: command not found\\n" instead of gosync's greeting: check that the remote command runs gosync \(--remote-cmd\)/,
+    ),
+  );
 });
 
 test('versions: the highest common one; none is a clear error naming both', () => {
-  const peer = (maxVersion: number, minVersion: number) => decodeGreeting(encodeGreeting({ role: 'server', maxVersion, minVersion, readOnly: false }), 'server');
+  const peer = (maxVersion: number, minVersion: number) =>
+    decodeGreeting(encodeGreeting({ role: 'server', maxVersion, minVersion, readOnly: false }), 'server');
   assert.equal(agreeVersion(peer(1, 1), { maxVersion: 1, minVersion: 1 }), 1);
   assert.equal(agreeVersion(peer(3, 1), { maxVersion: 2, minVersion: 1 }), 2);
-  assert.throws(() => agreeVersion(peer(2, 2), { maxVersion: 1, minVersion: 1 }), isProtocol(/Cannot talk to the remote gosync: it speaks protocol version 2 and this gosync speaks version 1: install the same gosync version on both ends/));
-  assert.throws(() => agreeVersion(peer(9, 5), { maxVersion: 3, minVersion: 1 }), isProtocol(/versions 5 to 9 and this gosync speaks versions 1 to 3/));
+  assert.throws(
+    () => agreeVersion(peer(2, 2), { maxVersion: 1, minVersion: 1 }),
+    isProtocol(
+      /Cannot talk to the remote gosync: it speaks protocol version 2 and this gosync speaks version 1: install the same gosync version on both ends/,
+    ),
+  );
+  assert.throws(
+    () => agreeVersion(peer(9, 5), { maxVersion: 3, minVersion: 1 }),
+    isProtocol(/versions 5 to 9 and this gosync speaks versions 1 to 3/),
+  );
 });
 
 test('HELLO payloads are checked; unknown fields are ignored', () => {
-  assert.deepEqual(decodeHello(encodeJson({ op: 'push', path: 'a/b', delete: true, future: 1 })), { op: 'push', path: 'a/b', delete: true, dryRun: false });
+  assert.deepEqual(decodeHello(encodeJson({ op: 'push', path: 'a/b', delete: true, future: 1 })), {
+    op: 'push',
+    path: 'a/b',
+    delete: true,
+    dryRun: false,
+  });
   assert.throws(() => decodeHello(Buffer.from('{"op":')), isProtocol(/not JSON/));
   assert.throws(() => decodeHello(encodeJson({ op: 'rm', path: 'x' })), isProtocol(/operation "rm" is not push or pull/));
   assert.throws(() => decodeHello(encodeJson({ op: 'pull', path: 'a\0b' })), isProtocol(/path is not a string/));
   assert.throws(() => decodeHello(encodeJson({ op: 'pull', path: 'x', dryRun: 'yes' })), isProtocol(/"dryRun" is not a boolean/));
 });
 
-test('ERROR payloads carry the code and message; the receiving side marks them as the peer\'s', () => {
+test("ERROR payloads carry the code and message; the receiving side marks them as the peer's", () => {
   const sent = new SyncError(ErrorCodes.REFUSED, 'Cannot write /srv/x: the server is read-only');
   const got = decodeError(encodeError(sent), 'the remote end');
   assert.equal(got.code, ErrorCodes.REFUSED);
@@ -120,7 +150,13 @@ test('ERROR payloads carry the code and message; the receiving side marks them a
 });
 
 test('binary fields: varints, strings and bounds', () => {
-  const w = new ByteWriter(1).u8(7).u32(0xdeadbeef).varint(0).varint(300).varint(2 ** 53 - 1).string('héllo');
+  const w = new ByteWriter(1)
+    .u8(7)
+    .u32(0xdeadbeef)
+    .varint(0)
+    .varint(300)
+    .varint(2 ** 53 - 1)
+    .string('héllo');
   const r = new ByteReader(w.finish(), 'a test payload');
   assert.equal(r.u8('a'), 7);
   assert.equal(r.u32('b'), 0xdeadbeef);
@@ -129,9 +165,15 @@ test('binary fields: varints, strings and bounds', () => {
   assert.equal(r.varint('e'), 2 ** 53 - 1);
   assert.equal(r.string('f', 100), 'héllo');
   r.end();
-  assert.throws(() => new ByteReader(new Uint8Array([0x80, 0x80]), 'p').varint('size'), isProtocol(/Cannot read p: it ends inside the size/));
+  assert.throws(
+    () => new ByteReader(new Uint8Array([0x80, 0x80]), 'p').varint('size'),
+    isProtocol(/Cannot read p: it ends inside the size/),
+  );
   assert.throws(() => new ByteReader(new Uint8Array(10).fill(0xff), 'p').varint('size'), isProtocol(/varint longer than 8 bytes/));
-  assert.throws(() => new ByteReader(new ByteWriter().varint(1000).finish(), 'p').varint('count', 999), isProtocol(/the count 1000 is over the limit of 999/));
+  assert.throws(
+    () => new ByteReader(new ByteWriter().varint(1000).finish(), 'p').varint('count', 999),
+    isProtocol(/the count 1000 is over the limit of 999/),
+  );
   assert.throws(() => new ByteReader(new Uint8Array([2, 0xc3, 0x28]), 'p').string('name', 10), isProtocol(/not valid UTF-8/));
   const extra = new ByteReader(new Uint8Array([1, 2]), 'p');
   extra.u8('x');

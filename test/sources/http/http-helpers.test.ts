@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatRangeHeader, parseContentRange, parseUnsatisfiedRange } from '../../../src/sources/http/range-headers.js';
 import { TokenBucket } from '../../../src/sources/http/rate-limiter.js';
-import { isRetryable, isTransientStatus, parseRetryAfter, retryDelayMs, TransientStatusError } from '../../../src/sources/http/retry-policy.js';
+import {
+  isRetryable,
+  isTransientStatus,
+  parseRetryAfter,
+  retryDelayMs,
+  TransientStatusError,
+} from '../../../src/sources/http/retry-policy.js';
 
 describe('range headers', () => {
   it('formats half-open ranges as inclusive specs', () => {
@@ -42,11 +48,26 @@ describe('retry policy', () => {
 
   it('backs off exponentially with jitter, capped, and never below Retry-After', () => {
     const policy = { retries: 5, baseDelayMs: 200, maxDelayMs: 1000 };
-    assert.equal(retryDelayMs(1, policy, new Error('x'), () => 0), 100);
-    assert.equal(retryDelayMs(1, policy, new Error('x'), () => 1), 200);
-    assert.equal(retryDelayMs(3, policy, new Error('x'), () => 1), 800);
-    assert.equal(retryDelayMs(10, policy, new Error('x'), () => 1), 1000);
-    assert.equal(retryDelayMs(1, policy, new TransientStatusError('busy', 503, 5000), () => 1), 5000);
+    assert.equal(
+      retryDelayMs(1, policy, new Error('x'), () => 0),
+      100,
+    );
+    assert.equal(
+      retryDelayMs(1, policy, new Error('x'), () => 1),
+      200,
+    );
+    assert.equal(
+      retryDelayMs(3, policy, new Error('x'), () => 1),
+      800,
+    );
+    assert.equal(
+      retryDelayMs(10, policy, new Error('x'), () => 1),
+      1000,
+    );
+    assert.equal(
+      retryDelayMs(1, policy, new TransientStatusError('busy', 503, 5000), () => 1),
+      5000,
+    );
   });
 
   it('classifies statuses and errors', () => {

@@ -106,7 +106,10 @@ describe('HttpSource keeps connections alive (our static server)', () => {
   });
 
   /** Runs `reads` through one source behind a fresh counting proxy; returns the connection count. */
-  async function connectionsFor(reads: readonly (readonly ByteRange[])[], options: HttpSourceOptions): Promise<{ connections: number; requests: number }> {
+  async function connectionsFor(
+    reads: readonly (readonly ByteRange[])[],
+    options: HttpSourceOptions,
+  ): Promise<{ connections: number; requests: number }> {
     proxy = await countingProxy(server.port);
     const source = new HttpSource(proxy.url('file'), { ...fast, expectedSize: data.length, ...options });
     try {
@@ -152,7 +155,10 @@ describe('HttpSource keeps connections alive (our static server)', () => {
   });
 
   it('a big range split into maxRequestBytes requests reuses the connections', async () => {
-    const { connections, requests } = await connectionsFor([[{ start: 0, end: data.length }]], { connections: 2, maxRequestBytes: 100_000 });
+    const { connections, requests } = await connectionsFor([[{ start: 0, end: data.length }]], {
+      connections: 2,
+      maxRequestBytes: 100_000,
+    });
     assert.equal(requests, 20);
     assert.ok(connections <= 2, `${connections} connections`);
   });
@@ -238,7 +244,12 @@ describe('HttpSource keeps connections alive (answers in pieces, odd shapes)', (
     const small = testBytes(40_000, 23);
     // Every range is answered with one 206 of the whole (small) file: a few KB follow the last asked byte.
     const reads = [spaced(4, 100, 1000), spaced(4, 100, 1000, 20_000)];
-    const { connections, server } = await run((_, method) => (method === 'GET' ? { kind: 'whole-206', trickle: 4096 } : {}), reads, { connections: 1, maxRangesPerRequest: 2 }, small);
+    const { connections, server } = await run(
+      (_, method) => (method === 'GET' ? { kind: 'whole-206', trickle: 4096 } : {}),
+      reads,
+      { connections: 1, maxRangesPerRequest: 2 },
+      small,
+    );
     assert.equal(server.gets.length, 4);
     assert.ok(server.gets.every((r) => !r.aborted));
     assert.equal(connections, 1);
@@ -265,7 +276,12 @@ describe('HttpSource keeps connections alive (answers in pieces, odd shapes)', (
   it('still drops a big unwanted rest (a 200 with the whole body), and goes on with a new connection', async () => {
     const big = testBytes(3_000_000, 24);
     const reads = [spaced(3, 100, 1000), spaced(3, 100, 1000, 10_000)];
-    const { connections, server } = await run((index) => (index === 0 ? { kind: 'full', trickle: 65_536 } : {}), reads, { connections: 1, maxRangesPerRequest: 1 }, big);
+    const { connections, server } = await run(
+      (index) => (index === 0 ? { kind: 'full', trickle: 65_536 } : {}),
+      reads,
+      { connections: 1, maxRangesPerRequest: 1 },
+      big,
+    );
     await delay(20);
     assert.equal(server.gets.length, 2);
     assert.equal(server.gets[0]!.aborted, true, 'the rest of the 3 MB body is not downloaded');
@@ -277,7 +293,9 @@ describe('HttpSource after a server closes a connection', () => {
   const data = testBytes(200_000, 25);
 
   /** A server answering single ranges that closes each connection after `perConnection` requests (nginx `keepalive_requests`). */
-  async function limitedServer(perConnection: number): Promise<{ url: string; connections: () => number; requests: () => number; close: () => Promise<void> }> {
+  async function limitedServer(
+    perConnection: number,
+  ): Promise<{ url: string; connections: () => number; requests: () => number; close: () => Promise<void> }> {
     let connections = 0;
     let requests = 0;
     const server = http.createServer((req, res) => {

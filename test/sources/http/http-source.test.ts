@@ -4,7 +4,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCodes, SyncError, type ErrorCode } from '../../../src/core/errors.js';
 import type { ByteRange } from '../../../src/core/block-source.js';
 import { HttpSource, type HttpSourceOptions } from '../../../src/sources/http/http-source.js';
-import { startFaultServer, testBytes, type FaultRequest, type FaultServer, type FaultServerOptions, type Reply } from '../../helpers/fault-server.js';
+import {
+  startFaultServer,
+  testBytes,
+  type FaultRequest,
+  type FaultServer,
+  type FaultServerOptions,
+  type Reply,
+} from '../../helpers/fault-server.js';
 
 const data = testBytes(300_000, 11);
 /** Tiny backoffs so retry tests stay fast. */
@@ -19,7 +26,11 @@ after(async () => {
  * Starts a fault server. `reply` chooses the answers to GETs; the source's HEAD probe (sent
  * before its first multi-range GET) is answered normally unless `probeToo` is set.
  */
-async function serve(reply?: FaultServerOptions['reply'], resource: FaultServerOptions['resource'] = { body: data }, probeToo = false): Promise<FaultServer> {
+async function serve(
+  reply?: FaultServerOptions['reply'],
+  resource: FaultServerOptions['resource'] = { body: data },
+  probeToo = false,
+): Promise<FaultServer> {
   const chosen = reply;
   const server = await startFaultServer({
     resource,
@@ -116,10 +127,7 @@ describe('HttpSource: normal servers', () => {
     const ranges = spaced(5, 10, 100);
     const { bytes } = await fetchRanges(server.url(), ranges, { maxRangesPerRequest: 1 });
     assert.deepEqual(bytes, expected(ranges));
-    assert.deepEqual(
-      server.gets.map((r) => r.range).sort(),
-      ranges.map((r) => `bytes=${r.start}-${r.end - 1}`).sort(),
-    );
+    assert.deepEqual(server.gets.map((r) => r.range).sort(), ranges.map((r) => `bytes=${r.start}-${r.end - 1}`).sort());
   });
 
   it('splits a big range into maxRequestBytes requests that use all connections', async () => {
@@ -172,7 +180,13 @@ describe('HttpSource: normal servers', () => {
     const server = await serve();
     const source = new HttpSource(server.url(), { expectedSize: data.length });
     try {
-      await assert.rejects(readAll(source, [{ start: 10, end: 20 }, { start: 5, end: 8 }]), isCode(ErrorCodes.OUT_OF_RANGE));
+      await assert.rejects(
+        readAll(source, [
+          { start: 10, end: 20 },
+          { start: 5, end: 8 },
+        ]),
+        isCode(ErrorCodes.OUT_OF_RANGE),
+      );
       await assert.rejects(readAll(source, [{ start: 10, end: data.length + 1 }]), isCode(ErrorCodes.OUT_OF_RANGE));
     } finally {
       await source.close();
@@ -307,7 +321,9 @@ describe('HttpSource: multi-range quirks', () => {
       ['inside the span but across a large gap between the ranges asked for', sparse, 2_899_990],
     ] as const) {
       it(`is refused from its part headers, without waiting for its body (${name}); single ranges take over`, async () => {
-        const server = await serve((r) => (r.index === 0 ? { kind: 'multipart', multipart: { grow }, stallAfter: 1000 } : {}), { body: big });
+        const server = await serve((r) => (r.index === 0 ? { kind: 'multipart', multipart: { grow }, stallAfter: 1000 } : {}), {
+          body: big,
+        });
         const started = performance.now();
         const { bytes, source } = await fetchRanges(server.url(), ranges, { timeoutMs: 20_000 });
         assert.deepEqual(bytes, expected(ranges, big));
@@ -326,7 +342,9 @@ describe('HttpSource: multi-range quirks', () => {
       try {
         await assert.rejects(
           readAll(source, asked),
-          isCode(ErrorCodes.HTTP_RESPONSE, (e) => assert.match(e.message, /part for bytes 10-2999999 lies outside the bytes asked for \(10-19\)/)),
+          isCode(ErrorCodes.HTTP_RESPONSE, (e) =>
+            assert.match(e.message, /part for bytes 10-2999999 lies outside the bytes asked for \(10-19\)/),
+          ),
         );
       } finally {
         await source.close();
@@ -522,16 +540,16 @@ describe('HttpSource: failures', () => {
 
   it('fails with HTTP_RESPONSE on a compressed body (byte offsets would be wrong)', async () => {
     const server = await serve(() => ({ headers: { 'content-encoding': 'gzip' } }));
-    await assert.rejects(fetchRanges(server.url(), [{ start: 0, end: 10 }]), isCode(ErrorCodes.HTTP_RESPONSE, (e) => assert.match(e.message, /gzip/)));
+    await assert.rejects(
+      fetchRanges(server.url(), [{ start: 0, end: 10 }]),
+      isCode(ErrorCodes.HTTP_RESPONSE, (e) => assert.match(e.message, /gzip/)),
+    );
   });
 
   it('passes wrong bytes through unchanged (hash checks are the patcher\u2019s job)', async () => {
     const server = await serve(() => ({ corrupt: true }));
     const { bytes } = await fetchRanges(server.url(), [{ start: 0, end: 100 }]);
-    assert.deepEqual(
-      bytes,
-      Buffer.from(data.subarray(0, 100).map((b) => b ^ 0xff)),
-    );
+    assert.deepEqual(bytes, Buffer.from(data.subarray(0, 100).map((b) => b ^ 0xff)));
   });
 });
 
@@ -552,7 +570,10 @@ describe('HttpSource: changed reference', () => {
       () => ({ kind: 'coalesce' }),
       (r) => (r.index === 0 ? { body: data } : { body: v2, etag: '"v2"' }),
     );
-    await assert.rejects(fetchRanges(server.url(), spaced(3, 10, 100), { connections: 1, maxRangesPerRequest: 1 }), isCode(ErrorCodes.SOURCE_CHANGED));
+    await assert.rejects(
+      fetchRanges(server.url(), spaced(3, 10, 100), { connections: 1, maxRangesPerRequest: 1 }),
+      isCode(ErrorCodes.SOURCE_CHANGED),
+    );
   });
 
   it('uses Last-Modified for If-Range when the ETag is weak', async () => {
@@ -565,14 +586,25 @@ describe('HttpSource: changed reference', () => {
 
   it('fails with SOURCE_CHANGED when the length differs from expectedSize', async () => {
     const server = await serve();
-    await assert.rejects(fetchRanges(server.url(), [{ start: 0, end: 10 }], { expectedSize: data.length - 1 }), isCode(ErrorCodes.SOURCE_CHANGED));
+    await assert.rejects(
+      fetchRanges(server.url(), [{ start: 0, end: 10 }], { expectedSize: data.length - 1 }),
+      isCode(ErrorCodes.SOURCE_CHANGED),
+    );
     const whole = await serve(() => ({ kind: 'full' }));
-    await assert.rejects(fetchRanges(whole.url(), [{ start: 0, end: 10 }], { expectedSize: data.length + 1 }), isCode(ErrorCodes.SOURCE_CHANGED));
+    await assert.rejects(
+      fetchRanges(whole.url(), [{ start: 0, end: 10 }], { expectedSize: data.length + 1 }),
+      isCode(ErrorCodes.SOURCE_CHANGED),
+    );
   });
 
   it('fails with SOURCE_CHANGED when a later answer reports another length', async () => {
-    const server = await serve(undefined, (r) => (r.index === 0 ? { body: data, etag: null } : { body: data.subarray(0, 250_000), etag: null }));
-    await assert.rejects(fetchRanges(server.url(), spaced(2, 10, 100), { connections: 1, maxRangesPerRequest: 1 }), isCode(ErrorCodes.SOURCE_CHANGED));
+    const server = await serve(undefined, (r) =>
+      r.index === 0 ? { body: data, etag: null } : { body: data.subarray(0, 250_000), etag: null },
+    );
+    await assert.rejects(
+      fetchRanges(server.url(), spaced(2, 10, 100), { connections: 1, maxRangesPerRequest: 1 }),
+      isCode(ErrorCodes.SOURCE_CHANGED),
+    );
   });
 });
 
@@ -598,7 +630,10 @@ describe('HttpSource: redirects', () => {
 
   it('fails with REDIRECT on a loop', async () => {
     const server = await serve((r) => ({ kind: 'redirect', location: r.path === '/a' ? '/b' : '/a' }));
-    await assert.rejects(fetchRanges(server.url('/a'), [{ start: 0, end: 10 }]), isCode(ErrorCodes.REDIRECT, (e) => assert.match(e.message, /loop/)));
+    await assert.rejects(
+      fetchRanges(server.url('/a'), [{ start: 0, end: 10 }]),
+      isCode(ErrorCodes.REDIRECT, (e) => assert.match(e.message, /loop/)),
+    );
   });
 
   it('fails with REDIRECT after maxRedirects hops', async () => {
@@ -609,7 +644,10 @@ describe('HttpSource: redirects', () => {
 
   it('fails with REDIRECT on a redirect to another scheme', async () => {
     const server = await serve(() => ({ kind: 'redirect', location: 'ftp://example.com/file' }));
-    await assert.rejects(fetchRanges(server.url(), [{ start: 0, end: 10 }]), isCode(ErrorCodes.REDIRECT, (e) => assert.match(e.message, /ftp:/)));
+    await assert.rejects(
+      fetchRanges(server.url(), [{ start: 0, end: 10 }]),
+      isCode(ErrorCodes.REDIRECT, (e) => assert.match(e.message, /ftp:/)),
+    );
   });
 
   it('drops Authorization when a redirect leaves the origin', async () => {

@@ -84,7 +84,10 @@ describe('MultipartByteRangesParser', () => {
           );
           for (const part of parts) assert.deepEqual(bytesOf(part), data.subarray(part.start, part.end));
           const covered = parts.reduce((n, p) => n + p.end - p.start, 0);
-          assert.equal(covered, asked.reduce((n, r) => n + r.end - r.start, 0));
+          assert.equal(
+            covered,
+            asked.reduce((n, r) => n + r.end - r.start, 0),
+          );
         },
       ),
       { numRuns: 300 },
@@ -165,7 +168,8 @@ describe('MultipartByteRangesParser', () => {
       const headers = `\r\n--${BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${start}-${end - 1}/${total}\r\n\r\n`;
       assert.throws(
         () => parser.push(Buffer.from(headers, 'latin1')),
-        (error: unknown) => SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /outside the bytes asked for \(100-249\)/.test(error.message),
+        (error: unknown) =>
+          SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /outside the bytes asked for \(100-249\)/.test(error.message),
         `${start}-${end - 1}`,
       );
     }
@@ -180,7 +184,8 @@ describe('MultipartByteRangesParser', () => {
     const over = new MultipartByteRangesParser(BOUNDARY, undefined, { maxPartBytes: 100 });
     assert.throws(
       () => over.push(part(0, 101)),
-      (error: unknown) => SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /longer than the 100 bytes accepted/.test(error.message),
+      (error: unknown) =>
+        SyncError.is(error) && error.code === ErrorCodes.HTTP_RESPONSE && /longer than the 100 bytes accepted/.test(error.message),
     );
   });
 

@@ -28,7 +28,9 @@ async function collect(scheduler: RangeScheduler, onChunk?: () => Promise<void>)
 }
 
 /** A policy whose jobs take `perJob` pieces and write them in two halves, the later job finishing first. */
-function policy(overrides: Partial<SchedulerPolicy> & { perJob?: number; jobs?: Job[]; running?: { now: number; max: number } } = {}): SchedulerPolicy {
+function policy(
+  overrides: Partial<SchedulerPolicy> & { perJob?: number; jobs?: Job[]; running?: { now: number; max: number } } = {},
+): SchedulerPolicy {
   const running = overrides.running ?? { now: 0, max: 0 };
   return {
     concurrency: overrides.concurrency ?? 3,
