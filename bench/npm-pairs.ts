@@ -175,10 +175,9 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     specs.push({
       ...gosync('gosync (compressed)', ['patch', '-q', '--json', p.old, c.indexUrl, '-o', cout]),
       prep: mark,
-      after: async (r, i) => {
+      after: async (_r, i) => {
         const t = await ctx.server!.since();
         if (i <= 0) await checkOutput('gosync (compressed)', cout, p.next);
-        const j = gosyncJson(r);
         return { wire: t.bytes, requests: t.requests };
       },
     });

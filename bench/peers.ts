@@ -21,7 +21,7 @@ export interface Peer {
   /** How to ask the tool its version: argv, and a regexp whose first group is the version line. */
   version?: { args: string[]; pick?: RegExp };
   /** Resolved path of the first binary, when present. */
-  path?: string;
+  path?: string | undefined;
   /** Version string, when present. */
   versionText?: string;
   /** Debian package version, when known. */
@@ -108,7 +108,7 @@ export async function findPeers(options: { install: boolean }): Promise<Map<stri
       p.versionText = (p.version.pick?.exec(text)?.[1] ?? text.trim().split('\n')[0] ?? '').replace(/\s+/g, ' ').trim();
     }
     if (p.apt) {
-      const d = await capture('dpkg-query', ['-W', '-f', '${Version}', p.apt]);
+      const d = await capture('dpkg-query', ['-W', '-f', '$' + '{Version}', p.apt]);
       if (d.code === 0 && d.stdout.trim()) p.debVersion = d.stdout.trim();
     }
   }

@@ -118,7 +118,7 @@ export function resetGnuTimeCache(): void {
 }
 
 export interface RunOptions {
-  cwd?: string;
+  cwd?: string | undefined;
   env?: NodeJS.ProcessEnv;
   /** Kill the command after this many ms (default 30 min). */
   timeoutMs?: number;
@@ -256,7 +256,7 @@ export interface Spec {
   args: string[];
   cwd?: string;
   prep?: () => Promise<void>;
-  after?: (r: RunResult, runIndex: number) => Promise<Record<string, number> | void>;
+  after?: (r: RunResult, runIndex: number) => Promise<Record<string, number> | undefined>;
 }
 
 /** Medians over the timed runs of one {@link Spec}. */

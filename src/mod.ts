@@ -136,12 +136,12 @@ export {
   commitTree,
   findTreeChanges,
   prepareFolders,
-  partName,
   type WantedEntry,
   type StagedFile,
   type TreeChanges,
   type CommitTreeOptions,
 } from './localfs/commit-tree.js';
+export { partName } from './localfs/staging.js';
 export { concatIndexes, type ConcatenatedIndex } from './core/index/concat.js';
 export { createHttpDispatcher } from './sources/http/http-source.js';
 export type { FoundBlocks, FoundScan } from './file/patch-file.js';

@@ -15,7 +15,7 @@ export interface ByteRange {
 /** Options of {@link BlockSource.read}. */
 export interface ReadRangesOptions {
   /** Cancels the read; the iterator then rejects with an ABORTED SyncError. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called with the byte count of each response body chunk as it arrives (for progress). */
   onBytes?: (bytes: number) => void;
 }
@@ -42,7 +42,7 @@ export interface BlockSource {
   /** Releases connections and file handles. Idempotent. */
   close(): Promise<void>;
   /** Counters for reports: requests made and body bytes received so far. */
-  readonly stats?: SourceStats;
+  readonly stats?: SourceStats | undefined;
 }
 
 /** Counters a source keeps. */

@@ -10,7 +10,7 @@ import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../core/errors.js';
 import type { OutputSink } from '../core/patcher.js';
-import { shortName } from './short-name.js';
+import { tempPath } from './staging.js';
 
 /** A temporary file that becomes `target` on commit. */
 export class AtomicFile implements OutputSink {
@@ -35,14 +35,14 @@ export class AtomicFile implements OutputSink {
     } catch {
       mode = undefined;
     }
-    const tempPath = join(dirname(target), `.${shortName(basename(target))}.${randomBytes(6).toString('hex')}.gosync-tmp`);
+    const temp = tempPath(target);
     let fh: FileHandle;
     try {
-      fh = await open(tempPath, 'wx', 0o600);
+      fh = await open(temp, 'wx', 0o600);
     } catch (cause) {
       throw ioError('create a temporary file for', target, cause);
     }
-    return new AtomicFile(target, tempPath, fh, mode);
+    return new AtomicFile(target, temp, fh, mode);
   }
 
   async write(data: Uint8Array): Promise<void> {

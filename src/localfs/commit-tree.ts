@@ -15,8 +15,8 @@ import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node
 import { basename, relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { type TreeRoot, treeParent } from './tree-path.js';
-import { PART_SUFFIX, sameMtime, type LocalTree } from './walk.js';
-import { shortName } from './short-name.js';
+import { PART_SUFFIX } from './staging.js';
+import { sameMtime, type LocalTree } from './walk.js';
 
 /** What a folder should hold: folders, files, links (as in a manifest; file content aside). */
 export type WantedEntry =
@@ -38,16 +38,6 @@ export interface TreeChanges {
   dirsToReplace: string[];
   /** Top-most local entries the listing does not have (removed with `delete`). */
   extraneous: string[];
-}
-
-/**
- * The part name of a new file: next to the target, hidden, named by a tag (a content
- * hash prefix), so a later run can find and verify what a stopped run staged.
- */
-export function partName(path: string, tag: string): string {
-  const parent = treeParent(path);
-  const name = `.${shortName(basename(path))}.${tag}${PART_SUFFIX}`;
-  return parent === '' ? name : `${parent}/${name}`;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { treePathProblem } from './tree-path.js';
 
@@ -36,11 +37,6 @@ export interface LocalTree {
 export function sameMtime(a: number, b: number): boolean {
   return Math.abs(a - b) < 1;
 }
-
-/** Suffix of files staged by a tree patch before they replace their targets. */
-export const PART_SUFFIX = '.gosync-part';
-/** Suffix of gosync's temporary files. */
-export const TEMP_SUFFIX = '.gosync-tmp';
 
 /** Stat calls in flight while listing. */
 const STAT_CONCURRENCY = 64;

@@ -31,7 +31,6 @@ import { rdiffPatch } from '../formats/rdiff-file.js';
 import {
   commitTree,
   findTreeChanges,
-  partName,
   prepareFolders,
   remove,
   setMetadata,
@@ -39,11 +38,11 @@ import {
   type StagedFile,
   type WantedEntry,
 } from '../localfs/commit-tree.js';
+import { isStagingNameOf, partName } from '../localfs/staging.js';
 import { TreeRoot, treeParent } from '../localfs/tree-path.js';
-import { PART_SUFFIX, TEMP_SUFFIX, sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
+import { sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { drainOrClose } from '../util/drain.js';
-import { shortName } from '../localfs/short-name.js';
 import { AsyncQueue } from './wire/async-queue.js';
 import { ByteReader, protocolError } from './wire/binary.js';
 import type { Channel } from './wire/channel.js';
@@ -724,33 +723,6 @@ async function commitSingle(
   const base = basename(dest);
   const mine = partName(base, nonce);
   for (const n of await readdir(folder).catch(() => [] as string[])) {
-    if (n !== mine && isLeftoverOf(n, base)) await unlink(join(folder, n)).catch(() => {});
+    if (n !== mine && isStagingNameOf(n, base)) await unlink(join(folder, n)).catch(() => {});
   }
-}
-
-/** The tags of part names and the random parts of temporary names: lowercase hex. */
-const HEX = /^[0-9a-f]+$/;
-
-/**
- * True when `n`, a name in the folder of a file `base`, is one gosync gives to that file
- * alone: a part of it ({@link partName}), or a temporary file ({@link AtomicFile}) of it
- * or of one of its parts. A sibling whose name begins the same (`a.b` next to `a`) never
- * matches. (The temporary file of a part whose name is too long is named after a hash
- * of it, which cannot be traced back to `base`: it is left alone.)
- */
-function isLeftoverOf(n: string, base: string): boolean {
-  const own = `.${shortName(base)}.`;
-  const isPart = (x: string): boolean => {
-    if (!x.startsWith(own) || !x.endsWith(PART_SUFFIX)) return false;
-    const tag = x.slice(own.length, x.length - PART_SUFFIX.length);
-    return HEX.test(tag) && partName(base, tag) === x;
-  };
-  if (isPart(n)) return true;
-  // AtomicFile's temporary file of `target`: `.<shortName(target)>.<random hex><TEMP_SUFFIX>`.
-  if (!n.startsWith('.') || !n.endsWith(TEMP_SUFFIX)) return false;
-  const rest = n.slice(1, n.length - TEMP_SUFFIX.length);
-  const dot = rest.lastIndexOf('.');
-  if (dot < 0 || !HEX.test(rest.slice(dot + 1))) return false;
-  const target = rest.slice(0, dot);
-  return target === shortName(base) || (isPart(target) && shortName(target) === target);
 }

@@ -182,8 +182,7 @@ export async function runSender(channel: Channel, source: string, options: Sende
           const req = frame.type === FrameType.SIG ? assembler.first(frame.payload) : assembler.more(frame.payload);
           if (!req) continue;
           const e = entries[req.index];
-          if (!e || e.type !== 'file')
-            throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
+          if (e?.type !== 'file') throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
           const s = state[req.index]!;
           const next =
             (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;

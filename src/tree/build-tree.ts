@@ -19,6 +19,7 @@ import { brotliParams } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { fileChunks } from '../localfs/file-chunks.js';
+import { tempPath } from '../localfs/staging.js';
 import { forEachLimit } from '../util/limit.js';
 import {
   MANIFEST_VERSION,
@@ -152,7 +153,7 @@ async function storeSmall(input: string, out: string, shards: Set<string>): Prom
     await mkdir(shard, { recursive: true });
     shards.add(shard);
   }
-  const temp = `${target}.${randomBytes(6).toString('hex')}.gosync-tmp`;
+  const temp = tempPath(target);
   try {
     await writeFile(temp, data, { mode: 0o644 });
     await rename(temp, target);

@@ -13,7 +13,7 @@
  */
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { MAX_LINK_TARGET, checkTreePath, treeParent } from '../localfs/tree-path.js';
-import { PART_SUFFIX, TEMP_SUFFIX } from '../localfs/walk.js';
+import { PART_SUFFIX, TEMP_SUFFIX } from '../localfs/staging.js';
 
 /** The manifest format version this build writes and reads. */
 export const MANIFEST_VERSION = 1;

@@ -42,17 +42,10 @@ import { fileChunks, fileSha256 } from '../localfs/file-chunks.js';
 import { forEachLimit } from '../util/limit.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
-import { TreeRoot, treeParent } from '../localfs/tree-path.js';
+import { TreeRoot } from '../localfs/tree-path.js';
 import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
-import {
-  commitTree,
-  findTreeChanges,
-  partName,
-  prepareFolders,
-  setMetadata,
-  type StagedFile,
-  type TreeChanges,
-} from '../localfs/commit-tree.js';
+import { commitTree, findTreeChanges, prepareFolders, setMetadata, type StagedFile, type TreeChanges } from '../localfs/commit-tree.js';
+import { partName } from '../localfs/staging.js';
 
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {

@@ -27,7 +27,7 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
   /** While the task runs: its slot, and how to stop listening to its worker. */
-  running?: { slot: Slot; detach: () => void };
+  running?: { slot: Slot; detach: () => void } | undefined;
 }
 
 /** Runs tasks on up to `size` worker threads. */

@@ -205,7 +205,7 @@ test('a local file with the same blocks in place but other bytes elsewhere is no
   const data = randomBytes(20_000, 16);
   const { local, index } = await setup('almost', data, data);
   const changed = Uint8Array.from(data);
-  changed[5] ^= 1;
+  changed[5]! ^= 1;
   const { createHash } = await import('node:crypto');
   const lied = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) } };
   await assert.rejects(

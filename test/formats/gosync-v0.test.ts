@@ -229,7 +229,7 @@ test('gosync patch updates a file from a go-sync index, checking every block, an
     assert.ok(report.reusedBytes >= newData.length - 3 * 8192, `reused ${report.reusedBytes}`);
     // A reference that is not the file the index describes is refused, nothing written.
     const other = Uint8Array.from(newData);
-    other[30_050] ^= 1; // inside the inserted bytes, which must be fetched
+    other[30_050]! ^= 1; // inside the inserted bytes, which must be fetched
     await writeFile(ref, other);
     await writeFile(local, oldData);
     const bad = await runCli(['patch', local, join(dir, 'app.gosync'), ref]);
@@ -247,7 +247,7 @@ test('without a whole-file digest, a local block that is not what the index says
   const data = randomBytes(10_000, 9);
   const index = goSyncV0AsBlockIndex(decodeGoSyncV0Index(encodeGoSyncV0Index(data, 4096)));
   const wrong = Uint8Array.from(data);
-  wrong[5000] ^= 1; // block 1
+  wrong[5000]! ^= 1; // block 1
   const found = new Int32Array([0, 0, -1]);
   const offsets = new Float64Array([0, 4096, 0]);
   const reader = {

@@ -107,7 +107,7 @@ test('the parser reads every opcode width, in any chunking, literal data sliced 
     [0x43, 4],
     [0x44, 8],
   ] as const) {
-    parts.push(op.toString(16) + '3'.padStart(2 * w, '0') + 'cdcdcd');
+    parts.push(`${op.toString(16) + '3'.padStart(2 * w, '0')}cdcdcd`);
     expected.push('cdcdcd');
   }
   const widths = [1, 2, 4, 8];

@@ -226,7 +226,7 @@ function build(req: http.IncomingMessage, resource: Resource, reply: Reply): Ans
   const validators: Record<string, string> = {};
   const etag = resource.etag === undefined ? '"v1"' : resource.etag;
   const lastModified = resource.lastModified === undefined ? DEFAULT_LAST_MODIFIED : resource.lastModified;
-  if (etag !== null) validators['etag'] = etag;
+  if (etag !== null) validators.etag = etag;
   if (lastModified !== null) validators['last-modified'] = lastModified;
   const text = (status: number, extra: Record<string, string> = {}): Answer => ({
     status,

@@ -104,7 +104,7 @@ test('a damaged frame is fetched raw instead: the result is still exact', async 
   const good = await readFile(frames);
   try {
     const bad = Buffer.from(good);
-    for (let i = 0; i < bad.length; i += 97) bad[i] ^= 0x55;
+    for (let i = 0; i < bad.length; i += 97) bad[i]! ^= 0x55;
     await writeFile(frames, bad);
     const local = await localCopy('damaged.txt');
     const r = await runCli(['patch', '--json', local, `${server.url}doc.txt.gosync`]);
@@ -216,7 +216,7 @@ test('a delta from the exact local version is used when published, and ignored o
     assert.equal(s.stats.bodyBytes - before, report.indexBytes + built.bases[0].bytes, 'index + delta, nothing else');
     // Another version of the same size: not the base, so blocks as usual.
     const other = Uint8Array.from(oldData);
-    other[10] ^= 1;
+    other[10]! ^= 1;
     const local2 = await localCopy('base-other.txt', other);
     const r2 = await runCli(['patch', '--json', local2, `${s.url}doc.txt.gosync`]);
     assert.equal(r2.code, 0, r2.stderr);
@@ -226,7 +226,7 @@ test('a delta from the exact local version is used when published, and ignored o
     const deltaPath = built.bases[0].path as string;
     const good = await readFile(deltaPath);
     const bad = Buffer.from(good);
-    for (let i = 10; i < bad.length; i += 50) bad[i] ^= 0x33;
+    for (let i = 10; i < bad.length; i += 50) bad[i]! ^= 0x33;
     await writeFile(deltaPath, bad);
     const local3 = await localCopy('base-damaged.txt');
     const r3 = await runCli(['patch', '--json', local3, `${s.url}doc.txt.gosync`]);

@@ -148,7 +148,7 @@ describe('through gosync serve', () => {
 
   test('a corrupt index is a clear error and the local file is unchanged', async () => {
     const bad = Buffer.from(await readFile(join(root, 'app.bin.gosync')));
-    bad[100] ^= 0xff;
+    bad[100]! ^= 0xff;
     await writeFile(join(root, 'bad.gosync'), bad);
     const local = await freshLocal('serve.badindex');
     const r = await runCli(['patch', local, `${server.url}bad.gosync`, `${server.url}app.bin`]);
@@ -160,7 +160,7 @@ describe('through gosync serve', () => {
   test('a reference replaced by other bytes is refused and the local file is unchanged', async () => {
     // The index describes app.bin, but the URL serves a different file of the same size.
     const other = Uint8Array.from(newData);
-    for (let i = 0; i < other.length; i += 4096) other[i] ^= 0x5a;
+    for (let i = 0; i < other.length; i += 4096) other[i]! ^= 0x5a;
     await writeFile(join(root, 'other.bin'), other);
     await copyFile(join(root, 'app.bin.gosync'), join(root, 'other.bin.gosync'));
     const local = await freshLocal('serve.wrong');

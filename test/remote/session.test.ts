@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
-import { partName } from '../../src/localfs/commit-tree.js';
+import { partName } from '../../src/localfs/staging.js';
 import { AtomicFile } from '../../src/localfs/atomic-file.js';
 import { CLI } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';

@@ -332,7 +332,7 @@ describe('startStaticServer', () => {
   });
 
   test(`up to ${MAX_RANGES} ranges are served; more are ignored (200)`, async () => {
-    const specs = (n: number): string => 'bytes=' + Array.from({ length: n }, (_, i) => `${i * 10}-${i * 10 + 2}`).join(',');
+    const specs = (n: number): string => `bytes=${Array.from({ length: n }, (_, i) => `${i * 10}-${i * 10 + 2}`).join(',')}`;
     const at = await get(server, 'data.bin', { Range: specs(MAX_RANGES) });
     assert.equal(at.status, 206);
     const parts = parseMultipart(at.body, at.headers.get('content-type') ?? '');

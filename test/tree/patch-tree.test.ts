@@ -111,7 +111,7 @@ test('publish a tree and patch it into a missing folder: identical content, mode
     const r = await patchTree(dst, manifest);
     assert.deepEqual(actions(r.files), actions(d.files));
     assertSameTree(await snapshot(dst), expected, { root: false });
-    assert.equal(expected['link']!.target, 'docs/readme.txt');
+    assert.equal(expected.link!.target, 'docs/readme.txt');
     assert.equal(r.totals.files, 8);
     assert.equal(r.totals.changed, 8);
     assert.equal(r.totals.bytes, built.bytes);
@@ -281,7 +281,7 @@ test('compressed publishing: a file whose local copy is the previous version (or
   // A local copy that is no published version: the block index and a scan.
   const other = join(at, 'other');
   const v1b = new Uint8Array(v1);
-  v1b[10] ^= 1;
+  v1b[10]! ^= 1;
   await put(other, 'doc.bin', v1b, 0o644, T0);
   const rb = await patchTree(other, manifest);
   assert.equal(rb.files[0]!.action, 'blocks');

@@ -125,7 +125,7 @@ test('a local link to outside where the manifest has a folder is replaced by a r
     // Almost the new version of big.bin sits outside, under the name the manifest uses: it
     // must be neither modified nor read as a base.
     const tempting = new Uint8Array(big);
-    tempting[50_000] ^= 1;
+    tempting[50_000]! ^= 1;
     await put(s.outside, 'big.bin', tempting);
     let manifest: string;
     if (kind === 'hand') {

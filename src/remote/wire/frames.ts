@@ -117,7 +117,7 @@ export class FrameParser {
     this.leftover = undefined;
     let p = 0;
     const stop = (): boolean => {
-      if (!stopAfter || !stopAfter(frames[frames.length - 1]!)) return false;
+      if (!stopAfter?.(frames[frames.length - 1]!)) return false;
       this.leftover = chunk.subarray(p);
       this.position += p;
       return true;

@@ -271,7 +271,7 @@ function withoutCredentials(headers: Readonly<Record<string, string>>): Record<s
 
 /** Adds Basic credentials from `user:pass@` in the URL unless an Authorization is set. */
 function withUrlCredentials(headers: Readonly<Record<string, string>>, url: URL): Readonly<Record<string, string>> {
-  if ((url.username === '' && url.password === '') || headers['authorization'] !== undefined) return headers;
+  if ((url.username === '' && url.password === '') || headers.authorization !== undefined) return headers;
   const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   return { ...headers, authorization: `Basic ${Buffer.from(pair).toString('base64')}` };
 }

@@ -178,7 +178,7 @@ export class HttpSource implements BlockSource {
     if (options.expectedSize !== undefined) this.#size = nonNegativeInteger('expectedSize', options.expectedSize, 0);
     this.#headers = baseHeaders(options.headers, options.userAgent);
     // Range and If-Range are the source's own business.
-    delete this.#headers['range'];
+    delete this.#headers.range;
     delete this.#headers['if-range'];
     this.#multiRange = this.#maxRangesPerRequest > 1;
     this.#limiter = options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond);

@@ -161,7 +161,7 @@ test('version 2 lists published forms, round-trips them, and a streaming builder
   assert.deepEqual(streamed, Buffer.from(bytes));
   // Damage in the section is caught (CRC), and an inconsistent frame count is refused.
   const bad = Buffer.from(bytes);
-  bad[bad.length - 60] ^= 1;
+  bad[bad.length - 60]! ^= 1;
   assert.throws(
     () => decodeIndex(bad),
     (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
