@@ -1,0 +1,103 @@
+/**
+ * From a request target to a file inside the served folder.
+ *
+ * The request path is split on `/` **before** percent-decoding, and each segment is decoded
+ * on its own. A segment that decodes to `..`, or that contains `/`, `\` or NUL, is refused
+ * with 403 (so `%2e%2e`, `%2F` and `%00` cannot smuggle a traversal past the check). Empty
+ * and `.` segments are dropped, so `//etc/passwd` maps to `<root>/etc/passwd`. The result
+ * is resolved with `realpath` and must stay inside the real path of the root: symlinks that
+ * point inside the root are followed, symlinks escaping it answer 403. Query strings are
+ * ignored. Malformed percent-encoding answers 400.
+ *
+ * @module
+ */
+
+import { realpath, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+
+import { ioError } from '../core/errors.js';
+
+/** Why a request path was refused, or the segments it maps to. */
+export type PathResult = { ok: true; segments: string[] } | { ok: false; status: 400 | 403 };
+
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/**
+ * Splits the path of a request target into decoded segments, refusing traversal.
+ * Accepts origin-form (`/a/b?q`) and absolute-form (`http://host/a/b`) targets.
+ */
+export function requestPathSegments(target: string): PathResult {
+  let path = target;
+  const absolute = ABSOLUTE_FORM.exec(path);
+  if (absolute !== null) path = path.slice(absolute[0].length) || '/';
+  if (!path.startsWith('/')) return { ok: false, status: 400 };
+  const cut = path.search(/[?#]/);
+  if (cut >= 0) path = path.slice(0, cut);
+
+  const segments: string[] = [];
+  for (const raw of path.split('/')) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      return { ok: false, status: 400 };
+    }
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..' || /[/\\\0]/.test(segment)) return { ok: false, status: 403 };
+    segments.push(segment);
+  }
+  return { ok: true, segments };
+}
+
+/** True when the real path `real` is `rootReal` itself or lies under it (both already resolved by `realpath`). */
+export function isInsideRoot(rootReal: string, real: string): boolean {
+  return real === rootReal || real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
+}
+
+/** The status a failed `realpath` or `open` answers: 403 when permission was denied, else 404. */
+export function statusOfFsError(err: unknown): 403 | 404 {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EACCES' || code === 'EPERM' ? 403 : 404;
+}
+
+/** Where decoded segments lead: a real path inside the root, or the status refusing them. */
+export type ResolvedPath = { ok: true; real: string } | { ok: false; status: 403 | 404 };
+
+/**
+ * Resolves `segments` under `rootReal` (the root's own real path) with `realpath`, so that
+ * symlinks are followed; a path that does not exist answers 404, one that lands outside the
+ * root 403.
+ */
+export async function resolveInsideRoot(rootReal: string, segments: readonly string[]): Promise<ResolvedPath> {
+  let real: string;
+  try {
+    real = await realpath(join(rootReal, ...segments));
+  } catch (err) {
+    return { ok: false, status: statusOfFsError(err) };
+  }
+  return isInsideRoot(rootReal, real) ? { ok: true, real } : { ok: false, status: 403 };
+}
+
+/** A system-style error for a condition found by a check rather than raised by a call. */
+function condition(message: string, code: string, cause?: unknown): NodeJS.ErrnoException {
+  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
+}
+
+/** The real path of `root`, which must be a directory (else an IO SyncError "Cannot serve <root>: …"). */
+export async function realRootDirectory(root: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(resolve(root));
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    throw ioError('serve', root, missing ? condition('no such directory', 'ENOENT', err) : err);
+  }
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(real)).isDirectory();
+  } catch (err) {
+    throw ioError('serve', root, err);
+  }
+  if (!isDirectory) throw ioError('serve', root, condition('not a directory', 'ENOTDIR'));
+  return real;
+}
