@@ -13,7 +13,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
-import { MAX_RANGES, parseRange, startStaticServer, type StaticServer } from '../../src/serve/static-server.js';
+import {
+  accessLogLine,
+  MAX_RANGES,
+  parseRange,
+  reachableHost,
+  requestedRanges,
+  startStaticServer,
+  type StaticServer,
+} from '../../src/serve/static-server.js';
 
 /** One part of a multipart/byteranges body. */
 interface Part {
@@ -661,6 +669,40 @@ describe('parseRange', () => {
         { start: 4, end: 5 },
       ],
     });
+  });
+});
+
+describe('requestedRanges', () => {
+  const v = { etag: '"e"', mtimeSeconds: 1_000_000 };
+
+  test('no Range header sends the whole file, whatever If-Range says', () => {
+    assert.deepEqual(requestedRanges({}, v, 10), { kind: 'ignore' });
+    assert.deepEqual(requestedRanges({ 'if-range': '"e"' }, v, 10), { kind: 'ignore' });
+  });
+
+  test('the Range applies when If-Range is absent or matches, and is dropped when it does not', () => {
+    const two = { kind: 'ranges', ranges: [{ start: 2, end: 3 }] };
+    assert.deepEqual(requestedRanges({ range: 'bytes=2-3' }, v, 10), two);
+    assert.deepEqual(requestedRanges({ range: 'bytes=2-3', 'if-range': '"e"' }, v, 10), two);
+    assert.deepEqual(requestedRanges({ range: 'bytes=2-3', 'if-range': new Date(v.mtimeSeconds * 1000).toUTCString() }, v, 10), two);
+    assert.deepEqual(requestedRanges({ range: 'bytes=2-3', 'if-range': '"old"' }, v, 10), { kind: 'ignore' });
+    assert.deepEqual(requestedRanges({ range: 'bytes=20-', 'if-range': '"old"' }, v, 10), { kind: 'ignore' });
+    assert.deepEqual(requestedRanges({ range: 'bytes=20-' }, v, 10), { kind: 'unsatisfiable' });
+  });
+});
+
+describe('reachableHost and accessLogLine', () => {
+  test('a wildcard address is reached through loopback, IPv6 in brackets', () => {
+    assert.equal(reachableHost('0.0.0.0'), '127.0.0.1');
+    assert.equal(reachableHost('::'), '[::1]');
+    assert.equal(reachableHost('::1'), '[::1]');
+    assert.equal(reachableHost('fe80::1'), '[fe80::1]');
+    assert.equal(reachableHost('192.0.2.7'), '192.0.2.7');
+  });
+
+  test('a log line names the client, request, status, body bytes and Range, and marks a cut response', () => {
+    assert.equal(accessLogLine('::1', 'GET', '/a', 206, 2, 'bytes=0-1', true), '::1 "GET /a" 206 2 "bytes=0-1"');
+    assert.equal(accessLogLine('127.0.0.1', 'HEAD', '/b', 200, 0, '', false), '127.0.0.1 "HEAD /b" 200 0 ""' + ' aborted');
   });
 });
 
