@@ -17,7 +17,7 @@ import { Channel, type CompressionOptions, type Transport } from './wire/channel
 import { FrameType } from './wire/frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
 import { parseRemote, type RemoteLocation } from './remote-path.js';
-import type { SyncProgress, SyncReport } from './wire/report.js';
+import type { FinishReport, SyncProgress, SyncReport } from './wire/report.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
 import { listSource } from './source-list.js';
 import { commandTransport, memoryPipe, sshTransport } from './transport.js';
@@ -130,7 +130,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     channel.expectGreeting('server');
     channel.expectFirst(FrameType.WELCOME, (payload) => decodeWelcome(payload));
     const common = { ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
-    let finish;
+    let finish: FinishReport;
     // The engine (WASM hashes, the matcher) loads while ssh connects.
     if (op === 'push') {
       channel.compressOutgoing(options.compression);

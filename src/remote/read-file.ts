@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ioError, throwIfAborted } from '../core/errors.js';
 
 const READ_SIZE = 1024 * 1024;
 
@@ -20,17 +20,23 @@ export interface OpenFile {
 
 /** Opens `path` for reading; an IO error when it is missing, a link, or not a regular file. */
 export async function openRegularFile(path: string): Promise<OpenFile> {
-  let fh: FileHandle | undefined;
+  const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)).catch((cause: unknown) => {
+    // O_NOFOLLOW fails with ELOOP on a link: say so rather than "too many symbolic links".
+    const link = (cause as NodeJS.ErrnoException).code === 'ELOOP';
+    throw ioError('read', path, link ? new Error('it is a symbolic link', { cause }) : cause);
+  });
+  let st: Stats;
   try {
-    fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Error('it is not a regular file');
-    return { fh, size: st.size, path };
+    st = await fh.stat();
   } catch (cause) {
-    await fh?.close().catch(() => {});
-    const reason = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link' : (cause as Error).message;
-    throw new SyncError(ErrorCodes.IO, `Cannot read ${path}: ${reason}`, { cause, path });
+    await fh.close().catch(() => {});
+    throw ioError('read', path, cause);
   }
+  if (!st.isFile()) {
+    await fh.close().catch(() => {});
+    throw ioError('read', path, new Error('it is not a regular file'));
+  }
+  return { fh, size: st.size, path };
 }
 
 /**
@@ -52,7 +58,7 @@ export async function* fileRange(
     const p = file.fh.read(buf, 0, want, at).then(
       (r) => r.bytesRead,
       (cause: unknown) => {
-        throw new SyncError(ErrorCodes.IO, `Cannot read ${file.path}: ${(cause as Error).message}`, { cause, path: file.path });
+        throw ioError('read', file.path, cause);
       },
     );
     p.catch(() => {}); // handled where awaited

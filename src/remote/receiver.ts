@@ -5,62 +5,49 @@
  * compares it with its destination (rsync's quick check: same size and mtime → nothing
  * to do) and, for every other file, sends a signature of its old version (or an empty
  * one), without waiting for answers. Each delta that comes back is applied to the old
- * file ({@link rdiffPatch}) into a part next to the target, checked against the sender's
+ * file ({@link FileApplier}) into a part next to the target, checked against the sender's
  * size and SHA-256, and given its mode and mtime. A file that fails the check is asked
  * for once more, with full-length sums; twice is an error. Once the list is complete and
  * every file is staged, the commit moves the parts into place and makes links, folders,
- * metadata and `delete` removals ({@link commitTree}); then FINISH tells the sender what
- * changed.
+ * metadata and `delete` removals ({@link Destination.commit}); then FINISH tells the
+ * sender what changed.
  *
  * Until the commit the destination is untouched (but for folders made for new files and
  * non-folders where the source has a folder); on any failure the parts are removed. The
  * destination itself is replaced whatever it is (a file, a folder, a link); a non-empty
- * folder only with `delete`. Nothing is written through a link: every write goes
- * through a {@link TreeRoot}.
+ * folder only with `delete`.
  *
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
-import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
-import { rdiffPatch } from '../formats/rdiff-file.js';
-import {
-  commitTree,
-  findTreeChanges,
-  prepareFolders,
-  remove,
-  setMetadata,
-  setMtime,
-  type StagedFile,
-  type WantedEntry,
-} from '../localfs/commit-tree.js';
-import { isStagingNameOf, partName } from '../localfs/staging.js';
-import { TreeRoot, treeParent } from '../localfs/tree-path.js';
-import { sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
-import { AtomicFile } from '../localfs/atomic-file.js';
-import { drainOrClose } from '../util/drain.js';
+import { randomBytes } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { StagedFile } from '../localfs/commit-tree.js';
+import { partName } from '../localfs/staging.js';
+import { sameMtime } from '../localfs/walk.js';
+import { Destination, type ReceiverTarget } from './destination.js';
+import { FileApplier } from './file-applier.js';
+import { fileRange, openRegularFile } from './read-file.js';
 import { AsyncQueue } from './wire/async-queue.js';
 import { ByteReader, protocolError } from './wire/binary.js';
 import type { Channel } from './wire/channel.js';
 import { FileListChecker, decodeFileBatch, type ListEntry } from './wire/file-list.js';
-import { FrameType, frameName } from './wire/frames.js';
+import { FrameType, frameName, type Frame } from './wire/frames.js';
 import { decodeError, encodeJson } from './wire/handshake.js';
-import { fileRange, openRegularFile } from './read-file.js';
-import { MAX_LISTED_PATHS, type FinishReport, type SyncProgress } from './wire/report.js';
 import { decodeRefine, rangeBytes, type Range } from './wire/refine.js';
-import { SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureMaker, encodeSignature, refineSpec, signatureSpec } from './wire/signature.js';
+import { MAX_LISTED_PATHS, type FinishReport, type SyncProgress } from './wire/report.js';
+import {
+  SIG_FINAL,
+  SIG_REDO,
+  SIG_REFINED,
+  SignatureMaker,
+  encodeSignature,
+  refineSpec,
+  signatureSpec,
+  type BuiltSignature,
+} from './wire/signature.js';
 
-/** Where the receiver writes: the destination, confined to a root folder. */
-export interface ReceiverTarget {
-  /** The folder every write stays in (the server's `--root`, or the destination's parent). */
-  container: TreeRoot;
-  /** The destination's tree path in `container`; '' when it is the container itself. */
-  name: string;
-}
+export type { ReceiverTarget } from './destination.js';
 
 /** Options of {@link runReceiver}. */
 export interface ReceiverOptions {
@@ -76,8 +63,6 @@ export interface ReceiverOptions {
 const MAX_OUTSTANDING_FILES = 4096;
 /** Bytes of signatures out at most (the sender keeps them until it answers). */
 const MAX_OUTSTANDING_SIG_BYTES = 64 * 1024 * 1024;
-/** Delta bytes queued for the file being written before the reader waits. */
-const APPLY_QUEUE_BYTES = 4 * 1024 * 1024;
 /** Files written at once (each applies its delta while the reader goes on). */
 const MAX_APPLIERS = 4;
 /**
@@ -102,339 +87,297 @@ interface Request {
   applying: boolean;
 }
 
-/** One file being written: the delta applied to its basis, into an AtomicFile that becomes the part. */
-class FileApplier {
-  readonly request: Request;
-  readonly part: string;
-  readonly #queue = new AsyncQueue<Uint8Array>({ highWater: APPLY_QUEUE_BYTES, sizeOf: (c) => c.length });
-  readonly #file: AtomicFile;
-  readonly #hash = createHash('sha256');
-  #size = 0;
-  readonly #done: Promise<{ copyBytes: number; literalBytes: number }>;
-  readonly #sink: Writable;
-  /** Why writing the part failed (a full disk…): the applier fails with it. */
-  #writeError: { err: unknown } | undefined;
+/** A file being written, and the request it answers. */
+interface Applying {
+  request: Request;
+  file: FileApplier;
+}
 
-  private constructor(request: Request, part: string, file: AtomicFile, signal: AbortSignal | undefined, onBytes: (n: number) => void) {
-    this.request = request;
-    this.part = part;
-    this.#file = file;
-    this.#sink = new Writable({
-      highWaterMark: 4 * 1024 * 1024,
-      write: (chunk: Buffer, _enc, cb) => {
-        // After a failed write the rest is dropped: the stream is not failed itself, as a
-        // destroyed stream never drains and the delta may be waiting for it to.
-        if (this.#writeError) return cb();
-        this.#hash.update(chunk);
-        this.#size += chunk.length;
-        onBytes(chunk.length);
-        file.write(chunk).then(
-          () => cb(),
-          (err: unknown) => {
-            this.#fail(err);
-            cb();
-          },
-        );
-      },
+/** Wakes the one task waiting for room (a window, a writing slot). */
+class Wakeup {
+  #resolve: (() => void) | undefined;
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#resolve = resolve;
     });
-    // Any other failure of the stream (none is expected) ends the applier too, never the process.
-    this.#sink.on('error', (err) => this.#fail(err));
-    this.#done = this.#apply(signal);
-    this.#done.catch(() => {});
   }
 
-  /** Writing failed: whatever the delta is waiting for (its next bytes, the last write) rejects with `err`. */
-  #fail(err: unknown): void {
-    this.#writeError ??= { err };
-    this.#queue.fail(err);
-  }
-
-  static async open(request: Request, part: string, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<FileApplier> {
-    return new FileApplier(request, part, await AtomicFile.create(part), signal, onBytes);
-  }
-
-  async #apply(signal: AbortSignal | undefined): Promise<{ copyBytes: number; literalBytes: number }> {
-    let stats: { copyBytes: number; literalBytes: number };
-    if (this.request.basis !== undefined) {
-      const r = await rdiffPatch(this.request.basis, this.#queue, this.#sink, signal ? { signal } : {});
-      stats = { copyBytes: r.copyBytes, literalBytes: r.literalBytes };
-    } else {
-      // No old file: the delta may only hold literal data.
-      const parser = new LibrsyncDeltaParser();
-      for await (const chunk of this.#queue) {
-        for (const e of parser.push(chunk)) {
-          if (e.type === 'copy')
-            throw new SyncError(
-              ErrorCodes.DELTA_CORRUPT,
-              `Cannot apply the delta of a new file: it copies ${e.length} bytes at ${e.offset} from an old version that does not exist`,
-              { offset: e.offset },
-            );
-          if (e.type === 'literal' && !this.#sink.write(e.data)) await drainOrClose(this.#sink);
-        }
-      }
-      parser.end();
-      stats = { copyBytes: 0, literalBytes: parser.stats.literalBytes };
-    }
-    this.#sink.end();
-    await finished(this.#sink);
-    if (this.#writeError) throw this.#writeError.err;
-    return stats;
-  }
-
-  /** The next delta bytes. */
-  push(data: Uint8Array): Promise<void> {
-    return this.#queue.push(data);
-  }
-
-  /**
-   * The delta is complete: waits for the last write, then checks size and SHA-256.
-   * Returns false when they differ (the part is discarded); true when the part is in place.
-   */
-  async finish(size: number, sha256: Uint8Array, entry: ListEntry): Promise<{ ok: boolean; copyBytes: number; literalBytes: number }> {
-    this.#queue.close();
-    let stats: { copyBytes: number; literalBytes: number };
-    try {
-      stats = await this.#done;
-    } catch (err) {
-      await this.#file.abort();
-      throw err;
-    }
-    if (this.#size !== size || !Buffer.from(sha256).equals(this.#hash.digest())) {
-      await this.#file.abort();
-      return { ok: false, ...stats };
-    }
-    await this.#file.commit();
-    await setMetadata(this.part, entry.mode, entry.mtime);
-    return { ok: true, ...stats };
-  }
-
-  /** Stops writing and removes the temporary file. */
-  async abort(err: unknown): Promise<void> {
-    this.#queue.fail(err);
-    await this.#done.catch(() => {});
-    this.#sink.destroy();
-    await this.#file.abort();
+  wake(): void {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.();
   }
 }
 
+/** What the receiver counts for its FINISH report. */
+interface Tally {
+  files: number;
+  changed: number;
+  literalBytes: number;
+  matchedBytes: number;
+  transferredFileBytes: number;
+  changedPaths: string[];
+}
+
 /**
- * Runs the receiving end over a channel whose handshake is done (the sender's stream is
- * being decompressed). Resolves with the report it sent in FINISH, after the commit.
+ * The receiving end of one session. {@link run} runs it whole: the sender's stream is
+ * read ({@link handleFrame}) while signatures go out ({@link sendSignatures}), then
+ * {@link commit} and {@link finish}. Each step is a method of its own, so a test can
+ * drive them one at a time.
  */
-export async function runReceiver(channel: Channel, target: ReceiverTarget, options: ReceiverOptions = {}): Promise<FinishReport> {
-  const { signal, onProgress } = options;
-  const dryRun = options.dryRun ?? false;
-  const del = options.delete ?? false;
-  throwIfAborted(signal);
-  const { container, name } = target;
-  const dest = name === '' ? container.root : container.local(name);
-  if (name !== '') await container.checkParents(name);
-  const destStat = await lstat(dest).catch((cause: unknown) => {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError('read', dest, cause);
-  });
-  const destType: LocalEntry['type'] | undefined =
-    destStat === undefined
-      ? undefined
-      : destStat.isDirectory()
-        ? 'dir'
-        : destStat.isFile()
-          ? 'file'
-          : destStat.isSymbolicLink()
-            ? 'symlink'
-            : 'other';
-  // The destination's listing, when it is a folder (needed for a tree, and to tell an empty folder).
-  const walking: Promise<LocalTree> | undefined = destType === 'dir' ? walkTree(dest, signal ? { signal } : {}) : undefined;
-  walking?.catch(() => {});
-  const emptyTree = (): LocalTree => ({ entries: new Map(), temps: [], parts: [], skipped: [] });
-  let local: LocalTree | undefined;
-  const treeRoot = new TreeRoot(dest);
-  const nonce = randomBytes(4).toString('hex');
+export class Receiver {
+  readonly #channel: Channel;
+  readonly #dest: Destination;
+  readonly #dryRun: boolean;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onProgress: ((p: SyncProgress) => void) | undefined;
+  /** Names this session's parts (those of other sessions are leftovers). */
+  readonly #nonce = randomBytes(4).toString('hex');
 
-  const checker = new FileListChecker();
-  const list: ListEntry[] = [];
-  let root: ListEntry | undefined;
-  const changedPaths: string[] = [];
-  let changed = 0;
-  let files = 0;
-  let transferredFileBytes = 0;
-  let literalBytes = 0;
-  let matchedBytes = 0;
-  let totalBytes = 0;
-  let doneBytes = 0;
+  // The file list and what it changes.
+  readonly #checker = new FileListChecker();
+  readonly #list: ListEntry[] = [];
+  #listEnded = false;
+  readonly #tally: Tally = { files: 0, changed: 0, literalBytes: 0, matchedBytes: 0, transferredFileBytes: 0, changedPaths: [] };
+  #totalBytes = 0;
+  #doneBytes = 0;
 
-  const plan = new AsyncQueue<Request>();
-  const requested = new Map<number, Request>();
-  let outstandingSigBytes = 0;
-  let windowOpen: (() => void) | undefined;
-  const staged: StagedFile[] = [];
+  // Signatures: planned, then out until the file is staged.
+  readonly #plan = new AsyncQueue<Request>();
+  readonly #requested = new Map<number, Request>();
+  #outstandingSigBytes = 0;
+  readonly #windowOpen = new Wakeup();
+  /** A signature's frames go out together (several tasks send signatures). */
+  #sigChain: Promise<void> = Promise.resolve();
+  #signing = true;
+
+  // Deltas: the one arriving, those still being written and checked, the parts made.
+  #applying: Applying | undefined;
+  readonly #finishing = new Set<Applying>();
+  readonly #slotFree = new Wakeup();
+  readonly #staged: StagedFile[] = [];
   /** Local paths of parts this session made (removed on failure). */
-  const parts: string[] = [];
-  /** The file whose delta is arriving, and those still being written and checked. */
-  let applier: FileApplier | undefined;
-  const finishing = new Set<FileApplier>();
-  let slotFree: (() => void) | undefined;
-  /** Non-folders replaced by folders before the commit (so files could be staged in them). */
-  const replacedEarly = new Set<string>();
-  let listEnded = false;
-  let signing = true;
-  let failure: { err: unknown } | undefined;
-  let finishSent = false;
-  let allDone!: () => void;
-  const done = new Promise<void>((resolve) => (allDone = resolve));
-  const checkDone = (): void => {
-    if (listEnded && !signing && requested.size === 0 && applier === undefined && finishing.size === 0) allDone();
-  };
-  const mkContainer = async (): Promise<void> => {
-    await mkdir(container.root, { recursive: true }).catch((cause: unknown) =>
-      Promise.reject(ioError('create the folder', container.root, cause)),
-    );
-  };
+  readonly #parts: string[] = [];
 
-  const fileMode = (): boolean => root !== undefined && root.type !== 'dir';
-  /** Where entry `path` goes, as a tree path of the root the writes go through. */
-  const where = (path: string): { root: TreeRoot; path: string } =>
-    fileMode() ? { root: container, path: name } : { root: treeRoot, path };
+  #failure: { err: unknown } | undefined;
+  #finishSent = false;
+  readonly #allDone: () => void;
+  readonly #done: Promise<void>;
 
-  /** The destination is a folder (replacing a non-folder), so files can be staged in it. */
-  let treeReady = false;
-  const ensureTree = async (): Promise<void> => {
-    if (treeReady) return;
-    await mkContainer();
-    if (name !== '') {
-      await container.checkParents(name);
-      if (destType !== undefined && destType !== 'dir') {
-        await remove(dest);
-        replacedEarly.add('');
+  private constructor(channel: Channel, dest: Destination, options: ReceiverOptions) {
+    this.#channel = channel;
+    this.#dest = dest;
+    this.#dryRun = options.dryRun ?? false;
+    this.#signal = options.signal;
+    this.#onProgress = options.onProgress;
+    let allDone!: () => void;
+    this.#done = new Promise<void>((resolve) => {
+      allDone = resolve;
+    });
+    this.#allDone = allDone;
+  }
+
+  /**
+   * A receiver writing to `target`, over a channel whose handshake is done. Looks at the
+   * destination (and starts listing it) before anything arrives.
+   */
+  static async open(channel: Channel, target: ReceiverTarget, options: ReceiverOptions = {}): Promise<Receiver> {
+    throwIfAborted(options.signal);
+    const dest = await Destination.open(target, { delete: options.delete ?? false, signal: options.signal });
+    return new Receiver(channel, dest, options);
+  }
+
+  /** The parts staged so far (tree paths in the root the writes go through). */
+  get staged(): readonly StagedFile[] {
+    return this.#staged;
+  }
+
+  /**
+   * Runs the whole session: resolves with the report sent in FINISH, after the commit.
+   * On failure every part made is removed.
+   */
+  async run(): Promise<FinishReport> {
+    try {
+      return await this.#channel.runTasks(
+        () => this.#main(),
+        [() => this.#read(), () => this.sendSignatures()],
+        (err) => this.#onFail(err),
+      );
+    } catch (err) {
+      await this.discard(err);
+      throw err;
+    }
+  }
+
+  async #main(): Promise<FinishReport> {
+    await this.whenStaged();
+    throwIfAborted(this.#signal);
+    return this.finish(await this.commit());
+  }
+
+  async #read(): Promise<void> {
+    for (;;) {
+      const frame = await this.#channel.next();
+      if (!frame) {
+        // The sender closes once it has the FINISH frame.
+        if (this.#finishSent) return;
+        throw await this.#channel.closedError();
       }
-      await container.mkdirs(name);
+      await this.handleFrame(frame);
     }
-    treeReady = true;
-  };
-  /** Makes the folders above `path`, replacing non-folders the source has as folders. */
-  const ensureParents = async (path: string): Promise<void> => {
-    if (fileMode()) {
-      await mkContainer();
-      const parent = treeParent(name);
-      if (parent !== '') await container.mkdirs(parent);
-      return;
-    }
-    await ensureTree();
-    const parent = treeParent(path);
-    if (parent === '') return;
-    const parts = parent.split('/');
-    for (let i = 1; i <= parts.length; i++) {
-      const p = parts.slice(0, i).join('/');
-      const l = local!.entries.get(p);
-      if (l && l.type !== 'dir' && !replacedEarly.has(p)) {
-        await treeRoot.checkParents(p);
-        await remove(treeRoot.local(p));
-        replacedEarly.add(p);
-      }
-    }
-    await treeRoot.mkdirs(parent);
-  };
+  }
 
-  const conflict = (path: string, l: LocalEntry | undefined, e: ListEntry): void => {
-    if (l?.type !== 'dir' || e.type === 'dir' || del) return;
-    const hasContent = path === '' ? local!.entries.size > 0 : [...local!.entries.keys()].some((p) => p.startsWith(`${path}/`));
-    if (!hasContent) return;
-    const at = path === '' ? dest : treeRoot.local(path);
-    throw new SyncError(
-      ErrorCodes.TREE_CONFLICT,
-      `Cannot update ${at}: it is a folder that is not empty, and the source has a ${e.type === 'file' ? 'file' : 'link'} there (use --delete to replace it)`,
-      { path: at },
-    );
-  };
+  /** Acts on one frame of the sender's stream. */
+  async handleFrame(frame: Frame): Promise<void> {
+    if (this.#finishSent && frame.type !== FrameType.ERROR)
+      throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame follows FINISH`);
+    switch (frame.type) {
+      case FrameType.FILES:
+        return this.receiveFiles(frame.payload);
+      case FrameType.FILES_END:
+        return this.endFileList(frame.payload);
+      case FrameType.DELTA:
+        return this.beginDelta(frame.payload);
+      case FrameType.DELTA_DATA:
+        return this.deltaData(frame.payload);
+      case FrameType.DELTA_END:
+        return this.endDelta(frame.payload);
+      case FrameType.REFINE:
+        return this.answerRefine(frame.payload);
+      case FrameType.ERROR:
+        throw decodeError(frame.payload, this.#channel.peer);
+      default:
+        throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame is not expected from the sending end`);
+    }
+  }
 
-  /** Decides what to do with one listed entry. */
-  const planEntry = async (index: number, e: ListEntry): Promise<void> => {
-    if (index === 0) {
-      root = e;
-      if (walking) local = await walking;
-      else local = emptyTree();
-      if (name === '' && e.type !== 'dir')
-        throw new SyncError(
-          ErrorCodes.REFUSED,
-          `Cannot replace the folder ${dest} with a ${e.type === 'file' ? 'file' : 'link'}: it is the root the server is confined to`,
-          { path: dest },
-        );
+  // ---------------------------------------------------------------------------------
+  // The file list
+
+  /** A FILES batch: checked whole, then each entry compared with the destination and planned. */
+  async receiveFiles(payload: Uint8Array): Promise<void> {
+    if (this.#listEnded) throw protocolError('read the file list', 'a FILES frame follows FILES_END');
+    // The whole batch is checked before any of it is acted on.
+    const batch = decodeFileBatch(payload);
+    for (const e of batch) this.#checker.check(e);
+    for (const e of batch) {
+      this.#list.push(e);
+      await this.#planEntry(this.#list.length - 1, e);
     }
-    if (e.type !== 'file') {
-      if (index === 0 && e.type === 'symlink')
-        conflict('', destType === 'dir' ? { path: '', type: 'dir', size: 0, mode: 0, mtimeMs: 0 } : undefined, e);
-      if (index > 0 && e.type === 'symlink') conflict(e.path, local!.entries.get(e.path), e);
-      return;
-    }
-    files++;
-    let l: LocalEntry | undefined;
-    if (index === 0)
-      l =
-        destStat && destType
-          ? { path: '', type: destType, size: destStat.size, mode: destStat.mode & 0o7777, mtimeMs: destStat.mtimeMs }
-          : undefined;
-    else l = local!.entries.get(e.path);
-    conflict(index === 0 ? '' : e.path, l, e);
+  }
+
+  /** FILES_END: the list is complete (its count checked); no more signatures are planned. */
+  endFileList(payload: Uint8Array): void {
+    const r = new ByteReader(payload, 'the FILES_END frame');
+    const count = r.varint('entry count');
+    r.end();
+    if (this.#listEnded) throw protocolError('read the file list', 'FILES_END comes twice');
+    if (count !== this.#checker.count)
+      throw protocolError('read the file list', `FILES_END counts ${count} entries, ${this.#checker.count} were listed`);
+    if (count === 0) throw protocolError('read the file list', 'it is empty');
+    this.#listEnded = true;
+    this.#plan.close();
+    this.#checkDone();
+  }
+
+  /** Decides what to do with one listed entry: nothing, or ask for the file (its signature planned). */
+  async #planEntry(index: number, e: ListEntry): Promise<void> {
+    const dest = this.#dest;
+    if (index === 0) await dest.setRoot(e);
+    dest.checkConflict(e);
+    if (e.type !== 'file') return;
+    const t = this.#tally;
+    t.files++;
+    const l = dest.entry(e.path);
     if (l?.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) return;
-    changed++;
-    if (changedPaths.length < MAX_LISTED_PATHS) changedPaths.push(e.path);
-    totalBytes += e.size;
-    transferredFileBytes += e.size;
-    if (dryRun) return;
-    const basis = l?.type === 'file' ? (index === 0 ? dest : treeRoot.local(e.path)) : undefined;
-    await plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
-  };
+    t.changed++;
+    if (t.changedPaths.length < MAX_LISTED_PATHS) t.changedPaths.push(e.path);
+    this.#totalBytes += e.size;
+    t.transferredFileBytes += e.size;
+    if (this.#dryRun) return;
+    const basis = l?.type === 'file' ? dest.local(e.path) : undefined;
+    await this.#plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Signatures
+
+  /**
+   * Sends the signature of every planned file, in list order, keeping at most
+   * {@link MAX_OUTSTANDING_FILES} files and {@link MAX_OUTSTANDING_SIG_BYTES} of
+   * signatures out. Returns once the list is complete and every signature is sent.
+   */
+  async sendSignatures(): Promise<void> {
+    try {
+      for await (const req of this.#plan) {
+        while (this.#requested.size >= MAX_OUTSTANDING_FILES || this.#outstandingSigBytes >= MAX_OUTSTANDING_SIG_BYTES) {
+          await this.#windowOpen.wait();
+          if (this.#failure) throw this.#failure.err;
+        }
+        await this.#requestSignature(req, 0);
+      }
+    } finally {
+      this.#signing = false;
+    }
+    this.#checkDone();
+  }
 
   /** Sends the signature of a request's basis (empty without one). */
-  const sendSignature = async (req: Request, flags: number): Promise<void> => {
-    let sig;
-    const spec = (size: number) => signatureSpec(size, flags & SIG_REDO ? 'redo' : 'normal');
-    if (req.basis === undefined) sig = { spec: spec(0), basisSize: 0, records: new Uint8Array(0) };
-    else {
-      const file = await openRegularFile(req.basis).catch(() => undefined);
-      if (!file) {
-        // The old version went away: send everything.
-        req.basis = undefined;
-        sig = { spec: spec(0), basisSize: 0, records: new Uint8Array(0) };
-      } else {
-        try {
-          const maker = new SignatureMaker(spec(file.size));
-          for await (const chunk of fileRange(file, signal ? { signal } : {})) maker.push(chunk);
-          sig = maker.end();
-        } finally {
-          await file.fh.close().catch(() => {});
-        }
-      }
-    }
+  async #requestSignature(req: Request, flags: number): Promise<void> {
+    const sig = await this.#signatureOf(req, flags & SIG_REDO ? 'redo' : 'normal');
     // Without an old version there is nothing to refine.
-    if (sig.basisSize === 0) flags |= SIG_FINAL;
+    const final = sig.basisSize === 0 ? flags | SIG_FINAL : flags;
     req.sigBytes = sig.records.length;
     req.basisSize = sig.basisSize;
     req.blockLength = sig.spec.blockLength;
-    req.refinable = (flags & SIG_FINAL) === 0;
-    outstandingSigBytes += req.sigBytes;
-    requested.set(req.index, req);
-    await sendSigFrames(encodeSignature(req.index, flags, sig));
-  };
+    req.refinable = (final & SIG_FINAL) === 0;
+    this.#outstandingSigBytes += req.sigBytes;
+    this.#requested.set(req.index, req);
+    await this.#sendSigFrames(encodeSignature(req.index, final, sig));
+  }
 
-  /** A signature's frames go out together (several tasks send signatures). */
-  let sigChain: Promise<void> = Promise.resolve();
-  const sendSigFrames = (frames: { first: Uint8Array; more: Uint8Array[] }): Promise<void> => {
-    const sent = sigChain.then(async () => {
+  /** The signature of a request's old version; empty without one (or when it went away: then everything is sent). */
+  async #signatureOf(req: Request, kind: 'normal' | 'redo'): Promise<BuiltSignature> {
+    const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
+    if (!file) {
+      req.basis = undefined;
+      return { spec: signatureSpec(0, kind), basisSize: 0, records: new Uint8Array(0) };
+    }
+    try {
+      const maker = new SignatureMaker(signatureSpec(file.size, kind));
+      for await (const chunk of fileRange(file, this.#signal ? { signal: this.#signal } : {})) maker.push(chunk);
+      return maker.end();
+    } finally {
+      await file.fh.close().catch(() => {});
+    }
+  }
+
+  #sendSigFrames(frames: { first: Uint8Array; more: Uint8Array[] }): Promise<void> {
+    const channel = this.#channel;
+    const sent = this.#sigChain.then(async () => {
       await channel.send(FrameType.SIG, frames.first);
       for (const m of frames.more) await channel.send(FrameType.SIG_MORE, m);
     });
-    sigChain = sent.catch(() => {});
+    this.#sigChain = sent.catch(() => {});
     return sent;
-  };
+  }
 
-  /** Answers a REFINE: the signature of the named ranges of the basis, end to end, in smaller blocks. */
-  const sendRefined = async (req: Request, ranges: readonly Range[]): Promise<void> => {
+  /** A REFINE: answered with the signature of the named ranges of the basis, end to end, in smaller blocks. */
+  async answerRefine(payload: Uint8Array): Promise<void> {
+    const { index, ranges } = decodeRefine(payload, (i) => {
+      const req = this.#requested.get(i);
+      return req?.refinable ? req.basisSize : undefined;
+    });
+    await this.#sendRefined(this.#requested.get(index)!, ranges);
+  }
+
+  async #sendRefined(req: Request, ranges: readonly Range[]): Promise<void> {
     req.refinable = false;
-    const spec = refineSpec(rangeBytes(ranges), req.blockLength);
-    const maker = new SignatureMaker(spec);
+    const maker = new SignatureMaker(refineSpec(rangeBytes(ranges), req.blockLength));
     const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
     if (file) {
+      const signal = this.#signal;
       try {
         for (const r of ranges)
           for await (const chunk of fileRange(file, { start: r.start, end: r.start + r.length, ...(signal ? { signal } : {}) }))
@@ -445,18 +388,98 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
     }
     const sig = maker.end();
     req.sigBytes += sig.records.length;
-    outstandingSigBytes += sig.records.length;
-    await sendSigFrames(encodeSignature(req.index, SIG_REFINED | SIG_FINAL, sig));
-  };
+    this.#outstandingSigBytes += sig.records.length;
+    await this.#sendSigFrames(encodeSignature(req.index, SIG_REFINED | SIG_FINAL, sig));
+  }
 
-  /** A delta arrived whole: the file is written, checked, and staged (or asked for again), while the reader goes on. */
-  const complete = async (a: FileApplier, size: number, sha: Uint8Array): Promise<void> => {
+  /** A file is staged: its signature no longer counts against the window. */
+  #release(req: Request): void {
+    this.#requested.delete(req.index);
+    this.#outstandingSigBytes -= req.sigBytes;
+    this.#windowOpen.wake();
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Deltas
+
+  /**
+   * DELTA: a file asked for begins; once a writing slot is free, its part is started
+   * (folders above it made first).
+   */
+  async beginDelta(payload: Uint8Array): Promise<void> {
+    if (this.#applying) throw protocolError('read a DELTA frame', 'a delta begins before the previous one ended');
+    const r = new ByteReader(payload, 'a DELTA frame');
+    const index = r.varint('file index');
+    r.end();
+    const req = this.#requested.get(index);
+    if (!req || req.applying) throw protocolError('read a DELTA frame', `entry ${index} was not asked for`);
+    req.applying = true;
+    while (this.#busy(req)) {
+      await this.#slotFree.wait();
+      if (this.#failure) throw this.#failure.err;
+    }
+    const part = await this.#dest.prepareStaging(this.#list[index]!.path, this.#nonce);
+    // Listed before it exists, so a failure at any point removes it.
+    this.#parts.push(part);
+    const file = await FileApplier.open(req.basis, part, {
+      signal: this.#signal,
+      onBytes: (n) => {
+        this.#doneBytes += n;
+        this.#onProgress?.({ phase: 'transfer', done: this.#doneBytes, total: this.#totalBytes });
+      },
+    });
+    this.#applying = { request: req, file };
+  }
+
+  /** True while writing `req` too would exceed the files or basis bytes written at once. */
+  #busy(req: Request): boolean {
+    if (this.#finishing.size === 0) return false;
+    let basis = req.basisSize;
+    for (const f of this.#finishing) basis += f.request.basisSize;
+    return this.#finishing.size >= MAX_APPLIERS || basis > MAX_APPLY_BASIS;
+  }
+
+  /** DELTA_DATA: the next bytes of the delta arriving. */
+  async deltaData(payload: Uint8Array): Promise<void> {
+    if (!this.#applying) throw protocolError('read a DELTA_DATA frame', 'no delta is in progress');
+    await this.#applying.file.push(payload);
+  }
+
+  /**
+   * DELTA_END: the delta is whole. The file is finished, checked and staged (or asked
+   * for again) while the reader goes on; a failure there fails the session.
+   */
+  endDelta(payload: Uint8Array): void {
+    const a = this.#applying;
+    if (!a) throw protocolError('read a DELTA_END frame', 'no delta is in progress');
+    const r = new ByteReader(payload, 'a DELTA_END frame');
+    const size = r.varint('file size');
+    const sha = r.bytes(32, 'SHA-256');
+    r.end();
+    this.#applying = undefined;
+    this.#finishing.add(a);
+    void this.#stage(a, size, sha).then(
+      () => {
+        this.#finishing.delete(a);
+        this.#slotFree.wake();
+        this.#checkDone();
+      },
+      async (err: unknown) => {
+        await a.file.abort(err);
+        this.#finishing.delete(a);
+        this.#fail(err);
+      },
+    );
+  }
+
+  /** The last write, the check against the sender's size and SHA-256, and the part staged; or the file asked for again. */
+  async #stage(a: Applying, size: number, sha: Uint8Array): Promise<void> {
     const req = a.request;
-    const e = list[req.index]!;
-    const result = await a.finish(size, sha, e);
+    const e = this.#list[req.index]!;
+    const result = await a.file.finish(size, sha, e);
     req.applying = false;
+    const w = this.#dest.where(e.path);
     if (!result.ok) {
-      const w = where(e.path);
       if (req.attempts > 0)
         throw new SyncError(
           ErrorCodes.FILE_MISMATCH,
@@ -464,265 +487,91 @@ export async function runReceiver(channel: Channel, target: ReceiverTarget, opti
         );
       // A false block match (short strong sums) or a file that changed while read: once more, with full sums.
       req.attempts++;
-      outstandingSigBytes -= req.sigBytes;
-      await sendSignature(req, SIG_FINAL | SIG_REDO);
+      this.#outstandingSigBytes -= req.sigBytes;
+      await this.#requestSignature(req, SIG_FINAL | SIG_REDO);
       return;
     }
-    literalBytes += result.literalBytes;
-    matchedBytes += result.copyBytes;
-    const w = where(e.path);
-    staged.push({ path: w.path, part: partName(w.path, nonce) });
-    release(req);
-  };
-
-  const signer = async (): Promise<void> => {
-    try {
-      for await (const req of plan) {
-        while (requested.size >= MAX_OUTSTANDING_FILES || outstandingSigBytes >= MAX_OUTSTANDING_SIG_BYTES) {
-          await new Promise<void>((resolve) => (windowOpen = resolve));
-          if (failure) throw failure.err;
-        }
-        await sendSignature(req, 0);
-      }
-    } finally {
-      signing = false;
-    }
-    checkDone();
-  };
-
-  const release = (req: Request): void => {
-    requested.delete(req.index);
-    outstandingSigBytes -= req.sigBytes;
-    const open = windowOpen;
-    windowOpen = undefined;
-    open?.();
-  };
-
-  const reader = async (): Promise<void> => {
-    for (;;) {
-      const frame = await channel.next();
-      if (!frame) {
-        // The sender closes once it has the FINISH frame.
-        if (finishSent) return;
-        throw await channel.closedError();
-      }
-      if (finishSent && frame.type !== FrameType.ERROR)
-        throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame follows FINISH`);
-      switch (frame.type) {
-        case FrameType.FILES: {
-          if (listEnded) throw protocolError('read the file list', 'a FILES frame follows FILES_END');
-          // The whole batch is checked before any of it is acted on.
-          const batch = decodeFileBatch(frame.payload);
-          for (const e of batch) checker.check(e);
-          for (const e of batch) {
-            list.push(e);
-            await planEntry(list.length - 1, e);
-          }
-          break;
-        }
-        case FrameType.FILES_END: {
-          const r = new ByteReader(frame.payload, 'the FILES_END frame');
-          const count = r.varint('entry count');
-          r.end();
-          if (listEnded) throw protocolError('read the file list', 'FILES_END comes twice');
-          if (count !== checker.count)
-            throw protocolError('read the file list', `FILES_END counts ${count} entries, ${checker.count} were listed`);
-          if (count === 0) throw protocolError('read the file list', 'it is empty');
-          listEnded = true;
-          plan.close();
-          checkDone();
-          break;
-        }
-        case FrameType.DELTA: {
-          if (applier) throw protocolError('read a DELTA frame', 'a delta begins before the previous one ended');
-          const r = new ByteReader(frame.payload, 'a DELTA frame');
-          const index = r.varint('file index');
-          r.end();
-          const req = requested.get(index);
-          if (!req || req.applying) throw protocolError('read a DELTA frame', `entry ${index} was not asked for`);
-          req.applying = true;
-          const busy = (): boolean => {
-            if (finishing.size === 0) return false;
-            let basis = req.basisSize;
-            for (const f of finishing) basis += f.request.basisSize;
-            return finishing.size >= MAX_APPLIERS || basis > MAX_APPLY_BASIS;
-          };
-          while (busy()) {
-            await new Promise<void>((resolve) => (slotFree = resolve));
-            if (failure) throw failure.err;
-          }
-          const e = list[index]!;
-          const w = where(e.path);
-          await ensureParents(e.path);
-          await w.root.checkParents(w.path);
-          const part = w.root.local(partName(w.path, nonce));
-          // Listed before it exists, so a failure at any point removes it.
-          parts.push(part);
-          applier = await FileApplier.open(req, part, signal, (n) => {
-            doneBytes += n;
-            onProgress?.({ phase: 'transfer', done: doneBytes, total: totalBytes });
-          });
-          break;
-        }
-        case FrameType.DELTA_DATA: {
-          if (!applier) throw protocolError('read a DELTA_DATA frame', 'no delta is in progress');
-          await applier.push(frame.payload);
-          break;
-        }
-        case FrameType.DELTA_END: {
-          if (!applier) throw protocolError('read a DELTA_END frame', 'no delta is in progress');
-          const r = new ByteReader(frame.payload, 'a DELTA_END frame');
-          const size = r.varint('file size');
-          const sha = r.bytes(32, 'SHA-256');
-          r.end();
-          const a = applier;
-          applier = undefined;
-          finishing.add(a);
-          void complete(a, size, sha).then(
-            () => {
-              finishing.delete(a);
-              const free = slotFree;
-              slotFree = undefined;
-              free?.();
-              checkDone();
-            },
-            async (err: unknown) => {
-              await a.abort(err);
-              finishing.delete(a);
-              fail(err);
-            },
-          );
-          break;
-        }
-        case FrameType.REFINE: {
-          const { index, ranges } = decodeRefine(frame.payload, (i) => {
-            const req = requested.get(i);
-            return req?.refinable ? req.basisSize : undefined;
-          });
-          await sendRefined(requested.get(index)!, ranges);
-          break;
-        }
-        case FrameType.ERROR:
-          throw decodeError(frame.payload, channel.peer);
-        default:
-          throw protocolError("read the sender's stream", `a ${frameName(frame.type)} frame is not expected from the sending end`);
-      }
-    }
-  };
-
-  const main = async (): Promise<FinishReport> => {
-    await done;
-    if (failure) throw failure.err;
-    throwIfAborted(signal);
-    let deletedPaths: string[] = [];
-    let deleted = 0;
-    const rootEntry = root!;
-    if (rootEntry.type === 'dir') {
-      const wanted = list.slice(1).map(toWanted);
-      const changes = findTreeChanges(treeRoot, wanted, local!, { delete: del });
-      if (del) {
-        deleted = changes.extraneous.length;
-        deletedPaths = changes.extraneous.slice(0, MAX_LISTED_PATHS);
-      }
-      if (!dryRun) {
-        onProgress?.({ phase: 'commit', done: 0, total: staged.length });
-        await ensureTree();
-        changes.replaceWithDir = changes.replaceWithDir.filter((p) => !replacedEarly.has(p));
-        await prepareFolders(treeRoot, wanted, changes);
-        await commitTree(treeRoot, wanted, local!, staged, changes, {
-          delete: del,
-          ...(signal ? { signal } : {}),
-          onProgress: (d, t) => onProgress?.({ phase: 'commit', done: d, total: t }),
-        });
-        await setMetadata(dest, rootEntry.mode, rootEntry.mtime);
-      }
-    } else if (!dryRun) {
-      await commitSingle(container, name, rootEntry, destType, staged[0]?.part, nonce);
-    }
-    const report: FinishReport = {
-      files,
-      changed,
-      deleted,
-      literalBytes,
-      matchedBytes,
-      transferredFileBytes,
-      dryRun,
-      changedPaths,
-      deletedPaths,
-    };
-    finishSent = true;
-    await channel.send(FrameType.FINISH, encodeJson(report));
-    await channel.end();
-    return report;
-  };
-
-  const onFail = (err: unknown): void => {
-    failure ??= { err };
-    plan.fail(err);
-    windowOpen?.();
-    slotFree?.();
-    allDone();
-  };
-  /** A failure outside the three tasks (a file being finished): `main` throws it. */
-  const fail = (err: unknown): void => {
-    failure ??= { err };
-    allDone();
-  };
-  try {
-    return await channel.runTasks(main, [reader, signer], onFail);
-  } catch (err) {
-    await applier?.abort(err);
-    await Promise.all([...finishing].map((a) => a.abort(err)));
-    for (const p of parts) await unlink(p).catch(() => {});
-    throw err;
+    this.#tally.literalBytes += result.literalBytes;
+    this.#tally.matchedBytes += result.copyBytes;
+    this.#staged.push({ path: w.path, part: partName(w.path, this.#nonce) });
+    this.#release(req);
   }
-}
 
-function toWanted(e: ListEntry): WantedEntry {
-  if (e.type === 'dir') return { type: 'dir', path: e.path, mode: e.mode, mtime: e.mtime };
-  if (e.type === 'file') return { type: 'file', path: e.path, mode: e.mode, mtime: e.mtime };
-  return { type: 'symlink', path: e.path, target: e.target!, mtime: e.mtime };
+  // ---------------------------------------------------------------------------------
+  // The end
+
+  /** Resolves once the list is complete and every file asked for is staged; rejects with the session's failure. */
+  async whenStaged(): Promise<void> {
+    await this.#done;
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  #checkDone(): void {
+    if (this.#listEnded && !this.#signing && this.#requested.size === 0 && this.#applying === undefined && this.#finishing.size === 0)
+      this.#allDone();
+  }
+
+  /**
+   * Makes the destination the source (with `dryRun` it only checks). Returns the
+   * top-most entries `delete` removed (or would remove).
+   */
+  commit(): Promise<string[]> {
+    const onProgress = this.#onProgress;
+    return this.#dest.commit(this.#list, this.#staged, {
+      nonce: this.#nonce,
+      dryRun: this.#dryRun,
+      onProgress: onProgress ? (done, total) => onProgress({ phase: 'commit', done, total }) : undefined,
+    });
+  }
+
+  /** Sends FINISH (what changed; `removed` is what the commit removed) and ends this end's output. */
+  async finish(removed: readonly string[]): Promise<FinishReport> {
+    const t = this.#tally;
+    const report: FinishReport = {
+      files: t.files,
+      changed: t.changed,
+      deleted: removed.length,
+      literalBytes: t.literalBytes,
+      matchedBytes: t.matchedBytes,
+      transferredFileBytes: t.transferredFileBytes,
+      dryRun: this.#dryRun,
+      changedPaths: t.changedPaths,
+      deletedPaths: removed.slice(0, MAX_LISTED_PATHS),
+    };
+    this.#finishSent = true;
+    await this.#channel.send(FrameType.FINISH, encodeJson(report));
+    await this.#channel.end();
+    return report;
+  }
+
+  /** The session failed: every task waiting is released. */
+  #onFail(err: unknown): void {
+    this.#failure ??= { err };
+    this.#plan.fail(err);
+    this.#windowOpen.wake();
+    this.#slotFree.wake();
+    this.#allDone();
+  }
+
+  /** A failure outside the tasks (a file being finished): {@link whenStaged} throws it. */
+  #fail(err: unknown): void {
+    this.#failure ??= { err };
+    this.#allDone();
+  }
+
+  /** Stops writing and removes every part this session made. */
+  async discard(err: unknown): Promise<void> {
+    await this.#applying?.file.abort(err);
+    await Promise.all([...this.#finishing].map((a) => a.file.abort(err)));
+    for (const p of this.#parts) await unlink(p).catch(() => {});
+  }
 }
 
 /**
- * Commits a single file or link at `name` of `container`: the staged part (or the link)
- * replaces whatever is there; temporary files and parts a stopped run left next to it
- * are removed.
+ * Runs the receiving end over a channel whose handshake is done (the sender's stream is
+ * being decompressed). Resolves with the report it sent in FINISH, after the commit.
  */
-async function commitSingle(
-  container: TreeRoot,
-  name: string,
-  e: ListEntry,
-  destType: LocalEntry['type'] | undefined,
-  part: string | undefined,
-  nonce: string,
-): Promise<void> {
-  await container.checkParents(name);
-  const dest = container.local(name);
-  if (e.type === 'file') {
-    if (part !== undefined) {
-      if (destType === 'dir') await remove(dest);
-      await rename(container.local(part), dest).catch((cause: unknown) => Promise.reject(ioError('replace', dest, cause)));
-    } else {
-      // Unchanged content: its metadata.
-      const st = await lstat(dest).catch((cause: unknown) => Promise.reject(ioError('read', dest, cause)));
-      if ((st.mode & 0o777) !== e.mode) await setMetadata(dest, e.mode, e.mtime);
-      else if (!sameMtime(st.mtimeMs, e.mtime)) await setMtime(dest, e.mtime);
-    }
-  } else {
-    const st = await lstat(dest).catch(() => undefined);
-    const same = st?.isSymbolicLink() && (await readlink(dest).catch(() => undefined)) === e.target;
-    if (!same) {
-      if (st) await remove(dest);
-      await symlink(e.target!, dest).catch((cause: unknown) => Promise.reject(ioError('create the link', dest, cause)));
-    }
-    await lutimes(dest, new Date(), new Date(e.mtime)).catch(() => {});
-  }
-  // What a stopped run left next to it: parts and temporary files of this name.
-  const folder = treeParent(name) === '' ? container.root : container.local(treeParent(name));
-  const base = basename(dest);
-  const mine = partName(base, nonce);
-  for (const n of await readdir(folder).catch(() => [] as string[])) {
-    if (n !== mine && isStagingNameOf(n, base)) await unlink(join(folder, n)).catch(() => {});
-  }
+export async function runReceiver(channel: Channel, target: ReceiverTarget, options: ReceiverOptions = {}): Promise<FinishReport> {
+  const receiver = await Receiver.open(channel, target, options);
+  return receiver.run();
 }

@@ -32,9 +32,9 @@ import { TreeRoot } from '../localfs/tree-path.js';
 import { ByteWriter, protocolError } from './wire/binary.js';
 import type { Channel } from './wire/channel.js';
 import { FileListEncoder } from './wire/file-list.js';
-import { FrameType, MAX_FRAME_PAYLOAD, frameName } from './wire/frames.js';
+import { FrameType, MAX_FRAME_PAYLOAD, frameName, type Frame } from './wire/frames.js';
 import { decodeError } from './wire/handshake.js';
-import { fileRange, openRegularFile } from './read-file.js';
+import { fileRange, openRegularFile, type OpenFile } from './read-file.js';
 import { DeltaOpsReader, DeltaSplicer, encodeRefine, unusedRanges, type DeltaOp, type Range } from './wire/refine.js';
 import { parseFinish, type FinishReport, type SyncProgress } from './wire/report.js';
 import { MIN_REFINED_BLOCK, SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './wire/signature.js';
@@ -135,224 +135,334 @@ interface Parked {
   sha256: Uint8Array;
 }
 
-/**
- * Runs the sending end over a channel whose handshake is done and whose outgoing side
- * is compressed. Resolves with the receiver's report (its FINISH frame) once it has committed.
- */
-export async function runSender(channel: Channel, source: string, options: SenderOptions = {}): Promise<FinishReport> {
-  const { signal, onProgress } = options;
-  throwIfAborted(signal);
-  const { entries, groups } = await (options.list ?? listSource(source, signal));
-  const totalBytes = entries.reduce((a, e) => a + e.size, 0);
-  const tree = new TreeRoot(source);
-  const inbox = new Inbox();
-  /** Per file: 0 not asked, 1 asked, 2 refinement asked for, 3 done once, 4 redone. */
-  const state = new Uint8Array(entries.length);
-  const parked = new Map<number, Parked>();
-  let doneBytes = 0;
-  /** Literal bytes held by files waiting for their second signature. */
-  let heldTotal = 0;
+/** How a first delta goes out: as it is computed; copies up to its first literal data, then held; or held whole. */
+type DeltaMode = 'all' | 'copies' | 'hold';
 
-  const sendList = async (): Promise<void> => {
+/** A file's first delta as it is computed: streamed, or held from its first literal data on for a second round. */
+class FirstDelta {
+  mode: DeltaMode;
+  readonly encoder = new LibrsyncDeltaEncoder();
+  /** Its DELTA frame is sent. */
+  started = false;
+  /** Held operations from the first literal data on, their literal bytes, and how many. */
+  readonly held: DeltaOp[] = [];
+  readonly literals: Uint8Array[] = [];
+  heldLiteral = 0;
+  /** Every copy, as `[from, length]`, for the ranges no copy used. */
+  readonly copies: [number, number][] = [];
+  readonly ops = new DeltaOpsReader((op, data) => this.#take(op, data));
+
+  constructor(mode: DeltaMode) {
+    this.mode = mode;
+  }
+
+  #take(op: DeltaOp, data: Uint8Array | undefined): void {
+    if (op.kind === 'copy') this.copies.push([op.from, op.length]);
+    if (this.mode === 'all' || (this.mode === 'copies' && op.kind === 'copy')) {
+      emit(this.encoder, op, data);
+      return;
+    }
+    this.mode = 'hold';
+    const last = this.held[this.held.length - 1];
+    if (op.kind === 'literal') {
+      this.literals.push(new Uint8Array(data!));
+      this.heldLiteral += op.length;
+      if (last?.kind === 'literal' && last.at + last.length === op.at) last.length += op.length;
+      else this.held.push({ ...op });
+    } else this.held.push(op);
+  }
+}
+
+/**
+ * The sending end of one session. {@link run} runs it whole: the list goes out
+ * ({@link sendList}) while the receiver's stream is read ({@link handleFrame}) and
+ * signatures are answered ({@link work}, one {@link answer} at a time). Each step is a
+ * method of its own, so a test can drive them one at a time.
+ */
+export class Sender {
+  readonly #channel: Channel;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onProgress: ((p: SyncProgress) => void) | undefined;
+  readonly #entries: SourceEntry[];
+  /** Where each folder's entries end in the list. */
+  readonly #groups: number[];
+  readonly #totalBytes: number;
+  readonly #tree: TreeRoot;
+  readonly #inbox = new Inbox();
+  readonly #assembler = new SignatureAssembler();
+  /** Per file: 0 not asked, 1 asked, 2 refinement asked for, 3 done once, 4 redone. */
+  readonly #state: Uint8Array;
+  /** Files whose delta waits (not started) for their second signature. */
+  readonly #parked = new Map<number, Parked>();
+  #doneBytes = 0;
+  /** Literal bytes held by files waiting for their second signature. */
+  #heldTotal = 0;
+
+  constructor(channel: Channel, source: string, list: SourceList, options: Omit<SenderOptions, 'list'> = {}) {
+    this.#channel = channel;
+    this.#signal = options.signal;
+    this.#onProgress = options.onProgress;
+    this.#entries = list.entries;
+    this.#groups = list.groups;
+    this.#totalBytes = list.entries.reduce((a, e) => a + e.size, 0);
+    this.#tree = new TreeRoot(source);
+    this.#state = new Uint8Array(list.entries.length);
+  }
+
+  /** A sender of `source` (listed now, or the listing in `options.list`), over a channel whose handshake is done. */
+  static async open(channel: Channel, source: string, options: SenderOptions = {}): Promise<Sender> {
+    throwIfAborted(options.signal);
+    const list = await (options.list ?? listSource(source, options.signal));
+    return new Sender(channel, source, list, options);
+  }
+
+  /** Runs the whole session: resolves with the receiver's report (its FINISH frame) once it has committed. */
+  async run(): Promise<FinishReport> {
+    const finish = await this.#channel.runTasks(
+      () => this.#read(),
+      [() => this.sendList(), () => this.work()],
+      (err) => this.#inbox.fail(err),
+    );
+    await this.#channel.end();
+    return finish;
+  }
+
+  /** Sends the file list: FILES batches (a folder's entries, small folders grouped), then FILES_END. */
+  async sendList(): Promise<void> {
+    const channel = this.#channel;
+    const entries = this.#entries;
     const enc = new FileListEncoder();
     let g = 1;
     for (let i = 0; i < entries.length; i++) {
       const full = enc.add(entries[i]!);
       if (full) await channel.send(FrameType.FILES, full);
-      if (i + 1 === groups[g]) {
+      if (i + 1 === this.#groups[g]) {
         g++;
         // A folder ends: its batch goes out, unless it is small (then the next folders join it).
         if (enc.pendingBytes >= GROUP_BYTES) await channel.send(FrameType.FILES, enc.take()!);
       }
-      if (i % 1024 === 1023) throwIfAborted(signal);
+      if (i % 1024 === 1023) throwIfAborted(this.#signal);
     }
     const last = enc.take();
     if (last) await channel.send(FrameType.FILES, last);
     await channel.send(FrameType.FILES_END, new ByteWriter(8).varint(entries.length).finish());
     channel.flush();
-  };
+  }
 
-  const reader = async (): Promise<FinishReport> => {
-    const assembler = new SignatureAssembler();
+  async #read(): Promise<FinishReport> {
     try {
       for (;;) {
-        const frame = await channel.next();
-        if (!frame) throw await channel.closedError();
-        if (frame.type === FrameType.SIG || frame.type === FrameType.SIG_MORE) {
-          const req = frame.type === FrameType.SIG ? assembler.first(frame.payload) : assembler.more(frame.payload);
-          if (!req) continue;
-          const e = entries[req.index];
-          if (e?.type !== 'file') throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
-          const s = state[req.index]!;
-          const next =
-            (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;
-          if (next === 0)
-            throw protocolError(
-              'use a signature',
-              `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'before it was asked for' : 'when it may not'}`,
-            );
-          state[req.index] = next;
-          inbox.add(req);
-        } else if (frame.type === FrameType.FINISH) {
-          if (assembler.busy) throw protocolError('finish', 'the receiver finished inside a signature');
-          if (parked.size > 0) throw protocolError('finish', 'the receiver finished while refinements were due');
-          return parseFinish(frame.payload);
-        } else if (frame.type === FrameType.ERROR) {
-          throw decodeError(frame.payload, channel.peer);
-        } else {
-          throw protocolError("read the receiver's stream", `a ${frameName(frame.type)} frame is not expected from the receiving end`);
-        }
+        const frame = await this.#channel.next();
+        if (!frame) throw await this.#channel.closedError();
+        const finish = this.handleFrame(frame);
+        if (finish) return finish;
       }
     } finally {
-      inbox.close();
+      this.#inbox.close();
     }
-  };
+  }
 
-  const sendDeltaData = async (data: Uint8Array): Promise<void> => {
+  /**
+   * One frame of the receiver's stream: a signature (queued once complete, if it may
+   * come now), or FINISH (its report returned).
+   */
+  handleFrame(frame: Frame): FinishReport | undefined {
+    if (frame.type === FrameType.SIG || frame.type === FrameType.SIG_MORE) {
+      const req = frame.type === FrameType.SIG ? this.#assembler.first(frame.payload) : this.#assembler.more(frame.payload);
+      if (req) this.#accept(req);
+      return undefined;
+    }
+    if (frame.type === FrameType.FINISH) {
+      if (this.#assembler.busy) throw protocolError('finish', 'the receiver finished inside a signature');
+      if (this.#parked.size > 0) throw protocolError('finish', 'the receiver finished while refinements were due');
+      return parseFinish(frame.payload);
+    }
+    if (frame.type === FrameType.ERROR) throw decodeError(frame.payload, this.#channel.peer);
+    throw protocolError("read the receiver's stream", `a ${frameName(frame.type)} frame is not expected from the receiving end`);
+  }
+
+  /** Queues a complete signature, if it names a file of the list and may come now (first, refined, redone). */
+  #accept(req: SignatureRequest): void {
+    const e = this.#entries[req.index];
+    if (e?.type !== 'file') throw protocolError('use a signature', `it is for entry ${req.index}, which is not a file of the list`);
+    const s = this.#state[req.index]!;
+    const next = (req.flags & SIG_REDO) !== 0 ? (s === 3 ? 4 : 0) : (req.flags & SIG_REFINED) !== 0 ? (s === 2 ? 3 : 0) : s === 0 ? 1 : 0;
+    if (next === 0)
+      throw protocolError(
+        'use a signature',
+        `it asks for ${JSON.stringify(e.path)} ${s === 0 ? 'before it was asked for' : 'when it may not'}`,
+      );
+    this.#state[req.index] = next;
+    this.#inbox.add(req);
+  }
+
+  /** The next signature to answer (refinements first); undefined once the receiver's stream ended and all are answered. */
+  nextRequest(): Promise<SignatureRequest | undefined> {
+    return this.#inbox.next();
+  }
+
+  /** Answers signatures as they come, until the receiver's stream ends. */
+  async work(): Promise<void> {
+    for (;;) {
+      const req = await this.#inbox.next();
+      if (!req || !(await this.answer(req))) return;
+    }
+  }
+
+  /**
+   * Answers one signature: a first one with its delta (or a REFINE, the file held), a
+   * refined one with the spliced delta. Returns false when the receiver's stream ended
+   * while a file whose delta is under way waited for its refined signature.
+   */
+  async answer(req: SignatureRequest): Promise<boolean> {
+    if ((req.flags & SIG_REFINED) !== 0) {
+      const p = this.#parked.get(req.index)!;
+      this.#parked.delete(req.index);
+      this.#heldTotal -= heldBytes(p);
+      await this.#secondRound(req, p);
+      return true;
+    }
+    const p = await this.#firstRound(req);
+    if (!p) return true;
+    if (!p.started) {
+      this.#parked.set(req.index, p);
+      return true;
+    }
+    // Its delta is under way: no other delta may start before it ends.
+    const second = await this.#inbox.next(req.index);
+    if (!second) return false;
+    this.#heldTotal -= heldBytes(p);
+    await this.#secondRound(second, p);
+    return true;
+  }
+
+  async #begin(index: number, d: FirstDelta): Promise<void> {
+    if (d.started) return;
+    d.started = true;
+    await this.#channel.send(FrameType.DELTA, new ByteWriter(8).varint(index).finish());
+  }
+
+  async #sendDeltaData(data: Uint8Array): Promise<void> {
     for (let p = 0; p < data.length; p += MAX_FRAME_PAYLOAD)
-      await channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
-  };
-  const drain = async (enc: LibrsyncDeltaEncoder, all = false): Promise<void> => {
-    if (enc.pending >= DELTA_CHUNK || (all && enc.pending > 0)) await sendDeltaData(enc.take());
-  };
-  const finishDelta = async (index: number, enc: LibrsyncDeltaEncoder, size: number, sha256: Uint8Array): Promise<void> => {
-    state[index] = Math.max(state[index]!, 3);
-    enc.end();
-    await drain(enc, true);
-    await channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha256).finish());
-    // The receiver can write the file now.
-    channel.flush();
-  };
-  const emit = (enc: LibrsyncDeltaEncoder, op: DeltaOp, data: Uint8Array | undefined): void => {
-    if (op.kind === 'copy') enc.copy(op.from, op.length);
-    else enc.literal(data!);
-  };
+      await this.#channel.send(FrameType.DELTA_DATA, data.subarray(p, Math.min(data.length, p + MAX_FRAME_PAYLOAD)));
+  }
 
-  /** The first round of a file: its delta sent, or (returned) parked for a second round. */
-  const firstRound = async (req: SignatureRequest): Promise<Parked | undefined> => {
-    const e = entries[req.index]!;
+  /** Sends what the encoder holds once it is a chunk's worth (with `all`, whatever it holds). */
+  async #drain(enc: LibrsyncDeltaEncoder, all = false): Promise<void> {
+    if (enc.pending >= DELTA_CHUNK || (all && enc.pending > 0)) await this.#sendDeltaData(enc.take());
+  }
+
+  async #finishDelta(index: number, enc: LibrsyncDeltaEncoder, size: number, sha256: Uint8Array): Promise<void> {
+    this.#state[index] = Math.max(this.#state[index]!, 3);
+    enc.end();
+    await this.#drain(enc, true);
+    await this.#channel.send(FrameType.DELTA_END, new ByteWriter(48).varint(size).bytes(sha256).finish());
+    // The receiver can write the file now.
+    this.#channel.flush();
+  }
+
+  /** The first round of a file: its delta sent, or (returned) held for a second round, its REFINE sent. */
+  async #firstRound(req: SignatureRequest): Promise<Parked | undefined> {
+    const e = this.#entries[req.index]!;
     // The folders on the way must still be folders (not links swapped in since the listing).
-    if (e.path !== '') await tree.checkParents(e.path);
+    if (e.path !== '') await this.#tree.checkParents(e.path);
     const file = await openRegularFile(e.local);
     const refinable = (req.flags & SIG_FINAL) === 0 && req.signature.blockCount > 0;
-    let mode: 'copies' | 'hold' | 'all' = !refinable ? 'all' : file.size >= STREAM_FROM ? 'copies' : 'hold';
-    const enc = new LibrsyncDeltaEncoder();
-    let started = false;
-    const start = async (): Promise<void> => {
-      if (started) return;
-      started = true;
-      await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
-    };
-    const held: DeltaOp[] = [];
-    const literals: Uint8Array[] = [];
-    let heldLiteral = 0;
-    const copies: [number, number][] = [];
-    const ops = new DeltaOpsReader((op, data) => {
-      if (op.kind === 'copy') copies.push([op.from, op.length]);
-      if (mode === 'all' || (mode === 'copies' && op.kind === 'copy')) return emit(enc, op, data);
-      mode = 'hold';
-      const last = held[held.length - 1];
-      if (op.kind === 'literal') {
-        literals.push(new Uint8Array(data!));
-        heldLiteral += op.length;
-        if (last?.kind === 'literal' && last.at + last.length === op.at) last.length += op.length;
-        else held.push({ ...op });
-      } else held.push(op);
-    });
-    const sha: Hash = createHash('sha256');
-    let size = 0;
+    const d = new FirstDelta(!refinable ? 'all' : file.size >= STREAM_FROM ? 'copies' : 'hold');
+    let scanned: { size: number; sha256: Uint8Array };
     try {
-      if (mode !== 'hold') await start();
-      const g = new LibrsyncDeltaGenerator(req.signature);
-      for await (const chunk of fileRange(file, signal ? { signal } : {})) {
-        sha.update(chunk);
-        size += chunk.length;
-        g.push(chunk);
-        ops.push(g.take());
-        if (
-          mode === 'hold' &&
-          (heldLiteral > HOLD_BYTES || heldTotal + heldLiteral > HOLD_TOTAL || (ops.copyBytes === 0 && ops.at >= UNRELATED_PROBE))
-        ) {
-          // Too much to hold, or nothing in common: stream the rest, no second round.
-          mode = 'all';
-          await start();
-          emitHeld(enc, held.splice(0), literals.splice(0));
-        }
-        if (started) await drain(enc);
-        doneBytes += chunk.length;
-        onProgress?.({ phase: 'transfer', done: doneBytes, total: totalBytes });
-      }
-      g.end();
-      ops.push(g.take());
-      ops.end();
+      if (d.mode !== 'hold') await this.#begin(req.index, d);
+      scanned = await this.#scan(req, file, d);
     } finally {
       await file.fh.close().catch(() => {});
     }
-    const digest = new Uint8Array(sha.digest());
-    if (mode === 'hold' && ops.copyBytes > 0 && ops.literalBytes > 0) {
-      const ranges = unusedRanges(copies, req.basisSize, Math.max(64, Math.min(MIN_REFINED_BLOCK, req.signature.blockLength)));
+    const { size, sha256 } = scanned;
+    if (d.mode === 'hold' && d.ops.copyBytes > 0 && d.ops.literalBytes > 0) {
+      const ranges = unusedRanges(d.copies, req.basisSize, Math.max(64, Math.min(MIN_REFINED_BLOCK, req.signature.blockLength)));
       if (ranges.length > 0) {
-        state[req.index] = 2;
-        await channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
-        channel.flush();
-        heldTotal += heldLiteral;
-        return { entry: e, held, literals: joinLiterals(literals), ranges, encoder: enc, started, size, sha256: digest };
+        this.#state[req.index] = 2;
+        await this.#channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
+        this.#channel.flush();
+        this.#heldTotal += d.heldLiteral;
+        return { entry: e, held: d.held, literals: joinLiterals(d.literals), ranges, encoder: d.encoder, started: d.started, size, sha256 };
       }
     }
-    await start();
-    emitHeld(enc, held, literals);
-    await finishDelta(req.index, enc, size, digest);
+    await this.#begin(req.index, d);
+    emitHeld(d.encoder, d.held, d.literals);
+    await this.#finishDelta(req.index, d.encoder, size, sha256);
     return undefined;
-  };
+  }
+
+  /** Reads the file through the matcher into `d`; a file that cannot be held (or looks unrelated) streams from then on. */
+  async #scan(req: SignatureRequest, file: OpenFile, d: FirstDelta): Promise<{ size: number; sha256: Uint8Array }> {
+    const sha: Hash = createHash('sha256');
+    let size = 0;
+    const g = new LibrsyncDeltaGenerator(req.signature);
+    for await (const chunk of fileRange(file, this.#signal ? { signal: this.#signal } : {})) {
+      sha.update(chunk);
+      size += chunk.length;
+      g.push(chunk);
+      d.ops.push(g.take());
+      if (
+        d.mode === 'hold' &&
+        (d.heldLiteral > HOLD_BYTES ||
+          this.#heldTotal + d.heldLiteral > HOLD_TOTAL ||
+          (d.ops.copyBytes === 0 && d.ops.at >= UNRELATED_PROBE))
+      ) {
+        // Too much to hold, or nothing in common: stream the rest, no second round.
+        d.mode = 'all';
+        await this.#begin(req.index, d);
+        emitHeld(d.encoder, d.held.splice(0), d.literals.splice(0));
+      }
+      if (d.started) await this.#drain(d.encoder);
+      this.#doneBytes += chunk.length;
+      this.#onProgress?.({ phase: 'transfer', done: this.#doneBytes, total: this.#totalBytes });
+    }
+    g.end();
+    d.ops.push(g.take());
+    d.ops.end();
+    return { size, sha256: new Uint8Array(sha.digest()) };
+  }
 
   /** The second round: the held delta spliced with the delta against the finer signature. */
-  const secondRound = async (req: SignatureRequest, p: Parked): Promise<void> => {
+  async #secondRound(req: SignatureRequest, p: Parked): Promise<void> {
     const asked = p.ranges.reduce((a, r) => a + r.length, 0);
     if (req.basisSize > asked)
       throw protocolError('use a refined signature', `it covers ${req.basisSize} bytes, more than the ${asked} asked for`);
-    if (!p.started) await channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
+    if (!p.started) await this.#channel.send(FrameType.DELTA, new ByteWriter(8).varint(req.index).finish());
     const g = new LibrsyncDeltaGenerator(req.signature);
     const splicer = new DeltaSplicer(p.held, p.ranges, p.encoder);
     for (const data of p.literals) {
       for (let o = 0; o < data.length; o += 1024 * 1024) {
         g.push(data.subarray(o, Math.min(data.length, o + 1024 * 1024)));
         splicer.push(g.take());
-        await drain(p.encoder);
+        await this.#drain(p.encoder);
       }
     }
     g.end();
     splicer.push(g.take());
     splicer.end();
-    await finishDelta(req.index, p.encoder, p.size, p.sha256);
-  };
+    await this.#finishDelta(req.index, p.encoder, p.size, p.sha256);
+  }
+}
 
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const req = await inbox.next();
-      if (!req) break;
-      if ((req.flags & SIG_REFINED) !== 0) {
-        const p = parked.get(req.index)!;
-        parked.delete(req.index);
-        heldTotal -= p.literals.reduce((a, l) => a + l.length, 0);
-        await secondRound(req, p);
-      } else {
-        const p = await firstRound(req);
-        if (p) {
-          if (p.started) {
-            // Its delta is under way: no other delta may start before it ends.
-            const second = await inbox.next(req.index);
-            if (!second) break;
-            heldTotal -= p.literals.reduce((a, l) => a + l.length, 0);
-            await secondRound(second, p);
-          } else parked.set(req.index, p);
-        }
-      }
-    }
-  };
+/**
+ * Runs the sending end over a channel whose handshake is done and whose outgoing side
+ * is compressed. Resolves with the receiver's report (its FINISH frame) once it has committed.
+ */
+export async function runSender(channel: Channel, source: string, options: SenderOptions = {}): Promise<FinishReport> {
+  const sender = await Sender.open(channel, source, options);
+  return sender.run();
+}
 
-  const finish = await channel.runTasks(reader, [sendList, worker], (err) => inbox.fail(err));
-  await channel.end();
-  return finish;
+function emit(enc: LibrsyncDeltaEncoder, op: DeltaOp, data: Uint8Array | undefined): void {
+  if (op.kind === 'copy') enc.copy(op.from, op.length);
+  else enc.literal(data!);
+}
+
+/** Literal bytes a parked file holds. */
+function heldBytes(p: Parked): number {
+  return p.literals.reduce((a, l) => a + l.length, 0);
 }
 
 /**

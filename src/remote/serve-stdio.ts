@@ -17,7 +17,7 @@ import { Channel, type CompressionOptions, type Transport } from './wire/channel
 import { FrameType, frameName } from './wire/frames.js';
 import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './wire/handshake.js';
 import { protocolError } from './wire/binary.js';
-import type { ReceiverTarget } from './receiver.js';
+import type { ReceiverTarget } from './destination.js';
 import type { FinishReport } from './wire/report.js';
 
 /** Options of {@link serveSession}. */

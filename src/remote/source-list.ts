@@ -7,7 +7,7 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import { ioError } from '../core/errors.js';
 import { treeParent } from '../localfs/tree-path.js';
 import { walkTree } from '../localfs/walk.js';
 import type { ListEntry } from './wire/file-list.js';
@@ -28,12 +28,7 @@ export interface SourceList {
 
 /** Lists the source: itself first, then (for a folder) every entry, folder by folder in name order. */
 export async function listSource(source: string, signal?: AbortSignal): Promise<SourceList> {
-  let st;
-  try {
-    st = await lstat(source);
-  } catch (cause) {
-    throw ioError('read', source, cause);
-  }
+  const st = await lstat(source).catch((cause: unknown) => Promise.reject(ioError('read', source, cause)));
   const base = { path: '', mode: st.mode & 0o777, mtime: Math.round(st.mtimeMs), size: 0, local: source };
   if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
   if (st.isSymbolicLink())
@@ -48,8 +43,7 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
       skipped: [],
       groups: [1],
     };
-  if (!st.isDirectory())
-    throw new SyncError(ErrorCodes.IO, `Cannot send ${source}: it is not a file, a folder or a link`, { path: source });
+  if (!st.isDirectory()) throw ioError('send', source, new Error('it is not a file, a folder or a link'));
   const tree = await walkTree(source, signal ? { signal } : {});
   const skipped = [...tree.skipped];
   const children = new Map<string, string[]>();
@@ -59,9 +53,9 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
       continue;
     }
     const parent = treeParent(e.path);
-    let list = children.get(parent);
-    if (!list) children.set(parent, (list = []));
-    list.push(e.path);
+    const list = children.get(parent);
+    if (list) list.push(e.path);
+    else children.set(parent, [e.path]);
   }
   const entries: SourceEntry[] = [{ ...base, type: 'dir' }];
   /** Where each folder's batch ends in `entries`. */

@@ -319,7 +319,15 @@ test('the server confines HELLO paths to its root and refuses pushes when read-o
     /symbolic link/,
   );
   let first: Frame | undefined;
-  await fakeClient(root, 'pull', 'lnk', async (ch) => void (first = await ch.next()), { readOnly: true });
+  await fakeClient(
+    root,
+    'pull',
+    'lnk',
+    async (ch) => {
+      first = await ch.next();
+    },
+    { readOnly: true },
+  );
   assert.equal(first?.type, FrameType.FILES);
   assert.deepEqual(
     decodeFileBatch(first!.payload).map((e) => [e.path, e.type, e.target]),

@@ -54,8 +54,8 @@ export function rsyncBlockLength(size: number): number {
  */
 export function rsyncStrongLength(size: number, blockLength: number): number {
   let b = 10;
-  for (let l = size; (l = Math.floor(l / 2)) > 0; ) b += 2;
-  for (let c = blockLength; (c >>= 1) > 0 && b > 0; ) b--;
+  for (let l = Math.floor(size / 2); l > 0; l = Math.floor(l / 2)) b += 2;
+  for (let c = blockLength >> 1; c > 0 && b > 0; c >>= 1) b--;
   return Math.min(16, Math.max(2, Math.floor((b + 1 - 32 + 7) / 8)));
 }
 

@@ -1,0 +1,157 @@
+/**
+ * One file the receiving end writes: the delta, as it arrives, applied to the old
+ * version ({@link rdiffPatch}) into an {@link AtomicFile}, hashed on the way, which
+ * becomes the part once it matches the sender's size and SHA-256.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
+import { rdiffPatch } from '../formats/rdiff-file.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { setMetadata } from '../localfs/commit-tree.js';
+import { drainOrClose } from '../util/drain.js';
+import { AsyncQueue } from './wire/async-queue.js';
+
+/** Delta bytes queued for the file being written before the reader waits. */
+const APPLY_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/** Bytes of the delta copied from the old version and sent as literal data. */
+export interface ApplyStats {
+  copyBytes: number;
+  literalBytes: number;
+}
+
+/** Options of {@link FileApplier.open}. */
+export interface FileApplierOptions {
+  signal?: AbortSignal | undefined;
+  /** Bytes of the new file written so far, as they are written. */
+  onBytes?: (n: number) => void;
+}
+
+/** One file being written: the delta applied to its basis, into an AtomicFile that becomes the part. */
+export class FileApplier {
+  /** Local path of the part. */
+  readonly part: string;
+  readonly #basis: string | undefined;
+  readonly #queue = new AsyncQueue<Uint8Array>({ highWater: APPLY_QUEUE_BYTES, sizeOf: (c) => c.length });
+  readonly #file: AtomicFile;
+  readonly #hash = createHash('sha256');
+  #size = 0;
+  readonly #done: Promise<ApplyStats>;
+  readonly #sink: Writable;
+  /** Why writing the part failed (a full disk…): the applier fails with it. */
+  #writeError: { err: unknown } | undefined;
+
+  private constructor(basis: string | undefined, part: string, file: AtomicFile, options: FileApplierOptions) {
+    this.#basis = basis;
+    this.part = part;
+    this.#file = file;
+    const { onBytes } = options;
+    this.#sink = new Writable({
+      highWaterMark: 4 * 1024 * 1024,
+      write: (chunk: Buffer, _enc, cb) => {
+        // After a failed write the rest is dropped: the stream is not failed itself, as a
+        // destroyed stream never drains and the delta may be waiting for it to.
+        if (this.#writeError) return cb();
+        this.#hash.update(chunk);
+        this.#size += chunk.length;
+        onBytes?.(chunk.length);
+        file.write(chunk).then(
+          () => cb(),
+          (err: unknown) => {
+            this.#fail(err);
+            cb();
+          },
+        );
+      },
+    });
+    // Any other failure of the stream (none is expected) ends the applier too, never the process.
+    this.#sink.on('error', (err) => this.#fail(err));
+    this.#done = this.#apply(options.signal);
+    this.#done.catch(() => {});
+  }
+
+  /**
+   * Starts writing the new version of a file to `part` (its temporary file first), from
+   * `basis` (the old version's local path; undefined: none, the delta holds only literal data).
+   */
+  static async open(basis: string | undefined, part: string, options: FileApplierOptions = {}): Promise<FileApplier> {
+    return new FileApplier(basis, part, await AtomicFile.create(part), options);
+  }
+
+  /** Writing failed: whatever the delta is waiting for (its next bytes, the last write) rejects with `err`. */
+  #fail(err: unknown): void {
+    this.#writeError ??= { err };
+    this.#queue.fail(err);
+  }
+
+  async #apply(signal: AbortSignal | undefined): Promise<ApplyStats> {
+    let stats: ApplyStats;
+    if (this.#basis !== undefined) {
+      const r = await rdiffPatch(this.#basis, this.#queue, this.#sink, signal ? { signal } : {});
+      stats = { copyBytes: r.copyBytes, literalBytes: r.literalBytes };
+    } else stats = await this.#applyLiterals();
+    this.#sink.end();
+    await finished(this.#sink);
+    if (this.#writeError) throw this.#writeError.err;
+    return stats;
+  }
+
+  /** No old file: the delta may only hold literal data. */
+  async #applyLiterals(): Promise<ApplyStats> {
+    const parser = new LibrsyncDeltaParser();
+    for await (const chunk of this.#queue) {
+      for (const e of parser.push(chunk)) {
+        if (e.type === 'copy')
+          throw new SyncError(
+            ErrorCodes.DELTA_CORRUPT,
+            `Cannot apply the delta of a new file: it copies ${e.length} bytes at ${e.offset} from an old version that does not exist`,
+            { offset: e.offset },
+          );
+        if (e.type === 'literal' && !this.#sink.write(e.data)) await drainOrClose(this.#sink);
+      }
+    }
+    parser.end();
+    return { copyBytes: 0, literalBytes: parser.stats.literalBytes };
+  }
+
+  /** The next delta bytes. */
+  push(data: Uint8Array): Promise<void> {
+    return this.#queue.push(data);
+  }
+
+  /**
+   * The delta is complete: waits for the last write, then checks size and SHA-256.
+   * `ok` is false when they differ (the part is discarded); true when the part is in
+   * place, with mode and mtime of `entry`.
+   */
+  async finish(size: number, sha256: Uint8Array, entry: { mode: number; mtime: number }): Promise<ApplyStats & { ok: boolean }> {
+    this.#queue.close();
+    let stats: ApplyStats;
+    try {
+      stats = await this.#done;
+    } catch (err) {
+      await this.#file.abort();
+      throw err;
+    }
+    if (this.#size !== size || !Buffer.from(sha256).equals(this.#hash.digest())) {
+      await this.#file.abort();
+      return { ok: false, ...stats };
+    }
+    await this.#file.commit();
+    await setMetadata(this.part, entry.mode, entry.mtime);
+    return { ok: true, ...stats };
+  }
+
+  /** Stops writing and removes the temporary file. */
+  async abort(err: unknown): Promise<void> {
+    this.#queue.fail(err);
+    await this.#done.catch(() => {});
+    this.#sink.destroy();
+    await this.#file.abort();
+  }
+}
