@@ -4,16 +4,17 @@
  *
  * The digest length is part of BLAKE2b's parameter block, so BLAKE2b-256 is a different
  * function from BLAKE2b-512 cut to 32 bytes ("abc" → `bddd813c…`, not `ba80a53f…`).
- * Node's OpenSSL offers only `blake2b512`; this one comes from hash-wasm, created once
- * when the module loads.
+ * Node's OpenSSL offers only `blake2b512`; this one is hash-wasm's WebAssembly build,
+ * instantiated on the first hash (`wasm-hash.ts`).
  *
  * @module
  */
-import { createBLAKE2b } from './hash-wasm.js';
 import type { IncrementalHash, StrongHash } from './strong-hash.js';
+import { BLAKE2B_WASM_BASE64 } from './wasm-binaries.js';
 import { wasmHash } from './wasm-hash.js';
 
-const impl = wasmHash('blake2b-256', await createBLAKE2b(256));
+// hash-wasm's `Hash_Init` argument is the digest length in bits (a key length would go in the high half).
+const impl = wasmHash({ name: 'blake2b-256', base64: BLAKE2B_WASM_BASE64, digestLength: 32, initParam: 256 });
 
 /** BLAKE2b-256 of `data[start, start + length)`, writing the first `outLength` digest bytes to `out` at `outOffset`. */
 export const blake2b256Into: (

@@ -3,17 +3,18 @@
  * librsync's older signatures (`rdiff -H md4`).
  *
  * Node 20's OpenSSL 3 refuses MD4 without `--openssl-legacy-provider`, so it comes from
- * hash-wasm (a WebAssembly build), created once when this module loads. It is used only
- * as zsync and librsync use it, as a checksum that a block is the expected one; MD4 is
- * broken as a cryptographic hash and nothing here relies on it being collision-resistant.
+ * hash-wasm's WebAssembly build, instantiated on the first hash (`wasm-hash.ts`). It is
+ * used only as zsync and librsync use it, as a checksum that a block is the expected one;
+ * MD4 is broken as a cryptographic hash and nothing here relies on it being
+ * collision-resistant.
  *
  * @module
  */
-import { createMD4 } from './hash-wasm.js';
 import type { IncrementalHash, StrongHash } from './strong-hash.js';
+import { MD4_WASM_BASE64 } from './wasm-binaries.js';
 import { wasmHash } from './wasm-hash.js';
 
-const impl = wasmHash('md4', await createMD4());
+const impl = wasmHash({ name: 'md4', base64: MD4_WASM_BASE64, digestLength: 16, initParam: 0 });
 
 /** MD4 of `data[start, start + length)`, writing the first `outLength` digest bytes to `out` at `outOffset`. */
 export const md4Into: (data: Uint8Array, start: number, length: number, out: Uint8Array, outOffset: number, outLength: number) => void =
