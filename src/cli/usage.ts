@@ -1,25 +1,76 @@
 /**
  * Command-line parsing helpers: misuse is a {@link UsageError} (exit code 2).
  *
+ * A command parses its arguments once, against one option table per form (the file and
+ * folder forms of build, patch and diff), merged with {@link mergeForms}; it then picks
+ * the form from the positionals and keeps the values of that form with {@link formValues}.
+ *
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Wrong arguments: printed as one line plus a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+/** An option table, as `util.parseArgs` takes it. */
+export type Options = NonNullable<ParseArgsConfig['options']>;
+/** The parsed values of an option table. */
+export type Values<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>['values'];
 
-/** `parseArgs` in strict mode, with its errors turned into UsageErrors. */
-export function parse<O extends Options>(args: string[], options: O): Parsed<O> {
+/** One parsed command line. */
+export interface CommandLine<O extends Options> {
+  values: Values<O>;
+  positionals: string[];
+  /** Each option given, by name, as it was first spelled (`-t`, `--threads`). */
+  given: ReadonlyMap<string, string>;
+}
+
+/** `parseArgs` in strict mode (grouped short options, `--`), with its errors turned into UsageErrors. */
+export function parse<O extends Options>(args: string[], options: O): CommandLine<O> {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true; tokens: true }>>;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ''));
   }
+  const given = new Map<string, string>();
+  for (const t of parsed.tokens) if (t.kind === 'option' && !given.has(t.name)) given.set(t.name, t.rawName);
+  return { values: parsed.values, positionals: parsed.positionals, given };
+}
+
+/**
+ * The option table of a command whose forms take different options: every option of
+ * each form. An option two forms share must be the same option in both, and a short
+ * letter must name one option (else one parse could not serve every form).
+ */
+export function mergeForms<A extends Options, B extends Options>(a: A, b: B): A & B {
+  const shorts = new Map<string, string>();
+  for (const table of [a, b]) {
+    for (const [name, o] of Object.entries(table)) {
+      const other = Object.hasOwn(a, name) ? a[name] : undefined;
+      if (other !== undefined && (other.type !== o.type || other.short !== o.short || other.multiple !== o.multiple))
+        throw new TypeError(`Cannot merge the option tables: --${name} differs between the forms`);
+      if (o.short === undefined) continue;
+      const owner = shorts.get(o.short);
+      if (owner !== undefined && owner !== name)
+        throw new TypeError(`Cannot merge the option tables: -${o.short} is both --${owner} and --${name}`);
+      shorts.set(o.short, name);
+    }
+  }
+  return { ...a, ...b };
+}
+
+/**
+ * The values of the form a command line turned out to be: an option only another form
+ * takes is refused as `parseArgs` refuses an unknown one.
+ */
+export function formValues<O extends Options>(line: { values: object; given: ReadonlyMap<string, string> }, form: O): Values<O> {
+  for (const [name, spelled] of line.given) if (!Object.hasOwn(form, name)) throw new UsageError(`Unknown option '${spelled}'`);
+  return line.values as Values<O>;
 }
 
 /** Parses a positive integer option. */

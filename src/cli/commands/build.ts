@@ -1,11 +1,11 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--compress] [--json]` */
-import { buildIndexFile } from '../../file/build-file.js';
-import { buildZsyncFile } from '../../file/build-zsync.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
-import { ProgressLine } from '../progress.js';
-import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
+import { type BuildReport, type CompressOptions, buildIndexFile } from '../../file/build-file.js';
+import { buildZsyncFile } from '../../file/build-zsync.js';
 import type { CommandContext } from '../context.js';
-import { buildTreeCommand, buildTreeHelp, isFolder, positionalArgs } from './tree.js';
+import { ProgressLine } from '../progress.js';
+import { UsageError, type Values, formValues, formatBytes, intOption, mergeForms, parse, sizeOption } from '../usage.js';
+import { BUILD_TREE_OPTIONS, buildTreeCommand, buildTreeHelp, isFolder } from './tree.js';
 
 export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
 
@@ -35,59 +35,35 @@ Options:
 
 export const buildHelp = `${buildFileHelp}\n${buildTreeHelp}`;
 
+/** The options of `build <file>`. */
+export const BUILD_FILE_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  'block-size': { type: 'string', short: 'b' },
+  url: { type: 'string', short: 'u' },
+  format: { type: 'string', short: 'f' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  threads: { type: 'string', short: 't' },
+  compress: { type: 'boolean', short: 'z' },
+  level: { type: 'string', short: 'l' },
+  'frame-size': { type: 'string' },
+  'no-whole': { type: 'boolean' },
+  base: { type: 'string', multiple: true },
+} as const;
+
+const BUILD_OPTIONS = mergeForms(BUILD_FILE_OPTIONS, BUILD_TREE_OPTIONS);
+
+/** `build <file>` builds its index, `build <folder>` publishes the folder. */
 export async function build(args: string[], ctx: CommandContext): Promise<void> {
-  const [first] = positionalArgs(args, [
-    '-o',
-    '--output',
-    '-b',
-    '--block-size',
-    '-u',
-    '--url',
-    '-f',
-    '--format',
-    '-t',
-    '--threads',
-    '-l',
-    '--level',
-    '--frame-size',
-    '--base',
-    '-n',
-    '--name',
-    '--bases',
-  ]);
-  if (first !== undefined && (await isFolder(first))) return buildTreeCommand(args, ctx);
-  const { values, positionals } = parse(args, {
-    output: { type: 'string', short: 'o' },
-    'block-size': { type: 'string', short: 'b' },
-    url: { type: 'string', short: 'u' },
-    format: { type: 'string', short: 'f' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    threads: { type: 'string', short: 't' },
-    compress: { type: 'boolean', short: 'z' },
-    level: { type: 'string', short: 'l' },
-    'frame-size': { type: 'string' },
-    'no-whole': { type: 'boolean' },
-    base: { type: 'string', multiple: true },
-  });
-  const threads = intOption(values.threads, 'threads');
-  if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
-  const input = positionals[0]!;
-  const blockSize = sizeOption(values['block-size'], 'block-size');
-  if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0)) {
-    throw new UsageError(`--block-size must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}, not ${blockSize}`);
-  }
-  const format = values.format ?? 'gosync';
-  if (format !== 'gosync' && format !== 'zsync') throw new UsageError(`--format must be gosync or zsync, not "${format}"`);
-  const level = intOption(values.level, 'level', 0);
-  if (level !== undefined && level > 11) throw new UsageError(`--level must be a brotli quality from 0 to 11, not ${level}`);
-  const frameBytes = sizeOption(values['frame-size'], 'frame-size');
-  const bases = values.base ?? [];
-  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'] || bases.length > 0;
-  if (compressing && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
+  const line = parse(args, BUILD_OPTIONS);
+  const [first] = line.positionals;
+  if (first !== undefined && (await isFolder(first))) return buildTreeCommand(formValues(line, BUILD_TREE_OPTIONS), line.positionals, ctx);
+  const values = formValues(line, BUILD_FILE_OPTIONS);
+  const settings = fileSettings(values, line.positionals);
+  const { input, format, threads } = settings;
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
-    ...(blockSize ? { blockSize } : {}),
+    ...(settings.blockSize ? { blockSize: settings.blockSize } : {}),
     signal: ctx.signal,
     onProgress: (done: number, total: number) => progress.update('index', done, total),
   };
@@ -104,29 +80,57 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
           ...common,
           ...(values.url ? { url: values.url } : {}),
           ...(threads ? { threads } : {}),
-          ...(compressing
-            ? {
-                compress: {
-                  ...(level !== undefined ? { level } : {}),
-                  ...(frameBytes ? { frameBytes } : {}),
-                  ...(values['no-whole'] ? { whole: false } : {}),
-                  ...(bases.length > 0 ? { bases } : {}),
-                },
-              }
-            : {}),
+          ...(settings.compress ? { compress: settings.compress } : {}),
         });
   progress.done();
-  if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
-  } else {
-    const extra =
-      'frames' in report && report.frames
-        ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
-          (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
-          (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
-        : '';
-    ctx.stdout.write(
-      `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`,
-    );
+  if (values.json) ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
+  else ctx.stdout.write(summary(report));
+}
+
+interface FileSettings {
+  input: string;
+  format: 'gosync' | 'zsync';
+  threads: number | undefined;
+  blockSize: number | undefined;
+  /** The compressed forms to publish, when any option asks for them. */
+  compress: CompressOptions | undefined;
+}
+
+/** The checked options of `build <file>`. */
+function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: readonly string[]): FileSettings {
+  const threads = intOption(values.threads, 'threads');
+  if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
+  const input = positionals[0]!;
+  const blockSize = sizeOption(values['block-size'], 'block-size');
+  if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0)) {
+    throw new UsageError(`--block-size must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}, not ${blockSize}`);
   }
+  const format = values.format ?? 'gosync';
+  if (format !== 'gosync' && format !== 'zsync') throw new UsageError(`--format must be gosync or zsync, not "${format}"`);
+  const level = intOption(values.level, 'level', 0);
+  if (level !== undefined && level > 11) throw new UsageError(`--level must be a brotli quality from 0 to 11, not ${level}`);
+  const frameBytes = sizeOption(values['frame-size'], 'frame-size');
+  const bases = values.base ?? [];
+  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'] || bases.length > 0;
+  if (compressing && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
+  const compress = compressing
+    ? {
+        ...(level !== undefined ? { level } : {}),
+        ...(frameBytes ? { frameBytes } : {}),
+        ...(values['no-whole'] ? { whole: false } : {}),
+        ...(bases.length > 0 ? { bases } : {}),
+      }
+    : undefined;
+  return { input, format, threads, blockSize, compress };
+}
+
+/** The line printed for a built index. */
+function summary(report: BuildReport): string {
+  const extra =
+    'frames' in report && report.frames
+      ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
+        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
+        (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
+      : '';
+  return `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`;
 }

@@ -4,7 +4,7 @@
  * prints what was reused and fetched, as counted by the server.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIndexFile } from '../../file/build-file.js';
@@ -26,6 +26,9 @@ Options:
       --keep        keep the demo folder
 `;
 
+/** The options of `demo`. */
+export const DEMO_OPTIONS = { size: { type: 'string' }, keep: { type: 'boolean' } } as const;
+
 /** The new version: the old one with an insertion, a deletion and two overwrites. */
 function edit(old: Buffer): Buffer {
   const n = old.length;
@@ -43,7 +46,7 @@ function edit(old: Buffer): Buffer {
 }
 
 export async function demo(args: string[], ctx: CommandContext): Promise<void> {
-  const { values, positionals } = parse(args, { size: { type: 'string' }, keep: { type: 'boolean' } });
+  const { values, positionals } = parse(args, DEMO_OPTIONS);
   if (positionals.length > 0) throw new UsageError('demo takes no arguments');
   const size = sizeOption(values.size, 'size') ?? 32 * 1024 * 1024;
   if (size < 200_000) throw new UsageError('--size must be at least 200K');
@@ -51,7 +54,6 @@ export async function demo(args: string[], ctx: CommandContext): Promise<void> {
   const out = (s: string) => ctx.stdout.write(`${s}\n`);
   try {
     const publish = join(dir, 'publish');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(publish);
     const oldData = randomBytes(size);
     const newData = edit(oldData);
@@ -69,12 +71,7 @@ export async function demo(args: string[], ctx: CommandContext): Promise<void> {
       out(`gosync serve: publishing at ${server.url}`);
       const loaded = await loadIndex(indexUrl, { signal: ctx.signal });
       const source = new HttpSource(resolveReference(loaded), { expectedSize: loaded.index.fileSize });
-      let report;
-      try {
-        report = await patchFile({ local, index: loaded.index, source, signal: ctx.signal });
-      } finally {
-        await source.close();
-      }
+      const report = await patchFile({ local, index: loaded.index, source, signal: ctx.signal }).finally(() => source.close());
       const same =
         createHash('sha256')
           .update(await readFile(local))

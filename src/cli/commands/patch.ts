@@ -3,36 +3,15 @@
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
 import { dirname, join } from 'node:path';
-import { loadIndex, isHttpUrl, resolveReference } from '../../file/load-index.js';
-import { diffFile, patchFile } from '../../file/patch-file.js';
 import type { BlockSource } from '../../core/block-source.js';
-import { NO_FILE_DIGEST, type BlockIndex } from '../../core/index/block-index.js';
+import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
+import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
+import { diffFile, patchFile } from '../../file/patch-file.js';
 import { FileSource } from '../../sources/file-source.js';
 import type { CommandContext } from '../context.js';
-import { diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, positionalArgs, treeCommand } from './tree.js';
-
-const VALUE_OPTIONS = [
-  '-o',
-  '--output',
-  '-i',
-  '--seed',
-  '-c',
-  '--connections',
-  '--bwlimit',
-  '-t',
-  '--threads',
-  '--content-base',
-  '-j',
-  '--jobs',
-];
-
-/** The folder form applies when the index is a tree manifest or the local path is a folder. */
-async function isTreeForm(args: string[]): Promise<boolean> {
-  const [local, location] = positionalArgs(args, VALUE_OPTIONS);
-  return (location !== undefined && isManifestLocation(location)) || (local !== undefined && (await isFolder(local)));
-}
 import { ProgressLine } from '../progress.js';
-import { UsageError, formatBytes, intOption, parse, sizeOption } from '../usage.js';
+import { UsageError, formValues, formatBytes, intOption, mergeForms, parse, sizeOption } from '../usage.js';
+import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, treeCommand } from './tree.js';
 
 const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
 
@@ -69,6 +48,36 @@ Options:
 export const patchHelp = `${patchFileHelp}\n${patchTreeHelp}`;
 export const diffHelp = `${diffFileHelp}\n${diffTreeHelp}`;
 
+/** The options of `patch <file> <index> [<reference>]`. */
+export const PATCH_FILE_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  seed: { type: 'string', short: 'i', multiple: true },
+  connections: { type: 'string', short: 'c' },
+  bwlimit: { type: 'string' },
+  fsync: { type: 'boolean' },
+  raw: { type: 'boolean' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  threads: { type: 'string', short: 't' },
+} as const;
+
+/** The options of `diff <file> <index>`. */
+export const DIFF_FILE_OPTIONS = {
+  seed: { type: 'string', short: 'i', multiple: true },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  threads: { type: 'string', short: 't' },
+} as const;
+
+const PATCH_OPTIONS = mergeForms(PATCH_FILE_OPTIONS, TREE_UPDATE_OPTIONS);
+const DIFF_OPTIONS = mergeForms(DIFF_FILE_OPTIONS, TREE_UPDATE_OPTIONS);
+
+/** The folder form applies when the index is a tree manifest or the local path is a folder. */
+async function isTreeForm(positionals: readonly string[]): Promise<boolean> {
+  const [local, location] = positionals;
+  return (location !== undefined && isManifestLocation(location)) || (local !== undefined && (await isFolder(local)));
+}
+
 /** How the result was verified, for the summary line. */
 function describeCheck(index: BlockIndex): string {
   const { algorithm } = index.fileDigest;
@@ -88,19 +97,12 @@ function percent(part: number, whole: number): string {
   return whole === 0 ? '100%' : `${((100 * part) / whole).toFixed(1)}%`;
 }
 
+/** `patch <file> <index> [<reference>]`, or `patch <folder> <manifest>`. */
 export async function patch(args: string[], ctx: CommandContext): Promise<void> {
-  if (await isTreeForm(args)) return treeCommand('patch', args, ctx);
-  const { values, positionals } = parse(args, {
-    output: { type: 'string', short: 'o' },
-    seed: { type: 'string', short: 'i', multiple: true },
-    connections: { type: 'string', short: 'c' },
-    bwlimit: { type: 'string' },
-    fsync: { type: 'boolean' },
-    raw: { type: 'boolean' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    threads: { type: 'string', short: 't' },
-  });
+  const line = parse(args, PATCH_OPTIONS);
+  if (await isTreeForm(line.positionals)) return treeCommand('patch', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
+  const values = formValues(line, PATCH_FILE_OPTIONS);
+  const { positionals } = line;
   const threads = intOption(values.threads, 'threads');
   if (positionals.length < 2 || positionals.length > 3) {
     throw new UsageError(`patch takes <local> <index> [<reference>], got ${positionals.length} arguments`);
@@ -159,14 +161,12 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   }
 }
 
+/** `diff <file> <index>`, or `diff <folder> <manifest>`. */
 export async function diff(args: string[], ctx: CommandContext): Promise<void> {
-  if (await isTreeForm(args)) return treeCommand('diff', args, ctx);
-  const { values, positionals } = parse(args, {
-    seed: { type: 'string', short: 'i', multiple: true },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    threads: { type: 'string', short: 't' },
-  });
+  const line = parse(args, DIFF_OPTIONS);
+  if (await isTreeForm(line.positionals)) return treeCommand('diff', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
+  const values = formValues(line, DIFF_FILE_OPTIONS);
+  const { positionals } = line;
   const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 2) throw new UsageError(`diff takes <local> <index>, got ${positionals.length} arguments`);
   const [local, indexLocation] = positionals as [string, string];

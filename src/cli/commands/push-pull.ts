@@ -68,24 +68,27 @@ function summary(r: SyncReport, destination: string): string {
 }
 
 /** Runs a parser of remote-path.ts; the TypeError it throws for a malformed argument becomes a usage error. */
-function misuse<T>(parse: () => T): T {
+function misuse<T>(parsePath: () => T): T {
   try {
-    return parse();
+    return parsePath();
   } catch (err) {
     if (err instanceof TypeError) throw new UsageError(err.message.replace(/^Cannot [^:]*: /, ''));
     throw err;
   }
 }
 
+/** The options of `push` and `pull`. */
+export const SYNC_OPTIONS = {
+  delete: { type: 'boolean' },
+  'dry-run': { type: 'boolean', short: 'n' },
+  rsh: { type: 'string', short: 'e' },
+  'remote-cmd': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
 async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Promise<void> {
-  const { values, positionals } = parse(args, {
-    delete: { type: 'boolean' },
-    'dry-run': { type: 'boolean', short: 'n' },
-    rsh: { type: 'string', short: 'e' },
-    'remote-cmd': { type: 'string' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-  });
+  const { values, positionals } = parse(args, SYNC_OPTIONS);
   if (positionals.length !== 2) {
     throw new UsageError(
       op === 'push'

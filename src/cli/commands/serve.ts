@@ -3,7 +3,7 @@
  * `gosync serve --stdio [--root <dir>] [--read-only]` (the far end of push and pull).
  */
 import { stat } from 'node:fs/promises';
-import { ErrorCodes, SyncError } from '../../core/errors.js';
+import { SyncError, ioError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { UsageError, intOption, parse } from '../usage.js';
 
@@ -29,15 +29,18 @@ Options:
       --read-only       (--stdio) refuse pushes (only pulls are served)
 `;
 
+/** The options of `serve` (--host, --port and --log for HTTP; --root and --read-only with --stdio). */
+export const SERVE_OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string', short: 'p' },
+  log: { type: 'boolean' },
+  stdio: { type: 'boolean' },
+  root: { type: 'string' },
+  'read-only': { type: 'boolean' },
+} as const;
+
 export async function serve(args: string[], ctx: CommandContext): Promise<void> {
-  const { values, positionals } = parse(args, {
-    host: { type: 'string' },
-    port: { type: 'string', short: 'p' },
-    log: { type: 'boolean' },
-    stdio: { type: 'boolean' },
-    root: { type: 'string' },
-    'read-only': { type: 'boolean' },
-  });
+  const { values, positionals } = parse(args, SERVE_OPTIONS);
   if (values.stdio) {
     if (positionals.length > 0)
       throw new UsageError(`serve --stdio takes no folder (use --root <dir>), got ${positionals.length} arguments`);
@@ -66,9 +69,9 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
 async function serveStdio(root: string | undefined, readOnly: boolean, ctx: CommandContext): Promise<void> {
   if (root !== undefined) {
     const st = await stat(root).catch((cause: unknown) => {
-      throw new SyncError(ErrorCodes.IO, `Cannot serve ${root}: ${(cause as Error).message}`, { cause, path: root });
+      throw ioError('serve', root, cause);
     });
-    if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot serve ${root}: it is not a folder`, { path: root });
+    if (!st.isDirectory()) throw ioError('serve', root, new Error('it is not a folder'));
   }
   const [{ serveSession }, { streamTransport }] = await Promise.all([
     import('../../remote/serve-stdio.js'),

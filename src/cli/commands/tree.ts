@@ -3,32 +3,14 @@
  * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
  */
 import { stat } from 'node:fs/promises';
-import type { TreeDiffReport, TreeFileReport } from '../../tree/patch-tree.js';
+import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, formatBytes, intOption, parse } from '../usage.js';
+import { UsageError, type Values, formatBytes, intOption } from '../usage.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
 export function isManifestLocation(location: string): boolean {
   return /\.tree\.json(\?.*)?$/i.test(location);
-}
-
-/**
- * The positional arguments of a command line, skipping the values of the options in
- * `withValue` (to tell the file and folder forms of a command apart before parsing).
- */
-export function positionalArgs(args: readonly string[], withValue: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return [...out, ...args.slice(i + 1)];
-    if (a.startsWith('-') && a.length > 1) {
-      if (!a.includes('=') && withValue.includes(a)) i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
 }
 
 /** True when `path` is an existing folder. */
@@ -60,17 +42,24 @@ Options:
   -q, --quiet             no progress on stderr
 `;
 
-export async function buildTreeCommand(args: string[], ctx: CommandContext): Promise<void> {
-  const { values, positionals } = parse(args, {
-    output: { type: 'string', short: 'o' },
-    name: { type: 'string', short: 'n' },
-    compress: { type: 'boolean', short: 'z' },
-    bases: { type: 'string' },
-    checksum: { type: 'boolean', short: 'c' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    threads: { type: 'string', short: 't' },
-  });
+/** The options of `build <folder>`. */
+export const BUILD_TREE_OPTIONS = {
+  output: { type: 'string', short: 'o' },
+  name: { type: 'string', short: 'n' },
+  compress: { type: 'boolean', short: 'z' },
+  bases: { type: 'string' },
+  checksum: { type: 'boolean', short: 'c' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  threads: { type: 'string', short: 't' },
+} as const;
+
+/** `build <folder>`, its command line parsed by `build`. */
+export async function buildTreeCommand(
+  values: Values<typeof BUILD_TREE_OPTIONS>,
+  positionals: readonly string[],
+  ctx: CommandContext,
+): Promise<void> {
   if (positionals.length !== 1) throw new UsageError(`build takes one folder, got ${positionals.length} arguments`);
   if (!values.output) throw new UsageError('building a folder needs -o <publish-folder>');
   const threads = intOption(values.threads, 'threads');
@@ -142,9 +131,10 @@ const ACTION: Record<TreeFileReport['action'], string> = {
   whole: 'fetch',
 };
 
-function printFiles(ctx: CommandContext, report: TreeDiffReport, all: boolean): void {
+/** One line per file that changes (results, on stdout: `--quiet` hides only the progress line). */
+function printFiles(ctx: CommandContext, report: TreeDiffReport): void {
   for (const f of report.files) {
-    if (!all && (f.action === 'unchanged' || f.action === 'metadata')) continue;
+    if (f.action === 'unchanged' || f.action === 'metadata') continue;
     const from = f.from ? ` from ${f.from}` : '';
     const plan = f.plan ? ` (${f.plan})` : '';
     ctx.stdout.write(
@@ -153,17 +143,30 @@ function printFiles(ctx: CommandContext, report: TreeDiffReport, all: boolean): 
   }
 }
 
-export async function treeCommand(kind: 'patch' | 'diff', args: string[], ctx: CommandContext): Promise<void> {
-  const { values, positionals } = parse(args, {
-    'content-base': { type: 'string' },
-    delete: { type: 'boolean' },
-    connections: { type: 'string', short: 'c' },
-    jobs: { type: 'string', short: 'j' },
-    fsync: { type: 'boolean' },
-    json: { type: 'boolean' },
-    quiet: { type: 'boolean', short: 'q' },
-    threads: { type: 'string', short: 't' },
-  });
+/**
+ * The options of `patch <folder> <manifest>` and `diff <folder> <manifest>` (diff takes
+ * the same ones: --connections and --jobs apply to its index downloads, --fsync is ignored).
+ */
+export const TREE_UPDATE_OPTIONS = {
+  'content-base': { type: 'string' },
+  delete: { type: 'boolean' },
+  connections: { type: 'string', short: 'c' },
+  jobs: { type: 'string', short: 'j' },
+  fsync: { type: 'boolean' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  threads: { type: 'string', short: 't' },
+} as const;
+
+type TreeUpdateValues = Values<typeof TREE_UPDATE_OPTIONS>;
+
+/** `patch <folder> <manifest>` and `diff <folder> <manifest>`, their command line parsed by `patch` or `diff`. */
+export async function treeCommand(
+  kind: 'patch' | 'diff',
+  values: TreeUpdateValues,
+  positionals: readonly string[],
+  ctx: CommandContext,
+): Promise<void> {
   if (positionals.length !== 2) throw new UsageError(`${kind} of a folder takes <folder> <manifest>, got ${positionals.length} arguments`);
   const [dir, manifest] = positionals as [string, string];
   const threads = intOption(values.threads, 'threads');
@@ -175,37 +178,36 @@ export async function treeCommand(kind: 'patch' | 'diff', args: string[], ctx: C
     ...(threads ? { threads } : {}),
     ...(connections ? { connections } : {}),
     ...(jobs ? { concurrency: jobs } : {}),
+    ...(values.delete ? { delete: true } : {}),
     signal: ctx.signal,
     onProgress: (p: { phase: string; done: number; total: number }) => progress.update(p.phase, p.done, p.total),
   };
   const { diffTree, patchTree } = await import('../../tree/patch-tree.js');
   if (kind === 'diff') {
-    const report = await diffTree(dir, manifest, { ...common, ...(values.delete ? { delete: true } : {}) });
+    const report = await diffTree(dir, manifest, common);
     progress.done();
-    if (values.json) {
-      ctx.stdout.write(`${JSON.stringify(report)}\n`);
-      return;
-    }
-    printFiles(ctx, report, false);
-    for (const p of report.extraneous) ctx.stdout.write(`extra     ${p} (removed with --delete)\n`);
-    const t = report.totals;
-    ctx.stdout.write(
-      `${t.files} files, ${t.changed} to update: reuse ${formatBytes(t.reusedBytes)}, fetch ${formatBytes(t.fetchBytes)} ` +
-        `+ manifest ${formatBytes(report.manifestBytes)} + indexes ${formatBytes(report.indexBytes)}\n`,
-    );
+    if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
+    else printDiff(ctx, report);
     return;
   }
-  const report = await patchTree(dir, manifest, {
-    ...common,
-    ...(values.delete ? { delete: true } : {}),
-    ...(values.fsync ? { fsync: true } : {}),
-  });
+  const report = await patchTree(dir, manifest, { ...common, ...(values.fsync ? { fsync: true } : {}) });
   progress.done();
-  if (values.json) {
-    ctx.stdout.write(`${JSON.stringify(report)}\n`);
-    return;
-  }
-  if (!values.quiet) printFiles(ctx, report, false);
+  if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
+  else printPatch(ctx, dir, report);
+}
+
+function printDiff(ctx: CommandContext, report: TreeDiffReport): void {
+  printFiles(ctx, report);
+  for (const p of report.extraneous) ctx.stdout.write(`extra     ${p} (removed with --delete)\n`);
+  const t = report.totals;
+  ctx.stdout.write(
+    `${t.files} files, ${t.changed} to update: reuse ${formatBytes(t.reusedBytes)}, fetch ${formatBytes(t.fetchBytes)} ` +
+      `+ manifest ${formatBytes(report.manifestBytes)} + indexes ${formatBytes(report.indexBytes)}\n`,
+  );
+}
+
+function printPatch(ctx: CommandContext, dir: string, report: TreePatchReport): void {
+  printFiles(ctx, report);
   for (const p of report.deleted) ctx.stdout.write(`deleted   ${p}\n`);
   const t = report.totals;
   ctx.stdout.write(
