@@ -11,7 +11,7 @@
  *
  * A first signature has large blocks. When the delta it gives has both matches and
  * literal data, the sender holds the delta and asks for a finer signature of the old
- * file's unmatched ranges (REFINE, see refine.ts), goes on with other files meanwhile,
+ * file's unmatched ranges (REFINE, see wire/refine.ts), goes on with other files meanwhile,
  * and splices the second delta into the first when that signature comes. A file of
  * 64 MiB or more starts streaming at once (copies up to its first literal data) and
  * waits for its second signature, so the receiver writes while the sender scans. A file
