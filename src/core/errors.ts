@@ -53,6 +53,12 @@ export const ErrorCodes = {
   PROTOCOL: 'GOSYNC_ERR_PROTOCOL',
   /** A `gosync serve --stdio` peer refused the request: a push to a read-only server, its root folder replaced by a file. */
   REFUSED: 'GOSYNC_ERR_REFUSED',
+  /**
+   * A worker thread stopped before it answered its task (it exited, or crashed: out of
+   * memory, a failure of the thread itself rather than of the task). Nothing was written;
+   * the same call with `threads: 1` does the work on the calling thread.
+   */
+  WORKER: 'GOSYNC_ERR_WORKER',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */
@@ -130,9 +136,12 @@ export function abortError(signal: AbortSignal): SyncError {
 
 /**
  * The IO error for a failed local file operation: "Cannot <action> <path>: <reason>".
- * A SyncError cause (an abort, a verification failure) is returned as it is.
+ * `cause` is the system error, or (a string) the reason itself for a state no system call
+ * reports ("it is not a regular file"). A SyncError cause (an abort, a verification
+ * failure) is returned as it is.
  */
 export function ioError(action: string, path: string, cause: unknown): SyncError {
   if (SyncError.is(cause)) return cause;
+  if (typeof cause === 'string') return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${cause}`, { path });
   return new SyncError(ErrorCodes.IO, `Cannot ${action} ${path}: ${(cause as Error).message}`, { cause, path });
 }

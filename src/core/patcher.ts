@@ -13,6 +13,7 @@ import type { BlockIndex } from './index/block-index.js';
 import { NO_FILE_DIGEST, blockLength } from './index/block-index.js';
 import type { PlannedRange } from './planner.js';
 import type { BlockSource } from './block-source.js';
+import { READ_SIZE } from './read-size.js';
 import { BlockVerifier, FileVerifier } from './verify.js';
 
 /** Random-access reads of a local file. */
@@ -66,10 +67,10 @@ export interface AssembleResult {
  * fills, so reading the local file, hashing and writing overlap. (On the benchmark VM this
  * changed little: a 256 MiB identical-file patch stayed at about 1.2 s, most of it the
  * file system allocating the new file — a plain Node loop writing 256 MiB to a new file
- * takes 0.84 s there, 0.19 s when rewriting one.) Local spans are read in 4 MiB pieces.
+ * takes 0.84 s there, 0.19 s when rewriting one.) Local spans are read in pieces of
+ * {@link READ_SIZE}.
  */
 const WRITE_BUFFER = 4 * 1024 * 1024;
-const LOCAL_READ = 4 * 1024 * 1024;
 
 /** Pulls exact byte counts out of a chunk stream. */
 class ChunkReader {
@@ -170,7 +171,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 
   const stream = ranges.length > 0 ? source.read(ranges, { signal }) : emptyStream();
   const reader = new ChunkReader(stream[Symbol.asyncIterator](), bs);
-  const localBuf = new Uint8Array(Math.max(LOCAL_READ, bs));
+  const localBuf = new Uint8Array(Math.max(READ_SIZE, bs));
   try {
     let r = 0;
     for (let i = 0; i < n; ) {

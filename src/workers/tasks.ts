@@ -6,12 +6,13 @@
  * @module
  */
 import { open } from 'node:fs/promises';
-import { ErrorCodes, SyncError } from '../core/errors.js';
+import { ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { writeBlockRecords, type RecordShape } from '../core/index/block-records.js';
 import { buildLookup, type LookupTable } from '../core/index/lookup.js';
 import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/strong-hash.js';
 import { BlockMatcher, type ScanStats } from '../core/matcher.js';
+import { READ_SIZE } from '../core/read-size.js';
 
 /** Hash the whole blocks of a chunk into records. */
 export interface RecordsTask {
@@ -65,9 +66,12 @@ export interface SharedIndex {
 
 /** BlockIndex fields a scan never reads, left out of a {@link SharedIndex}. */
 type NotForScans = 'fileDigest' | 'url' | 'published';
-/** Compiles only while every other BlockIndex field is carried by SharedIndex. */
-type AssertNone<T extends never> = T;
-type UncarriedIndexFields = AssertNone<Exclude<keyof BlockIndex, NotForScans | keyof SharedIndex>>;
+/**
+ * `T` while it carries every BlockIndex field but `Omitted`, else `never`: a field added to
+ * BlockIndex stops the build (at {@link shareIndex}) until a SharedIndex carries it too,
+ * or it is listed in {@link NotForScans}.
+ */
+type CarryingIndexFields<T, Omitted extends keyof BlockIndex> = [Exclude<keyof BlockIndex, Omitted | keyof T>] extends [never] ? T : never;
 
 /**
  * The strong hash of an index by its `name` (as a StrongHash records it): the project's
@@ -157,23 +161,24 @@ async function indexFor(shared: SharedIndex): Promise<{ index: BlockIndex; looku
   return cached;
 }
 
-const READ_SIZE = 4 * 1024 * 1024;
-
 /** Runs a {@link ScanTask}: reads each section (plus the windows' overlap) and scans it. */
 export async function runScan(task: ScanTask): Promise<ScanResult> {
   const { index, lookup } = await indexFor(task.index);
   const matcher = new BlockMatcher(index, { lookup });
   matcher.markKnown(task.known);
-  const fh = await open(task.path, 'r').catch((cause: unknown) => {
-    throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${task.path}: ${(cause as Error).message}`, { cause, path: task.path });
-  });
+  const fh = await open(task.path, 'r').catch((cause: unknown) => Promise.reject(ioError('open the local file', task.path, cause)));
   try {
     const buf = Buffer.allocUnsafeSlow(READ_SIZE);
     for (const [start, end] of task.sections) {
       const stop = Math.min(task.fileSize, end + 2 * index.blockSize);
       const scanner = matcher.scanner(task.source, start);
       for (let pos = start; pos < stop && !matcher.complete; ) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos));
+        } catch (cause) {
+          throw ioError('read the local file', task.path, cause);
+        }
         if (bytesRead === 0) break;
         scanner.push(buf.subarray(0, bytesRead));
         pos += bytesRead;
@@ -191,7 +196,7 @@ export async function runScan(task: ScanTask): Promise<ScanResult> {
  * Copies what a scan needs from an index into thread-shareable memory. The strong hash
  * goes by name: check {@link workersCanHash} before scanning with it on workers.
  */
-export function shareIndex(index: BlockIndex, id: string): SharedIndex {
+export function shareIndex(index: BlockIndex, id: string): CarryingIndexFields<SharedIndex, NotForScans> {
   return {
     id,
     fileSize: index.fileSize,

@@ -7,6 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { SyncError } from '../core/errors.js';
 import { runRecords, runScan, type RecordsTask, type ScanTask } from './tasks.js';
+import type { WorkerAnswer, WorkerFailure } from './worker-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('Cannot start: worker-main.js must run in a worker thread');
@@ -16,14 +17,20 @@ port.on('message', (task: RecordsTask | ScanTask) => {
     try {
       if (task.kind === 'records') {
         const r = runRecords(task);
-        port.postMessage({ ok: true, value: r }, [r.records, r.buffer]);
+        port.postMessage({ ok: true, value: r } satisfies WorkerAnswer, [r.records, r.buffer]);
       } else {
         const r = await runScan(task);
         const transfer = [r.foundSource.buffer, r.foundOffset.buffer, r.direct.buffer] as ArrayBuffer[];
-        port.postMessage({ ok: true, value: r }, transfer);
+        port.postMessage({ ok: true, value: r } satisfies WorkerAnswer, transfer);
       }
     } catch (err) {
-      port.postMessage({ ok: false, error: { message: (err as Error).message, ...(SyncError.is(err) ? { code: err.code } : {}) } });
+      port.postMessage({ ok: false, error: failure(err) } satisfies WorkerAnswer);
     }
   })();
 });
+
+function failure(err: unknown): WorkerFailure {
+  const message = (err as Error).message;
+  if (!SyncError.is(err)) return { message };
+  return { message, code: err.code, ...(err.path === undefined ? {} : { path: err.path }) };
+}

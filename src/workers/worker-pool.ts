@@ -9,7 +9,17 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker, type Transferable } from 'node:worker_threads';
-import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
+import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/errors.js';
+
+/**
+ * Work on a file below this size stays on the calling thread (hashing it for an index,
+ * scanning it for blocks). Not tuned by a benchmark: a cold worker (start-up plus JIT
+ * warm-up) costs on the order of 0.1–0.3 s, about what hashing or scanning 16 MiB takes
+ * on one core. On the 2-vCPU benchmark VM worker threads gave no speed-up at any size
+ * (its vCPUs share one core's throughput; see BENCHMARKS.md), so this needs re-measuring
+ * on a machine with two real cores.
+ */
+export const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
 
 /** Default thread count: every core. */
 export function defaultThreads(): number {
@@ -28,6 +38,22 @@ interface Pending {
   reject: (err: unknown) => void;
   /** While the task runs: its slot, and how to stop listening to its worker. */
   running?: { slot: Slot; detach: () => void } | undefined;
+}
+
+/** What a worker posts back for a task (see worker-main.ts). */
+export type WorkerAnswer = { ok: true; value: unknown } | { ok: false; error: WorkerFailure };
+
+/** A task's failure as it crosses threads: a SyncError's code and path survive, the rest is the message. */
+export interface WorkerFailure {
+  message: string;
+  code?: ErrorCode;
+  path?: string;
+}
+
+/** The error a task failed with, rebuilt on this side. */
+function taskError(e: WorkerFailure): Error {
+  if (e.code === undefined) return new Error(e.message);
+  return new SyncError(e.code, e.message, e.path === undefined ? {} : { path: e.path });
 }
 
 /** Runs tasks on up to `size` worker threads. */
@@ -122,21 +148,20 @@ export class WorkerPool {
       slot.busy = false;
       this.#pump();
     };
-    const onMessage = (answer: { ok: true; value: unknown } | { ok: false; error: { code?: string; message: string } }) => {
+    const onMessage = (answer: WorkerAnswer) => {
       done();
       if (answer.ok) task.resolve(answer.value);
-      else
-        task.reject(answer.error.code ? new SyncError(answer.error.code as never, answer.error.message) : new Error(answer.error.message));
+      else task.reject(taskError(answer.error));
     };
-    const onError = (err: Error) => {
+    const onError = (cause: Error) => {
       this.#drop(slot);
       done();
-      task.reject(err);
+      task.reject(new SyncError(ErrorCodes.WORKER, `Cannot finish a task: a worker thread failed (${cause.message})`, { cause }));
     };
     const onExit = (code: number) => {
       this.#drop(slot);
       done();
-      task.reject(new SyncError(ErrorCodes.IO, `Cannot finish a task: a worker thread exited with code ${code}`));
+      task.reject(new SyncError(ErrorCodes.WORKER, `Cannot finish a task: a worker thread exited with code ${code}`));
     };
     worker.on('message', onMessage);
     worker.once('error', onError);

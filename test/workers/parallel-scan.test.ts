@@ -17,9 +17,9 @@ import { buildZsync, decodeZsync } from '../../src/formats/zsync-control.js';
 import type { StrongHash } from '../../src/core/hashing/strong-hash.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
 import { concatIndexes } from '../../src/core/index/concat.js';
-import { PARALLEL_MIN_SIZE, scanLocalFiles } from '../../src/file/local-scan.js';
+import { scanLocalFiles } from '../../src/file/local-scan.js';
 import { shareIndex, type ScanTask } from '../../src/workers/tasks.js';
-import { WorkerPool } from '../../src/workers/worker-pool.js';
+import { PARALLEL_MIN_SIZE, WorkerPool } from '../../src/workers/worker-pool.js';
 import { concat, indexOf, randomBytes } from '../helpers/data.js';
 
 const BS = 4096;

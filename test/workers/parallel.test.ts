@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildIndexFile } from '../../src/file/build-file.js';
 import { decodeIndex } from '../../src/core/index/format.js';
-import { PARALLEL_MIN_SIZE, scanLocalFiles } from '../../src/file/local-scan.js';
+import { scanLocalFiles } from '../../src/file/local-scan.js';
 import { patchFile } from '../../src/file/patch-file.js';
 import { FileSource } from '../../src/sources/file-source.js';
-import { WorkerPool } from '../../src/workers/worker-pool.js';
+import { PARALLEL_MIN_SIZE, WorkerPool } from '../../src/workers/worker-pool.js';
 import { shareIndex } from '../../src/workers/tasks.js';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { concat, randomBytes } from '../helpers/data.js';
@@ -38,7 +38,6 @@ after(async () => {
 });
 
 test('an index built on worker threads is byte-identical to one built on one thread', async () => {
-  // build-file.ts keeps its own threshold (not exported), of the same 16 MiB as a scan's.
   assert.ok(newData.length >= PARALLEL_MIN_SIZE, `${newData.length} bytes would be hashed on the calling thread`);
   await buildIndexFile(join(dir, 'new'), join(dir, 'new.par.gosync'), { threads: 2 });
   await buildIndexFile(join(dir, 'new'), join(dir, 'new.one.gosync'), { threads: 1 });
@@ -58,7 +57,8 @@ test('a scan on worker threads finds what a serial scan finds, and the patch is 
   assert.ok(serial.matcher.foundCount >= index.blockCount - 80);
   assert.equal(parallel.matcher.stats.bytesScanned >= oldData.length, true);
   const out = join(dir, 'out');
-  const report = await patchFile({ local: join(dir, 'old'), output: out, index, source: new FileSource(join(dir, 'new')), threads: 2 });
+  const source = new FileSource(join(dir, 'new'));
+  const report = await patchFile({ local: join(dir, 'old'), output: out, index, source, threads: 2 }).finally(() => source.close());
   assert.deepEqual(await readFile(out), Buffer.from(newData));
   assert.ok(report.fetchedBytes < 200_000, `fetched ${report.fetchedBytes}`);
 });

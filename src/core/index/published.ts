@@ -195,7 +195,8 @@ export function decodePublished(data: Uint8Array, blockCount: number): Published
       forms.whole = { codec: codecOf(e[0]!), size: readU64(e, 4, 'whole-file'), name: readName(e, 12, 'whole-file') };
     } else if (type === T_BASE) {
       if (e.length < 54) throw corrupt('a base-delta entry is truncated');
-      (forms.bases ??= []).push({
+      forms.bases ??= [];
+      forms.bases.push({
         baseSize: readU64(e, 0, 'base-delta'),
         baseSha256: Uint8Array.from(e.subarray(8, 40)),
         codec: codecOf(e[40]!),
