@@ -7,14 +7,15 @@
  * @module
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from '../core/index/builder.js';
 import type { PublishedForms } from '../core/index/published.js';
+import { READ_SIZE } from '../core/read-size.js';
 import { writeFrames, writeWhole } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
-import { basename } from 'node:path';
 import { AtomicFile } from '../localfs/atomic-file.js';
-import { WorkerPool, defaultThreads } from '../workers/worker-pool.js';
+import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
 import type { RecordsResult, RecordsTask } from '../workers/tasks.js';
 
 /** Options of {@link buildIndexFile}. */
@@ -76,15 +77,6 @@ const BEST_WHOLE_MAX = 32 * 1024 * 1024;
  */
 const FAST_FRAMES_MIN = 64 * 1024 * 1024;
 
-/** Size of each sequential read. */
-const READ_SIZE = 4 * 1024 * 1024;
-/**
- * Below this size the index is hashed on the calling thread. Not tuned by a benchmark:
- * starting workers costs on the order of 0.1 s, about what hashing 16 MiB takes on one
- * core (see the same caveat in local-scan.ts).
- */
-const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
-
 /**
  * Writes the gosync index of `input` to `output` (atomically).
  *
@@ -97,14 +89,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   const started = performance.now();
   const { signal, onProgress, threads = defaultThreads(), compress, ...builderOptions } = options;
   throwIfAborted(signal);
-  let fileSize: number;
-  try {
-    const st = await stat(input);
-    if (!st.isFile()) throw new Error('not a regular file');
-    fileSize = st.size;
-  } catch (cause) {
-    throw new SyncError(ErrorCodes.IO, `Cannot index ${input}: ${(cause as Error).message}`, { cause, path: input });
-  }
+  const fileSize = await regularFileSize(input, 'index');
   const builder = new IndexBuilder({ ...builderOptions, fileSize, published: compress !== undefined });
   const { header } = builder;
   // Bad options and missing bases fail here, before anything is written.
@@ -136,8 +121,9 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     forms?.catch(fail);
     await out.write(builder.headerBytes());
     const progress = (done: number) => onProgress?.(done, fileSize);
-    if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(fh, builder, out, threads, stopSignal, progress);
-    else await hashSerial(fh, builder, out, stopSignal, progress);
+    const reader = { fh, path: input };
+    if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(reader, builder, out, threads, stopSignal, progress);
+    else await hashSerial(reader, builder, out, stopSignal, progress);
     published = forms ? await forms : undefined;
     const tail = builder.end(published?.forms);
     await out.write(tail);
@@ -150,7 +136,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   } finally {
     await fh.close();
   }
-  const indexBytes = (await stat(output)).size;
+  const indexBytes = (await stat(output).catch((cause: unknown) => Promise.reject(ioError('read', output, cause)))).size;
   return {
     index: output,
     fileSize,
@@ -189,14 +175,7 @@ async function planCompressedForms(options: CompressOptions, fileSize: number, b
     if (!Number.isInteger(v) || v < 0 || v > 11) throw new RangeError(`Cannot compress: ${name} ${v} is not a brotli quality 0..11`);
   }
   const bases = options.bases ?? [];
-  for (const base of bases) {
-    try {
-      const st = await stat(base);
-      if (!st.isFile()) throw new Error('not a regular file');
-    } catch (cause) {
-      throw new SyncError(ErrorCodes.IO, `Cannot make a delta from the base ${base}: ${(cause as Error).message}`, { cause, path: base });
-    }
-  }
+  for (const base of bases) await regularFileSize(base, 'make a delta from the base');
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
   return { level, wholeLevel, blocksPerFrame, frameBytes: blocksPerFrame * blockSize, whole: options.whole ?? true, bases, fileSize };
 }
@@ -273,8 +252,30 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
   };
 }
 
+/** The input file, open for reading, and its path for messages. */
+interface Input {
+  fh: FileHandle;
+  path: string;
+}
+
+/** The size of `path`; an IO error ("Cannot <action> <path>: …") when it is missing or not a regular file. */
+async function regularFileSize(path: string, action: string): Promise<number> {
+  const st = await stat(path).catch((cause: unknown) => Promise.reject(ioError(action, path, cause)));
+  if (!st.isFile()) throw ioError(action, path, 'not a regular file');
+  return st.size;
+}
+
+/** One read of the input into `buf` at `position` (null: the current position). */
+async function readInput(input: Input, buf: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
+  try {
+    return (await input.fh.read(buf, offset, length, position)).bytesRead;
+  } catch (cause) {
+    throw ioError('read', input.path, cause);
+  }
+}
+
 async function hashSerial(
-  fh: FileHandle,
+  input: Input,
   builder: IndexBuilder,
   out: AtomicFile,
   signal: AbortSignal | undefined,
@@ -284,7 +285,7 @@ async function hashSerial(
   let done = 0;
   for (;;) {
     throwIfAborted(signal);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+    const bytesRead = await readInput(input, buf, 0, buf.length, null);
     if (bytesRead === 0) break;
     await out.write(builder.push(buf.subarray(0, bytesRead)));
     done += bytesRead;
@@ -293,10 +294,10 @@ async function hashSerial(
 }
 
 /** Reads `length` bytes (fewer only at end of file) into `buf`. */
-async function readFull(fh: FileHandle, buf: Uint8Array, length: number): Promise<number> {
+async function readFull(input: Input, buf: Uint8Array, length: number): Promise<number> {
   let got = 0;
   while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, null);
+    const bytesRead = await readInput(input, buf, got, length - got, null);
     if (bytesRead === 0) break;
     got += bytesRead;
   }
@@ -304,7 +305,7 @@ async function readFull(fh: FileHandle, buf: Uint8Array, length: number): Promis
 }
 
 async function hashParallel(
-  fh: FileHandle,
+  input: Input,
   builder: IndexBuilder,
   out: AtomicFile,
   threads: number,
@@ -330,7 +331,7 @@ async function hashParallel(
       // Transferable memory must be owned outright: a fresh ArrayBuffer, never Node's pool.
       const buffer = spare.pop() ?? new ArrayBuffer(chunkSize);
       const view = new Uint8Array(buffer);
-      const n = await readFull(fh, view, chunkSize);
+      const n = await readFull(input, view, chunkSize);
       if (n === 0) break;
       const whole = n - (n % bs);
       if (whole > 0) {
@@ -351,7 +352,7 @@ async function hashParallel(
       if (whole < n) {
         // The last, partial block: finish everything in order, then push it here.
         while (inFlight.length > 0) await drainOne();
-        const tail = whole > 0 ? Buffer.from(await readBack(fh, done - (n - whole), n - whole)) : view.subarray(0, n);
+        const tail = whole > 0 ? Buffer.from(await readBack(input, done - (n - whole), n - whole)) : view.subarray(0, n);
         await out.write(builder.push(tail));
         break;
       }
@@ -366,9 +367,9 @@ async function hashParallel(
 }
 
 /** Re-reads `length` bytes at `position` (the tail of a chunk whose buffer has moved). */
-async function readBack(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
+async function readBack(input: Input, position: number, length: number): Promise<Uint8Array> {
   const buf = Buffer.allocUnsafe(length);
-  const { bytesRead } = await fh.read(buf, 0, length, position);
+  const bytesRead = await readInput(input, buf, 0, length, position);
   if (bytesRead !== length) throw new SyncError(ErrorCodes.SOURCE_CHANGED, 'Cannot build the index: the input changed while being read');
   return buf;
 }

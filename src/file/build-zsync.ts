@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ioError, throwIfAborted } from '../core/errors.js';
+import { READ_SIZE } from '../core/read-size.js';
 import type { BuildReport } from './build-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { ZsyncBuilder, type ZsyncBuilderOptions } from '../formats/zsync-control.js';
@@ -27,8 +28,6 @@ export interface BuildZsyncFileOptions extends Omit<ZsyncBuilderOptions, 'fileSi
   onProgress?: (done: number, total: number) => void;
 }
 
-const READ_SIZE = 4 * 1024 * 1024;
-
 /**
  * Writes the `.zsync` of `input` to `output` (atomically), as zsyncmake 0.6.2 would: same
  * parameters, same layout, accepted by the zsync client. Refuses an empty file
@@ -43,16 +42,10 @@ export async function buildZsyncFile(input: string, output: string, options: Bui
   const started = performance.now();
   const { signal, onProgress, urls, filename, mtime, ...rest } = options;
   throwIfAborted(signal);
-  let fileSize: number;
-  let modified: Date;
-  try {
-    const st = await stat(input);
-    if (!st.isFile()) throw new Error('not a regular file');
-    fileSize = st.size;
-    modified = st.mtime;
-  } catch (cause) {
-    throw new SyncError(ErrorCodes.IO, `Cannot index ${input}: ${(cause as Error).message}`, { cause, path: input });
-  }
+  const st = await stat(input).catch((cause: unknown) => Promise.reject(ioError('index', input, cause)));
+  if (!st.isFile()) throw ioError('index', input, 'not a regular file');
+  const fileSize = st.size;
+  const modified = st.mtime;
   const name = basename(input);
   const builder = new ZsyncBuilder({
     ...rest,
@@ -61,11 +54,11 @@ export async function buildZsyncFile(input: string, output: string, options: Bui
     ...(filename === null ? {} : { filename: filename ?? name }),
     ...(mtime === null ? {} : { mtime: mtime ?? modified }),
   });
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(input, 'r');
   } catch (cause) {
-    throw new SyncError(ErrorCodes.IO, `Cannot index ${input}: ${(cause as Error).message}`, { cause, path: input });
+    throw ioError('index', input, cause);
   }
   let out: AtomicFile | undefined;
   let bytes: Uint8Array;
@@ -78,7 +71,7 @@ export async function buildZsyncFile(input: string, output: string, options: Bui
       try {
         ({ bytesRead } = await fh.read(buf, 0, buf.length, null));
       } catch (cause) {
-        throw new SyncError(ErrorCodes.IO, `Cannot read ${input}: ${(cause as Error).message}`, { cause, path: input });
+        throw ioError('read', input, cause);
       }
       if (bytesRead === 0) break;
       builder.push(buf.subarray(0, bytesRead));

@@ -10,7 +10,7 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { DecodedAnyIndex, IndexFormat } from '../formats/detect.js';
 import type { ZsyncControl } from '../formats/zsync-control.js';
 import type { BlockIndex } from '../core/index/block-index.js';
@@ -80,22 +80,21 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
     const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
     return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
   }
-  let data: Uint8Array;
-  try {
-    const st = await stat(location);
-    if (st.size > maxBytes) {
-      throw new SyncError(
-        ErrorCodes.INDEX_CORRUPT,
-        `Cannot read the index ${location}: it is ${st.size} bytes, over the limit of ${maxBytes}`,
-        { path: location },
-      );
-    }
-    data = await readFile(location, options.signal ? { signal: options.signal } : {});
-  } catch (cause) {
-    if (SyncError.is(cause)) throw cause;
+  const failed = (cause: unknown) => {
     throwIfAborted(options.signal);
-    throw new SyncError(ErrorCodes.IO, `Cannot read the index ${location}: ${(cause as Error).message}`, { cause, path: location });
+    return Promise.reject(ioError('read the index', location, cause));
+  };
+  const st = await stat(location).catch(failed);
+  if (st.size > maxBytes) {
+    throw new SyncError(
+      ErrorCodes.INDEX_CORRUPT,
+      `Cannot read the index ${location}: it is ${st.size} bytes, over the limit of ${maxBytes}`,
+      {
+        path: location,
+      },
+    );
   }
+  const data: Uint8Array = await readFile(location, options.signal ? { signal: options.signal } : {}).catch(failed);
   const decoded = await decodeAny(data, { maxBytes, name: location });
   return { index: decoded.index, path: location, bytes: data.length, ...described(decoded) };
 }

@@ -4,22 +4,15 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { open, realpath, stat } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { ioError, throwIfAborted } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { BlockMatcher } from '../core/matcher.js';
 import type { LocalReader, PatchProgress } from '../core/patcher.js';
+import { READ_SIZE } from '../core/read-size.js';
 import { shareIndex, workersCanHash, type ScanResult, type ScanTask, type SharedIndex } from '../workers/tasks.js';
-import { WorkerPool, defaultThreads } from '../workers/worker-pool.js';
+import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
 
-/**
- * Files below this size are scanned on the calling thread. Not tuned by a benchmark: a
- * cold worker (start-up plus JIT warm-up) costs on the order of 0.1–0.3 s, about what
- * scanning 16 MiB of unrelated data takes on one core. On the 2-vCPU benchmark VM worker
- * threads gave no speed-up at any size (its vCPUs share one core's throughput; see
- * BENCHMARKS.md), so this needs re-measuring on a machine with two real cores.
- */
-export const PARALLEL_MIN_SIZE = 16 * 1024 * 1024;
 /** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */
 const MIN_SECTION = 16 * 1024 * 1024;
 
@@ -27,7 +20,7 @@ const MIN_SECTION = 16 * 1024 * 1024;
 export interface ScanOptions {
   signal?: AbortSignal;
   onProgress?: (p: PatchProgress) => void;
-  /** Size of each sequential read, default 4 MiB. */
+  /** Size of each sequential read, default {@link READ_SIZE} (4 MiB). */
   readSize?: number;
   /** Worker threads for scanning (default: every core; 1 scans on the calling thread). */
   threads?: number;
@@ -52,19 +45,22 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   const sizes: number[] = [];
   for (const p of paths) {
     let real: string;
+    let size: number;
+    let isFile: boolean;
     try {
       real = await realpath(p);
       const st = await stat(real);
-      if (!st.isFile()) throw new SyncError(ErrorCodes.IO, `Cannot read the local file ${p}: it is not a regular file`, { path: p });
-      if (seen.has(real)) continue;
-      seen.add(real);
-      sizes.push(st.size);
-      files.push(p);
+      size = st.size;
+      isFile = st.isFile();
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      if (SyncError.is(cause)) throw cause;
-      throw new SyncError(ErrorCodes.IO, `Cannot read the local file ${p}: ${(cause as Error).message}`, { cause, path: p });
+      throw ioError('read the local file', p, cause);
     }
+    if (!isFile) throw ioError('read the local file', p, 'it is not a regular file');
+    if (seen.has(real)) continue;
+    seen.add(real);
+    sizes.push(size);
+    files.push(p);
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
@@ -73,7 +69,7 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   if (threads > 1 && sizes.some((s) => s >= PARALLEL_MIN_SIZE) && !(await workersCanHash(index))) threads = 1;
   let pool: WorkerPool | undefined;
   let shared: SharedIndex | undefined;
-  const buf = Buffer.allocUnsafeSlow(options.readSize ?? 4 * 1024 * 1024);
+  const buf = Buffer.allocUnsafeSlow(options.readSize ?? READ_SIZE);
   try {
     for (let id = 0; id < files.length && !matcher.complete; id++) {
       const path = files[id]!;
@@ -86,14 +82,12 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
         });
         continue;
       }
-      const fh = await open(path, 'r').catch((cause: unknown) => {
-        throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${path}: ${(cause as Error).message}`, { cause, path });
-      });
+      const fh = await openLocal(path);
       try {
         const scanner = matcher.scanner(id);
         for (;;) {
           throwIfAborted(signal);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          const bytesRead = await readLocal(fh, path, buf, null);
           if (bytesRead === 0) break;
           scanner.push(buf.subarray(0, bytesRead));
           done += bytesRead;
@@ -199,27 +193,43 @@ function merge(matcher: BlockMatcher, r: ScanResult): void {
   s.falseMatches += r.stats.falseMatches;
 }
 
-/** Opens local files for random-access reads; `close()` releases them all. */
+/** Opens a local file for reading; an IO error when it cannot be. */
+function openLocal(path: string): Promise<FileHandle> {
+  return open(path, 'r').catch((cause: unknown) => Promise.reject(ioError('open the local file', path, cause)));
+}
+
+/** Reads into `target` at `position` (null: the current position); an IO error when the read fails. */
+async function readLocal(fh: FileHandle, path: string, target: Uint8Array, position: number | null): Promise<number> {
+  try {
+    return (await fh.read(target, 0, target.length, position)).bytesRead;
+  } catch (cause) {
+    throw ioError('read the local file', path, cause);
+  }
+}
+
+/**
+ * Opens local files for random-access reads; `close()` releases them all. When one cannot
+ * be opened, the ones already open are closed before the IO error is thrown.
+ */
 export async function openLocalReaders(files: readonly string[]): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {
-  const handles = await Promise.all(
-    files.map((path) =>
-      open(path, 'r').catch((cause: unknown) => {
-        throw new SyncError(ErrorCodes.IO, `Cannot open the local file ${path}: ${(cause as Error).message}`, { cause, path });
-      }),
-    ),
-  );
+  const opened = await Promise.allSettled(files.map(openLocal));
+  const handles: FileHandle[] = [];
+  let failure: { error: unknown } | undefined;
+  for (const o of opened) {
+    if (o.status === 'fulfilled') handles.push(o.value);
+    else failure ??= { error: o.reason };
+  }
+  const close = async () => {
+    await Promise.all(handles.map((h) => h.close().catch(() => {})));
+  };
+  if (failure) {
+    await close();
+    throw failure.error;
+  }
   const readers = handles.map(
-    (fh): LocalReader => ({
-      async readInto(target, position) {
-        const { bytesRead } = await fh.read(target, 0, target.length, position);
-        return bytesRead;
-      },
+    (fh, i): LocalReader => ({
+      readInto: (target, position) => readLocal(fh, files[i]!, target, position),
     }),
   );
-  return {
-    readers,
-    async close() {
-      await Promise.all(handles.map((h) => h.close().catch(() => {})));
-    },
-  };
+  return { readers, close };
 }

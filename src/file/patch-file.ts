@@ -11,7 +11,7 @@ import type { MissingSpan } from '../core/matcher.js';
 import { FileVerifier } from '../core/verify.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { openLocalReaders, scanLocalFiles } from './local-scan.js';
-import { assemble, type PatchProgress } from '../core/patcher.js';
+import { assemble, type AssembleResult, type PatchProgress } from '../core/patcher.js';
 import { planRanges, rangesBytes, type PlannedRange } from '../core/planner.js';
 import { choosePlan, type FetchPlan } from '../forms/choose-plan.js';
 import { PlanSource } from '../forms/plan-source.js';
@@ -255,7 +255,7 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
   const requestsBefore = before.requests;
   const bytesBefore = before.bytes;
   let refetched = false;
-  let result;
+  let result: AssembleResult;
   if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal)) {
     return {
       fileSize: index.fileSize,
