@@ -9,7 +9,9 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { createBrotliCompress } from 'node:zlib';
+import { ioError } from '../core/errors.js';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../formats/librsync-signature.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -54,7 +56,7 @@ export async function writeBaseDelta(
   const { signal } = options;
   // One pass over the base: its SHA-256 and its signature.
   const sha = createHash('sha256');
-  const { size: baseSize } = await (await import('node:fs/promises')).stat(base);
+  const { size: baseSize } = await stat(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)));
   const blockLength = baseBlockLength(baseSize);
   const sb = new LibrsyncSignatureBuilder({
     magic: librsyncSignatureMagic('md4', 'rollsum'),

@@ -5,12 +5,14 @@
  * @module
  */
 import { createBrotliDecompress } from 'node:zlib';
-import { drainOrClose } from '../util/drain.js';
 import type { BlockSource } from '../core/block-source.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { drainOrClose } from '../util/drain.js';
 
 /**
- * Yields the inflated bytes of the first `size` bytes of `source`. A source failure or a
- * damaged stream rejects the iteration; stopping early cancels the read.
+ * Yields the inflated bytes of the first `size` bytes of `source`. A source failure rejects
+ * the iteration with the source's error, a damaged or truncated stream with FRAME_CORRUPT;
+ * stopping early cancels the read.
  */
 export async function* brotliInflated(source: BlockSource, size: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const z = createBrotliDecompress();
@@ -27,6 +29,9 @@ export async function* brotliInflated(source: BlockSource, size: number, signal?
   })();
   try {
     yield* z as AsyncIterable<Buffer>;
+  } catch (cause) {
+    if (SyncError.is(cause)) throw cause;
+    throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot inflate ${source.name}: ${(cause as Error).message}`, { cause });
   } finally {
     z.destroy();
     await feeding;

@@ -20,7 +20,10 @@ export interface FetchPlan {
   /**
    * `raw`: ranges of the plain file; `frames`: some or all from compressed frames;
    * `whole`: the whole compressed file; `base`: a delta from the local file's exact
-   * version (chosen before any scan, see patch-from-base.ts).
+   * version (see patch-from-base.ts). {@link choosePlan} never answers `base`: `patchFile`
+   * looks for a base before it scans and, when it finds one, scans nothing; `diffFile`
+   * scans first (it reports what a block-based patch would reuse and fetch) and then
+   * reports a base, when there is one, in place of the plan chosen here.
    */
   kind: 'raw' | 'frames' | 'whole' | 'base';
   /** Estimated bytes on the wire (response bodies), index excluded. */

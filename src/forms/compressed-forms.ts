@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { brotliCompress, constants as zc, createBrotliCompress } from 'node:zlib';
 import { promisify } from 'node:util';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 
 const compress = promisify(brotliCompress);
@@ -46,8 +46,11 @@ export async function writeFrames(
   const { frameBytes, level, concurrency, fileSize, signal } = options;
   const count = Math.ceil(fileSize / frameBytes);
   const sizes = new Uint32Array(count);
-  const fh = await open(input, 'r');
-  const out = await AtomicFile.create(output);
+  const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
+  const out = await AtomicFile.create(output).catch(async (err: unknown) => {
+    await fh.close();
+    throw err;
+  });
   const inFlight: Promise<Buffer>[] = [];
   let written = 0;
   let total = 0;
@@ -104,14 +107,20 @@ export async function writeWhole(
   } catch (err) {
     await out.abort();
     if ((err as Error).name === 'AbortError' && options.signal) throwIfAborted(options.signal);
-    throw err;
+    // Write failures are the output's IO errors already; anything else failed reading the input.
+    throw ioError('compress', input, err);
   }
   return bytes;
 }
 
 async function readFull(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
   for (let got = 0; got < buf.length; ) {
-    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(buf, got, buf.length - got, position + got));
+    } catch (cause) {
+      throw ioError('compress', path, cause);
+    }
     if (bytesRead === 0)
       throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot compress ${path}: it ended early (it changed while being read)`, { path });
     got += bytesRead;
