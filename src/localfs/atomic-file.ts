@@ -5,44 +5,63 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { ioError } from '../core/errors.js';
 import type { OutputSink } from '../core/patcher.js';
 import { tempPath } from './staging.js';
+
+/** The mode a new file is created with, before the process's umask takes its bits away. */
+const NEW_FILE_MODE = 0o644;
+/** The mode of the temporary file while it is written: readable by its owner only. */
+const WRITING_MODE = 0o600;
 
 /** A temporary file that becomes `target` on commit. */
 export class AtomicFile implements OutputSink {
   readonly target: string;
   readonly tempPath: string;
   readonly #fh: FileHandle;
-  readonly #mode: number | undefined;
+  /** The mode the result gets at commit. */
+  readonly #mode: number;
   #done = false;
 
-  private constructor(target: string, tempPath: string, fh: FileHandle, mode: number | undefined) {
+  private constructor(target: string, tempPath: string, fh: FileHandle, mode: number) {
     this.target = target;
     this.tempPath = tempPath;
     this.#fh = fh;
     this.#mode = mode;
   }
 
-  /** Creates the temporary file next to `target` (keeping the target's mode if it exists). */
+  /**
+   * Creates the temporary file next to `target`. The result keeps the target's mode when
+   * the target exists; a new file gets 0o644 less the process's umask, as any file the
+   * process creates. The temporary file is 0o600 until the commit.
+   */
   static async create(target: string): Promise<AtomicFile> {
-    let mode: number | undefined;
+    let kept: number | undefined;
     try {
-      mode = (await stat(target)).mode & 0o7777;
+      kept = (await stat(target)).mode & 0o7777;
     } catch {
-      mode = undefined;
+      kept = undefined;
     }
     const temp = tempPath(target);
     let fh: FileHandle;
     try {
-      fh = await open(temp, 'wx', 0o600);
+      // For a new file the system applies the umask to the mode given here; it is read
+      // back below (the umask itself is the process's business, not a library's).
+      fh = await open(temp, 'wx', kept === undefined ? NEW_FILE_MODE : WRITING_MODE);
     } catch (cause) {
       throw ioError('create a temporary file for', target, cause);
     }
-    return new AtomicFile(target, temp, fh, mode);
+    if (kept !== undefined) return new AtomicFile(target, temp, fh, kept);
+    try {
+      const created = (await fh.stat()).mode & 0o7777;
+      await fh.chmod(WRITING_MODE);
+      return new AtomicFile(target, temp, fh, created);
+    } catch (cause) {
+      await fh.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+      throw ioError('create a temporary file for', target, cause);
+    }
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -65,7 +84,7 @@ export class AtomicFile implements OutputSink {
     if (this.#done) throw new Error('Cannot commit: the file was already committed or aborted');
     this.#done = true;
     try {
-      await this.#fh.chmod(this.#mode ?? 0o644 & ~process.umask());
+      await this.#fh.chmod(this.#mode);
       if (options.fsync) await this.#fh.datasync();
       await this.#fh.close();
       await rename(this.tempPath, this.target);

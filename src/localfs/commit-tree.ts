@@ -12,10 +12,9 @@
  * @module
  */
 import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { basename, relative, sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { type TreeRoot, treeParent } from './tree-path.js';
-import { PART_SUFFIX } from './staging.js';
 import { sameMtime, type LocalTree } from './walk.js';
 
 /** What a folder should hold: folders, files, links (as in a manifest; file content aside). */

@@ -24,6 +24,8 @@ export const TEMP_SUFFIX = '.gosync-tmp';
 
 /** Longest name kept as it is (leaves room for gosync's prefixes and suffixes). */
 const MAX = 100;
+/** Bytes of a longer name kept before the hash. */
+const KEPT = 80;
 
 /** The tags of part names and the random parts of temporary names: lowercase hex. */
 const HEX = /^[0-9a-f]+$/;
@@ -32,8 +34,15 @@ const HEX = /^[0-9a-f]+$/;
 export function shortName(name: string): string {
   if (Buffer.byteLength(name) <= MAX) return name;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  let cut = name.slice(0, 80);
-  while (Buffer.byteLength(cut) > 80) cut = cut.slice(0, -1);
+  // Whole characters only: half of a surrogate pair would be written to disk as U+FFFD,
+  // and the name read back would no longer be recognised.
+  let cut = '';
+  let bytes = 0;
+  for (const ch of name) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > KEPT) break;
+    cut += ch;
+  }
   return `${cut}~${hash}`;
 }
 

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { Stats } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
@@ -76,7 +77,7 @@ export class TreeRoot {
     let at = this.root;
     for (let i = 0; i < parts.length - 1; i++) {
       at = at + sep + parts[i];
-      let st;
+      let st: Stats;
       try {
         st = await lstat(at);
       } catch (cause) {
@@ -113,7 +114,7 @@ export class TreeRoot {
         if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw ioError('create the folder', at, cause);
         }
-        const st = await lstat(at);
+        const st = await lstat(at).catch((c: unknown) => Promise.reject(ioError('check', at, c)));
         if (!st.isDirectory()) {
           throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot create the folder ${JSON.stringify(p)}: ${at} exists and is not a folder`, {
             path: at,

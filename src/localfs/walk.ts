@@ -4,10 +4,11 @@
  *
  * @module
  */
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
-import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
+import { ioError, throwIfAborted } from '../core/errors.js';
 import { treePathProblem } from './tree-path.js';
 
 /** One local entry. */
@@ -54,14 +55,15 @@ export interface WalkTreeOptions {
  */
 export async function walkTree(root: string, options: WalkTreeOptions = {}): Promise<LocalTree> {
   const tree: LocalTree = { entries: new Map(), temps: [], parts: [], skipped: [] };
+  let rootStat: Stats;
   try {
     // The root is the caller's choice: a link to a folder is followed (links below it never are).
-    const st = await stat(root);
-    if (!st.isDirectory()) throw new SyncError(ErrorCodes.IO, `Cannot use ${root} as a folder: it is not one`, { path: root });
+    rootStat = await stat(root);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return tree;
     throw ioError('read the folder', root, cause);
   }
+  if (!rootStat.isDirectory()) throw ioError('read the folder', root, 'it is not a folder');
   const pending: string[] = [''];
   while (pending.length > 0) {
     throwIfAborted(options.signal);
@@ -91,7 +93,7 @@ export async function walkTree(root: string, options: WalkTreeOptions = {}): Pro
             tree.skipped.push(local);
             return;
           }
-          let st;
+          let st: Stats;
           try {
             st = await lstat(local);
           } catch (cause) {
