@@ -158,7 +158,7 @@ export function encodeGoSyncV0Index(
   const blockCount = blockCountOf(data.length, blockSize);
   const out = Buffer.alloc(GO_SYNC_HEADER_SIZE + blockCount * GO_SYNC_RECORD_SIZE);
   out.set(GO_SYNC_MAGIC, 0);
-  version.forEach((v, k) => out.writeUInt16LE(v, 6 + 2 * k));
+  for (const [k, v] of version.entries()) out.writeUInt16LE(v, 6 + 2 * k);
   out.writeBigInt64LE(BigInt(data.length), 12);
   out.writeUInt32LE(blockSize, 20);
   for (let i = 0, p = GO_SYNC_HEADER_SIZE; i < blockCount; i++, p += GO_SYNC_RECORD_SIZE) {

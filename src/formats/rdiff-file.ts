@@ -18,6 +18,7 @@ import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.j
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import type { ScanStats } from '../core/matcher.js';
 import type { OutputSink } from '../core/patcher.js';
+import { READ_SIZE } from '../core/read-size.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { LibrsyncDeltaGenerator, LibrsyncDeltaParser, type DeltaStats } from './librsync-delta.js';
 import {
@@ -45,7 +46,6 @@ export interface RdiffCommonOptions {
   overwrite?: boolean;
 }
 
-const READ_SIZE = 4 * 1024 * 1024;
 const WRITE_SIZE = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
@@ -61,16 +61,14 @@ interface Source {
 
 /** Opens a regular file for reading, with its size. */
 async function openFile(path: string): Promise<{ fh: FileHandle; size: number }> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Error('not a regular file');
-    return { fh, size: st.size };
-  } catch (cause) {
-    await fh?.close().catch(() => {});
-    throw ioError('read', path, cause);
-  }
+  const fh = await open(path, 'r').catch((cause: unknown) => Promise.reject(ioError('read', path, cause)));
+  const failed = async (problem: unknown): Promise<never> => {
+    await fh.close().catch(() => {});
+    throw ioError('read', path, problem);
+  };
+  const st = await fh.stat().catch(failed);
+  if (!st.isFile()) return failed('not a regular file');
+  return { fh, size: st.size };
 }
 
 async function openSource(input: RdiffInput, what: string): Promise<Source> {
@@ -128,17 +126,11 @@ async function openSource(input: RdiffInput, what: string): Promise<Source> {
 async function readAll(input: RdiffInput | Uint8Array, what: string, max: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
   if (input instanceof Uint8Array) return input;
   if (typeof input === 'string') {
-    try {
-      const st = await stat(input);
-      if (st.size > max)
-        throw new SyncError(
-          ErrorCodes.INDEX_CORRUPT,
-          `Cannot read the ${what} ${input}: it is ${st.size} bytes, over the limit of ${max}`,
-          { path: input },
-        );
-    } catch (err) {
-      if (SyncError.is(err)) throw err;
-      throw ioError('read', input, err);
+    const st = await stat(input).catch((cause: unknown) => Promise.reject(ioError('read', input, cause)));
+    if (st.size > max) {
+      throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the ${what} ${input}: it is ${st.size} bytes, over the limit of ${max}`, {
+        path: input,
+      });
     }
   }
   const src = await openSource(input, what);
@@ -185,8 +177,7 @@ async function openSink(output: RdiffOutput | Through, overwrite: boolean): Prom
         () => true,
         () => false,
       );
-      if (exists)
-        throw new SyncError(ErrorCodes.IO, `Cannot write ${output}: the file exists (use -f / overwrite to replace it)`, { path: output });
+      if (exists) throw ioError('write', output, 'the file exists (use -f / overwrite to replace it)');
     }
     file = await AtomicFile.create(output);
   } else {
@@ -234,12 +225,7 @@ async function openSink(output: RdiffOutput | Through, overwrite: boolean): Prom
             () => true,
             () => false,
           );
-          if (exists)
-            throw new SyncError(
-              ErrorCodes.IO,
-              `Cannot write ${output as string}: the file appeared meanwhile (use -f / overwrite to replace it)`,
-              { path: output as string },
-            );
+          if (exists) throw ioError('write', output as string, 'the file appeared meanwhile (use -f / overwrite to replace it)');
         }
         await file.commit();
       }

@@ -207,23 +207,68 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
   if (data.length > maxBytes) throw corrupt(`it is ${data.length} bytes, over the limit of ${maxBytes}`);
   if (!isZsyncControl(data)) throw corrupt('it does not start with "zsync:" (not a .zsync control file)');
   const { headers, recordsAt } = readHeaders(data);
+  const fields = collectFields(headers);
+  const version = headers[0]![1];
+  checkVersion(version, fields.single.get('Min-Version'));
+  const shape = readShape(fields.single);
+  const fileDigest = readFileDigest(fields);
+  if (fields.urls.length === 0 && fields.zUrl) {
+    throw unsupported(
+      'it describes the inside of a gzip file (Z-URL, "look-inside" mode) and has no plain URL; gosync fetches only uncompressed data (make the .zsync of the uncompressed file, or of the .gz itself with zsyncmake -Z)',
+    );
+  }
+  const blockCount = blockCountOf(shape.fileSize, shape.blockSize);
+  const { weak, strong } = readRecords(data, recordsAt, blockCount, shape, fields.zMap2);
+  const { urls } = fields;
+  const index: BlockIndex = {
+    fileSize: shape.fileSize,
+    blockSize: shape.blockSize,
+    blockCount,
+    seqMatches: shape.seqMatches,
+    weakBytes: shape.weakBytes,
+    strongBytes: shape.strongBytes,
+    strongHash: shape.strongHash,
+    weak,
+    strong,
+    fileDigest,
+    ...(urls[0] !== undefined ? { url: urls[0] } : {}),
+  };
+  const filename = headers.find(([n]) => n === 'Filename')?.[1];
+  const mtime = headers.find(([n]) => n === 'MTime')?.[1];
+  return { index, version, urls, headers, ...(filename !== undefined ? { filename } : {}), ...(mtime !== undefined ? { mtime } : {}) };
+}
 
-  const single = new Map<string, string>();
-  const urls: string[] = [];
-  const fileHashes: string[] = [];
-  let zUrl = false;
-  const zMap2 = headers.some(([name]) => name === 'Z-Map2');
+/** The headers decodeZsync reads, sorted out. */
+interface ZsyncFields {
+  /** Headers that may appear once, by name. */
+  single: Map<string, string>;
+  /** `URL` values, in order. */
+  urls: string[];
+  /** `File-Hash` values, in order. */
+  fileHashes: string[];
+  /** True when a `Z-URL` header (gzip look-inside) is present. */
+  zUrl: boolean;
+  /** True when a `Z-Map2` header is present. */
+  zMap2: boolean;
+}
+
+/** Sorts the headers after the `zsync:` line; a header that may appear once appearing twice is INDEX_CORRUPT. */
+function collectFields(headers: readonly [string, string][]): ZsyncFields {
+  const fields: ZsyncFields = { single: new Map(), urls: [], fileHashes: [], zUrl: false, zMap2: false };
   for (const [name, value] of headers.slice(1)) {
     switch (name) {
       case 'URL':
         if (value === '') throw corrupt('a URL header is empty');
-        urls.push(value);
+        fields.urls.push(value);
         break;
       case 'File-Hash':
-        fileHashes.push(value);
+        fields.fileHashes.push(value);
         break;
       case 'Z-URL':
-        zUrl = true;
+        fields.zUrl = true;
+        break;
+      case 'Z-Map2':
+        fields.zMap2 = true;
         break;
       case 'Length':
       case 'Blocksize':
@@ -231,20 +276,29 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
       case 'SHA-1':
       case 'Strong-Hash-Algorithm':
       case 'Min-Version':
-        if (single.has(name)) throw corrupt(`the ${name} header appears twice`);
-        single.set(name, value);
+        if (fields.single.has(name)) throw corrupt(`the ${name} header appears twice`);
+        fields.single.set(name, value);
         break;
       default:
-      // Filename, MTime, Safe, Z-Map2, Z-Filename, Recompress and unknown headers: not needed.
+      // Filename, MTime, Safe, Z-Filename, Recompress and unknown headers: not needed.
     }
   }
-  const version = headers[0]![1];
+  return fields;
+}
+
+/** Refuses the 0.0.4 format and a `Min-Version` above what this reader honours. */
+function checkVersion(version: string, minVersion: string | undefined): void {
   if (version === '0.0.4') throw unsupported('it is in the zsync 0.0.4 format, which zsync itself no longer reads');
-  const minVersion = single.get('Min-Version');
   if (minVersion !== undefined && versionAbove(versionParts(minVersion), SUPPORTED_MIN_VERSION)) {
     throw unsupported(`it needs a zsync client of version ${clip(minVersion)} or later (Min-Version)`);
   }
+}
 
+/** The BlockIndex fields the headers give: sizes, block hash and the record layout. */
+type ZsyncShape = Pick<BlockIndex, 'fileSize' | 'blockSize' | 'seqMatches' | 'weakBytes' | 'strongBytes' | 'strongHash'>;
+
+/** Reads Length, Blocksize, Strong-Hash-Algorithm and Hash-Lengths. */
+function readShape(single: ReadonlyMap<string, string>): ZsyncShape {
   const lengthText = single.get('Length');
   const blockText = single.get('Blocksize');
   if (lengthText === undefined) throw corrupt('it has no Length header');
@@ -258,33 +312,29 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
   const strongHash = strongHashNamed(algorithmName);
   if (!strongHash) throw unsupported(`its strong hash algorithm "${clip(algorithmName)}" is not one of MD4, MD5, SHA-224`);
 
-  let seqMatches: 1 | 2 = 1;
-  let weakBytes = 4;
-  let strongBytes = strongHash.digestLength;
   const lengths = single.get('Hash-Lengths');
-  if (lengths !== undefined) {
-    const m = /^(\d{1,3}),(\d{1,3}),(\d{1,3})$/.exec(lengths);
-    if (!m) throw corrupt(`the Hash-Lengths value "${clip(lengths)}" is not "seq,rsum,strong"`);
-    const [s, r, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    if (s !== 1 && s !== 2) throw corrupt(`Hash-Lengths: sequential matches ${s} is not 1 or 2`);
-    if (r < 1 || r > 4) throw corrupt(`Hash-Lengths: rsum length ${r} is not 1..4`);
-    if (c < 3 || c > strongHash.digestLength)
-      throw corrupt(`Hash-Lengths: strong hash length ${c} is not 3..${strongHash.digestLength} for ${strongHash.name.toUpperCase()}`);
-    seqMatches = s;
-    weakBytes = r;
-    strongBytes = c;
-  }
+  if (lengths === undefined) return { fileSize, blockSize, seqMatches: 1, weakBytes: 4, strongBytes: strongHash.digestLength, strongHash };
+  const m = /^(\d{1,3}),(\d{1,3}),(\d{1,3})$/.exec(lengths);
+  if (!m) throw corrupt(`the Hash-Lengths value "${clip(lengths)}" is not "seq,rsum,strong"`);
+  const [s, r, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (s !== 1 && s !== 2) throw corrupt(`Hash-Lengths: sequential matches ${s} is not 1 or 2`);
+  if (r < 1 || r > 4) throw corrupt(`Hash-Lengths: rsum length ${r} is not 1..4`);
+  if (c < 3 || c > strongHash.digestLength)
+    throw corrupt(`Hash-Lengths: strong hash length ${c} is not 3..${strongHash.digestLength} for ${strongHash.name.toUpperCase()}`);
+  return { fileSize, blockSize, seqMatches: s, weakBytes: r, strongBytes: c, strongHash };
+}
 
-  // Whole-file hash: File-Hash SHA-256, else File-Hash SHA-1, else the SHA-1 header.
+/** The whole-file hash: File-Hash SHA-256, else File-Hash SHA-1, else the SHA-1 header. */
+function readFileDigest(fields: ZsyncFields): FileDigest {
   let fileDigest: FileDigest | undefined;
-  for (const value of fileHashes) {
+  for (const value of fields.fileHashes) {
     const colon = value.indexOf(':');
     const alg = colon > 0 ? fileHashNamed(value.slice(0, colon)) : undefined;
     if (!alg) continue; // an algorithm gosync does not know; another header may still give one
     const digest = parseHex('File-Hash', value.slice(colon + 1), alg.length);
     if (!fileDigest || (fileDigest.algorithm === 'sha1' && alg.algorithm === 'sha256')) fileDigest = { algorithm: alg.algorithm, digest };
   }
-  const sha1 = single.get('SHA-1');
+  const sha1 = fields.single.get('SHA-1');
   if (sha1 !== undefined) {
     const digest = parseHex('SHA-1', sha1, 20);
     fileDigest ??= { algorithm: 'sha1', digest };
@@ -293,15 +343,21 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
     throw unsupported(
       'it has no whole-file hash gosync knows (SHA-1, or File-Hash with SHA-1 or SHA-256), so the result could not be verified',
     );
+  return fileDigest;
+}
 
-  if (urls.length === 0 && zUrl) {
-    throw unsupported(
-      'it describes the inside of a gzip file (Z-URL, "look-inside" mode) and has no plain URL; gosync fetches only uncompressed data (make the .zsync of the uncompressed file, or of the .gz itself with zsyncmake -Z)',
-    );
-  }
-
-  // The checksum section: its exact size follows from the header. Check it before allocating.
-  const blockCount = blockCountOf(fileSize, blockSize);
+/**
+ * Reads the checksum section, whose exact size follows from the header: checked before
+ * anything sized by it is allocated.
+ */
+function readRecords(
+  data: Uint8Array,
+  recordsAt: number,
+  blockCount: number,
+  shape: Pick<ZsyncShape, 'weakBytes' | 'strongBytes'>,
+  zMap2: boolean,
+): { weak: Uint32Array; strong: Uint8Array } {
+  const { weakBytes, strongBytes } = shape;
   const record = weakBytes + strongBytes;
   const expected = blockCount * record;
   const actual = data.length - recordsAt;
@@ -323,22 +379,7 @@ export function decodeZsync(data: Uint8Array, options: DecodeZsyncOptions = {}):
     weak[i] = w >>> 0;
     strong.set(data.subarray(p + weakBytes, p + record), i * strongBytes);
   }
-  const index: BlockIndex = {
-    fileSize,
-    blockSize,
-    blockCount,
-    seqMatches,
-    weakBytes,
-    strongBytes,
-    strongHash,
-    weak,
-    strong,
-    fileDigest,
-    ...(urls[0] !== undefined ? { url: urls[0] } : {}),
-  };
-  const filename = headers.find(([n]) => n === 'Filename')?.[1];
-  const mtime = headers.find(([n]) => n === 'MTime')?.[1];
-  return { index, version, urls, headers, ...(filename !== undefined ? { filename } : {}), ...(mtime !== undefined ? { mtime } : {}) };
+  return { weak, strong };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * @module
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
 
 /** Options of {@link FileSource}. */
@@ -33,24 +33,26 @@ export class FileSource implements BlockSource {
   #open(): Promise<FileHandle> {
     this.#handle ??= open(this.#path, 'r').catch((cause: unknown) => {
       this.#handle = undefined;
-      throw new SyncError(ErrorCodes.IO, `Cannot open the reference ${this.#path}: ${(cause as Error).message}`, {
-        cause,
-        path: this.#path,
-      });
+      throw ioError('open the reference', this.#path, cause);
     });
     return this.#handle;
   }
 
   async *read(ranges: readonly ByteRange[], options: ReadRangesOptions = {}): AsyncGenerator<Uint8Array> {
     const fh = await this.#open();
-    const { size } = await fh.stat();
+    const { size } = await fh.stat().catch((cause: unknown) => Promise.reject(ioError('read the reference', this.#path, cause)));
     assertRanges(ranges, size);
     for (const r of ranges) {
       for (let pos = r.start; pos < r.end; ) {
         throwIfAborted(options.signal);
         const want = Math.min(this.#readSize, r.end - pos);
         const buf = Buffer.allocUnsafeSlow(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await fh.read(buf, 0, want, pos));
+        } catch (cause) {
+          throw ioError('read the reference', this.#path, cause);
+        }
         this.stats.requests++;
         if (bytesRead === 0) {
           throw new SyncError(

@@ -7,6 +7,8 @@
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { abortError, ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import {
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_TIMEOUT_MS,
   baseHeaders,
   contentLength,
   discardBody,
@@ -87,8 +89,8 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
         dispatcher,
         headers,
         signal,
-        timeoutMs: options.timeoutMs ?? 30_000,
-        maxRedirects: options.maxRedirects ?? 5,
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        maxRedirects: options.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
       });
       if (response.statusCode < 200 || response.statusCode > 299 || response.statusCode === 206) {
         await discardBody(response.body);

@@ -39,6 +39,11 @@ export interface SendOptions {
   readonly onRequest?: (() => void) | undefined;
 }
 
+/** Default headers timeout and body idle timeout of every request. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Default number of redirects a request follows. */
+export const DEFAULT_MAX_REDIRECTS = 5;
+
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Headers that must not follow a redirect to another origin. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];

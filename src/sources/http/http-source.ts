@@ -11,6 +11,8 @@ import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../../core/block-source.js';
 import {
+  DEFAULT_MAX_REDIRECTS,
+  DEFAULT_TIMEOUT_MS,
   baseHeaders,
   contentLength,
   discardBody,
@@ -168,8 +170,8 @@ export class HttpSource implements BlockSource {
     this.#maxRangesPerRequest = positiveInteger('maxRangesPerRequest', options.maxRangesPerRequest, 16);
     this.#maxBytesInFlight = positiveInteger('maxBytesInFlight', options.maxBytesInFlight, 32 * MiB);
     this.#maxRequestBytes = positiveInteger('maxRequestBytes', options.maxRequestBytes, 4 * MiB);
-    this.#timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, 30_000);
-    this.#maxRedirects = nonNegativeInteger('maxRedirects', options.maxRedirects, 5);
+    this.#timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
+    this.#maxRedirects = nonNegativeInteger('maxRedirects', options.maxRedirects, DEFAULT_MAX_REDIRECTS);
     this.#retry = {
       retries: nonNegativeInteger('retries', options.retries, DEFAULT_RETRY_POLICY.retries),
       baseDelayMs: nonNegativeInteger('retryDelayMs', options.retryDelayMs, DEFAULT_RETRY_POLICY.baseDelayMs),
@@ -274,7 +276,9 @@ export class HttpSource implements BlockSource {
     while (!job.complete) {
       let ranges = this.#rangesFor(job);
       if (ranges.length > 1) {
-        await (this.#probe ??= this.#probeMultiRange(ranges, job.signal));
+        // One probe for the source's whole life: every job waits for the first one.
+        this.#probe ??= this.#probeMultiRange(ranges, job.signal);
+        await this.#probe;
         ranges = this.#rangesFor(job);
       }
       const before = job.received;
@@ -639,7 +643,7 @@ class OriginPools extends Dispatcher {
  * folder: requests for many files then reuse the same connections. Close it when done.
  */
 export function createHttpDispatcher(options: { connections?: number; timeoutMs?: number } = {}): Dispatcher {
-  const timeout = options.timeoutMs ?? 30_000;
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new OriginPools({
     connections: options.connections ?? 8,
     pipelining: 1,

@@ -114,7 +114,12 @@ describe('RangeScheduler', () => {
         started++;
         const { start, end } = job.span();
         if (start === 0) return void job.write(0, data.subarray(0, end));
-        await new Promise<void>((_, reject) => job.signal.addEventListener('abort', () => (cancelled++, reject(new Error('aborted')))));
+        await new Promise<void>((_, reject) =>
+          job.signal.addEventListener('abort', () => {
+            cancelled++;
+            reject(new Error('aborted'));
+          }),
+        );
       },
     });
     for await (const chunk of scheduler.chunks()) {
