@@ -16,7 +16,7 @@
  */
 import type { BlockIndex } from './index/block-index.js';
 import { blockLength, strongHashLength } from './index/block-index.js';
-import { buildLookup, type LookupTable } from './index/lookup.js';
+import { MIX_KEY, MIX_SECOND, buildLookup, type LookupTable } from './index/lookup.js';
 import { weakChecksum, weakMask } from './rollsum.js';
 import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from './rabin-karp.js';
 import { bytesEqual } from './hashing/strong-hash.js';
@@ -526,7 +526,7 @@ export class Scanner {
       }
       for (;;) {
         const w0 = (h & mask) >>> 0;
-        const key = Math.imul(w0, 0x85ebca6b) >>> 0; // mixKey(w0, 0)
+        const key = Math.imul(w0, MIX_KEY) >>> 0; // mixKey(w0, 0)
         const f = key >>> fshift;
         if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0 || x === predX) {
           if (x === predX) {
@@ -635,7 +635,7 @@ export class Scanner {
         // `>>> 0`: with 4 stored bytes the mask keeps bit 31, and the stored sums are unsigned.
         const w0 = (((a0 << 16) | (b0 & 0xffff)) & mask) >>> 0;
         const w1 = (((a1 << 16) | (b1 & 0xffff)) & mask1) >>> 0;
-        const h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 0x85ebca6b) >>> 0;
+        const h = Math.imul(w0 ^ Math.imul(w1, MIX_SECOND), MIX_KEY) >>> 0; // mixKey(w0, w1)
         const f = h >>> fshift;
         if ((filter[f >>> 5]! & (1 << (f & 31))) !== 0 || x === predX) {
           if (x === predX) {
