@@ -43,6 +43,13 @@ export interface SendOptions {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** Default number of redirects a request follows. */
 export const DEFAULT_MAX_REDIRECTS = 5;
+/**
+ * Bytes of an unwanted body still read so that its keep-alive connection can carry the next
+ * request: an error page, or the rest of an answer once a request has every byte it needs
+ * (a multipart closing boundary, the tail of a coalesced or whole answer). A longer body is
+ * cut off with the connection, which costs a handshake instead.
+ */
+export const DRAIN_LIMIT = 64 * 1024;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Headers that must not follow a redirect to another origin. */
@@ -188,7 +195,7 @@ export class ResponseBody {
 /** Reads and drops a small body so the connection can be reused (or closes it). */
 export async function discardBody(body: HttpResponse['body']): Promise<void> {
   try {
-    await body.dump({ limit: 64 * 1024 });
+    await body.dump({ limit: DRAIN_LIMIT });
   } catch {
     // The connection is closed instead; nothing else to do.
   }

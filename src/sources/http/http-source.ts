@@ -13,6 +13,7 @@ import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions,
 import {
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_TIMEOUT_MS,
+  DRAIN_LIMIT,
   baseHeaders,
   contentLength,
   discardBody,
@@ -75,13 +76,6 @@ const MiB = 1024 * 1024;
 const PROBE_TIMEOUT_MS = 5000;
 /** Keep `Range` headers below this many characters (servers limit header lines to 4–8 KiB). */
 const MAX_RANGE_HEADER_CHARS = 4000;
-/**
- * Once a response has brought every byte its request needs, a rest of at most this many bytes
- * (a multipart closing boundary, the tail of a coalesced or whole answer) is still read, so its
- * keep-alive connection can carry the next request; a longer rest is cut off with the
- * connection, which costs a handshake instead.
- */
-const DRAIN_LIMIT = 64 * 1024;
 /** Longest wait for such a rest to come in. */
 const DRAIN_TIMEOUT_MS = 5000;
 /**
