@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ErrorCodes, SyncError } from './errors.js';
 
 /** A half-open byte range `[start, end)` of the reference. */
 export interface ByteRange {
@@ -52,8 +53,6 @@ export interface SourceStats {
   /** Bytes received as bodies (for HTTP, including multipart part headers). */
   bytes: number;
 }
-
-import { ErrorCodes, SyncError } from './errors.js';
 
 /**
  * Checks that ranges are sorted, non-empty, non-overlapping and (when `size` is known)
