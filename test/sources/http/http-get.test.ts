@@ -30,6 +30,11 @@ function isCode(code: ErrorCode): (error: unknown) => boolean {
 
 const fast = { dispatcher, retryDelayMs: 1, maxRetryDelayMs: 5 };
 
+/** Waits, up to 5 s, until the server has noticed what the client did (a connection it closed). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await delay(10);
+}
+
 describe('httpGet', () => {
   it('returns the body, the final URL after redirects and the validators', async () => {
     const server = await serve((r) => (r.path === '/index' ? { kind: 'redirect', status: 301, location: '/files/index.gosync' } : {}));
@@ -46,7 +51,7 @@ describe('httpGet', () => {
     const big = testBytes(4_000_000, 2);
     const server = await serve(() => ({ trickle: 65_536 }), big);
     await assert.rejects(httpGet(server.url(), { ...fast, maxBytes: 1000 }), isCode(ErrorCodes.HTTP_RESPONSE));
-    await delay(20);
+    await until(() => server.requests[0]!.aborted);
     assert.ok(server.requests[0]!.aborted);
     assert.ok(server.bytesSent < big.length);
   });

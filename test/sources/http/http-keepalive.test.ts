@@ -89,6 +89,11 @@ async function readAll(source: HttpSource, ranges: readonly ByteRange[]): Promis
 
 const fast: HttpSourceOptions = { retryDelayMs: 1, maxRetryDelayMs: 5 };
 
+/** Waits, up to 5 s, until the server has noticed what the client did (a connection it closed). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await delay(10);
+}
+
 describe('HttpSource keeps connections alive (our static server)', () => {
   const data = testBytes(2_000_000, 21);
   let dir: string;
@@ -282,7 +287,7 @@ describe('HttpSource keeps connections alive (answers in pieces, odd shapes)', (
       { connections: 1, maxRangesPerRequest: 1 },
       big,
     );
-    await delay(20);
+    await until(() => server.gets[0]?.aborted === true);
     assert.equal(server.gets.length, 2);
     assert.equal(server.gets[0]!.aborted, true, 'the rest of the 3 MB body is not downloaded');
     assert.equal(connections, 2);

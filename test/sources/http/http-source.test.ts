@@ -17,6 +17,11 @@ const data = testBytes(300_000, 11);
 /** Tiny backoffs so retry tests stay fast. */
 const fast: HttpSourceOptions = { retryDelayMs: 1, maxRetryDelayMs: 5 };
 
+/** Waits, up to 5 s, until the server has noticed what the client did (a connection it closed). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await delay(10);
+}
+
 const servers: FaultServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -388,7 +393,7 @@ describe('HttpSource: servers that ignore Range', () => {
     assert.deepEqual(bytes, expected(ranges, big));
     assert.equal(server.gets.length, 1, 'one GET serves every range');
     assert.ok(source.stats.bytes < 500_000, `read ${source.stats.bytes} bytes of 2 MB`);
-    await delay(20);
+    await until(() => server.gets[0]!.aborted);
     assert.equal(server.gets[0]!.aborted, true, 'the rest of the body is not downloaded');
   });
 
@@ -672,7 +677,7 @@ describe('HttpSource: cancellation and throttling', () => {
       await source.close();
     }
     assert.ok(performance.now() - started < 1000);
-    await delay(20);
+    await until(() => server.gets.every((r) => r.aborted));
     assert.ok(server.gets.length > 0 && server.gets.every((r) => r.aborted));
   });
 
@@ -688,7 +693,8 @@ describe('HttpSource: cancellation and throttling', () => {
         break;
       }
       await source.close();
-      await delay(30);
+      await until(() => server.gets.some((r) => r.aborted));
+      await delay(30); // room for a late unhandled rejection to show
     } finally {
       process.off('unhandledRejection', onRejection);
     }
