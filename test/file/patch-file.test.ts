@@ -71,7 +71,8 @@ test('patchFile writes to -o and leaves the local file alone; a missing local fe
   const newData = randomBytes(50_000, 3);
   const { ref, index } = await setup('fresh', new Uint8Array(0), newData);
   const out = join(dir, 'fresh.out');
-  const report = await patchFile({ local: join(dir, 'does-not-exist'), output: out, index, source: new FileSource(ref) });
+  const source = new FileSource(ref);
+  const report = await patchFile({ local: join(dir, 'does-not-exist'), output: out, index, source }).finally(() => source.close());
   assert.deepEqual(await readFile(out), Buffer.from(newData));
   assert.equal(report.fetchedBytes, newData.length);
   assert.equal(report.reusedBytes, 0);
