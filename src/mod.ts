@@ -1,154 +1,150 @@
 /**
- * gosync: update big files from a static index and HTTP range requests, moving only
- * what changed. This barrel exports the stable API; see the README for a tour.
+ * gosync: update big files and folders from a static index and HTTP range requests,
+ * moving only what changed; or push and pull them through ssh. This entry exports the
+ * operations and the types of their options and reports; see the README for a tour.
+ *
+ * The building blocks are subpath exports: `gosync/core` (rolling checksums, hashes, the
+ * block index, matcher, planner, patcher), `gosync/formats` (zsync, go-sync, librsync),
+ * `gosync/sources`, `gosync/tree`, `gosync/remote` and `gosync/serve`.
+ *
+ * Loading this module compiles none of gosync's WebAssembly (MD4 and BLAKE2b compile on
+ * their first hash) and loads neither the ssh nor the HTTP server code: `push`, `pull`,
+ * `serveSession` and `startStaticServer` import theirs on their first call. Nor does it
+ * need a top-level await, so the package can be `require()`d.
  *
  * @module
  */
+import type { PushPullOptions } from './remote/push-pull.js';
+import type { ServeSessionOptions, ServedSession } from './remote/serve-stdio.js';
+import type { Transport } from './remote/wire/channel.js';
+import type { SyncReport } from './remote/wire/report.js';
+import type { StaticServer, StaticServerOptions } from './serve/static-server.js';
+
 export { ErrorCodes, SyncError, type ErrorCode, type SyncErrorDetails } from './core/errors.js';
-export { RollingChecksum, weakChecksum, weakMask } from './core/rollsum.js';
-export { sha256, nodeHash, type StrongHash, type IncrementalHash } from './core/hashing/strong-hash.js';
-export { blockLength, strongHashLength, NO_FILE_DIGEST, type BlockIndex, type FileDigest } from './core/index/block-index.js';
-export { defaultBlockSize, defaultHashLengths, type HashLengths } from './core/index/params.js';
+
+// Building an index, and patching or comparing one file.
 export {
-  decodeIndex,
-  encodeIndex,
-  readIndexHeader,
-  isGosyncIndex,
-  indexSize,
-  DEFAULT_MAX_INDEX_BYTES,
-  type IndexHeader,
-  type DecodeIndexOptions,
-} from './core/index/format.js';
-export { IndexBuilder, buildIndex, type IndexBuilderOptions } from './core/index/builder.js';
-export { buildLookup, type LookupTable } from './core/index/lookup.js';
-export { BlockMatcher, Scanner, type FoundSpan, type MissingSpan, type MatcherOptions, type ScanStats } from './core/matcher.js';
-export { planRanges, rangesBytes, type PlanOptions, type PlannedRange } from './core/planner.js';
-export {
-  assemble,
-  type AssembleOptions,
-  type AssembleResult,
-  type LocalReader,
-  type OutputSink,
-  type PatchProgress,
-} from './core/patcher.js';
-export { BlockVerifier, FileVerifier } from './core/verify.js';
-export { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from './core/block-source.js';
-export { MemorySource } from './sources/memory-source.js';
-export { FileSource, type FileSourceOptions } from './sources/file-source.js';
-export { HttpSource, httpGet, type HttpSourceOptions } from './sources/http/http-source.js';
-export { buildIndexFile, type BuildFileOptions, type BuildReport } from './file/build-file.js';
-export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } from './file/load-index.js';
-export { scanLocalFiles, type ScanOptions, type LocalScan } from './file/local-scan.js';
-export { patchFile, diffFile, type PatchOptions, type DiffOptions, type PatchReport, type DiffReport } from './file/patch-file.js';
-export { startStaticServer, type StaticServer, type StaticServerOptions } from './serve/static-server.js';
-export {
-  decodeZsync,
-  ZsyncBuilder,
-  buildZsync,
-  zsyncHashLengths,
-  zsyncBlockSize,
-  type ZsyncControl,
-  type ZsyncBuilderOptions,
-} from './formats/zsync-control.js';
+  buildIndexFile,
+  type BuildFileOptions,
+  type BuildReport,
+  type CompressOptions,
+} from './file/build-file.js';
 export { buildZsyncFile, type BuildZsyncFileOptions } from './file/build-zsync.js';
+export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } from './file/load-index.js';
+export { scanLocalFiles, type LocalScan, type ScanOptions } from './file/local-scan.js';
 export {
-  decodeGoSyncV0Index,
-  encodeGoSyncV0Index,
-  goSyncV0AsBlockIndex,
-  goSyncV0ToBlockIndex,
-  type GoSyncV0Index,
-} from './formats/gosync-v0.js';
-export { detectIndexFormat, decodeAnyIndex, type IndexFormat } from './formats/detect.js';
-export { md4 } from './core/hashing/md4.js';
-export { blake2b256 } from './core/hashing/blake2b.js';
+  diffFile,
+  patchFile,
+  type DiffOptions,
+  type DiffReport,
+  type FoundBlocks,
+  type FoundScan,
+  type PatchOptions,
+  type PatchReport,
+} from './file/patch-file.js';
+export type { FetchPlan } from './forms/choose-plan.js';
+export type { BlockIndex, FileDigest } from './core/index/block-index.js';
+export type { BaseDeltaForm, Codec, FramesForm, PublishedForms, WholeForm } from './core/index/published.js';
+export type { IncrementalHash, StrongHash } from './core/hashing/strong-hash.js';
+export type { PatchProgress } from './core/patcher.js';
+export type { HashLengths } from './core/index/params.js';
+export type { PlannedRange } from './core/planner.js';
+// What scanLocalFiles returns (the classes themselves are in gosync/core).
+export type { BlockMatcher, FoundSpan, MatcherOptions, MissingSpan, Scanner, ScanStats } from './core/matcher.js';
+export type { LookupTable } from './core/index/lookup.js';
+export type { ZsyncControl } from './formats/zsync-control.js';
+export type { IndexFormat } from './formats/detect.js';
+
+// rdiff's three commands, on files or streams.
 export {
-  decodeLibrsyncSignature,
-  encodeLibrsyncSignature,
-  LibrsyncSignatureBuilder,
-  librsyncSignatureParams,
-  librsyncToBlockIndex,
-  librsyncTailMatch,
-  librsyncWeakSum,
-  isLibrsyncSignature,
-  RS_MD4_SIG_MAGIC,
-  RS_BLAKE2_SIG_MAGIC,
-  RS_RK_MD4_SIG_MAGIC,
-  RS_RK_BLAKE2_SIG_MAGIC,
-  RS_DELTA_MAGIC,
-  type LibrsyncSignature,
-  type LibrsyncSignatureOptions,
-  type LibrsyncSignatureParams,
-  type LibrsyncHash,
-  type LibrsyncRollsum,
-} from './formats/librsync-signature.js';
-export {
-  LibrsyncDeltaEncoder,
-  LibrsyncDeltaGenerator,
-  LibrsyncDeltaParser,
-  encodeLibrsyncDelta,
-  decodeLibrsyncDelta,
-  applyLibrsyncDelta,
-  isLibrsyncDelta,
-  type DeltaEvent,
-  type DeltaStats,
-} from './formats/librsync-delta.js';
-export {
-  rdiffSignature,
   rdiffDelta,
   rdiffPatch,
-  type RdiffInput,
-  type RdiffOutput,
-  type RdiffSignatureOptions,
-  type RdiffSignatureReport,
+  rdiffSignature,
+  type RdiffCommonOptions,
   type RdiffDeltaOptions,
   type RdiffDeltaReport,
+  type RdiffInput,
+  type RdiffOutput,
   type RdiffPatchOptions,
   type RdiffPatchReport,
+  type RdiffSignatureOptions,
+  type RdiffSignatureReport,
 } from './formats/rdiff-file.js';
-export { buildTree, TREE_INDEX_MIN, type BuildTreeOptions, type BuildTreeReport } from './tree/build-tree.js';
+export type { DeltaStats } from './formats/librsync-delta.js';
+export type { LibrsyncHash, LibrsyncRollsum, LibrsyncSignature, LibrsyncSignatureOptions } from './formats/librsync-signature.js';
+
+// Folders.
+export { buildTree, type BuildTreeOptions, type BuildTreeReport } from './tree/build-tree.js';
 export {
-  patchTree,
   diffTree,
-  type TreeOptions,
+  patchTree,
   type PatchTreeOptions,
-  type TreeProgress,
+  type TreeDiffReport,
   type TreeFileAction,
   type TreeFileReport,
-  type TreeDiffReport,
+  type TreeOptions,
   type TreePatchReport,
+  type TreeProgress,
 } from './tree/patch-tree.js';
-export {
-  decodeManifest,
-  encodeManifest,
-  objectNames,
-  objectPath,
-  MANIFEST_VERSION,
-  type Manifest,
-  type TreeEntry,
-  type FileEntry,
-  type DirEntry,
-  type LinkEntry,
-  type ManifestBase,
-} from './tree/manifest.js';
-export { checkTreePath, treePathProblem, TreeRoot } from './localfs/tree-path.js';
-export { walkTree, type LocalTree, type LocalEntry } from './localfs/walk.js';
-export {
-  commitTree,
-  findTreeChanges,
-  prepareFolders,
-  type WantedEntry,
-  type StagedFile,
-  type TreeChanges,
-  type CommitTreeOptions,
-} from './localfs/commit-tree.js';
-export { partName } from './localfs/staging.js';
-export { concatIndexes, type ConcatenatedIndex } from './core/index/concat.js';
-export { createHttpDispatcher } from './sources/http/http-source.js';
-export type { FoundBlocks, FoundScan } from './file/patch-file.js';
-export { push, pull, type PushPullOptions } from './remote/push-pull.js';
-export { serveSession, resolveServedPath, type ServeSessionOptions, type ServedSession } from './remote/serve-stdio.js';
-export { commandTransport, memoryPipe, sshTransport, streamTransport, type SshOptions } from './remote/transport.js';
-export { parseRemote, splitCommand, type RemoteLocation } from './remote/remote-path.js';
-export { PROTOCOL_VERSION, type Hello } from './remote/wire/handshake.js';
-export type { Transport, CompressionOptions } from './remote/wire/channel.js';
-export type { SyncReport, SyncProgress, FinishReport } from './remote/wire/report.js';
+
+// Sources of the reference's bytes.
+export type { BlockSource, ByteRange, ReadRangesOptions, SourceStats } from './core/block-source.js';
+export { MemorySource } from './sources/memory-source.js';
+export { FileSource, type FileSourceOptions } from './sources/file-source.js';
+export { HttpSource, type HttpSourceOptions } from './sources/http/http-source.js';
+
+// Through ssh, and the static server: loaded on first use.
+export type { PushPullOptions, ServeSessionOptions, ServedSession, StaticServer, StaticServerOptions, SyncReport, Transport };
+export type { CompressionOptions } from './remote/wire/channel.js';
+export type { Hello } from './remote/wire/handshake.js';
+export type { FinishReport, SyncProgress } from './remote/wire/report.js';
+
+/**
+ * Sends local `source` (a file, folder or link) to `destination` (`[user@]host:path`, or
+ * a local path), which becomes a copy of it: `gosync push`.
+ *
+ * @example
+ * ```ts
+ * const r = await push('dist/', 'deploy@web1:/srv/app', { delete: true });
+ * console.log(`${r.changed} files changed, ${r.bytesSent} bytes sent`);
+ * ```
+ */
+export async function push(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+  return (await import('./remote/push-pull.js')).push(source, destination, options);
+}
+
+/**
+ * Fetches `source` (`[user@]host:path`, or a local path) into local `destination`, which
+ * becomes a copy of it: `gosync pull`.
+ *
+ * @example
+ * ```ts
+ * await pull('backup@nas:photos', '/data/photos', { delete: true });
+ * ```
+ */
+export async function pull(source: string, destination: string, options: PushPullOptions = {}): Promise<SyncReport> {
+  return (await import('./remote/push-pull.js')).pull(source, destination, options);
+}
+
+/**
+ * Serves one push or pull session over `transport` (`gosync serve --stdio`; the
+ * transports are in `gosync/remote`). Resolves when the session is done; rejects with
+ * the reason it failed, after telling the client.
+ */
+export async function serveSession(transport: Transport, options: ServeSessionOptions = {}): Promise<ServedSession> {
+  return (await import('./remote/serve-stdio.js')).serveSession(transport, options);
+}
+
+/**
+ * Starts a static file server with range requests over `options.root` (`gosync serve`).
+ *
+ * @example
+ * ```ts
+ * const server = await startStaticServer({ root: './public' });
+ * console.log(`serving on ${server.url}`);
+ * await server.close();
+ * ```
+ */
+export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
+  return (await import('./serve/static-server.js')).startStaticServer(options);
+}
