@@ -1,0 +1,487 @@
+/**
+ * The plan of a tree patch (steps 1 and 2 of patch-tree.ts): what each file of the
+ * manifest needs and where its content comes from, with the block indexes fetched and
+ * the local files scanned for the files patched by blocks. Reads local files, writes
+ * nothing.
+ *
+ * {@link TreePlanner} holds what the steps learn about the local folder (the content
+ * each local file is known to have); each step is a method that can be run on its own,
+ * in the order {@link TreePlanner.plan} runs them.
+ *
+ * @module
+ */
+import { readFile, lstat } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import { blockLength } from '../core/index/block-index.js';
+import { concatIndexes } from '../core/index/concat.js';
+import { decodeIndex } from '../core/index/format.js';
+import { missingSpansOf } from '../core/matcher.js';
+import { isHttpUrl } from '../file/load-index.js';
+import { scanLocalFiles } from '../file/local-scan.js';
+import type { FoundScan } from '../file/patch-file.js';
+import { findTreeChanges, type TreeChanges } from '../localfs/commit-tree.js';
+import { fileSha256 } from '../localfs/file-chunks.js';
+import { partName } from '../localfs/staging.js';
+import { TreeRoot } from '../localfs/tree-path.js';
+import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
+import { forEachLimit } from '../util/limit.js';
+import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
+import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
+import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-tree.js';
+
+/** Largest block index fetched for one file. */
+const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
+/** Local files hashed at once. */
+const HASH_CONCURRENCY = 4;
+
+/** One content the patch must write, and where it comes from. */
+export interface Needed {
+  entry: FileEntry;
+  /** Other manifest paths with the same content. */
+  copies: FileEntry[];
+  action: TreeFileAction;
+  /** Local path to copy from or apply a delta to. */
+  from?: string;
+  delta?: { sha256: string; size: number; delta: number };
+  index?: BlockIndex;
+  scan?: FoundScan;
+  report: TreeFileReport;
+}
+
+/** Everything a diff or a patch needs once planning is done. */
+export interface TreePlan {
+  manifest: Manifest;
+  manifestBytes: number;
+  indexBytes: number;
+  root: TreeRoot;
+  local: LocalTree;
+  store: ObjectStore;
+  reports: TreeFileReport[];
+  needed: Needed[];
+  changes: TreeChanges;
+}
+
+/** The part name of `entry`: next to the target, named by its content hash. */
+export function partPath(entry: FileEntry): string {
+  return partName(entry.path, entry.sha256.slice(0, 16));
+}
+
+/** Fetches (a URL) or reads (a path) the manifest at `location`, and decodes it. */
+export async function loadManifest(location: string, options: TreeOptions): Promise<{ manifest: Manifest; bytes: number }> {
+  const maxBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+  let data: Uint8Array;
+  if (isHttpUrl(location)) {
+    const { httpGet } = await import('../sources/http/http-get.js');
+    data = (
+      await httpGet(location, {
+        maxBytes,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.headers ? { headers: options.headers } : {}),
+      })
+    ).body;
+  } else {
+    try {
+      data = await readFile(location, options.signal ? { signal: options.signal } : {});
+    } catch (cause) {
+      throwIfAborted(options.signal);
+      throw ioError('read the manifest', location, cause);
+    }
+  }
+  return { manifest: decodeManifest(data, { maxBytes }), bytes: data.length };
+}
+
+/** Fetches and checks the block index of `entry` (it must describe the manifest's content). */
+export async function fetchIndex(
+  store: ObjectStore,
+  entry: FileEntry,
+  signal: AbortSignal | undefined,
+): Promise<{ index: BlockIndex; bytes: number }> {
+  const name = objectNames.index(entry.sha256, entry.index!);
+  const data = await store.get(name, MAX_INDEX_BYTES, signal);
+  const index = decodeIndex(data);
+  const digest = Buffer.from(index.fileDigest.digest).toString('hex');
+  if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
+    throw new SyncError(
+      ErrorCodes.INDEX_CORRUPT,
+      `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`,
+    );
+  }
+  return { index, bytes: data.length };
+}
+
+/** Slices one file's part of a scan of concatenated indexes, renumbering the local files it uses. */
+export function sliceScan(
+  foundSource: Int32Array,
+  foundOffset: Float64Array,
+  files: readonly string[],
+  first: number,
+  index: BlockIndex,
+): FoundScan {
+  const n = index.blockCount;
+  const src = new Int32Array(n);
+  const off = foundOffset.slice(first, first + n);
+  const ids = new Map<number, number>();
+  const used: string[] = [];
+  let foundCount = 0;
+  let foundBytes = 0;
+  for (let i = 0; i < n; i++) {
+    const s = foundSource[first + i]!;
+    if (s < 0) {
+      src[i] = -1;
+      continue;
+    }
+    let id = ids.get(s);
+    if (id === undefined) {
+      id = used.length;
+      ids.set(s, id);
+      used.push(files[s]!);
+    }
+    src[i] = id;
+    foundCount++;
+    foundBytes += blockLength(index, i);
+  }
+  return {
+    files: used,
+    matcher: {
+      foundSource: src,
+      foundOffset: off,
+      foundCount,
+      complete: foundCount === n,
+      foundBytes,
+      missingSpans: () => missingSpansOf(src),
+    },
+  };
+}
+
+/**
+ * Groups files patched by blocks by block size and strong hash: the indexes of a group
+ * can be laid end to end and scanned for at once. Groups keep the order of `byBlocks`.
+ */
+export function groupByBlockSize(byBlocks: readonly Needed[]): Needed[][] {
+  const groups = new Map<string, Needed[]>();
+  for (const n of byBlocks) {
+    const key = `${n.index!.blockSize}/${n.index!.strongHash.name}`;
+    const group = groups.get(key);
+    if (group) group.push(n);
+    else groups.set(key, [n]);
+  }
+  return [...groups.values()];
+}
+
+/** What {@link TreePlanner} starts from: a decoded manifest, the walked local folder and the store of objects. */
+export interface TreePlannerInput {
+  manifest: Manifest;
+  root: TreeRoot;
+  local: LocalTree;
+  store: ObjectStore;
+  options?: TreeOptions;
+}
+
+/** What {@link TreePlanner.plan} found. */
+export interface PlannedFiles {
+  reports: TreeFileReport[];
+  needed: Needed[];
+  indexBytes: number;
+  changes: TreeChanges;
+}
+
+/**
+ * Plans a tree patch, step by step. The constructor compares the listing with the local
+ * folder (TREE_CONFLICT when a non-empty folder is in the way, without `delete`).
+ */
+export class TreePlanner {
+  readonly #manifest: Manifest;
+  readonly #root: TreeRoot;
+  readonly #local: LocalTree;
+  readonly #store: ObjectStore;
+  readonly #options: TreeOptions;
+  readonly #wanted: Map<string, TreeEntry>;
+  readonly #changes: TreeChanges;
+  /** Local paths that are replaced by folders: never read. */
+  readonly #replaced: Set<string>;
+  /** Parts a stopped run left (tree paths). */
+  readonly #parts: Set<string>;
+  readonly #reports: TreeFileReport[] = [];
+  /** Content known to be in local files: sha256 → local path. */
+  readonly #known = new Map<string, string>();
+  /** Local files hashed so far: tree path → sha256. */
+  readonly #hashed = new Map<string, string>();
+  #indexBytes = 0;
+
+  constructor(input: TreePlannerInput) {
+    this.#manifest = input.manifest;
+    this.#root = input.root;
+    this.#local = input.local;
+    this.#store = input.store;
+    this.#options = input.options ?? {};
+    this.#wanted = new Map(input.manifest.entries.map((e) => [e.path, e]));
+    this.#changes = findTreeChanges(input.root, input.manifest.entries, input.local, this.#options.delete ? { delete: true } : {});
+    this.#replaced = new Set(this.#changes.replaceWithDir);
+    this.#parts = new Set(input.local.parts);
+  }
+
+  /** Runs every step. */
+  async plan(): Promise<PlannedFiles> {
+    const changed = this.quickCheck();
+    const needFiles = await this.confirmByHash(changed);
+    await this.findLocalContent(needFiles);
+    const needed = this.chooseSources(needFiles);
+    const byBlocks = needed.filter((n) => n.action === 'blocks');
+    await this.fetchIndexes(byBlocks);
+    for (const group of groupByBlockSize(byBlocks)) await this.scanGroup(group, needFiles);
+    return { reports: this.#reports, needed, indexBytes: this.#indexBytes, changes: this.#changes };
+  }
+
+  /** The reports so far (files settled by a step get theirs as it settles them). */
+  get reports(): readonly TreeFileReport[] {
+    return this.#reports;
+  }
+
+  /** Content known to be in local files so far: sha256 → local path. */
+  get known(): ReadonlyMap<string, string> {
+    return this.#known;
+  }
+
+  /** Bytes of the block indexes fetched so far. */
+  get indexBytes(): number {
+    return this.#indexBytes;
+  }
+
+  /** What the commit must change besides the staged files. */
+  get changes(): TreeChanges {
+    return this.#changes;
+  }
+
+  #localPath(p: string): string {
+    return this.#root.local(p);
+  }
+
+  #hashOptions(): { signal?: AbortSignal } {
+    return this.#options.signal ? { signal: this.#options.signal } : {};
+  }
+
+  /**
+   * rsync's quick check: a local file with the manifest's size and mtime is taken as
+   * unchanged (its mode may still differ) and not read. Returns the other files.
+   */
+  quickCheck(): FileEntry[] {
+    const changed: FileEntry[] = [];
+    for (const e of this.#manifest.entries) {
+      if (e.type !== 'file') continue;
+      const l = this.#local.entries.get(e.path);
+      if (l && l.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) {
+        this.#known.set(e.sha256, this.#localPath(e.path));
+        this.#reports.push({
+          path: e.path,
+          action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged',
+          size: e.size,
+          reusedBytes: e.size,
+          fetchBytes: 0,
+        });
+      } else changed.push(e);
+    }
+    return changed;
+  }
+
+  /**
+   * Hashes the local files of `changed` that have the manifest's size (another mtime):
+   * those with the manifest's content only need their metadata set. Returns the files
+   * whose content is still to be found.
+   */
+  async confirmByHash(changed: readonly FileEntry[]): Promise<FileEntry[]> {
+    const sameSize = changed.filter((e) => {
+      const l = this.#local.entries.get(e.path);
+      return l?.type === 'file' && l.size === e.size;
+    });
+    await forEachLimit(
+      sameSize,
+      HASH_CONCURRENCY,
+      async (e) => {
+        this.#hashed.set(e.path, (await fileSha256(this.#localPath(e.path), this.#hashOptions())).toString('hex'));
+      },
+      this.#options.signal,
+    );
+    const needFiles: FileEntry[] = [];
+    for (const e of changed) {
+      if (this.#hashed.get(e.path) === e.sha256) {
+        this.#known.set(e.sha256, this.#localPath(e.path));
+        this.#reports.push({ path: e.path, action: 'metadata', size: e.size, reusedBytes: e.size, fetchBytes: 0 });
+      } else needFiles.push(e);
+    }
+    return needFiles;
+  }
+
+  /**
+   * Hashes the local files, and the parts a stopped run left, whose size is that of a
+   * needed content or of one of its bases, so a renamed or copied file, or a base of a
+   * delta, is found wherever it is. A file that vanishes or cannot be read is passed over.
+   */
+  async findLocalContent(needFiles: readonly FileEntry[]): Promise<void> {
+    const sizes = new Set<number>();
+    for (const e of needFiles) {
+      sizes.add(e.size);
+      for (const b of e.bases ?? []) sizes.add(b.size);
+    }
+    const candidates: { path: string; local: string }[] = [];
+    for (const l of this.#local.entries.values()) {
+      if (l.type !== 'file' || !sizes.has(l.size) || this.#replaced.has(l.path) || this.#hashed.has(l.path)) continue;
+      const w = this.#wanted.get(l.path);
+      if (w?.type === 'file' && this.#known.get(w.sha256) === this.#localPath(l.path)) continue;
+      candidates.push({ path: l.path, local: this.#localPath(l.path) });
+    }
+    for (const p of this.#local.parts) candidates.push({ path: p, local: this.#localPath(p) });
+    await forEachLimit(
+      candidates,
+      HASH_CONCURRENCY,
+      async (c) => {
+        try {
+          const st = await lstat(c.local);
+          if (!st.isFile() || !sizes.has(st.size)) return;
+          this.#hashed.set(c.path, (await fileSha256(c.local, this.#hashOptions())).toString('hex'));
+        } catch (err) {
+          if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+        }
+      },
+      this.#options.signal,
+    );
+    for (const [p, sha] of this.#hashed) if (!this.#known.has(sha)) this.#known.set(sha, this.#localPath(p));
+  }
+
+  /**
+   * Decides, once per content, where it comes from, cheapest first: a part a stopped run
+   * staged; a local file that has it (`copy`); a published delta from a content a local
+   * file has (the smallest); the block index (`blocks`); the whole object. Other paths
+   * with the same content are copies of the first. Returns one {@link Needed} per content.
+   */
+  chooseSources(needFiles: readonly FileEntry[]): Needed[] {
+    const byContent = new Map<string, Needed>();
+    const needed: Needed[] = [];
+    for (const e of needFiles) {
+      const same = byContent.get(e.sha256);
+      if (same) {
+        same.copies.push(e);
+        this.#reports.push({ path: e.path, action: 'copy', size: e.size, reusedBytes: e.size, fetchBytes: 0, from: same.entry.path });
+        continue;
+      }
+      const n = this.#chooseSource(e);
+      byContent.set(e.sha256, n);
+      needed.push(n);
+      this.#reports.push(n.report);
+    }
+    return needed;
+  }
+
+  #chooseSource(e: FileEntry): Needed {
+    const report: TreeFileReport = { path: e.path, action: 'whole', size: e.size, reusedBytes: 0, fetchBytes: e.br ?? e.size };
+    const n: Needed = { entry: e, copies: [], action: 'whole', report };
+    const part = partPath(e);
+    if (this.#parts.has(part) && this.#hashed.get(part) === e.sha256) {
+      n.action = 'resume';
+      n.from = this.#localPath(part);
+    } else if (this.#known.has(e.sha256) || e.size === 0) {
+      n.action = 'copy';
+      if (e.size > 0) n.from = this.#known.get(e.sha256)!;
+    } else {
+      const bases = (e.bases ?? []).filter((b) => this.#known.has(b.sha256)).sort((a, b) => a.delta - b.delta);
+      if (bases.length > 0) {
+        n.action = 'delta';
+        n.delta = bases[0]!;
+        n.from = this.#known.get(bases[0]!.sha256)!;
+      } else if (e.index) n.action = 'blocks';
+    }
+    report.action = n.action;
+    if (n.action === 'copy' || n.action === 'resume') {
+      report.reusedBytes = e.size;
+      report.fetchBytes = 0;
+    } else if (n.action === 'delta') report.fetchBytes = n.delta!.delta;
+    if (n.from !== undefined) report.from = n.from;
+    return n;
+  }
+
+  /** Fetches and checks the block index of each file patched by blocks. */
+  async fetchIndexes(byBlocks: readonly Needed[]): Promise<void> {
+    const { signal } = this.#options;
+    await forEachLimit(
+      byBlocks,
+      this.#options.concurrency ?? 8,
+      async (n) => {
+        const got = await fetchIndex(this.#store, n.entry, signal);
+        this.#indexBytes += got.bytes;
+        n.index = got.index;
+      },
+      signal,
+    );
+  }
+
+  /**
+   * The local files to scan for a group's blocks, as tree paths, in order: the old file at
+   * each of the group's paths, the parts a stopped run left, the files the manifest no
+   * longer lists, the old files of every other changed path (`needFiles`), then other local
+   * files while their bytes fit in `reuseFactor` times the group's.
+   */
+  scanOrder(group: readonly Needed[], needFiles: readonly FileEntry[]): string[] {
+    const paths: string[] = [];
+    const seen = new Set<string>();
+    const add = (p: string) => {
+      if (!seen.has(p)) {
+        seen.add(p);
+        paths.push(p);
+      }
+    };
+    const isLocalFile = (p: string) => this.#local.entries.get(p)?.type === 'file' && !this.#replaced.has(p);
+    for (const n of group) if (isLocalFile(n.entry.path)) add(n.entry.path);
+    for (const p of this.#local.parts) add(p);
+    for (const l of this.#local.entries.values()) if (l.type === 'file' && !this.#wanted.has(l.path)) add(l.path);
+    for (const e of needFiles) if (isLocalFile(e.path)) add(e.path);
+    let budget = (this.#options.reuseFactor ?? 4) * group.reduce((a, n) => a + n.entry.size, 0);
+    for (const l of this.#local.entries.values()) {
+      if (l.type !== 'file' || seen.has(l.path) || this.#replaced.has(l.path) || l.size > budget) continue;
+      budget -= l.size;
+      add(l.path);
+    }
+    return paths;
+  }
+
+  /** Scans the local files once for all of a group's indexes laid end to end, and gives each file its part of the result. */
+  async scanGroup(group: readonly Needed[], needFiles: readonly FileEntry[]): Promise<void> {
+    const { signal, threads, onProgress } = this.#options;
+    const { index, firstBlock } = concatIndexes(group.map((n) => n.index!));
+    const scan = await scanLocalFiles(
+      index,
+      this.scanOrder(group, needFiles).map((p) => this.#localPath(p)),
+      {
+        ...(signal ? { signal } : {}),
+        ...(threads !== undefined ? { threads } : {}),
+        ...(onProgress ? { onProgress: (p) => onProgress({ phase: 'scan', done: p.done, total: p.total }) } : {}),
+      },
+    );
+    group.forEach((n, k) => {
+      n.scan = sliceScan(scan.matcher.foundSource, scan.matcher.foundOffset, scan.files, firstBlock[k]!, n.index!);
+    });
+  }
+}
+
+/**
+ * Plans a patch of `dir` to the manifest at `location`: opens the store of objects,
+ * loads the manifest, walks the folder and runs every {@link TreePlanner} step. The
+ * caller closes `store` (closed here when planning fails).
+ */
+export async function planTree(dir: string, location: string, options: TreeOptions): Promise<TreePlan> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const store = await openObjectStore(options.contentBase ?? manifestFolder(location), {
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+    ...(options.headers ? { headers: options.headers } : {}),
+  });
+  try {
+    const { manifest, bytes: manifestBytes } = await loadManifest(location, options);
+    const root = new TreeRoot(dir);
+    const local = await walkTree(dir, signal ? { signal } : {});
+    const planned = await new TreePlanner({ manifest, root, local, store, options }).plan();
+    return { manifest, manifestBytes, root, local, store, ...planned };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * Staging a tree patch (step 3 of patch-tree.ts): each needed file is written next to
+ * its target as a part, verified, with its mode and mtime, from the source its plan
+ * chose. A planned local source that turns out unusable (a delta that fails, a local
+ * file that no longer holds the content) is replaced by fetching the file.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import type { BlockSource } from '../core/block-source.js';
+import type { OutputSink } from '../core/patcher.js';
+import { patchFile } from '../file/patch-file.js';
+import { brotliInflated } from '../forms/brotli-inflate.js';
+import { patchFromBase } from '../forms/patch-from-base.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { setMetadata, type StagedFile } from '../localfs/commit-tree.js';
+import { fileChunks } from '../localfs/file-chunks.js';
+import { forEachLimit } from '../util/limit.js';
+import type { TreeRoot } from '../localfs/tree-path.js';
+import { objectNames, type FileEntry } from './manifest.js';
+import type { ObjectStore } from './object-store.js';
+import type { PatchTreeOptions } from './patch-tree.js';
+import { fetchIndex, partPath, type Needed } from './tree-planner.js';
+
+/** Where a part is written: an output with the path of the file being written, for messages. */
+export interface PartSink extends OutputSink {
+  readonly tempPath: string;
+}
+
+/**
+ * Streams `source` (brotli-compressed when `compressed`, its size) into `out`, checking
+ * size and SHA-256 against `entry`.
+ */
+export async function writeWhole(
+  source: BlockSource,
+  compressed: number | undefined,
+  entry: FileEntry,
+  out: PartSink,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const h = createHash('sha256');
+  let n = 0;
+  const chunks =
+    compressed === undefined
+      ? source.read([{ start: 0, end: entry.size }], signal ? { signal } : {})
+      : brotliInflated(source, compressed, signal);
+  try {
+    for await (const chunk of chunks) {
+      n += chunk.length;
+      if (n > entry.size)
+        throw new SyncError(
+          ErrorCodes.FILE_MISMATCH,
+          `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`,
+        );
+      h.update(chunk);
+      await out.write(chunk);
+    }
+  } catch (err) {
+    if (SyncError.is(err)) throw err;
+    throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot decompress ${entry.path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (n !== entry.size || h.digest('hex') !== entry.sha256) {
+    throw new SyncError(
+      ErrorCodes.FILE_MISMATCH,
+      `Cannot accept ${entry.path}: the fetched content does not match the manifest's size and SHA-256`,
+    );
+  }
+}
+
+/** Copies local file `from` into `out`, checking it is exactly `entry`'s content (FILE_MISMATCH if not). */
+export async function writeCopy(from: string, entry: FileEntry, out: OutputSink, signal: AbortSignal | undefined): Promise<void> {
+  const h = createHash('sha256');
+  let n = 0;
+  for await (const chunk of fileChunks(from, signal ? { signal } : {})) {
+    n += chunk.length;
+    h.update(chunk);
+    await out.write(chunk);
+  }
+  if (n !== entry.size || h.digest('hex') !== entry.sha256) {
+    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot reuse ${from} for ${entry.path}: its content is not the one expected`, {
+      path: from,
+    });
+  }
+}
+
+/** The staged files of a plan: each needed content's part and those of its copies. */
+export function stagedFiles(needed: readonly Needed[]): StagedFile[] {
+  const staged: StagedFile[] = [];
+  for (const n of needed) {
+    staged.push({ path: n.entry.path, part: partPath(n.entry) });
+    for (const c of n.copies) staged.push({ path: c.path, part: partPath(c) });
+  }
+  return staged;
+}
+
+/** Options {@link TreeStager} uses. */
+export type StageOptions = Pick<PatchTreeOptions, 'signal' | 'fsync' | 'threads' | 'concurrency' | 'onProgress'>;
+
+/**
+ * Writes the parts of a planned tree patch under `root`, fetching from `store`. Updates
+ * each {@link Needed}'s report (bytes reused and fetched, and its action when a local
+ * source had to be replaced by a fetch).
+ */
+export class TreeStager {
+  readonly #root: TreeRoot;
+  readonly #store: ObjectStore;
+  readonly #signal: AbortSignal | undefined;
+  readonly #fsync: boolean;
+  readonly #threads: number | undefined;
+  readonly #options: StageOptions;
+
+  constructor(root: TreeRoot, store: ObjectStore, options: StageOptions = {}) {
+    this.#root = root;
+    this.#store = store;
+    this.#signal = options.signal;
+    this.#fsync = options.fsync ?? false;
+    this.#threads = options.threads;
+    this.#options = options;
+  }
+
+  /** Stages every needed file, `concurrency` at once, reporting `fetch` progress per file done. */
+  async stageAll(needed: readonly Needed[]): Promise<void> {
+    const { onProgress } = this.#options;
+    let done = 0;
+    await forEachLimit(
+      needed,
+      this.#options.concurrency ?? 8,
+      async (n) => {
+        await this.stage(n);
+        onProgress?.({ phase: 'fetch', done: ++done, total: needed.length });
+      },
+      this.#signal,
+    );
+  }
+
+  #signalOption(): { signal?: AbortSignal } {
+    return this.#signal ? { signal: this.#signal } : {};
+  }
+
+  /** Writes one needed file's part (verified) with its mode and mtime, then the parts of its copies. */
+  async stage(n: Needed): Promise<void> {
+    const e = n.entry;
+    const part = this.#root.local(partPath(e));
+    await this.#root.checkParents(e.path);
+    if (!(await this.writePart(n, part))) return this.stage(n);
+    await setMetadata(part, e.mode, e.mtime);
+    await this.writeCopies(n, part);
+  }
+
+  /**
+   * Writes the part by `n`'s action. False when the planned local source was unusable:
+   * `n` is then planned to be fetched instead (action, report), and nothing is written.
+   */
+  async writePart(n: Needed, part: string): Promise<boolean> {
+    switch (n.action) {
+      case 'resume':
+        // Already there, verified by hash in the plan.
+        return true;
+      case 'delta':
+        return this.applyDelta(n, part);
+      case 'blocks':
+        await this.patchBlocks(n, part);
+        return true;
+      case 'copy':
+        return this.copyLocal(n, part);
+      default:
+        await this.fetchWhole(n, part);
+        return true;
+    }
+  }
+
+  /** Applies the published delta to the local base. A bad delta: false, and `n` is fetched whole instead. */
+  async applyDelta(n: Needed, part: string): Promise<boolean> {
+    const e = n.entry;
+    const delta = n.delta!;
+    const name = objectNames.delta(e.sha256, delta.sha256);
+    const source = this.#store.open(name, delta.delta);
+    try {
+      const r = await patchFromBase(
+        { fileSize: e.size, fileDigest: { algorithm: 'sha256', digest: Buffer.from(e.sha256, 'hex') } },
+        { baseSize: delta.size, baseSha256: Buffer.from(delta.sha256, 'hex'), codec: 'brotli', size: delta.delta, name },
+        source,
+        n.from!,
+        part,
+        { ...this.#signalOption(), ...(this.#fsync ? { fsync: true } : {}) },
+      );
+      n.report.reusedBytes = r.copiedBytes;
+      n.report.fetchBytes = source.stats?.bytes ?? r.deltaBytes;
+      return true;
+    } catch (err) {
+      if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+      // Still verified when fetched whole.
+      n.action = n.report.action = 'whole';
+      delete n.report.from;
+      return false;
+    } finally {
+      await source.close();
+    }
+  }
+
+  /** Patches the file from the blocks the scan found in local files and the missing ranges (or compressed forms) fetched. */
+  async patchBlocks(n: Needed, part: string): Promise<void> {
+    const e = n.entry;
+    const content = objectNames.content(e.sha256);
+    const folder = content.slice(0, content.lastIndexOf('/') + 1);
+    const opened: BlockSource[] = [];
+    const source = this.#store.open(content, e.size);
+    opened.push(source);
+    try {
+      const r = await patchFile({
+        local: n.scan?.files[0] ?? this.#root.local(e.path),
+        index: n.index!,
+        // Without a scan (a fallback), patchFile scans the old file at the same path.
+        ...(n.scan ? { scan: n.scan } : {}),
+        source,
+        // The decoder refused names that leave the folder (see publishedNameProblem).
+        openForm: (name) => {
+          const s = this.#store.open(folder + name);
+          opened.push(s);
+          return s;
+        },
+        output: part,
+        ...(this.#threads !== undefined ? { threads: this.#threads } : {}),
+        ...(this.#fsync ? { fsync: true } : {}),
+        ...this.#signalOption(),
+      });
+      n.report.reusedBytes = r.reusedBytes;
+      n.report.plan = r.plan;
+    } finally {
+      await Promise.all(opened.map((s) => s.close()));
+      n.report.fetchBytes = opened.reduce((a, s) => a + (s.stats?.bytes ?? 0), 0);
+    }
+  }
+
+  /**
+   * Copies the content from the local file that has it (an empty file needs none). When
+   * that file does not hold it after all (the quick check trusted it, or it changed since
+   * it was hashed): false, and `n` is fetched instead, by blocks when it has an index.
+   */
+  async copyLocal(n: Needed, part: string): Promise<boolean> {
+    const e = n.entry;
+    const copied = await this.#writeAtomically(part, async (out) => {
+      if (e.size === 0) return true;
+      try {
+        await writeCopy(n.from!, e, out, this.#signal);
+        return true;
+      } catch (err) {
+        if (SyncError.is(err) && err.code === ErrorCodes.FILE_MISMATCH) return false;
+        throw err;
+      }
+    });
+    if (copied) return true;
+    n.action = n.report.action = e.index ? 'blocks' : 'whole';
+    delete n.from;
+    delete n.report.from;
+    n.report.reusedBytes = 0;
+    if (n.action === 'blocks') {
+      n.index = (await fetchIndex(this.#store, e, this.#signal)).index;
+      delete n.scan;
+    }
+    return false;
+  }
+
+  /** Fetches the whole object (its brotli stream when the manifest lists one), verified. */
+  async fetchWhole(n: Needed, part: string): Promise<void> {
+    const e = n.entry;
+    const compressed = e.br;
+    await this.#writeAtomically(part, async (out) => {
+      const source = this.#store.open(
+        compressed !== undefined ? objectNames.brotli(e.sha256) : objectNames.content(e.sha256),
+        compressed ?? e.size,
+      );
+      try {
+        await writeWhole(source, compressed, e, out, this.#signal);
+      } finally {
+        await source.close();
+        n.report.fetchBytes = source.stats?.bytes ?? 0;
+      }
+      return true;
+    });
+  }
+
+  /** Other paths with the same content: copies of the verified part, each with its own mode and mtime. */
+  async writeCopies(n: Needed, part: string): Promise<void> {
+    for (const c of n.copies) {
+      await this.#root.checkParents(c.path);
+      const copyPart = this.#root.local(partPath(c));
+      await this.#writeAtomically(copyPart, async (out) => {
+        await writeCopy(part, c, out, this.#signal);
+        return true;
+      });
+      await setMetadata(copyPart, c.mode, c.mtime);
+    }
+  }
+
+  /** Writes `path` through a temporary file: committed when `fill` returns true, removed otherwise or on failure. */
+  async #writeAtomically(path: string, fill: (out: AtomicFile) => Promise<boolean>): Promise<boolean> {
+    const out = await AtomicFile.create(path);
+    try {
+      if (!(await fill(out))) {
+        await out.abort();
+        return false;
+      }
+      await out.commit({ fsync: this.#fsync });
+      return true;
+    } catch (err) {
+      await out.abort();
+      throw err;
+    }
+  }
+}
