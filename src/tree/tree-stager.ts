@@ -7,8 +7,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { ErrorCodes, SyncError } from '../core/errors.js';
-import type { BlockSource } from '../core/block-source.js';
+import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import type { BlockSource, ByteRange, ReadRangesOptions } from '../core/block-source.js';
 import type { OutputSink } from '../core/patcher.js';
 import { patchFile } from '../file/patch-file.js';
 import { brotliInflated } from '../forms/brotli-inflate.js';
@@ -29,8 +29,39 @@ export interface PartSink extends OutputSink {
 }
 
 /**
+ * Reads `ranges` of `source`. A failure the source reports as a SyncError (the network,
+ * a changed reference) keeps its code; any other is a failed read of a local object, IO,
+ * so the inflater never takes it for a damaged stream.
+ */
+async function* readObject(source: BlockSource, ranges: readonly ByteRange[], options: ReadRangesOptions): AsyncGenerator<Uint8Array> {
+  try {
+    yield* source.read(ranges, options);
+  } catch (cause) {
+    throw ioError('read', source.name, cause);
+  }
+}
+
+/** The content of an object: its first `size` bytes, or the inflated first `compressed` bytes (FRAME_CORRUPT when they do not decompress). */
+function objectContent(
+  source: BlockSource,
+  size: number,
+  compressed: number | undefined,
+  signal: AbortSignal | undefined,
+): AsyncIterable<Uint8Array> {
+  if (compressed === undefined) return readObject(source, [{ start: 0, end: size }], signal ? { signal } : {});
+  const checked: BlockSource = {
+    name: source.name,
+    read: (ranges, options = {}) => readObject(source, ranges, options),
+    close: () => source.close(),
+  };
+  return brotliInflated(checked, compressed, signal);
+}
+
+/**
  * Streams `source` (brotli-compressed when `compressed`, its size) into `out`, checking
- * size and SHA-256 against `entry`.
+ * size and SHA-256 against `entry`. A failed read or write is IO, a stream that does not
+ * decompress FRAME_CORRUPT, other content than the entry's FILE_MISMATCH; a source's own
+ * SyncError (the network) keeps its code.
  */
 export async function writeWhole(
   source: BlockSource,
@@ -41,24 +72,19 @@ export async function writeWhole(
 ): Promise<void> {
   const h = createHash('sha256');
   let n = 0;
-  const chunks =
-    compressed === undefined
-      ? source.read([{ start: 0, end: entry.size }], signal ? { signal } : {})
-      : brotliInflated(source, compressed, signal);
-  try {
-    for await (const chunk of chunks) {
-      n += chunk.length;
-      if (n > entry.size)
-        throw new SyncError(
-          ErrorCodes.FILE_MISMATCH,
-          `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`,
-        );
-      h.update(chunk);
+  for await (const chunk of objectContent(source, entry.size, compressed, signal)) {
+    n += chunk.length;
+    if (n > entry.size)
+      throw new SyncError(
+        ErrorCodes.FILE_MISMATCH,
+        `Cannot accept ${entry.path}: the fetched content is longer than the manifest's ${entry.size} bytes`,
+      );
+    h.update(chunk);
+    try {
       await out.write(chunk);
+    } catch (cause) {
+      throw ioError('write', out.tempPath, cause);
     }
-  } catch (err) {
-    if (SyncError.is(err)) throw err;
-    throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot decompress ${entry.path}: ${(err as Error).message}`, { cause: err });
   }
   if (n !== entry.size || h.digest('hex') !== entry.sha256) {
     throw new SyncError(

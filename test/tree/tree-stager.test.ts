@@ -1,7 +1,7 @@
 /**
- * The staging steps of a tree patch on their own: writeWhole (a network failure keeps
- * its code, what does not decompress is FRAME_CORRUPT, other content FILE_MISMATCH),
- * writeCopy, and TreeStager's steps — a part with its metadata and its
+ * The staging steps of a tree patch on their own: writeWhole's error codes (a failed
+ * read or write is IO, only what does not decompress is FRAME_CORRUPT, a network failure
+ * keeps its code), writeCopy, and TreeStager's steps — a part with its metadata and its
  * copies, a local copy that no longer holds the content, a delta that fails, a resume.
  */
 import assert from 'node:assert/strict';
@@ -65,6 +65,10 @@ function failingSource(head: Uint8Array, error: unknown): BlockSource {
   };
 }
 
+function systemError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
+
 // ---------------------------------------------------------------------------------------
 // writeWhole and writeCopy
 
@@ -79,6 +83,34 @@ test('writeWhole writes a plain or brotli object that matches the entry', async 
   const inflated = new MemorySink();
   await writeWhole(new MemorySource(z), z.length, entry, inflated, undefined);
   assert.deepEqual(inflated.bytes, Buffer.from(data));
+});
+
+test('writeWhole: a failed write is IO naming the file written, plain or compressed (not "Cannot decompress")', async () => {
+  const z = await compress(data);
+  for (const compressed of [undefined, z.length]) {
+    const sink = new MemorySink(systemError('ENOSPC', 'no space left on device'));
+    const source = new MemorySource(compressed === undefined ? data : z);
+    await assert.rejects(writeWhole(source, compressed, entry, sink, undefined), (e: unknown) => {
+      hasCode(ErrorCodes.IO)(e);
+      assert.equal((e as SyncError).path, sink.tempPath);
+      assert.match((e as Error).message, /^Cannot write \/nowhere\/\.x\.gosync-part: ENOSPC/);
+      return true;
+    });
+  }
+});
+
+test('writeWhole: a source that fails with a system error is IO, plain or compressed', async () => {
+  const z = await compress(data);
+  for (const compressed of [undefined, z.length]) {
+    const body = compressed === undefined ? data : z;
+    const source = failingSource(body.subarray(0, 100), systemError('EIO', 'i/o error, read'));
+    await assert.rejects(writeWhole(source, compressed, entry, new MemorySink(), undefined), (e: unknown) => {
+      hasCode(ErrorCodes.IO)(e);
+      assert.doesNotMatch((e as Error).message, /decompress/);
+      assert.match((e as Error).message, /EIO/);
+      return true;
+    });
+  }
 });
 
 test('writeWhole: a network failure keeps its code, plain or compressed', async () => {
