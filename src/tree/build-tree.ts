@@ -6,6 +6,11 @@
  * already there (unchanged files, or content shared between versions) are not written
  * again, so publishing a new version costs about the size of what changed.
  *
+ * The steps: {@link publishFolders} resolves the folders (refusing the published folder
+ * itself as publish folder), {@link listTree} lists what to publish, a
+ * {@link TreePublisher} stores each file's content, index or brotli stream and deltas,
+ * and the manifest is written last.
+ *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -99,7 +104,7 @@ async function storeContent(
   signal: AbortSignal | undefined,
 ): Promise<{ sha256: string; size: number; written: boolean }> {
   const tmpDir = join(out, 'objects');
-  await mkdir(tmpDir, { recursive: true });
+  await makeFolder(tmpDir);
   const temp = await AtomicFile.create(join(tmpDir, `incoming-${randomBytes(8).toString('hex')}`));
   const h = createHash('sha256');
   let size = 0;
@@ -115,7 +120,7 @@ async function storeContent(
       await temp.abort();
       return { sha256, size, written: false };
     }
-    await mkdir(dirname(target), { recursive: true });
+    await makeFolder(dirname(target));
     // Commit to the hash name: AtomicFile renames its temporary file onto `target`.
     await temp.commit();
     await rename(temp.target, target).catch(async (cause: unknown) => {
@@ -150,7 +155,7 @@ async function storeSmall(input: string, out: string, shards: Set<string>): Prom
   if (await exists(target)) return { sha256, size: data.length, written: false };
   const shard = dirname(target);
   if (!shards.has(shard)) {
-    await mkdir(shard, { recursive: true });
+    await makeFolder(shard);
     shards.add(shard);
   }
   const temp = tempPath(target);
@@ -175,6 +180,289 @@ async function previousManifest(path: string): Promise<Manifest | undefined> {
   return decodeManifest(data);
 }
 
+/** The size of a published object. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (cause) {
+    throw ioError('read', path, cause);
+  }
+}
+
+/** Makes folder `path` (and its parents). */
+async function makeFolder(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (cause) {
+    throw ioError('create the folder', path, cause);
+  }
+}
+
+/** The folders of a build: the published one, resolved, and where the manifest goes. */
+export interface PublishFolders {
+  /** The published folder, links resolved. */
+  root: string;
+  /** The publish folder's tree path when it is inside the published folder (left out of the listing). */
+  excluded?: string;
+  manifestPath: string;
+}
+
+/**
+ * Resolves the published folder and makes the publish folder. The publish folder may sit
+ * inside the published one (it is left out of the listing) or anywhere else, but is not
+ * the published folder itself, where the manifest would list its own objects and grow
+ * every build: refused (REFUSED).
+ */
+export async function publishFolders(dir: string, out: string, name?: string): Promise<PublishFolders> {
+  let root: string;
+  let isFolder: boolean;
+  try {
+    root = await realpath(dir);
+    isFolder = (await stat(root)).isDirectory();
+  } catch (cause) {
+    throw ioError('publish the folder', dir, cause);
+  }
+  if (!isFolder) throw ioError('publish the folder', dir, 'not a folder');
+  const manifestName = name ?? (basename(root) || 'tree');
+  if (manifestName.includes('/') || manifestName.includes(sep) || manifestName.startsWith('.'))
+    throw new RangeError(`Cannot publish: the name "${manifestName}" is not a plain file name`);
+  await mkdir(out, { recursive: true }).catch((cause: unknown) => {
+    throw ioError('create the publish folder', out, cause);
+  });
+  let outReal: string;
+  try {
+    outReal = await realpath(out);
+  } catch (cause) {
+    throw ioError('open the publish folder', out, cause);
+  }
+  const inside = relative(root, outReal);
+  if (inside === '') {
+    throw new SyncError(
+      ErrorCodes.REFUSED,
+      `Cannot publish ${dir} into ${out}: it is the published folder itself (publish into another folder, or one inside it)`,
+      { path: out },
+    );
+  }
+  const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+  const manifestPath = join(out, `${manifestName}.tree.json`);
+  return outside ? { root, manifestPath } : { root, excluded: inside.split(sep).join('/'), manifestPath };
+}
+
+/** A file of the published folder, as walked. */
+export interface ListedFile {
+  path: string;
+  size: number;
+  mode: number;
+  mtime: number;
+}
+
+/** The published folder's listing: folders and links as manifest entries, the files to publish, what is left out. */
+export interface TreeListing {
+  entries: TreeEntry[];
+  files: ListedFile[];
+  skipped: string[];
+}
+
+/** Walks the published folder (leaving `excluded` out), sorted by path; special files are skipped. */
+export async function listTree(root: string, excluded: string | undefined, signal: AbortSignal | undefined): Promise<TreeListing> {
+  const tree = await walkTree(root, { ...(signal ? { signal } : {}), ...(excluded !== undefined ? { exclude: excluded } : {}) });
+  const skipped = [...tree.skipped];
+  const entries: TreeEntry[] = [];
+  const files: ListedFile[] = [];
+  for (const e of [...tree.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const mtime = Math.round(e.mtimeMs);
+    if (e.type === 'dir') entries.push({ type: 'dir', path: e.path, mode: e.mode & MODE_MASK, mtime });
+    else if (e.type === 'symlink') entries.push({ type: 'symlink', path: e.path, target: e.target!, mtime });
+    else if (e.type === 'file') files.push({ path: e.path, size: e.size, mode: e.mode & MODE_MASK, mtime });
+    else skipped.push(join(root, ...e.path.split('/')));
+  }
+  return { entries, files, skipped };
+}
+
+/**
+ * Publishes the files of a folder into the publish folder `out`: content, block index or
+ * small file's brotli stream, and deltas from the versions the previous manifest lists.
+ * Counts what it writes.
+ */
+export class TreePublisher {
+  readonly #root: string;
+  readonly #out: string;
+  readonly #options: BuildTreeOptions;
+  readonly #prevFiles = new Map<string, FileEntry>();
+  readonly #compress: boolean;
+  readonly #maxBases: number;
+  /** Shard folders known to exist. */
+  readonly #shards = new Set<string>();
+  /** Large files one at a time: each is hashed (and compressed) on every core already. */
+  #bigChain: Promise<unknown> = Promise.resolve();
+  #done = 0;
+  /** Files whose content was new to the publish folder. */
+  newFiles = 0;
+  /** Bytes written under objects/. */
+  objectBytes = 0;
+
+  constructor(root: string, out: string, previous: Manifest | undefined, options: BuildTreeOptions = {}) {
+    this.#root = root;
+    this.#out = out;
+    this.#options = options;
+    for (const e of previous?.entries ?? []) if (e.type === 'file') this.#prevFiles.set(e.path, e);
+    this.#compress = options.compress ?? false;
+    this.#maxBases = this.#compress ? (options.bases ?? 2) : 0;
+  }
+
+  #objectFile(rel: string): string {
+    return join(this.#out, ...rel.split('/'));
+  }
+
+  /** Publishes every file, `concurrency` at once (large ones one at a time); returns their entries in the same order. */
+  async publishAll(files: readonly ListedFile[]): Promise<FileEntry[]> {
+    const entries: FileEntry[] = new Array(files.length);
+    await forEachLimit(
+      files,
+      this.#options.concurrency ?? 16,
+      async (f, i) => {
+        entries[i] = f.size >= BIG_FILE ? await this.#oneBig(() => this.publishFile(f)) : await this.publishFile(f);
+        this.#options.onProgress?.(++this.#done, files.length);
+      },
+      this.#options.signal,
+    );
+    return entries;
+  }
+
+  #oneBig<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#bigChain.then(fn);
+    this.#bigChain = next.catch(() => {});
+    return next;
+  }
+
+  /** Publishes one file: its content, then its index or brotli stream, then its deltas. */
+  async publishFile(f: ListedFile): Promise<FileEntry> {
+    const before = this.#prevFiles.get(f.path);
+    const sha256 = await this.storeFile(f, before);
+    const content = this.#objectFile(objectNames.content(sha256));
+    const entry: FileEntry = { type: 'file', path: f.path, size: f.size, mode: f.mode, mtime: f.mtime, sha256 };
+    if (f.size >= TREE_INDEX_MIN) entry.index = await this.publishIndex(sha256, content);
+    else if (this.#compress && f.size > 0) {
+      const br = await this.publishBrotli(sha256, content, f.size);
+      if (br < f.size) entry.br = br;
+    }
+    if (this.#maxBases > 0 && before) {
+      const bases = await this.publishDeltas(entry, before, content);
+      if (bases.length > 0) entry.bases = bases.slice(0, Math.max(this.#maxBases, 1));
+    }
+    return entry;
+  }
+
+  /**
+   * The content's SHA-256, stored under it unless already there. rsync's quick check: a
+   * file with the size and mtime the previous manifest lists, whose content is published,
+   * is not read (unless `checksum`).
+   */
+  async storeFile(f: ListedFile, before: FileEntry | undefined): Promise<string> {
+    if (
+      !this.#options.checksum &&
+      before &&
+      before.size === f.size &&
+      sameMtime(before.mtime, f.mtime) &&
+      (await exists(this.#objectFile(objectNames.content(before.sha256))))
+    ) {
+      return before.sha256;
+    }
+    const input = join(this.#root, ...f.path.split('/'));
+    const stored =
+      f.size <= SMALL_FILE ? await storeSmall(input, this.#out, this.#shards) : await storeContent(input, this.#out, this.#options.signal);
+    if (stored.size !== f.size)
+      throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
+    if (stored.written) {
+      this.newFiles++;
+      this.objectBytes += stored.size;
+    }
+    return stored.sha256;
+  }
+
+  /** Writes the block index of a content (with compressed forms when `compress`) unless already there; returns its kind. */
+  async publishIndex(sha256: string, content: string): Promise<'plain' | 'compressed'> {
+    const kind = this.#compress ? 'compressed' : 'plain';
+    const indexPath = this.#objectFile(objectNames.index(sha256, kind));
+    if (!(await exists(indexPath))) {
+      await makeFolder(dirname(indexPath));
+      const r = await buildIndexFile(content, indexPath, {
+        ...(this.#compress ? { compress: {} } : {}),
+        ...(this.#options.threads !== undefined ? { threads: this.#options.threads } : {}),
+        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      });
+      this.objectBytes += r.indexBytes + (r.frames?.bytes ?? 0) + (r.whole?.bytes ?? 0);
+    }
+    return kind;
+  }
+
+  /** Writes a small content as one brotli stream unless already there; returns the stream's size. */
+  async publishBrotli(sha256: string, content: string, size: number): Promise<number> {
+    const brPath = this.#objectFile(objectNames.brotli(sha256));
+    if (await exists(brPath)) return sizeOf(brPath);
+    let data: Buffer;
+    try {
+      data = await readFile(content);
+    } catch (cause) {
+      throw ioError('read', content, cause);
+    }
+    const z = await compress(data, { params: brotliParams(BEST, size) });
+    const temp = tempPath(brPath);
+    try {
+      await writeFile(temp, z);
+      await rename(temp, brPath);
+    } catch (cause) {
+      await unlink(temp).catch(() => {});
+      throw ioError('store', brPath, cause);
+    }
+    this.objectBytes += z.length;
+    return z.length;
+  }
+
+  /**
+   * The deltas worth listing for `entry`: from the previous version and the versions it had
+   * deltas from (their content is in the object store), written unless already there, and
+   * kept only when smaller than fetching the file whole. Unchanged content keeps its list.
+   */
+  async publishDeltas(entry: FileEntry, before: FileEntry, content: string): Promise<ManifestBase[]> {
+    if (before.sha256 === entry.sha256) return [...(before.bases ?? [])];
+    const bases: ManifestBase[] = [];
+    const candidates = [{ sha256: before.sha256, size: before.size }, ...(before.bases ?? [])].slice(0, this.#maxBases);
+    for (const b of candidates) {
+      if (b.sha256 === entry.sha256 || b.size === 0) continue;
+      const baseObject = this.#objectFile(objectNames.content(b.sha256));
+      if (!(await exists(baseObject))) continue;
+      const deltaPath = this.#objectFile(objectNames.delta(entry.sha256, b.sha256));
+      let delta: number;
+      if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
+      else {
+        const r = await writeBaseDelta(baseObject, content, this.#objectFile(objectNames.deltaPrefix(entry.sha256)), {
+          level: BEST,
+          ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+        });
+        delta = r.size;
+        this.objectBytes += delta;
+      }
+      if (delta < (entry.br ?? entry.size)) bases.push({ sha256: b.sha256, size: b.size, delta });
+    }
+    return bases;
+  }
+}
+
+/** Writes the manifest, replacing the previous one atomically; returns its bytes. */
+async function writeManifest(path: string, entries: TreeEntry[]): Promise<Uint8Array> {
+  const encoded = encodeManifest({ version: MANIFEST_VERSION, entries });
+  const file = await AtomicFile.create(path);
+  try {
+    await file.write(encoded);
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  return encoded;
+}
+
 /**
  * Publishes folder `dir` into `out` (see the module description).
  *
@@ -188,177 +476,23 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
   const started = performance.now();
   const { signal } = options;
   throwIfAborted(signal);
-  let root: string;
-  try {
-    root = await realpath(dir);
-    if (!(await stat(root)).isDirectory()) throw new Error('not a folder');
-  } catch (cause) {
-    throw ioError('publish the folder', dir, cause);
-  }
-  await mkdir(out, { recursive: true }).catch((cause: unknown) => {
-    throw ioError('create the publish folder', out, cause);
-  });
-  const outReal = await realpath(out);
-  // The publish folder may sit inside the published one: it is left out of the listing.
-  // Into the folder itself, the manifest would list its own objects and grow every build.
-  const inside = relative(root, outReal);
-  if (inside === '') {
-    throw new SyncError(
-      ErrorCodes.IO,
-      `Cannot publish ${dir} into ${out}: it is the published folder itself (publish into another folder, or one inside it)`,
-      { path: out },
-    );
-  }
-  const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
-  const excluded = outside ? undefined : inside.split(sep).join('/');
-  const name = options.name ?? (basename(root) || 'tree');
-  if (name.includes('/') || name.includes(sep) || name.startsWith('.'))
-    throw new RangeError(`Cannot publish: the name "${name}" is not a plain file name`);
-  const manifestPath = join(out, `${name}.tree.json`);
-  const prev = await previousManifest(manifestPath);
-  const prevFiles = new Map<string, FileEntry>();
-  for (const e of prev?.entries ?? []) if (e.type === 'file') prevFiles.set(e.path, e);
-
-  const tree = await walkTree(root, { ...(signal ? { signal } : {}), ...(excluded !== undefined ? { exclude: excluded } : {}) });
-  const skipped = [...tree.skipped];
-  const entries: TreeEntry[] = [];
-  const files: { path: string; size: number; mode: number; mtime: number }[] = [];
-  for (const e of [...tree.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    const mtime = Math.round(e.mtimeMs);
-    if (e.type === 'dir') entries.push({ type: 'dir', path: e.path, mode: e.mode & MODE_MASK, mtime });
-    else if (e.type === 'symlink') entries.push({ type: 'symlink', path: e.path, target: e.target!, mtime });
-    else if (e.type === 'file') files.push({ path: e.path, size: e.size, mode: e.mode & MODE_MASK, mtime });
-    else skipped.push(join(root, ...e.path.split('/')));
-  }
-
-  const compressForms = options.compress ?? false;
-  const maxBases = compressForms ? (options.bases ?? 2) : 0;
-  let objectBytes = 0;
-  let newFiles = 0;
-  let done = 0;
-  const fileEntries: FileEntry[] = new Array(files.length);
-  const objectFile = (rel: string) => join(out, ...rel.split('/'));
-  const shards = new Set<string>();
-  // Large files one at a time: each is hashed (and compressed) on every core already.
-  let bigChain: Promise<unknown> = Promise.resolve();
-  const oneBig = (fn: () => Promise<void>): Promise<void> => {
-    const next = bigChain.then(fn);
-    bigChain = next.catch(() => {});
-    return next;
-  };
-  const sizeOf = async (path: string) => (await stat(path)).size;
-
-  await forEachLimit(
-    files,
-    options.concurrency ?? 16,
-    (f, i) => (f.size >= BIG_FILE ? oneBig(() => publishFile(f, i)) : publishFile(f, i)),
-    signal,
-  );
-  async function publishFile(f: (typeof files)[number], i: number): Promise<void> {
-    const input = join(root, ...f.path.split('/'));
-    const before = prevFiles.get(f.path);
-    let sha256: string | undefined;
-    // rsync's quick check: same size and mtime as last time, and the content is published.
-    if (
-      !options.checksum &&
-      before &&
-      before.size === f.size &&
-      sameMtime(before.mtime, f.mtime) &&
-      (await exists(objectFile(objectNames.content(before.sha256))))
-    ) {
-      sha256 = before.sha256;
-    } else {
-      const stored = f.size <= SMALL_FILE ? await storeSmall(input, out, shards) : await storeContent(input, out, signal);
-      sha256 = stored.sha256;
-      if (stored.size !== f.size)
-        throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot publish ${input}: it changed while it was read`, { path: input });
-      if (stored.written) {
-        newFiles++;
-        objectBytes += stored.size;
-      }
-    }
-    const content = objectFile(objectNames.content(sha256));
-    const entry: FileEntry = { type: 'file', path: f.path, size: f.size, mode: f.mode, mtime: f.mtime, sha256 };
-    if (f.size >= TREE_INDEX_MIN) {
-      const kind = compressForms ? 'compressed' : 'plain';
-      const indexPath = objectFile(objectNames.index(sha256, kind));
-      if (!(await exists(indexPath))) {
-        await mkdir(dirname(indexPath), { recursive: true });
-        const r = await buildIndexFile(content, indexPath, {
-          ...(compressForms ? { compress: {} } : {}),
-          ...(options.threads !== undefined ? { threads: options.threads } : {}),
-          ...(signal ? { signal } : {}),
-        });
-        objectBytes += r.indexBytes + (r.frames?.bytes ?? 0) + (r.whole?.bytes ?? 0);
-      }
-      entry.index = kind;
-    } else if (compressForms && f.size > 0) {
-      const brPath = objectFile(objectNames.brotli(sha256));
-      let br: number;
-      if (await exists(brPath)) br = await sizeOf(brPath);
-      else {
-        const z = await compress(await readFile(content), { params: brotliParams(BEST, f.size) });
-        const tmp = `${brPath}.${randomBytes(8).toString('hex')}.tmp`;
-        await writeFile(tmp, z);
-        await rename(tmp, brPath);
-        br = z.length;
-        objectBytes += br;
-      }
-      if (br < f.size) entry.br = br;
-    }
-    if (maxBases > 0 && before) {
-      const bases: ManifestBase[] = [];
-      if (before.sha256 === sha256) bases.push(...(before.bases ?? []));
-      else {
-        // The previous version, and the versions it had deltas from: their content is
-        // in the object store.
-        const candidates = [{ sha256: before.sha256, size: before.size }, ...(before.bases ?? [])].slice(0, maxBases);
-        for (const b of candidates) {
-          if (b.sha256 === sha256 || b.size === 0) continue;
-          const baseObject = objectFile(objectNames.content(b.sha256));
-          if (!(await exists(baseObject))) continue;
-          const deltaPath = objectFile(objectNames.delta(sha256, b.sha256));
-          let delta: number;
-          if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
-          else {
-            const r = await writeBaseDelta(baseObject, content, objectFile(objectNames.deltaPrefix(sha256)), {
-              level: BEST,
-              ...(signal ? { signal } : {}),
-            });
-            delta = r.size;
-            objectBytes += delta;
-          }
-          // Worth listing only when smaller than fetching the file whole.
-          if (delta < (entry.br ?? f.size)) bases.push({ sha256: b.sha256, size: b.size, delta });
-        }
-      }
-      if (bases.length > 0) entry.bases = bases.slice(0, Math.max(maxBases, 1));
-    }
-    fileEntries[i] = entry;
-    options.onProgress?.(++done, files.length);
-  }
-  entries.push(...fileEntries);
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const manifest: Manifest = { version: MANIFEST_VERSION, entries };
-  const encoded = encodeManifest(manifest);
-  const file = await AtomicFile.create(manifestPath);
-  try {
-    await file.write(encoded);
-    await file.commit();
-  } catch (err) {
-    await file.abort();
-    throw err;
-  }
+  const { root, excluded, manifestPath } = await publishFolders(dir, out, options.name);
+  const previous = await previousManifest(manifestPath);
+  const listing = await listTree(root, excluded, signal);
+  const publisher = new TreePublisher(root, out, previous, options);
+  const fileEntries = await publisher.publishAll(listing.files);
+  const entries = [...listing.entries, ...fileEntries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const encoded = await writeManifest(manifestPath, entries);
   return {
     manifest: manifestPath,
-    files: files.length,
+    files: listing.files.length,
     dirs: entries.filter((e) => e.type === 'dir').length,
     symlinks: entries.filter((e) => e.type === 'symlink').length,
-    bytes: files.reduce((a, f) => a + f.size, 0),
-    newFiles,
-    objectBytes,
+    bytes: listing.files.reduce((a, f) => a + f.size, 0),
+    newFiles: publisher.newFiles,
+    objectBytes: publisher.objectBytes,
     manifestBytes: encoded.length,
-    skipped,
+    skipped: listing.skipped,
     seconds: (performance.now() - started) / 1000,
   };
 }
