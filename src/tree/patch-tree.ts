@@ -21,6 +21,9 @@
  * next run (named by content hash, verified again) so only what is still missing is
  * fetched. Nothing is ever written through a link or outside the folder.
  *
+ * Steps 1 and 2 are `TreePlanner`'s (tree-planner.ts), step 3 `TreeStager`'s
+ * (tree-stager.ts), step 4 is here.
+ *
  * @module
  */
 import { commitTree, prepareFolders } from '../localfs/commit-tree.js';
