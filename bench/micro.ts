@@ -5,23 +5,14 @@
  * matcher scan on unrelated and identical data, and (kept from the first bench script)
  * the file-level index build and scans of the generated pair.
  *
- * Uses the library's public API (`../src/index.js`), compiled to `dist/bench/`.
+ * Uses the library's public API (`../src/mod.js` and `../src/core/mod.js`), compiled to `dist/bench/`.
  *
  * @module
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  BlockMatcher,
-  RollingChecksum,
-  buildIndex,
-  buildIndexFile,
-  buildLookup,
-  decodeIndex,
-  scanLocalFiles,
-  weakChecksum,
-  type BlockIndex,
-} from '../src/mod.js';
+import { BlockMatcher, RollingChecksum, buildIndex, buildLookup, decodeIndex, weakChecksum, type BlockIndex } from '../src/core/mod.js';
+import { buildIndexFile, scanLocalFiles } from '../src/mod.js';
 import type { Ctx } from './context.js';
 import type { MainInputs } from './cases-local.js';
 import { KeyStream } from './inputs.js';
