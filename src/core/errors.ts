@@ -51,7 +51,7 @@ export const ErrorCodes = {
   TREE_CONFLICT: 'GOSYNC_ERR_TREE_CONFLICT',
   /** A peer broke the sync protocol (a malformed, oversized, unknown or unexpected frame), or speaks an incompatible version of it. */
   PROTOCOL: 'GOSYNC_ERR_PROTOCOL',
-  /** A `gosync serve --stdio` peer refused the request: a push to a read-only server, its root folder replaced by a file. */
+  /** The request is refused as a matter of policy: a `gosync serve --stdio` peer refused a push to a read-only server or its root folder replaced by a file; a folder is published into its own publish folder. */
   REFUSED: 'GOSYNC_ERR_REFUSED',
   /**
    * A worker thread stopped before it answered its task (it exited, or crashed: out of

@@ -15,7 +15,7 @@ import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.j
 import type { BlockIndex } from '../core/index/block-index.js';
 import { blockLength } from '../core/index/block-index.js';
 import { concatIndexes } from '../core/index/concat.js';
-import { decodeIndex } from '../core/index/format.js';
+import { DEFAULT_MAX_INDEX_BYTES, decodeIndex } from '../core/index/format.js';
 import { missingSpansOf } from '../core/matcher.js';
 import { isHttpUrl } from '../file/load-index.js';
 import { scanLocalFiles } from '../file/local-scan.js';
@@ -30,8 +30,6 @@ import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-tree.js';
 
-/** Largest block index fetched for one file. */
-const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
 /** Local files hashed at once. */
 const HASH_CONCURRENCY = 4;
 
@@ -98,7 +96,7 @@ export async function fetchIndex(
   signal: AbortSignal | undefined,
 ): Promise<{ index: BlockIndex; bytes: number }> {
   const name = objectNames.index(entry.sha256, entry.index!);
-  const data = await store.get(name, MAX_INDEX_BYTES, signal);
+  const data = await store.get(name, DEFAULT_MAX_INDEX_BYTES, signal);
   const index = decodeIndex(data);
   const digest = Buffer.from(index.fileDigest.digest).toString('hex');
   if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
