@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { buildIndexFile } from '../../file/build-file.js';
 import { loadIndex, resolveReference } from '../../file/load-index.js';
 import { patchFile } from '../../file/patch-file.js';
@@ -83,7 +84,7 @@ export async function demo(args: string[], ctx: CommandContext): Promise<void> {
         `  on the wire (counted by the server, index included): ${formatBytes(server.stats.bodyBytes)} of ${formatBytes(newData.length)}`,
       );
       out(`  result ${same ? 'identical to the new file (sha256 checked)' : 'DIFFERS from the new file'}, ${report.seconds.toFixed(2)} s`);
-      if (!same) throw new Error('Cannot finish the demo: the patched file differs from the new file');
+      if (!same) throw new SyncError(ErrorCodes.FILE_MISMATCH, 'Cannot finish the demo: the patched file differs from the new file');
     } finally {
       await server.close();
     }
