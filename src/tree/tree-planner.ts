@@ -28,7 +28,7 @@ import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
 import { forEachLimit } from '../util/limit.js';
 import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
-import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-tree.js';
+import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-types.js';
 
 /** Local files hashed at once. */
 const HASH_CONCURRENCY = 4;

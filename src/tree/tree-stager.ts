@@ -20,7 +20,7 @@ import { forEachLimit } from '../util/limit.js';
 import type { TreeRoot } from '../localfs/tree-path.js';
 import { objectNames, type FileEntry } from './manifest.js';
 import type { ObjectStore } from './object-store.js';
-import type { PatchTreeOptions } from './patch-tree.js';
+import type { PatchTreeOptions } from './patch-types.js';
 import { fetchIndex, partPath, type Needed } from './tree-planner.js';
 
 /** Where a part is written: an output with the path of the file being written, for messages. */

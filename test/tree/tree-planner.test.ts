@@ -16,7 +16,7 @@ import { walkTree, type LocalEntry, type LocalTree } from '../../src/localfs/wal
 import { buildTree } from '../../src/tree/build-tree.js';
 import { decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from '../../src/tree/manifest.js';
 import { openObjectStore, type ObjectStore } from '../../src/tree/object-store.js';
-import type { TreeFileReport, TreeOptions } from '../../src/tree/patch-tree.js';
+import type { TreeFileReport, TreeOptions } from '../../src/tree/patch-types.js';
 import { TreePlanner, groupByBlockSize, partPath, type Needed } from '../../src/tree/tree-planner.js';
 import { randomBytes } from '../helpers/data.js';
 import { T0, hasCode, put, sha256, tempDir } from './tree-fixtures.js';

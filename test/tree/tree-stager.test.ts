@@ -17,7 +17,7 @@ import { MemorySource } from '../../src/sources/memory-source.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { decodeManifest, type FileEntry } from '../../src/tree/manifest.js';
 import { openObjectStore, type ObjectStore } from '../../src/tree/object-store.js';
-import type { TreeFileReport } from '../../src/tree/patch-tree.js';
+import type { TreeFileReport } from '../../src/tree/patch-types.js';
 import { partPath, type Needed } from '../../src/tree/tree-planner.js';
 import { TreeStager, stagedFiles, writeCopy, writeWhole, type PartSink } from '../../src/tree/tree-stager.js';
 import { randomBytes } from '../helpers/data.js';

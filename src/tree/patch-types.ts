@@ -1,0 +1,91 @@
+/**
+ * The options and reports of a folder patch ({@link diffTree}, {@link patchTree}): shared
+ * by the planner, the stager and the entry points in patch-tree.ts.
+ *
+ * @module
+ */
+/** Options of {@link diffTree} and {@link patchTree}. */
+export interface TreeOptions {
+  /** Where `objects/` is published (a URL or a folder); default: the manifest's folder. */
+  contentBase?: string;
+  /** Keep-alive connections per origin (default 8). */
+  connections?: number;
+  /** Files fetched and written at once (default 8). */
+  concurrency?: number;
+  /** Worker threads for scanning large local files (default: every core). */
+  threads?: number;
+  /**
+   * Besides the old file at the same path and files going away, scan other local files
+   * for reusable data up to this multiple of the bytes of the files being patched
+   * (default 4; 0 turns it off). Reading locally is far cheaper than fetching.
+   */
+  reuseFactor?: number;
+  /** Extra HTTP request headers. */
+  headers?: Record<string, string>;
+  /** Refuse manifests larger than this (default 256 MiB). */
+  maxManifestBytes?: number;
+  /**
+   * Remove local entries the manifest does not list (rsync's `--delete`); a non-empty
+   * local folder where a file goes is then replaced instead of refused.
+   */
+  delete?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: TreeProgress) => void;
+}
+
+/** Options of {@link patchTree}. */
+export interface PatchTreeOptions extends TreeOptions {
+  /** Flush every new file to disk before it replaces the old one. */
+  fsync?: boolean;
+}
+
+/** Progress of a tree patch. */
+export interface TreeProgress {
+  phase: 'plan' | 'scan' | 'fetch' | 'commit';
+  done: number;
+  total: number;
+}
+
+/**
+ * What happens to one file: `unchanged` (nothing), `metadata` (mode or mtime set),
+ * `copy` (content taken whole from a local file, `from`), `resume` (a part a stopped run
+ * staged), `delta` (a published delta applied to local file `from`), `blocks` (index +
+ * scan + missing blocks), `whole` (fetched whole).
+ */
+export type TreeFileAction = 'unchanged' | 'metadata' | 'copy' | 'resume' | 'delta' | 'blocks' | 'whole';
+
+/** One file of a tree diff or patch. */
+export interface TreeFileReport {
+  path: string;
+  action: TreeFileAction;
+  size: number;
+  /** Bytes of the file taken from local data. */
+  reusedBytes: number;
+  /** Bytes to fetch (diff: estimated, compressed where that is the plan) or fetched (patch). */
+  fetchBytes: number;
+  /** The local file reused, for `copy` and `delta`. */
+  from?: string;
+  /** For `blocks`: how the missing data is fetched (raw ranges, frames, whole stream). */
+  plan?: string;
+}
+
+/** What a tree diff found. */
+export interface TreeDiffReport {
+  files: TreeFileReport[];
+  /** Local paths the manifest does not list (removed with `delete`). */
+  extraneous: string[];
+  /** Bytes of the manifest and of the block indexes fetched to plan. */
+  manifestBytes: number;
+  indexBytes: number;
+  totals: { files: number; changed: number; bytes: number; reusedBytes: number; fetchBytes: number };
+}
+
+/** What a tree patch did. */
+export interface TreePatchReport extends TreeDiffReport {
+  /** Paths removed (with `delete`). */
+  deleted: string[];
+  /** Requests and body bytes received from the content base, manifest and indexes included. */
+  requests: number;
+  receivedBytes: number;
+  seconds: number;
+}
