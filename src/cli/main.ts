@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { SyncError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
-import { UsageError } from './usage.js';
+import { UsageError, nodeVersionProblem } from './usage.js';
 
 const mainHelp = `Usage: gosync <command> [options]
 
@@ -75,6 +75,11 @@ async function main(argv: string[]): Promise<number> {
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(entry[1]);
     return 0;
+  }
+  const tooOld = nodeVersionProblem(process.versions.node);
+  if (tooOld !== undefined) {
+    process.stderr.write(`gosync ${name}: ${tooOld}\n`);
+    return 1;
   }
   const controller = new AbortController();
   const stop = () => controller.abort(new Error('interrupted'));

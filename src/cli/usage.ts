@@ -107,3 +107,13 @@ export function formatBytes(n: number): string {
   }
   return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
 }
+
+/** The oldest Node.js major version gosync runs on (it uses Node 24's zstd in node:zlib). */
+export const MIN_NODE_MAJOR = 24;
+
+/** Why gosync cannot run on Node.js `version` (as `process.versions.node` gives it), or undefined. */
+export function nodeVersionProblem(version: string): string | undefined {
+  const major = Number.parseInt(version, 10);
+  if (Number.isInteger(major) && major >= MIN_NODE_MAJOR) return undefined;
+  return `gosync needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js ${version}`;
+}

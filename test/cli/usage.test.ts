@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BUILD_FILE_OPTIONS } from '../../src/cli/commands/build.js';
 import { DIFF_FILE_OPTIONS, PATCH_FILE_OPTIONS } from '../../src/cli/commands/patch.js';
 import { BUILD_TREE_OPTIONS, TREE_UPDATE_OPTIONS } from '../../src/cli/commands/tree.js';
-import { UsageError, formValues, mergeForms, parse } from '../../src/cli/usage.js';
+import { MIN_NODE_MAJOR, UsageError, formValues, mergeForms, nodeVersionProblem, parse } from '../../src/cli/usage.js';
 
 const FILE = {
   quiet: { type: 'boolean', short: 'q' },
@@ -67,4 +67,14 @@ test("the commands' forms merge into one table", () => {
     const merged = mergeForms(a, b);
     assert.equal(Object.keys(merged).length, new Set([...Object.keys(a), ...Object.keys(b)]).size);
   }
+});
+
+test('nodeVersionProblem refuses a Node.js older than 24 and names both versions', () => {
+  assert.equal(MIN_NODE_MAJOR, 24);
+  assert.equal(nodeVersionProblem('24.0.0'), undefined);
+  assert.equal(nodeVersionProblem('24.21.0'), undefined);
+  assert.equal(nodeVersionProblem('26.1.0'), undefined);
+  assert.equal(nodeVersionProblem('20.20.2'), 'gosync needs Node.js 24 or newer; this is Node.js 20.20.2');
+  assert.match(nodeVersionProblem('22.12.0') ?? '', /needs Node\.js 24 or newer; this is Node\.js 22\.12\.0/);
+  assert.notEqual(nodeVersionProblem('garbage'), undefined);
 });

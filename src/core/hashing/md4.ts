@@ -2,7 +2,7 @@
  * MD4 (RFC 1320), the strong block hash of zsync's `.zsync` control files and of
  * librsync's older signatures (`rdiff -H md4`).
  *
- * Node 20's OpenSSL 3 refuses MD4 without `--openssl-legacy-provider`, so it comes from
+ * Node's OpenSSL 3 (Node 20 to 24) refuses MD4 without `--openssl-legacy-provider`, so it comes from
  * hash-wasm's WebAssembly build, instantiated on the first hash (`wasm-hash.ts`). It is
  * used only as zsync and librsync use it, as a checksum that a block is the expected one;
  * MD4 is broken as a cryptographic hash and nothing here relies on it being

@@ -59,7 +59,7 @@ interface HashExports {
   Hash_Calculate(length: number, initParam: number): void;
 }
 
-/** The part of the `WebAssembly` global used here (lib ES2022 and @types/node 20 declare none). */
+/** The part of the `WebAssembly` global used here (the ES lib declares none). */
 interface WebAssemblyApi {
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
