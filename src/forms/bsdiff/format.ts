@@ -1,0 +1,111 @@
+/**
+ * The file layout of a bsdiff-class delta (all integers little-endian):
+ *
+ * ```
+ * "GSBD"  magic
+ * u8      version (1)
+ * u64     old size, u64 new size
+ * u64     compressed length of the control, diff and extra streams (three u64)
+ * ...     the three streams, each one zstd frame, back to back, nothing after
+ * ```
+ *
+ * bsdiff compresses with bzip2; here each stream is zstd at a high level with a window as
+ * large as the stream (up to 2^27, the window a default zstd decoder accepts) and long
+ * distance matching, which finds the repeats of the extra bytes far apart.
+ */
+import { constants, zstdCompressSync } from 'node:zlib';
+import { ErrorCodes, SyncError } from '../../core/errors.js';
+import { bsdiffStreams } from './diff.js';
+
+export const BSDIFF_MAGIC = 'GSBD';
+export const BSDIFF_VERSION = 1;
+export const BSDIFF_HEADER_SIZE = 4 + 1 + 5 * 8;
+/** The largest zstd window a delta may use: what a stock zstd decoder accepts by default. */
+export const BSDIFF_WINDOW_LOG_MAX = 27;
+
+/** The header and the three compressed streams of a delta. */
+export interface BsdiffDelta {
+  oldSize: number;
+  newSize: number;
+  control: Uint8Array;
+  diff: Uint8Array;
+  extra: Uint8Array;
+}
+
+/** Options of {@link encodeBsdiffDelta}. */
+export interface EncodeBsdiffOptions {
+  /** zstd level of the streams, 1 to 22 (default 19). */
+  level?: number;
+}
+
+function compress(data: Uint8Array, level: number): Uint8Array {
+  const windowLog = Math.min(BSDIFF_WINDOW_LOG_MAX, Math.max(10, Math.ceil(Math.log2(data.length + 1))));
+  const out = zstdCompressSync(data, {
+    params: {
+      [constants.ZSTD_c_compressionLevel]: level,
+      [constants.ZSTD_c_windowLog]: windowLog,
+      [constants.ZSTD_c_enableLongDistanceMatching]: data.length > 1 << 20 ? 1 : 0,
+      [constants.ZSTD_c_checksumFlag]: 0,
+      [constants.ZSTD_c_dictIDFlag]: 0,
+    },
+  });
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** The delta turning `old` into `next`, in the layout above. */
+export function encodeBsdiffDelta(old: Uint8Array, next: Uint8Array, options: EncodeBsdiffOptions = {}): Uint8Array {
+  const level = options.level ?? 19;
+  const streams = bsdiffStreams(old, next);
+  const control = compress(streams.control, level);
+  const diff = compress(streams.diff, level);
+  const extra = compress(streams.extra, level);
+  const out = new Uint8Array(BSDIFF_HEADER_SIZE + control.length + diff.length + extra.length);
+  const view = new DataView(out.buffer);
+  out.set(Buffer.from(BSDIFF_MAGIC, 'latin1'), 0);
+  out[4] = BSDIFF_VERSION;
+  const fields = [old.length, next.length, control.length, diff.length, extra.length];
+  for (const [i, value] of fields.entries()) view.setBigUint64(5 + 8 * i, BigInt(value), true);
+  let at = BSDIFF_HEADER_SIZE;
+  for (const part of [control, diff, extra]) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function corrupt(state: string): SyncError {
+  return new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot read the bsdiff delta: ${state}`);
+}
+
+/** Limits checked by {@link decodeBsdiffDelta} before anything is allocated. */
+export interface DecodeBsdiffOptions {
+  /** The largest new size accepted (default 2^40). */
+  maxNewSize?: number;
+}
+
+/**
+ * The header and the streams of a delta (subarrays of `delta`, still compressed), checked:
+ * magic, version, sizes within limits, and stream lengths that add up to the file exactly.
+ */
+export function decodeBsdiffDelta(delta: Uint8Array, options: DecodeBsdiffOptions = {}): BsdiffDelta {
+  if (delta.length < BSDIFF_HEADER_SIZE) throw corrupt(`it has ${delta.length} bytes, less than a header`);
+  if (Buffer.from(delta.subarray(0, 4)).toString('latin1') !== BSDIFF_MAGIC) throw corrupt('it does not start with GSBD');
+  if (delta[4] !== BSDIFF_VERSION) throw corrupt(`version ${delta[4]} is not ${BSDIFF_VERSION}`);
+  const view = new DataView(delta.buffer, delta.byteOffset, delta.byteLength);
+  const field = (i: number): number => {
+    const value = view.getBigUint64(5 + 8 * i, true);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`a header field is ${value}`);
+    return Number(value);
+  };
+  const oldSize = field(0);
+  const newSize = field(1);
+  const maxNewSize = options.maxNewSize ?? 2 ** 40;
+  if (newSize > maxNewSize) throw corrupt(`the new size ${newSize} is over the limit ${maxNewSize}`);
+  const lengths = [field(2), field(3), field(4)] as const;
+  const total = BSDIFF_HEADER_SIZE + lengths[0] + lengths[1] + lengths[2];
+  if (total !== delta.length) throw corrupt(`the header describes ${total} bytes, the file has ${delta.length}`);
+  const control = delta.subarray(BSDIFF_HEADER_SIZE, BSDIFF_HEADER_SIZE + lengths[0]);
+  const diff = delta.subarray(BSDIFF_HEADER_SIZE + lengths[0], BSDIFF_HEADER_SIZE + lengths[0] + lengths[1]);
+  const extra = delta.subarray(BSDIFF_HEADER_SIZE + lengths[0] + lengths[1], total);
+  return { oldSize, newSize, control, diff, extra };
+}
