@@ -39,6 +39,9 @@ class StreamReader {
     private readonly name: string,
   ) {
     const inflate = createZstdDecompress({ params: { [constants.ZSTD_d_windowLogMax]: BSDIFF_WINDOW_LOG_MAX } });
+    // The iterator reports errors while it runs; a frame still decoding when it is closed may
+    // fail afterwards, and that late error must not become an uncaught 'error' event.
+    inflate.on('error', () => {});
     this.chunks = Readable.from([compressed], { objectMode: false }).pipe(inflate)[Symbol.asyncIterator]();
   }
 
@@ -87,8 +90,11 @@ class StreamReader {
     return !(await this.fill());
   }
 
+  /** Stops the decompression; a stream not read to its end may fail as it stops, which says nothing more. */
   async close(): Promise<void> {
-    await this.chunks.return?.();
+    try {
+      await this.chunks.return?.();
+    } catch {}
   }
 }
 

@@ -1,0 +1,233 @@
+/** bsdiff-class deltas: round trips through the streaming apply, and damaged deltas refused. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { constants, zstdCompressSync } from 'node:zlib';
+import fc from 'fast-check';
+import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
+import { type ApplyBsdiffOptions, applyBsdiffDelta, type OldFileReader } from '../../../src/forms/bsdiff/apply.js';
+import { bsdiffStreams } from '../../../src/forms/bsdiff/diff.js';
+import { BSDIFF_HEADER_SIZE, decodeBsdiffDelta, encodeBsdiffDelta } from '../../../src/forms/bsdiff/format.js';
+import { concat, randomBytes } from '../../helpers/data.js';
+
+function reader(old: Uint8Array): OldFileReader {
+  return {
+    size: old.length,
+    read: async (position, length) => {
+      assert.ok(position >= 0 && position + length <= old.length, `read ${length} at ${position}`);
+      return old.slice(position, position + length);
+    },
+  };
+}
+
+/** The chunks produced before the end or the error, and the error. */
+async function run(delta: Uint8Array, old: Uint8Array, options: ApplyBsdiffOptions = {}): Promise<{ out: Uint8Array; error?: unknown }> {
+  const parts: Uint8Array[] = [];
+  try {
+    for await (const chunk of applyBsdiffDelta(delta, reader(old), options)) parts.push(chunk);
+  } catch (error) {
+    return { out: concat(...parts), error };
+  }
+  return { out: concat(...parts) };
+}
+
+async function roundTrip(old: Uint8Array, next: Uint8Array, chunkSize?: number): Promise<Uint8Array> {
+  const delta = encodeBsdiffDelta(old, next, { level: 3 });
+  const { out, error } = await run(delta, old, chunkSize === undefined ? {} : { chunkSize });
+  assert.equal(error, undefined);
+  assert.deepEqual(out, next);
+  return delta;
+}
+
+function isCorrupt(error: unknown): boolean {
+  return SyncError.is(error) && error.code === ErrorCodes.DELTA_CORRUPT;
+}
+
+test('round trips: empty, one byte, identical, unrelated', async () => {
+  const data = randomBytes(50_000, 3);
+  await roundTrip(new Uint8Array(0), new Uint8Array(0));
+  await roundTrip(new Uint8Array(0), Uint8Array.of(7));
+  await roundTrip(Uint8Array.of(7), new Uint8Array(0));
+  await roundTrip(Uint8Array.of(7), Uint8Array.of(7));
+  await roundTrip(Uint8Array.of(7), Uint8Array.of(8));
+  const same = await roundTrip(data, data, 4096);
+  assert.ok(same.length < 200, `an identical file costs ${same.length} bytes`);
+  await roundTrip(data, randomBytes(40_000, 4));
+});
+
+test('a relinked-like change (many small differences) is mostly the diff stream of zeros', async () => {
+  const old = randomBytes(200_000, 5);
+  const next = old.slice();
+  for (let i = 100; i < next.length; i += 97) next[i] = next[i]! + 1;
+  const streams = bsdiffStreams(old, next);
+  assert.ok(streams.extra.length < 100, `extra ${streams.extra.length}`);
+  assert.ok(streams.diff.length > 190_000);
+  const delta = await roundTrip(old, next, 10_000);
+  assert.ok(delta.length < 20_000, `delta ${delta.length}`);
+});
+
+test('moved blocks, insertions and deletions are copied from the old file', async () => {
+  const old = randomBytes(300_000, 6);
+  const next = concat(old.subarray(200_000), randomBytes(1000, 9), old.subarray(0, 100_000), old.subarray(150_000, 200_000));
+  const delta = await roundTrip(old, next, 65_536);
+  assert.ok(delta.length < 5000, `delta ${delta.length}`);
+});
+
+test('round trips on random edits (property)', async () => {
+  const edit = fc.record({
+    kind: fc.constantFrom('insert', 'delete', 'overwrite', 'move'),
+    at: fc.nat(),
+    length: fc.nat({ max: 300 }),
+    seed: fc.integer({ min: 1, max: 1 << 30 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat({ max: 5000 }),
+      fc.integer({ min: 1, max: 256 }),
+      fc.array(edit, { maxLength: 8 }),
+      async (size, alphabet, edits) => {
+        const old = randomBytes(size, size + 1).map((v) => v % alphabet);
+        let next: Uint8Array = old.slice();
+        for (const e of edits) {
+          const at = next.length === 0 ? 0 : e.at % next.length;
+          const piece = randomBytes(e.length, e.seed).map((v) => v % alphabet);
+          if (e.kind === 'insert') next = concat(next.subarray(0, at), piece, next.subarray(at));
+          else if (e.kind === 'delete') next = concat(next.subarray(0, at), next.subarray(at + e.length));
+          else if (e.kind === 'overwrite')
+            next = concat(next.subarray(0, at), piece.subarray(0, next.length - at), next.subarray(at + e.length));
+          else next = concat(next.subarray(at, at + e.length), next.subarray(0, at), next.subarray(at + e.length));
+        }
+        await roundTrip(old, next, 1 + (size % 700));
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+// Hand-built deltas, to reach every check of the apply.
+function uvarint(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+
+function triples(...entries: [add: number, extra: number, seek: number][]): Uint8Array {
+  const out: number[] = [];
+  for (const [add, extra, seek] of entries) out.push(...uvarint(add), ...uvarint(extra), ...uvarint(seek < 0 ? -2 * seek - 1 : 2 * seek));
+  return Uint8Array.from(out);
+}
+
+function zstd(data: Uint8Array): Uint8Array {
+  return new Uint8Array(zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: 3 } }));
+}
+
+function assemble(oldSize: number, newSize: number, control: Uint8Array, diff: Uint8Array, extra: Uint8Array, compress = zstd): Uint8Array {
+  const streams = [compress(control), compress(diff), compress(extra)];
+  const header = new Uint8Array(BSDIFF_HEADER_SIZE);
+  const view = new DataView(header.buffer);
+  header.set(Buffer.from('GSBD', 'latin1'));
+  header[4] = 1;
+  for (const [i, value] of [oldSize, newSize, ...streams.map((s) => s.length)].entries()) view.setBigUint64(5 + 8 * i, BigInt(value), true);
+  return concat(header, ...streams);
+}
+
+const old = randomBytes(1000, 11);
+
+test('a hand-built delta applies (the builder used below is right)', async () => {
+  const delta = assemble(1000, 30, triples([10, 5, 90], [15, 0, 0]), new Uint8Array(25), Uint8Array.of(1, 2, 3, 4, 5));
+  const { out, error } = await run(delta, old);
+  assert.equal(error, undefined);
+  assert.deepEqual(out, concat(old.subarray(0, 10), Uint8Array.of(1, 2, 3, 4, 5), old.subarray(100, 115)));
+});
+
+test('damaged files are DELTA_CORRUPT before anything is produced', async () => {
+  const good = encodeBsdiffDelta(old, concat(old.subarray(500), randomBytes(100, 12)));
+  const cases: [string, Uint8Array][] = [
+    ['truncated', good.subarray(0, good.length - 1)],
+    ['shorter than a header', good.subarray(0, 20)],
+    ['empty', new Uint8Array(0)],
+    ['trailing garbage', concat(good, Uint8Array.of(0))],
+    ['wrong magic', concat(Buffer.from('GSBE'), good.subarray(4))],
+    ['wrong version', concat(good.subarray(0, 4), Uint8Array.of(2), good.subarray(5))],
+    [
+      'absurd stream length',
+      (() => {
+        const bad = good.slice();
+        new DataView(bad.buffer).setBigUint64(5 + 16, 2n ** 62n, true);
+        return bad;
+      })(),
+    ],
+  ];
+  for (const [name, delta] of cases) {
+    const { out, error } = await run(delta, old);
+    assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
+    assert.equal(out.length, 0, name);
+  }
+  assert.throws(() => decodeBsdiffDelta(good, { maxNewSize: 100 }), isCorrupt);
+});
+
+test('an old file of another size is refused', async () => {
+  const delta = encodeBsdiffDelta(old, old);
+  const { out, error } = await run(delta, old.subarray(1));
+  assert.ok(isCorrupt(error), String(error));
+  assert.equal(out.length, 0);
+});
+
+test('hostile control entries are refused before the bytes they describe', async () => {
+  const first = old.subarray(0, 10);
+  const cases: [string, Uint8Array, Uint8Array][] = [
+    ['seek before 0', assemble(1000, 20, triples([10, 0, 0], [10, 0, -21]), new Uint8Array(20), new Uint8Array(0)), first],
+    ['seek past the end', assemble(1000, 20, triples([10, 0, 0], [10, 0, 981]), new Uint8Array(20), new Uint8Array(0)), first],
+    ['read past the end', assemble(1000, 20, triples([10, 0, 980], [20, 0, 0]), new Uint8Array(30), new Uint8Array(0)), first],
+    ['add longer than the new size', assemble(1000, 20, triples([10, 0, 0], [11, 0, 0]), new Uint8Array(21), new Uint8Array(0)), first],
+    ['extra longer than the new size', assemble(1000, 20, triples([10, 0, 0], [0, 11, 0]), new Uint8Array(10), new Uint8Array(11)), first],
+    ['huge add', assemble(1000, 20, triples([10, 0, 0], [2 ** 50, 0, 0]), new Uint8Array(10), new Uint8Array(0)), first],
+    [
+      'a number too long',
+      assemble(1000, 20, concat(triples([10, 0, 0]), new Uint8Array(9).fill(0xff)), new Uint8Array(10), new Uint8Array(0)),
+      first,
+    ],
+  ];
+  for (const [name, delta, produced] of cases) {
+    const { out, error } = await run(delta, old, { chunkSize: 4 });
+    assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
+    assert.deepEqual(out, produced, name);
+  }
+});
+
+test('streams that end early, go on too long, or do not decompress are refused', async () => {
+  const control = triples([10, 5, 0]);
+  const cases: [string, Uint8Array][] = [
+    [
+      'more output than the new size',
+      assemble(1000, 15, concat(control, triples([1, 0, 0])), new Uint8Array(11), Uint8Array.of(1, 2, 3, 4, 5)),
+    ],
+    ['control ends early', assemble(1000, 16, control, new Uint8Array(10), Uint8Array.of(1, 2, 3, 4, 5))],
+    ['control ends inside a number', assemble(1000, 15, Uint8Array.of(10, 5, 0x80), new Uint8Array(10), Uint8Array.of(1, 2, 3, 4, 5))],
+    ['diff ends early', assemble(1000, 15, control, new Uint8Array(9), Uint8Array.of(1, 2, 3, 4, 5))],
+    ['diff goes on', assemble(1000, 15, control, new Uint8Array(11), Uint8Array.of(1, 2, 3, 4, 5))],
+    ['extra ends early', assemble(1000, 15, control, new Uint8Array(10), Uint8Array.of(1, 2, 3, 4))],
+    ['extra goes on', assemble(1000, 15, control, new Uint8Array(10), Uint8Array.of(1, 2, 3, 4, 5, 6))],
+    [
+      'a stream that is not zstd',
+      assemble(1000, 15, control, new Uint8Array(10), Uint8Array.of(1, 2, 3, 4, 5), (s) => concat(Uint8Array.of(1, 2, 3, 4), s)),
+    ],
+    [
+      'a damaged zstd frame',
+      (() => {
+        const bad = assemble(1000, 15, control, new Uint8Array(10), Uint8Array.of(1, 2, 3, 4, 5));
+        bad[BSDIFF_HEADER_SIZE + 5] = bad[BSDIFF_HEADER_SIZE + 5]! ^ 0xff;
+        return bad;
+      })(),
+    ],
+  ];
+  for (const [name, delta] of cases) {
+    const { out, error } = await run(delta, old);
+    assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
+    assert.ok(out.length <= 15, name);
+  }
+});
