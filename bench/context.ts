@@ -156,6 +156,72 @@ export async function xdeltaSize(
   });
 }
 
+/** What one delta tool made of a pair: delta bytes, seconds and peak RSS (one run, cached). */
+export interface DeltaToolResult {
+  bytes: number;
+  seconds: number;
+  maxRss: number;
+}
+
+/** The state-of-the-art delta tools a known-version update is held against. */
+export interface DeltaTools {
+  /** `xdelta3 -9 -e -s old new`. */
+  xdelta3?: DeltaToolResult | undefined;
+  /** `zstd -19 --long=27 --patch-from=old new`. */
+  zstdPatch?: DeltaToolResult | undefined;
+  /** `bsdiff old new delta` (bsdiff 4.3: bzip2 streams). */
+  bsdiff?: DeltaToolResult | undefined;
+}
+
+async function deltaTool(
+  ctx: Ctx,
+  peer: string,
+  key: string,
+  oldPath: string,
+  newPath: string,
+  argv: (out: string) => [string, string[]],
+): Promise<DeltaToolResult | undefined> {
+  if (!hasPeer(ctx, peer)) return undefined;
+  const version = ctx.peers.get(peer)?.versionText ?? '';
+  return cached(ctx, [key, version], [oldPath, newPath], async () => {
+    const out = join(ctx.work, `${basename(newPath)}.${peer}-delta`);
+    const [cmd, args] = argv(out);
+    log(`  ${cmd} ${args.join(' ')} (once; cached in .bench/cache.json)…`);
+    await mkdir(ctx.work, { recursive: true });
+    const r = await run(cmd, args);
+    const bytes = (await stat(out)).size;
+    await rm(out, { force: true });
+    return { bytes, seconds: r.wall, maxRss: r.maxRss };
+  });
+}
+
+/** The three delta tools' results for a pair (each once, cached; missing tools are undefined). */
+export async function deltaToolSizes(ctx: Ctx, oldPath: string, newPath: string): Promise<DeltaTools> {
+  return {
+    xdelta3: await deltaTool(ctx, 'xdelta3', 'xdelta3-9', oldPath, newPath, (out) => [
+      'xdelta3',
+      ['-9', '-e', '-f', '-s', oldPath, newPath, out],
+    ]),
+    zstdPatch: await deltaTool(ctx, 'zstd', 'zstd-19-long27-patch-from', oldPath, newPath, (out) => [
+      'zstd',
+      ['-19', '--long=27', '-q', '-f', `--patch-from=${oldPath}`, '-o', out, newPath],
+    ]),
+    bsdiff: await deltaTool(ctx, 'bsdiff', 'bsdiff', oldPath, newPath, (out) => ['bsdiff', [oldPath, newPath, out]]),
+  };
+}
+
+/** The smallest of the delta tools' results, or undefined when none ran. */
+export function smallestDelta(tools: DeltaTools): { name: string; bytes: number } | undefined {
+  const named: [string, DeltaToolResult | undefined][] = [
+    ['xdelta3 -9', tools.xdelta3],
+    ['zstd --patch-from', tools.zstdPatch],
+    ['bsdiff', tools.bsdiff],
+  ];
+  let best: { name: string; bytes: number } | undefined;
+  for (const [name, r] of named) if (r && (!best || r.bytes < best.bytes)) best = { name, bytes: r.bytes };
+  return best;
+}
+
 export function mbps(bytes: number, seconds: number): number {
   return bytes / 1e6 / seconds;
 }

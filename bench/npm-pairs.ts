@@ -9,7 +9,19 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { checkOutput, gosync, gosyncOnce, hasPeer, removeQuietly, rssText, xdeltaSize, zstdSize, type Ctx } from './context.js';
+import {
+  checkOutput,
+  deltaToolSizes,
+  gosync,
+  gosyncOnce,
+  hasPeer,
+  removeQuietly,
+  rssText,
+  smallestDelta,
+  xdeltaSize,
+  zstdSize,
+  type Ctx,
+} from './context.js';
 import { loadNote, newSection, type Section } from './report.js';
 import { fmtInt, fmtRatio, fmtSec, gosyncJson, log, measure, run, warmCache, type Spec } from './util.js';
 
@@ -132,7 +144,7 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
   s.intro.push(
     'Fetched at bench time with `npm pack` (cached in `.bench/npm/`). The whole package as a tar is `tar cf --sort=name --mtime=2000-01-01 --owner=0 --group=0 package`. ' +
       'Both tools run at their defaults through nginx on 127.0.0.1, seeded with the old version; bytes are counted at nginx (`$body_bytes_sent`: the index or `.zsync` plus every range response). ' +
-      `Median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after a warm-up run, interleaved. zstd -19 and xdelta3 are single runs, cached in \`.bench/cache.json\`. ${loadNote()}`,
+      `Median of ${ctx.opts.runs} timed run${ctx.opts.runs === 1 ? '' : 's'} after a warm-up run, interleaved. zstd -19, xdelta3 (its default level and -9), zstd --patch-from and bsdiff are single runs, cached in \`.bench/cache.json\`. ${loadNote()}`,
   );
   if (!ctx.server || !hasPeer(ctx, 'npm')) {
     s.notes.push('Skipped: needs nginx and npm.');
@@ -142,6 +154,8 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
   const zrows: string[][] = [];
   let allFewer = true;
   let allUnderZstd = true;
+  /** Per pair: gosync's compressed bytes against the smallest delta of xdelta3 -9, zstd --patch-from and bsdiff. */
+  const knownVersion: { pair: string; gosync: number; best: { name: string; bytes: number } }[] = [];
   let sumZsync = 0;
   let sumCompressed = 0;
   for (const pair of NPM_PAIRS) {
@@ -203,6 +217,9 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     const z = res[2];
     const zstd = await zstdSize(ctx, p.next);
     const xd = await xdeltaSize(ctx, p.old, p.next);
+    const tools = await deltaToolSizes(ctx, p.old, p.next);
+    const best = smallestDelta(tools);
+    if (best) knownVersion.push({ pair: pair.name, gosync: gz.metrics.wire!, best });
     if (z && g.metrics.wire! > z.metrics.wire!) allFewer = false;
     if (zstd && gz.metrics.wire! > zstd.bytes) allUnderZstd = false;
     if (z) {
@@ -214,10 +231,13 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       pairLabel(pair),
       fmtInt(p.nextSize),
       zstd ? fmtInt(zstd.bytes) : '–',
-      xd ? fmtInt(xd.bytes) : '–',
+      tools.xdelta3 ? fmtInt(tools.xdelta3.bytes) : '–',
+      tools.zstdPatch ? fmtInt(tools.zstdPatch.bytes) : '–',
+      tools.bsdiff ? fmtInt(tools.bsdiff.bytes) : '–',
       z ? fmtInt(z.metrics.wire!) : '–',
       fmtInt(g.metrics.wire!),
       fmtInt(gz.metrics.wire!),
+      best ? fmtRatio(gz.metrics.wire! / best.bytes) : '–',
       // The plan of the last run (a category: no median); every run sees the same index.
       String(gosyncJson(gz.last).plan ?? '?'),
       zstd ? fmtRatio(gz.metrics.wire! / zstd.bytes) : '–',
@@ -270,10 +290,13 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       'pair',
       'new size',
       'zstd -19',
-      'xdelta3 delta',
+      'xdelta3 -9',
+      'zstd -19 --long=27 --patch-from',
+      'bsdiff',
       'zsync bytes',
       'gosync bytes (plain)',
       'gosync bytes (compressed)',
+      'compressed ÷ best delta tool',
       'plan chosen',
       'compressed ÷ zstd -19',
       'compressed ÷ zsync',
@@ -287,11 +310,20 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     'Compressed mode: the new version published with `gosync build --compress --base <old version>` (brotli frames, the whole file as one brotli stream, and a brotli librsync delta from the previous version), ' +
       'patched with `gosync patch` at its defaults, which picks the plan from the index alone. Bytes are counted at nginx: the index plus every response body.',
   );
+  if (knownVersion.length > 0) {
+    s.targets.push({
+      case: '5. known version',
+      target:
+        'every pair ≤ the smallest of xdelta3 -9, zstd -19 --long=27 --patch-from and bsdiff (gosync build --compress --base <old>, index included)',
+      measured: knownVersion.map((k) => `${k.pair} ${fmtInt(k.gosync)} vs ${k.best.name} ${fmtInt(k.best.bytes)} B`).join('; '),
+      met: knownVersion.every((k) => k.gosync <= k.best.bytes),
+    });
+  }
   if (zrows.length > 0) {
     s.targets.push({
       case: '5. compressed',
       target: 'every pair ≤ the size of zstd -19 of the new file',
-      measured: zrows.map((r) => `${r[0]!.split(',')[0]} ${r[8]}×`).join('; '),
+      measured: zrows.map((r) => `${r[0]!.split(',')[0]} ${r[11]}×`).join('; '),
       met: hasPeer(ctx, 'zstd') ? allUnderZstd : undefined,
     });
     if (sumZsync > 0) {

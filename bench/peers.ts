@@ -39,6 +39,7 @@ export const PEERS: Peer[] = [
   },
   { name: 'xdelta3', bins: ['xdelta3'], apt: 'xdelta3', version: { args: ['-V'], pick: /^(Xdelta version [\d.]+)/m } },
   { name: 'zstd', bins: ['zstd'], apt: 'zstd', version: { args: ['-V'], pick: /(v[\d.]+)/ } },
+  { name: 'bsdiff', bins: ['bsdiff', 'bspatch'], apt: 'bsdiff' },
   { name: 'nginx', bins: ['nginx'], apt: 'nginx', version: { args: ['-v'], pick: /(nginx\/[\d.]+)/ } },
   { name: 'time', bins: ['time'], apt: 'time' },
   { name: 'npm', bins: ['npm'], version: { args: ['--version'], pick: /^([\d.]+)/m } },
