@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
+import { DiffModelDecoder, diffModelTableBits } from './diff-model.js';
 import { BSDIFF_WINDOW_LOG_MAX, type DecodeBsdiffOptions, decodeBsdiffDelta } from './format.js';
 
 /** Random reads of the old file. */
@@ -98,10 +99,57 @@ class StreamReader {
   }
 }
 
-/** The three decompressing readers, closed together. */
+/** The difference bytes, however the diff stream is coded. */
+interface DiffSource {
+  /** Fills `out` with the next `out.length` new bytes, from the old bytes `base`. */
+  add(out: Uint8Array, base: Uint8Array): Promise<void>;
+  atEnd(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+class ZstdDiff implements DiffSource {
+  constructor(private readonly reader: StreamReader) {}
+
+  async add(out: Uint8Array, base: Uint8Array): Promise<void> {
+    await this.reader.take(out, 0, out.length);
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! + base[i]!;
+  }
+
+  atEnd(): Promise<boolean> {
+    return this.reader.atEnd();
+  }
+
+  close(): Promise<void> {
+    return this.reader.close();
+  }
+}
+
+class ModelDiff implements DiffSource {
+  private readonly decoder: DiffModelDecoder;
+
+  constructor(coded: Uint8Array, newSize: number) {
+    this.decoder = new DiffModelDecoder(coded, diffModelTableBits(newSize));
+  }
+
+  async add(out: Uint8Array, base: Uint8Array): Promise<void> {
+    const decoder = this.decoder;
+    for (let i = 0; i < out.length; i++) {
+      const b = base[i]!;
+      out[i] = decoder.decode(b) + b;
+    }
+  }
+
+  async atEnd(): Promise<boolean> {
+    return this.decoder.atEnd();
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The readers of the three streams, closed together. */
 interface Streams {
   control: StreamReader;
-  diff: StreamReader;
+  diff: DiffSource;
   extra: StreamReader;
 }
 
@@ -120,11 +168,10 @@ export async function* applyBsdiffDelta(
   const header = decodeBsdiffDelta(delta, options);
   if (header.oldSize !== old.size) throw corrupt(`it is for an old file of ${header.oldSize} bytes, this one has ${old.size}`);
   const chunkSize = Math.max(1, Math.min(options.chunkSize ?? 1 << 20, header.newSize || 1));
-  const streams: Streams = {
-    control: new StreamReader(header.control, 'control'),
-    diff: new StreamReader(header.diff, 'diff'),
-    extra: new StreamReader(header.extra, 'extra'),
-  };
+  // The model reads its first bytes at once (and may refuse them): before any stream starts.
+  const diff =
+    header.diffCodec === 'zstd' ? new ZstdDiff(new StreamReader(header.diff, 'diff')) : new ModelDiff(header.diff, header.newSize);
+  const streams: Streams = { control: new StreamReader(header.control, 'control'), diff, extra: new StreamReader(header.extra, 'extra') };
   try {
     yield* produce(header.newSize, old, streams, chunkSize, options.signal);
   } finally {
@@ -155,11 +202,10 @@ async function* produce(
     if (nextPos < 0 || nextPos > old.size) throw corrupt(`an entry seeks to ${nextPos}, outside the old file of ${old.size} bytes`);
     for (let done = 0; done < add; ) {
       const n = Math.min(chunkSize, add - done);
-      const out = new Uint8Array(n);
-      await streams.diff.take(out, 0, n);
       const base = await old.read(oldPos + done, n);
       if (base.length !== n) throw corrupt(`the old file gave ${base.length} bytes for ${n}`);
-      for (let i = 0; i < n; i++) out[i] = out[i]! + base[i]!;
+      const out = new Uint8Array(n);
+      await streams.diff.add(out, base);
       done += n;
       yield out;
     }

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { type ApplyBsdiffOptions, applyBsdiffDelta, type OldFileReader } from '../../../src/forms/bsdiff/apply.js';
 import { bsdiffStreams } from '../../../src/forms/bsdiff/diff.js';
+import { encodeDiffStream } from '../../../src/forms/bsdiff/diff-model.js';
 import { BSDIFF_HEADER_SIZE, decodeBsdiffDelta, encodeBsdiffDelta } from '../../../src/forms/bsdiff/format.js';
 import { concat, randomBytes } from '../../helpers/data.js';
 
@@ -31,8 +32,14 @@ async function run(delta: Uint8Array, old: Uint8Array, options: ApplyBsdiffOptio
 }
 
 async function roundTrip(old: Uint8Array, next: Uint8Array, chunkSize?: number): Promise<Uint8Array> {
+  const options = chunkSize === undefined ? {} : { chunkSize };
+  const viaZstd = encodeBsdiffDelta(old, next, { level: 3, diffCodec: 'zstd' });
+  const zstdRun = await run(viaZstd, old, options);
+  assert.equal(zstdRun.error, undefined);
+  assert.deepEqual(zstdRun.out, next);
   const delta = encodeBsdiffDelta(old, next, { level: 3 });
-  const { out, error } = await run(delta, old, chunkSize === undefined ? {} : { chunkSize });
+  assert.equal(decodeBsdiffDelta(delta).diffCodec, 'model');
+  const { out, error } = await run(delta, old, options);
   assert.equal(error, undefined);
   assert.deepEqual(out, next);
   return delta;
@@ -126,12 +133,16 @@ function zstd(data: Uint8Array): Uint8Array {
 }
 
 function assemble(oldSize: number, newSize: number, control: Uint8Array, diff: Uint8Array, extra: Uint8Array, compress = zstd): Uint8Array {
-  const streams = [compress(control), compress(diff), compress(extra)];
+  return assembleCoded(oldSize, newSize, 0, compress(control), compress(diff), compress(extra));
+}
+
+function assembleCoded(oldSize: number, newSize: number, codec: number, ...streams: Uint8Array[]): Uint8Array {
   const header = new Uint8Array(BSDIFF_HEADER_SIZE);
   const view = new DataView(header.buffer);
   header.set(Buffer.from('GSBD', 'latin1'));
   header[4] = 1;
-  for (const [i, value] of [oldSize, newSize, ...streams.map((s) => s.length)].entries()) view.setBigUint64(5 + 8 * i, BigInt(value), true);
+  header[5] = codec;
+  for (const [i, value] of [oldSize, newSize, ...streams.map((s) => s.length)].entries()) view.setBigUint64(6 + 8 * i, BigInt(value), true);
   return concat(header, ...streams);
 }
 
@@ -153,11 +164,12 @@ test('damaged files are DELTA_CORRUPT before anything is produced', async () => 
     ['trailing garbage', concat(good, Uint8Array.of(0))],
     ['wrong magic', concat(Buffer.from('GSBE'), good.subarray(4))],
     ['wrong version', concat(good.subarray(0, 4), Uint8Array.of(2), good.subarray(5))],
+    ['unknown diff codec', concat(good.subarray(0, 5), Uint8Array.of(2), good.subarray(6))],
     [
       'absurd stream length',
       (() => {
         const bad = good.slice();
-        new DataView(bad.buffer).setBigUint64(5 + 16, 2n ** 62n, true);
+        new DataView(bad.buffer).setBigUint64(6 + 16, 2n ** 62n, true);
         return bad;
       })(),
     ],
@@ -229,5 +241,27 @@ test('streams that end early, go on too long, or do not decompress are refused',
     const { out, error } = await run(delta, old);
     assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
     assert.ok(out.length <= 15, name);
+  }
+});
+
+test('a diff stream of the model that ends early or goes on is refused', async () => {
+  const control = triples([10, 0, 0], [10, 0, 0]);
+  const diff = Uint8Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? i : 0));
+  const coded = encodeDiffStream(old, control, diff, 20);
+  const expected = Uint8Array.from(old.subarray(0, 20), (b, i) => b + diff[i]!);
+  const good = assembleCoded(1000, 20, 1, zstd(control), coded, zstd(new Uint8Array(0)));
+  const ok = await run(good, old);
+  assert.equal(ok.error, undefined);
+  assert.deepEqual(ok.out, expected);
+  const cases: [string, Uint8Array][] = [
+    ['goes on', assembleCoded(1000, 20, 1, zstd(control), concat(coded, Uint8Array.of(0)), zstd(new Uint8Array(0)))],
+    ['ends early', assembleCoded(1000, 20, 1, zstd(control), coded.subarray(0, coded.length - 1), zstd(new Uint8Array(0)))],
+    ['shorter than its first bytes', assembleCoded(1000, 20, 1, zstd(control), coded.subarray(0, 3), zstd(new Uint8Array(0)))],
+  ];
+  for (const [name, delta] of cases) {
+    const { out, error } = await run(delta, old, { chunkSize: 5 });
+    assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
+    assert.ok(out.length <= 20, name);
+    assert.deepEqual(out, expected.subarray(0, out.length), name);
   }
 });
