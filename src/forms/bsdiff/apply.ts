@@ -1,7 +1,7 @@
 /**
  * Applies a bsdiff-class delta (format.ts) streaming, in bounded memory: the old file is read
- * by ranges, the three streams are decompressed as they are consumed (each at most a 2^27
- * window), and the new file comes out in chunks. Every control entry is checked before any
+ * by ranges, the streams are decoded as they are consumed (a zstd stream holds at most a 2^27
+ * window, the diff model at most 40 MiB of tables), and the new file comes out in chunks. Every control entry is checked before any
  * byte it describes is produced; the caller checks the whole result against its digest.
  */
 import { Readable } from 'node:stream';
