@@ -72,6 +72,14 @@ export interface HttpSourceOptions {
 }
 
 const MiB = 1024 * 1024;
+/**
+ * Statuses with which servers refuse a multi-range request that they would answer one range
+ * at a time: 400 and 416 (Cloudflare for more ranges than it takes or out-of-order ones), 501
+ * (GitHub release assets, as electron-updater and zsync2 found: both turn multi-range off
+ * there). Such an answer switches the source to single ranges instead of failing.
+ */
+const REFUSES_MULTI_RANGE: ReadonlySet<number> = new Set([400, 416, 501]);
+
 /** Longest wait for the answer to the multi-range probe. */
 const PROBE_TIMEOUT_MS = 5000;
 /** Keep `Range` headers below this many characters (servers limit header lines to 4–8 KiB). */
@@ -317,7 +325,7 @@ export class HttpSource implements BlockSource {
         onRequest: () => this.stats.requests++,
       });
       await discardBody(response.body);
-      if (response.statusCode === 200 || response.statusCode === 400 || response.statusCode === 416) this.#multiRange = false;
+      if (response.statusCode === 200 || REFUSES_MULTI_RANGE.has(response.statusCode)) this.#multiRange = false;
     } catch {
       // No answer: find out with the GETs. After an abort, let a later read ask again.
       if (signal.aborted) this.#probe = undefined;
@@ -485,7 +493,7 @@ export class HttpSource implements BlockSource {
   /** The error for a status other than 200/206 (redirects are already followed). */
   #statusError(response: HttpResponse, ranges: readonly ByteRange[]): Error {
     const status = response.statusCode;
-    if (ranges.length > 1 && (status === 416 || status === 400)) {
+    if (ranges.length > 1 && REFUSES_MULTI_RANGE.has(status)) {
       return badAnswer(response.url, `the server refused a request for ${ranges.length} ranges with ${statusLine(status)}`, status);
     }
     if (status === 416) {

@@ -233,6 +233,7 @@ describe('HttpSource: multi-range quirks', () => {
     ['a multipart part without Content-Range', { kind: 'multipart', multipart: { garble: 'no-content-range' } }],
     ['a 416 to a multi-range request', { kind: 'status', status: 416 }],
     ['a 400 to a multi-range request', { kind: 'status', status: 400 }],
+    ['a 501 to a multi-range request (GitHub release assets)', { kind: 'status', status: 501 }],
   ] as const) {
     it(`falls back to single ranges for the rest of the session after ${name}`, async () => {
       const server = await serve((r) => (r.index === 0 ? (first as Reply) : {}));
@@ -300,12 +301,22 @@ describe('HttpSource: multi-range quirks', () => {
     );
   });
 
-  it('falls back before any multi-range GET when the probe gets a 416', async () => {
-    const server = await serve((r) => (r.method === 'HEAD' ? { kind: 'status', status: 416 } : {}), { body: data }, true);
-    const { bytes } = await fetchRanges(server.url(), ranges);
-    assert.deepEqual(bytes, expected(ranges));
-    assert.ok(server.gets.every((r) => rangeCount(r.range) === 1));
-    assert.equal(server.gets.length, ranges.length);
+  for (const status of [416, 501]) {
+    it(`falls back before any multi-range GET when the probe gets a ${status}`, async () => {
+      const server = await serve((r) => (r.method === 'HEAD' ? { kind: 'status', status } : {}), { body: data }, true);
+      const { bytes } = await fetchRanges(server.url(), ranges);
+      assert.deepEqual(bytes, expected(ranges));
+      assert.ok(server.gets.every((r) => rangeCount(r.range) === 1));
+      assert.equal(server.gets.length, ranges.length);
+    });
+  }
+
+  it('still fails with HTTP_STATUS when a single range gets a 501', async () => {
+    const server = await serve(() => ({ kind: 'status', status: 501 }));
+    await assert.rejects(
+      fetchRanges(server.url(), [{ start: 0, end: 10 }]),
+      isCode(ErrorCodes.HTTP_STATUS, (e) => assert.equal(e.status, 501)),
+    );
   });
 
   describe('a multipart part larger than asked (a server making the client buffer)', () => {
