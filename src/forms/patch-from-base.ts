@@ -38,7 +38,7 @@ export async function findBase(index: BlockIndex, local: string, signal?: AbortS
 /**
  * Writes the reference to `output` by applying `form`'s delta to `local`; verifies the
  * result (length and whole-file digest) before the atomic rename. Throws on any failure,
- * leaving `output` as it was.
+ * leaving `output` as it was. With `mode`, the result gets that mode (see {@link AtomicFile.create}).
  */
 export async function patchFromBase(
   index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>,
@@ -46,9 +46,9 @@ export async function patchFromBase(
   source: BlockSource,
   local: string,
   output: string,
-  options: { signal?: AbortSignal; fsync?: boolean } = {},
+  options: { signal?: AbortSignal; fsync?: boolean; mode?: number } = {},
 ): Promise<{ deltaBytes: number; copiedBytes: number; literalBytes: number }> {
-  const file = await AtomicFile.create(output);
+  const file = await AtomicFile.create(output, options.mode !== undefined ? { mode: options.mode } : {});
   const verifier = new FileVerifier(index);
   try {
     // The librsync codec (and its WASM hashes) is loaded when a delta is applied.

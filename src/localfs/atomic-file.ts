@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { ioError } from '../core/errors.js';
 import type { OutputSink } from '../core/patcher.js';
 import { tempPath } from './staging.js';
@@ -14,6 +14,25 @@ import { tempPath } from './staging.js';
 const NEW_FILE_MODE = 0o644;
 /** The mode of the temporary file while it is written: readable by its owner only. */
 const WRITING_MODE = 0o600;
+/**
+ * The bits of an existing target its replacement keeps: the permission bits only. New
+ * content never inherits setuid/setgid (rsync clears them too unless asked to keep
+ * them): a set-id program patched with downloaded bytes would run those bytes with the
+ * owner's rights. The sticky bit goes as well: it means nothing on a regular file here,
+ * and some systems refuse it on a file to anyone but root, which would fail the commit.
+ */
+const KEPT_MODE_BITS = 0o777;
+
+/** The permission bits of the regular file at `target`; undefined for anything else or nothing. */
+async function keptMode(target: string): Promise<number | undefined> {
+  try {
+    // lstat: the mode of a link's target is not the mode of what replaces the link.
+    const st = await lstat(target);
+    return st.isFile() ? st.mode & KEPT_MODE_BITS : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A temporary file that becomes `target` on commit. */
 export class AtomicFile implements OutputSink {
@@ -32,17 +51,16 @@ export class AtomicFile implements OutputSink {
   }
 
   /**
-   * Creates the temporary file next to `target`. The result keeps the target's mode when
-   * the target exists; a new file gets 0o644 less the process's umask, as any file the
-   * process creates. The temporary file is 0o600 until the commit.
+   * Creates the temporary file next to `target`. The result keeps the permission bits
+   * (0o777) of an existing regular file at `target`, never its set-id bits; a new file,
+   * or one replacing a link or anything else (the link is replaced, not its target),
+   * gets 0o644 less the process's umask, as any file the process creates. The temporary
+   * file is 0o600 until the commit. With `mode`, the result gets that mode's permission
+   * bits instead, whatever is at `target` (a part file is committed 0o600 and given its
+   * final mode once verified).
    */
-  static async create(target: string): Promise<AtomicFile> {
-    let kept: number | undefined;
-    try {
-      kept = (await stat(target)).mode & 0o7777;
-    } catch {
-      kept = undefined;
-    }
+  static async create(target: string, options: { mode?: number } = {}): Promise<AtomicFile> {
+    const kept = options.mode !== undefined ? options.mode & KEPT_MODE_BITS : await keptMode(target);
     const temp = tempPath(target);
     let fh: FileHandle;
     try {
@@ -54,7 +72,7 @@ export class AtomicFile implements OutputSink {
     }
     if (kept !== undefined) return new AtomicFile(target, temp, fh, kept);
     try {
-      const created = (await fh.stat()).mode & 0o7777;
+      const created = (await fh.stat()).mode & KEPT_MODE_BITS;
       await fh.chmod(WRITING_MODE);
       return new AtomicFile(target, temp, fh, created);
     } catch (cause) {

@@ -89,9 +89,13 @@ export async function remove(path: string): Promise<void> {
   }
 }
 
-/** Sets the permission bits and the modification time (ms since the epoch) of `path`, following links. */
+/**
+ * Sets the permission bits and the modification time (ms since the epoch) of `path`,
+ * following links. Only the permission bits (0o777) of `mode` are applied: a set-id or
+ * sticky bit never comes from a manifest or a peer.
+ */
 export async function setMetadata(path: string, mode: number, mtime: number): Promise<void> {
-  await chmod(path, mode).catch((cause: unknown) => {
+  await chmod(path, mode & 0o777).catch((cause: unknown) => {
     throw ioError('set the mode of', path, cause);
   });
   await setMtime(path, mtime);

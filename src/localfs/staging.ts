@@ -21,6 +21,11 @@ import { basename, dirname, join } from 'node:path';
 export const PART_SUFFIX = '.gosync-part';
 /** Suffix of gosync's temporary files. */
 export const TEMP_SUFFIX = '.gosync-tmp';
+/**
+ * The mode of a part file until it is complete and verified, when it gets the entry's
+ * mode: readable by its owner only, and never set-id, whatever a stale part had.
+ */
+export const PART_MODE = 0o600;
 
 /** Longest name kept as it is (leaves room for gosync's prefixes and suffixes). */
 const MAX = 100;

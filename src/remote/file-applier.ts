@@ -12,6 +12,7 @@ import { ErrorCodes, SyncError } from '../core/errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
 import { rdiffPatch } from '../formats/rdiff-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
+import { PART_MODE } from '../localfs/staging.js';
 import { setMetadata } from '../localfs/commit-tree.js';
 import { drainOrClose } from '../util/drain.js';
 import { AsyncQueue } from './wire/async-queue.js';
@@ -80,7 +81,8 @@ export class FileApplier {
    * `basis` (the old version's local path; undefined: none, the delta holds only literal data).
    */
   static async open(basis: string | undefined, part: string, options: FileApplierOptions = {}): Promise<FileApplier> {
-    return new FileApplier(basis, part, await AtomicFile.create(part), options);
+    // Private until verified: finish() gives it the entry's mode.
+    return new FileApplier(basis, part, await AtomicFile.create(part, { mode: PART_MODE }), options);
   }
 
   /** Writing failed: whatever the delta is waiting for (its next bytes, the last write) rejects with `err`. */

@@ -16,6 +16,7 @@ import { patchFromBase } from '../forms/patch-from-base.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { setMetadata, type StagedFile } from '../localfs/commit-tree.js';
 import { fileChunks } from '../localfs/file-chunks.js';
+import { PART_MODE } from '../localfs/staging.js';
 import { forEachLimit } from '../util/limit.js';
 import type { TreeRoot } from '../localfs/tree-path.js';
 import { objectNames, type FileEntry } from './manifest.js';
@@ -209,7 +210,7 @@ export class TreeStager {
         source,
         n.from!,
         part,
-        { ...this.#signalOption(), ...(this.#fsync ? { fsync: true } : {}) },
+        { mode: PART_MODE, ...this.#signalOption(), ...(this.#fsync ? { fsync: true } : {}) },
       );
       n.report.reusedBytes = r.copiedBytes;
       n.report.fetchBytes = source.stats?.bytes ?? r.deltaBytes;
@@ -322,7 +323,8 @@ export class TreeStager {
 
   /** Writes `path` through a temporary file: committed when `fill` returns true, removed otherwise or on failure. */
   async #writeAtomically(path: string, fill: (out: AtomicFile) => Promise<boolean>): Promise<boolean> {
-    const out = await AtomicFile.create(path);
+    // Private until verified; stage() and writeCopies() then give it the entry's mode.
+    const out = await AtomicFile.create(path, { mode: PART_MODE });
     try {
       if (!(await fill(out))) {
         await out.abort();

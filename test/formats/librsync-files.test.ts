@@ -1,6 +1,6 @@
 /** rdiffSignature / rdiffDelta / rdiffPatch on files and streams (no rdiff needed). */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -87,6 +87,38 @@ test('overwrite: false refuses an existing output; the output may be the basis i
   await rdiffDelta(p('o-sig'), p('o-new'), p('o-delta'));
   await rdiffPatch(p('o-old'), p('o-delta'), p('o-old')); // in place: replaced once complete
   assert.deepEqual(await readFile(p('o-old')), Buffer.from(nw));
+});
+
+test('a patched output never inherits set-id bits: through a link (replaced, its target untouched) or in place', async () => {
+  const old = randomBytes(20_000, 7);
+  const nw = concat(randomBytes(300, 8), old.subarray(1000));
+  await writeFile(p('s-basis'), old);
+  await writeFile(p('s-new'), nw);
+  await rdiffSignature(p('s-basis'), p('s-sig'));
+  await rdiffDelta(p('s-sig'), p('s-new'), p('s-delta'));
+  const modeOf = async (path: string) => (await stat(path)).mode & 0o7777;
+  // A link to a setuid program: the output is a new file, of the default mode.
+  await writeFile(p('suid'), 'program');
+  await chmod(p('suid'), 0o4755);
+  assert.equal(await modeOf(p('suid')), 0o4755, 'the system kept the setuid bit of the fixture');
+  await symlink(p('suid'), p('slink'));
+  const mask = process.umask(0o022);
+  try {
+    await rdiffPatch(p('s-basis'), p('s-delta'), p('slink'));
+  } finally {
+    process.umask(mask);
+  }
+  const st = await lstat(p('slink'));
+  assert.ok(st.isFile(), 'the link was replaced by a regular file');
+  assert.equal(st.mode & 0o7777, 0o644);
+  assert.deepEqual(await readFile(p('slink')), Buffer.from(nw));
+  assert.equal(await modeOf(p('suid')), 0o4755);
+  assert.equal(await readFile(p('suid'), 'utf8'), 'program');
+  // In place over a 6755 basis: its permission bits stay, its set-id bits go.
+  await chmod(p('s-basis'), 0o6755);
+  await rdiffPatch(p('s-basis'), p('s-delta'), p('s-basis'));
+  assert.equal(await modeOf(p('s-basis')), 0o755);
+  assert.deepEqual(await readFile(p('s-basis')), Buffer.from(nw));
 });
 
 test('abort: ABORTED, nothing written, no temporary file left', async () => {
