@@ -113,13 +113,19 @@ const INDEX_SUFFIXES = ['.gosync', '.zsync'];
  * an index read from a local file that names the reference by a relative URL: as with
  * zsync, that URL is relative to where the index is published, which a local copy does
  * not know, so the reference must be given.
+ *
+ * A reference taken from an index fetched over HTTP is always an http(s) URL: whoever
+ * serves the index must not choose which local file is read. A URL of another scheme
+ * (`file:`, `ftp:`, a Windows drive such as `c:/x`, which parses as the scheme `c:`)
+ * or with a backslash (a UNC path `\\server\share`) is refused with NO_REFERENCE. Only
+ * the explicit argument may be a local path.
  */
 export function resolveReference(loaded: LoadedIndex, explicit?: string): string {
   if (explicit) return explicit;
   const fromIndex = loaded.index.url;
   if (fromIndex) {
     if (isHttpUrl(fromIndex)) return fromIndex;
-    if (loaded.url) return new URL(fromIndex, loaded.url).href;
+    if (loaded.url) return remoteReference(fromIndex, loaded.url);
     throw new SyncError(
       ErrorCodes.NO_REFERENCE,
       `Cannot patch: the index names the reference "${fromIndex}", relative to the URL the index is published at, but it was read from ${loaded.path ?? 'a local file'}; ` +
@@ -139,4 +145,29 @@ export function resolveReference(loaded: LoadedIndex, explicit?: string): string
     ErrorCodes.NO_REFERENCE,
     'Cannot patch: no reference URL (give one as an argument, build the index with --url, or fetch the index from a URL ending in .gosync or .zsync)',
   );
+}
+
+/**
+ * The reference named by an index fetched from `indexUrl` by a URL that is not an
+ * absolute http(s) one: `named` resolved against it, which must give an http(s) URL. A
+ * backslash is refused before parsing, since the URL parser reads it as a slash and a
+ * Windows path (`\\server\share`, `c:\x`) must not pass for a URL.
+ */
+function remoteReference(named: string, indexUrl: string): string {
+  const refuse = (why: string) =>
+    new SyncError(
+      ErrorCodes.NO_REFERENCE,
+      `Cannot patch: the index fetched from ${indexUrl} names the reference "${named}", ${why}; ` +
+        'a remote index may only name an http(s) URL (absolute, or relative to the index URL); give the reference as an argument',
+      { url: indexUrl },
+    );
+  if (named.includes('\\')) throw refuse('which holds a backslash (a local path, not a URL)');
+  let resolved: URL;
+  try {
+    resolved = new URL(named, indexUrl);
+  } catch {
+    throw refuse('which is not a valid URL');
+  }
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') throw refuse(`whose scheme "${resolved.protocol}" is not http(s)`);
+  return resolved.href;
 }

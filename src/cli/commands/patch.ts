@@ -18,7 +18,9 @@ const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [option
 Makes <local> identical to the reference described by <index> (a path or an http(s)
 URL), fetching only the blocks no local file has. <local> need not exist. The
 reference is <reference> (a URL or a path), else the URL in the index, else the
-index URL without ".gosync". The output is verified, then replaces <local> atomically.
+index URL without ".gosync". An index fetched over HTTP may only name an http(s)
+URL (a relative one is resolved against the index URL), never a local file. The
+output is verified, then replaces <local> atomically.
 
 Options:
   -o, --output <path>      write the result here instead of replacing <local>
