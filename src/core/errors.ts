@@ -33,7 +33,7 @@ export const ErrorCodes = {
   SOURCE_CHANGED: 'GOSYNC_ERR_SOURCE_CHANGED',
   /** A source was asked for bytes outside the reference (or past its end). */
   OUT_OF_RANGE: 'GOSYNC_ERR_OUT_OF_RANGE',
-  /** No reference URL: not given, not in the index, and not derivable from the index URL. */
+  /** No usable reference URL: not given, not in the index, not derivable from the index URL, or a remote index names one that is not http(s). */
   NO_REFERENCE: 'GOSYNC_ERR_NO_REFERENCE',
   /** A local file operation failed (read, write, rename); `cause` holds the system error. */
   IO: 'GOSYNC_ERR_IO',
