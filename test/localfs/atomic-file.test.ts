@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { AtomicFile } from '../../src/localfs/atomic-file.js';
 import { isStagingNameOf } from '../../src/localfs/staging.js';
+import { modeOf, withUmask } from '../helpers/modes.js';
 
 let dir: string;
 
@@ -16,17 +17,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const mode = async (path: string) => (await stat(path)).mode & 0o7777;
-
-/** Runs `fn` with the process's umask set to `mask`, then puts the old one back. */
-async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
-  const old = process.umask(mask);
-  try {
-    return await fn();
-  } finally {
-    process.umask(old);
-  }
-}
+const mode = modeOf;
 
 test('until commit the target is untouched; the temporary file sits next to it, private, under a staging name', async () => {
   const target = join(dir, 'kept.bin');

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { AtomicFile } from '../../src/localfs/atomic-file.js';
 import { setMetadata } from '../../src/localfs/commit-tree.js';
 import { PART_MODE } from '../../src/localfs/staging.js';
+import { modeOf, withUmask } from '../helpers/modes.js';
 
 let dir: string;
 
@@ -17,17 +18,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const mode = async (path: string) => (await stat(path)).mode & 0o7777;
-
-/** Runs `fn` with the process's umask set to `mask`, then puts the old one back. */
-async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
-  const old = process.umask(mask);
-  try {
-    return await fn();
-  } finally {
-    process.umask(old);
-  }
-}
+const mode = modeOf;
 
 /** A file with `bits` set (checked: the test is void where the system refuses them). */
 async function setIdFile(name: string, bits: number, content = 'program'): Promise<string> {
