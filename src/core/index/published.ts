@@ -12,8 +12,8 @@
 import { ErrorCodes, SyncError } from '../errors.js';
 
 /** Compression codecs. */
-export type Codec = 'brotli';
-const CODEC_IDS: Record<Codec, number> = { brotli: 1 };
+export type Codec = 'brotli' | 'zstd';
+const CODEC_IDS: Record<Codec, number> = { brotli: 1, zstd: 2 };
 
 /** The reference in independently decompressible frames of whole blocks. */
 export interface FramesForm {
@@ -67,6 +67,7 @@ function codecId(codec: Codec): number {
 
 function codecOf(id: number): Codec {
   if (id === 1) return 'brotli';
+  if (id === 2) return 'zstd';
   throw new SyncError(
     ErrorCodes.INDEX_UNSUPPORTED,
     `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`,
