@@ -1,0 +1,439 @@
+/**
+ * The lz-delta encoder: a price-driven parse of the new file over the window old‖new-so-far.
+ *
+ * Candidates at each position: the four repeat distances, the last distance shifted by up to
+ * ±NEAR_SCAN bytes (an insertion or deletion just before), and the matches a hash chain over
+ * the whole window finds. A forward dynamic programme over up to MAX_SEGMENT positions picks
+ * the cheapest path with prices read from the adaptive model at the segment's start (LZMA's
+ * "optimal" parse, without its literal-then-rep look-ahead); a candidate of NICE bytes or more
+ * ends the segment and is taken whole, which is what keeps long delta matches cheap to find.
+ */
+import { throwIfAborted } from '../../core/errors.js';
+import {
+  afterLiteral,
+  afterMatch,
+  afterRep,
+  afterShortRep,
+  distContext,
+  encodeLiteral,
+  literalBase,
+  literalPrice,
+  Model,
+  OP_LITERAL,
+  OP_MATCH,
+  OP_NEAR,
+  OP_REP0,
+  OP_SHORT_REP,
+  usesMatchedLiteral,
+} from './model.js';
+import { bitPrice, RangeEncoder } from './range-coder.js';
+
+/** A candidate this long is taken without comparing paths. */
+const NICE = 96;
+const MAX_SEGMENT = 4096;
+const NODES = MAX_SEGMENT + NICE + 2;
+/** Hash chain entries followed per position. */
+const CHAIN_DEPTH = 48;
+/** The shifts of the last distance tried at every position. */
+const NEAR_SCAN = 24;
+/** An explicit distance this close to the last one may be coded as a shift of it. */
+const NEAR_MAX = 1 << 16;
+const MIN_HASH_MATCH = 4;
+const MAX_CANDIDATES = 64;
+const INF = 0x3fffffff;
+
+export interface EncodeState {
+  state: number;
+  reps: Int32Array;
+}
+
+export class LzDeltaEncoder {
+  private readonly win: Uint8Array;
+  private readonly oldLen: number;
+  private readonly n: number;
+  private readonly model = new Model();
+  private readonly rc: RangeEncoder;
+  private readonly hashBits: number;
+  private readonly head: Int32Array;
+  private readonly chain: Int32Array;
+  private inserted = 0;
+  // the coder's state at the next position
+  private state: number;
+  private readonly reps: Int32Array;
+  private pos = 0;
+  // the nodes of the dynamic programme
+  private readonly price = new Int32Array(NODES);
+  private readonly from = new Int32Array(NODES);
+  private readonly kind = new Uint8Array(NODES);
+  private readonly len = new Int32Array(NODES);
+  private readonly arg = new Int32Array(NODES);
+  private readonly nodeState = new Uint8Array(NODES);
+  private readonly nodeReps = new Int32Array(NODES * 4);
+  private readonly candLen = new Int32Array(MAX_CANDIDATES);
+  private readonly candDist = new Int32Array(MAX_CANDIDATES);
+  private readonly matchLenPrice = new Int32Array(NICE + 1);
+  private readonly repLenPrice = new Int32Array(NICE + 1);
+  private readonly opKind = new Uint8Array(NODES);
+  private readonly opLen = new Int32Array(NODES);
+  private readonly opArg = new Int32Array(NODES);
+
+  constructor(old: Uint8Array, next: Uint8Array) {
+    this.oldLen = old.length;
+    this.n = next.length;
+    this.win = new Uint8Array(old.length + next.length);
+    this.win.set(old);
+    this.win.set(next, old.length);
+    this.rc = new RangeEncoder(1024 + (next.length >> 4));
+    this.hashBits = Math.min(22, Math.max(10, Math.ceil(Math.log2(this.win.length + 1))));
+    this.head = new Int32Array(1 << this.hashBits).fill(-1);
+    this.chain = new Int32Array(this.win.length);
+    const start = Math.max(1, old.length);
+    this.reps = Int32Array.of(start, start, start, start);
+    this.state = old.length > 0 ? 7 : 0;
+  }
+
+  encode(signal: AbortSignal | undefined): Uint8Array {
+    while (this.pos < this.n) {
+      throwIfAborted(signal);
+      this.segment();
+    }
+    return this.rc.finish();
+  }
+
+  private insertUpTo(p: number): void {
+    const win = this.win;
+    const limit = Math.min(p, win.length - 3);
+    const shift = 32 - this.hashBits;
+    for (let q = this.inserted; q < limit; q++) {
+      const h = Math.imul(win[q]! | (win[q + 1]! << 8) | (win[q + 2]! << 16) | (win[q + 3]! << 24), 0x9e3779b1) >>> shift;
+      this.chain[q] = this.head[h]!;
+      this.head[h] = q;
+    }
+    if (limit > this.inserted) this.inserted = limit;
+  }
+
+  private matchLen(a: number, b: number, max: number): number {
+    const win = this.win;
+    let l = 0;
+    while (l < max && win[a + l] === win[b + l]) l++;
+    return l;
+  }
+
+  /** Matches at window position `p` of increasing length into candLen/candDist; their count. */
+  private findMatches(p: number, maxLen: number): number {
+    if (maxLen < MIN_HASH_MATCH || p + 4 > this.win.length) return 0;
+    const win = this.win;
+    const h = Math.imul(win[p]! | (win[p + 1]! << 8) | (win[p + 2]! << 16) | (win[p + 3]! << 24), 0x9e3779b1) >>> (32 - this.hashBits);
+    let c = this.head[h]!;
+    let best = MIN_HASH_MATCH - 1;
+    let count = 0;
+    for (let depth = 0; depth < CHAIN_DEPTH && c >= 0; depth++) {
+      if (win[c + best] === win[p + best]) {
+        const l = this.matchLen(c, p, maxLen);
+        if (l > best) {
+          best = l;
+          this.candLen[count] = l;
+          this.candDist[count] = p - c;
+          count++;
+          if (l >= NICE || l === maxLen || count === MAX_CANDIDATES) break;
+        }
+      }
+      c = this.chain[c]!;
+    }
+    return count;
+  }
+
+  private prepareLengthPrices(): void {
+    for (let l = 2; l <= NICE; l++) {
+      this.matchLenPrice[l] = this.model.matchLen.price(0, l - 2);
+      this.repLenPrice[l] = this.model.repLen.price(0, l - 2);
+    }
+  }
+
+  private lenPrice(table: Int32Array, coder: 'matchLen' | 'repLen', l: number): number {
+    return l <= NICE ? table[l]! : this.model[coder].price(0, l - 2);
+  }
+
+  /** The price of the match kind's flags and its distance or shift, without the length. */
+  private repHeaderPrice(s: number, k: number): number {
+    const m = this.model;
+    let price = bitPrice(m.isMatch[s]!, 1) + bitPrice(m.isRep[s]!, 1);
+    if (k === 0) return price + bitPrice(m.isRepG0[s]!, 0) + bitPrice(m.isRep0Long[s]!, 1);
+    price += bitPrice(m.isRepG0[s]!, 1);
+    if (k === 1) return price + bitPrice(m.isRepG1[s]!, 0);
+    price += bitPrice(m.isRepG1[s]!, 1);
+    return price + bitPrice(m.isRepG2[s]!, k === 2 ? 0 : 1);
+  }
+
+  private nearPrice(s: number, delta: number): number {
+    const m = this.model;
+    return (
+      bitPrice(m.isMatch[s]!, 1) +
+      bitPrice(m.isRep[s]!, 0) +
+      bitPrice(m.isNear[s]!, 1) +
+      bitPrice(m.nearSign[0]!, delta < 0 ? 1 : 0) +
+      m.nearMagnitude.price(0, Math.abs(delta) - 1)
+    );
+  }
+
+  private matchHeaderPrice(s: number): number {
+    const m = this.model;
+    return bitPrice(m.isMatch[s]!, 1) + bitPrice(m.isRep[s]!, 0) + bitPrice(m.isNear[s]!, 0);
+  }
+
+  /** Sets node j's state and repeat distances from the operation that reached it. */
+  private deriveNode(j: number): void {
+    const f = this.from[j]!;
+    const reps = this.nodeReps;
+    const s = this.nodeState[f]!;
+    let r0 = reps[f * 4]!;
+    let r1 = reps[f * 4 + 1]!;
+    let r2 = reps[f * 4 + 2]!;
+    let r3 = reps[f * 4 + 3]!;
+    const k = this.kind[j]!;
+    let next: number;
+    if (k === OP_LITERAL) next = afterLiteral(s);
+    else if (k === OP_SHORT_REP) next = afterShortRep(s);
+    else if (k === OP_MATCH || k === OP_NEAR) {
+      const d = k === OP_MATCH ? this.arg[j]! : r0 + this.arg[j]!;
+      r3 = r2;
+      r2 = r1;
+      r1 = r0;
+      r0 = d;
+      next = afterMatch(s);
+    } else {
+      const r = k - OP_REP0;
+      if (r === 1) [r0, r1] = [r1, r0];
+      else if (r === 2) [r0, r1, r2] = [r2, r0, r1];
+      else if (r === 3) [r0, r1, r2, r3] = [r3, r0, r1, r2];
+      next = afterRep(s);
+    }
+    this.nodeState[j] = next;
+    reps[j * 4] = r0;
+    reps[j * 4 + 1] = r1;
+    reps[j * 4 + 2] = r2;
+    reps[j * 4 + 3] = r3;
+  }
+
+  // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the parse's hot loop, kept in one piece so it allocates nothing and calls little
+  private segment(): void {
+    const win = this.win;
+    const m = this.model;
+    const price = this.price;
+    const i0 = this.pos;
+    this.prepareLengthPrices();
+    price[0] = 0;
+    this.nodeState[0] = this.state;
+    this.nodeReps.set(this.reps, 0);
+    let last = 0;
+    let end = 0;
+    let longKind = -1;
+    let longLen = 0;
+    let longArg = 0;
+    const relax = (t: number, cost: number, kind: number, l: number, a: number, j: number): void => {
+      if (t > last) {
+        for (let q = last + 1; q <= t; q++) price[q] = INF;
+        last = t;
+      }
+      if (cost < price[t]!) {
+        price[t] = cost;
+        this.from[t] = j;
+        this.kind[t] = kind;
+        this.len[t] = l;
+        this.arg[t] = a;
+      }
+    };
+    for (let j = 0; ; j++) {
+      if (j > 0) this.deriveNode(j);
+      const i = i0 + j;
+      if (i >= this.n || j >= MAX_SEGMENT) {
+        end = j;
+        break;
+      }
+      const p = this.oldLen + i;
+      const maxLen = this.n - i;
+      const s = this.nodeState[j]!;
+      const base = price[j]!;
+      const r0 = this.nodeReps[j * 4]!;
+      this.insertUpTo(p);
+      // repeat distances
+      let rep0Len = 0;
+      let bestRep = -1;
+      let bestRepLen = 1;
+      for (let k = 0; k < 4; k++) {
+        const d = this.nodeReps[j * 4 + k]!;
+        if (d > p) continue;
+        let dup = false;
+        for (let q = 0; q < k; q++) if (this.nodeReps[j * 4 + q] === d) dup = true;
+        if (dup) continue;
+        const l = this.matchLen(p - d, p, maxLen);
+        if (k === 0) rep0Len = l;
+        if (l > bestRepLen) {
+          bestRepLen = l;
+          bestRep = k;
+        }
+        if (l < 2) continue;
+        if (l >= NICE) continue;
+        const head = this.repHeaderPrice(s, k);
+        for (let t = 2; t <= l; t++) relax(j + t, base + head + this.repLenPrice[t]!, OP_REP0 + k, t, k, j);
+      }
+      if (bestRepLen >= NICE) {
+        end = j;
+        longKind = OP_REP0 + bestRep;
+        longLen = bestRepLen;
+        break;
+      }
+      // shifts of the last distance
+      let bestNear = 0;
+      let bestNearLen = 1;
+      if (rep0Len < NICE) {
+        for (let delta = -NEAR_SCAN; delta <= NEAR_SCAN; delta++) {
+          const d = r0 + delta;
+          if (delta === 0 || d < 1 || d > p) continue;
+          if (win[p - d] !== win[p]) continue;
+          const l = this.matchLen(p - d, p, maxLen);
+          if (l < 2) continue;
+          if (l > bestNearLen) {
+            bestNearLen = l;
+            bestNear = delta;
+          }
+          if (l >= NICE) continue;
+          const head = this.nearPrice(s, delta);
+          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.matchLenPrice[t]!, OP_NEAR, t, delta, j);
+        }
+      }
+      const count = this.findMatches(p, maxLen);
+      const longest = count > 0 ? this.candLen[count - 1]! : 0;
+      if (bestNearLen >= NICE || longest >= NICE) {
+        end = j;
+        if (bestNearLen + 8 >= longest) {
+          longKind = OP_NEAR;
+          longLen = bestNearLen;
+          longArg = bestNear;
+        } else {
+          const d = this.candDist[count - 1]!;
+          const delta = d - r0;
+          longKind = delta !== 0 && Math.abs(delta) <= NEAR_MAX ? OP_NEAR : OP_MATCH;
+          longLen = longest;
+          longArg = longKind === OP_NEAR ? delta : d;
+        }
+        break;
+      }
+      // literal and short rep
+      const byte = win[p]!;
+      const matchByte = r0 <= p ? win[p - r0]! : 0;
+      const lit =
+        bitPrice(m.isMatch[s]!, 0) + literalPrice(m.literal, literalBase(p > 0 ? win[p - 1]! : 0), byte, matchByte, usesMatchedLiteral(s));
+      relax(j + 1, base + lit, OP_LITERAL, 1, 0, j);
+      if (r0 <= p && matchByte === byte) {
+        const short = bitPrice(m.isMatch[s]!, 1) + bitPrice(m.isRep[s]!, 1) + bitPrice(m.isRepG0[s]!, 0) + bitPrice(m.isRep0Long[s]!, 0);
+        relax(j + 1, base + short, OP_SHORT_REP, 1, 0, j);
+      }
+      // explicit distances
+      let prevLen = MIN_HASH_MATCH - 1;
+      const header = this.matchHeaderPrice(s);
+      for (let c = 0; c < count; c++) {
+        const l = this.candLen[c]!;
+        const d = this.candDist[c]!;
+        const r = this.nodeReps;
+        if (d === r[j * 4] || d === r[j * 4 + 1] || d === r[j * 4 + 2] || d === r[j * 4 + 3]) {
+          prevLen = l;
+          continue;
+        }
+        const delta = d - r0;
+        const nearHead = Math.abs(delta) <= NEAR_MAX ? this.nearPrice(s, delta) : INF;
+        for (let t = prevLen + 1; t <= l; t++) {
+          const distCost = header + m.dist.price(distContext(t), d - 1);
+          const lp = this.matchLenPrice[t]!;
+          if (nearHead < distCost) relax(j + t, base + nearHead + lp, OP_NEAR, t, delta, j);
+          else relax(j + t, base + distCost + lp, OP_MATCH, t, d, j);
+        }
+        prevLen = l;
+      }
+    }
+    this.emitPath(end);
+    if (longKind >= 0) {
+      this.encodeOp(longKind, longLen, longKind >= OP_REP0 ? longKind - OP_REP0 : longArg);
+    }
+  }
+
+  private emitPath(end: number): void {
+    let count = 0;
+    for (let j = end; j > 0; j = this.from[j]!) {
+      this.opKind[count] = this.kind[j]!;
+      this.opLen[count] = this.len[j]!;
+      this.opArg[count] = this.arg[j]!;
+      count++;
+    }
+    for (let c = count - 1; c >= 0; c--) this.encodeOp(this.opKind[c]!, this.opLen[c]!, this.opArg[c]!);
+  }
+
+  private encodeOp(kind: number, length: number, arg: number): void {
+    const m = this.model;
+    const rc = this.rc;
+    const s = this.state;
+    const p = this.oldLen + this.pos;
+    const reps = this.reps;
+    if (kind === OP_LITERAL) {
+      rc.encodeBit(m.isMatch, s, 0);
+      const matchByte = reps[0]! <= p ? this.win[p - reps[0]!]! : 0;
+      encodeLiteral(rc, m.literal, literalBase(p > 0 ? this.win[p - 1]! : 0), this.win[p]!, matchByte, usesMatchedLiteral(s));
+      this.state = afterLiteral(s);
+      this.pos += 1;
+      return;
+    }
+    rc.encodeBit(m.isMatch, s, 1);
+    if (kind === OP_MATCH || kind === OP_NEAR) {
+      rc.encodeBit(m.isRep, s, 0);
+      rc.encodeBit(m.isNear, s, kind === OP_NEAR ? 1 : 0);
+      let d = arg;
+      if (kind === OP_NEAR) {
+        rc.encodeBit(m.nearSign, 0, arg < 0 ? 1 : 0);
+        m.nearMagnitude.encode(rc, 0, Math.abs(arg) - 1);
+        d = reps[0]! + arg;
+        m.matchLen.encode(rc, 0, length - 2);
+      } else {
+        m.matchLen.encode(rc, 0, length - 2);
+        m.dist.encode(rc, distContext(length), d - 1);
+      }
+      reps.copyWithin(1, 0, 3);
+      reps[0] = d;
+      this.state = afterMatch(s);
+      this.pos += length;
+      return;
+    }
+    rc.encodeBit(m.isRep, s, 1);
+    if (kind === OP_SHORT_REP) {
+      rc.encodeBit(m.isRepG0, s, 0);
+      rc.encodeBit(m.isRep0Long, s, 0);
+      this.state = afterShortRep(s);
+      this.pos += 1;
+      return;
+    }
+    this.encodeRep(kind - OP_REP0, length);
+  }
+
+  private encodeRep(k: number, length: number): void {
+    const m = this.model;
+    const rc = this.rc;
+    const s = this.state;
+    const reps = this.reps;
+    if (k === 0) {
+      rc.encodeBit(m.isRepG0, s, 0);
+      rc.encodeBit(m.isRep0Long, s, 1);
+    } else {
+      rc.encodeBit(m.isRepG0, s, 1);
+      if (k === 1) rc.encodeBit(m.isRepG1, s, 0);
+      else {
+        rc.encodeBit(m.isRepG1, s, 1);
+        rc.encodeBit(m.isRepG2, s, k === 2 ? 0 : 1);
+      }
+      const d = reps[k]!;
+      reps.copyWithin(1, 0, k);
+      reps[0] = d;
+    }
+    m.repLen.encode(rc, 0, length - 2);
+    this.state = afterRep(s);
+    this.pos += length;
+  }
+}
