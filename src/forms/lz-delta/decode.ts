@@ -10,10 +10,12 @@ import {
   afterMatch,
   afterRep,
   afterShortRep,
+  CURSOR_MIN_LEN,
   decodeLiteral,
   distContext,
   literalBase,
   Model,
+  unzigzag,
   usesMatchedLiteral,
 } from './model.js';
 import { corrupt, RangeDecoder } from './range-coder.js';
@@ -29,6 +31,8 @@ export class LzDeltaDecoder {
   private state: number;
   private readonly reps: Float64Array;
   private readonly oldLen: number;
+  /** Where the source of the last long match ended (a window position). */
+  private cursor = 0;
 
   constructor(
     private readonly old: Uint8Array,
@@ -79,14 +83,17 @@ export class LzDeltaDecoder {
     if (rc.decodeBit(m.isRep, s) === 0) {
       let d: number;
       let length: number;
-      if (rc.decodeBit(m.isNear, s) === 1) {
+      if (rc.decodeBit(m.isNear, s) === 0) {
+        length = m.matchLen.decode(rc, 0) + 2;
+        d = m.dist.decode(rc, distContext(length)) + 1;
+      } else if (rc.decodeBit(m.isCursor, s) === 1) {
+        d = p - (this.cursor + unzigzag(m.cursorOffset.decode(rc, 0)));
+        length = m.matchLen.decode(rc, 0) + 2;
+      } else {
         const negative = rc.decodeBit(m.nearSign, 0);
         const magnitude = m.nearMagnitude.decode(rc, 0) + 1;
         d = this.reps[0]! + (negative === 1 ? -magnitude : magnitude);
         length = m.matchLen.decode(rc, 0) + 2;
-      } else {
-        length = m.matchLen.decode(rc, 0) + 2;
-        d = m.dist.decode(rc, distContext(length)) + 1;
       }
       this.reps.copyWithin(1, 0, 3);
       this.reps[0] = d;
@@ -125,6 +132,7 @@ export class LzDeltaDecoder {
     const p = this.oldLen + this.pos;
     if (distance < 1 || distance > p) throw corrupt(`a distance (${distance}) reaches before the start of the old file`);
     this.reserve(length);
+    if (length >= CURSOR_MIN_LEN) this.cursor = p - distance + length;
     const out = this.out;
     let src = p - distance;
     let dst = this.pos;

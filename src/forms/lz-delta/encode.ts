@@ -24,6 +24,9 @@ import {
   OP_NEAR,
   OP_REP0,
   OP_SHORT_REP,
+  OP_CURSOR,
+  CURSOR_MIN_LEN,
+  zigzag,
   usesMatchedLiteral,
 } from './model.js';
 import { bitPrice, RangeEncoder } from './range-coder.js';
@@ -36,12 +39,16 @@ const NODES = MAX_SEGMENT + NICE + 2;
 const CHAIN_DEPTH = 48;
 /** The shifts of the last distance tried at every position. */
 const NEAR_SCAN = 24;
+/** The offsets from the cursor tried at every position (a deletion moves the source forward). */
+const CURSOR_BACK = 8;
+const CURSOR_FORWARD = 40;
 /** An explicit distance this close to the last one may be coded as a shift of it. */
 const NEAR_MAX = 1 << 16;
 const MIN_HASH_MATCH = 4;
 const MAX_CANDIDATES = 64;
 const INF = 0x3fffffff;
 
+export const lzStats: Record<number, { n: number; bytes: number; head: number; len: number }> = {};
 export interface EncodeState {
   state: number;
   reps: Int32Array;
@@ -61,6 +68,11 @@ export class LzDeltaEncoder {
   private state: number;
   private readonly reps: Int32Array;
   private pos = 0;
+  private cursor = 0;
+  private segStart = 0;
+  // the cheapest coding of a distance (bestCoding's result)
+  private codingKind = 0;
+  private codingArg = 0;
   // the nodes of the dynamic programme
   private readonly price = new Int32Array(NODES);
   private readonly from = new Int32Array(NODES);
@@ -69,6 +81,7 @@ export class LzDeltaEncoder {
   private readonly arg = new Int32Array(NODES);
   private readonly nodeState = new Uint8Array(NODES);
   private readonly nodeReps = new Int32Array(NODES * 4);
+  private readonly nodeCursor = new Int32Array(NODES);
   private readonly candLen = new Int32Array(MAX_CANDIDATES);
   private readonly candDist = new Int32Array(MAX_CANDIDATES);
   private readonly matchLenPrice = new Int32Array(NICE + 1);
@@ -171,9 +184,47 @@ export class LzDeltaEncoder {
       bitPrice(m.isMatch[s]!, 1) +
       bitPrice(m.isRep[s]!, 0) +
       bitPrice(m.isNear[s]!, 1) +
+      bitPrice(m.isCursor[s]!, 0) +
       bitPrice(m.nearSign[0]!, delta < 0 ? 1 : 0) +
       m.nearMagnitude.price(0, Math.abs(delta) - 1)
     );
+  }
+
+  private cursorPrice(s: number, delta: number): number {
+    const m = this.model;
+    return (
+      bitPrice(m.isMatch[s]!, 1) +
+      bitPrice(m.isRep[s]!, 0) +
+      bitPrice(m.isNear[s]!, 1) +
+      bitPrice(m.isCursor[s]!, 1) +
+      m.cursorOffset.price(0, zigzag(delta))
+    );
+  }
+
+  /** The cheapest of explicit, shifted and cursor codings of distance d (length ctx l); kind and argument in codingKind/codingArg. */
+  private bestCoding(s: number, d: number, l: number, r0: number, cursor: number, p: number): number {
+    let best = this.matchHeaderPrice(s) + this.model.dist.price(distContext(l), d - 1);
+    this.codingKind = OP_MATCH;
+    this.codingArg = d;
+    const delta = d - r0;
+    if (delta !== 0 && Math.abs(delta) <= NEAR_MAX) {
+      const price = this.nearPrice(s, delta);
+      if (price < best) {
+        best = price;
+        this.codingKind = OP_NEAR;
+        this.codingArg = delta;
+      }
+    }
+    const offset = p - d - cursor;
+    {
+      const price = this.cursorPrice(s, offset);
+      if (price < best) {
+        best = price;
+        this.codingKind = OP_CURSOR;
+        this.codingArg = offset;
+      }
+    }
+    return best;
   }
 
   private matchHeaderPrice(s: number): number {
@@ -191,11 +242,16 @@ export class LzDeltaEncoder {
     let r2 = reps[f * 4 + 2]!;
     let r3 = reps[f * 4 + 3]!;
     const k = this.kind[j]!;
+    const pf = this.oldLen + this.segStart + f;
+    let cursor = this.nodeCursor[f]!;
+    let src = -1;
     let next: number;
     if (k === OP_LITERAL) next = afterLiteral(s);
     else if (k === OP_SHORT_REP) next = afterShortRep(s);
-    else if (k === OP_MATCH || k === OP_NEAR) {
-      const d = k === OP_MATCH ? this.arg[j]! : r0 + this.arg[j]!;
+    else if (k === OP_MATCH || k === OP_NEAR || k === OP_CURSOR) {
+      const a = this.arg[j]!;
+      const d = k === OP_MATCH ? a : k === OP_NEAR ? r0 + a : pf - (cursor + a);
+      src = pf - d;
       r3 = r2;
       r2 = r1;
       r1 = r0;
@@ -206,8 +262,12 @@ export class LzDeltaEncoder {
       if (r === 1) [r0, r1] = [r1, r0];
       else if (r === 2) [r0, r1, r2] = [r2, r0, r1];
       else if (r === 3) [r0, r1, r2, r3] = [r3, r0, r1, r2];
+      src = pf - r0;
       next = afterRep(s);
     }
+    const l = this.len[j]!;
+    if (src >= 0 && l >= CURSOR_MIN_LEN) cursor = src + l;
+    this.nodeCursor[j] = cursor;
     this.nodeState[j] = next;
     reps[j * 4] = r0;
     reps[j * 4 + 1] = r1;
@@ -225,6 +285,8 @@ export class LzDeltaEncoder {
     price[0] = 0;
     this.nodeState[0] = this.state;
     this.nodeReps.set(this.reps, 0);
+    this.nodeCursor[0] = this.cursor;
+    this.segStart = i0;
     let last = 0;
     let end = 0;
     let longKind = -1;
@@ -283,39 +345,54 @@ export class LzDeltaEncoder {
         longLen = bestRepLen;
         break;
       }
-      // shifts of the last distance
-      let bestNear = 0;
-      let bestNearLen = 1;
+      // shifts of the last distance, offsets from the cursor
+      let bestShiftLen = 1;
+      let bestShiftKind = OP_NEAR;
+      let bestShift = 0;
       if (rep0Len < NICE) {
         for (let delta = -NEAR_SCAN; delta <= NEAR_SCAN; delta++) {
           const d = r0 + delta;
-          if (delta === 0 || d < 1 || d > p) continue;
-          if (win[p - d] !== win[p]) continue;
+          if (delta === 0 || d < 1 || d > p || win[p - d] !== win[p]) continue;
           const l = this.matchLen(p - d, p, maxLen);
           if (l < 2) continue;
-          if (l > bestNearLen) {
-            bestNearLen = l;
-            bestNear = delta;
+          if (l > bestShiftLen) {
+            bestShiftLen = l;
+            bestShiftKind = OP_NEAR;
+            bestShift = delta;
           }
           if (l >= NICE) continue;
           const head = this.nearPrice(s, delta);
           for (let t = 2; t <= l; t++) relax(j + t, base + head + this.matchLenPrice[t]!, OP_NEAR, t, delta, j);
         }
+        const cursor = this.nodeCursor[j]!;
+        for (let off = -CURSOR_BACK; off <= CURSOR_FORWARD; off++) {
+          const src = cursor + off;
+          if (src < 0 || src >= p || win[src] !== win[p]) continue;
+          const l = this.matchLen(src, p, maxLen);
+          if (l < 2) continue;
+          if (l > bestShiftLen) {
+            bestShiftLen = l;
+            bestShiftKind = OP_CURSOR;
+            bestShift = off;
+          }
+          if (l >= NICE) continue;
+          const head = this.cursorPrice(s, off);
+          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.matchLenPrice[t]!, OP_CURSOR, t, off, j);
+        }
       }
       const count = this.findMatches(p, maxLen);
       const longest = count > 0 ? this.candLen[count - 1]! : 0;
-      if (bestNearLen >= NICE || longest >= NICE) {
+      if (bestShiftLen >= NICE || longest >= NICE) {
         end = j;
-        if (bestNearLen + 8 >= longest) {
-          longKind = OP_NEAR;
-          longLen = bestNearLen;
-          longArg = bestNear;
+        if (bestShiftLen + 8 >= longest) {
+          longKind = bestShiftKind;
+          longLen = bestShiftLen;
+          longArg = bestShift;
         } else {
-          const d = this.candDist[count - 1]!;
-          const delta = d - r0;
-          longKind = delta !== 0 && Math.abs(delta) <= NEAR_MAX ? OP_NEAR : OP_MATCH;
+          this.bestCoding(s, this.candDist[count - 1]!, longest, r0, this.nodeCursor[j]!, p);
+          longKind = this.codingKind;
           longLen = longest;
-          longArg = longKind === OP_NEAR ? delta : d;
+          longArg = this.codingArg;
         }
         break;
       }
@@ -331,7 +408,8 @@ export class LzDeltaEncoder {
       }
       // explicit distances
       let prevLen = MIN_HASH_MATCH - 1;
-      const header = this.matchHeaderPrice(s);
+      let lastCost = 0;
+      const cursor = this.nodeCursor[j]!;
       for (let c = 0; c < count; c++) {
         const l = this.candLen[c]!;
         const d = this.candDist[c]!;
@@ -340,20 +418,18 @@ export class LzDeltaEncoder {
           prevLen = l;
           continue;
         }
-        const delta = d - r0;
-        const nearHead = Math.abs(delta) <= NEAR_MAX ? this.nearPrice(s, delta) : INF;
         for (let t = prevLen + 1; t <= l; t++) {
-          const distCost = header + m.dist.price(distContext(t), d - 1);
-          const lp = this.matchLenPrice[t]!;
-          if (nearHead < distCost) relax(j + t, base + nearHead + lp, OP_NEAR, t, delta, j);
-          else relax(j + t, base + distCost + lp, OP_MATCH, t, d, j);
+          // the distance context changes only up to length 5
+          const cost = t <= 5 || t === prevLen + 1 ? this.bestCoding(s, d, t, r0, cursor, p) : lastCost;
+          relax(j + t, base + cost + this.matchLenPrice[t]!, this.codingKind, t, this.codingArg, j);
+          lastCost = cost;
         }
         prevLen = l;
       }
     }
     this.emitPath(end);
     if (longKind >= 0) {
-      this.encodeOp(longKind, longLen, longKind >= OP_REP0 ? longKind - OP_REP0 : longArg);
+      this.encodeOp(longKind, longLen, longKind >= OP_REP0 && longKind < OP_SHORT_REP ? longKind - OP_REP0 : longArg);
     }
   }
 
@@ -369,6 +445,18 @@ export class LzDeltaEncoder {
   }
 
   private encodeOp(kind: number, length: number, arg: number): void {
+    {
+      const st = this.state; const pp = this.oldLen + this.pos; const mm = this.model; const r0 = this.reps[0]!;
+      let pr = 0; let lp = 0;
+      if (kind === OP_LITERAL) pr = bitPrice(mm.isMatch[st]!, 0) + literalPrice(mm.literal, literalBase(pp > 0 ? this.win[pp - 1]! : 0), this.win[pp]!, r0 <= pp ? this.win[pp - r0]! : 0, usesMatchedLiteral(st));
+      else if (kind === OP_MATCH) { pr = this.matchHeaderPrice(st) + mm.dist.price(distContext(length), arg - 1); lp = mm.matchLen.price(0, length - 2); }
+      else if (kind === OP_CURSOR) { pr = this.cursorPrice(st, arg); lp = mm.matchLen.price(0, length - 2); }
+      else if (kind === OP_NEAR) { pr = this.nearPrice(st, arg); lp = mm.matchLen.price(0, length - 2); }
+      else if (kind === OP_SHORT_REP) pr = this.repHeaderPrice(st, 0);
+      else { pr = this.repHeaderPrice(st, kind - OP_REP0); lp = mm.repLen.price(0, length - 2); }
+      const S = (lzStats[kind] ??= { n: 0, bytes: 0, head: 0, len: 0 });
+      if ((globalThis as any).lzTrace && kind !== OP_LITERAL) console.log(kind, this.pos, length, kind===OP_MATCH ? arg : kind===OP_NEAR ? r0+arg : 0, r0, this.reps[1], this.reps[2], (pr/16).toFixed(1)); S.n++; S.bytes += length; S.head += pr / 16; S.len += lp / 16;
+    }
     const m = this.model;
     const rc = this.rc;
     const s = this.state;
@@ -383,11 +471,17 @@ export class LzDeltaEncoder {
       return;
     }
     rc.encodeBit(m.isMatch, s, 1);
-    if (kind === OP_MATCH || kind === OP_NEAR) {
+    if (kind === OP_MATCH || kind === OP_NEAR || kind === OP_CURSOR) {
       rc.encodeBit(m.isRep, s, 0);
-      rc.encodeBit(m.isNear, s, kind === OP_NEAR ? 1 : 0);
+      rc.encodeBit(m.isNear, s, kind === OP_MATCH ? 0 : 1);
       let d = arg;
-      if (kind === OP_NEAR) {
+      if (kind === OP_CURSOR) {
+        rc.encodeBit(m.isCursor, s, 1);
+        m.cursorOffset.encode(rc, 0, zigzag(arg));
+        d = p - (this.cursor + arg);
+        m.matchLen.encode(rc, 0, length - 2);
+      } else if (kind === OP_NEAR) {
+        rc.encodeBit(m.isCursor, s, 0);
         rc.encodeBit(m.nearSign, 0, arg < 0 ? 1 : 0);
         m.nearMagnitude.encode(rc, 0, Math.abs(arg) - 1);
         d = reps[0]! + arg;
@@ -398,6 +492,7 @@ export class LzDeltaEncoder {
       }
       reps.copyWithin(1, 0, 3);
       reps[0] = d;
+      if (length >= CURSOR_MIN_LEN) this.cursor = p - d + length;
       this.state = afterMatch(s);
       this.pos += length;
       return;
@@ -433,6 +528,7 @@ export class LzDeltaEncoder {
       reps[0] = d;
     }
     m.repLen.encode(rc, 0, length - 2);
+    if (length >= CURSOR_MIN_LEN) this.cursor = this.oldLen + this.pos - reps[0]! + length;
     this.state = afterRep(s);
     this.pos += length;
   }

@@ -17,6 +17,18 @@ export const OP_NEAR = 2;
 export const OP_REP0 = 3;
 /** OP_REP0 + k is repeat distance k (0..3). */
 export const OP_SHORT_REP = 7;
+/** A match at the cursor (where the last long match's source ended) + δ. */
+export const OP_CURSOR = 8;
+/** A match at least this long moves the cursor to the end of its source. */
+export const CURSOR_MIN_LEN = 24;
+
+/** δ ↦ 0, -1, 1, -2, 2 … as 0, 1, 2, 3, 4 … */
+export function zigzag(delta: number): number {
+  return delta >= 0 ? delta * 2 : -delta * 2 - 1;
+}
+export function unzigzag(value: number): number {
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+}
 
 export function afterLiteral(state: number): number {
   return state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
@@ -130,6 +142,8 @@ export class Model {
   readonly isRep = new Uint16Array(STATES).fill(PROB_INIT);
   readonly isNear = new Uint16Array(STATES).fill(PROB_INIT);
   readonly nearSign = new Uint16Array(2).fill(PROB_INIT);
+  readonly isCursor = new Uint16Array(STATES).fill(PROB_INIT);
+  readonly cursorOffset = new NumberCoder(1);
   readonly isRepG0 = new Uint16Array(STATES).fill(PROB_INIT);
   readonly isRepG1 = new Uint16Array(STATES).fill(PROB_INIT);
   readonly isRepG2 = new Uint16Array(STATES).fill(PROB_INIT);
