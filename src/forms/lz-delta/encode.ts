@@ -29,6 +29,7 @@ import {
   zigzag,
   usesMatchedLiteral,
 } from './model.js';
+import { suffixArray } from '../bsdiff/suffix-array.js';
 import { bitPrice, RangeEncoder } from './range-coder.js';
 
 /** A candidate this long is taken without comparing paths. */
@@ -36,7 +37,7 @@ const NICE = 96;
 const MAX_SEGMENT = 4096;
 const NODES = MAX_SEGMENT + NICE + 2;
 /** Hash chain entries followed per position. */
-const CHAIN_DEPTH = 48;
+const CHAIN_DEPTH = 32;
 /** The shifts of the last distance tried at every position. */
 const NEAR_SCAN = 24;
 /** The offsets from the cursor tried at every position (a deletion moves the source forward). */
@@ -63,6 +64,9 @@ export class LzDeltaEncoder {
   private readonly hashBits: number;
   private readonly head: Int32Array;
   private readonly chain: Int32Array;
+  /** For each window position, the earlier positions next to it in suffix order (−1: none): the longest earlier match is at one of them. */
+  private readonly prevLower: Int32Array;
+  private readonly prevUpper: Int32Array;
   private inserted = 0;
   // the coder's state at the next position
   private state: number;
@@ -100,6 +104,7 @@ export class LzDeltaEncoder {
     this.hashBits = Math.min(22, Math.max(10, Math.ceil(Math.log2(this.win.length + 1))));
     this.head = new Int32Array(1 << this.hashBits).fill(-1);
     this.chain = new Int32Array(this.win.length);
+    [this.prevLower, this.prevUpper] = nearestEarlier(this.win);
     const start = Math.max(1, old.length);
     this.reps = Int32Array.of(start, start, start, start);
     this.state = old.length > 0 ? 7 : 0;
@@ -152,6 +157,16 @@ export class LzDeltaEncoder {
         }
       }
       c = this.chain[c]!;
+    }
+    const a = this.prevLower[p]!;
+    const b = this.prevUpper[p]!;
+    const la = a >= 0 ? this.matchLen(a, p, maxLen) : 0;
+    const lb = b >= 0 ? this.matchLen(b, p, maxLen) : 0;
+    const l = la >= lb ? la : lb;
+    if (l > best && count < MAX_CANDIDATES) {
+      this.candLen[count] = l;
+      this.candDist[count] = p - (la >= lb ? a : b);
+      count++;
     }
     return count;
   }
@@ -532,4 +547,32 @@ export class LzDeltaEncoder {
     this.state = afterRep(s);
     this.pos += length;
   }
+}
+
+/**
+ * For every position of `text`, the nearest positions before it in the suffix array, above and
+ * below, among those with a smaller text position (Crochemore and Ilie's longest previous
+ * factor): the longest match of a position with earlier text starts at one of the two.
+ */
+function nearestEarlier(text: Uint8Array): [Int32Array, Int32Array] {
+  const n = text.length;
+  const sa = suffixArray(text);
+  const lower = new Int32Array(n);
+  const upper = new Int32Array(n);
+  const stack = new Int32Array(n + 1);
+  let top = 0;
+  for (let r = 0; r < n; r++) {
+    const pos = sa[r]!;
+    while (top > 0 && stack[top - 1]! > pos) top--;
+    lower[pos] = top > 0 ? stack[top - 1]! : -1;
+    stack[top++] = pos;
+  }
+  top = 0;
+  for (let r = n - 1; r >= 0; r--) {
+    const pos = sa[r]!;
+    while (top > 0 && stack[top - 1]! > pos) top--;
+    upper[pos] = top > 0 ? stack[top - 1]! : -1;
+    stack[top++] = pos;
+  }
+  return [lower, upper];
 }
