@@ -81,6 +81,13 @@ export function intOption(value: string | undefined, name: string, min = 1): num
   return n;
 }
 
+/** `--level`: a zstd level of the compressed frames, 1–22 (`gosync build`, file and folder). */
+export function levelOption(value: string | undefined): number | undefined {
+  const level = intOption(value, 'level', 1);
+  if (level !== undefined && level > 22) throw new UsageError(`--level must be a zstd level from 1 to 22, not ${level}`);
+  return level;
+}
+
 /**
  * Parses a size such as `2048`, `64K`, `16M`, `1.5G` (powers of 1024).
  * `defaultUnit` applies to a bare number (rsync's `--bwlimit` counts KiB).

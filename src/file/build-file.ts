@@ -10,9 +10,10 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from '../core/index/builder.js';
-import type { PublishedForms } from '../core/index/published.js';
+import { defaultBlockSize } from '../core/index/params.js';
+import type { Codec, PublishedForms } from '../core/index/published.js';
 import { READ_SIZE } from '../core/read-size.js';
-import { writeFrames, writeWhole } from '../forms/compressed-forms.js';
+import { CODEC_LEVELS, sampleRatio, writeFrames, writeWhole } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
@@ -27,22 +28,38 @@ export interface BuildFileOptions extends Omit<IndexBuilderOptions, 'fileSize'> 
   threads?: number;
   /**
    * Also publish compressed forms (index format version 2): `<index>z`, the reference in
-   * independently decompressible brotli frames, and `<index>.br`, the whole reference as
-   * one brotli stream.
+   * independently decompressible frames (zstd by default), and, for files up to 32 MiB,
+   * `<index>.br`, the whole reference as one brotli stream (`<index>.zst` when zstd).
+   * Without it only the index is written. The CLI passes `{}` (the defaults below) unless
+   * `--no-compress`, with `level`, `frameBytes`, `whole: false` and `bases` from
+   * `--level`, `--frame-size`, `--no-whole` and `--base`.
    */
   compress?: CompressOptions;
 }
 
 /** How the compressed forms are made. */
 export interface CompressOptions {
-  /** Brotli quality of the frames, 0–11 (default 9 up to 64 MiB, else 5). */
+  /** Codec of the frames (default zstd). */
+  codec?: Codec;
+  /**
+   * Level of the frames: a zstd level 1–22 or a brotli quality 0–11, by `codec` (default
+   * zstd 19 up to 16 MiB, 9 up to 64 MiB, else 5).
+   */
   level?: number;
-  /** Brotli quality of the whole-file stream and deltas (default 11 up to 32 MiB, else `level`). */
+  /** Codec of the whole-file stream (default brotli). */
+  wholeCodec?: Codec;
+  /** Level of the whole-file stream (default brotli 11, zstd 19), and brotli quality of deltas (default 11). */
   wholeLevel?: number;
   /** Uncompressed bytes per frame, rounded to whole blocks (default 1 MiB). */
   frameBytes?: number;
-  /** Write the whole-file stream too (default true). */
+  /** Write the whole-file stream too (default: for files up to 32 MiB). */
   whole?: boolean;
+  /**
+   * Write the frames and the whole stream even when a sample of the file does not
+   * compress (default false: an incompressible file gets neither, and its build runs at
+   * hashing speed).
+   */
+  always?: boolean;
   /**
    * Earlier versions of the file: for each, a compressed delta that rebuilds the new
    * file from it (`<index>d-<SHA-256 prefix of the base>`), for clients that have it.
@@ -60,22 +77,59 @@ export interface BuildReport {
   /** Size of the index in bytes. */
   indexBytes: number;
   /** Paths and sizes of the compressed forms written, when asked for. */
-  frames?: { path: string; bytes: number; count: number; frameBytes: number; level: number };
-  whole?: { path: string; bytes: number; level: number };
+  frames?: { path: string; bytes: number; count: number; frameBytes: number; codec: Codec; level: number };
+  whole?: { path: string; bytes: number; codec: Codec; level: number };
+  /** Set when compressed forms were asked for but a sample of the file did not compress: none were written. */
+  incompressible?: true;
   bases?: { path: string; bytes: number; baseSize: number }[];
   seconds: number;
 }
 
 /** Default uncompressed bytes per frame. */
 const DEFAULT_FRAME_BYTES = 1024 * 1024;
-/** Up to this size the whole-file stream gets brotli's best (and slowest) quality. */
-const BEST_WHOLE_MAX = 32 * 1024 * 1024;
 /**
- * Above this size frames get quality 5: on this project's corpus quality 9 ran at
- * 6–19 MB/s per core and quality 5 at 33–78 MB/s, for 1–4% larger frames; a 107 MB
- * binary took 105 s to publish at 9. Large files are where base deltas matter more.
+ * Up to this size a whole-file stream is written by default, at brotli quality 11. On this
+ * project's corpus brotli 11 beat zstd -19 on size on every file (jquery.js 70,528 vs
+ * 74,131 B, typescript.js 1,099,606 vs 1,120,590, esbuild 3,453,228 vs 3,653,459) and
+ * decodes at 37–160 MB/s, fast enough; zstd wins decoding speed only. Above this size it
+ * is not written: at 0.2–1 MB/s it would dominate the build, and a client that lacks
+ * everything fetches every frame as one range instead.
  */
-const FAST_FRAMES_MIN = 64 * 1024 * 1024;
+const WHOLE_MAX = 32 * 1024 * 1024;
+/**
+ * Frame levels by file size, zstd (1 MiB frames, one core, on a loaded 2-core machine;
+ * `tmp measure script`: frames of the corpus files at each level):
+ * - up to 16 MiB, level 19: typescript.js 1,275,667 B at 0.8 MB/s (brotli q9: 1,373,794 at
+ *   1.7 MB/s, q5 1,460,667); esbuild 3,742,170 (brotli q5: 3,965,213). Smaller than
+ *   brotli's frames and decodes 2–5× faster; a 16 MiB file takes ≈ 10 s on two cores.
+ * - up to 64 MiB, level 9: typescript.js 1,447,422 B at 15 MB/s, esbuild 4,102,630 at 13 MB/s.
+ * - above, level 5: bun (107 MB) 48,838,572 B at 42 MB/s per core (level 3: 50,687,914 at
+ *   47 MB/s; 6: 48,184,158 at 34 MB/s; brotli q5: 46,864,575 at 8.6 MB/s). A client
+ *   holding bun 1.4.4 then fetches 39,204,940 B of frames (`gosync diff --json`), under
+ *   the 40,953,055 of `zstd -19` of the whole file; at level 3 it was 40,851,902, over it
+ *   once the index is added. The build takes ≈ 4 CPU-seconds with the hashing: ≥ 30 MB/s
+ *   on two cores.
+ */
+const ZSTD_FRAME_LEVELS: readonly (readonly [maxSize: number, level: number])[] = [
+  [16 * 1024 * 1024, 19],
+  [64 * 1024 * 1024, 9],
+  [Number.POSITIVE_INFINITY, 5],
+];
+/** Brotli frame qualities by size, when brotli frames are asked for (the earlier defaults). */
+const BROTLI_FRAME_LEVELS: readonly (readonly [maxSize: number, level: number])[] = [
+  [64 * 1024 * 1024, 9],
+  [Number.POSITIVE_INFINITY, 5],
+];
+/**
+ * A file whose sample shrinks to more than this fraction with zstd -1 gets no compressed
+ * forms: random data measures 1.0000 (256 MiB from /dev/urandom), the least compressible
+ * corpus file (bun) 0.52, so compression would cost the build time (zstd -3 passes random
+ * data at ≈ 250 MB/s per core) and the server space for nothing a client could use.
+ */
+const INCOMPRESSIBLE_RATIO = 0.97;
+/** The sample: this many pieces of {@link SAMPLE_PIECE} bytes, spread evenly over the file. */
+const SAMPLE_PIECES = 16;
+const SAMPLE_PIECE = 256 * 1024;
 
 /**
  * Writes the gosync index of `input` to `output` (atomically).
@@ -90,10 +144,11 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   const { signal, onProgress, threads = defaultThreads(), compress, ...builderOptions } = options;
   throwIfAborted(signal);
   const fileSize = await regularFileSize(input, 'index');
-  const builder = new IndexBuilder({ ...builderOptions, fileSize, published: compress !== undefined });
-  const { header } = builder;
   // Bad options and missing bases fail here, before anything is written.
-  const formsPlan = compress ? await planCompressedForms(compress, fileSize, header.blockSize) : undefined;
+  const blockSize = builderOptions.blockSize ?? defaultBlockSize(fileSize);
+  const formsPlan = compress ? await planCompressedForms(compress, input, fileSize, blockSize, signal) : undefined;
+  const builder = new IndexBuilder({ ...builderOptions, fileSize, published: formsPlan !== undefined });
+  const { header } = builder;
   let fh: FileHandle;
   try {
     fh = await open(input, 'r');
@@ -146,38 +201,97 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     ...(published?.frames ? { frames: published.frames } : {}),
     ...(published?.whole ? { whole: published.whole } : {}),
     ...(published?.bases ? { bases: published.bases } : {}),
+    ...(compress && !published?.frames && !published?.whole && compress.always !== true ? { incompressible: true as const } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }
 
 /** The compressed forms to write, with every option checked. */
 interface FormsPlan {
+  codec: Codec;
   level: number;
+  wholeCodec: Codec;
   wholeLevel: number;
   blocksPerFrame: number;
   frameBytes: number;
+  frames: boolean;
   whole: boolean;
   bases: readonly string[];
   fileSize: number;
 }
 
+/** The default frame level of `codec` for a file of `fileSize` bytes. */
+function frameLevel(codec: Codec, fileSize: number): number {
+  const table = codec === 'zstd' ? ZSTD_FRAME_LEVELS : BROTLI_FRAME_LEVELS;
+  return table.find(([max]) => fileSize <= max)![1];
+}
+
+function checkLevel(name: string, codec: Codec, v: number): void {
+  const { min, max } = CODEC_LEVELS[codec] ?? { min: 0, max: -1 };
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`Cannot compress: ${name} ${v} is not a ${codec} level ${min}..${max}`);
+}
+
 /**
- * Checks the compression options (RangeError for a quality outside 0..11) and that every
- * base is a readable regular file (an IO SyncError otherwise), before anything is written.
+ * Checks the compression options (RangeError for a level outside the codec's range) and
+ * that every base is a readable regular file (an IO SyncError otherwise), before
+ * anything is written; then samples the input, and plans no frames and no whole stream
+ * when it does not compress (see {@link INCOMPRESSIBLE_RATIO}). Undefined: nothing to
+ * publish besides the index.
  */
-async function planCompressedForms(options: CompressOptions, fileSize: number, blockSize: number): Promise<FormsPlan> {
-  const level = options.level ?? (fileSize > FAST_FRAMES_MIN ? 5 : 9);
-  const wholeLevel = options.wholeLevel ?? (fileSize <= BEST_WHOLE_MAX ? 11 : level);
-  for (const [name, v] of [
-    ['level', level],
-    ['wholeLevel', wholeLevel],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > 11) throw new RangeError(`Cannot compress: ${name} ${v} is not a brotli quality 0..11`);
-  }
+async function planCompressedForms(
+  options: CompressOptions,
+  input: string,
+  fileSize: number,
+  blockSize: number,
+  signal: AbortSignal | undefined,
+): Promise<FormsPlan | undefined> {
+  const codec = options.codec ?? 'zstd';
+  const wholeCodec = options.wholeCodec ?? 'brotli';
+  const level = options.level ?? frameLevel(codec, fileSize);
+  const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : 11);
+  checkLevel('level', codec, level);
+  checkLevel('wholeLevel', wholeCodec, wholeLevel);
+  // Deltas are brotli streams at the whole stream's quality.
+  if (options.bases?.length) checkLevel('wholeLevel', 'brotli', options.wholeLevel ?? 11);
   const bases = options.bases ?? [];
   for (const base of bases) await regularFileSize(base, 'make a delta from the base');
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
-  return { level, wholeLevel, blocksPerFrame, frameBytes: blocksPerFrame * blockSize, whole: options.whole ?? true, bases, fileSize };
+  const compressible = options.always === true || (await sampledRatio(input, fileSize, signal)) <= INCOMPRESSIBLE_RATIO;
+  const whole = compressible && (options.whole ?? fileSize <= WHOLE_MAX);
+  if (!compressible && bases.length === 0) return undefined;
+  return {
+    codec,
+    level,
+    wholeCodec,
+    wholeLevel,
+    blocksPerFrame,
+    frameBytes: blocksPerFrame * blockSize,
+    frames: compressible,
+    whole,
+    bases,
+    fileSize,
+  };
+}
+
+/** How much a sample of `input` shrinks ({@link sampleRatio}): pieces spread evenly over the file. */
+async function sampledRatio(input: string, fileSize: number, signal: AbortSignal | undefined): Promise<number> {
+  throwIfAborted(signal);
+  const pieces = Math.min(SAMPLE_PIECES, Math.ceil(fileSize / SAMPLE_PIECE));
+  const sample = Buffer.allocUnsafe(Math.min(fileSize, pieces * SAMPLE_PIECE));
+  const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('read', input, cause)));
+  try {
+    const reader = { fh, path: input };
+    let got = 0;
+    for (let i = 0; i < pieces; i++) {
+      const at = pieces === 1 ? 0 : Math.floor(((fileSize - SAMPLE_PIECE) * i) / (pieces - 1));
+      const len = Math.min(SAMPLE_PIECE, sample.length - got);
+      got += await readInput(reader, sample, got, len, Math.max(0, at));
+    }
+    return sampleRatio(sample.subarray(0, got));
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -186,9 +300,9 @@ async function planCompressedForms(options: CompressOptions, fileSize: number, b
  * its error once all have stopped (and removed their temporary files).
  */
 async function writeCompressedForms(input: string, indexPath: string, plan: FormsPlan, threads: number, signal: AbortSignal) {
-  const { level, wholeLevel, blocksPerFrame, frameBytes, fileSize } = plan;
+  const { codec, level, wholeCodec, wholeLevel, blocksPerFrame, frameBytes, fileSize } = plan;
   const framesPath = `${indexPath}z`;
-  const wholePath = `${indexPath}.br`;
+  const wholePath = `${indexPath}${wholeCodec === 'zstd' ? '.zst' : '.br'}`;
   const stop = new AbortController();
   const jobSignal = AbortSignal.any([signal, stop.signal]);
   let failure: { error: unknown } | undefined;
@@ -200,14 +314,21 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       stop.abort(error);
       throw error;
     });
+  // Frames on libuv's thread pool, two per hashing thread in flight: they keep every core
+  // busy beside the hashing workers.
+  const concurrency = Math.max(2, threads * 2);
   const jobs = [
     watched(
-      writeFrames(input, framesPath, { frameBytes, level, concurrency: Math.max(2, threads * 2), fileSize, signal: jobSignal }),
+      plan.frames
+        ? writeFrames(input, framesPath, { frameBytes, level, codec, concurrency, fileSize, signal: jobSignal })
+        : Promise.resolve(undefined),
       'compress',
       input,
     ),
     watched(
-      plan.whole ? writeWhole(input, wholePath, { level: wholeLevel, fileSize, signal: jobSignal }) : Promise.resolve(undefined),
+      plan.whole
+        ? writeWhole(input, wholePath, { level: wholeLevel, codec: wholeCodec, fileSize, signal: jobSignal })
+        : Promise.resolve(undefined),
       'compress',
       input,
     ),
@@ -217,7 +338,7 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       for (const base of plan.bases) {
         out.push(
           await watched(
-            writeBaseDelta(base, input, `${indexPath}d-`, { level: wholeLevel, signal: jobSignal }),
+            writeBaseDelta(base, input, `${indexPath}d-`, { level: plan.wholeLevel, signal: jobSignal }),
             'make a delta from the base',
             base,
           ),
@@ -230,14 +351,14 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
   if (failure) throw failure.error;
   const [framesResult, wholeBytes, bases] = await Promise.all(jobs);
   const forms: PublishedForms = {
-    frames: { codec: 'brotli', blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) },
-    ...(wholeBytes !== undefined ? { whole: { codec: 'brotli' as const, size: wholeBytes, name: basename(wholePath) } } : {}),
+    ...(framesResult ? { frames: { codec, blocksPerFrame, frameSizes: framesResult.frameSizes, name: basename(framesPath) } } : {}),
+    ...(wholeBytes !== undefined ? { whole: { codec: wholeCodec, size: wholeBytes, name: basename(wholePath) } } : {}),
     ...(bases.length > 0
       ? {
           bases: bases.map((b) => ({
             baseSize: b.baseSize,
             baseSha256: b.baseSha256,
-            codec: 'brotli' as const,
+            codec: b.codec,
             size: b.size,
             name: basename(b.path),
           })),
@@ -246,8 +367,10 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
   };
   return {
     forms,
-    frames: { path: framesPath, bytes: framesResult.bytes, count: framesResult.frameSizes.length, frameBytes, level },
-    ...(wholeBytes !== undefined ? { whole: { path: wholePath, bytes: wholeBytes, level: wholeLevel } } : {}),
+    ...(framesResult
+      ? { frames: { path: framesPath, bytes: framesResult.bytes, count: framesResult.frameSizes.length, frameBytes, codec, level } }
+      : {}),
+    ...(wholeBytes !== undefined ? { whole: { path: wholePath, bytes: wholeBytes, codec: wholeCodec, level: wholeLevel } } : {}),
     ...(bases.length > 0 ? { bases: bases.map((b) => ({ path: b.path, bytes: b.size, baseSize: b.baseSize })) } : {}),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * Writing the compressed forms of a reference that an index of version 2 lists: the
- * frames file (independently decompressible brotli frames of whole blocks) and the whole
- * file as one brotli stream. Compression runs on libuv's thread pool (node:zlib's async
- * API), several frames at once, beside the index hashing.
+ * frames file (independently decompressible frames of whole blocks, zstd or brotli) and
+ * the whole file as one stream. Compression runs on libuv's thread pool (node:zlib's
+ * async API), several frames at once, beside the index hashing.
  *
  * @module
  */
@@ -10,12 +10,17 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { brotliCompress, constants as zc, createBrotliCompress } from 'node:zlib';
+import { brotliCompress, constants as zc, createBrotliCompress, createZstdCompress, zstdCompress, zstdCompressSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
+import type { Codec } from '../core/index/published.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 
-const compress = promisify(brotliCompress);
+const brotli = promisify(brotliCompress);
+const zstd = promisify(zstdCompress);
+
+/** The levels each codec takes: brotli qualities 0–11, zstd levels 1–22. */
+export const CODEC_LEVELS: Record<Codec, { min: number; max: number }> = { brotli: { min: 0, max: 11 }, zstd: { min: 1, max: 22 } };
 
 /** Brotli parameters for a given quality (0–11) and input size. */
 export function brotliParams(level: number, sizeHint: number): Record<number, number> {
@@ -26,6 +31,44 @@ export function brotliParams(level: number, sizeHint: number): Record<number, nu
     [zc.BROTLI_PARAM_LGWIN]: 24,
     [zc.BROTLI_PARAM_SIZE_HINT]: Math.min(sizeHint, 2 ** 31 - 1),
   };
+}
+
+/**
+ * The largest window a zstd stream of gosync's asks of a decoder (16 MiB, brotli's own
+ * maximum): clients refuse larger ones (see inflate.ts), so memory stays bounded.
+ */
+export const ZSTD_MAX_WINDOW_LOG = 24;
+
+/**
+ * zstd parameters for a given level (1–22). No checksum: every block is verified against
+ * the index anyway. zstd sizes its window from the pledged input size, so a frame decodes
+ * with a window no larger than itself; levels 20–22 would ask for up to 128 MiB on large
+ * inputs, so the window is capped at {@link ZSTD_MAX_WINDOW_LOG}.
+ */
+export function zstdParams(level: number): Record<number, number> {
+  return {
+    [zc.ZSTD_c_compressionLevel]: level,
+    [zc.ZSTD_c_checksumFlag]: 0,
+    ...(level >= 20 ? { [zc.ZSTD_c_windowLog]: ZSTD_MAX_WINDOW_LOG } : {}),
+  };
+}
+
+/** Compresses one buffer with `codec` at `level` on the thread pool. */
+export function compressBuffer(codec: Codec, level: number, data: Uint8Array): Promise<Buffer> {
+  return codec === 'zstd'
+    ? zstd(data, { params: zstdParams(level), pledgedSrcSize: data.length })
+    : brotli(data, { params: brotliParams(level, data.length) });
+}
+
+/**
+ * How much `sample` shrinks with zstd at level 1 (compressed ÷ original, 1 or more when it
+ * does not): a quick test, run on the calling thread, of whether compressed forms of a
+ * file are worth writing. zstd's level 1 passes incompressible data at several hundred
+ * MB/s, so the test costs a few milliseconds per MiB sampled.
+ */
+export function sampleRatio(sample: Uint8Array): number {
+  if (sample.length === 0) return 1;
+  return zstdCompressSync(sample, { params: zstdParams(1), pledgedSrcSize: sample.length }).length / sample.length;
 }
 
 /** What writing the frames produced. */
@@ -41,9 +84,9 @@ export interface FramesResult {
 export async function writeFrames(
   input: string,
   output: string,
-  options: { frameBytes: number; level: number; concurrency: number; fileSize: number; signal?: AbortSignal },
+  options: { frameBytes: number; level: number; concurrency: number; fileSize: number; codec?: Codec; signal?: AbortSignal },
 ): Promise<FramesResult> {
-  const { frameBytes, level, concurrency, fileSize, signal } = options;
+  const { frameBytes, level, concurrency, fileSize, codec = 'brotli', signal } = options;
   const count = Math.ceil(fileSize / frameBytes);
   const sizes = new Uint32Array(count);
   const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
@@ -67,7 +110,7 @@ export async function writeFrames(
       const len = Math.min(frameBytes, fileSize - i * frameBytes);
       const buf = Buffer.allocUnsafe(len);
       await readFull(fh, buf, i * frameBytes, input);
-      inFlight.push(compress(buf, { params: brotliParams(level, len) }));
+      inFlight.push(compressBuffer(codec, level, buf));
       while (inFlight.length >= concurrency) await drain();
     }
     while (inFlight.length > 0) await drain();
@@ -82,12 +125,13 @@ export async function writeFrames(
   return { frameSizes: sizes, bytes: total };
 }
 
-/** Compresses the whole of `input` as one brotli stream into `output`; resolves with its size. */
+/** Compresses the whole of `input` as one stream (brotli unless `codec` says) into `output`; resolves with its size. */
 export async function writeWhole(
   input: string,
   output: string,
-  options: { level: number; fileSize: number; signal?: AbortSignal },
+  options: { level: number; fileSize: number; codec?: Codec; signal?: AbortSignal },
 ): Promise<number> {
+  const { level, fileSize } = options;
   const out = await AtomicFile.create(output);
   let bytes = 0;
   try {
@@ -99,7 +143,9 @@ export async function writeWhole(
     });
     await pipeline(
       createReadStream(input, { highWaterMark: 1024 * 1024 }),
-      createBrotliCompress({ params: brotliParams(options.level, options.fileSize) }),
+      options.codec === 'zstd'
+        ? createZstdCompress({ params: zstdParams(level), pledgedSrcSize: fileSize })
+        : createBrotliCompress({ params: brotliParams(level, fileSize) }),
       sink,
       options.signal ? { signal: options.signal } : {},
     );

@@ -1,19 +1,16 @@
 /**
  * A block source that serves reference ranges from the cheapest published form: raw
  * ranges of the plain file for some frames, compressed frames for others (decompressed
- * here), as a {@link FetchPlan} decided. The patcher sees plain reference bytes, and
+ * here by the codec the index names), as a {@link FetchPlan} decided. The patcher sees plain reference bytes, and
  * verifies every block as always.
  *
  * @module
  */
-import { brotliDecompress, constants as zc } from 'node:zlib';
-import { promisify } from 'node:util';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import type { FramesForm } from '../core/index/published.js';
 import type { BlockSource, ByteRange, ReadRangesOptions, SourceStats } from '../core/block-source.js';
-
-const decompress = promisify(brotliDecompress);
+import { inflateFrame } from './inflate.js';
 
 /** One piece of a requested range: from a compressed frame, or raw. */
 interface Piece {
@@ -117,15 +114,8 @@ export class PlanSource implements BlockSource {
   /** Decompresses frame f; a damaged frame is fetched raw instead (once), never trusted. */
   async #unpack(f: number, packed: Uint8Array, options: ReadRangesOptions): Promise<Uint8Array> {
     const want = this.#frameRange(f);
-    try {
-      const out = await decompress(packed, {
-        params: { [zc.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 },
-        maxOutputLength: want.end - want.start + 1,
-      });
-      if (out.length === want.end - want.start) return out;
-    } catch {
-      // Handled below: the frame is damaged.
-    }
+    const out = await inflateFrame(this.#form.codec, packed, want.end - want.start);
+    if (out) return out;
     const parts: Uint8Array[] = [];
     try {
       for await (const c of this.#raw.read([want], options)) parts.push(Uint8Array.from(c));

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { createBrotliDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { drainOrClose } from '../util/drain.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
+import { createInflate } from './inflate.js';
 
-/** Serves reference ranges out of the whole-file brotli stream read from `compressed`. */
+/** Serves reference ranges out of the whole-file stream (brotli or zstd, as the index says) read from `compressed`. */
 export class WholeSource implements BlockSource {
   readonly name: string;
   readonly #index: BlockIndex;
@@ -32,8 +32,8 @@ export class WholeSource implements BlockSource {
   async *read(ranges: readonly ByteRange[], options: ReadRangesOptions = {}): AsyncGenerator<Uint8Array> {
     assertRanges(ranges, this.#index.fileSize);
     if (ranges.length === 0) return;
-    const size = this.#index.published!.whole!.size;
-    const inflate = createBrotliDecompress();
+    const { size, codec } = this.#index.published!.whole!;
+    const inflate = createInflate(codec);
     // Feed the compressed bytes in the background; the inflated side is read below.
     const feeding = (async () => {
       try {

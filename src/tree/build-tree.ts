@@ -43,8 +43,15 @@ import { sameMtime, walkTree } from '../localfs/walk.js';
 export interface BuildTreeOptions {
   /** Manifest name: `<out>/<name>.tree.json` (default: the folder's name). */
   name?: string;
-  /** Also publish compressed forms and deltas from earlier versions (default false). */
+  /**
+   * Also publish compressed forms and deltas from earlier versions (default false): each
+   * large file's index with its forms (see `CompressOptions` of build-file; incompressible
+   * files get none), each small file's brotli stream. The CLI passes true unless
+   * `--no-compress`.
+   */
   compress?: boolean;
+  /** zstd level of the large files' frames (default: build-file's, by file size). The CLI passes `--level`. */
+  level?: number;
   /**
    * Earlier versions to publish deltas from, per changed file (default 2: the version the
    * manifest being replaced lists, and the one before). Needs `compress`.
@@ -387,7 +394,7 @@ export class TreePublisher {
     if (!(await exists(indexPath))) {
       await makeFolder(dirname(indexPath));
       const r = await buildIndexFile(content, indexPath, {
-        ...(this.#compress ? { compress: {} } : {}),
+        ...(this.#compress ? { compress: this.#options.level !== undefined ? { level: this.#options.level } : {} } : {}),
         ...(this.#options.threads !== undefined ? { threads: this.#options.threads } : {}),
         ...(this.#options.signal ? { signal: this.#options.signal } : {}),
       });

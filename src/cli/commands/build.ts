@@ -1,10 +1,10 @@
-/** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--compress] [--json]` */
+/** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { type BuildReport, type CompressOptions, buildIndexFile } from '../../file/build-file.js';
 import { buildZsyncFile } from '../../file/build-zsync.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, type Values, formValues, formatBytes, intOption, mergeForms, parse, sizeOption } from '../usage.js';
+import { UsageError, type Values, formValues, formatBytes, intOption, levelOption, mergeForms, parse, sizeOption } from '../usage.js';
 import { BUILD_TREE_OPTIONS, buildTreeCommand, buildTreeHelp, isFolder } from './tree.js';
 
 export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
@@ -19,11 +19,14 @@ Options:
   -b, --block-size <n>    block size, a power of two (default: from the file size)
   -u, --url <url>         the reference URL to record in the index (for zsync the
                           default is the file's name, relative to the .zsync)
-  -z, --compress          also publish compressed forms next to the index: <index>z
-                          (brotli frames of whole blocks, fetched by clients for the
-                          blocks they lack) and <index>.br (the whole file, one stream)
-  -l, --level <0-11>      brotli quality of the frames (default 9 up to 64 MiB, else 5; the whole-file
-                          stream uses 11 up to 32 MiB)
+      --no-compress       publish only the index. By default compressed forms are
+                          published next to it: <index>z (zstd frames of whole blocks,
+                          fetched by clients for the blocks they lack) and, up to 32 MiB,
+                          <index>.br (the whole file, one brotli stream); none when the
+                          file does not compress (a sample is tested first)
+  -z, --compress          compressed forms (the default; kept for older scripts)
+  -l, --level <1-22>      zstd level of the frames (default 19 up to 16 MiB, 9 up to
+                          64 MiB, else 5)
       --frame-size <n>    uncompressed bytes per frame (default 1M)
       --no-whole          do not write the whole-file stream
       --base <file>       an earlier version of the file (repeatable): also publish a
@@ -45,6 +48,7 @@ export const BUILD_FILE_OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   threads: { type: 'string', short: 't' },
   compress: { type: 'boolean', short: 'z' },
+  'no-compress': { type: 'boolean' },
   level: { type: 'string', short: 'l' },
   'frame-size': { type: 'string' },
   'no-whole': { type: 'boolean' },
@@ -107,20 +111,23 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
   }
   const format = values.format ?? 'gosync';
   if (format !== 'gosync' && format !== 'zsync') throw new UsageError(`--format must be gosync or zsync, not "${format}"`);
-  const level = intOption(values.level, 'level', 0);
-  if (level !== undefined && level > 11) throw new UsageError(`--level must be a brotli quality from 0 to 11, not ${level}`);
+  const level = levelOption(values.level);
   const frameBytes = sizeOption(values['frame-size'], 'frame-size');
   const bases = values.base ?? [];
-  const compressing = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'] || bases.length > 0;
-  if (compressing && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
-  const compress = compressing
-    ? {
-        ...(level !== undefined ? { level } : {}),
-        ...(frameBytes ? { frameBytes } : {}),
-        ...(values['no-whole'] ? { whole: false } : {}),
-        ...(bases.length > 0 ? { bases } : {}),
-      }
-    : undefined;
+  const asked = values.compress || level !== undefined || frameBytes !== undefined || values['no-whole'] || bases.length > 0;
+  if (asked && format !== 'gosync') throw new UsageError('--compress is for the gosync format');
+  if (asked && values['no-compress'])
+    throw new UsageError('--no-compress cannot go with --compress, --level, --frame-size, --no-whole or --base');
+  // Compressed forms by default for the gosync format; a .zsync has none.
+  const compress =
+    format === 'gosync' && !values['no-compress']
+      ? {
+          ...(level !== undefined ? { level } : {}),
+          ...(frameBytes ? { frameBytes } : {}),
+          ...(values['no-whole'] ? { whole: false } : {}),
+          ...(bases.length > 0 ? { bases } : {}),
+        }
+      : undefined;
   return { input, format, threads, blockSize, compress };
 }
 
@@ -128,8 +135,8 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
 function summary(report: BuildReport): string {
   const extra =
     'frames' in report && report.frames
-      ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, q${report.frames.level})` +
-        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (q${report.whole.level})` : '') +
+      ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, ${report.frames.codec} ${report.frames.level})` +
+        (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (${report.whole.codec} ${report.whole.level})` : '') +
         (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
       : '';
   return `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`;

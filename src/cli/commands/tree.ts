@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, type Values, formatBytes, intOption } from '../usage.js';
+import { UsageError, type Values, formatBytes, intOption, levelOption } from '../usage.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
 export function isManifestLocation(location: string): boolean {
@@ -26,15 +26,20 @@ export const buildTreeHelp = `Usage: gosync build <folder> -o <publish-folder> [
 
 Publishes <folder> as static files under <publish-folder>: <name>.tree.json (the
 manifest: paths, sizes, modes, mtimes, links, each file's SHA-256) and objects/ (each
-content under its SHA-256, a block index per file of 16 KiB or more, and with
---compress compressed forms and deltas from the version published before). Objects
+content under its SHA-256, a block index per file of 16 KiB or more, compressed forms
+and deltas from the version published before, unless --no-compress). Objects
 never change, so a CDN may cache them forever; only the manifest is replaced.
 Publish the next version into the same folder: unchanged content is not written again.
 
 Options:
   -o, --output <folder>   the publish folder (required)
   -n, --name <name>       manifest name (default: the folder's name)
-  -z, --compress          also publish compressed forms and deltas from earlier versions
+      --no-compress       publish no compressed forms and no deltas (by default each
+                          large file's index lists zstd frames and a brotli stream, and
+                          small files get a brotli stream)
+  -z, --compress          compressed forms (the default; kept for older scripts)
+  -l, --level <1-22>      zstd level of the frames (default 19 up to 16 MiB, 9 up to
+                          64 MiB, else 5)
       --bases <n>         earlier versions to publish deltas from (default 2)
   -c, --checksum          hash every file (default: trust size + mtime of the last build)
       --json              print a JSON report on stdout ({"index": "<manifest>", ...})
@@ -47,6 +52,8 @@ export const BUILD_TREE_OPTIONS = {
   output: { type: 'string', short: 'o' },
   name: { type: 'string', short: 'n' },
   compress: { type: 'boolean', short: 'z' },
+  'no-compress': { type: 'boolean' },
+  level: { type: 'string', short: 'l' },
   bases: { type: 'string' },
   checksum: { type: 'boolean', short: 'c' },
   json: { type: 'boolean' },
@@ -64,11 +71,16 @@ export async function buildTreeCommand(
   if (!values.output) throw new UsageError('building a folder needs -o <publish-folder>');
   const threads = intOption(values.threads, 'threads');
   const bases = intOption(values.bases, 'bases', 0);
+  const level = levelOption(values.level);
+  const noCompress = values['no-compress'] === true;
+  if (noCompress && (values.compress || level !== undefined || bases !== undefined))
+    throw new UsageError('--no-compress cannot go with --compress, --level or --bases');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const { buildTree } = await import('../../tree/build-tree.js');
   const report = await buildTree(positionals[0]!, values.output, {
     ...(values.name ? { name: values.name } : {}),
-    ...(values.compress ? { compress: true } : {}),
+    ...(noCompress ? {} : { compress: true }),
+    ...(level !== undefined ? { level } : {}),
     ...(bases !== undefined ? { bases } : {}),
     ...(values.checksum ? { checksum: true } : {}),
     ...(threads ? { threads } : {}),

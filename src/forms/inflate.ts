@@ -1,0 +1,79 @@
+/**
+ * Decompressing published forms by the codec their index entry names (brotli or zstd):
+ * one frame at once, or a stream as it arrives. Both refuse what would take unbounded
+ * memory: a frame never inflates past the size of its blocks, and a zstd stream may not
+ * ask for a window over {@link ZSTD_MAX_WINDOW_LOG}.
+ *
+ * @module
+ */
+import { promisify } from 'node:util';
+import { brotliDecompress, constants as zc, createBrotliDecompress, createZstdDecompress, zstdDecompress } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import type { BlockSource } from '../core/block-source.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import type { Codec } from '../core/index/published.js';
+import { drainOrClose } from '../util/drain.js';
+import { ZSTD_MAX_WINDOW_LOG } from './compressed-forms.js';
+
+const unbrotli = promisify(brotliDecompress);
+const unzstd = promisify(zstdDecompress);
+
+/** The smallest window log zstd knows (1 KiB). */
+const ZSTD_MIN_WINDOW_LOG = 10;
+
+/**
+ * Inflates one compressed frame that must hold exactly `size` bytes. Resolves with the
+ * bytes, or undefined when the frame is damaged: it fails to decode, holds fewer or more
+ * bytes (decoding stops one byte past `size`), or (zstd) asks for a window larger than
+ * the frame itself.
+ */
+export async function inflateFrame(codec: Codec, packed: Uint8Array, size: number): Promise<Uint8Array | undefined> {
+  try {
+    const out =
+      codec === 'zstd'
+        ? await unzstd(packed, {
+            params: { [zc.ZSTD_d_windowLogMax]: Math.max(ZSTD_MIN_WINDOW_LOG, Math.ceil(Math.log2(Math.max(1, size)))) },
+            maxOutputLength: size + 1,
+          })
+        : await unbrotli(packed, { params: { [zc.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 }, maxOutputLength: size + 1 });
+    return out.length === size ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A streaming decompressor for `codec`. */
+export function createInflate(codec: Codec): Transform {
+  return codec === 'zstd'
+    ? createZstdDecompress({ params: { [zc.ZSTD_d_windowLogMax]: ZSTD_MAX_WINDOW_LOG } })
+    : createBrotliDecompress({ params: { [zc.BROTLI_DECODER_PARAM_LARGE_WINDOW]: 0 } });
+}
+
+/**
+ * Yields the inflated bytes of the first `size` bytes of `source`, compressed with
+ * `codec`. A source failure rejects the iteration with the source's error, a damaged or
+ * truncated stream with FRAME_CORRUPT; stopping early cancels the read.
+ */
+export async function* inflated(source: BlockSource, size: number, codec: Codec, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const z = createInflate(codec);
+  const feeding = (async () => {
+    try {
+      for await (const c of source.read([{ start: 0, end: size }], signal ? { signal } : {})) {
+        if (z.destroyed) break;
+        if (!z.write(c)) await drainOrClose(z);
+      }
+      if (!z.destroyed) z.end();
+    } catch (err) {
+      z.destroy(err as Error);
+    }
+  })();
+  try {
+    yield* z as AsyncIterable<Buffer>;
+  } catch (cause) {
+    if (SyncError.is(cause)) throw cause;
+    throw new SyncError(ErrorCodes.FRAME_CORRUPT, `Cannot inflate ${source.name}: ${(cause as Error).message}`, { cause });
+  } finally {
+    z.destroy();
+    await feeding;
+  }
+}
