@@ -15,6 +15,7 @@ import {
   distContext,
   literalBase,
   Model,
+  primeLiterals,
   unzigzag,
   usesMatchedLiteral,
 } from './model.js';
@@ -47,6 +48,7 @@ export class LzDeltaDecoder {
     const start = Math.max(1, old.length);
     this.reps = Float64Array.of(start, start, start, start);
     this.state = old.length > 0 ? 7 : 0;
+    primeLiterals(this.model, old);
   }
 
   decode(signal: AbortSignal | undefined): Uint8Array {

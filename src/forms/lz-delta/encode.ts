@@ -19,6 +19,7 @@ import {
   literalBase,
   literalPrice,
   Model,
+  primeLiterals,
   OP_LITERAL,
   OP_MATCH,
   OP_NEAR,
@@ -108,6 +109,7 @@ export class LzDeltaEncoder {
     const start = Math.max(1, old.length);
     this.reps = Int32Array.of(start, start, start, start);
     this.state = old.length > 0 ? 7 : 0;
+    primeLiterals(this.model, old);
   }
 
   encode(signal: AbortSignal | undefined): Uint8Array {

@@ -6,7 +6,7 @@
  * distance shifted by a small signed amount, which is what an insertion or deletion of a few
  * bytes does to the displacement between the old and the new text.
  */
-import { bitPrice, PROB_INIT, type RangeDecoder, type RangeEncoder } from './range-coder.js';
+import { bitPrice, PROB_INIT, PROB_ONE, type RangeDecoder, type RangeEncoder } from './range-coder.js';
 
 export const STATES = 12;
 /** Literal contexts: the high bits of the previous byte. */
@@ -227,4 +227,30 @@ export function literalPrice(probs: Uint16Array, base: number, byte: number, mat
     symbol = (symbol << 1) | bit;
   }
   return price;
+}
+
+/** Bytes of the old file's end that train the literal model before coding (both sides). */
+export const PRIME_BYTES = 1 << 20;
+
+/**
+ * Trains the plain literal probabilities on the end of the old file, as if its bytes had been
+ * coded as literals, so the first literals of the new file cost what the old text predicts.
+ */
+export function primeLiterals(model: Model, old: Uint8Array): void {
+  const probs = model.literal;
+  const start = Math.max(0, old.length - PRIME_BYTES);
+  let prev = start > 0 ? old[start - 1]! : 0;
+  for (let q = start; q < old.length; q++) {
+    const byte = old[q]!;
+    const base = literalBase(prev);
+    let symbol = 1;
+    for (let i = 7; i >= 0; i--) {
+      const bit = (byte >>> i) & 1;
+      const index = base + symbol;
+      const p = probs[index]!;
+      probs[index] = bit === 0 ? p + ((PROB_ONE - p) >> 5) : p - (p >> 5);
+      symbol = (symbol << 1) | bit;
+    }
+    prev = byte;
+  }
 }
