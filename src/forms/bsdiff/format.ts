@@ -4,7 +4,8 @@
  * ```
  * "GSBD"  magic
  * u8      version (1)
- * u8      diff stream codec: 0 zstd, 1 the context-mixing model of diff-model.ts
+ * u8      diff stream codec: 0 zstd, 1 the context-mixing model of diff-model.ts, 2 zstd of
+ *         the runs form of runs.ts
  * u64     old size, u64 new size
  * u64     compressed length of the control, diff and extra streams (three u64)
  * ...     the three streams back to back, nothing after: control and extra one zstd frame
@@ -19,13 +20,20 @@ import { constants, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { bsdiffStreams } from './diff.js';
 import { encodeDiffStream } from './diff-model.js';
+import { encodeRuns } from './runs.js';
 
 export const BSDIFF_MAGIC = 'GSBD';
 export const BSDIFF_VERSION = 1;
 export const BSDIFF_HEADER_SIZE = 4 + 2 + 5 * 8;
 /** How the diff stream is coded. */
-export const DiffCodec = { zstd: 0, model: 1 } as const;
+export const DiffCodec = { zstd: 0, model: 1, runs: 2 } as const;
 export type DiffCodecName = keyof typeof DiffCodec;
+const CODEC_NAMES: readonly DiffCodecName[] = ['zstd', 'model', 'runs'];
+/**
+ * The largest new file whose diff stream 'auto' codes with the model; larger ones get 'runs'.
+ * MODEL_POLICY_MEASUREMENT
+ */
+export const MODEL_MAX_NEW_SIZE = 16 << 20;
 /** The largest zstd window a delta may use: what a stock zstd decoder accepts by default. */
 export const BSDIFF_WINDOW_LOG_MAX = 27;
 
@@ -43,8 +51,12 @@ export interface BsdiffDelta {
 export interface EncodeBsdiffOptions {
   /** zstd level of the streams, 1 to 22 (default 19). */
   level?: number;
-  /** How to code the diff stream (default 'model': about half the size of zstd's on executables). */
-  diffCodec?: DiffCodecName;
+  /**
+   * How to code the diff stream: 'model' (about half the size of zstd's on executables, slow to
+   * apply), 'runs' (zstd over zero runs: fast), 'zstd', or 'auto' (the default): the model up to
+   * {@link MODEL_MAX_NEW_SIZE} bytes of new data, 'runs' above.
+   */
+  diffCodec?: DiffCodecName | 'auto';
 }
 
 function compress(data: Uint8Array, level: number): Uint8Array {
@@ -66,8 +78,12 @@ export function encodeBsdiffDelta(old: Uint8Array, next: Uint8Array, options: En
   const level = options.level ?? 19;
   const streams = bsdiffStreams(old, next);
   const control = compress(streams.control, level);
-  const diffCodec = options.diffCodec ?? 'model';
-  const diff = diffCodec === 'model' ? encodeDiffStream(old, streams.control, streams.diff, next.length) : compress(streams.diff, level);
+  const chosen = options.diffCodec ?? 'auto';
+  const diffCodec: DiffCodecName = chosen !== 'auto' ? chosen : next.length <= MODEL_MAX_NEW_SIZE ? 'model' : 'runs';
+  const diff =
+    diffCodec === 'model'
+      ? encodeDiffStream(old, streams.control, streams.diff, next.length)
+      : compress(diffCodec === 'runs' ? encodeRuns(streams.diff) : streams.diff, level);
   const extra = compress(streams.extra, level);
   const out = new Uint8Array(BSDIFF_HEADER_SIZE + control.length + diff.length + extra.length);
   const view = new DataView(out.buffer);
@@ -102,9 +118,9 @@ export function decodeBsdiffDelta(delta: Uint8Array, options: DecodeBsdiffOption
   if (delta.length < BSDIFF_HEADER_SIZE) throw corrupt(`it has ${delta.length} bytes, less than a header`);
   if (Buffer.from(delta.subarray(0, 4)).toString('latin1') !== BSDIFF_MAGIC) throw corrupt('it does not start with GSBD');
   if (delta[4] !== BSDIFF_VERSION) throw corrupt(`version ${delta[4]} is not ${BSDIFF_VERSION}`);
-  const codec = delta[5];
-  if (codec !== DiffCodec.zstd && codec !== DiffCodec.model) throw corrupt(`diff codec ${codec} is unknown`);
-  const diffCodec: DiffCodecName = codec === DiffCodec.zstd ? 'zstd' : 'model';
+  const codec = delta[5]!;
+  const diffCodec = CODEC_NAMES[codec];
+  if (diffCodec === undefined) throw corrupt(`diff codec ${codec} is unknown`);
   const view = new DataView(delta.buffer, delta.byteOffset, delta.byteLength);
   const field = (i: number): number => {
     const value = view.getBigUint64(6 + 8 * i, true);

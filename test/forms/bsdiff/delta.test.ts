@@ -164,7 +164,7 @@ test('damaged files are DELTA_CORRUPT before anything is produced', async () => 
     ['trailing garbage', concat(good, Uint8Array.of(0))],
     ['wrong magic', concat(Buffer.from('GSBE'), good.subarray(4))],
     ['wrong version', concat(good.subarray(0, 4), Uint8Array.of(2), good.subarray(5))],
-    ['unknown diff codec', concat(good.subarray(0, 5), Uint8Array.of(2), good.subarray(6))],
+    ['unknown diff codec', concat(good.subarray(0, 5), Uint8Array.of(3), good.subarray(6))],
     [
       'absurd stream length',
       (() => {
