@@ -133,8 +133,12 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     let finish: FinishReport;
     // The engine (WASM hashes, the matcher) loads while ssh connects.
     if (op === 'push') {
+      const senderModule = import('./sender.js');
+      senderModule.catch(() => {});
+      // The stream's codec follows the server's protocol version: its greeting comes first.
+      await channel.greeted();
       channel.compressOutgoing(options.compression);
-      const { runSender } = await import('./sender.js');
+      const { runSender } = await senderModule;
       finish = await runSender(channel, localPath, { ...common, list: list! });
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);

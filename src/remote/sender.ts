@@ -2,7 +2,8 @@
  * The sending end of a session (rsync's model): it lists its source, and for every file
  * the receiver asks about with a signature of its old version, it computes the delta
  * with the block matcher ({@link LibrsyncDeltaGenerator}) and streams it, with the new
- * file's size and SHA-256, through the session's brotli stream.
+ * file's size and SHA-256, through the session's compressed stream (zstd, or brotli with a
+ * version 1 peer).
  *
  * Three tasks run at once, so nothing waits on a round trip per file: the file list goes
  * out in batches while the receiver's signatures come in and deltas go out, one file at

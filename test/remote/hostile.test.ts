@@ -11,13 +11,13 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { brotliCompressSync } from 'node:zlib';
+import { brotliCompressSync, constants as zc, createZstdCompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, type ErrorCode } from '../../src/core/errors.js';
 import { LibrsyncDeltaEncoder } from '../../src/formats/librsync-delta.js';
 import { ByteReader, ByteWriter } from '../../src/remote/wire/binary.js';
 import { Channel } from '../../src/remote/wire/channel.js';
 import { FileListEncoder, decodeFileBatch, type ListEntry } from '../../src/remote/wire/file-list.js';
-import { FrameType, type Frame } from '../../src/remote/wire/frames.js';
+import { FrameType, encodeFrame, type Frame } from '../../src/remote/wire/frames.js';
 import { encodeGreeting, encodeJson } from '../../src/remote/wire/handshake.js';
 import { serveSession } from '../../src/remote/serve-stdio.js';
 import { SIG_REDO, SIG_RABINKARP_MD4 } from '../../src/remote/wire/signature.js';
@@ -71,18 +71,23 @@ async function fakeClient(
   op: 'push' | 'pull',
   path: string,
   script: (ch: Channel) => Promise<void>,
-  options: { raw?: boolean; readOnly?: boolean } = {},
+  options: { raw?: boolean; readOnly?: boolean; version?: number } = {},
 ): Promise<unknown> {
+  // Version 1 (brotli) unless asked: the scripts' compressed bytes are brotli.
+  const version = options.version ?? 1;
   const [mine, theirs] = memoryPipe();
   const server = serveSession(theirs, { root, readOnly: options.readOnly ?? false }).then(
     () => undefined,
     (e: unknown) => e,
   );
   const ch = new Channel(mine, { peer: 'the server' });
-  await ch.writeRaw(encodeGreeting({ role: 'client', maxVersion: 1, minVersion: 1, readOnly: false }));
+  await ch.writeRaw(encodeGreeting({ role: 'client', maxVersion: version, minVersion: 1, readOnly: false }));
   await ch.send(FrameType.HELLO, encodeJson({ op, path, delete: false, dryRun: false }));
-  if (op === 'push' && !options.raw) ch.compressOutgoing();
-  ch.expectGreeting('server');
+  ch.expectGreeting('server', { maxVersion: version, minVersion: 1 });
+  if (op === 'push' && !options.raw) {
+    await ch.greeted();
+    ch.compressOutgoing();
+  }
   if (op === 'pull') ch.decompressAfter((f) => f.type === FrameType.WELCOME);
   ch.expectFirst(FrameType.WELCOME, () => {});
   // The script's own sends and reads may fail once the server gives up; its assertions must not.
@@ -385,4 +390,75 @@ test('an ERROR frame from the peer ends the session with its code and message', 
   });
   check(err, ErrorCodes.IO, /^Cannot read \/home\/u\/x: disk on fire \(reported by the client\)$/);
   await intact(root, outside);
+});
+
+test('the server speaks zstd with a version 2 client and brotli with a version 1 client: both pushes land', async () => {
+  const content = 'new content of f, sent as literal data';
+  for (const version of [1, 2]) {
+    const { root } = await setup();
+    let finish: Frame | undefined;
+    const err = await fakeClient(
+      root,
+      'push',
+      'dst',
+      async (ch) => {
+        assert.equal(ch.version, version);
+        const sig = await sendList(ch, entries(rootDir, { path: 'f', size: content.length }, { path: 'keep', size: 4 }), 3);
+        assert.equal(sig?.type, FrameType.SIG);
+        const e = new LibrsyncDeltaEncoder();
+        e.literal(Buffer.from(content));
+        e.end();
+        await ch.send(FrameType.DELTA, new ByteWriter().varint(1).finish());
+        await ch.send(FrameType.DELTA_DATA, e.take());
+        await ch.send(FrameType.DELTA_END, deltaEnd(content.length, sha(content)));
+        ch.flush();
+        finish = await ch.next();
+        await ch.end();
+      },
+      { version },
+    );
+    assert.equal(err, undefined, `version ${version}: ${String(err)}`);
+    assert.equal(finish?.type, FrameType.FINISH);
+    assert.equal(await readFile(join(root, 'dst/f'), 'utf8'), content);
+    assert.deepEqual(await leftovers(root), []);
+  }
+});
+
+test('version 2: oversized or unknown frames inside zstd, corrupt zstd, brotli, and a zstd window over 16 MiB are refused', async () => {
+  const wideWindow = await new Promise<Buffer>((resolve) => {
+    // A streaming frame declares its window (64 MiB here) in its header.
+    const z = createZstdCompress({ params: { [zc.ZSTD_c_windowLog]: 26 } });
+    const parts: Buffer[] = [];
+    z.on('data', (c: Buffer) => parts.push(c));
+    z.on('end', () => resolve(Buffer.concat(parts)));
+    z.end(Buffer.concat([encodeFrame(FrameType.FILES_END, new Uint8Array([0]))]));
+  });
+  const valid = zstdCompressSync(Buffer.from(new Uint8Array(2000).fill(7)));
+  const cases: [Uint8Array, RegExp][] = [
+    [
+      zstdCompressSync(Buffer.from([FrameType.FILES, 0x7f, 0xff, 0xff, 0xff])),
+      /FILES frame at byte 0 announces 2147483647 bytes, over the limit of 1048576/,
+    ],
+    [zstdCompressSync(Buffer.from([0x55, 0, 0, 0, 0])), /unknown type 0x55/],
+    [Buffer.from('this is not zstd at all, not even close'), /Cannot read the compressed stream from the client/],
+    [brotliCompressSync(Buffer.from([FrameType.FILES_END, 0, 0, 0, 1, 0])), /Cannot read the compressed stream from the client/],
+    [wideWindow, /Cannot read the compressed stream from the client.*(memory|window)/i],
+    // A valid frame header, then its block header damaged (a reserved block type).
+    [Buffer.concat([valid.subarray(0, 6), Buffer.from([0xff, 0xff, 0xff]), valid.subarray(9)]), /Cannot read the compressed stream/],
+  ];
+  for (const [bytes, re] of cases) {
+    const { root, outside } = await setup();
+    const err = await fakeClient(
+      root,
+      'push',
+      'dst',
+      async (ch) => {
+        await ch.writeRaw(bytes);
+        await ch.next();
+      },
+      { raw: true, version: 2 },
+    );
+    check(err, ErrorCodes.PROTOCOL, re);
+    await intact(root, outside);
+  }
 });

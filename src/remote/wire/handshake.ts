@@ -19,8 +19,13 @@
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { protocolError } from './binary.js';
 
-/** The protocol version this build speaks (the only one, so far). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The highest protocol version this build speaks. Version 2: the sender's stream is zstd
+ * instead of brotli (docs/protocol.md#frames); everything else is as in version 1.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The first protocol version whose sender's stream is zstd. */
+export const ZSTD_VERSION = 2;
 /** The oldest protocol version this build speaks. */
 export const MIN_PROTOCOL_VERSION = 1;
 /** Bytes of a greeting. */
@@ -30,6 +35,12 @@ export const MAGIC = Uint8Array.from([0x89, 0x47, 0x4f, 0x53, 0x59, 0x4e, 0x43, 
 
 /** Which end of the connection: the one that ran `push`/`pull`, or `serve --stdio`. */
 export type Role = 'client' | 'server';
+
+/** The protocol versions an end speaks. */
+export interface VersionRange {
+  maxVersion: number;
+  minVersion: number;
+}
 
 /** What a greeting says. */
 export interface Greeting {
@@ -98,7 +109,7 @@ export function decodeGreeting(data: Uint8Array, expected: Role): Greeting {
  */
 export function agreeVersion(
   peer: Greeting,
-  local: { maxVersion: number; minVersion: number } = { maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION },
+  local: VersionRange = { maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION },
 ): number {
   const version = Math.min(peer.maxVersion, local.maxVersion);
   if (version < Math.max(peer.minVersion, local.minVersion) || peer.minVersion > peer.maxVersion) {

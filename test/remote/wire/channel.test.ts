@@ -8,11 +8,12 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
 import { test } from 'node:test';
+import { brotliDecompressSync, zstdDecompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, type ErrorCode } from '../../../src/core/errors.js';
 import { memoryPipe } from '../../../src/remote/transport.js';
 import { Channel, type Transport } from '../../../src/remote/wire/channel.js';
 import { FrameParser, FrameType, encodeFrame, type Frame } from '../../../src/remote/wire/frames.js';
-import { decodeError, encodeError, encodeGreeting } from '../../../src/remote/wire/handshake.js';
+import { PROTOCOL_VERSION, ZSTD_VERSION, decodeError, encodeError, encodeGreeting } from '../../../src/remote/wire/handshake.js';
 
 /** A transport whose output records each write; `hold` keeps write callbacks until `release`. */
 function recordingTransport(options: { hold?: boolean; highWaterMark?: number } = {}) {
@@ -285,4 +286,115 @@ test('an aborted signal stops sends and reads with ABORTED; abort() closes the t
   // A frame sent but not yet written when the signal fired is never written.
   await settle();
   assert.equal(t.writes.length, 0);
+});
+
+/** zstd's frame magic (RFC 8878), little-endian. */
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+/**
+ * A server end (greeting of `serverMax`) and a client end (greeting of `clientMax`) over a
+ * memory pipe, both greetings read: the pull's direction (server sends) set up as in a
+ * session, everything the server writes recorded.
+ */
+async function greetedPair(serverMax: number, clientMax: number) {
+  const [a, b] = memoryPipe();
+  const wire: Buffer[] = [];
+  const write = a.output.write.bind(a.output);
+  a.output.write = ((chunk: Uint8Array, ...rest: never[]) => {
+    wire.push(Buffer.from(chunk));
+    return write(chunk, ...rest);
+  }) as typeof a.output.write;
+  const server = new Channel(a, { peer: 'the client' });
+  const client = new Channel(b, { peer: 'the server' });
+  await server.writeRaw(encodeGreeting({ role: 'server', maxVersion: serverMax, minVersion: 1, readOnly: false }));
+  await client.writeRaw(encodeGreeting({ role: 'client', maxVersion: clientMax, minVersion: 1, readOnly: false }));
+  server.expectGreeting('client', { maxVersion: serverMax, minVersion: 1 });
+  client.expectGreeting('server', { maxVersion: clientMax, minVersion: 1 });
+  await server.greeted();
+  await client.greeted();
+  return { server, client, wire };
+}
+
+/** Sends WELCOME plain, then compressed frames; the client reads them all back. */
+async function roundTrip(serverMax: number, clientMax: number) {
+  const { server, client, wire } = await greetedPair(serverMax, clientMax);
+  await server.send(FrameType.WELCOME, new Uint8Array([0x7b, 0x7d]));
+  server.compressOutgoing();
+  client.decompressAfter((f) => f.type === FrameType.WELCOME);
+  // Text-like data repeated across frames, as literal data of related files is.
+  const text = Buffer.from('function rebuild(a, b) { return a.concat(b).map((x) => x * 2); }\n'.repeat(4000));
+  await server.send(FrameType.DELTA_DATA, text);
+  await server.send(FrameType.DELTA_END, new Uint8Array([1, 2]));
+  server.flush();
+  const got: Frame[] = [];
+  for (let i = 0; i < 3; i++) got.push((await client.next())!);
+  await server.send(FrameType.FINISH);
+  await server.end();
+  assert.equal((await client.next())?.type, FrameType.FINISH);
+  assert.equal(await client.next(), undefined);
+  assert.deepEqual(
+    got.map((f) => f.type),
+    [FrameType.WELCOME, FrameType.DELTA_DATA, FrameType.DELTA_END],
+  );
+  assert.ok(Buffer.from(got[1]!.payload).equals(text));
+  assert.equal(client.bytesIn, server.bytesOut);
+  assert.ok(server.bytesOut < text.length / 20, `compressed: ${server.bytesOut} bytes sent`);
+  // What followed the greeting and the plain WELCOME frame: the compressed stream.
+  const stream = Buffer.concat(wire).subarray(16 + 5 + 2);
+  return { server, client, stream };
+}
+
+test("protocol version 2 on both ends: the sender's stream is zstd, and it round-trips", { timeout: 30_000 }, async () => {
+  assert.ok(PROTOCOL_VERSION >= ZSTD_VERSION);
+  const { server, client, stream } = await roundTrip(PROTOCOL_VERSION, PROTOCOL_VERSION);
+  assert.equal(server.version, ZSTD_VERSION);
+  assert.equal(client.version, ZSTD_VERSION);
+  assert.ok(stream.subarray(0, 4).equals(ZSTD_MAGIC), `zstd frame magic, got ${stream.subarray(0, 4).toString('hex')}`);
+  const frames = new FrameParser('the test').push(zstdDecompressSync(stream));
+  assert.deepEqual(
+    frames.map((f) => f.type),
+    [FrameType.DELTA_DATA, FrameType.DELTA_END, FrameType.FINISH],
+  );
+});
+
+test('a peer that speaks only version 1 gets brotli, whichever end it is', { timeout: 30_000 }, async () => {
+  for (const [serverMax, clientMax] of [
+    [PROTOCOL_VERSION, 1],
+    [1, PROTOCOL_VERSION],
+  ] as const) {
+    const { server, client, stream } = await roundTrip(serverMax, clientMax);
+    assert.equal(server.version, 1);
+    assert.equal(client.version, 1);
+    assert.ok(!stream.subarray(0, 4).equals(ZSTD_MAGIC));
+    const frames = new FrameParser('the test').push(brotliDecompressSync(stream));
+    assert.deepEqual(
+      frames.map((f) => f.type),
+      [FrameType.DELTA_DATA, FrameType.DELTA_END, FrameType.FINISH],
+    );
+  }
+});
+
+test('greeted() reads the greeting once: next() then returns the frames after it; a bad greeting fails both', async () => {
+  const good = recordingTransport();
+  const a = new Channel(good.transport, { peer: 'the server' });
+  a.expectGreeting('server');
+  assert.equal(a.version, 0);
+  good.input.end(
+    Buffer.concat([
+      encodeGreeting({ role: 'server', maxVersion: 9, minVersion: 1, readOnly: false }),
+      encodeFrame(FrameType.WELCOME, new Uint8Array([0x7b, 0x7d])),
+    ]),
+  );
+  await a.greeted();
+  assert.equal(a.version, PROTOCOL_VERSION);
+  await a.greeted();
+  assert.equal((await a.next())?.type, FrameType.WELCOME);
+  assert.equal(await a.next(), undefined);
+
+  const bad = recordingTransport();
+  const b = new Channel(bad.transport, { peer: 'the server' });
+  b.expectGreeting('server');
+  bad.input.end(encodeGreeting({ role: 'client', maxVersion: 2, minVersion: 1, readOnly: false }));
+  await assert.rejects(b.greeted(), isCode(ErrorCodes.PROTOCOL, /the peer is a client too/));
+  await assert.rejects(b.next(), isCode(ErrorCodes.PROTOCOL, /the peer is a client too/));
 });
