@@ -34,7 +34,7 @@ export interface PushPullOptions {
   remoteCmd?: string;
   /** Where ssh's stderr goes (its last lines are also in error messages). */
   stderr?: NodeJS.WritableStream;
-  /** Compression of the sender's stream (brotli quality). */
+  /** Compression of the sender's stream (zstd level; brotli quality with a protocol version 1 peer). */
   compression?: CompressionOptions;
   /**
    * Without a host: run the far end as this command (an argv that speaks the protocol on
