@@ -33,6 +33,8 @@ export interface LoadIndexOptions {
   maxBytes?: number;
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
+  /** The index's bytes, fetched already from `url` (a server that answered a range request whole). */
+  prefetched?: { body: Uint8Array; url: string };
 }
 
 /** A loaded index and where it came from. */
@@ -72,11 +74,14 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INDEX_BYTES;
   if (isHttpUrl(location)) {
     const { httpGet } = await import('../sources/http/http-get.js');
-    const got = await httpGet(location, {
-      maxBytes,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.headers ? { headers: options.headers } : {}),
-    });
+    const got =
+      options.prefetched && options.prefetched.body.length <= maxBytes
+        ? options.prefetched
+        : await httpGet(location, {
+            maxBytes,
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.headers ? { headers: options.headers } : {}),
+          });
     const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
     return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
   }

@@ -1,17 +1,22 @@
 /**
  * Deltas from known earlier versions ("bases"): the publisher, who has the versions it
- * published before, writes for each a compressed librsync delta that rebuilds the new
- * file from it. A client whose local file is exactly such a version (same size and
- * SHA-256) fetches that delta instead of scanning and fetching blocks; it is usually far
- * smaller than any block-based fetch. The delta is made by the same block matcher
- * (librsync's delta mode) over a signature of the base with small blocks.
+ * published before, writes for each the smallest delta file (delta-file.ts) that rebuilds
+ * the new file from it: a zstd dictionary delta, an LZ delta and a bsdiff-class delta are
+ * made where their size limits allow, each checked by applying it, and the smallest kept;
+ * bases over the bsdiff limit get a librsync delta over small blocks (brotli-compressed),
+ * checked the same way. A client whose local file is exactly such a version (same size
+ * and SHA-256) fetches that delta instead of scanning and fetching blocks.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { createBrotliCompress } from 'node:zlib';
-import { ioError } from '../core/errors.js';
+import { readFile, stat } from 'node:fs/promises';
+import { createBrotliCompress, zstdDecompressSync, constants as zc } from 'node:zlib';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
+import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, applyDeltaFile, deltaFile, encodeZstdDelta, type DeltaKind } from './delta-file.js';
+import { encodeBsdiffDelta } from './bsdiff/format.js';
+import { applyBsdiffDelta } from './bsdiff/apply.js';
+import { encodeLzDelta, applyLzDelta } from './lz-delta/mod.js';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../formats/librsync-signature.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -37,22 +42,112 @@ export function baseBlockLength(size: number): number {
 export interface BaseDeltaResult {
   baseSize: number;
   baseSha256: Uint8Array;
-  /** Compressed delta size. */
+  /** Size of the delta file. */
   size: number;
   /** Where it was written: `<prefix><first 16 hex digits of the base's SHA-256>`. */
   path: string;
+  /** Always `gosync`: a delta file whose first byte names its kind. */
+  codec: 'gosync';
+  /** The kind that was smallest. */
+  kind: DeltaKind;
+  /** Every kind made and checked, with its size in bytes (for reports). */
+  sizes: Partial<Record<DeltaKind, number>>;
+}
+
+/** Options of {@link writeBaseDelta}. */
+export interface BaseDeltaOptions {
+  /** Brotli quality of a librsync delta (the kind for bases over the bsdiff limit). */
+  level: number;
+  /** Only these kinds (default: every kind the sizes allow, see {@link deltaKindsFor}). */
+  kinds?: readonly DeltaKind[];
+  signal?: AbortSignal;
 }
 
 /**
- * Writes the compressed delta that turns `base` into `input`, to `<prefix><hex>` (named
- * by the base's SHA-256, so versions can share a publish folder).
+ * Writes the smallest checked delta file that turns `base` into `input`, to
+ * `<prefix><hex>` (named by the base's SHA-256, so versions can share a publish folder).
+ * A kind whose check fails is dropped (an encoder bug must not reach a client); if none is
+ * left the build fails with DELTA_CORRUPT.
  */
-export async function writeBaseDelta(
-  base: string,
-  input: string,
-  prefix: string,
-  options: { level: number; signal?: AbortSignal },
-): Promise<BaseDeltaResult> {
+export async function writeBaseDelta(base: string, input: string, prefix: string, options: BaseDeltaOptions): Promise<BaseDeltaResult> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const baseSize = (await stat(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)))).size;
+  const inputSize = (await stat(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)))).size;
+  const allowed = deltaKindsFor(baseSize, inputSize);
+  const kinds = allowed.filter((k): k is Exclude<DeltaKind, 'librsync'> => k !== 'librsync' && (options.kinds?.includes(k) ?? true));
+  if (kinds.length === 0 || Math.max(baseSize, inputSize) > BSDIFF_MAX) return writeLibrsyncDelta(base, input, prefix, options);
+  const old = await readFile(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)));
+  const next = await readFile(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)));
+  const baseSha256 = new Uint8Array(createHash('sha256').update(old).digest());
+  const sizes: Partial<Record<DeltaKind, number>> = {};
+  let best: { kind: DeltaKind; payload: Uint8Array } | undefined;
+  for (const kind of kinds) {
+    throwIfAborted(signal);
+    const payload = encodeKind(kind, old, next);
+    if (!(await appliesTo(kind, payload, old, next))) continue;
+    sizes[kind] = payload.length + 1;
+    if (best === undefined || payload.length < best.payload.length) best = { kind, payload };
+  }
+  if (best === undefined)
+    throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot make a delta from ${base}: no delta rebuilt the new version`);
+  const path = `${prefix}${Buffer.from(baseSha256.subarray(0, 8)).toString('hex')}`;
+  const file = deltaFile(best.kind, best.payload);
+  const out = await AtomicFile.create(path);
+  try {
+    await out.write(file);
+    await out.commit();
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return { baseSize, baseSha256, size: file.length, path, codec: 'gosync', kind: best.kind, sizes };
+}
+
+/**
+ * The kinds that can be made for a base and a new version of these sizes (delta-file.ts's
+ * limits); librsync, last, is made only when nothing else can be (or when asked for).
+ */
+export function deltaKindsFor(baseSize: number, inputSize: number): DeltaKind[] {
+  const largest = Math.max(baseSize, inputSize);
+  if (largest <= IN_MEMORY_MAX) return ['zstd', 'lz', 'bsdiff', 'librsync'];
+  if (largest <= BSDIFF_MAX) return ['bsdiff', 'librsync'];
+  return ['librsync'];
+}
+
+function encodeKind(kind: Exclude<DeltaKind, 'librsync'>, old: Uint8Array, next: Uint8Array): Uint8Array {
+  if (kind === 'zstd') return encodeZstdDelta(old, next);
+  if (kind === 'lz') return encodeLzDelta(old, next);
+  return encodeBsdiffDelta(old, next);
+}
+
+/** True when `payload` of `kind` rebuilds `next` from `old` exactly. */
+async function appliesTo(kind: Exclude<DeltaKind, 'librsync'>, payload: Uint8Array, old: Uint8Array, next: Uint8Array): Promise<boolean> {
+  try {
+    if (kind === 'zstd') {
+      const out = zstdDecompressSync(payload, { dictionary: old, params: { [zc.ZSTD_d_windowLogMax]: 27 } });
+      return Buffer.from(next.buffer, next.byteOffset, next.byteLength).equals(out);
+    }
+    if (kind === 'lz') return Buffer.from(applyLzDelta(old, payload, { maxNewSize: next.length })).equals(next);
+    let at = 0;
+    const reader = { size: old.length, read: async (position: number, length: number) => old.subarray(position, position + length) };
+    for await (const chunk of applyBsdiffDelta(payload, reader, { maxNewSize: next.length })) {
+      if (at + chunk.length > next.length || !Buffer.from(chunk).equals(next.subarray(at, at + chunk.length))) return false;
+      at += chunk.length;
+    }
+    return at === next.length;
+  } catch (err) {
+    if (SyncError.is(err) && err.code === ErrorCodes.DELTA_CORRUPT) return false;
+    throw err;
+  }
+}
+
+/**
+ * The librsync delta (kind 4) for bases too large to hold in memory: streaming, one pass
+ * over the base (its SHA-256 and signature) and one over the input, then checked by
+ * applying it to the base and comparing the result's SHA-256 with the input's.
+ */
+async function writeLibrsyncDelta(base: string, input: string, prefix: string, options: BaseDeltaOptions): Promise<BaseDeltaResult> {
   const { signal } = options;
   // One pass over the base: its SHA-256 and its signature.
   const sha = createHash('sha256');
@@ -75,10 +170,14 @@ export async function writeBaseDelta(
   sigParts.length = 0;
 
   const baseSha256 = new Uint8Array(sha.digest());
+  const inputSha = createHash('sha256');
+  let inputSize = 0;
   const path = `${prefix}${Buffer.from(baseSha256.subarray(0, 8)).toString('hex')}`;
   const out = await AtomicFile.create(path);
   let size = 0;
   try {
+    await out.write(Uint8Array.of(DELTA_KINDS.librsync));
+    size = 1;
     const z = createBrotliCompress({ params: brotliParams(options.level, baseSize) });
     const written = (async () => {
       for await (const c of z as AsyncIterable<Buffer>) {
@@ -92,6 +191,8 @@ export async function writeBaseDelta(
     try {
       const g = new LibrsyncDeltaGenerator(signature);
       for await (const chunk of fileChunks(input, { ...(signal ? { signal } : {}) })) {
+        inputSha.update(chunk);
+        inputSize += chunk.length;
         g.push(chunk);
         await feed(g.take());
       }
@@ -105,10 +206,40 @@ export async function writeBaseDelta(
       await written.catch(() => {});
     }
     await written;
+    const trailer = Buffer.alloc(8);
+    trailer.writeBigUInt64LE(BigInt(size - 1));
+    await out.write(trailer);
+    size += 8;
+    await checkWrittenDelta(out.tempPath, base, inputSize, inputSha.digest(), signal);
     await out.commit();
   } catch (err) {
     await out.abort();
     throw err;
   }
-  return { baseSize, baseSha256, size, path };
+  return { baseSize, baseSha256, size, path, codec: 'gosync', kind: 'librsync', sizes: { librsync: size } };
+}
+
+/** Applies the delta file at `deltaPath` to `base`; DELTA_CORRUPT unless it rebuilds exactly the input. */
+async function checkWrittenDelta(
+  deltaPath: string,
+  base: string,
+  inputSize: number,
+  inputSha: Uint8Array,
+  signal: AbortSignal | undefined,
+) {
+  const delta = await readFile(deltaPath).catch((cause: unknown) => Promise.reject(ioError('read', deltaPath, cause)));
+  const sha = createHash('sha256');
+  await applyDeltaFile(
+    delta,
+    base,
+    {
+      async write(chunk) {
+        sha.update(chunk);
+      },
+    },
+    { newSize: inputSize, ...(signal ? { signal } : {}) },
+  );
+  if (!sha.digest().equals(inputSha)) {
+    throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot make a delta from ${base}: the librsync delta does not rebuild the new version`);
+  }
 }

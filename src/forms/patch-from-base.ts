@@ -13,6 +13,8 @@ import { brotliInflated } from './brotli-inflate.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { FileVerifier } from '../core/verify.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
+import { applyDeltaFile } from './delta-file.js';
 
 /**
  * The base delta the index lists for exactly this local file, if any. Costs one read of
@@ -51,21 +53,28 @@ export async function patchFromBase(
   const file = await AtomicFile.create(output, options.mode !== undefined ? { mode: options.mode } : {});
   const verifier = new FileVerifier(index);
   try {
-    // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
-    const { rdiffPatchInto } = await import('../formats/rdiff-file.js');
     const sink = {
       async write(chunk: Uint8Array) {
         verifier.update(chunk);
         await file.write(chunk);
       },
     };
-    // A failed write rejects the patch (and the temporary file is removed below).
-    const report = await rdiffPatchInto(
-      local,
-      brotliInflated(source, form.size, options.signal),
-      sink,
-      options.signal ? { signal: options.signal } : {},
-    );
+    let report: { copyBytes: number; literalBytes: number };
+    if (form.codec === 'gosync') {
+      const delta = await readDelta(source, form.size, options.signal);
+      await applyDeltaFile(delta, local, sink, { newSize: index.fileSize, ...(options.signal ? { signal: options.signal } : {}) });
+      report = { copyBytes: index.fileSize, literalBytes: 0 };
+    } else {
+      // The librsync codec (and its WASM hashes) is loaded when a delta is applied.
+      const { rdiffPatchInto } = await import('../formats/rdiff-file.js');
+      // A failed write rejects the patch (and the temporary file is removed below).
+      report = await rdiffPatchInto(
+        local,
+        brotliInflated(source, form.size, options.signal),
+        sink,
+        options.signal ? { signal: options.signal } : {},
+      );
+    }
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
     return { deltaBytes: form.size, copiedBytes: report.copyBytes, literalBytes: report.literalBytes };
@@ -73,4 +82,19 @@ export async function patchFromBase(
     await file.abort();
     throw err;
   }
+}
+
+/** The whole delta file (a delta is applied from memory: it is at most the size of its result, usually far less). */
+export async function readDelta(source: BlockSource, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  let at = 0;
+  if (size > 0) {
+    for await (const chunk of source.read([{ start: 0, end: size }], signal ? { signal } : {})) {
+      if (at + chunk.length > size) break;
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+  }
+  if (at !== size) throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot apply the delta: ${source.name} gave ${at} bytes, not ${size}`);
+  return out;
 }

@@ -1,6 +1,7 @@
 /**
  * The publish side of base deltas (writeBaseDelta) read back through the fetch side
- * (findBase, patchFromBase), without HTTP.
+ * (findBase, patchFromBase), without HTTP: every kind, the smallest kept, and the deltas
+ * version 2 indexes list (librsync + brotli) still applied.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,7 +12,11 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
 import type { BaseDeltaForm } from '../../src/core/index/published.js';
-import { baseBlockLength, writeBaseDelta } from '../../src/forms/base-delta.js';
+import { brotliCompressSync } from 'node:zlib';
+import { baseBlockLength, deltaKindsFor, writeBaseDelta } from '../../src/forms/base-delta.js';
+import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, type DeltaKind } from '../../src/forms/delta-file.js';
+import { LibrsyncDeltaGenerator } from '../../src/formats/librsync-delta.js';
+import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../../src/formats/librsync-signature.js';
 import { findBase, patchFromBase } from '../../src/forms/patch-from-base.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
 import { concat, indexOf, randomBytes } from '../helpers/data.js';
@@ -43,16 +48,37 @@ after(async () => {
 
 const sha256 = (d: Uint8Array) => new Uint8Array(createHash('sha256').update(d).digest());
 
-async function publish(): Promise<{ index: BlockIndex; form: BaseDeltaForm; delta: Uint8Array }> {
-  const r = await writeBaseDelta(base, input, join(dir, 'v2.bin.gosyncd-'), { level: 9 });
+async function publish(
+  kinds?: DeltaKind[],
+): Promise<{ index: BlockIndex; form: BaseDeltaForm; delta: Uint8Array; kind: DeltaKind; sizes: Partial<Record<DeltaKind, number>> }> {
+  const r = await writeBaseDelta(base, input, join(dir, 'v2.bin.gosyncd-'), { level: 9, ...(kinds ? { kinds } : {}) });
   assert.equal(r.baseSize, oldData.length);
   assert.deepEqual(r.baseSha256, sha256(oldData));
   assert.equal(basename(r.path), `v2.bin.gosyncd-${Buffer.from(r.baseSha256.subarray(0, 8)).toString('hex')}`);
   const delta = new Uint8Array(await readFile(r.path));
   assert.equal(r.size, delta.length);
-  const form: BaseDeltaForm = { baseSize: r.baseSize, baseSha256: r.baseSha256, codec: 'brotli', size: r.size, name: basename(r.path) };
+  assert.equal(r.codec, 'gosync');
+  assert.equal(delta[0], DELTA_KINDS[r.kind], 'the first byte names the kind');
+  const form: BaseDeltaForm = { baseSize: r.baseSize, baseSha256: r.baseSha256, codec: r.codec, size: r.size, name: basename(r.path) };
   const index: BlockIndex = { ...(await indexOf(newData)), published: { bases: [form] } };
-  return { index, form, delta };
+  return { index, form, delta, kind: r.kind, sizes: r.sizes };
+}
+
+/** A librsync delta compressed with brotli, as version 2 indexes list (codec `brotli`). */
+function legacyDelta(): Uint8Array {
+  const sb = new LibrsyncSignatureBuilder({
+    magic: librsyncSignatureMagic('md4', 'rollsum'),
+    hash: 'md4',
+    rollsum: 'rollsum',
+    blockLength: 32,
+    strongLength: 8,
+  });
+  const signature = decodeLibrsyncSignature(Buffer.concat([sb.header(), sb.push(oldData), sb.end()]));
+  const g = new LibrsyncDeltaGenerator(signature);
+  g.push(newData);
+  const first = g.take();
+  g.end();
+  return new Uint8Array(brotliCompressSync(Buffer.concat([first, g.take()])));
 }
 
 test('baseBlockLength is 32 bytes, doubled until the base has at most 4 Mi blocks', () => {
@@ -62,13 +88,47 @@ test('baseBlockLength is 32 bytes, doubled until the base has at most 4 Mi block
   assert.equal(baseBlockLength(5 * 1024 ** 3), 2048);
 });
 
-test('a base delta is small, and rebuilds the new file from the base exactly', async () => {
-  const { index, form, delta } = await publish();
+test('every kind is made and checked, the smallest is kept, and it rebuilds the new file exactly', async () => {
+  const { index, form, delta, kind, sizes } = await publish();
+  assert.deepEqual(Object.keys(sizes).sort(), ['bsdiff', 'lz', 'zstd']);
+  assert.equal(delta.length, Math.min(...Object.values(sizes)), `${kind} of ${JSON.stringify(sizes)}`);
   assert.ok(delta.length < 10_000, `${delta.length} bytes for 3.5 kB of new data`);
   const out = join(dir, 'rebuilt.bin');
   const r = await patchFromBase(index, form, new MemorySource(delta), base, out);
   assert.deepEqual(new Uint8Array(await readFile(out)), newData);
   assert.equal(r.deltaBytes, delta.length);
+});
+
+test('each kind on its own rebuilds the new file, the librsync fallback included', async () => {
+  for (const only of ['zstd', 'lz', 'bsdiff', 'librsync'] as const) {
+    const { index, form, delta, kind } = await publish([only]);
+    assert.equal(kind, only);
+    assert.ok(delta.length < 12_000, `${only}: ${delta.length} bytes`);
+    const out = join(dir, `rebuilt-${only}.bin`);
+    await patchFromBase(index, form, new MemorySource(delta), base, out);
+    assert.deepEqual(new Uint8Array(await readFile(out)), newData, only);
+  }
+});
+
+test('the kinds made depend on the sizes: in-memory kinds up to 64 MiB, bsdiff up to 512 MiB, then librsync', () => {
+  assert.deepEqual(deltaKindsFor(IN_MEMORY_MAX, 10), ['zstd', 'lz', 'bsdiff', 'librsync']);
+  assert.deepEqual(deltaKindsFor(10, IN_MEMORY_MAX + 1), ['bsdiff', 'librsync']);
+  assert.deepEqual(deltaKindsFor(BSDIFF_MAX + 1, 10), ['librsync']);
+});
+
+test('a librsync delta compressed with brotli (what version 2 indexes list) is still applied', async () => {
+  const delta = legacyDelta();
+  const form: BaseDeltaForm = {
+    baseSize: oldData.length,
+    baseSha256: sha256(oldData),
+    codec: 'brotli',
+    size: delta.length,
+    name: 'legacy',
+  };
+  const index: BlockIndex = { ...(await indexOf(newData)), published: { bases: [form] } };
+  const out = join(dir, 'rebuilt-legacy.bin');
+  const r = await patchFromBase(index, form, new MemorySource(delta), base, out);
+  assert.deepEqual(new Uint8Array(await readFile(out)), newData);
   assert.equal(r.copiedBytes + r.literalBytes, newData.length);
   assert.ok(r.literalBytes < 4000, `${r.literalBytes} literal bytes`);
 });
@@ -102,12 +162,25 @@ test('a damaged or truncated delta, or the wrong base, is refused and the output
   const truncated = delta.subarray(0, delta.length - 10);
   await assert.rejects(
     patchFromBase(index, { ...form, size: truncated.length }, new MemorySource(truncated), base, out),
-    refusedWith([ErrorCodes.FRAME_CORRUPT]),
+    refusedWith([ErrorCodes.DELTA_CORRUPT, ErrorCodes.FILE_MISMATCH]),
   );
+  const unknownKind = Uint8Array.from(delta);
+  unknownKind[0] = 99;
+  await assert.rejects(patchFromBase(index, form, new MemorySource(unknownKind), base, out), refusedWith([ErrorCodes.DELTA_CORRUPT]));
+  const trailing = Buffer.concat([delta, Buffer.from('garbage')]);
+  await assert.rejects(
+    patchFromBase(index, { ...form, size: trailing.length }, new MemorySource(trailing), base, out),
+    refusedWith([ErrorCodes.DELTA_CORRUPT, ErrorCodes.FILE_MISMATCH]),
+  );
+  // A source that gives fewer bytes than the index says.
+  await assert.rejects(patchFromBase(index, { ...form, size: delta.length + 5 }, new MemorySource(delta), base, out));
   // Another file of the base's size: a result of the right length and the wrong content.
   const wrongBase = join(dir, 'wrong-base.bin');
   await writeFile(wrongBase, randomBytes(oldData.length, 77));
-  await assert.rejects(patchFromBase(index, form, new MemorySource(delta), wrongBase, out), refusedWith([ErrorCodes.FILE_MISMATCH]));
+  await assert.rejects(
+    patchFromBase(index, form, new MemorySource(delta), wrongBase, out),
+    refusedWith([ErrorCodes.FILE_MISMATCH, ErrorCodes.DELTA_CORRUPT]),
+  );
   assert.equal(await readFile(out, 'utf8'), 'previous');
   assert.deepEqual(
     (await readdir(dir)).filter((n) => n.startsWith('.kept.bin.')),

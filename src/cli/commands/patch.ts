@@ -7,6 +7,7 @@ import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
 import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
 import { diffFile, patchFile } from '../../file/patch-file.js';
+import type { KnownVersionPatch } from '../../file/known-version.js';
 import { FileSource } from '../../sources/file-source.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
@@ -113,7 +114,25 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   const connections = intOption(values.connections, 'connections');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
-  const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
+  // A local file that is exactly a version the publisher made a delta from needs only the
+  // index's summary and that delta (file/known-version.ts); anything else reads the index.
+  let prefetched: { body: Uint8Array; url: string } | undefined;
+  let summaryBytes = 0;
+  if (isHttpUrl(indexLocation) && !values.raw) {
+    const { patchKnownVersion } = await import('../../file/known-version.js');
+    const known = await patchKnownVersion({
+      local,
+      indexUrl: indexLocation,
+      ...(values.output ? { output: values.output } : {}),
+      ...(values.fsync ? { fsync: true } : {}),
+      signal: ctx.signal,
+    });
+    if (known.applied) return reportKnownVersion(known, ctx, values.json === true);
+    prefetched = known.index;
+    summaryBytes = prefetched ? 0 : known.indexBytes;
+  }
+  const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}) });
+  loaded.bytes += summaryBytes;
   const reference = resolveReference(loaded, explicitReference);
   // The HTTP client is loaded only when something is fetched over HTTP.
   const { HttpSource } = [reference, indexLocation].some(isHttpUrl)
@@ -161,6 +180,22 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     progress.done();
     await source.close();
   }
+}
+
+/** The summary line (or JSON) of a patch made from a delta found through the index's summary. */
+function reportKnownVersion(known: KnownVersionPatch, ctx: CommandContext, json: boolean): void {
+  if (json) {
+    const { sha256, applied: _, ...rest } = known;
+    ctx.stdout.write(
+      `${JSON.stringify({ ...rest, sha256: Buffer.from(sha256).toString('hex'), plan: 'base', receivedBytes: known.deltaBytes + known.indexBytes })}\n`,
+    );
+    return;
+  }
+  ctx.stdout.write(
+    `${known.output}: ${formatBytes(known.fileSize)} verified (sha256)\n` +
+      `fetched a ${known.kind} delta of ${formatBytes(known.deltaBytes)} (from ${planName('base')}) with ${known.requests} requests, ` +
+      `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
+  );
 }
 
 /** `diff <file> <index>`, or `diff <folder> <manifest>`. */

@@ -1,6 +1,6 @@
 /**
  * Streaming index builder: push the reference's bytes in any chunking, get the encoded
- * gosync v1 index out piece by piece (header, records as blocks complete, trailer).
+ * gosync index out piece by piece (header, records as blocks complete, trailer).
  * Nothing but one block of carry-over is buffered.
  *
  * @module
@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
 import { writeBlockRecords } from './block-records.js';
-import { encodeExtension, encodeHeader, encodeTrailer, type IndexHeader } from './format.js';
+import { VERSION_SUMMARY, encodeExtension, encodeHeader, encodeSummaryTrailer, encodeTrailer, type IndexHeader } from './format.js';
 import { encodePublished, type PublishedForms } from './published.js';
 import { defaultBlockSize, defaultHashLengths, type HashLengths } from './params.js';
 
@@ -23,7 +23,7 @@ export interface IndexBuilderOptions {
   url?: string;
   /** Override the stored hash lengths (default {@link defaultHashLengths}). */
   hashLengths?: Partial<HashLengths>;
-  /** Published forms will be passed to `end()`: write a version 2 index. */
+  /** Published forms will be passed to `end()`: write a version 3 index (forms and summary). */
   published?: boolean;
 }
 
@@ -39,7 +39,7 @@ export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
     blockSize,
     ...lengths,
     ...(options.url ? { url: options.url } : {}),
-    ...(options.published ? { version: 2 as const } : {}),
+    ...(options.published ? { version: VERSION_SUMMARY } : {}),
   };
 }
 
@@ -162,14 +162,22 @@ export class IndexBuilder {
       this.#crc = crc32(last, this.#crc);
       this.#carried = 0;
     }
-    if ((published !== undefined) !== (this.header.version === 2)) {
+    if ((published !== undefined) !== (this.header.version === VERSION_SUMMARY)) {
       throw new Error('Cannot end the index: published forms go with a builder made with `published: true`, and only with one');
     }
     const ext = published
       ? encodeExtension(encodePublished(published, Math.ceil(this.header.fileSize / this.header.blockSize)))
       : new Uint8Array(0);
     this.#crc = crc32(ext, this.#crc);
-    const trailer = encodeTrailer(this.#fileHash.digest(), this.#crc);
+    const digest = this.#fileHash.digest();
+    const trailer = published
+      ? encodeSummaryTrailer(
+          this.header.fileSize,
+          digest,
+          (published.bases ?? []).map((b) => b.baseSha256),
+          this.#crc,
+        )
+      : encodeTrailer(digest, this.#crc);
     return new Uint8Array(Buffer.concat([last, ext, trailer]));
   }
 }

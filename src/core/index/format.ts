@@ -24,6 +24,21 @@
  * bytes and rejects a truncated, padded or oversized index before allocating anything.
  * The trailer comes last so that a builder can stream the records as it hashes.
  *
+ * Version 2 adds the published forms (published.ts) between the records and the trailer:
+ * the section, then its length (u32 LE). Version 3 keeps that and ends with a summary a
+ * client can read alone, with one suffix range request (`Range: bytes=-57` for one base):
+ *
+ *     8·n   first 8 bytes of the SHA-256 of each earlier version with a delta ("base"),
+ *           in the order of the published base entries; its delta is the file
+ *           `<index name>d-<those 8 bytes in hex>` beside the index
+ *     1     n, 0..255
+ *     8     file size (u64 LE), equal to the header's
+ *     32    SHA-256 of the whole reference
+ *     4     "GSIT"
+ *     4     CRC-32 of every preceding byte of the index (u32 LE)
+ *
+ * A client holding exactly one of those versions fetches only the summary and the delta.
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
@@ -37,8 +52,18 @@ import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf } from './params.js';
 export const MAGIC = Uint8Array.from([0x47, 0x4f, 0x53, 0x59, 0x4e, 0x43, 0x49, 0x58]);
 /** The format version of an index that lists only the plain reference. */
 export const VERSION = 1;
-/** The format version of an index that also lists published forms (src/index/published.ts). */
+/** The format version of an index that also lists published forms (published.ts), without a summary. */
 export const VERSION_PUBLISHED = 2;
+/** The format version of an index with published forms and the summary trailer (written today). */
+export const VERSION_SUMMARY = 3;
+/** Version 3's summary trailer without its base prefixes. */
+export const SUMMARY_FIXED_SIZE = 49;
+/** Bytes of a base's SHA-256 the summary keeps (and the delta's file name spells in hex). */
+export const BASE_PREFIX_BYTES = 8;
+/** Most bases one index lists. */
+export const MAX_BASES = 255;
+/** `GSIT`: the last 8..4 bytes of a version 3 index. */
+const SUMMARY_MAGIC = Uint8Array.from([0x47, 0x53, 0x49, 0x54]);
 /** Version 2's trailer before the SHA-256 and CRC: the extension section's length. */
 const EXT_LENGTH_SIZE = 4;
 /** Fixed header bytes before the URL. */
@@ -56,8 +81,8 @@ const FILE_SHA256 = 1;
 
 /** The header fields of an index, known before any block is hashed. */
 export interface IndexHeader {
-  /** 2 when published forms follow the records, else 1. */
-  version?: 1 | 2;
+  /** 3 (or the older 2) when published forms follow the records, else 1. */
+  version?: 1 | 2 | 3;
   fileSize: number;
   blockSize: number;
   seqMatches: 1 | 2;
@@ -137,6 +162,65 @@ export function encodeTrailer(fileSha256: Uint8Array, crcSoFar: number): Uint8Ar
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
+/**
+ * Encodes version 3's summary trailer; `crcSoFar` is the CRC-32 of every byte before it.
+ * `bases` are the SHA-256 digests (or their first 8 bytes) of the bases, in entry order.
+ */
+export function encodeSummaryTrailer(fileSize: number, fileSha256: Uint8Array, bases: readonly Uint8Array[], crcSoFar: number): Uint8Array {
+  if (bases.length > MAX_BASES) throw new RangeError(`Cannot encode the index: ${bases.length} bases, over ${MAX_BASES}`);
+  const p = BASE_PREFIX_BYTES * bases.length;
+  const out = Buffer.alloc(p + SUMMARY_FIXED_SIZE);
+  bases.forEach((b, i) => {
+    if (b.length < BASE_PREFIX_BYTES) throw new RangeError('Cannot encode the index: a base digest is too short');
+    out.set(b.subarray(0, BASE_PREFIX_BYTES), BASE_PREFIX_BYTES * i);
+  });
+  out[p] = bases.length;
+  out.writeBigUInt64LE(BigInt(fileSize), p + 1);
+  out.set(fileSha256, p + 9);
+  out.set(SUMMARY_MAGIC, p + 41);
+  out.writeUInt32LE(crc32(out.subarray(0, p + 45), crcSoFar), p + 45);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** What a version 3 index's summary says (readable from the last bytes alone). */
+export interface IndexSummary {
+  fileSize: number;
+  /** SHA-256 of the whole reference. */
+  sha256: Uint8Array;
+  /** First 8 bytes of each base's SHA-256, in the order of the base entries. */
+  bases: Uint8Array[];
+}
+
+/**
+ * Reads the summary from the last bytes of an index. Returns `undefined` when they are not
+ * a version 3 summary (an older index: read it whole), `{ need }` when `tail` is shorter
+ * than the summary (fetch the last `need` bytes), or the summary. Only the layout is
+ * checked here (the CRC covers the whole index): a client verifies what it builds against
+ * the SHA-256 anyway.
+ */
+export function readIndexSummary(tail: Uint8Array): IndexSummary | { need: number } | undefined {
+  const len = tail.length;
+  if (len < SUMMARY_FIXED_SIZE) return { need: SUMMARY_FIXED_SIZE };
+  for (let i = 0; i < 4; i++) if (tail[len - 8 + i] !== SUMMARY_MAGIC[i]) return undefined;
+  const buf = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+  const n = buf[len - SUMMARY_FIXED_SIZE]!;
+  const need = SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * n;
+  if (len < need) return { need };
+  const size = buf.readBigUInt64LE(len - 48);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the summary's file size ${size} is over 2^53 − 1 bytes`);
+  const bases: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = len - need + BASE_PREFIX_BYTES * i;
+    bases.push(Uint8Array.from(tail.subarray(at, at + BASE_PREFIX_BYTES)));
+  }
+  return { fileSize: Number(size), sha256: Uint8Array.from(tail.subarray(len - 40, len - 8)), bases };
+}
+
+/** The file name of the delta from a base, beside the index named `indexName`. */
+export function baseDeltaName(indexName: string, baseSha256: Uint8Array): string {
+  return `${indexName}d-${Buffer.from(baseSha256.subarray(0, BASE_PREFIX_BYTES)).toString('hex')}`;
+}
+
 /** Encodes the version 2 extension trailer part: the section, then its length. */
 export function encodeExtension(section: Uint8Array): Uint8Array {
   const out = Buffer.alloc(section.length + EXT_LENGTH_SIZE);
@@ -151,9 +235,11 @@ export function encodeIndex(index: BlockIndex): Uint8Array {
     throw new RangeError('Cannot encode the index: the gosync format stores SHA-256 hashes only');
   }
   const ext = index.published ? encodeExtension(encodePublished(index.published, index.blockCount)) : new Uint8Array(0);
-  const header = encodeHeader({ ...index, version: index.published ? VERSION_PUBLISHED : VERSION });
+  const header = encodeHeader({ ...index, version: index.published ? VERSION_SUMMARY : VERSION });
   const rec = index.weakBytes + index.strongBytes;
-  const total = header.length + index.blockCount * rec + ext.length + TRAILER_SIZE;
+  const bases = (index.published?.bases ?? []).map((b) => b.baseSha256);
+  const trailerSize = index.published ? SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * bases.length : TRAILER_SIZE;
+  const total = header.length + index.blockCount * rec + ext.length + trailerSize;
   const out = new Uint8Array(total);
   out.set(header, 0);
   let p = header.length;
@@ -162,7 +248,13 @@ export function encodeIndex(index: BlockIndex): Uint8Array {
   }
   out.set(ext, p);
   p += ext.length;
-  out.set(encodeTrailer(index.fileDigest.digest, crc32(out.subarray(0, p))), p);
+  const crc = crc32(out.subarray(0, p));
+  out.set(
+    index.published
+      ? encodeSummaryTrailer(index.fileSize, index.fileDigest.digest, bases, crc)
+      : encodeTrailer(index.fileDigest.digest, crc),
+    p,
+  );
   return out;
 }
 
@@ -174,8 +266,11 @@ export interface DecodeIndexOptions {
 
 /** The header of an encoded index and the exact total size it implies. */
 export interface DecodedHeader extends IndexHeader {
-  version: 1 | 2;
-  /** Total bytes of the index, header to trailer (for version 2: without the published forms). */
+  version: 1 | 2 | 3;
+  /**
+   * Total bytes of the index, header to trailer (for versions 2 and 3: the least it can be,
+   * without the published forms and, for 3, without the summary's base prefixes).
+   */
   totalSize: number;
   /** Offset of the first block record. */
   recordsOffset: number;
@@ -200,10 +295,10 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   if (!isGosyncIndex(data)) throw corrupt('the magic number is wrong (not a gosync index)');
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version = buf.readUInt16LE(8);
-  if (version !== VERSION && version !== VERSION_PUBLISHED) {
+  if (version !== VERSION && version !== VERSION_PUBLISHED && version !== VERSION_SUMMARY) {
     throw new SyncError(
       ErrorCodes.INDEX_UNSUPPORTED,
-      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} and ${VERSION_PUBLISHED})`,
+      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} to ${VERSION_SUMMARY})`,
     );
   }
   const urlLength = buf.readUInt16LE(10);
@@ -226,8 +321,13 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   });
   const blockCount = blockCountOf(h.fileSize, h.blockSize);
   const recordsOffset = HEADER_SIZE + urlLength;
-  const totalSize =
-    recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + TRAILER_SIZE + (version === VERSION_PUBLISHED ? EXT_LENGTH_SIZE : 0);
+  const trailer =
+    version === VERSION_SUMMARY
+      ? EXT_LENGTH_SIZE + SUMMARY_FIXED_SIZE
+      : version === VERSION_PUBLISHED
+        ? EXT_LENGTH_SIZE + TRAILER_SIZE
+        : TRAILER_SIZE;
+  const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + trailer;
   if (totalSize > maxBytes) {
     throw corrupt(`it declares ${blockCount} blocks, ${totalSize} bytes in all, over the limit of ${maxBytes} bytes`);
   }
@@ -236,11 +336,19 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
     if (url.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(url)) throw corrupt('the URL is not valid UTF-8 text');
     h.url = url;
   }
-  return { ...h, version, totalSize, recordsOffset, blockCount };
+  return { ...h, version: version as 1 | 2 | 3, totalSize, recordsOffset, blockCount };
+}
+
+/** The summary's base prefixes must name the base entries, in order. */
+function checkSummaryBases(prefixes: readonly Uint8Array[], bases: readonly { baseSha256: Uint8Array }[]): void {
+  const agree =
+    prefixes.length === bases.length &&
+    prefixes.every((p, i) => Buffer.from(p).equals(bases[i]!.baseSha256.subarray(0, BASE_PREFIX_BYTES)));
+  if (!agree) throw corrupt("its summary's bases do not match its base-delta entries");
 }
 
 /**
- * Decodes a whole gosync v1 index. Throws INDEX_CORRUPT when it is truncated, padded,
+ * Decodes a whole gosync index (versions 1 to 3). Throws INDEX_CORRUPT when it is truncated, padded,
  * inconsistent or fails its CRC, and INDEX_UNSUPPORTED for an unknown version.
  *
  * @example
@@ -251,19 +359,29 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
  */
 export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}): BlockIndex {
   const h = readIndexHeader(data, options);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const len = data.length;
+  // What follows the records: [extension section, its length], then the trailer.
   let extLength = 0;
-  if (h.version === VERSION_PUBLISHED && data.length >= h.totalSize) {
-    extLength = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(data.length - TRAILER_SIZE - EXT_LENGTH_SIZE);
+  let trailerSize = TRAILER_SIZE;
+  if (h.version === VERSION_SUMMARY && len >= h.totalSize) {
+    trailerSize = SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * buf[len - SUMMARY_FIXED_SIZE]!;
+    if (len >= h.totalSize - SUMMARY_FIXED_SIZE + trailerSize) extLength = buf.readUInt32LE(len - trailerSize - EXT_LENGTH_SIZE);
+  } else if (h.version === VERSION_PUBLISHED && len >= h.totalSize) {
+    extLength = buf.readUInt32LE(len - TRAILER_SIZE - EXT_LENGTH_SIZE);
   }
-  const expected = h.totalSize + extLength;
-  if (data.length !== expected) {
-    throw corrupt(
-      `it is ${data.length} bytes but its header and trailer imply ${expected} (${data.length < expected ? 'truncated' : 'trailing data'})`,
-    );
+  const expected = h.totalSize + extLength + (h.version === VERSION_SUMMARY ? trailerSize - SUMMARY_FIXED_SIZE : 0);
+  if (len !== expected) {
+    throw corrupt(`it is ${len} bytes but its header and trailer imply ${expected} (${len < expected ? 'truncated' : 'trailing data'})`);
   }
   const crcAt = expected - 4;
-  const stored = Buffer.from(data.buffer, data.byteOffset, data.byteLength).readUInt32LE(crcAt);
+  const stored = buf.readUInt32LE(crcAt);
   if (crc32(data.subarray(0, crcAt)) !== stored) throw corrupt('its CRC-32 does not match (the file is damaged)');
+  const summary = h.version === VERSION_SUMMARY ? readIndexSummary(data) : undefined;
+  if (summary !== undefined && ('need' in summary || summary.fileSize !== h.fileSize)) {
+    throw corrupt('its summary does not agree with its header');
+  }
+  if (h.version === VERSION_SUMMARY && summary === undefined) throw corrupt('its summary is missing');
   const { blockCount, weakBytes, strongBytes } = h;
   const weak = new Uint32Array(blockCount);
   const strong = new Uint8Array(blockCount * strongBytes);
@@ -275,10 +393,11 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     weak[i] = w >>> 0;
     strong.set(data.subarray(p + weakBytes, p + rec), i * strongBytes);
   }
-  const digest = data.slice(crcAt - 32, crcAt);
+  // Version 3's digest sits before the summary magic; 1 and 2 end with it.
+  const digest = summary ? data.slice(crcAt - 36, crcAt - 4) : data.slice(crcAt - 32, crcAt);
   const recordsEnd = h.recordsOffset + blockCount * rec;
-  const published =
-    h.version === VERSION_PUBLISHED ? decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount) : undefined;
+  const published = h.version === VERSION ? undefined : decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount);
+  if (summary && !('need' in summary)) checkSummaryBases(summary.bases, published?.bases ?? []);
   return {
     fileSize: h.fileSize,
     blockSize: h.blockSize,

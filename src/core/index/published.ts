@@ -33,12 +33,20 @@ export interface WholeForm {
   name: string;
 }
 
+/**
+ * How a base delta is stored: `brotli`, a librsync delta compressed with brotli (what
+ * version 2 indexes list); `gosync`, a gosync delta file, whose first byte names its kind
+ * (a zstd dictionary delta, a bsdiff-class delta, …; see src/forms/delta-file.ts).
+ */
+export type BaseCodec = 'brotli' | 'gosync';
+const BASE_CODEC_GOSYNC = 3;
+
 /** A delta that rebuilds the reference from one earlier version (matched by SHA-256). */
 export interface BaseDeltaForm {
   /** Size and SHA-256 of the earlier version. */
   baseSize: number;
   baseSha256: Uint8Array;
-  codec: Codec;
+  codec: BaseCodec;
   size: number;
   name: string;
 }
@@ -72,6 +80,12 @@ function codecOf(id: number): Codec {
     ErrorCodes.INDEX_UNSUPPORTED,
     `Cannot read the index: it lists a form compressed with codec ${id}, which this gosync does not know`,
   );
+}
+
+function baseCodecOf(id: number): BaseCodec {
+  const codec = codecOf(id);
+  if (codec !== 'brotli') throw corrupt(`a base-delta entry has codec ${id}, which is not one for deltas`);
+  return codec;
 }
 
 /**
@@ -134,7 +148,7 @@ export function encodePublished(forms: PublishedForms, blockCount: number): Uint
     const p = Buffer.alloc(54 + name.length);
     p.writeBigUInt64LE(BigInt(b.baseSize), 0);
     p.set(b.baseSha256, 8);
-    p[40] = codecId(b.codec);
+    p[40] = b.codec === 'gosync' ? BASE_CODEC_GOSYNC : codecId(b.codec);
     p.writeBigUInt64LE(BigInt(b.size), 44);
     p.writeUInt16LE(name.length, 52);
     name.copy(p, 54);
@@ -200,7 +214,7 @@ export function decodePublished(data: Uint8Array, blockCount: number): Published
       forms.bases.push({
         baseSize: readU64(e, 0, 'base-delta'),
         baseSha256: Uint8Array.from(e.subarray(8, 40)),
-        codec: codecOf(e[40]!),
+        codec: e[40] === BASE_CODEC_GOSYNC ? 'gosync' : baseCodecOf(e[40]!),
         size: readU64(e, 44, 'base-delta'),
         name: readName(e, 52, 'base-delta'),
       });

@@ -44,6 +44,12 @@ export interface HttpGetOptions {
   dispatcher?: Dispatcher;
   /** The User-Agent header. Default `gosync`. */
   userAgent?: string;
+  /**
+   * A `Range` header value, e.g. `bytes=-57` (the last 57 bytes). A 206 answer is then
+   * accepted and reported as `partial`; a server that ignores ranges answers 200 with the
+   * whole body, which is returned as it is.
+   */
+  range?: string;
 }
 
 /** The answer of {@link httpGet}. */
@@ -56,6 +62,10 @@ export interface HttpGetResult {
   etag?: string;
   /** The Last-Modified header, if any. */
   lastModified?: string;
+  /** True when the body is the requested range (a 206 answer), not the whole resource. */
+  partial?: boolean;
+  /** For a 206 answer: the whole resource's size, from Content-Range (`*` gives none). */
+  totalSize?: number;
 }
 
 /**
@@ -82,6 +92,7 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
   const { signal } = options;
   const dispatcher = options.dispatcher ?? getGlobalDispatcher();
   const headers = baseHeaders(options.headers, options.userAgent);
+  if (options.range !== undefined) headers.range = options.range;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal);
     try {
@@ -92,16 +103,20 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
         timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         maxRedirects: options.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
       });
-      if (response.statusCode < 200 || response.statusCode > 299 || response.statusCode === 206) {
+      const partial = response.statusCode === 206 && options.range !== undefined;
+      if (response.statusCode < 200 || response.statusCode > 299 || (response.statusCode === 206 && !partial)) {
         await discardBody(response.body);
         throw statusFailure(response, response.url);
       }
       const body = await readAll(response, maxBytes);
       const etag = headerValue(response.headers, 'etag');
       const lastModified = headerValue(response.headers, 'last-modified');
+      const total = partial ? /\/(\d+)\s*$/.exec(headerValue(response.headers, 'content-range') ?? '')?.[1] : undefined;
       return {
         body,
         url: response.url.href,
+        ...(partial ? { partial } : {}),
+        ...(total !== undefined && Number.isSafeInteger(Number(total)) ? { totalSize: Number(total) } : {}),
         ...(etag === undefined ? {} : { etag }),
         ...(lastModified === undefined ? {} : { lastModified }),
       };

@@ -1,9 +1,24 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { IndexBuilder, buildIndex } from '../../../src/core/index/builder.js';
-import { decodeIndex, encodeIndex, indexSize, readIndexHeader, HEADER_SIZE, TRAILER_SIZE } from '../../../src/core/index/format.js';
+import {
+  baseDeltaName,
+  decodeIndex,
+  encodeExtension,
+  encodeHeader,
+  encodeIndex,
+  encodeTrailer,
+  indexSize,
+  readIndexHeader,
+  readIndexSummary,
+  HEADER_SIZE,
+  TRAILER_SIZE,
+} from '../../../src/core/index/format.js';
+import { encodePublished, type PublishedForms } from '../../../src/core/index/published.js';
+import type { BlockIndex } from '../../../src/core/index/block-index.js';
 import { defaultBlockSize, defaultHashLengths } from '../../../src/core/index/params.js';
 import { weakChecksum } from '../../../src/core/rollsum.js';
 import { chunked, randomBytes } from '../../helpers/data.js';
@@ -81,7 +96,7 @@ test('a corrupt, truncated or inconsistent index is rejected with a typed error'
     ['wrong magic', Buffer.concat([Buffer.from('ZSYNCIX!'), good.subarray(8)]), ErrorCodes.INDEX_CORRUPT],
     ['flipped record byte', flip(good, HEADER_SIZE + 3), ErrorCodes.INDEX_CORRUPT],
     ['flipped file hash', flip(good, good.length - TRAILER_SIZE + 1), ErrorCodes.INDEX_CORRUPT],
-    ['future version', set16(good, 8, 3), ErrorCodes.INDEX_UNSUPPORTED],
+    ['future version', set16(good, 8, 4), ErrorCodes.INDEX_UNSUPPORTED],
     ['block size not a power of two', set32(good, 20, 1000), ErrorCodes.INDEX_CORRUPT],
     ['block count from size disagrees with records', set64(good, 12, 5000n + 512n), ErrorCodes.INDEX_CORRUPT],
     ['absurd size needing gigabytes', set64(good, 12, 2n ** 50n), ErrorCodes.INDEX_CORRUPT],
@@ -143,32 +158,107 @@ function set64(b: Buffer, at: number, v: bigint): Buffer {
   return c;
 }
 
-test('version 2 lists published forms, round-trips them, and a streaming builder writes the same bytes', async () => {
+/** A version 2 index as gosync wrote it before version 3: forms, then SHA-256 and CRC. */
+function encodeVersion2(index: BlockIndex, published: PublishedForms): Uint8Array {
+  const header = encodeHeader({ ...index, version: 2 });
+  const rec = index.weakBytes + index.strongBytes;
+  const records = Buffer.alloc(index.blockCount * rec);
+  for (let i = 0; i < index.blockCount; i++) {
+    records.writeUIntLE(index.weak[i]!, i * rec, index.weakBytes);
+    records.set(index.strong.subarray(i * index.strongBytes, (i + 1) * index.strongBytes), i * rec + index.weakBytes);
+  }
+  const body = Buffer.concat([header, records, encodeExtension(encodePublished(published, index.blockCount))]);
+  return Buffer.concat([body, encodeTrailer(index.fileDigest.digest, crc32(body))]);
+}
+
+const samplePublished = {
+  frames: { codec: 'zstd' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name: 'x.bin.gosyncz' },
+  whole: { codec: 'brotli' as const, size: 1234, name: 'x.bin.gosync.br' },
+  bases: [
+    {
+      baseSize: 19_000,
+      baseSha256: new Uint8Array(32).fill(9),
+      codec: 'gosync' as const,
+      size: 321,
+      name: 'x.bin.gosyncd-0909090909090909',
+    },
+    {
+      baseSize: 18_000,
+      baseSha256: new Uint8Array(32).fill(7),
+      codec: 'brotli' as const,
+      size: 400,
+      name: 'x.bin.gosyncd-0707070707070707',
+    },
+  ],
+};
+
+test('version 3 lists published forms, round-trips them, ends with a summary, and a streaming builder writes the same bytes', async () => {
   const data = randomBytes(20_000, 31);
   const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
-  const published = {
-    frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name: 'x.bin.gosyncz' },
-    whole: { codec: 'brotli' as const, size: 1234, name: 'x.bin.gosync.br' },
-    bases: [{ baseSize: 19_000, baseSha256: new Uint8Array(32).fill(9), codec: 'brotli' as const, size: 321, name: 'x.bin.gosyncd-0909' }],
-  };
+  const published = samplePublished;
   const bytes = encodeIndex({ ...plain, published });
-  assert.equal(Buffer.from(bytes).readUInt16LE(8), 2);
+  assert.equal(Buffer.from(bytes).readUInt16LE(8), 3);
   const back = decodeIndex(bytes);
   assert.deepEqual(back.published, published);
   assert.deepEqual(back.weak, plain.weak);
+  assert.deepEqual(Buffer.from(back.fileDigest.digest), Buffer.from(plain.fileDigest.digest));
   const b = new IndexBuilder({ fileSize: data.length, blockSize: 1024, published: true });
   const streamed = Buffer.concat([b.headerBytes(), b.push(data), b.end(published)]);
   assert.deepEqual(streamed, Buffer.from(bytes));
+  // The summary alone, from the last 49 + 8·n bytes.
+  const summary = readIndexSummary(bytes.subarray(bytes.length - 65));
+  assert.deepEqual(summary, {
+    fileSize: data.length,
+    sha256: Uint8Array.from(plain.fileDigest.digest),
+    bases: [new Uint8Array(8).fill(9), new Uint8Array(8).fill(7)],
+  });
+  assert.deepEqual(readIndexSummary(bytes.subarray(bytes.length - 57)), { need: 65 }, 'too short for two bases: asks for more');
+  assert.deepEqual(readIndexSummary(bytes.subarray(bytes.length - 20)), { need: 49 });
+  assert.equal(readIndexSummary(encodeIndex(plain).subarray(-57)), undefined, 'a version 1 index has no summary');
+  assert.equal(baseDeltaName('x.bin.gosync', new Uint8Array(32).fill(9)), 'x.bin.gosyncd-0909090909090909');
   // Damage in the section is caught (CRC), and an inconsistent frame count is refused.
   const bad = Buffer.from(bytes);
-  bad[bad.length - 60]! ^= 1;
+  bad[bad.length - 120]! ^= 1;
   assert.throws(
     () => decodeIndex(bad),
     (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
   );
   const wrongCount = { ...published, frames: { ...published.frames, blocksPerFrame: 4, frameSizes: Uint32Array.from([1, 2, 3]) } };
   assert.throws(() => encodeIndex({ ...plain, published: wrongCount }), RangeError);
-  // A truncated version 2 index.
+  // Truncated, and a summary that disagrees with the base entries (CRC made right again).
+  for (const cut of [1, 10, 60, 70]) {
+    assert.throws(
+      () => decodeIndex(bytes.subarray(0, bytes.length - cut)),
+      (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
+      `cut ${cut}`,
+    );
+  }
+  const swapped = Buffer.from(bytes);
+  swapped[swapped.length - 65]! ^= 1;
+  swapped.writeUInt32LE(crc32(swapped.subarray(0, swapped.length - 4)), swapped.length - 4);
+  assert.throws(
+    () => decodeIndex(swapped),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /summary/.test((e as Error).message),
+  );
+  const otherSize = Buffer.from(bytes);
+  otherSize.writeBigUInt64LE(1n, otherSize.length - 48);
+  otherSize.writeUInt32LE(crc32(otherSize.subarray(0, otherSize.length - 4)), otherSize.length - 4);
+  assert.throws(
+    () => decodeIndex(otherSize),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT && /summary/.test((e as Error).message),
+  );
+});
+
+test('version 2 indexes (published forms, no summary) are still read', async () => {
+  const data = randomBytes(20_000, 33);
+  const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
+  const published = { ...samplePublished, bases: samplePublished.bases.filter((b) => b.codec === 'brotli') };
+  const bytes = encodeVersion2(plain, published);
+  assert.equal(Buffer.from(bytes).readUInt16LE(8), 2);
+  const back = decodeIndex(bytes);
+  assert.deepEqual(back.published, published);
+  assert.deepEqual(back.fileDigest, plain.fileDigest);
+  assert.equal(readIndexSummary(bytes), undefined);
   assert.throws(
     () => decodeIndex(bytes.subarray(0, bytes.length - 10)),
     (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
@@ -178,7 +268,6 @@ test('version 2 lists published forms, round-trips them, and a streaming builder
 test('a published form whose name leaves the index folder is refused when decoded, and never encoded', async () => {
   const data = randomBytes(20_000, 32);
   const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
-  const { crc32 } = await import('node:zlib');
   const frames = (name: string) => ({
     frames: { codec: 'brotli' as const, blocksPerFrame: 8, frameSizes: Uint32Array.from([700, 650, 300]), name },
   });

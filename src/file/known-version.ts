@@ -1,0 +1,154 @@
+/**
+ * Patching a known version from an index URL, reading only the index's summary: a client
+ * whose local file is exactly an earlier version the publisher named (`build --base`)
+ * needs neither the block records nor a scan. It fetches the last bytes of the index
+ * (version 3's summary: the new size and SHA-256, and the first bytes of each base's
+ * SHA-256), hashes its local file meanwhile, and when it finds its version there fetches
+ * that base's delta file and applies it; the result is checked against the summary's
+ * SHA-256 before it replaces anything. In every other case (an older index, another local
+ * version, a failed or damaged delta) it reports why not, and the caller patches from the
+ * whole index as usual; a whole index a server sent in place of the summary is handed over.
+ *
+ * @module
+ */
+import { stat } from 'node:fs/promises';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { BASE_PREFIX_BYTES, SUMMARY_FIXED_SIZE, baseDeltaName, readIndexSummary, type IndexSummary } from '../core/index/format.js';
+import { FileVerifier } from '../core/verify.js';
+import { applyDeltaFile, type DeltaKind } from '../forms/delta-file.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { fileSha256 } from '../localfs/file-chunks.js';
+import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
+
+/** Options of {@link patchKnownVersion}. */
+export interface KnownVersionOptions {
+  /** The local file, perhaps an earlier version the index lists. */
+  local: string;
+  /** The index's http(s) URL. */
+  indexUrl: string;
+  /** The output file (default: `local`, replaced atomically). */
+  output?: string;
+  /** Flush the result to disk before the rename (default false). */
+  fsync?: boolean;
+  /** Extra HTTP request headers. */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A patch made from a delta found through the summary. */
+export interface KnownVersionPatch {
+  applied: true;
+  output: string;
+  fileSize: number;
+  sha256: Uint8Array;
+  /** The delta's kind, and its bytes. */
+  kind: DeltaKind;
+  deltaBytes: number;
+  /** Bytes of the index read (the summary). */
+  indexBytes: number;
+  /** HTTP requests made. */
+  requests: number;
+  seconds: number;
+}
+
+/** Why no delta was applied; `index` holds the whole index when a server sent it already. */
+export interface KnownVersionMiss {
+  applied: false;
+  reason: string;
+  /** The whole index and its final URL, when the summary request brought it. */
+  index?: { body: Uint8Array; url: string };
+  /** Bytes of the index read so far. */
+  indexBytes: number;
+}
+
+/**
+ * Tries to patch `local` (into `output`) from a delta the index's summary lists for its
+ * exact version. Resolves with what was done, or with why not; throws only ABORTED.
+ */
+export async function patchKnownVersion(options: KnownVersionOptions): Promise<KnownVersionPatch | KnownVersionMiss> {
+  const started = performance.now();
+  const { signal } = options;
+  throwIfAborted(signal);
+  const size = await stat(options.local).then(
+    (st) => (st.isFile() ? st.size : undefined),
+    () => undefined,
+  );
+  if (size === undefined) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
+  const get: HttpGetOptions = { ...(options.headers ? { headers: options.headers } : {}), ...(signal ? { signal } : {}) };
+  // The local digest is computed while the summary is on its way.
+  const digest = fileSha256(options.local, signal ? { signal } : {});
+  digest.catch(() => {});
+  let indexBytes = 0;
+  let requests = 0;
+  try {
+    let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
+    requests++;
+    indexBytes += got.body.length;
+    if (!got.partial)
+      return { applied: false, reason: 'the server sent the whole index', index: { body: got.body, url: got.url }, indexBytes };
+    let summary = readIndexSummary(got.body);
+    if (summary !== undefined && 'need' in summary) {
+      got = await httpGet(got.url, { ...get, range: `bytes=-${summary.need}`, maxBytes: summary.need });
+      requests++;
+      indexBytes += got.body.length;
+      summary = readIndexSummary(got.body);
+    }
+    if (summary === undefined || 'need' in summary)
+      return { applied: false, reason: 'the index has no summary (an older version)', indexBytes };
+    const local = await digest;
+    const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
+    if (base === undefined) return { applied: false, reason: 'the index lists no delta from this local version', indexBytes };
+    const indexName = decodeURIComponent(new URL(got.url).pathname.split('/').pop() ?? '');
+    const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), got.url).href;
+    // A delta larger than its result would never be published: that bounds the download.
+    const delta = await httpGet(deltaUrl, { ...get, maxBytes: summary.fileSize + 4096 });
+    requests++;
+    const output = options.output ?? options.local;
+    const kind = await applyInto(delta.body, options.local, output, summary, options);
+    return {
+      applied: true,
+      output,
+      fileSize: summary.fileSize,
+      sha256: summary.sha256,
+      kind,
+      deltaBytes: delta.body.length,
+      indexBytes,
+      requests,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (err) {
+    if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+    return { applied: false, reason: `the delta did not apply (${(err as Error).message})`, indexBytes };
+  }
+}
+
+/** Applies `delta` to `local`, writing `output` atomically once the result matches the summary. */
+async function applyInto(
+  delta: Uint8Array,
+  local: string,
+  output: string,
+  summary: IndexSummary,
+  options: KnownVersionOptions,
+): Promise<DeltaKind> {
+  const file = await AtomicFile.create(output);
+  const verifier = new FileVerifier({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } });
+  try {
+    const { kind } = await applyDeltaFile(
+      delta,
+      local,
+      {
+        async write(chunk) {
+          verifier.update(chunk);
+          await file.write(chunk);
+        },
+      },
+      { newSize: summary.fileSize, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+    verifier.finish();
+    await file.commit({ fsync: options.fsync ?? false });
+    return kind;
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+}
