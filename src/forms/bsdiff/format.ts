@@ -54,9 +54,11 @@ export interface EncodeBsdiffOptions {
   /**
    * How to code the diff stream: 'model' (about half the size of zstd's on executables, slow to
    * apply), 'runs' (zstd over zero runs: fast), 'zstd', or 'auto' (the default): the model up to
-   * {@link MODEL_MAX_NEW_SIZE} bytes of new data, 'runs' above.
+   * `modelMaxNewSize` bytes of new data, 'runs' above.
    */
   diffCodec?: DiffCodecName | 'auto';
+  /** The largest new file 'auto' codes with the model (default {@link MODEL_MAX_NEW_SIZE}). */
+  modelMaxNewSize?: number;
 }
 
 function compress(data: Uint8Array, level: number): Uint8Array {
@@ -79,7 +81,8 @@ export function encodeBsdiffDelta(old: Uint8Array, next: Uint8Array, options: En
   const streams = bsdiffStreams(old, next);
   const control = compress(streams.control, level);
   const chosen = options.diffCodec ?? 'auto';
-  const diffCodec: DiffCodecName = chosen !== 'auto' ? chosen : next.length <= MODEL_MAX_NEW_SIZE ? 'model' : 'runs';
+  const diffCodec: DiffCodecName =
+    chosen !== 'auto' ? chosen : next.length <= (options.modelMaxNewSize ?? MODEL_MAX_NEW_SIZE) ? 'model' : 'runs';
   const diff =
     diffCodec === 'model'
       ? encodeDiffStream(old, streams.control, streams.diff, next.length)

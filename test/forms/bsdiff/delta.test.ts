@@ -8,6 +8,7 @@ import { type ApplyBsdiffOptions, applyBsdiffDelta, type OldFileReader } from '.
 import { bsdiffStreams } from '../../../src/forms/bsdiff/diff.js';
 import { encodeDiffStream } from '../../../src/forms/bsdiff/diff-model.js';
 import { BSDIFF_HEADER_SIZE, decodeBsdiffDelta, encodeBsdiffDelta } from '../../../src/forms/bsdiff/format.js';
+import { encodeRuns } from '../../../src/forms/bsdiff/runs.js';
 import { concat, randomBytes } from '../../helpers/data.js';
 
 function reader(old: Uint8Array): OldFileReader {
@@ -33,10 +34,13 @@ async function run(delta: Uint8Array, old: Uint8Array, options: ApplyBsdiffOptio
 
 async function roundTrip(old: Uint8Array, next: Uint8Array, chunkSize?: number): Promise<Uint8Array> {
   const options = chunkSize === undefined ? {} : { chunkSize };
-  const viaZstd = encodeBsdiffDelta(old, next, { level: 3, diffCodec: 'zstd' });
-  const zstdRun = await run(viaZstd, old, options);
-  assert.equal(zstdRun.error, undefined);
-  assert.deepEqual(zstdRun.out, next);
+  for (const diffCodec of ['zstd', 'runs'] as const) {
+    const coded = encodeBsdiffDelta(old, next, { level: 3, diffCodec });
+    assert.equal(decodeBsdiffDelta(coded).diffCodec, diffCodec);
+    const viaZstd = await run(coded, old, options);
+    assert.equal(viaZstd.error, undefined, diffCodec);
+    assert.deepEqual(viaZstd.out, next, diffCodec);
+  }
   const delta = encodeBsdiffDelta(old, next, { level: 3 });
   assert.equal(decodeBsdiffDelta(delta).diffCodec, 'model');
   const { out, error } = await run(delta, old, options);
@@ -263,5 +267,113 @@ test('a diff stream of the model that ends early or goes on is refused', async (
     assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
     assert.ok(out.length <= 20, name);
     assert.deepEqual(out, expected.subarray(0, out.length), name);
+  }
+});
+
+test('the runs form: zero runs and non-zero bytes as varint pairs', () => {
+  assert.deepEqual(encodeRuns(new Uint8Array(0)), new Uint8Array(0));
+  assert.deepEqual(encodeRuns(Uint8Array.of(0, 0, 0)), Uint8Array.of(3, 0));
+  assert.deepEqual(encodeRuns(Uint8Array.of(5, 6, 0, 0, 7)), Uint8Array.of(0, 2, 5, 6, 2, 1, 7));
+  const long = new Uint8Array(300);
+  long[299] = 9;
+  assert.deepEqual(encodeRuns(long), Uint8Array.of(0xab, 0x02, 1, 9));
+  const alternating = Uint8Array.from({ length: 1001 }, (_, i) => (i % 2 === 0 ? 1 : 0));
+  assert.equal(encodeRuns(alternating).length, 1 + 1 + 1 + 500 * 3);
+});
+
+test("'auto' codes the diff stream with the model up to modelMaxNewSize bytes of new data, in runs above", async () => {
+  const base = randomBytes(20_000, 21);
+  const next = base.slice();
+  for (let i = 7; i < next.length; i += 41) next[i] = next[i]! + 3;
+  const small = encodeBsdiffDelta(base, next, { level: 3, modelMaxNewSize: next.length });
+  const large = encodeBsdiffDelta(base, next, { level: 3, modelMaxNewSize: next.length - 1 });
+  assert.equal(decodeBsdiffDelta(small).diffCodec, 'model');
+  assert.equal(decodeBsdiffDelta(large).diffCodec, 'runs');
+  assert.equal(decodeBsdiffDelta(encodeBsdiffDelta(base, next, { level: 3 })).diffCodec, 'model');
+  for (const delta of [small, large]) {
+    const { out, error } = await run(delta, base);
+    assert.equal(error, undefined);
+    assert.deepEqual(out, next);
+  }
+});
+
+test('the old file is read in aligned 64 KiB blocks, read again once dropped from a small cache', async () => {
+  const base = randomBytes(400_000, 31);
+  // Pieces of the old file in an order that jumps back and forth between its blocks.
+  const next = concat(
+    base.subarray(300_000, 330_000),
+    base.subarray(10_000, 40_000),
+    base.subarray(310_000, 400_000),
+    base.subarray(0, 200_000),
+  );
+  const delta = encodeBsdiffDelta(base, next, { level: 3, diffCodec: 'runs' });
+  for (const [cache, maxReads] of [
+    [1, 100],
+    [64 << 20, 7],
+  ] as const) {
+    const reads: [number, number][] = [];
+    const counting: OldFileReader = {
+      size: base.length,
+      read: async (position, length) => {
+        reads.push([position, length]);
+        return base.slice(position, position + length);
+      },
+    };
+    const parts: Uint8Array[] = [];
+    for await (const chunk of applyBsdiffDelta(delta, counting, { oldCacheSize: cache, chunkSize: 50_000 })) parts.push(chunk);
+    assert.deepEqual(concat(...parts), next);
+    for (const [position, length] of reads) {
+      assert.equal(position % 65_536, 0);
+      assert.equal(length, Math.min(65_536, base.length - position));
+    }
+    assert.ok(reads.length <= maxReads, `${reads.length} reads with a cache of ${cache}`);
+    if (cache === 1) assert.ok(reads.length > 7, `${reads.length} reads with one block cached`);
+    else assert.equal(new Set(reads.map(([p]) => p)).size, reads.length, 'a cached block is read once');
+  }
+});
+
+test('small entries are coalesced into full chunks', async () => {
+  const base = randomBytes(50_000, 41);
+  const next = concat(
+    base.subarray(1000, 1100),
+    randomBytes(30, 42),
+    base.subarray(20_000, 20_300),
+    randomBytes(5, 43),
+    base.subarray(0, 900),
+  );
+  const delta = encodeBsdiffDelta(base, next, { level: 3 });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of applyBsdiffDelta(delta, reader(base), { chunkSize: 256 })) chunks.push(chunk);
+  assert.deepEqual(concat(...chunks), next);
+  assert.deepEqual(
+    chunks.map((c) => c.length),
+    [256, 256, 256, 256, 256, next.length - 5 * 256],
+  );
+});
+
+test('a diff stream in runs that ends early, goes on or holds a number too long is refused', async () => {
+  const control = triples([10, 0, 0], [10, 0, 0]);
+  const diff = Uint8Array.of(0, 0, 4, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2);
+  const expected = Uint8Array.from(old.subarray(0, 20), (b, i) => b + diff[i]!);
+  const coded = (runs: Uint8Array): Uint8Array => assembleCoded(1000, 20, 2, zstd(control), zstd(runs), zstd(new Uint8Array(0)));
+  const good = encodeRuns(diff);
+  const ok = await run(coded(good), old);
+  assert.equal(ok.error, undefined);
+  assert.deepEqual(ok.out, expected);
+  // A stream that ends early is refused before a wrong byte; one that goes on is known wrong only at its end.
+  const cases: [string, Uint8Array, boolean][] = [
+    ['ends inside literals', good.subarray(0, good.length - 1), true],
+    ['ends inside a pair', Uint8Array.of(2, 1, 4, 6, 2, 1, 1, 8), true],
+    ['ends after a pair', Uint8Array.of(2, 1, 4, 6, 2, 1, 1), true],
+    ['a number too long', concat(Uint8Array.of(2, 1, 4), new Uint8Array(9).fill(0x80)), true],
+    ['a zero run goes on', Uint8Array.of(2, 1, 4, 6, 2, 1, 1, 9, 1, 2), false],
+    ['literals go on', Uint8Array.of(2, 1, 4, 6, 2, 1, 1, 8, 2, 2, 3), false],
+    ['another pair', concat(good, Uint8Array.of(1, 0)), false],
+  ];
+  for (const [name, runs, early] of cases) {
+    const { out, error } = await run(coded(runs), old, { chunkSize: 3 });
+    assert.ok(isCorrupt(error), `${name}: ${String(error)}`);
+    assert.ok(out.length <= 20, name);
+    if (early) assert.deepEqual(out, expected.subarray(0, out.length), name);
   }
 });
