@@ -20,7 +20,7 @@ export const OP_SHORT_REP = 7;
 /** A match at the cursor (where the last long match's source ended) + δ. */
 export const OP_CURSOR = 8;
 /** A match at least this long moves the cursor to the end of its source. */
-export const CURSOR_MIN_LEN = 24;
+export const CURSOR_MIN_LEN = 64;
 
 /** δ ↦ 0, -1, 1, -2, 2 … as 0, 1, 2, 3, 4 … */
 export function zigzag(delta: number): number {
@@ -248,7 +248,7 @@ export function primeLiterals(model: Model, old: Uint8Array): void {
       const bit = (byte >>> i) & 1;
       const index = base + symbol;
       const p = probs[index]!;
-      probs[index] = bit === 0 ? p + ((PROB_ONE - p) >> 5) : p - (p >> 5);
+      probs[index] = bit === 0 ? p + ((PROB_ONE - p) >> 4) : p - (p >> 4);
       symbol = (symbol << 1) | bit;
     }
     prev = byte;

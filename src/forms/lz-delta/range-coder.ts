@@ -12,7 +12,7 @@ import { ErrorCodes, SyncError } from '../../core/errors.js';
 export const PROB_BITS = 11;
 export const PROB_ONE = 1 << PROB_BITS;
 export const PROB_INIT = PROB_ONE >> 1;
-const MOVE_BITS = 5;
+const MOVE_BITS = 4;
 const TOP = 1 << 24;
 const TWO32 = 2 ** 32;
 
