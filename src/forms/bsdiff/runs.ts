@@ -7,10 +7,33 @@
  * each zero run from the old file instead of adding byte by byte.
  */
 
-/** The runs form of `diff`. */
+function varintSize(value: number): number {
+  let size = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 0x80)) size++;
+  return size;
+}
+
+/** Calls `each(zerosStart, literalsStart, literalsEnd)` for the runs of `diff` in order. */
+function forEachRun(diff: Uint8Array, each: (zeros: number, literals: number, end: number) => void): void {
+  const n = diff.length;
+  let i = 0;
+  while (i < n) {
+    let zerosEnd = i;
+    while (zerosEnd < n && diff[zerosEnd] === 0) zerosEnd++;
+    let literalsEnd = zerosEnd;
+    while (literalsEnd < n && diff[literalsEnd] !== 0) literalsEnd++;
+    each(i, zerosEnd, literalsEnd);
+    i = literalsEnd;
+  }
+}
+
+/** The runs form of `diff`, in a buffer of its exact size (sized by a first pass). */
 export function encodeRuns(diff: Uint8Array): Uint8Array {
-  // Worst case: alternating zero and non-zero bytes, 3 bytes per 2, and one empty run first.
-  const out = new Uint8Array(Math.ceil(diff.length * 1.5) + 16);
+  let size = 0;
+  forEachRun(diff, (start, literals, end) => {
+    size += varintSize(literals - start) + varintSize(end - literals) + end - literals;
+  });
+  const out = new Uint8Array(size);
   let length = 0;
   const put = (value: number): void => {
     let v = value;
@@ -20,18 +43,11 @@ export function encodeRuns(diff: Uint8Array): Uint8Array {
     }
     out[length++] = v;
   };
-  const n = diff.length;
-  let i = 0;
-  while (i < n) {
-    let zerosEnd = i;
-    while (zerosEnd < n && diff[zerosEnd] === 0) zerosEnd++;
-    let literalsEnd = zerosEnd;
-    while (literalsEnd < n && diff[literalsEnd] !== 0) literalsEnd++;
-    put(zerosEnd - i);
-    put(literalsEnd - zerosEnd);
-    out.set(diff.subarray(zerosEnd, literalsEnd), length);
-    length += literalsEnd - zerosEnd;
-    i = literalsEnd;
-  }
-  return out.subarray(0, length);
+  forEachRun(diff, (start, literals, end) => {
+    put(literals - start);
+    put(end - literals);
+    out.set(diff.subarray(literals, end), length);
+    length += end - literals;
+  });
+  return out;
 }
