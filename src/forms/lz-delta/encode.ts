@@ -50,12 +50,6 @@ const MIN_HASH_MATCH = 4;
 const MAX_CANDIDATES = 64;
 const INF = 0x3fffffff;
 
-export const lzStats: Record<number, { n: number; bytes: number; head: number; len: number }> = {};
-export interface EncodeState {
-  state: number;
-  reps: Int32Array;
-}
-
 export class LzDeltaEncoder {
   private readonly win: Uint8Array;
   private readonly oldLen: number;
@@ -164,7 +158,7 @@ export class LzDeltaEncoder {
     const b = this.prevUpper[p]!;
     const la = a >= 0 ? this.matchLen(a, p, maxLen) : 0;
     const lb = b >= 0 ? this.matchLen(b, p, maxLen) : 0;
-    const l = la >= lb ? la : lb;
+    const l = Math.max(la, lb);
     if (l > best && count < MAX_CANDIDATES) {
       this.candLen[count] = l;
       this.candDist[count] = p - (la >= lb ? a : b);
@@ -178,10 +172,6 @@ export class LzDeltaEncoder {
       this.matchLenPrice[l] = this.model.matchLen.price(0, l - 2);
       this.repLenPrice[l] = this.model.repLen.price(0, l - 2);
     }
-  }
-
-  private lenPrice(table: Int32Array, coder: 'matchLen' | 'repLen', l: number): number {
-    return l <= NICE ? table[l]! : this.model[coder].price(0, l - 2);
   }
 
   /** The price of the match kind's flags and its distance or shift, without the length. */
@@ -462,18 +452,6 @@ export class LzDeltaEncoder {
   }
 
   private encodeOp(kind: number, length: number, arg: number): void {
-    {
-      const st = this.state; const pp = this.oldLen + this.pos; const mm = this.model; const r0 = this.reps[0]!;
-      let pr = 0; let lp = 0;
-      if (kind === OP_LITERAL) pr = bitPrice(mm.isMatch[st]!, 0) + literalPrice(mm.literal, literalBase(pp > 0 ? this.win[pp - 1]! : 0), this.win[pp]!, r0 <= pp ? this.win[pp - r0]! : 0, usesMatchedLiteral(st));
-      else if (kind === OP_MATCH) { pr = this.matchHeaderPrice(st) + mm.dist.price(distContext(length), arg - 1); lp = mm.matchLen.price(0, length - 2); }
-      else if (kind === OP_CURSOR) { pr = this.cursorPrice(st, arg); lp = mm.matchLen.price(0, length - 2); }
-      else if (kind === OP_NEAR) { pr = this.nearPrice(st, arg); lp = mm.matchLen.price(0, length - 2); }
-      else if (kind === OP_SHORT_REP) pr = this.repHeaderPrice(st, 0);
-      else { pr = this.repHeaderPrice(st, kind - OP_REP0); lp = mm.repLen.price(0, length - 2); }
-      const S = (lzStats[kind] ??= { n: 0, bytes: 0, head: 0, len: 0 });
-      if ((globalThis as any).lzTrace && kind !== OP_LITERAL) console.log(kind, this.pos, length, kind===OP_MATCH ? arg : kind===OP_NEAR ? r0+arg : 0, r0, this.reps[1], this.reps[2], (pr/16).toFixed(1)); S.n++; S.bytes += length; S.head += pr / 16; S.len += lp / 16;
-    }
     const m = this.model;
     const rc = this.rc;
     const s = this.state;

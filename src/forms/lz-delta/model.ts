@@ -75,7 +75,7 @@ export class NumberCoder {
       m = (m << 1) | bit;
     }
     const rest = u - 2 ** nb;
-    const k = nb < NUM_TREE_BITS ? nb : NUM_TREE_BITS;
+    const k = Math.min(nb, NUM_TREE_BITS);
     const low = nb - k;
     const top = Math.floor(rest / 2 ** low);
     const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
@@ -93,7 +93,7 @@ export class NumberCoder {
     let m = 1;
     for (let i = 0; i < NUM_SLOT_BITS; i++) m = (m << 1) | rc.decodeBit(this.probs, base + m);
     const nb = m - NUM_SLOTS;
-    const k = nb < NUM_TREE_BITS ? nb : NUM_TREE_BITS;
+    const k = Math.min(nb, NUM_TREE_BITS);
     const low = nb - k;
     const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
     m = 1;
@@ -114,7 +114,7 @@ export class NumberCoder {
       price += bitPrice(this.probs[base + m]!, bit);
       m = (m << 1) | bit;
     }
-    const k = nb < NUM_TREE_BITS ? nb : NUM_TREE_BITS;
+    const k = Math.min(nb, NUM_TREE_BITS);
     const low = nb - k;
     const top = Math.floor((u - 2 ** nb) / 2 ** low);
     const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
