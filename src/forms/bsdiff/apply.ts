@@ -1,15 +1,16 @@
 /**
  * Applies a bsdiff-class delta (format.ts) streaming, in bounded memory: the old file is read
- * by ranges of 1 MiB or more (successive entries mostly read near each other), the streams
- * are decoded as they are consumed in pieces of 1 MiB (a zstd stream holds at most a 2^27
- * window, the diff model at most 40 MiB of tables), and the new file comes out in chunks of
- * `chunkSize`. Every control entry is checked before any byte it describes is produced; the
- * caller checks the whole result against its digest.
+ * in 64 KiB blocks kept in an LRU cache (64 MiB by default), the streams are decoded as they
+ * are consumed in pieces of 1 MiB (a zstd stream holds at most a 2^27 window, the diff model
+ * at most 2.5 MiB of tables), and the new file comes out in chunks of `chunkSize`. Every
+ * control entry is checked before any byte it describes is produced; the caller checks the
+ * whole result against its digest.
  *
- * Speed: with the diff stream in runs (format.ts), a zero run is one copy of old bytes and a
- * control entry or a run costs no await unless a stream piece ends, so the apply runs at
- * copy speed (bun 1.4.4 → 1.4.5, 107 MB: MEASURED_RUNS); the model decodes every byte
- * (MEASURED_MODEL).
+ * Speed: with the diff stream in runs (runs.ts), each piece of old bytes is copied at once and
+ * only the non-zero differences are added; a control entry or a run costs no await unless a
+ * stream piece ends. bun 1.4.4 → 1.4.5 (107 MB, 50 k entries, 1.9 M runs) applies in about
+ * 0.25 s of CPU without I/O, 0.55 s with the reads of the old file and SHA-256 of the output
+ * (a 2-core machine under load). The model decodes every byte: about 4.5 MB/s.
  */
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';

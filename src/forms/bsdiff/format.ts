@@ -15,6 +15,12 @@
  * bsdiff compresses with bzip2; here each stream is zstd at a high level with a window as
  * large as the stream (up to 2^27, the window a default zstd decoder accepts) and long
  * distance matching, which finds the repeats of the extra bytes far apart.
+ *
+ * Encoding memory: the old and new files, the suffix array (4 bytes per old byte) and its
+ * type flags (1), the uncompressed diff and extra streams (up to 1 byte per new byte each),
+ * then the runs form and zstd's tables: about 8.5 bytes per byte of old for a new file of the
+ * same size (bun 1.4.4 → 1.4.5, 107 MB: 915 MB peak, bsdiff 4.3 944 MB; 110 s of CPU against
+ * bsdiff's 200 s on the same loaded machine).
  */
 import { constants, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
@@ -31,7 +37,12 @@ export type DiffCodecName = keyof typeof DiffCodec;
 const CODEC_NAMES: readonly DiffCodecName[] = ['zstd', 'model', 'runs'];
 /**
  * The largest new file whose diff stream 'auto' codes with the model; larger ones get 'runs'.
- * MODEL_POLICY_MEASUREMENT
+ * The model halves the delta of a relinked executable (esbuild 0.25.0 → 0.25.1, 10 MB: 117 kB
+ * against 233 kB in runs) but decodes at about 4.5 MB/s where runs apply at several hundred:
+ * up to 16 MiB that is at most about 4 s, the time a slow link (1 Mbit/s) takes for the bytes
+ * saved; above, the delta is large enough for runs to be the better trade (bun 1.4.4 → 1.4.5,
+ * 107 MB: 3.93 MB in runs, under bsdiff's 4.23 MB, applied in well under a second, against
+ * about 2.8 MB and half a minute with the model). On text (typescript.js, jquery) the model gains nothing.
  */
 export const MODEL_MAX_NEW_SIZE = 16 << 20;
 /** The largest zstd window a delta may use: what a stock zstd decoder accepts by default. */
