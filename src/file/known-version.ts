@@ -88,10 +88,14 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       return { applied: false, reason: 'the server sent the whole index', index: { body: got.body, url: got.url }, indexBytes };
     let summary = readIndexSummary(got.body);
     if (summary !== undefined && 'need' in summary) {
-      got = await httpGet(got.url, { ...get, range: `bytes=-${summary.need}`, maxBytes: summary.need });
+      // More bases than the first request covered: fetch just the bytes before it.
+      const have = got.body;
+      const total = got.totalSize;
+      const range = total === undefined ? `bytes=-${summary.need}` : `bytes=${total - summary.need}-${total - have.length - 1}`;
+      got = await httpGet(got.url, { ...get, range, maxBytes: summary.need });
       requests++;
       indexBytes += got.body.length;
-      summary = readIndexSummary(got.body);
+      summary = readIndexSummary(total === undefined ? got.body : Buffer.concat([got.body, have]));
     }
     if (summary === undefined || 'need' in summary)
       return { applied: false, reason: 'the index has no summary (an older version)', indexBytes };

@@ -1,0 +1,130 @@
+/**
+ * Known versions through a real nginx: a client holding a base the publisher named reads
+ * the index's summary and that base's delta, nothing else; every other case falls back to
+ * the whole index, and a damaged delta never touches the local file.
+ */
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import { buildIndexFile } from '../../src/file/build-file.js';
+import { patchKnownVersion } from '../../src/file/known-version.js';
+import { runCli } from '../helpers/cli.js';
+import { concat, randomBytes } from '../helpers/data.js';
+import { requireNginx, type NginxServer } from '../helpers/nginx.js';
+
+let dir: string;
+let root: string;
+const v1 = randomBytes(400_000, 501);
+const v2 = concat(v1.subarray(0, 100_000), randomBytes(2000, 502), v1.subarray(100_500, 300_000), v1.subarray(310_000));
+const v3 = concat(v2.subarray(0, 50_000), randomBytes(1000, 503), v2.subarray(50_000));
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gosync-known-'));
+  root = join(dir, 'www');
+  await mkdir(root);
+  await writeFile(join(dir, 'v1.bin'), v1);
+  await writeFile(join(dir, 'v2.bin'), v2);
+  await writeFile(join(root, 'app.bin'), v3);
+  await buildIndexFile(join(root, 'app.bin'), join(root, 'app.bin.gosync'), {
+    compress: { bases: [join(dir, 'v2.bin'), join(dir, 'v1.bin')] },
+  });
+  await writeFile(join(root, 'plain.bin'), v3);
+  await buildIndexFile(join(root, 'plain.bin'), join(root, 'plain.bin.gosync'));
+  await writeFile(join(root, 'one.bin'), v3);
+  await buildIndexFile(join(root, 'one.bin'), join(root, 'one.bin.gosync'), { compress: { bases: [join(dir, 'v2.bin')] } });
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function local(name: string, data: Uint8Array): Promise<string> {
+  const p = join(dir, name);
+  await writeFile(p, data);
+  return p;
+}
+
+async function served(t: TestContext): Promise<NginxServer | undefined> {
+  const server = await requireNginx(t, root);
+  if (server) t.after(() => server.close());
+  return server;
+}
+
+test('a listed base fetches the summary and its delta only, and is rebuilt exactly', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  for (const [name, data, requests] of [
+    ['one', v2, 2],
+    ['app', v2, 3],
+    ['app', v1, 3],
+  ] as const) {
+    const before = await server.bytesSent();
+    const entriesBefore: number = (await server.accessEntries()).length;
+    const path = await local(`${name}-local.bin`, data);
+    const r = await patchKnownVersion({ local: path, indexUrl: `${server.url}${name}.bin.gosync` });
+    assert.equal(r.applied, true, JSON.stringify(r));
+    if (!r.applied) return;
+    assert.deepEqual(await readFile(path), Buffer.from(v3));
+    assert.equal(r.requests, requests, `${name}: the summary (in one or two parts) and the delta`);
+    const entries: unknown[] = (await server.accessEntries({ requests: entriesBefore + requests })).slice(entriesBefore);
+    assert.equal(entries.length, requests);
+    const wire: number = (await server.bytesSent()) - before;
+    assert.equal(wire, r.indexBytes + r.deltaBytes, 'nothing else crossed the wire');
+    assert.ok(r.indexBytes <= 49 + 8 * 2 + 8, `summary ${r.indexBytes} B`);
+    assert.ok(r.deltaBytes < 6000, `delta ${r.deltaBytes} B`);
+  }
+});
+
+test('no summary, no listed base, or a damaged delta: nothing is applied and the local file is untouched', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  const other = await local('other.bin', randomBytes(400_000, 504));
+  const miss = await patchKnownVersion({ local: other, indexUrl: `${server.url}app.bin.gosync` });
+  assert.equal(miss.applied, false);
+  assert.match((miss as { reason: string }).reason, /no delta from this local version/);
+  const old = await local('plain-local.bin', v2);
+  const plain = await patchKnownVersion({ local: old, indexUrl: `${server.url}plain.bin.gosync` });
+  assert.equal(plain.applied, false);
+  assert.match((plain as { reason: string }).reason, /no summary/);
+  const none = await patchKnownVersion({ local: join(dir, 'missing.bin'), indexUrl: `${server.url}app.bin.gosync` });
+  assert.equal(none.applied, false);
+  // The delta for v2 damaged on the server: refused, the local file stays v2, no temporary file.
+  const deltaName = (await readdir(root)).find((n) => n.startsWith('one.bin.gosyncd-'))!;
+  const saved = await readFile(join(root, deltaName));
+  try {
+    const damaged = Buffer.from(saved);
+    damaged[damaged.length >> 1]! ^= 0x40;
+    await writeFile(join(root, deltaName), damaged);
+    const path = await local('damaged-local.bin', v2);
+    const r = await patchKnownVersion({ local: path, indexUrl: `${server.url}one.bin.gosync` });
+    assert.equal(r.applied, false);
+    assert.deepEqual(await readFile(path), Buffer.from(v2));
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('.damaged-local.bin')),
+      [],
+    );
+    // The command line then patches from the whole index, and gets there.
+    const cli = await runCli(['patch', '--json', path, `${server.url}one.bin.gosync`]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(await readFile(path), Buffer.from(v3));
+  } finally {
+    await writeFile(join(root, deltaName), saved);
+  }
+});
+
+test('the command line patches a known version with the summary and the delta', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  const path = await local('cli-local.bin', v1);
+  const out = join(dir, 'cli-out.bin');
+  await copyFile(path, `${path}.copy`);
+  const before = await server.bytesSent();
+  const r = await runCli(['patch', '--json', path, `${server.url}app.bin.gosync`, '-o', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.plan, 'base');
+  assert.deepEqual(await readFile(out), Buffer.from(v3));
+  assert.deepEqual(await readFile(path), await readFile(`${path}.copy`), 'the local file is left as it was with -o');
+  assert.equal((await server.bytesSent({ requests: 0 })) - before, report.receivedBytes);
+});
