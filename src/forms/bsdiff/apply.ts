@@ -188,34 +188,47 @@ class RunsDiff implements DiffSource {
     const reader = this.reader;
     // Copied whole first (one memcpy): the zero runs are then only skipped.
     out.set(base.subarray(from, from + length), at);
-    let i = at;
     const end = at + length;
+    let i = at;
+    // The state in locals: this loop runs once per run (1.9 M times for a 107 MB executable).
+    let zeros = this.zeros;
+    let literals = this.literals;
     while (i < end) {
-      if (this.zeros > 0) {
-        const n = Math.min(this.zeros, end - i);
-        this.zeros -= n;
+      if (zeros > 0) {
+        const n = Math.min(zeros, end - i);
+        zeros -= n;
         i += n;
-      } else if (this.literals > 0) {
+      } else if (literals > 0) {
         if (reader.offset === reader.current.length && !(await reader.fill())) throw corrupt('the diff stream ends early');
-        const n = Math.min(this.literals, end - i, reader.current.length - reader.offset);
         const diff = reader.current;
-        const shift = reader.offset - i;
+        const offset = reader.offset;
+        const n = Math.min(literals, end - i, diff.length - offset);
+        const shift = offset - i;
         for (let k = i; k < i + n; k++) out[k] = out[k]! + diff[k + shift]!;
-        reader.offset += n;
-        this.literals -= n;
+        reader.offset = offset + n;
+        literals -= n;
         i += n;
       } else {
-        let zeros = reader.quickUvarint();
-        if (zeros < 0) {
-          if (!(await reader.fill())) throw corrupt('the diff stream ends early');
-          zeros = await reader.uvarint();
+        const bytes = reader.current;
+        const offset = reader.offset;
+        // Nearly every pair is two one-byte numbers.
+        if (offset + 2 <= bytes.length && bytes[offset]! < 0x80 && bytes[offset + 1]! < 0x80) {
+          zeros = bytes[offset]!;
+          literals = bytes[offset + 1]!;
+          reader.offset = offset + 2;
+        } else {
+          zeros = reader.quickUvarint();
+          if (zeros < 0) {
+            if (!(await reader.fill())) throw corrupt('the diff stream ends early');
+            zeros = await reader.uvarint();
+          }
+          literals = reader.quickUvarint();
+          if (literals < 0) literals = await reader.uvarint();
         }
-        let literals = reader.quickUvarint();
-        if (literals < 0) literals = await reader.uvarint();
-        this.zeros = zeros;
-        this.literals = literals;
       }
     }
+    this.zeros = zeros;
+    this.literals = literals;
   }
 
   async atEnd(): Promise<boolean> {
