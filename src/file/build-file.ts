@@ -274,19 +274,24 @@ async function planCompressedForms(
   };
 }
 
-/** How much a sample of `input` shrinks ({@link sampleRatio}): pieces spread evenly over the file. */
+/**
+ * How much a sample of `input` shrinks ({@link sampleRatio}): the whole file up to
+ * {@link SAMPLE_PIECES} × {@link SAMPLE_PIECE} bytes, else that many pieces spread evenly
+ * over it (never overlapping: a piece read twice would look compressible).
+ */
 async function sampledRatio(input: string, fileSize: number, signal: AbortSignal | undefined): Promise<number> {
   throwIfAborted(signal);
-  const pieces = Math.min(SAMPLE_PIECES, Math.ceil(fileSize / SAMPLE_PIECE));
-  const sample = Buffer.allocUnsafe(Math.min(fileSize, pieces * SAMPLE_PIECE));
+  const whole = fileSize <= SAMPLE_PIECES * SAMPLE_PIECE;
+  const pieces = whole ? 1 : SAMPLE_PIECES;
+  const piece = whole ? fileSize : SAMPLE_PIECE;
+  const sample = Buffer.allocUnsafe(pieces * piece);
   const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('read', input, cause)));
   try {
     const reader = { fh, path: input };
     let got = 0;
     for (let i = 0; i < pieces; i++) {
-      const at = pieces === 1 ? 0 : Math.floor(((fileSize - SAMPLE_PIECE) * i) / (pieces - 1));
-      const len = Math.min(SAMPLE_PIECE, sample.length - got);
-      got += await readInput(reader, sample, got, len, Math.max(0, at));
+      const at = pieces === 1 ? 0 : Math.floor(((fileSize - piece) * i) / (pieces - 1));
+      got += await readInput(reader, sample, got, piece, at);
     }
     return sampleRatio(sample.subarray(0, got));
   } finally {
