@@ -377,3 +377,29 @@ test('a diff stream in runs that ends early, goes on or holds a number too long 
     if (early) assert.deepEqual(out, expected.subarray(0, out.length), name);
   }
 });
+
+test('a delta damaged anywhere is DELTA_CORRUPT or a result of the right size, whatever the codec (property)', async () => {
+  const base = randomBytes(3000, 51);
+  const next = concat(base.subarray(0, 1000), randomBytes(50, 52), base.subarray(1500, 3000));
+  for (let i = 0; i < next.length; i += 37) next[i] = next[i]! + 1;
+  const deltas = (['zstd', 'runs', 'model'] as const).map((diffCodec) => encodeBsdiffDelta(base, next, { level: 3, diffCodec }));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(0, 1, 2),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }),
+      async (which, flips) => {
+        const delta = deltas[which]!.slice();
+        // Past the header's lengths, so that the streams themselves are damaged.
+        for (const [at, mask] of flips) {
+          const i = BSDIFF_HEADER_SIZE + (at % (delta.length - BSDIFF_HEADER_SIZE));
+          delta[i] = delta[i]! ^ mask;
+        }
+        const { out, error } = await run(delta, base, { chunkSize: 512 });
+        if (error === undefined) assert.equal(out.length, next.length);
+        else assert.ok(isCorrupt(error), String(error));
+        assert.ok(out.length <= next.length);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
