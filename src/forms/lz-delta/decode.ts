@@ -90,12 +90,12 @@ export class LzDeltaDecoder {
         d = m.dist.decode(rc, distContext(length)) + 1;
       } else if (rc.decodeBit(m.isCursor, s) === 1) {
         d = p - (this.cursor + unzigzag(m.cursorOffset.decode(rc, 0)));
-        length = m.matchLen.decode(rc, 0) + 2;
+        length = m.matchLen.decode(rc, 1) + 2;
       } else {
         const negative = rc.decodeBit(m.nearSign, 0);
         const magnitude = m.nearMagnitude.decode(rc, 0) + 1;
         d = this.reps[0]! + (negative === 1 ? -magnitude : magnitude);
-        length = m.matchLen.decode(rc, 0) + 2;
+        length = m.matchLen.decode(rc, 1) + 2;
       }
       this.reps.copyWithin(1, 0, 3);
       this.reps[0] = d;

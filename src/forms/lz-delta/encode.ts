@@ -34,7 +34,7 @@ import { suffixArray } from '../bsdiff/suffix-array.js';
 import { bitPrice, RangeEncoder } from './range-coder.js';
 
 /** A candidate this long is taken without comparing paths. */
-const NICE = 96;
+const NICE = 192;
 const MAX_SEGMENT = 4096;
 const NODES = MAX_SEGMENT + NICE + 2;
 /** Hash chain entries followed per position. */
@@ -84,6 +84,7 @@ export class LzDeltaEncoder {
   private readonly candLen = new Int32Array(MAX_CANDIDATES);
   private readonly candDist = new Int32Array(MAX_CANDIDATES);
   private readonly matchLenPrice = new Int32Array(NICE + 1);
+  private readonly shiftLenPrice = new Int32Array(NICE + 1);
   private readonly repLenPrice = new Int32Array(NICE + 1);
   private readonly opKind = new Uint8Array(NODES);
   private readonly opLen = new Int32Array(NODES);
@@ -170,6 +171,7 @@ export class LzDeltaEncoder {
   private prepareLengthPrices(): void {
     for (let l = 2; l <= NICE; l++) {
       this.matchLenPrice[l] = this.model.matchLen.price(0, l - 2);
+      this.shiftLenPrice[l] = this.model.matchLen.price(1, l - 2);
       this.repLenPrice[l] = this.model.repLen.price(0, l - 2);
     }
   }
@@ -369,7 +371,7 @@ export class LzDeltaEncoder {
           }
           if (l >= NICE) continue;
           const head = this.nearPrice(s, delta);
-          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.matchLenPrice[t]!, OP_NEAR, t, delta, j);
+          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.shiftLenPrice[t]!, OP_NEAR, t, delta, j);
         }
         const cursor = this.nodeCursor[j]!;
         for (let off = -CURSOR_BACK; off <= CURSOR_FORWARD; off++) {
@@ -384,7 +386,7 @@ export class LzDeltaEncoder {
           }
           if (l >= NICE) continue;
           const head = this.cursorPrice(s, off);
-          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.matchLenPrice[t]!, OP_CURSOR, t, off, j);
+          for (let t = 2; t <= l; t++) relax(j + t, base + head + this.shiftLenPrice[t]!, OP_CURSOR, t, off, j);
         }
       }
       const count = this.findMatches(p, maxLen);
@@ -428,7 +430,7 @@ export class LzDeltaEncoder {
         for (let t = prevLen + 1; t <= l; t++) {
           // the distance context changes only up to length 5
           const cost = t <= 5 || t === prevLen + 1 ? this.bestCoding(s, d, t, r0, cursor, p) : lastCost;
-          relax(j + t, base + cost + this.matchLenPrice[t]!, this.codingKind, t, this.codingArg, j);
+          relax(j + t, base + cost + (this.codingKind === OP_MATCH ? this.matchLenPrice : this.shiftLenPrice)[t]!, this.codingKind, t, this.codingArg, j);
           lastCost = cost;
         }
         prevLen = l;
@@ -474,13 +476,13 @@ export class LzDeltaEncoder {
         rc.encodeBit(m.isCursor, s, 1);
         m.cursorOffset.encode(rc, 0, zigzag(arg));
         d = p - (this.cursor + arg);
-        m.matchLen.encode(rc, 0, length - 2);
+        m.matchLen.encode(rc, 1, length - 2);
       } else if (kind === OP_NEAR) {
         rc.encodeBit(m.isCursor, s, 0);
         rc.encodeBit(m.nearSign, 0, arg < 0 ? 1 : 0);
         m.nearMagnitude.encode(rc, 0, Math.abs(arg) - 1);
         d = reps[0]! + arg;
-        m.matchLen.encode(rc, 0, length - 2);
+        m.matchLen.encode(rc, 1, length - 2);
       } else {
         m.matchLen.encode(rc, 0, length - 2);
         m.dist.encode(rc, distContext(length), d - 1);

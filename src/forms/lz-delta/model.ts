@@ -149,7 +149,8 @@ export class Model {
   readonly isRepG2 = new Uint16Array(STATES).fill(PROB_INIT);
   readonly isRep0Long = new Uint16Array(STATES).fill(PROB_INIT);
   readonly literal = new Uint16Array(0x300 << LIT_CONTEXT_BITS).fill(PROB_INIT);
-  readonly matchLen = new NumberCoder(1);
+  /** Context 0: explicit distances; 1: shifted and cursor matches (mostly long re-synchronisations). */
+  readonly matchLen = new NumberCoder(2);
   readonly repLen = new NumberCoder(1);
   readonly dist = new NumberCoder(4);
   readonly nearMagnitude = new NumberCoder(1);
