@@ -13,7 +13,8 @@
  * Memory: 5 tables of 2^bits 16-bit counters on each side, bits growing with the new file's
  * size (given to both sides) up to 18: at most 2.5 MiB, whatever the file size. Larger tables
  * are slower than they are worth, every lookup missing the caches (esbuild 0.25.0 → 0.25.1,
- * 10 MB of differences: 93,326 B at 22 bits, 3.1 MB/s; 97,008 B at 18 bits, 4.5 MB/s).
+ * 10 MB of differences: 93,326 B at 22 bits, 3.1 MB/s; 97,008 B at 18 bits, 4.5 MB/s; with the
+ * squash tables below, 10 MB/s).
  */
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 
@@ -21,6 +22,19 @@ const INPUTS = 5;
 const MAX_TABLE_BITS = 18;
 const MIXER_SETS = 512;
 const LEARNING_RATE = 0.02;
+
+/**
+ * 1 / (1 + e^-x) for x from -20.48 to 20.48 in steps of 0.01, and the same as a 12-bit
+ * probability: tables instead of Math.exp, which took half the time of the decoder.
+ */
+const SQUASH_SCALE = 100;
+const SQUASH = new Float64Array(4097);
+const SQUASH_12 = new Uint16Array(4097);
+for (let i = 0; i <= 4096; i++) {
+  const p = 1 / (1 + Math.exp(-(i - 2048) / SQUASH_SCALE));
+  SQUASH[i] = p;
+  SQUASH_12[i] = Math.min(4095, Math.max(1, Math.round(p * 4096)));
+}
 
 /** ln(p / (1 - p)) for 12-bit probabilities. */
 const STRETCH = new Float64Array(4096);
@@ -76,10 +90,9 @@ class DiffModel {
     this.mixerBase = base;
     if (dot > 20) dot = 20;
     else if (dot < -20) dot = -20;
-    const p = 1 / (1 + Math.exp(-dot));
-    this.probability = p;
-    const p12 = Math.round(p * 4096);
-    return Math.min(4095, Math.max(1, p12));
+    const at = (dot * SQUASH_SCALE + 2048.5) | 0;
+    this.probability = SQUASH[at]!;
+    return SQUASH_12[at]!;
   }
 
   update(bit: number): void {
