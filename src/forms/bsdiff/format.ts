@@ -42,7 +42,7 @@ const CODEC_NAMES: readonly DiffCodecName[] = ['zstd', 'model', 'runs'];
  * up to 16 MiB that is at most about 1.7 s, about what a slow link (1 Mbit/s) takes for the
  * bytes saved; above, the delta is large enough for runs to be the better trade (bun 1.4.4 → 1.4.5,
  * 107 MB: 3.93 MB in runs, under bsdiff's 4.23 MB, applied in well under a second, against
- * 2.84 MB and 22 s of decoding with the model). On text (typescript.js, jquery) the model gains nothing.
+ * 2.84 MB and 13 s of decoding with the model). On text (typescript.js, jquery) the model gains nothing.
  */
 export const MODEL_MAX_NEW_SIZE = 16 << 20;
 /** The largest zstd window a delta may use: what a stock zstd decoder accepts by default. */
