@@ -43,7 +43,7 @@ const CHAIN_DEPTH = 32;
 const NEAR_SCAN = 24;
 /** The offsets from the cursor tried at every position (a deletion moves the source forward). */
 const CURSOR_BACK = 8;
-const CURSOR_FORWARD = 40;
+const CURSOR_FORWARD = 160;
 /** An explicit distance this close to the last one may be coded as a shift of it. */
 const NEAR_MAX = 1 << 16;
 const MIN_HASH_MATCH = 4;
@@ -99,8 +99,9 @@ export class LzDeltaEncoder {
     this.rc = new RangeEncoder(1024 + (next.length >> 4));
     this.hashBits = Math.min(22, Math.max(10, Math.ceil(Math.log2(this.win.length + 1))));
     this.head = new Int32Array(1 << this.hashBits).fill(-1);
-    this.chain = new Int32Array(this.win.length);
+    // the suffix array's working memory is released before the hash chain is allocated
     [this.prevLower, this.prevUpper] = nearestEarlier(this.win);
+    this.chain = new Int32Array(this.win.length);
     const start = Math.max(1, old.length);
     this.reps = Int32Array.of(start, start, start, start);
     this.state = old.length > 0 ? 7 : 0;
@@ -430,7 +431,14 @@ export class LzDeltaEncoder {
         for (let t = prevLen + 1; t <= l; t++) {
           // the distance context changes only up to length 5
           const cost = t <= 5 || t === prevLen + 1 ? this.bestCoding(s, d, t, r0, cursor, p) : lastCost;
-          relax(j + t, base + cost + (this.codingKind === OP_MATCH ? this.matchLenPrice : this.shiftLenPrice)[t]!, this.codingKind, t, this.codingArg, j);
+          relax(
+            j + t,
+            base + cost + (this.codingKind === OP_MATCH ? this.matchLenPrice : this.shiftLenPrice)[t]!,
+            this.codingKind,
+            t,
+            this.codingArg,
+            j,
+          );
           lastCost = cost;
         }
         prevLen = l;
