@@ -369,9 +369,13 @@ async function readEntry(
 ): Promise<void> {
   if (control.offset === control.current.length && (await control.atEnd()))
     throw corrupt(`the control stream ends after ${written} of ${newSize} bytes`);
-  const add = await control.uvarint();
-  const extra = await control.uvarint();
-  const zigzag = await control.uvarint();
+  // Awaited only when a number crosses the end of a piece.
+  let add = control.quickUvarint();
+  if (add < 0) add = await control.uvarint();
+  let extra = control.quickUvarint();
+  if (extra < 0) extra = await control.uvarint();
+  let zigzag = control.quickUvarint();
+  if (zigzag < 0) zigzag = await control.uvarint();
   const seek = zigzag % 2 === 1 ? -(zigzag + 1) / 2 : zigzag / 2;
   if (add > newSize - written || extra > newSize - written - add)
     throw corrupt(`an entry adds ${add} + ${extra} bytes after ${written} of ${newSize}`);
