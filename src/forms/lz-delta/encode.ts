@@ -2,11 +2,16 @@
  * The lz-delta encoder: a price-driven parse of the new file over the window old‖new-so-far.
  *
  * Candidates at each position: the four repeat distances, the last distance shifted by up to
- * ±NEAR_SCAN bytes (an insertion or deletion just before), and the matches a hash chain over
- * the whole window finds. A forward dynamic programme over up to MAX_SEGMENT positions picks
- * the cheapest path with prices read from the adaptive model at the segment's start (LZMA's
- * "optimal" parse, without its literal-then-rep look-ahead); a candidate of NICE bytes or more
- * ends the segment and is taken whole, which is what keeps long delta matches cheap to find.
+ * ±NEAR_SCAN bytes (an insertion or deletion just before), the cursor moved by −CURSOR_BACK to
+ * +CURSOR_FORWARD bytes (the old text going on after an inserted or replaced passage), the
+ * matches a hash chain over the whole window finds, and the longest earlier match, from the
+ * window's suffix array (its nearest earlier suffixes above and below, computed once). Each
+ * explicit match is priced as the cheapest of its distance, its shift of rep0 and its cursor
+ * offset. A forward dynamic programme over up to MAX_SEGMENT positions picks the cheapest path
+ * with prices read from the adaptive model at the segment's start (LZMA's "optimal" parse); a
+ * candidate of NICE bytes or more ends the segment and is taken whole, which keeps long delta
+ * matches cheap to find. Measured on typescript.js 5.5.4 → 5.6.2: hash chain depth 160 without
+ * the suffix array gave 29,177 bytes at 0.8 MB/s, depth 32 with it 25,682 at 1.1 MB/s.
  */
 import { throwIfAborted } from '../../core/errors.js';
 import {

@@ -28,10 +28,24 @@
  * distances start at the old file's length (the new file's first byte lines up with the old
  * file's first byte) and the state at "after a match" when there is an old file.
  *
- * Costs (measured on typescript.js 5.5.4 → 5.6.2, 8.9 MB; see the tests for the behaviour):
- * encoding holds the window (old+new), a 4-byte hash chain entry per window byte and 16 MiB of
- * hash heads, about 5 bytes per byte of old+new plus the output; decoding holds the output and
- * the model's tables (under 1 MiB).
+ * The cursor is where the source of the last match of 64 bytes or more ended: after an inserted
+ * passage the old text goes on at the cursor (offset 0), after a replaced or deleted one a few
+ * bytes further. Before coding, the plain literal probabilities are trained on the last MiB of
+ * the old file (both sides do it).
+ *
+ * Measured (Node 24, CPU time on a shared 2-core machine; sizes in bytes):
+ *
+ *     pair                                  lz-delta   zstd 22 dict   zstd -19 --patch-from
+ *     jquery.js 1.11.1 → 1.11.2 (283 kB)        924          1,099          1,107
+ *     typescript.js 5.5.4 → 5.6.2 (8.9 MB)   24,298         32,174         33,828
+ *     typescript package tar (22.5 MB)      116,339        139,568        159,216
+ *
+ * Encoding runs at about 1 MB/s of new data (typescript.js 1.2, the tar 1.0) and holds the
+ * window (old+new), the two nearest-earlier-suffix tables and the hash chain, 13 bytes per byte
+ * of old+new, plus the suffix array's 8 while they are built (peak 761 MB RSS for the 44.5 MB
+ * tar pair, 17 bytes per byte with Node and the inputs). Decoding runs at over 100 MB/s of
+ * output (typescript.js, the tar; copies of long matches dominate) and holds the output and
+ * under 1 MiB of model tables.
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { LzDeltaDecoder } from './decode.js';
