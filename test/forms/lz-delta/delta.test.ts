@@ -230,3 +230,25 @@ test('lz-delta: an aborted signal stops encoding and applying', () => {
     (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.ABORTED,
   );
 });
+
+test('lz-delta: random bodies behind a valid header end in DELTA_CORRUPT or some output of the declared size', () => {
+  const old = textLike(3000, 18);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 5000 }),
+      fc.uint8Array({ minLength: 0, maxLength: 200 }),
+      fc.boolean(),
+      (size, body, zeroFirst) => {
+        const header = concat(Uint8Array.of((size & 0x7f) | 0x80, size >> 7), Uint8Array.of((3000 & 0x7f) | 0x80, 3000 >> 7));
+        const coded = zeroFirst && body.length > 0 ? concat(Uint8Array.of(0), body.subarray(1)) : body;
+        try {
+          const out = applyLzDelta(old, concat(header, coded));
+          assert.equal(out.length, size);
+        } catch (error) {
+          assert.ok(SyncError.is(error) && error.code === ErrorCodes.DELTA_CORRUPT, String(error));
+        }
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
