@@ -403,3 +403,37 @@ test('a delta damaged anywhere is DELTA_CORRUPT or a result of the right size, w
     { numRuns: 200 },
   );
 });
+
+test('an old file reader with readInto gets the buffers of dropped blocks back', async () => {
+  const base = randomBytes(400_000, 61);
+  const next = concat(
+    base.subarray(300_000, 330_000),
+    base.subarray(10_000, 40_000),
+    base.subarray(310_000, 400_000),
+    base.subarray(0, 200_000),
+  );
+  const delta = encodeBsdiffDelta(base, next, { level: 3, diffCodec: 'runs' });
+  const buffers = new Set<ArrayBufferLike>();
+  let reads = 0;
+  const into: OldFileReader = {
+    size: base.length,
+    read: async () => assert.fail('read is not used when readInto is given'),
+    readInto: async (position, target) => {
+      reads++;
+      buffers.add(target.buffer);
+      target.set(base.subarray(position, position + target.length));
+      return target.length;
+    },
+  };
+  const parts: Uint8Array[] = [];
+  for await (const chunk of applyBsdiffDelta(delta, into, { oldCacheSize: 2 * 65_536 })) parts.push(chunk);
+  assert.deepEqual(concat(...parts), next);
+  assert.ok(reads > 2, `${reads} reads`);
+  assert.equal(buffers.size, 2);
+  const short: OldFileReader = { ...into, readInto: async (_position, target) => target.length - 1 };
+  const refused: Uint8Array[] = [];
+  await assert.rejects(async () => {
+    for await (const chunk of applyBsdiffDelta(delta, short)) refused.push(chunk);
+  }, isCorrupt);
+  assert.equal(refused.length, 0);
+});
