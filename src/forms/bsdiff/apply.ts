@@ -8,9 +8,10 @@
  *
  * Speed: with the diff stream in runs (runs.ts), each piece of old bytes is copied at once and
  * only the non-zero differences are added; a control entry or a run costs no await unless a
- * stream piece ends. bun 1.4.4 → 1.4.5 (107 MB, 50 k entries, 1.9 M runs) applies in about
- * 0.25 s of CPU without I/O, 0.55 s with the reads of the old file and SHA-256 of the output
- * (a 2-core machine under load). The model decodes every byte: about 10 MB/s.
+ * stream piece ends. bun 1.4.4 → 1.4.5 (107 MB, 50 k entries, 1.9 M runs) applies in
+ * 0.17–0.25 s of CPU without I/O, 0.36–0.6 s with the reads of the old file (readInto) and
+ * SHA-256 of the output, 0.6–0.8 s with `read` (a 2-core machine under load; medians vary by
+ * twice). The model decodes every byte: about 10 MB/s.
  */
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
