@@ -24,7 +24,7 @@
  *     1, isRep=1, G0=1, G1, [G2], len      match at rep1..rep3 (moved to the front)
  *
  * Numbers (lengths − 2, distances − 1, |δ| − 1) are coded as the bit length of value+1 (5-bit
- * tree), the next four bits by a tree per bit length, the rest as direct bits. The repeat
+ * tree), the next six bits by a tree per bit length, the rest as direct bits. The repeat
  * distances start at the old file's length (the new file's first byte lines up with the old
  * file's first byte) and the state at "after a match" when there is an old file.
  *

@@ -43,16 +43,13 @@ export function afterShortRep(state: number): number {
   return state < 7 ? 9 : 11;
 }
 
-/** Bits below the leading one of a number coded with adaptive probabilities. */
-const NUM_TREE_BITS = 4;
+/** Bits below the leading one of a number coded with adaptive probabilities (six rather than four: 24,298 → 24,160 bytes on typescript.js). */
+const NUM_TREE_BITS = 6;
 const NUM_SLOT_BITS = 5;
 const NUM_SLOTS = 1 << NUM_SLOT_BITS;
 const NUM_SIZE = NUM_SLOTS + NUM_SLOTS * (1 << NUM_TREE_BITS);
-/** The largest value a number coder holds: 2^32 - 2. */
-export const NUM_MAX = 2 ** 32 - 2;
-
 /**
- * Non-negative numbers below 2^32 as (bit length of value+1) by a 5-bit tree, then the top four
+ * Non-negative numbers below 2^32 as (bit length of value+1) by a 5-bit tree, then the top six
  * bits below the leading one by a tree per length, then the rest as direct bits: small values
  * (lengths of a few bytes) are learnt exactly, large ones (distances into the old file, long
  * matches) cost their magnitude.
