@@ -32,6 +32,8 @@ export {
 export { buildZsyncFile, type BuildZsyncFileOptions } from './file/build-zsync.js';
 export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } from './file/load-index.js';
 export { scanLocalFiles, type LocalScan, type ScanOptions } from './file/local-scan.js';
+export { patchKnownVersion, type KnownVersionMiss, type KnownVersionOptions, type KnownVersionPatch } from './file/known-version.js';
+export type { DeltaKind } from './forms/delta-file.js';
 export {
   diffFile,
   patchFile,
@@ -44,7 +46,7 @@ export {
 } from './file/patch-file.js';
 export type { FetchPlan } from './forms/choose-plan.js';
 export type { BlockIndex, FileDigest } from './core/index/block-index.js';
-export type { BaseDeltaForm, Codec, FramesForm, PublishedForms, WholeForm } from './core/index/published.js';
+export type { BaseCodec, BaseDeltaForm, Codec, FramesForm, PublishedForms, WholeForm } from './core/index/published.js';
 export type { IncrementalHash, StrongHash } from './core/hashing/strong-hash.js';
 export type { PatchProgress } from './core/patcher.js';
 export type { HashLengths } from './core/index/params.js';

@@ -14,18 +14,21 @@ export { nodeHash, sha256, type IncrementalHash, type StrongHash } from './hashi
 export { md4 } from './hashing/md4.js';
 export { blake2b256 } from './hashing/blake2b.js';
 export { blockLength, strongHashLength, NO_FILE_DIGEST, type BlockIndex, type FileDigest } from './index/block-index.js';
-export type { BaseDeltaForm, Codec, FramesForm, PublishedForms, WholeForm } from './index/published.js';
+export type { BaseCodec, BaseDeltaForm, Codec, FramesForm, PublishedForms, WholeForm } from './index/published.js';
 export { defaultBlockSize, defaultHashLengths, type HashLengths } from './index/params.js';
 export {
   decodeIndex,
   encodeIndex,
   readIndexHeader,
+  readIndexSummary,
+  baseDeltaName,
   isGosyncIndex,
   indexSize,
   DEFAULT_MAX_INDEX_BYTES,
   type DecodedHeader,
   type DecodeIndexOptions,
   type IndexHeader,
+  type IndexSummary,
 } from './index/format.js';
 export { IndexBuilder, buildIndex, type IndexBuilderOptions } from './index/builder.js';
 export { buildLookup, type LookupTable } from './index/lookup.js';

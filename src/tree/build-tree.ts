@@ -439,18 +439,18 @@ export class TreePublisher {
       if (b.sha256 === entry.sha256 || b.size === 0) continue;
       const baseObject = this.#objectFile(objectNames.content(b.sha256));
       if (!(await exists(baseObject))) continue;
-      const deltaPath = this.#objectFile(objectNames.delta(entry.sha256, b.sha256));
+      const deltaPath = this.#objectFile(objectNames.delta(entry.sha256, b.sha256, 'gosync'));
       let delta: number;
       if (await exists(deltaPath)) delta = await sizeOf(deltaPath);
       else {
-        const r = await writeBaseDelta(baseObject, content, this.#objectFile(objectNames.deltaPrefix(entry.sha256)), {
+        const r = await writeBaseDelta(baseObject, content, this.#objectFile(objectNames.deltaPrefix(entry.sha256, 'gosync')), {
           level: BEST,
           ...(this.#options.signal ? { signal: this.#options.signal } : {}),
         });
         delta = r.size;
         this.objectBytes += delta;
       }
-      if (delta < (entry.br ?? entry.size)) bases.push({ sha256: b.sha256, size: b.size, delta });
+      if (delta < (entry.br ?? entry.size)) bases.push({ sha256: b.sha256, size: b.size, delta, codec: 'gosync' });
     }
     return bases;
   }

@@ -30,8 +30,14 @@ export interface ManifestBase {
   sha256: string;
   /** Size of the base. */
   size: number;
-  /** Size of the compressed delta. */
+  /** Size of the delta file. */
   delta: number;
+  /**
+   * `gosync`: a gosync delta file (its first byte names its kind: zstd, LZ, bsdiff, …),
+   * named `<object>.g-<base>`. Absent: a brotli-compressed librsync delta, `<object>.d-<base>`
+   * (what manifests listed before delta files had kinds).
+   */
+  codec?: 'gosync';
 }
 
 /** A folder. */
@@ -89,8 +95,8 @@ export const objectNames = {
   content: (sha: string) => objectPath(sha),
   brotli: (sha: string) => `${objectPath(sha)}.br`,
   index: (sha: string, kind: 'plain' | 'compressed') => `${objectPath(sha)}${kind === 'compressed' ? '.z' : ''}.gosync`,
-  delta: (sha: string, baseSha: string) => `${objectPath(sha)}.d-${baseSha.slice(0, 16)}`,
-  deltaPrefix: (sha: string) => `${objectPath(sha)}.d-`,
+  delta: (sha: string, baseSha: string, codec?: 'gosync') => `${objectNames.deltaPrefix(sha, codec)}${baseSha.slice(0, 16)}`,
+  deltaPrefix: (sha: string, codec?: 'gosync') => `${objectPath(sha)}${codec === 'gosync' ? '.g-' : '.d-'}`,
 };
 
 /** Encodes a manifest as JSON (one entry per line: readable, and diffs well). */
@@ -165,11 +171,12 @@ function checkEntry(raw: unknown, at: number): TreeEntry {
         typeof r.sha256 !== 'string' ||
         !HEX64.test(r.sha256) ||
         !isInt(r.size, 0) ||
-        !isInt(r.delta, 1)
+        !isInt(r.delta, 1) ||
+        (r.codec !== undefined && r.codec !== 'gosync')
       ) {
         throw corrupt(`${where} has a bad base`);
       }
-      return { sha256: r.sha256, size: r.size, delta: r.delta };
+      return { sha256: r.sha256, size: r.size, delta: r.delta, ...(r.codec === 'gosync' ? { codec: 'gosync' as const } : {}) };
     });
   }
   return file;

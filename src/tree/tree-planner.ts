@@ -26,7 +26,15 @@ import { partName } from '../localfs/staging.js';
 import { TreeRoot } from '../localfs/tree-path.js';
 import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
 import { forEachLimit } from '../util/limit.js';
-import { DEFAULT_MAX_MANIFEST_BYTES, decodeManifest, objectNames, type FileEntry, type Manifest, type TreeEntry } from './manifest.js';
+import {
+  DEFAULT_MAX_MANIFEST_BYTES,
+  decodeManifest,
+  objectNames,
+  type FileEntry,
+  type Manifest,
+  type ManifestBase,
+  type TreeEntry,
+} from './manifest.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-types.js';
 
@@ -41,7 +49,7 @@ export interface Needed {
   action: TreeFileAction;
   /** Local path to copy from or apply a delta to. */
   from?: string;
-  delta?: { sha256: string; size: number; delta: number };
+  delta?: ManifestBase;
   index?: BlockIndex;
   scan?: FoundScan;
   report: TreeFileReport;

@@ -201,12 +201,12 @@ export class TreeStager {
   async applyDelta(n: Needed, part: string): Promise<boolean> {
     const e = n.entry;
     const delta = n.delta!;
-    const name = objectNames.delta(e.sha256, delta.sha256);
+    const name = objectNames.delta(e.sha256, delta.sha256, delta.codec);
     const source = this.#store.open(name, delta.delta);
     try {
       const r = await patchFromBase(
         { fileSize: e.size, fileDigest: { algorithm: 'sha256', digest: Buffer.from(e.sha256, 'hex') } },
-        { baseSize: delta.size, baseSha256: Buffer.from(delta.sha256, 'hex'), codec: 'brotli', size: delta.delta, name },
+        { baseSize: delta.size, baseSha256: Buffer.from(delta.sha256, 'hex'), codec: delta.codec ?? 'brotli', size: delta.delta, name },
         source,
         n.from!,
         part,
