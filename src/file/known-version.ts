@@ -86,22 +86,37 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     indexBytes += got.body.length;
     if (!got.partial)
       return { applied: false, reason: 'the server sent the whole index', index: { body: got.body, url: got.url }, indexBytes };
-    let summary = readIndexSummary(got.body);
+    // The index's last bytes so far; on a miss they are the end of the whole index.
+    const tail: Tail = {
+      bytes: got.body,
+      url: got.url,
+      ...(got.totalSize !== undefined ? { total: got.totalSize } : {}),
+      ...(got.etag ? { etag: got.etag } : {}),
+    };
+    let summary = readIndexSummary(tail.bytes);
     if (summary !== undefined && 'need' in summary) {
       // More bases than the first request covered: fetch just the bytes before it.
-      const have = got.body;
-      const total = got.totalSize;
-      const range = total === undefined ? `bytes=-${summary.need}` : `bytes=${total - summary.need}-${total - have.length - 1}`;
-      got = await httpGet(got.url, { ...get, range, maxBytes: summary.need });
+      const opts = before(tail, summary.need);
+      got = await httpGet(tail.url, { ...get, ...opts, headers: { ...get.headers, ...opts.headers }, maxBytes: 1 << 30 });
       requests++;
       indexBytes += got.body.length;
-      summary = readIndexSummary(total === undefined ? got.body : Buffer.concat([got.body, have]));
+      if (!got.partial)
+        return { applied: false, reason: 'the index changed meanwhile', index: { body: got.body, url: got.url }, indexBytes };
+      tail.bytes = tail.total === undefined ? got.body : Buffer.concat([got.body, tail.bytes]);
+      summary = readIndexSummary(tail.bytes);
     }
-    if (summary === undefined || 'need' in summary)
-      return { applied: false, reason: 'the index has no summary (an older version)', indexBytes };
+    const miss = async (reason: string): Promise<KnownVersionMiss> => {
+      const index = await wholeIndex(tail, get).catch((err: unknown) => {
+        if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+        return undefined;
+      });
+      if (index) indexBytes += index.fetched;
+      return { applied: false, reason, indexBytes, ...(index ? { index: { body: index.body, url: tail.url } } : {}) };
+    };
+    if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
     const local = await digest;
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
-    if (base === undefined) return { applied: false, reason: 'the index lists no delta from this local version', indexBytes };
+    if (base === undefined) return await miss('the index lists no delta from this local version');
     const indexName = decodeURIComponent(new URL(got.url).pathname.split('/').pop() ?? '');
     const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), got.url).href;
     // A delta larger than its result would never be published: that bounds the download.
@@ -124,6 +139,40 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
     return { applied: false, reason: `the delta did not apply (${(err as Error).message})`, indexBytes };
   }
+}
+
+/** The last bytes of the index read so far, and what the server said of the whole. */
+interface Tail {
+  bytes: Uint8Array;
+  url: string;
+  /** The index's size, from Content-Range. */
+  total?: number;
+  etag?: string;
+}
+
+/**
+ * The request options for the `need` last bytes when `tail` holds the last ones already:
+ * only the bytes before them, and (with an ETag) only if the index is still the same.
+ */
+function before(tail: Tail, need: number): Pick<HttpGetOptions, 'range' | 'headers'> {
+  if (tail.total === undefined) return { range: `bytes=-${need}` };
+  return {
+    range: `bytes=${Math.max(0, tail.total - need)}-${tail.total - tail.bytes.length - 1}`,
+    ...(tail.etag ? { headers: { 'if-range': tail.etag } } : {}),
+  };
+}
+
+/**
+ * The whole index, when the summary did not help: the bytes before the tail, so nothing
+ * is fetched twice (an index that changed meanwhile comes whole: If-Range). Undefined when
+ * the size is unknown.
+ */
+async function wholeIndex(tail: Tail, get: HttpGetOptions): Promise<{ body: Uint8Array; fetched: number } | undefined> {
+  if (tail.total === undefined || tail.total < tail.bytes.length) return undefined;
+  if (tail.total === tail.bytes.length) return { body: tail.bytes, fetched: 0 };
+  const opts = before(tail, tail.total);
+  const got = await httpGet(tail.url, { ...get, ...opts, headers: { ...get.headers, ...opts.headers }, maxBytes: tail.total });
+  return { body: got.partial ? Buffer.concat([got.body, tail.bytes]) : got.body, fetched: got.body.length };
 }
 
 /** Applies `delta` to `local`, writing `output` atomically once the result matches the summary. */

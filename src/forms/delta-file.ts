@@ -221,6 +221,17 @@ async function applyBsdiff(payload: Uint8Array, basis: string, sink: DeltaSink, 
         }
         return buf.subarray(0, got);
       },
+      async readInto(position, into) {
+        let got = 0;
+        while (got < into.length) {
+          const { bytesRead } = await fh
+            .read(into, got, into.length - got, position + got)
+            .catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got;
+      },
     };
     for await (const chunk of applyBsdiffDelta(payload, old, {
       maxNewSize: options.newSize,

@@ -83,10 +83,15 @@ test('no summary, no listed base, or a damaged delta: nothing is applied and the
   const miss = await patchKnownVersion({ local: other, indexUrl: `${server.url}app.bin.gosync` });
   assert.equal(miss.applied, false);
   assert.match((miss as { reason: string }).reason, /no delta from this local version/);
+  // A miss hands over the whole index, read as the summary plus the bytes before it: no byte twice.
+  const whole = await readFile(join(root, 'app.bin.gosync'));
+  assert.deepEqual(Buffer.from((miss as { index?: { body: Uint8Array } }).index!.body), whole);
+  assert.equal(miss.indexBytes, whole.length);
   const old = await local('plain-local.bin', v2);
   const plain = await patchKnownVersion({ local: old, indexUrl: `${server.url}plain.bin.gosync` });
   assert.equal(plain.applied, false);
   assert.match((plain as { reason: string }).reason, /no summary/);
+  assert.deepEqual(Buffer.from((plain as { index?: { body: Uint8Array } }).index!.body), await readFile(join(root, 'plain.bin.gosync')));
   const none = await patchKnownVersion({ local: join(dir, 'missing.bin'), indexUrl: `${server.url}app.bin.gosync` });
   assert.equal(none.applied, false);
   // The delta for v2 damaged on the server: refused, the local file stays v2, no temporary file.
