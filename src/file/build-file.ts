@@ -28,22 +28,22 @@ export interface BuildFileOptions extends Omit<IndexBuilderOptions, 'fileSize'> 
   threads?: number;
   /**
    * Also publish compressed forms (index format version 2): `<index>z`, the reference in
-   * independently decompressible frames (zstd by default), and, for files up to 32 MiB,
-   * `<index>.br`, the whole reference as one brotli stream (`<index>.zst` when zstd).
-   * Without it only the index is written. The CLI passes `{}` (the defaults below) unless
-   * `--no-compress`, with `level`, `frameBytes`, `whole: false` and `bases` from
-   * `--level`, `--frame-size`, `--no-whole` and `--base`.
+   * independently decompressible frames, and `<index>.br`, the whole reference as one
+   * brotli stream (`<index>.zst` when zstd). Without it only the index is written. The
+   * CLI passes {@link PUBLISH_DEFAULTS} (zstd frames, no whole stream above 32 MiB, no
+   * forms for an incompressible file) unless `--no-compress`, with `level`, `frameBytes`,
+   * `whole: false` and `bases` from `--level`, `--frame-size`, `--no-whole` and `--base`.
    */
   compress?: CompressOptions;
 }
 
 /** How the compressed forms are made. */
 export interface CompressOptions {
-  /** Codec of the frames (default zstd). */
+  /** Codec of the frames (default brotli; the CLI passes zstd). */
   codec?: Codec;
   /**
-   * Level of the frames: a zstd level 1–22 or a brotli quality 0–11, by `codec` (default
-   * zstd 19 up to 16 MiB, 9 up to 64 MiB, else 5).
+   * Level of the frames: a brotli quality 0–11 or a zstd level 1–22, by `codec` (default
+   * brotli 9 up to 64 MiB, else 5; zstd 19 up to 16 MiB, 9 up to 64 MiB, else 5).
    */
   level?: number;
   /** Codec of the whole-file stream (default brotli). */
@@ -52,14 +52,15 @@ export interface CompressOptions {
   wholeLevel?: number;
   /** Uncompressed bytes per frame, rounded to whole blocks (default 1 MiB). */
   frameBytes?: number;
-  /** Write the whole-file stream too (default: for files up to 32 MiB). */
+  /** Write the whole-file stream too (default true, up to `wholeMaxSize`). */
   whole?: boolean;
+  /** The largest file that gets a whole-file stream (default: any; the CLI passes 32 MiB). */
+  wholeMaxSize?: number;
   /**
-   * Write the frames and the whole stream even when a sample of the file does not
-   * compress (default false: an incompressible file gets neither, and its build runs at
-   * hashing speed).
+   * Write no frames and no whole stream when a sample of the file does not compress, so
+   * that its build runs at hashing speed (default false; the CLI passes true).
    */
-  always?: boolean;
+  skipIncompressible?: boolean;
   /**
    * Earlier versions of the file: for each, a compressed delta that rebuilds the new
    * file from it (`<index>d-<SHA-256 prefix of the base>`), for clients that have it.
@@ -84,6 +85,17 @@ export interface BuildReport {
   bases?: { path: string; bytes: number; baseSize: number }[];
   seconds: number;
 }
+
+/**
+ * The compression options the CLI passes (`gosync build` file and folder, and
+ * `buildTree`): zstd frames, a whole-file stream up to {@link WHOLE_MAX}, nothing for an
+ * incompressible file. See the measurements at each constant below.
+ */
+export const PUBLISH_DEFAULTS: Readonly<CompressOptions> = Object.freeze({
+  codec: 'zstd',
+  wholeMaxSize: 32 * 1024 * 1024,
+  skipIncompressible: true,
+});
 
 /** Default uncompressed bytes per frame. */
 const DEFAULT_FRAME_BYTES = 1024 * 1024;
@@ -201,7 +213,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     ...(published?.frames ? { frames: published.frames } : {}),
     ...(published?.whole ? { whole: published.whole } : {}),
     ...(published?.bases ? { bases: published.bases } : {}),
-    ...(compress && !published?.frames && !published?.whole && compress.always !== true ? { incompressible: true as const } : {}),
+    ...(formsPlan?.incompressible || (compress && !formsPlan) ? { incompressible: true as const } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -218,6 +230,7 @@ interface FormsPlan {
   whole: boolean;
   bases: readonly string[];
   fileSize: number;
+  incompressible: boolean;
 }
 
 /** The default frame level of `codec` for a file of `fileSize` bytes. */
@@ -246,10 +259,11 @@ async function planCompressedForms(
   blockSize: number,
   signal: AbortSignal | undefined,
 ): Promise<FormsPlan | undefined> {
-  const codec = options.codec ?? 'zstd';
+  const codec = options.codec ?? 'brotli';
   const wholeCodec = options.wholeCodec ?? 'brotli';
   const level = options.level ?? frameLevel(codec, fileSize);
-  const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : 11);
+  // Brotli's whole stream at 11 up to 32 MiB, at the frames' quality above (as before).
+  const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : fileSize <= WHOLE_MAX || codec !== 'brotli' ? 11 : level);
   checkLevel('level', codec, level);
   checkLevel('wholeLevel', wholeCodec, wholeLevel);
   // Deltas are brotli streams at the whole stream's quality.
@@ -257,8 +271,8 @@ async function planCompressedForms(
   const bases = options.bases ?? [];
   for (const base of bases) await regularFileSize(base, 'make a delta from the base');
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
-  const compressible = options.always === true || (await sampledRatio(input, fileSize, signal)) <= INCOMPRESSIBLE_RATIO;
-  const whole = compressible && (options.whole ?? fileSize <= WHOLE_MAX);
+  const compressible = options.skipIncompressible !== true || (await sampledRatio(input, fileSize, signal)) <= INCOMPRESSIBLE_RATIO;
+  const whole = compressible && (options.whole ?? true) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
   if (!compressible && bases.length === 0) return undefined;
   return {
     codec,
@@ -271,6 +285,7 @@ async function planCompressedForms(
     whole,
     bases,
     fileSize,
+    incompressible: !compressible,
   };
 }
 

@@ -19,7 +19,7 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
-import { buildIndexFile } from '../file/build-file.js';
+import { PUBLISH_DEFAULTS, buildIndexFile } from '../file/build-file.js';
 import { brotliParams } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -45,8 +45,8 @@ export interface BuildTreeOptions {
   name?: string;
   /**
    * Also publish compressed forms and deltas from earlier versions (default false): each
-   * large file's index with its forms (see `CompressOptions` of build-file; incompressible
-   * files get none), each small file's brotli stream. The CLI passes true unless
+   * large file's index with its forms (build-file's `PUBLISH_DEFAULTS`: zstd frames;
+   * incompressible files get none), each small file's brotli stream. The CLI passes true unless
    * `--no-compress`.
    */
   compress?: boolean;
@@ -394,7 +394,9 @@ export class TreePublisher {
     if (!(await exists(indexPath))) {
       await makeFolder(dirname(indexPath));
       const r = await buildIndexFile(content, indexPath, {
-        ...(this.#compress ? { compress: this.#options.level !== undefined ? { level: this.#options.level } : {} } : {}),
+        ...(this.#compress
+          ? { compress: { ...PUBLISH_DEFAULTS, ...(this.#options.level !== undefined ? { level: this.#options.level } : {}) } }
+          : {}),
         ...(this.#options.threads !== undefined ? { threads: this.#options.threads } : {}),
         ...(this.#options.signal ? { signal: this.#options.signal } : {}),
       });

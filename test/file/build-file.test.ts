@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { zstdDecompressSync } from 'node:zlib';
 import type { BlockSource } from '../../src/core/block-source.js';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
-import { buildIndexFile } from '../../src/file/build-file.js';
+import { PUBLISH_DEFAULTS, buildIndexFile } from '../../src/file/build-file.js';
 import { loadIndex } from '../../src/file/load-index.js';
 import { patchFile } from '../../src/file/patch-file.js';
 import { FileSource } from '../../src/sources/file-source.js';
@@ -39,11 +39,11 @@ const untouchable = (size: number): BlockSource => ({
   close: async () => {},
 });
 
-test('compress {} writes zstd frames and a brotli whole stream, listed in the index; a patch uses them', async () => {
+test('PUBLISH_DEFAULTS write zstd frames and a brotli whole stream, listed in the index; a patch uses them', async () => {
   const input = join(dir, 'app.js');
   await writeFile(input, text);
   const index = join(dir, 'app.js.gosync');
-  const r = await buildIndexFile(input, index, { compress: { frameBytes: 64 * 1024 } });
+  const r = await buildIndexFile(input, index, { compress: { ...PUBLISH_DEFAULTS, frameBytes: 64 * 1024 } });
   assert.equal(r.frames?.codec, 'zstd');
   assert.equal(r.frames?.level, 19, 'zstd 19 for a file under 16 MiB');
   assert.equal(r.frames?.count, 5);
@@ -86,13 +86,13 @@ test('compress {} writes zstd frames and a brotli whole stream, listed in the in
   assert.deepEqual(await readFile(join(dir, 'out-frames.js')), text);
 });
 
-test('incompressible input gets no compressed forms (a plain index), unless `always`', async () => {
+test('with skipIncompressible (as the CLI passes), incompressible input gets no compressed forms (a plain index); without it, it does', async () => {
   // Under the sample size (sampled whole) and over it (sampled in pieces).
   for (const size of [3 * 1024 * 1024 + 5, 5 * 1024 * 1024 + 7]) {
     const input = join(dir, 'random.bin');
     await writeFile(input, randomBytes(size, 13));
     const index = join(dir, 'random.bin.gosync');
-    const r = await buildIndexFile(input, index, { compress: {} });
+    const r = await buildIndexFile(input, index, { compress: PUBLISH_DEFAULTS });
     assert.equal(r.incompressible, true);
     assert.equal(r.frames, undefined);
     assert.equal(r.whole, undefined);
@@ -106,7 +106,7 @@ test('incompressible input gets no compressed forms (a plain index), unless `alw
     assert.deepEqual(await readFile(index), await readFile(join(dir, 'random-plain.gosync')));
   }
   const input = join(dir, 'random.bin');
-  const forced = await buildIndexFile(input, join(dir, 'forced.gosync'), { compress: { always: true, level: 1, whole: false } });
+  const forced = await buildIndexFile(input, join(dir, 'forced.gosync'), { compress: { codec: 'zstd', level: 1, whole: false } });
   assert.equal(forced.frames?.count, 6);
   assert.equal(forced.incompressible, undefined);
   assert.equal((await loadIndex(join(dir, 'forced.gosync'))).index.published?.frames?.codec, 'zstd');
@@ -115,7 +115,7 @@ test('incompressible input gets no compressed forms (a plain index), unless `alw
 test('a file that is random except for a compressible part still gets its forms', async () => {
   const input = join(dir, 'mixed.bin');
   await writeFile(input, Buffer.concat([randomBytes(5 * 1024 * 1024, 14), Buffer.concat(Array(10).fill(text))]));
-  const r = await buildIndexFile(input, join(dir, 'mixed.gosync'), { compress: { level: 3, whole: false } });
+  const r = await buildIndexFile(input, join(dir, 'mixed.gosync'), { compress: { ...PUBLISH_DEFAULTS, level: 3, whole: false } });
   assert.equal(r.incompressible, undefined);
   assert.equal(r.frames?.codec, 'zstd');
 });
@@ -124,7 +124,8 @@ test('brotli frames and a zstd whole stream when asked; a level outside the code
   const input = join(dir, 'other.js');
   await writeFile(input, text.subarray(0, 300_000));
   const index = join(dir, 'other.js.gosync');
-  const r = await buildIndexFile(input, index, { compress: { codec: 'brotli', wholeCodec: 'zstd' } });
+  // The library's defaults are brotli frames (as before zstd existed); the CLI passes zstd.
+  const r = await buildIndexFile(input, index, { compress: { wholeCodec: 'zstd' } });
   assert.equal(r.frames?.codec, 'brotli');
   assert.equal(r.frames?.level, 9);
   assert.equal(r.whole?.codec, 'zstd');
@@ -143,7 +144,13 @@ test('brotli frames and a zstd whole stream when asked; a level outside the code
   assert.equal(p.plan, 'whole');
   assert.deepEqual(await readFile(join(dir, 'other-out.js')), text.subarray(0, 300_000));
 
-  for (const compress of [{ level: 23 }, { level: 0 }, { codec: 'brotli' as const, level: 12 }, { wholeLevel: 12 }, { level: 2.5 }]) {
+  for (const compress of [
+    { codec: 'zstd' as const, level: 23 },
+    { codec: 'zstd' as const, level: 0 },
+    { level: 12 },
+    { wholeLevel: 12 },
+    { level: 2.5 },
+  ]) {
     const out = join(dir, 'bad.gosync');
     await assert.rejects(buildIndexFile(input, out, { compress }), RangeError, JSON.stringify(compress));
     assert.deepEqual(

@@ -1,6 +1,6 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
-import { type BuildReport, type CompressOptions, buildIndexFile } from '../../file/build-file.js';
+import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS, buildIndexFile } from '../../file/build-file.js';
 import { buildZsyncFile } from '../../file/build-zsync.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
@@ -122,6 +122,7 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
   const compress =
     format === 'gosync' && !values['no-compress']
       ? {
+          ...PUBLISH_DEFAULTS,
           ...(level !== undefined ? { level } : {}),
           ...(frameBytes ? { frameBytes } : {}),
           ...(values['no-whole'] ? { whole: false } : {}),
