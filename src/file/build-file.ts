@@ -15,6 +15,7 @@ import type { Codec, PublishedForms } from '../core/index/published.js';
 import { READ_SIZE } from '../core/read-size.js';
 import { CODEC_LEVELS, sampleRatio, writeFrames, writeWhole } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
+import type { DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
 import type { RecordsResult, RecordsTask } from '../workers/tasks.js';
@@ -82,7 +83,14 @@ export interface BuildReport {
   whole?: { path: string; bytes: number; codec: Codec; level: number };
   /** Set when compressed forms were asked for but a sample of the file did not compress: none were written. */
   incompressible?: true;
-  bases?: { path: string; bytes: number; baseSize: number }[];
+  bases?: {
+    path: string;
+    bytes: number;
+    baseSize: number;
+    /** The kind of delta kept (the smallest), and the size of every kind made. */
+    kind: DeltaKind;
+    sizes: Partial<Record<DeltaKind, number>>;
+  }[];
   seconds: number;
 }
 
@@ -391,7 +399,9 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       ? { frames: { path: framesPath, bytes: framesResult.bytes, count: framesResult.frameSizes.length, frameBytes, codec, level } }
       : {}),
     ...(wholeBytes !== undefined ? { whole: { path: wholePath, bytes: wholeBytes, codec: wholeCodec, level: wholeLevel } } : {}),
-    ...(bases.length > 0 ? { bases: bases.map((b) => ({ path: b.path, bytes: b.size, baseSize: b.baseSize })) } : {}),
+    ...(bases.length > 0
+      ? { bases: bases.map((b) => ({ path: b.path, bytes: b.size, baseSize: b.baseSize, kind: b.kind, sizes: b.sizes })) }
+      : {}),
   };
 }
 

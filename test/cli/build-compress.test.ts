@@ -146,3 +146,24 @@ test('build <folder>: compressed forms by default, none with --no-compress; --le
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--no-compress cannot go with/);
 });
+
+test('--history <n> publishes a delta from each of the last n versions and keeps only those', async () => {
+  const work = join(dir, 'history');
+  await mkdir(work);
+  const file = join(work, 'app.js');
+  const versions: Buffer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const v = Buffer.concat([text.subarray(0, 50_000 * i), Buffer.from(`/* release ${i} */\n`), text.subarray(50_000 * i)]);
+    versions.push(v);
+    await writeFile(file, v);
+    const r = await runCli(['build', '--json', '--history', '2', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout).bases ?? []).length, i, `build ${i}`);
+  }
+  const loaded = await loadIndex(join(work, 'app.js.gosync'));
+  assert.equal(loaded.index.published?.bases?.length, 2);
+  assert.equal((await readdir(join(work, 'app.js.gosync-versions'))).length, 2, 'two versions kept');
+  const refused = await runCli(['build', '--history', '2', '--no-compress', file]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--history/);
+});

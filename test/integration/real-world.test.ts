@@ -100,12 +100,13 @@ for (const pair of pairs) {
     const zsyncBytes = (await n.bytesSent()) - before;
 
     // gosync at its defaults.
-    const built = await runCli(['build', '-q', published]);
+    // At its defaults the build also compresses (zstd -19 frames, brotli 11): slow on a loaded machine.
+    const built = await runCli(['build', '-q', published], { timeoutMs: 280_000 });
     assert.equal(built.code, 0, built.stderr);
     const local = join(dir, `${pair.name}.local`);
     await copyFile(oldFile, local);
     before = await n.bytesSent();
-    const r = await runCli(['patch', '--json', local, `${n.url}${pair.name}.gosync`]);
+    const r = await runCli(['patch', '--json', local, `${n.url}${pair.name}.gosync`], { timeoutMs: 280_000 });
     assert.equal(r.code, 0, r.stderr);
     const gosyncBytes = (await n.bytesSent()) - before;
     assert.deepEqual(await readFile(local), newBytes, 'gosync reproduced the file');

@@ -29,8 +29,12 @@ Options:
                           64 MiB, else 5)
       --frame-size <n>    uncompressed bytes per frame (default 1M)
       --no-whole          do not write the whole-file stream
-      --base <file>       an earlier version of the file (repeatable): also publish a
-                          compressed delta from it, for clients that have exactly it
+      --base <file>       an earlier version of the file (repeatable): also publish the
+                          smallest delta from it (zstd, LZ or bsdiff-class, each checked),
+                          for clients that have exactly it; they fetch only the index's
+                          last 57 bytes and that delta
+      --history <n>       keep the last <n> published versions in <index>-versions/ and
+                          publish a delta from each, as --base does (default 0)
       --json              print a JSON report on stdout
   -t, --threads <n>       worker threads for hashing (default: every core)
   -q, --quiet             no progress on stderr
@@ -53,6 +57,7 @@ export const BUILD_FILE_OPTIONS = {
   'frame-size': { type: 'string' },
   'no-whole': { type: 'boolean' },
   base: { type: 'string', multiple: true },
+  history: { type: 'string' },
 } as const;
 
 const BUILD_OPTIONS = mergeForms(BUILD_FILE_OPTIONS, BUILD_TREE_OPTIONS);
@@ -65,6 +70,17 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   const values = formValues(line, BUILD_FILE_OPTIONS);
   const settings = fileSettings(values, line.positionals);
   const { input, format, threads } = settings;
+  const indexPath = values.output ?? `${input}.${format === 'zsync' ? 'zsync' : 'gosync'}`;
+  const history = intOption(values.history, 'history') ?? 0;
+  if (history > 0 && !settings.compress)
+    throw new UsageError('--history is for the gosync format with compressed forms (not --no-compress)');
+  if (history > 0 && settings.compress) {
+    const { historyBases } = await import('../../file/history.js');
+    settings.compress = {
+      ...settings.compress,
+      bases: [...(settings.compress.bases ?? []), ...(await historyBases(input, indexPath, history))],
+    };
+  }
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
     ...(settings.blockSize ? { blockSize: settings.blockSize } : {}),
@@ -74,18 +90,20 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   // The .zsync writer hashes on the main thread (MD4 at about 600 MB/s); --threads applies to the gosync format.
   const report =
     format === 'zsync'
-      ? await buildZsyncFile(input, values.output ?? `${input}.zsync`, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch(
-          (err: unknown) => {
-            // A header value zsync clients could not read (a control character, a line over 1023 bytes).
-            throw err instanceof RangeError ? new UsageError(err.message) : err;
-          },
-        )
-      : await buildIndexFile(input, values.output ?? `${input}.gosync`, {
+      ? await buildZsyncFile(input, indexPath, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch((err: unknown) => {
+          // A header value zsync clients could not read (a control character, a line over 1023 bytes).
+          throw err instanceof RangeError ? new UsageError(err.message) : err;
+        })
+      : await buildIndexFile(input, indexPath, {
           ...common,
           ...(values.url ? { url: values.url } : {}),
           ...(threads ? { threads } : {}),
           ...(settings.compress ? { compress: settings.compress } : {}),
         });
+  if (history > 0) {
+    const { recordVersion } = await import('../../file/history.js');
+    await recordVersion(input, indexPath, history);
+  }
   progress.done();
   if (values.json) ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
   else ctx.stdout.write(summary(report));
@@ -138,7 +156,9 @@ function summary(report: BuildReport): string {
     'frames' in report && report.frames
       ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, ${report.frames.codec} ${report.frames.level})` +
         (report.whole ? `, whole ${formatBytes(report.whole.bytes)} (${report.whole.codec} ${report.whole.level})` : '') +
-        (report.bases ? report.bases.map((b) => `, delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('') : '')
+        (report.bases
+          ? report.bases.map((b) => `, ${b.kind} delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('')
+          : '')
       : '';
   return `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`;
 }
