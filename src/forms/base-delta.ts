@@ -13,10 +13,11 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createBrotliCompress, zstdDecompressSync, constants as zc } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
-import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, applyDeltaFile, deltaFile, encodeZstdDelta, type DeltaKind } from './delta-file.js';
-import { encodeBsdiffDelta } from './bsdiff/format.js';
+import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, applyDeltaFile, deltaFile, type DeltaKind } from './delta-file.js';
 import { applyBsdiffDelta } from './bsdiff/apply.js';
-import { encodeLzDelta, applyLzDelta } from './lz-delta/mod.js';
+import { applyLzDelta } from './lz-delta/mod.js';
+import { encodeDeltaPayloads } from './delta-encode.js';
+import { availableParallelism } from 'node:os';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../formats/librsync-signature.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -60,6 +61,8 @@ export interface BaseDeltaOptions {
   level: number;
   /** Only these kinds (default: every kind the sizes allow, see {@link deltaKindsFor}). */
   kinds?: readonly DeltaKind[];
+  /** Kinds made at once on worker threads (default: every core; 1 makes them here, one by one). */
+  threads?: number;
   signal?: AbortSignal;
 }
 
@@ -82,9 +85,13 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   const baseSha256 = new Uint8Array(createHash('sha256').update(old).digest());
   const sizes: Partial<Record<DeltaKind, number>> = {};
   let best: { kind: DeltaKind; payload: Uint8Array } | undefined;
-  for (const kind of kinds) {
+  const payloads = await encodeDeltaPayloads(kinds, old, next, {
+    threads: options.threads ?? availableParallelism(),
+    ...(signal ? { signal } : {}),
+  });
+  for (const [i, kind] of kinds.entries()) {
     throwIfAborted(signal);
-    const payload = encodeKind(kind, old, next);
+    const payload = payloads[i]!;
     if (!(await appliesTo(kind, payload, old, next))) continue;
     sizes[kind] = payload.length + 1;
     if (best === undefined || payload.length < best.payload.length) best = { kind, payload };
@@ -113,12 +120,6 @@ export function deltaKindsFor(baseSize: number, inputSize: number): DeltaKind[] 
   if (largest <= IN_MEMORY_MAX) return ['zstd', 'lz', 'bsdiff', 'librsync'];
   if (largest <= BSDIFF_MAX) return ['bsdiff', 'librsync'];
   return ['librsync'];
-}
-
-function encodeKind(kind: Exclude<DeltaKind, 'librsync'>, old: Uint8Array, next: Uint8Array): Uint8Array {
-  if (kind === 'zstd') return encodeZstdDelta(old, next);
-  if (kind === 'lz') return encodeLzDelta(old, next);
-  return encodeBsdiffDelta(old, next);
 }
 
 /** True when `payload` of `kind` rebuilds `next` from `old` exactly. */

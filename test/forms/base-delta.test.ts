@@ -202,3 +202,21 @@ test('a base that cannot be read is an IO error naming it, and nothing is writte
     [],
   );
 });
+
+test('large inputs are encoded on worker threads, with the same result as on the calling thread', async () => {
+  const big = randomBytes(1_200_000, 90);
+  const bigNext = concat(big.subarray(0, 600_000), randomBytes(2000, 91), big.subarray(600_000));
+  const b = join(dir, 'big-v1.bin');
+  const n = join(dir, 'big-v2.bin');
+  await writeFile(b, big);
+  await writeFile(n, bigNext);
+  const threaded = await writeBaseDelta(b, n, join(dir, 'big-threads-'), { level: 5, threads: 2 });
+  const inline = await writeBaseDelta(b, n, join(dir, 'big-inline-'), { level: 5, threads: 1 });
+  assert.deepEqual(threaded.sizes, inline.sizes);
+  assert.deepEqual(await readFile(threaded.path), await readFile(inline.path));
+  const aborted = AbortSignal.abort();
+  await assert.rejects(
+    writeBaseDelta(b, n, join(dir, 'big-aborted-'), { level: 5, threads: 2, signal: aborted }),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.ABORTED,
+  );
+});

@@ -1,0 +1,82 @@
+/**
+ * Making the payload of one kind of delta held in memory (zstd, LZ, bsdiff-class), on the
+ * calling thread or on worker threads side by side.
+ *
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
+import { encodeBsdiffDelta } from './bsdiff/format.js';
+import { encodeZstdDelta, type DeltaKind } from './delta-file.js';
+import { encodeLzDelta } from './lz-delta/mod.js';
+
+/** The kinds made from the whole base and new version in memory. */
+export type EncodedKind = Exclude<DeltaKind, 'librsync'>;
+
+/** The payload of `kind` turning `old` into `next`. */
+export function encodeDeltaPayload(kind: EncodedKind, old: Uint8Array, next: Uint8Array): Uint8Array {
+  if (kind === 'zstd') return encodeZstdDelta(old, next);
+  if (kind === 'lz') return encodeLzDelta(old, next);
+  return encodeBsdiffDelta(old, next);
+}
+
+/**
+ * Below this many bytes of old plus new, the kinds are made one after the other here:
+ * a worker's start (tens of milliseconds) and the copies cost more than they save.
+ */
+const WORKERS_MIN_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The payload of every kind, in the order given: on up to `threads` worker threads at
+ * once for large inputs (each worker gets its own copy of both versions), else here.
+ */
+export async function encodeDeltaPayloads(
+  kinds: readonly EncodedKind[],
+  old: Uint8Array,
+  next: Uint8Array,
+  options: { threads: number; signal?: AbortSignal },
+): Promise<Uint8Array[]> {
+  if (options.threads <= 1 || kinds.length <= 1 || old.length + next.length < WORKERS_MIN_BYTES) {
+    return kinds.map((kind) => encodeDeltaPayload(kind, old, next));
+  }
+  const results: Uint8Array[] = new Array(kinds.length);
+  let nextKind = 0;
+  const lane = async () => {
+    while (nextKind < kinds.length) {
+      const i = nextKind++;
+      results[i] = await inWorker(kinds[i]!, old, next, options.signal);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.threads, kinds.length) }, lane));
+  return results;
+}
+
+function inWorker(kind: EncodedKind, old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./delta-worker.js', import.meta.url));
+    const stop = () => {
+      void worker.terminate();
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    const done = () => {
+      signal?.removeEventListener('abort', stop);
+      void worker.terminate();
+    };
+    worker.once('message', (m: { payload?: Uint8Array; error?: string }) => {
+      done();
+      if (m.payload) resolve(m.payload);
+      else reject(new SyncError(ErrorCodes.WORKER, `Cannot make the ${kind} delta: ${m.error}`));
+    });
+    worker.once('error', (error) => {
+      done();
+      reject(new SyncError(ErrorCodes.WORKER, `Cannot make the ${kind} delta: ${error.message}`, { cause: error }));
+    });
+    // A worker that ends without an answer (out of memory, killed): settled here, once.
+    worker.once('exit', (code) => {
+      signal?.removeEventListener('abort', stop);
+      reject(new SyncError(ErrorCodes.WORKER, `Cannot make the ${kind} delta: the worker stopped (exit code ${code})`));
+    });
+    worker.postMessage({ kind, old, next });
+  });
+}
