@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { open, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
@@ -207,32 +207,7 @@ async function applyBsdiff(payload: Uint8Array, basis: string, sink: DeltaSink, 
   const fh = await open(basis, 'r').catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
   try {
     const { size } = await fh.stat();
-    const old: OldFileReader = {
-      size,
-      async read(position, length) {
-        const buf = Buffer.allocUnsafe(length);
-        let got = 0;
-        while (got < length) {
-          const { bytesRead } = await fh
-            .read(buf, got, length - got, position + got)
-            .catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        return buf.subarray(0, got);
-      },
-      async readInto(position, into) {
-        let got = 0;
-        while (got < into.length) {
-          const { bytesRead } = await fh
-            .read(into, got, into.length - got, position + got)
-            .catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        return got;
-      },
-    };
+    const old = fileReader(fh, size, basis);
     for await (const chunk of applyBsdiffDelta(payload, old, {
       maxNewSize: options.newSize,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -242,6 +217,29 @@ async function applyBsdiff(payload: Uint8Array, basis: string, sink: DeltaSink, 
   } finally {
     await fh.close();
   }
+}
+
+/** Random reads of the base through its file handle. */
+function fileReader(fh: FileHandle, size: number, basis: string): OldFileReader {
+  const fill = async (into: Uint8Array, position: number): Promise<number> => {
+    let got = 0;
+    while (got < into.length) {
+      const { bytesRead } = await fh
+        .read(into, got, into.length - got, position + got)
+        .catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  };
+  return {
+    size,
+    async read(position, length) {
+      const buf = Buffer.allocUnsafe(length);
+      return buf.subarray(0, await fill(buf, position));
+    },
+    readInto: (position, into) => fill(into, position),
+  };
 }
 
 async function applyLibrsync(payload: Uint8Array, basis: string, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {

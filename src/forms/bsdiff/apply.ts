@@ -72,18 +72,30 @@ class StreamReader {
     this.chunks = inflate[Symbol.asyncIterator]();
   }
 
+  /**
+   * The next piece, asked for as soon as the one before arrived: the stream decompresses it
+   * on the thread pool while this one is used (without it the thread waited for each piece:
+   * 0.55 of the 0.95 s the bun delta took to apply was idle, node --cpu-prof).
+   */
+  private pending: Promise<IteratorResult<Buffer>> | undefined;
+
   /** Makes a byte available; false at the end of the stream. */
   async fill(): Promise<boolean> {
     while (this.offset === this.current.length) {
       let step: IteratorResult<Buffer>;
       try {
-        step = await this.chunks.next();
+        step = await (this.pending ?? this.chunks.next());
       } catch (cause) {
+        this.pending = undefined;
         throw corrupt(`the ${this.name} stream does not decompress`, cause);
       }
+      this.pending = undefined;
       if (step.done) return false;
       this.current = step.value;
       this.offset = 0;
+      this.pending = this.chunks.next();
+      // Rejections are reported when the piece is awaited (above), or dropped at close.
+      this.pending.catch(() => {});
     }
     return true;
   }
@@ -144,6 +156,10 @@ class StreamReader {
 
   /** Stops the decompression; a stream not read to its end may fail as it stops, which says nothing more. */
   async close(): Promise<void> {
+    try {
+      await this.pending;
+    } catch {}
+    this.pending = undefined;
     try {
       await this.chunks.return?.();
     } catch {}
