@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { SyncError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
 import { UsageError, nodeVersionProblem } from './usage.js';
+import { printable } from './printable.js';
 
 const mainHelp = `Usage: gosync <command> [options]
 
@@ -90,12 +91,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`gosync ${name}: ${err.message}\nRun "gosync ${name} --help" for usage.\n`);
+      process.stderr.write(`gosync ${name}: ${printable(err.message)}\nRun "gosync ${name} --help" for usage.\n`);
       return 2;
     }
     if (SyncError.is(err)) {
       // `quiet`: already reported elsewhere (serve --stdio: to the client).
-      if ((err as { quiet?: unknown }).quiet !== true) process.stderr.write(`gosync ${name}: ${err.message} [${err.code}]\n`);
+      if ((err as { quiet?: unknown }).quiet !== true) process.stderr.write(`gosync ${name}: ${printable(err.message)} [${err.code}]\n`);
       return 1;
     }
     process.stderr.write(`gosync ${name}: ${(err as Error)?.stack ?? String(err)}\n`);

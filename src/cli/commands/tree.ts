@@ -7,6 +7,7 @@ import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, type Values, formatBytes, intOption, levelOption } from '../usage.js';
+import { printable } from '../printable.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
 export function isManifestLocation(location: string): boolean {
@@ -89,7 +90,7 @@ export async function buildTreeCommand(
   });
   progress.done();
   for (const s of report.skipped)
-    ctx.stderr.write(`gosync: skipped ${s} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
+    ctx.stderr.write(`gosync: skipped ${printable(s)} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
   if (values.json) {
     ctx.stdout.write(`${JSON.stringify({ index: report.manifest, ...report })}\n`);
     return;
@@ -147,10 +148,10 @@ const ACTION: Record<TreeFileReport['action'], string> = {
 function printFiles(ctx: CommandContext, report: TreeDiffReport): void {
   for (const f of report.files) {
     if (f.action === 'unchanged' || f.action === 'metadata') continue;
-    const from = f.from ? ` from ${f.from}` : '';
+    const from = f.from ? ` from ${printable(f.from)}` : '';
     const plan = f.plan ? ` (${f.plan})` : '';
     ctx.stdout.write(
-      `${ACTION[f.action].padEnd(9)} ${f.path}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`,
+      `${ACTION[f.action].padEnd(9)} ${printable(f.path)}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`,
     );
   }
 }
@@ -210,7 +211,7 @@ export async function treeCommand(
 
 function printDiff(ctx: CommandContext, report: TreeDiffReport): void {
   printFiles(ctx, report);
-  for (const p of report.extraneous) ctx.stdout.write(`extra     ${p} (removed with --delete)\n`);
+  for (const p of report.extraneous) ctx.stdout.write(`extra     ${printable(p)} (removed with --delete)\n`);
   const t = report.totals;
   ctx.stdout.write(
     `${t.files} files, ${t.changed} to update: reuse ${formatBytes(t.reusedBytes)}, fetch ${formatBytes(t.fetchBytes)} ` +
@@ -220,7 +221,7 @@ function printDiff(ctx: CommandContext, report: TreeDiffReport): void {
 
 function printPatch(ctx: CommandContext, dir: string, report: TreePatchReport): void {
   printFiles(ctx, report);
-  for (const p of report.deleted) ctx.stdout.write(`deleted   ${p}\n`);
+  for (const p of report.deleted) ctx.stdout.write(`deleted   ${printable(p)}\n`);
   const t = report.totals;
   ctx.stdout.write(
     `${dir}: ${t.files} files, ${t.changed} updated, ${report.deleted.length} removed; received ${formatBytes(report.receivedBytes)} in ${report.requests} requests ` +
