@@ -17,10 +17,10 @@ export interface Validators {
   mtimeSeconds: number;
 }
 
-/** The validators of a file: a strong ETag from size, mtime (nanoseconds) and inode, and its mtime in seconds. */
+/** The validators of a file: a strong ETag from size and mtime (nanoseconds; no inode number: it would tell about the host), and its mtime in seconds. */
 export function validatorsOf(st: BigIntStats): Validators {
   return {
-    etag: `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}-${st.ino.toString(16)}"`,
+    etag: `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`,
     mtimeSeconds: Math.floor(Number(st.mtimeMs) / 1000),
   };
 }

@@ -6,8 +6,12 @@
  * with 403 (so `%2e%2e`, `%2F` and `%00` cannot smuggle a traversal past the check). Empty
  * and `.` segments are dropped, so `//etc/passwd` maps to `<root>/etc/passwd`. The result
  * is resolved with `realpath` and must stay inside the real path of the root: symlinks that
- * point inside the root are followed, symlinks escaping it answer 403. Query strings are
- * ignored. Malformed percent-encoding answers 400.
+ * point inside the root are followed. Every refusal that depends on the file system (a
+ * symlink escaping the root, a missing or unreadable file) answers 404, so the answers do
+ * not tell what exists outside the root or what is unreadable. Dot-files (any segment
+ * starting with `.`: `.env`, `.git/config`, a publisher's temporary files) answer 404 too
+ * unless they are asked for. Query strings are ignored. Malformed percent-encoding
+ * answers 400.
  *
  * @module
  */
@@ -18,7 +22,7 @@ import { join, resolve, sep } from 'node:path';
 import { ioError } from '../core/errors.js';
 
 /** Why a request path was refused, or the segments it maps to. */
-export type PathResult = { ok: true; segments: string[] } | { ok: false; status: 400 | 403 };
+export type PathResult = { ok: true; segments: string[] } | { ok: false; status: 400 | 403 | 404 };
 
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
 
@@ -26,7 +30,7 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
  * Splits the path of a request target into decoded segments, refusing traversal.
  * Accepts origin-form (`/a/b?q`) and absolute-form (`http://host/a/b`) targets.
  */
-export function requestPathSegments(target: string): PathResult {
+export function requestPathSegments(target: string, options: { dotfiles?: boolean } = {}): PathResult {
   let path = target;
   const absolute = ABSOLUTE_FORM.exec(path);
   if (absolute !== null) path = path.slice(absolute[0].length) || '/';
@@ -44,6 +48,7 @@ export function requestPathSegments(target: string): PathResult {
     }
     if (segment === '' || segment === '.') continue;
     if (segment === '..' || /[/\\\0]/.test(segment)) return { ok: false, status: 403 };
+    if (segment.startsWith('.') && options.dotfiles !== true) return { ok: false, status: 404 };
     segments.push(segment);
   }
   return { ok: true, segments };
@@ -54,19 +59,21 @@ export function isInsideRoot(rootReal: string, real: string): boolean {
   return real === rootReal || real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
 }
 
-/** The status a failed `realpath` or `open` answers: 403 when permission was denied, else 404. */
-export function statusOfFsError(err: unknown): 403 | 404 {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EACCES' || code === 'EPERM' ? 403 : 404;
+/**
+ * The status a failed `realpath` or `open` answers: always 404, whatever the cause (a
+ * permission error answered 403 would tell that the file exists).
+ */
+export function statusOfFsError(_err: unknown): 404 {
+  return 404;
 }
 
 /** Where decoded segments lead: a real path inside the root, or the status refusing them. */
-export type ResolvedPath = { ok: true; real: string } | { ok: false; status: 403 | 404 };
+export type ResolvedPath = { ok: true; real: string } | { ok: false; status: 404 };
 
 /**
  * Resolves `segments` under `rootReal` (the root's own real path) with `realpath`, so that
- * symlinks are followed; a path that does not exist answers 404, one that lands outside the
- * root 403.
+ * symlinks are followed; a path that does not exist, or that lands outside the root,
+ * answers 404 (the same answer, so that outside files cannot be probed).
  */
 export async function resolveInsideRoot(rootReal: string, segments: readonly string[]): Promise<ResolvedPath> {
   let real: string;
@@ -75,7 +82,7 @@ export async function resolveInsideRoot(rootReal: string, segments: readonly str
   } catch (err) {
     return { ok: false, status: statusOfFsError(err) };
   }
-  return isInsideRoot(rootReal, real) ? { ok: true, real } : { ok: false, status: 403 };
+  return isInsideRoot(rootReal, real) ? { ok: true, real } : { ok: false, status: 404 };
 }
 
 /** A system-style error for a condition found by a check rather than raised by a call. */

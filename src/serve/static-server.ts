@@ -15,8 +15,10 @@
  *
  * See request-path.ts: the path is split before percent-decoding, traversal is refused with
  * 403, and the real path must stay inside the real path of the root (symlinks inside the
- * root are followed, symlinks escaping it answer 403). Directories, sockets and other
- * non-regular files answer 404 (there is no directory listing).
+ * root are followed, symlinks escaping it answer 404, as a missing or unreadable file does:
+ * no answer tells what exists outside). Dot-files answer 404 unless `dotfiles` is set.
+ * Directories, sockets and other non-regular files answer 404 (there is no directory
+ * listing).
  *
  * The symlink check and the `open` are two steps: a process that can replace files inside
  * the root between them can win a race. The server is meant for folders you publish, not for
@@ -65,6 +67,8 @@ export interface StaticServerOptions {
   signal?: AbortSignal;
   /** Receives one access-log line per finished request, when given. */
   log?: (line: string) => void;
+  /** Serve dot-files (names starting with `.`) too. Default false: they answer 404. */
+  dotfiles?: boolean;
 }
 
 /** A running server from {@link startStaticServer}. */
@@ -115,6 +119,7 @@ export function accessLogLine(
 class StaticFileServer implements StaticServer {
   readonly stats = { requests: 0, bodyBytes: 0 };
   readonly #rootReal: string;
+  readonly #dotfiles: boolean;
   readonly #log: ((line: string) => void) | undefined;
   readonly #http: Server;
   readonly #inFlight = new Set<Promise<void>>();
@@ -126,9 +131,10 @@ class StaticFileServer implements StaticServer {
     void this.close();
   };
 
-  constructor(rootReal: string, log: ((line: string) => void) | undefined) {
+  constructor(rootReal: string, log: ((line: string) => void) | undefined, dotfiles = false) {
     this.#rootReal = rootReal;
     this.#log = log;
+    this.#dotfiles = dotfiles;
     this.#http = createServer({ keepAliveTimeout: 5000 }, (req, res) => this.#onRequest(req, res));
   }
 
@@ -216,7 +222,7 @@ class StaticFileServer implements StaticServer {
       ex.sendText(405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
       return;
     }
-    const parsed = requestPathSegments(req.url ?? '/');
+    const parsed = requestPathSegments(req.url ?? '/', { dotfiles: this.#dotfiles });
     if (!parsed.ok) {
       ex.sendText(parsed.status, STATUS_TEXT[parsed.status], {}, head);
       return;
@@ -310,7 +316,7 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`port must be an integer in [0, 65535], got ${String(port)}`);
   }
-  const server = new StaticFileServer(await realRootDirectory(options.root), options.log);
+  const server = new StaticFileServer(await realRootDirectory(options.root), options.log, options.dotfiles === true);
   await server.listen(host, port);
   await server.closeOn(options.signal);
   return server;

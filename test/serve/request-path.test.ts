@@ -20,7 +20,8 @@ describe('requestPathSegments', () => {
     assert.deepEqual(requestPathSegments('/./a/./b/'), { ok: true, segments: ['a', 'b'] });
     assert.deepEqual(requestPathSegments('/a%20b%25.bin'), { ok: true, segments: ['a b%.bin'] });
     assert.deepEqual(requestPathSegments('/%2e'), { ok: true, segments: [] });
-    assert.deepEqual(requestPathSegments('/...'), { ok: true, segments: ['...'] });
+    assert.deepEqual(requestPathSegments('/...', { dotfiles: true }), { ok: true, segments: ['...'] });
+    assert.deepEqual(requestPathSegments('/...'), { ok: false, status: 404 }, 'a dot-file unless asked for');
   });
 
   test('query and fragment are cut before decoding, so they cannot add segments', () => {
@@ -48,6 +49,16 @@ describe('requestPathSegments', () => {
   });
 });
 
+describe('dot-files', () => {
+  test('a segment starting with "." is 404 unless dot-files are served', () => {
+    for (const target of ['/.env', '/.git/config', '/sub/.hidden', '/.app.bin.gosync-tmp']) {
+      assert.deepEqual(requestPathSegments(target), { ok: false, status: 404 }, target);
+    }
+    assert.deepEqual(requestPathSegments('/.git/config', { dotfiles: true }), { ok: true, segments: ['.git', 'config'] });
+    assert.deepEqual(requestPathSegments('/a.b/c.txt'), { ok: true, segments: ['a.b', 'c.txt'] });
+  });
+});
+
 describe('isInsideRoot', () => {
   test('the root and paths under it are inside; a sibling sharing its prefix is not', () => {
     assert.ok(isInsideRoot('/srv/root', '/srv/root'));
@@ -59,10 +70,10 @@ describe('isInsideRoot', () => {
 });
 
 describe('statusOfFsError', () => {
-  test('permission errors are 403, anything else 404', () => {
+  test('every failure is 404, permission errors included (a 403 would tell that the file exists)', () => {
     const err = (code?: string) => Object.assign(new Error('x'), code === undefined ? {} : { code });
-    assert.equal(statusOfFsError(err('EACCES')), 403);
-    assert.equal(statusOfFsError(err('EPERM')), 403);
+    assert.equal(statusOfFsError(err('EACCES')), 404);
+    assert.equal(statusOfFsError(err('EPERM')), 404);
     assert.equal(statusOfFsError(err('ENOENT')), 404);
     assert.equal(statusOfFsError(err('ENOTDIR')), 404);
     assert.equal(statusOfFsError(err('ELOOP')), 404);
@@ -99,9 +110,9 @@ describe('resolveInsideRoot and realRootDirectory', () => {
     assert.deepEqual(await resolveInsideRoot(root, ['sub']), { ok: true, real: join(root, 'sub') });
   });
 
-  test('a symlink out of the root is 403; a missing path or a dangling link is 404', async () => {
-    assert.deepEqual(await resolveInsideRoot(root, ['outer-link']), { ok: false, status: 403 });
-    assert.deepEqual(await resolveInsideRoot(root, ['outer-dir', 'outside.txt']), { ok: false, status: 403 });
+  test('a symlink out of the root, a missing path and a dangling link are all 404', async () => {
+    assert.deepEqual(await resolveInsideRoot(root, ['outer-link']), { ok: false, status: 404 });
+    assert.deepEqual(await resolveInsideRoot(root, ['outer-dir', 'outside.txt']), { ok: false, status: 404 });
     assert.deepEqual(await resolveInsideRoot(root, ['outer-dir', 'root', 'sub', 'file.txt']), {
       ok: true,
       real: join(root, 'sub', 'file.txt'),

@@ -23,6 +23,8 @@ Options:
       --host <addr>     address to listen on (default 127.0.0.1)
   -p, --port <n>        port (default 8080; 0 picks a free one)
       --log             print one line per request on stderr
+      --dotfiles        also serve files and folders whose names start with "."
+                        (by default they answer 404, as missing files do)
       --stdio           serve one push or pull session on stdin/stdout
       --root <dir>      (--stdio) confine every path to <dir>: paths are relative to it,
                         and one that leaves it (.., absolute, through a link) is refused
@@ -34,6 +36,7 @@ export const SERVE_OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string', short: 'p' },
   log: { type: 'boolean' },
+  dotfiles: { type: 'boolean' },
   stdio: { type: 'boolean' },
   root: { type: 'string' },
   'read-only': { type: 'boolean' },
@@ -44,8 +47,8 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
   if (values.stdio) {
     if (positionals.length > 0)
       throw new UsageError(`serve --stdio takes no folder (use --root <dir>), got ${positionals.length} arguments`);
-    if (values.host !== undefined || values.port !== undefined || values.log)
-      throw new UsageError('--host, --port and --log are for the HTTP server, not --stdio');
+    if (values.host !== undefined || values.port !== undefined || values.log || values.dotfiles)
+      throw new UsageError('--host, --port, --log and --dotfiles are for the HTTP server, not --stdio');
     return serveStdio(values.root, values['read-only'] ?? false, ctx);
   }
   if (values.root !== undefined || values['read-only']) throw new UsageError('--root and --read-only go with --stdio');
@@ -57,6 +60,7 @@ export async function serve(args: string[], ctx: CommandContext): Promise<void> 
     host: values.host ?? '127.0.0.1',
     port,
     ...(values.log ? { log: (line: string) => ctx.stderr.write(`${line}\n`) } : {}),
+    ...(values.dotfiles ? { dotfiles: true } : {}),
   });
   ctx.stdout.write(`serving ${positionals[0]} at ${server.url}\n`);
   await new Promise<void>((resolve) => {
