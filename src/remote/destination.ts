@@ -243,7 +243,9 @@ export class Destination {
       ...(this.#signal ? { signal: this.#signal } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
-    await setMetadata(this.path, root.mode, root.mtime);
+    // The container itself (the server's --root, pushed to as `host:.`) keeps its own mode
+    // and times: the folder a session is confined to is not the peer's to change.
+    if (this.#name !== '') await setMetadata(this.path, root.mode, root.mtime);
     return removed;
   }
 

@@ -209,6 +209,21 @@ test('a tree: only changed files are asked for, each delta is staged as a verifi
   assert.equal(await sc.next(), undefined);
 });
 
+test("a push to the container itself (the server's root) leaves the root's mode and times as they were", async () => {
+  const { r, root } = await receiverAt('', { 'kept.txt': { data: 'kept', mtime: T0 } });
+  const { chmod, utimes } = await import('node:fs/promises');
+  await chmod(root, 0o750);
+  await utimes(root, new Date(T0 - 5000), new Date(T0 - 5000));
+  await feedList(r, [folder('', T0 + 10, 0o777), folder('made', T0 + 3, 0o700)]);
+  await r.whenStaged();
+  assert.deepEqual(await r.commit(), []);
+  assert.equal((await lstat(join(root, 'made'))).mode & 0o777, 0o700, 'the folders under it are made');
+  const st = await lstat(root);
+  assert.equal(st.mode & 0o777, 0o750, 'mode unchanged (the source said 0777)');
+  assert.notEqual(Math.round(st.mtimeMs), T0 + 10, "the source's mtime is not applied");
+  await r.finish([]);
+});
+
 test('a file that fails its check is asked for again with full sums, and the second delta is staged', async () => {
   const oldData = randomBytes(50_000, 13);
   const next = concat(oldData.subarray(0, 20_000), randomBytes(1000, 14), oldData.subarray(20_000));
