@@ -11,11 +11,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { createBrotliCompress, zstdDecompressSync, constants as zc } from 'node:zlib';
+import { createBrotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, applyDeltaFile, deltaFile, type DeltaKind } from './delta-file.js';
-import { applyBsdiffDelta } from './bsdiff/apply.js';
-import { applyLzDelta } from './lz-delta/mod.js';
 import { encodeDeltaPayloads } from './delta-encode.js';
 import { availableParallelism } from 'node:os';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';
@@ -84,31 +82,30 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   const next = await readFile(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)));
   const baseSha256 = new Uint8Array(createHash('sha256').update(old).digest());
   const sizes: Partial<Record<DeltaKind, number>> = {};
-  let best: { kind: DeltaKind; payload: Uint8Array } | undefined;
+  let best: { kind: DeltaKind; file: Uint8Array } | undefined;
   const payloads = await encodeDeltaPayloads(kinds, old, next, {
     threads: options.threads ?? availableParallelism(),
     ...(signal ? { signal } : {}),
   });
   for (const [i, kind] of kinds.entries()) {
     throwIfAborted(signal);
-    const payload = payloads[i]!;
-    if (!(await appliesTo(kind, payload, old, next))) continue;
-    sizes[kind] = payload.length + 1;
-    if (best === undefined || payload.length < best.payload.length) best = { kind, payload };
+    const file = deltaFile(kind, payloads[i]!);
+    if (!(await appliesTo(file, old, next))) continue;
+    sizes[kind] = file.length;
+    if (best === undefined || file.length < best.file.length) best = { kind, file };
   }
   if (best === undefined)
     throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot make a delta from ${base}: no delta rebuilt the new version`);
   const path = `${prefix}${Buffer.from(baseSha256.subarray(0, 8)).toString('hex')}`;
-  const file = deltaFile(best.kind, best.payload);
   const out = await AtomicFile.create(path);
   try {
-    await out.write(file);
+    await out.write(best.file);
     await out.commit();
   } catch (err) {
     await out.abort();
     throw err;
   }
-  return { baseSize, baseSha256, size: file.length, path, codec: 'gosync', kind: best.kind, sizes };
+  return { baseSize, baseSha256, size: best.file.length, path, codec: 'gosync', kind: best.kind, sizes };
 }
 
 /**
@@ -123,24 +120,26 @@ export function deltaKindsFor(baseSize: number, inputSize: number): DeltaKind[] 
 }
 
 /** True when `payload` of `kind` rebuilds `next` from `old` exactly. */
-async function appliesTo(kind: Exclude<DeltaKind, 'librsync'>, payload: Uint8Array, old: Uint8Array, next: Uint8Array): Promise<boolean> {
-  try {
-    if (kind === 'zstd') {
-      const out = zstdDecompressSync(payload, { dictionary: old, params: { [zc.ZSTD_d_windowLogMax]: 27 } });
-      return Buffer.from(next.buffer, next.byteOffset, next.byteLength).equals(out);
-    }
-    if (kind === 'lz') return Buffer.from(applyLzDelta(old, payload, { maxNewSize: next.length })).equals(next);
-    let at = 0;
-    const reader = { size: old.length, read: async (position: number, length: number) => old.subarray(position, position + length) };
-    for await (const chunk of applyBsdiffDelta(payload, reader, { maxNewSize: next.length })) {
-      if (at + chunk.length > next.length || !Buffer.from(chunk).equals(next.subarray(at, at + chunk.length))) return false;
+/**
+ * True when the delta file rebuilds `next` from `old` exactly, applied by the same code a
+ * client runs ({@link applyDeltaFile}).
+ */
+async function appliesTo(file: Uint8Array, old: Uint8Array, next: Uint8Array): Promise<boolean> {
+  let at = 0;
+  let same = true;
+  const compare = {
+    async write(chunk: Uint8Array) {
+      if (same && !Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).equals(next.subarray(at, at + chunk.length))) same = false;
       at += chunk.length;
-    }
-    return at === next.length;
+    },
+  };
+  try {
+    await applyDeltaFile(file, old, compare, { newSize: next.length });
   } catch (err) {
     if (SyncError.is(err) && err.code === ErrorCodes.DELTA_CORRUPT) return false;
     throw err;
   }
+  return same && at === next.length;
 }
 
 /**

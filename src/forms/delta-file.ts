@@ -110,14 +110,15 @@ export interface ApplyDeltaReport {
 }
 
 /**
- * Rebuilds the new version from the base file at `basis` and the delta file `delta`,
+ * Rebuilds the new version from the base (the file at `basis`, or its bytes; a librsync
+ * delta needs the file) and the delta file `delta`,
  * writing it to `sink` in order. Throws DELTA_CORRUPT for a damaged or hostile delta (wrong
  * kind, undecodable payload, output past `newSize` or short of it); the caller still checks
  * the result's SHA-256 before using it.
  */
 export async function applyDeltaFile(
   delta: Uint8Array,
-  basis: string,
+  basis: string | Uint8Array,
   sink: DeltaSink,
   options: ApplyDeltaOptions,
 ): Promise<ApplyDeltaReport> {
@@ -135,13 +136,18 @@ export async function applyDeltaFile(
   if (kind === 'zstd') await applyZstd(payload, await readBase(basis), counted, options);
   else if (kind === 'lz') await applyLz(payload, await readBase(basis), counted, options);
   else if (kind === 'bsdiff') await applyBsdiff(payload, basis, counted, options);
-  else await applyLibrsync(payload, basis, counted, options);
+  else if (typeof basis === 'string') await applyLibrsync(payload, basis, counted, options);
+  else throw new RangeError('Cannot apply a librsync delta to a base in memory: give its path');
   if (bytes !== options.newSize) throw corrupt(`it made ${bytes} bytes, not the ${options.newSize} expected`);
   return { kind, bytes };
 }
 
 /** The whole base, for the in-memory kinds; refused above {@link IN_MEMORY_MAX}. */
-async function readBase(basis: string): Promise<Uint8Array> {
+async function readBase(basis: string | Uint8Array): Promise<Uint8Array> {
+  if (typeof basis !== 'string') {
+    if (basis.length > IN_MEMORY_MAX) throw corrupt(`its kind is for bases up to ${IN_MEMORY_MAX} bytes, this one has ${basis.length}`);
+    return basis;
+  }
   const fh = await open(basis, 'r').catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
   try {
     const { size } = await fh.stat();
@@ -203,7 +209,12 @@ async function applyLz(payload: Uint8Array, base: Uint8Array, sink: DeltaSink, o
   for (let at = 0; at < out.length; at += 1 << 20) await sink.write(out.subarray(at, Math.min(out.length, at + (1 << 20))));
 }
 
-async function applyBsdiff(payload: Uint8Array, basis: string, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {
+async function applyBsdiff(payload: Uint8Array, basis: string | Uint8Array, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {
+  if (typeof basis !== 'string') {
+    const old: OldFileReader = { size: basis.length, read: async (position, length) => basis.subarray(position, position + length) };
+    for await (const chunk of applyBsdiffDelta(payload, old, { maxNewSize: options.newSize })) await sink.write(chunk);
+    return;
+  }
   const fh = await open(basis, 'r').catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
   try {
     const { size } = await fh.stat();
