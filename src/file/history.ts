@@ -41,9 +41,9 @@ async function versions(folder: string): Promise<{ path: string; sha256: string;
  * The earlier versions to publish deltas from for `input`: the `keep` most recent ones
  * recorded, `input`'s own content excepted.
  */
-export async function historyBases(input: string, indexPath: string, keep: number): Promise<string[]> {
+export async function historyBases(input: string, indexPath: string, keep: number, inputSha256?: string): Promise<string[]> {
   if (keep <= 0) return [];
-  const own = (await fileSha256(input)).toString('hex');
+  const own = inputSha256 ?? (await fileSha256(input)).toString('hex');
   return (await versions(historyFolder(indexPath)))
     .filter((v) => v.sha256 !== own)
     .slice(0, keep)
@@ -52,13 +52,14 @@ export async function historyBases(input: string, indexPath: string, keep: numbe
 
 /**
  * Records `input` (just published) as the newest version, and removes all but the `keep`
- * most recent. Call it once the index is written.
+ * most recent. Call it once the index is written. `inputSha256` (hex) spares a read of the
+ * input when the caller has it already.
  */
-export async function recordVersion(input: string, indexPath: string, keep: number): Promise<void> {
+export async function recordVersion(input: string, indexPath: string, keep: number, inputSha256?: string): Promise<void> {
   if (keep <= 0) return;
   const folder = historyFolder(indexPath);
   await mkdir(folder, { recursive: true }).catch((cause: unknown) => Promise.reject(ioError('create', folder, cause)));
-  const sha = (await fileSha256(input)).toString('hex');
+  const sha = inputSha256 ?? (await fileSha256(input)).toString('hex');
   const path = join(folder, sha);
   const tmp = `${path}.tmp`;
   try {

@@ -74,12 +74,13 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
   const history = intOption(values.history, 'history') ?? 0;
   if (history > 0 && !settings.compress)
     throw new UsageError('--history is for the gosync format with compressed forms (not --no-compress)');
+  // The input's digest names its copy in the history and keeps it from being its own base.
+  let inputSha256: string | undefined;
   if (history > 0 && settings.compress) {
-    const { historyBases } = await import('../../file/history.js');
-    settings.compress = {
-      ...settings.compress,
-      bases: [...(settings.compress.bases ?? []), ...(await historyBases(input, indexPath, history))],
-    };
+    const [{ historyBases }, { fileSha256 }] = await Promise.all([import('../../file/history.js'), import('../../localfs/file-chunks.js')]);
+    inputSha256 = (await fileSha256(input, { signal: ctx.signal })).toString('hex');
+    const bases = await historyBases(input, indexPath, history, inputSha256);
+    settings.compress = { ...settings.compress, bases: [...(settings.compress.bases ?? []), ...bases] };
   }
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
@@ -102,7 +103,7 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
         });
   if (history > 0) {
     const { recordVersion } = await import('../../file/history.js');
-    await recordVersion(input, indexPath, history);
+    await recordVersion(input, indexPath, history, inputSha256);
   }
   progress.done();
   if (values.json) ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
