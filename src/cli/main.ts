@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { SyncError } from '../core/errors.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
 import { UsageError, nodeVersionProblem } from './usage.js';
 import { printable } from './printable.js';
@@ -83,13 +83,25 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const controller = new AbortController();
-  const stop = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // The shell's convention: 128 + the signal's number, once the command has cleaned up
+  // (temp files removed, the target untouched) through the abort.
+  let signalled: number | undefined;
+  const stops = Object.entries(SIGNAL_EXIT).map(([sig, code]) => {
+    const stop = () => {
+      signalled ??= code;
+      controller.abort(new SyncError(ErrorCodes.ABORTED, `Cannot continue: interrupted by ${sig}`));
+    };
+    process.once(sig as NodeJS.Signals, stop);
+    return [sig, stop] as const;
+  });
   try {
     await entry[0](rest, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
-    return 0;
+    return signalled ?? 0;
   } catch (err) {
+    if (signalled !== undefined) {
+      process.stderr.write(`gosync ${name}: interrupted\n`);
+      return signalled;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`gosync ${name}: ${printable(err.message)}\nRun "gosync ${name} --help" for usage.\n`);
       return 2;
@@ -102,10 +114,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`gosync ${name}: ${(err as Error)?.stack ?? String(err)}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    for (const [sig, stop] of stops) process.off(sig, stop);
   }
 }
+
+/** Exit codes for the signals that end a command: 128 + the signal number on every platform Node names them. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 const code = await main(process.argv.slice(2));
 // Let stdout drain before leaving.
