@@ -39,6 +39,11 @@
  *
  * A client holding exactly one of those versions fetches only the summary and the delta.
  *
+ * Version 4 is version 3 whose forms section holds an archive entry (published.ts, a
+ * critical type): the blocks describe the payload inside the published file. Its summary
+ * ends with `GSIA` instead of `GSIT`, so a client that reads the summary alone (which
+ * describes the payload, not the published file) reads the whole index instead.
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
@@ -56,6 +61,8 @@ export const VERSION = 1;
 export const VERSION_PUBLISHED = 2;
 /** The format version of an index with published forms and the summary trailer (written today). */
 export const VERSION_SUMMARY = 3;
+/** The format version of an index whose reference is inside a published archive (docs/archives.md). */
+export const VERSION_ARCHIVE = 4;
 /** Version 3's summary trailer without its base prefixes. */
 export const SUMMARY_FIXED_SIZE = 49;
 /** Bytes of a base's SHA-256 the summary keeps (and the delta's file name spells in hex). */
@@ -64,6 +71,8 @@ export const BASE_PREFIX_BYTES = 8;
 export const MAX_BASES = 255;
 /** `GSIT`: the last 8..4 bytes of a version 3 index. */
 const SUMMARY_MAGIC = Uint8Array.from([0x47, 0x53, 0x49, 0x54]);
+/** `GSIA`: version 4's summary magic (the summary describes the payload inside an archive). */
+const ARCHIVE_SUMMARY_MAGIC = Uint8Array.from([0x47, 0x53, 0x49, 0x41]);
 /** Version 2's trailer before the SHA-256 and CRC: the extension section's length. */
 const EXT_LENGTH_SIZE = 4;
 /** Fixed header bytes before the URL. */
@@ -81,8 +90,8 @@ const FILE_SHA256 = 1;
 
 /** The header fields of an index, known before any block is hashed. */
 export interface IndexHeader {
-  /** 3 (or the older 2) when published forms follow the records, else 1. */
-  version?: 1 | 2 | 3;
+  /** 3 (or the older 2) when published forms follow the records, 4 with an archive entry, else 1. */
+  version?: 1 | 2 | 3 | 4;
   fileSize: number;
   blockSize: number;
   seqMatches: 1 | 2;
@@ -166,7 +175,13 @@ export function encodeTrailer(fileSha256: Uint8Array, crcSoFar: number): Uint8Ar
  * Encodes version 3's summary trailer; `crcSoFar` is the CRC-32 of every byte before it.
  * `bases` are the SHA-256 digests (or their first 8 bytes) of the bases, in entry order.
  */
-export function encodeSummaryTrailer(fileSize: number, fileSha256: Uint8Array, bases: readonly Uint8Array[], crcSoFar: number): Uint8Array {
+export function encodeSummaryTrailer(
+  fileSize: number,
+  fileSha256: Uint8Array,
+  bases: readonly Uint8Array[],
+  crcSoFar: number,
+  version: 3 | 4 = VERSION_SUMMARY,
+): Uint8Array {
   if (bases.length > MAX_BASES) throw new RangeError(`Cannot encode the index: ${bases.length} bases, over ${MAX_BASES}`);
   const p = BASE_PREFIX_BYTES * bases.length;
   const out = Buffer.alloc(p + SUMMARY_FIXED_SIZE);
@@ -177,7 +192,7 @@ export function encodeSummaryTrailer(fileSize: number, fileSha256: Uint8Array, b
   out[p] = bases.length;
   out.writeBigUInt64LE(BigInt(fileSize), p + 1);
   out.set(fileSha256, p + 9);
-  out.set(SUMMARY_MAGIC, p + 41);
+  out.set(version === VERSION_ARCHIVE ? ARCHIVE_SUMMARY_MAGIC : SUMMARY_MAGIC, p + 41);
   out.writeUInt32LE(crc32(out.subarray(0, p + 45), crcSoFar), p + 45);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
@@ -199,9 +214,13 @@ export interface IndexSummary {
  * the SHA-256 anyway.
  */
 export function readIndexSummary(tail: Uint8Array): IndexSummary | { need: number } | undefined {
+  return readSummary(tail, SUMMARY_MAGIC);
+}
+
+function readSummary(tail: Uint8Array, magic: Uint8Array): IndexSummary | { need: number } | undefined {
   const len = tail.length;
   if (len < SUMMARY_FIXED_SIZE) return { need: SUMMARY_FIXED_SIZE };
-  for (let i = 0; i < 4; i++) if (tail[len - 8 + i] !== SUMMARY_MAGIC[i]) return undefined;
+  for (let i = 0; i < 4; i++) if (tail[len - 8 + i] !== magic[i]) return undefined;
   const buf = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
   const n = buf[len - SUMMARY_FIXED_SIZE]!;
   const need = SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * n;
@@ -235,7 +254,8 @@ export function encodeIndex(index: BlockIndex): Uint8Array {
     throw new RangeError('Cannot encode the index: the gosync format stores SHA-256 hashes only');
   }
   const ext = index.published ? encodeExtension(encodePublished(index.published, index.blockCount)) : new Uint8Array(0);
-  const header = encodeHeader({ ...index, version: index.published ? VERSION_SUMMARY : VERSION });
+  const version = index.published?.archive ? VERSION_ARCHIVE : index.published ? VERSION_SUMMARY : VERSION;
+  const header = encodeHeader({ ...index, version });
   const rec = index.weakBytes + index.strongBytes;
   const bases = (index.published?.bases ?? []).map((b) => b.baseSha256);
   const trailerSize = index.published ? SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * bases.length : TRAILER_SIZE;
@@ -251,7 +271,13 @@ export function encodeIndex(index: BlockIndex): Uint8Array {
   const crc = crc32(out.subarray(0, p));
   out.set(
     index.published
-      ? encodeSummaryTrailer(index.fileSize, index.fileDigest.digest, bases, crc)
+      ? encodeSummaryTrailer(
+          index.fileSize,
+          index.fileDigest.digest,
+          bases,
+          crc,
+          version === VERSION_ARCHIVE ? VERSION_ARCHIVE : VERSION_SUMMARY,
+        )
       : encodeTrailer(index.fileDigest.digest, crc),
     p,
   );
@@ -266,7 +292,7 @@ export interface DecodeIndexOptions {
 
 /** The header of an encoded index and the exact total size it implies. */
 export interface DecodedHeader extends IndexHeader {
-  version: 1 | 2 | 3;
+  version: 1 | 2 | 3 | 4;
   /**
    * Total bytes of the index, header to trailer (for versions 2 and 3: the least it can be,
    * without the published forms and, for 3, without the summary's base prefixes).
@@ -295,10 +321,10 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   if (!isGosyncIndex(data)) throw corrupt('the magic number is wrong (not a gosync index)');
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version = buf.readUInt16LE(8);
-  if (version !== VERSION && version !== VERSION_PUBLISHED && version !== VERSION_SUMMARY) {
+  if (version !== VERSION && version !== VERSION_PUBLISHED && version !== VERSION_SUMMARY && version !== VERSION_ARCHIVE) {
     throw new SyncError(
       ErrorCodes.INDEX_UNSUPPORTED,
-      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} to ${VERSION_SUMMARY})`,
+      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} to ${VERSION_ARCHIVE})`,
     );
   }
   const urlLength = buf.readUInt16LE(10);
@@ -322,7 +348,7 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   const blockCount = blockCountOf(h.fileSize, h.blockSize);
   const recordsOffset = HEADER_SIZE + urlLength;
   const trailer =
-    version === VERSION_SUMMARY
+    version === VERSION_SUMMARY || version === VERSION_ARCHIVE
       ? EXT_LENGTH_SIZE + SUMMARY_FIXED_SIZE
       : version === VERSION_PUBLISHED
         ? EXT_LENGTH_SIZE + TRAILER_SIZE
@@ -336,7 +362,7 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
     if (url.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(url)) throw corrupt('the URL is not valid UTF-8 text');
     h.url = url;
   }
-  return { ...h, version: version as 1 | 2 | 3, totalSize, recordsOffset, blockCount };
+  return { ...h, version: version as 1 | 2 | 3 | 4, totalSize, recordsOffset, blockCount };
 }
 
 /** The summary's base prefixes must name the base entries, in order. */
@@ -348,7 +374,7 @@ function checkSummaryBases(prefixes: readonly Uint8Array[], bases: readonly { ba
 }
 
 /**
- * Decodes a whole gosync index (versions 1 to 3). Throws INDEX_CORRUPT when it is truncated, padded,
+ * Decodes a whole gosync index (versions 1 to 4). Throws INDEX_CORRUPT when it is truncated, padded,
  * inconsistent or fails its CRC, and INDEX_UNSUPPORTED for an unknown version.
  *
  * @example
@@ -361,27 +387,29 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   const h = readIndexHeader(data, options);
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const len = data.length;
+  // Versions 3 and 4 share the layout; 4's summary has its own magic.
+  const summarised = h.version === VERSION_SUMMARY || h.version === VERSION_ARCHIVE;
   // What follows the records: [extension section, its length], then the trailer.
   let extLength = 0;
   let trailerSize = TRAILER_SIZE;
-  if (h.version === VERSION_SUMMARY && len >= h.totalSize) {
+  if (summarised && len >= h.totalSize) {
     trailerSize = SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * buf[len - SUMMARY_FIXED_SIZE]!;
     if (len >= h.totalSize - SUMMARY_FIXED_SIZE + trailerSize) extLength = buf.readUInt32LE(len - trailerSize - EXT_LENGTH_SIZE);
   } else if (h.version === VERSION_PUBLISHED && len >= h.totalSize) {
     extLength = buf.readUInt32LE(len - TRAILER_SIZE - EXT_LENGTH_SIZE);
   }
-  const expected = h.totalSize + extLength + (h.version === VERSION_SUMMARY ? trailerSize - SUMMARY_FIXED_SIZE : 0);
+  const expected = h.totalSize + extLength + (summarised ? trailerSize - SUMMARY_FIXED_SIZE : 0);
   if (len !== expected) {
     throw corrupt(`it is ${len} bytes but its header and trailer imply ${expected} (${len < expected ? 'truncated' : 'trailing data'})`);
   }
   const crcAt = expected - 4;
   const stored = buf.readUInt32LE(crcAt);
   if (crc32(data.subarray(0, crcAt)) !== stored) throw corrupt('its CRC-32 does not match (the file is damaged)');
-  const summary = h.version === VERSION_SUMMARY ? readIndexSummary(data) : undefined;
+  const summary = summarised ? readSummary(data, h.version === VERSION_ARCHIVE ? ARCHIVE_SUMMARY_MAGIC : SUMMARY_MAGIC) : undefined;
   if (summary !== undefined && ('need' in summary || summary.fileSize !== h.fileSize)) {
     throw corrupt('its summary does not agree with its header');
   }
-  if (h.version === VERSION_SUMMARY && summary === undefined) throw corrupt('its summary is missing');
+  if (summarised && summary === undefined) throw corrupt('its summary is missing');
   const { blockCount, weakBytes, strongBytes } = h;
   const weak = new Uint32Array(blockCount);
   const strong = new Uint8Array(blockCount * strongBytes);
@@ -398,6 +426,11 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   const recordsEnd = h.recordsOffset + blockCount * rec;
   const published = h.version === VERSION ? undefined : decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount);
   if (summary && !('need' in summary)) checkSummaryBases(summary.bases, published?.bases ?? []);
+  if ((h.version === VERSION_ARCHIVE) !== (published?.archive !== undefined)) {
+    throw corrupt(
+      h.version === VERSION_ARCHIVE ? 'a version 4 index has no archive entry' : `a version ${h.version} index has an archive entry`,
+    );
+  }
   return {
     fileSize: h.fileSize,
     blockSize: h.blockSize,

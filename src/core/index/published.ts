@@ -4,8 +4,9 @@
  * versions. A client picks the cheapest way to get what it lacks from the index alone.
  *
  * Encoded as a sequence of entries `type u8 | length u32 LE | payload`, after the block
- * records (docs/format.md, "Version 2: published forms"). Unknown types are skipped, so
- * later versions can add forms that older clients ignore.
+ * records (docs/format.md, "Version 2: published forms"). Unknown types below 0x80 are
+ * skipped, so later versions can add forms that older clients ignore; from 0x80 up a type
+ * is critical and an unknown one is refused (version 4's archive entry is one).
  *
  * @module
  */
@@ -51,17 +52,59 @@ export interface BaseDeltaForm {
   name: string;
 }
 
+/**
+ * The published file is a gzip member whose deflate stream Node's zlib reproduces with
+ * these parameters (index format version 4, docs/archives.md). The index's blocks, size
+ * and SHA-256 then describe the uncompressed payload, published beside the index as
+ * `payload`; a client patches its own inflated copy and recompresses it. The result must
+ * be `size` bytes with SHA-256 `sha256`, else it is not used.
+ */
+export interface GzipArchive {
+  kind: 'gzip';
+  /** Size of the published (compressed) file. */
+  size: number;
+  /** SHA-256 of the published (compressed) file. */
+  sha256: Uint8Array;
+  /** zlib's deflate level 0..9, memLevel 1..9, strategy 0..4 and windowBits 9..15 that reproduce the stream. */
+  level: number;
+  memLevel: number;
+  strategy: number;
+  windowBits: number;
+  /** The gzip header, every byte before the deflate stream (10..65,536 bytes, starting 1f 8b 08). */
+  header: Uint8Array;
+  /** The 8 bytes after the deflate stream: CRC-32 and size mod 2^32 of the payload. */
+  trailer: Uint8Array;
+  /** The uncompressed payload: a plain file name in the index's folder. */
+  payload: string;
+}
+
+/** A published file gzip-compressed around the reference the index describes. */
+export type ArchiveForm = GzipArchive;
+
 /** Every published form an index lists. */
 export interface PublishedForms {
   frames?: FramesForm;
   whole?: WholeForm;
   bases?: BaseDeltaForm[];
+  /** Set only in a version 4 index: what the blocks describe is inside this archive. */
+  archive?: ArchiveForm;
 }
 
 const T_FRAMES = 1;
 const T_WHOLE = 2;
 const T_BASE = 3;
+/**
+ * Entry types from 0x80 up are critical: a reader that does not know one must refuse the
+ * index (INDEX_UNSUPPORTED) instead of skipping it, because the rest of the index means
+ * something else with it. Types below 0x80 stay optional (skipped when unknown).
+ */
+const T_CRITICAL = 0x80;
+/** A gzip member around the reference (critical: the blocks are not the published file's). */
+const T_GZIP = 0x84;
 const MAX_NAME = 4096;
+/** Longest gzip header kept (its optional name, comment and extra field included). */
+export const MAX_GZIP_HEADER = 65536;
+const GZIP_TRAILER = 8;
 
 function corrupt(reason: string): SyncError {
   return new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index: ${reason}`);
@@ -154,6 +197,7 @@ export function encodePublished(forms: PublishedForms, blockCount: number): Uint
     name.copy(p, 54);
     entry(T_BASE, p);
   }
+  if (forms.archive) entry(T_GZIP, encodeGzip(forms.archive));
   return new Uint8Array(Buffer.concat(parts));
 }
 
@@ -172,6 +216,71 @@ function readU64(p: Buffer, at: number, what: string): number {
   const v = p.readBigUInt64LE(at);
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the ${what} entry has a size over 2^53 − 1`);
   return Number(v);
+}
+
+function checkGzip(a: GzipArchive, fail: (reason: string) => never): void {
+  const inRange = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+  if (!inRange(a.level, 0, 9) || !inRange(a.memLevel, 1, 9) || !inRange(a.strategy, 0, 4) || !inRange(a.windowBits, 9, 15)) {
+    fail(`the gzip entry's deflate parameters ${a.level}/${a.memLevel}/${a.strategy}/${a.windowBits} are out of range`);
+  }
+  const h = a.header;
+  if (h.length < 10 || h.length > MAX_GZIP_HEADER || h[0] !== 0x1f || h[1] !== 0x8b || h[2] !== 8)
+    fail("the gzip entry's header is not a gzip header");
+  if (a.trailer.length !== GZIP_TRAILER) fail(`the gzip entry's trailer is ${a.trailer.length} bytes, not ${GZIP_TRAILER}`);
+  if (a.sha256.length !== 32) fail("the gzip entry's SHA-256 is not 32 bytes");
+  if (!Number.isSafeInteger(a.size) || a.size < h.length + GZIP_TRAILER + 2) fail(`the gzip entry's size ${a.size} is too small`);
+}
+
+function encodeGzip(a: GzipArchive): Buffer {
+  checkGzip(a, (reason) => {
+    throw new RangeError(`Cannot encode the index: ${reason}`);
+  });
+  const name = nameBytes(a.payload);
+  const p = Buffer.alloc(48 + a.header.length + 2 + GZIP_TRAILER + 2 + name.length);
+  p.writeBigUInt64LE(BigInt(a.size), 0);
+  p.set(a.sha256, 8);
+  p[40] = a.level;
+  p[41] = a.memLevel;
+  p[42] = a.strategy;
+  p[43] = a.windowBits;
+  p.writeUInt32LE(a.header.length, 44);
+  p.set(a.header, 48);
+  let at = 48 + a.header.length;
+  p.writeUInt16LE(GZIP_TRAILER, at);
+  p.set(a.trailer, at + 2);
+  at += 2 + GZIP_TRAILER;
+  p.writeUInt16LE(name.length, at);
+  name.copy(p, at + 2);
+  return p;
+}
+
+function decodeGzip(e: Buffer): GzipArchive {
+  if (e.length < 48) throw corrupt('the gzip entry is truncated');
+  const headerLength = e.readUInt32LE(44);
+  if (headerLength > MAX_GZIP_HEADER || 48 + headerLength + 2 > e.length) throw corrupt('the gzip entry has a bad header length');
+  let at = 48 + headerLength;
+  const trailerLength = e.readUInt16LE(at);
+  if (at + 2 + trailerLength > e.length) throw corrupt('the gzip entry has a bad trailer length');
+  const trailer = Uint8Array.from(e.subarray(at + 2, at + 2 + trailerLength));
+  at += 2 + trailerLength;
+  const payload = readName(e, at, 'gzip');
+  if (at + 2 + Buffer.byteLength(payload, 'utf8') !== e.length) throw corrupt('the gzip entry has trailing bytes');
+  const a: GzipArchive = {
+    kind: 'gzip',
+    size: readU64(e, 0, 'gzip'),
+    sha256: Uint8Array.from(e.subarray(8, 40)),
+    level: e[40]!,
+    memLevel: e[41]!,
+    strategy: e[42]!,
+    windowBits: e[43]!,
+    header: Uint8Array.from(e.subarray(48, 48 + headerLength)),
+    trailer,
+    payload,
+  };
+  checkGzip(a, (reason) => {
+    throw corrupt(reason);
+  });
+  return a;
 }
 
 /** Decodes the extension section; every length is checked before it is used. */
@@ -218,8 +327,16 @@ export function decodePublished(data: Uint8Array, blockCount: number): Published
         size: readU64(e, 44, 'base-delta'),
         name: readName(e, 52, 'base-delta'),
       });
+    } else if (type === T_GZIP) {
+      if (forms.archive) throw corrupt('it lists two archive entries');
+      forms.archive = decodeGzip(e);
+    } else if (type >= T_CRITICAL) {
+      throw new SyncError(
+        ErrorCodes.INDEX_UNSUPPORTED,
+        `Cannot read the index: it has a critical section of type ${type}, which this gosync does not know`,
+      );
     }
-    // Unknown types: skipped (a later form an older client does not use).
+    // Unknown types below 0x80: skipped (a later form an older client does not use).
   }
   return forms;
 }
