@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { realpath, stat } from 'node:fs/promises';
+import { realpath, stat, unlink } from 'node:fs/promises';
 import { fileChunks } from '../localfs/file-chunks.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { MissingSpan } from '../core/matcher.js';
@@ -18,7 +18,7 @@ import { PlanSource } from '../forms/plan-source.js';
 import { WholeSource } from '../forms/whole-source.js';
 import { findBase, patchFromBase } from '../forms/patch-from-base.js';
 import type { BlockSource } from '../core/block-source.js';
-import { AtomicFile } from '../localfs/atomic-file.js';
+import { AtomicFile, checkReplaceable, staleTempFiles } from '../localfs/atomic-file.js';
 
 /** Options shared by {@link patchFile} and {@link diffFile}. */
 export interface DiffOptions {
@@ -122,9 +122,25 @@ export interface PatchReport {
   seconds: number;
 }
 
-async function plan(options: DiffOptions) {
+/**
+ * The temporary files runs stopped without cleaning up (`kill -9`, a power loss) left
+ * beside `output` ({@link staleTempFiles}): one more seed each. The patcher wrote each in
+ * order, so it holds a prefix of the output it was making, torn at its end; a scan
+ * takes only blocks whose strong hash matches, so a torn or foreign tail costs nothing
+ * but the reading. One larger than a few times the reference is no temporary file of a
+ * patch toward it, and is left alone. None with a scan done already (a folder's).
+ */
+function staleTemps(output: string, options: DiffOptions): Promise<string[]> {
+  if (options.scan) return Promise.resolve([]);
+  return staleTempFiles(output, { maxSize: Math.max(4 * options.index.fileSize, STALE_TEMP_MIN_CAP) });
+}
+
+/** Smallest size cap of a stale temporary file reused as a seed (see {@link staleTemps}). */
+const STALE_TEMP_MIN_CAP = 64 * 1024 * 1024;
+
+async function plan(options: DiffOptions, temps: readonly string[] = []) {
   const { index } = options;
-  const paths = [options.local, ...(options.seeds ?? [])];
+  const paths = [options.local, ...(options.seeds ?? []), ...temps];
   const scan: FoundScan =
     options.scan ??
     (await scanLocalFiles(index, paths, {
@@ -152,7 +168,7 @@ async function plan(options: DiffOptions) {
  */
 export async function diffFile(options: DiffOptions): Promise<DiffReport> {
   const { index } = options;
-  const { scan, ranges, fetchPlan: blockPlan } = await plan(options);
+  const { scan, ranges, fetchPlan: blockPlan } = await plan(options, await staleTemps(options.local, options));
   const base = await findBase(index, options.local, options.signal);
   const fetchPlan: FetchPlan = base
     ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } }
@@ -199,9 +215,28 @@ function foundInRanges(found: Int32Array, ranges: readonly PlannedRange[], index
  */
 export async function patchFile(options: PatchOptions): Promise<PatchReport> {
   const started = performance.now();
-  const { index, source, signal } = options;
-  throwIfAborted(signal);
+  throwIfAborted(options.signal);
   const output = options.output ?? options.local;
+  // Before anything is fetched: a device, FIFO, socket or directory is never replaced.
+  await checkReplaceable(output);
+  const temps = await staleTemps(output, options);
+  try {
+    return await patchOutput(options, output, temps, started);
+  } finally {
+    // Success or failure, what stopped runs left is gone: its content is in the output,
+    // or was of no use.
+    await removeFiles(temps);
+  }
+}
+
+/** Removes files, ignoring those already gone or that cannot be removed. */
+async function removeFiles(paths: readonly string[]): Promise<void> {
+  await Promise.all(paths.map((p) => unlink(p).catch(() => {})));
+}
+
+/** {@link patchFile} once its output is known to be replaceable; `temps` are seeds too. */
+async function patchOutput(options: PatchOptions, output: string, temps: string[], started: number): Promise<PatchReport> {
+  const { index, source, signal } = options;
   // A delta from exactly this local version, if the index lists one: no scan needed.
   if (options.openForm) {
     const base = await findBase(index, options.local, signal);
@@ -236,7 +271,8 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
       }
     }
   }
-  const { scan, ranges, fetchPlan } = await plan(options);
+  const { scan, ranges, fetchPlan } = await plan(options, temps);
+  await dropUnused(temps, scan);
   // The compressed forms come from their own files; the plain reference is the fallback.
   let planned: BlockSource = source;
   let kind: FetchPlan['kind'] = 'raw';
@@ -316,6 +352,20 @@ export async function patchFile(options: PatchOptions): Promise<PatchReport> {
     upToDate: false,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Removes the stale temporary files the scan took no block from (scanned after another
+ * file had every block they hold, or not scanned at all once everything was found), so
+ * a run stopped again leaves fewer of them. `temps` keeps the others, still to be read.
+ */
+async function dropUnused(temps: string[], scan: FoundScan): Promise<void> {
+  if (temps.length === 0) return;
+  const used = new Set<number>();
+  for (const id of scan.matcher.foundSource) if (id >= 0) used.add(id);
+  const unused = temps.filter((t) => !used.has(scan.files.indexOf(t)));
+  await removeFiles(unused);
+  for (const t of unused) temps.splice(temps.indexOf(t), 1);
 }
 
 /**

@@ -1,14 +1,23 @@
 /**
  * Atomic replacement of a file: write a temporary file in the target's folder, flush it,
  * then rename it over the target. Until `commit()` the target is untouched; `abort()`
- * removes the temporary file.
+ * removes the temporary file. Only a regular file (or a symbolic link, which is replaced,
+ * not followed) is ever replaced: a device, FIFO, socket or directory at the target is
+ * refused before anything is written.
+ *
+ * A run stopped without cleaning up (`kill -9`, a power loss) leaves its temporary file
+ * behind; {@link staleTempFiles} finds those of one target, so the next run can reuse
+ * their content (a patch reads them as seeds) and remove them.
  *
  * @module
  */
-import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { ioError } from '../core/errors.js';
 import type { OutputSink } from '../core/patcher.js';
-import { tempPath } from './staging.js';
+import { isTempNameOf, tempPath } from './staging.js';
 
 /** The mode a new file is created with, before the process's umask takes its bits away. */
 const NEW_FILE_MODE = 0o644;
@@ -23,15 +32,46 @@ const WRITING_MODE = 0o600;
  */
 const KEPT_MODE_BITS = 0o777;
 
-/** The permission bits of the regular file at `target`; undefined for anything else or nothing. */
-async function keptMode(target: string): Promise<number | undefined> {
+/** Why what `st` describes is never replaced by a file, or undefined when it may be. */
+function notReplaceable(st: Stats): string | undefined {
+  if (st.isFile() || st.isSymbolicLink()) return undefined;
+  const what = st.isDirectory()
+    ? 'a directory'
+    : st.isCharacterDevice() || st.isBlockDevice()
+      ? 'a device'
+      : st.isFIFO()
+        ? 'a FIFO'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
+  return `it is ${what}, not a regular file (only a regular file or a link is replaced)`;
+}
+
+/**
+ * What is at `target` (lstat: a link is not followed), or undefined when nothing is;
+ * an IO error when it is something a file must never replace (a device, a FIFO, a
+ * socket, a directory: writing `-o /dev/full` as root once replaced the device node).
+ * Callers that fetch before they write call it first, so nothing is fetched for an
+ * output that would be refused.
+ */
+export async function checkReplaceable(target: string): Promise<Stats | undefined> {
+  let st: Stats;
   try {
-    // lstat: the mode of a link's target is not the mode of what replaces the link.
-    const st = await lstat(target);
-    return st.isFile() ? st.mode & KEPT_MODE_BITS : undefined;
-  } catch {
-    return undefined;
+    st = await lstat(target);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError('replace', target, cause);
   }
+  const why = notReplaceable(st);
+  if (why !== undefined) throw ioError('replace', target, why);
+  return st;
+}
+
+/** The permission bits of the regular file at `target`; undefined for a link or nothing. */
+async function keptMode(target: string): Promise<number | undefined> {
+  // lstat: the mode of a link's target is not the mode of what replaces the link.
+  const st = await checkReplaceable(target);
+  return st?.isFile() ? st.mode & KEPT_MODE_BITS : undefined;
 }
 
 /** A temporary file that becomes `target` on commit. */
@@ -57,10 +97,12 @@ export class AtomicFile implements OutputSink {
    * gets 0o644 less the process's umask, as any file the process creates. The temporary
    * file is 0o600 until the commit. With `mode`, the result gets that mode's permission
    * bits instead, whatever is at `target` (a part file is committed 0o600 and given its
-   * final mode once verified).
+   * final mode once verified). A device, FIFO, socket or directory at `target` is an IO
+   * error, and nothing is created.
    */
   static async create(target: string, options: { mode?: number } = {}): Promise<AtomicFile> {
-    const kept = options.mode !== undefined ? options.mode & KEPT_MODE_BITS : await keptMode(target);
+    const found = await keptMode(target);
+    const kept = options.mode !== undefined ? options.mode & KEPT_MODE_BITS : found;
     const temp = tempPath(target);
     let fh: FileHandle;
     try {
@@ -105,6 +147,8 @@ export class AtomicFile implements OutputSink {
       await this.#fh.chmod(this.#mode);
       if (options.fsync) await this.#fh.datasync();
       await this.#fh.close();
+      // Checked again: something may have been put there while the file was written.
+      await checkReplaceable(this.target);
       await rename(this.tempPath, this.target);
     } catch (cause) {
       await this.#fh.close().catch(() => {});
@@ -120,4 +164,52 @@ export class AtomicFile implements OutputSink {
     await this.#fh.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }
+}
+
+/** This process's user id, or undefined when the system has none to compare (Windows). */
+async function ownUid(): Promise<number | undefined | null> {
+  try {
+    const uid = userInfo().uid;
+    return uid < 0 ? undefined : uid;
+  } catch {
+    // No passwd entry for the user (some containers): the process's own /proc entry says.
+    return lstat('/proc/self').then(
+      (st) => st.uid,
+      () => null,
+    );
+  }
+}
+
+/**
+ * The temporary files stopped runs left beside `target`, largest first: in its folder,
+ * named exactly as {@link tempPath} names one for `target` (not a part's, not a
+ * sibling's), each a regular file (never a link) with one name only, owned by this
+ * process's user, and at most `maxSize` bytes. Anything else is not gosync's to read
+ * or remove, and is left alone. (A run of this user writing the same target at this
+ * very moment cannot be told apart: its temporary file is found too.)
+ */
+export async function staleTempFiles(target: string, options: { maxSize?: number } = {}): Promise<string[]> {
+  const folder = dirname(target);
+  const base = basename(target);
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return [];
+  }
+  names = names.filter((n) => isTempNameOf(n, base));
+  if (names.length === 0) return [];
+  const uid = await ownUid();
+  // Whose files these are cannot be known: none is taken.
+  if (uid === null) return [];
+  const found: { path: string; size: number }[] = [];
+  for (const n of names) {
+    const path = join(folder, n);
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined || !st.isFile() || st.nlink !== 1) continue;
+    if (uid !== undefined && st.uid !== uid) continue;
+    if (options.maxSize !== undefined && st.size > options.maxSize) continue;
+    found.push({ path, size: st.size });
+  }
+  return found.sort((a, b) => b.size - a.size).map((f) => f.path);
 }

@@ -34,6 +34,8 @@ const KEPT = 80;
 
 /** The tags of part names and the random parts of temporary names: lowercase hex. */
 const HEX = /^[0-9a-f]+$/;
+/** Hex digits of the random part of a temporary name. */
+const TEMP_RANDOM_DIGITS = 12;
 
 /** `name`, or for a long one its first characters and a hash of all of it (at most ~110 bytes). */
 export function shortName(name: string): string {
@@ -53,7 +55,7 @@ export function shortName(name: string): string {
 
 /** A new temporary file's path next to `target` (a local path): random, so never an existing file's. */
 export function tempPath(target: string): string {
-  return join(dirname(target), `.${shortName(basename(target))}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  return join(dirname(target), `.${shortName(basename(target))}.${randomBytes(TEMP_RANDOM_DIGITS / 2).toString('hex')}${TEMP_SUFFIX}`);
 }
 
 /**
@@ -65,6 +67,18 @@ export function partName(path: string, tag: string): string {
   const slash = path.lastIndexOf('/');
   const name = `.${shortName(path.slice(slash + 1))}.${tag}${PART_SUFFIX}`;
   return slash < 0 ? name : `${path.slice(0, slash)}/${name}`;
+}
+
+/**
+ * True when `n`, a name in the folder of a file named `base`, is exactly the name
+ * {@link tempPath} gives a temporary file of that file itself (not of one of its parts,
+ * not of a sibling whose name begins the same).
+ */
+export function isTempNameOf(n: string, base: string): boolean {
+  const own = `.${shortName(base)}.`;
+  if (n.length !== own.length + TEMP_RANDOM_DIGITS + TEMP_SUFFIX.length) return false;
+  if (!n.startsWith(own) || !n.endsWith(TEMP_SUFFIX)) return false;
+  return HEX.test(n.slice(own.length, own.length + TEMP_RANDOM_DIGITS));
 }
 
 /** True when a name ends like a staging file of gosync (a part or a temporary file). */

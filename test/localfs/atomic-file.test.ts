@@ -89,10 +89,11 @@ test('a file that cannot be created or replaced is an IO error naming the target
     (e: unknown) =>
       SyncError.is(e) && e.code === ErrorCodes.IO && e.path === nowhere && /^Cannot create a temporary file for /.test(e.message),
   );
-  // The target's name is taken by a non-empty folder: the rename fails.
+  // The target's name is taken by a non-empty folder once the file is being written:
+  // the commit refuses it (a folder there from the start is refused by create).
   const blocked = join(dir, 'blocked');
-  await mkdir(join(blocked, 'inside'), { recursive: true });
   const f = await AtomicFile.create(blocked);
+  await mkdir(join(blocked, 'inside'), { recursive: true });
   await f.write(Buffer.from('data'));
   await assert.rejects(
     f.commit(),
