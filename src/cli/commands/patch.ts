@@ -9,6 +9,7 @@ import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js
 import { diffFile, patchFile } from '../../file/patch-file.js';
 import type { KnownVersionPatch } from '../../file/known-version.js';
 import { FileSource } from '../../sources/file-source.js';
+import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formValues, formatBytes, intOption, mergeForms, parse, sizeOption } from '../usage.js';
@@ -111,6 +112,8 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     throw new UsageError(`patch takes <local> <index> [<reference>], got ${positionals.length} arguments`);
   }
   const [local, indexLocation, explicitReference] = positionals as [string, string, string?];
+  // A device, FIFO, socket or folder as the output is refused before anything is fetched.
+  await checkReplaceable(values.output ?? local);
   const connections = intOption(values.connections, 'connections');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
