@@ -8,6 +8,7 @@
  * @module
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type FilterRule, readRulesFile } from '../localfs/filter.js';
 
 /** Wrong arguments: printed as one line plus a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -27,7 +28,15 @@ export interface CommandLine<O extends Options> {
   positionals: string[];
   /** Each option given, by name, as it was first spelled (`-t`, `--threads`). */
   given: ReadonlyMap<string, string>;
+  /** Every option given with its value, in command-line order (for rules whose order matters). */
+  sequence: readonly { name: string; value: string | undefined }[];
 }
+
+/**
+ * The options of each parsed command line in order, by its values object: a command whose
+ * form takes `values` alone (the folder forms) still reads the order of its rules.
+ */
+const sequences = new WeakMap<object, CommandLine<Options>['sequence']>();
 
 /** `parseArgs` in strict mode (grouped short options, `--`), with its errors turned into UsageErrors. */
 export function parse<O extends Options>(args: string[], options: O): CommandLine<O> {
@@ -38,8 +47,14 @@ export function parse<O extends Options>(args: string[], options: O): CommandLin
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ''));
   }
   const given = new Map<string, string>();
-  for (const t of parsed.tokens) if (t.kind === 'option' && !given.has(t.name)) given.set(t.name, t.rawName);
-  return { values: parsed.values, positionals: parsed.positionals, given };
+  const sequence: { name: string; value: string | undefined }[] = [];
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option') continue;
+    if (!given.has(t.name)) given.set(t.name, t.rawName);
+    sequence.push({ name: t.name, value: t.value });
+  }
+  sequences.set(parsed.values, sequence);
+  return { values: parsed.values, positionals: parsed.positionals, given, sequence };
 }
 
 /**
@@ -71,6 +86,39 @@ export function mergeForms<A extends Options, B extends Options>(a: A, b: B): A 
 export function formValues<O extends Options>(line: { values: object; given: ReadonlyMap<string, string> }, form: O): Values<O> {
   for (const [name, spelled] of line.given) if (!Object.hasOwn(form, name)) throw new UsageError(`Unknown option '${spelled}'`);
   return line.values as Values<O>;
+}
+
+/** The options of excludes and includes (folder build, patch and diff, push and pull). */
+export const FILTER_OPTIONS = {
+  exclude: { type: 'string', multiple: true },
+  include: { type: 'string', multiple: true },
+  'exclude-from': { type: 'string', multiple: true },
+} as const;
+
+/** The help lines of {@link FILTER_OPTIONS}, their descriptions from column `column`. */
+export function filterHelp(column: number): string {
+  const line = (flag: string, text: string) => `${`      ${flag}`.padEnd(column - 1)} ${text}\n`;
+  return [
+    line('--exclude <pattern>', 'leave out paths matching a gitignore pattern (repeatable)'),
+    line('--include <pattern>', 'keep paths matching it though a later rule excludes them'),
+    line('', '(repeatable; the first rule that matches a path decides)'),
+    line('--exclude-from <file>', 'gitignore-syntax lines read from <file> (repeatable)'),
+  ].join('');
+}
+
+/**
+ * The filter rules of a command line, in the order given (`--exclude`, `--include`,
+ * `--exclude-from` read now); the first that matches a path decides (localfs/filter.ts).
+ */
+export async function filterRules(values: object, signal?: AbortSignal): Promise<FilterRule[]> {
+  const rules: FilterRule[] = [];
+  for (const { name, value } of sequences.get(values) ?? []) {
+    if (value === undefined) continue;
+    if (name === 'exclude') rules.push({ kind: 'exclude', pattern: value });
+    else if (name === 'include') rules.push({ kind: 'include', pattern: value });
+    else if (name === 'exclude-from') rules.push(await readRulesFile(value, signal));
+  }
+  return rules;
 }
 
 /** Parses a positive integer option. */

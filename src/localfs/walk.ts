@@ -9,6 +9,7 @@ import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
+import type { PathFilter } from './filter.js';
 import { treePathProblem } from './tree-path.js';
 
 /** One local entry. */
@@ -47,6 +48,11 @@ export interface WalkTreeOptions {
   signal?: AbortSignal;
   /** A tree path left out of the listing, with everything below it (not even read). */
   exclude?: string;
+  /**
+   * Entries this filter excludes are left out; an excluded folder is not read. gosync's
+   * temporary and part files are listed whatever it says.
+   */
+  filter?: PathFilter;
 }
 
 /**
@@ -101,6 +107,7 @@ export async function walkTree(root: string, options: WalkTreeOptions = {}): Pro
             throw ioError('read', local, cause);
           }
           const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+          if (options.filter?.excludes(path, type === 'dir')) return;
           const entry: LocalEntry = { path, type, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs };
           if (type === 'symlink') {
             try {

@@ -8,6 +8,7 @@
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../core/errors.js';
+import { type FilterRule, folderFilter } from '../localfs/filter.js';
 import { treeParent } from '../localfs/tree-path.js';
 import { walkTree } from '../localfs/walk.js';
 import type { ListEntry } from './wire/file-list.js';
@@ -26,8 +27,12 @@ export interface SourceList {
   groups: number[];
 }
 
-/** Lists the source: itself first, then (for a folder) every entry, folder by folder in name order. */
-export async function listSource(source: string, signal?: AbortSignal): Promise<SourceList> {
+/**
+ * Lists the source: itself first, then (for a folder) every entry, folder by folder in
+ * name order. Entries `rules` exclude are left out, then those the folder's own
+ * `.gosyncignore` excludes (localfs/filter.ts: the first rule that matches decides).
+ */
+export async function listSource(source: string, signal?: AbortSignal, rules: readonly FilterRule[] = []): Promise<SourceList> {
   const st = await lstat(source).catch((cause: unknown) => Promise.reject(ioError('read', source, cause)));
   const base = { path: '', mode: st.mode & 0o777, mtime: Math.round(st.mtimeMs), size: 0, local: source };
   if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
@@ -44,7 +49,8 @@ export async function listSource(source: string, signal?: AbortSignal): Promise<
       groups: [1],
     };
   if (!st.isDirectory()) throw ioError('send', source, new Error('it is not a file, a folder or a link'));
-  const tree = await walkTree(source, signal ? { signal } : {});
+  const filter = await folderFilter(source, rules, signal ? { signal } : {});
+  const tree = await walkTree(source, { ...(signal ? { signal } : {}), ...(filter ? { filter } : {}) });
   const skipped = [...tree.skipped];
   const children = new Map<string, string[]>();
   for (const e of tree.entries.values()) {

@@ -37,6 +37,7 @@ import {
   type ManifestBase,
   type TreeEntry,
 } from './manifest.js';
+import { type FilterRule, type PathFilter, folderFilter } from '../localfs/filter.js';
 import { sameMtime, walkTree } from '../localfs/walk.js';
 
 /** Options of {@link buildTree}. */
@@ -59,6 +60,13 @@ export interface BuildTreeOptions {
   bases?: number;
   /** Hash every file, even when size and mtime match the previous manifest (rsync's `--checksum`). */
   checksum?: boolean;
+  /**
+   * Paths left out of the manifest: excludes and includes, first match decides
+   * (localfs/filter.ts). The folder's own `.gosyncignore` applies after them.
+   */
+  filter?: readonly FilterRule[];
+  /** Read the folder's `.gosyncignore` (default true). */
+  ignoreFile?: boolean;
   /** Files processed at once (default 16). */
   concurrency?: number;
   /** Worker threads for hashing large files (default: every core). */
@@ -270,9 +278,21 @@ export interface TreeListing {
   skipped: string[];
 }
 
-/** Walks the published folder (leaving `excluded` out), sorted by path; special files are skipped. */
-export async function listTree(root: string, excluded: string | undefined, signal: AbortSignal | undefined): Promise<TreeListing> {
-  const tree = await walkTree(root, { ...(signal ? { signal } : {}), ...(excluded !== undefined ? { exclude: excluded } : {}) });
+/**
+ * Walks the published folder (leaving `excluded` out, and what `filter` excludes), sorted
+ * by path; special files are skipped.
+ */
+export async function listTree(
+  root: string,
+  excluded: string | undefined,
+  signal: AbortSignal | undefined,
+  filter?: PathFilter,
+): Promise<TreeListing> {
+  const tree = await walkTree(root, {
+    ...(signal ? { signal } : {}),
+    ...(excluded !== undefined ? { exclude: excluded } : {}),
+    ...(filter ? { filter } : {}),
+  });
   const skipped = [...tree.skipped];
   const entries: TreeEntry[] = [];
   const files: ListedFile[] = [];
@@ -487,7 +507,11 @@ export async function buildTree(dir: string, out: string, options: BuildTreeOpti
   throwIfAborted(signal);
   const { root, excluded, manifestPath } = await publishFolders(dir, out, options.name);
   const previous = await previousManifest(manifestPath);
-  const listing = await listTree(root, excluded, signal);
+  const filter = await folderFilter(root, options.filter, {
+    ...(options.ignoreFile === false ? { ignoreFile: false } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  const listing = await listTree(root, excluded, signal, filter);
   const publisher = new TreePublisher(root, out, previous, options);
   const fileEntries = await publisher.publishAll(listing.files);
   const entries = [...listing.entries, ...fileEntries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -56,6 +56,11 @@ function totals(reports: readonly TreeFileReport[]): TreeDiffReport['totals'] {
   return { files: reports.length, changed, bytes, reusedBytes, fetchBytes };
 }
 
+/** `deleteExcluded` implies `delete`, as rsync's `--delete-excluded` does. */
+function normalized<O extends TreeOptions>(options: O): O {
+  return options.deleteExcluded && !options.delete ? { ...options, delete: true } : options;
+}
+
 function sortReports(reports: TreeFileReport[]): TreeFileReport[] {
   return reports.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
@@ -64,7 +69,8 @@ function sortReports(reports: TreeFileReport[]): TreeFileReport[] {
  * Lists, per file, what a patch of `dir` to the manifest at `location` would reuse and
  * fetch. Fetches the manifest and the block indexes it needs; writes nothing.
  */
-export async function diffTree(dir: string, location: string, options: TreeOptions = {}): Promise<TreeDiffReport> {
+export async function diffTree(dir: string, location: string, given: TreeOptions = {}): Promise<TreeDiffReport> {
+  const options = normalized(given);
   const plan = await planTree(dir, location, options);
   try {
     for (const n of plan.needed) {
@@ -102,8 +108,9 @@ export async function diffTree(dir: string, location: string, options: TreeOptio
  * console.log(`${r.totals.changed} files changed, ${r.receivedBytes} bytes received`);
  * ```
  */
-export async function patchTree(dir: string, location: string, options: PatchTreeOptions = {}): Promise<TreePatchReport> {
+export async function patchTree(dir: string, location: string, given: PatchTreeOptions = {}): Promise<TreePatchReport> {
   const started = performance.now();
+  const options = normalized(given);
   const plan = await planTree(dir, location, options);
   let deleted: string[];
   try {

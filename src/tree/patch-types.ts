@@ -4,6 +4,8 @@
  *
  * @module
  */
+import type { FilterRule } from '../localfs/filter.js';
+
 /** Options of {@link diffTree} and {@link patchTree}. */
 export interface TreeOptions {
   /** Where `objects/` is published (a URL or a folder); default: the manifest's folder. */
@@ -29,6 +31,16 @@ export interface TreeOptions {
    * local folder where a file goes is then replaced instead of refused.
    */
   delete?: boolean;
+  /**
+   * Paths neither fetched nor deleted: excludes and includes, first match decides
+   * (localfs/filter.ts). The local folder's `.gosyncignore` also keeps what it excludes
+   * from being deleted.
+   */
+  filter?: readonly FilterRule[];
+  /** Delete local paths the filter excludes too (implies `delete`; rsync's `--delete-excluded`). */
+  deleteExcluded?: boolean;
+  /** Read the local folder's `.gosyncignore` (default true). */
+  ignoreFile?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: TreeProgress) => void;
 }

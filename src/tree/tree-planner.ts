@@ -22,6 +22,7 @@ import { scanLocalFiles } from '../file/local-scan.js';
 import type { FoundScan } from '../file/patch-file.js';
 import { findTreeChanges, type TreeChanges } from '../localfs/commit-tree.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
+import { createFilter, folderFilter } from '../localfs/filter.js';
 import { partName } from '../localfs/staging.js';
 import { TreeRoot } from '../localfs/tree-path.js';
 import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
@@ -481,9 +482,23 @@ export async function planTree(dir: string, location: string, options: TreeOptio
     ...(options.headers ? { headers: options.headers } : {}),
   });
   try {
-    const { manifest, bytes: manifestBytes } = await loadManifest(location, options);
+    const loaded = await loadManifest(location, options);
+    const manifestBytes = loaded.bytes;
+    // Excluded paths are neither fetched nor, unless deleteExcluded, deleted: they are
+    // left out of the manifest and of the local listing (where the folder's own
+    // .gosyncignore protects more).
+    const fetchFilter = createFilter(options.filter ?? []);
+    const manifest = fetchFilter
+      ? { ...loaded.manifest, entries: loaded.manifest.entries.filter((e) => !fetchFilter.excludes(e.path, e.type === 'dir')) }
+      : loaded.manifest;
     const root = new TreeRoot(dir);
-    const local = await walkTree(dir, signal ? { signal } : {});
+    const keep = options.deleteExcluded
+      ? undefined
+      : await folderFilter(dir, options.filter, {
+          ...(options.ignoreFile === false ? { ignoreFile: false } : {}),
+          ...(signal ? { signal } : {}),
+        });
+    const local = await walkTree(dir, { ...(signal ? { signal } : {}), ...(keep ? { filter: keep } : {}) });
     const planned = await new TreePlanner({ manifest, root, local, store, options }).plan();
     return { manifest, manifestBytes, root, local, store, ...planned };
   } catch (err) {

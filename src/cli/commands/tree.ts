@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, type Values, formatBytes, intOption, levelOption } from '../usage.js';
+import { FILTER_OPTIONS, UsageError, type Values, filterHelp, filterRules, formatBytes, intOption, levelOption } from '../usage.js';
 import { printable } from '../printable.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
@@ -43,9 +43,12 @@ Options:
                           64 MiB, else 5)
       --bases <n>         earlier versions to publish deltas from (default 2)
   -c, --checksum          hash every file (default: trust size + mtime of the last build)
-      --json              print a JSON report on stdout ({"index": "<manifest>", ...})
+${filterHelp(26)}      --json              print a JSON report on stdout ({"index": "<manifest>", ...})
   -t, --threads <n>       worker threads for hashing large files
   -q, --quiet             no progress on stderr
+
+Excludes are gitignore patterns; the folder's own .gosyncignore (gitignore syntax,
+published like any file) applies after them. Excluded paths are not published.
 `;
 
 /** The options of `build <folder>`. */
@@ -60,6 +63,7 @@ export const BUILD_TREE_OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   threads: { type: 'string', short: 't' },
+  ...FILTER_OPTIONS,
 } as const;
 
 /** `build <folder>`, its command line parsed by `build`. */
@@ -76,9 +80,11 @@ export async function buildTreeCommand(
   const noCompress = values['no-compress'] === true;
   if (noCompress && (values.compress || level !== undefined || bases !== undefined))
     throw new UsageError('--no-compress cannot go with --compress, --level or --bases');
+  const filter = await filterRules(values, ctx.signal);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const { buildTree } = await import('../../tree/build-tree.js');
   const report = await buildTree(positionals[0]!, values.output, {
+    ...(filter.length > 0 ? { filter } : {}),
     ...(values.name ? { name: values.name } : {}),
     ...(noCompress ? {} : { compress: true }),
     ...(level !== undefined ? { level } : {}),
@@ -108,11 +114,14 @@ Makes <folder> (created if missing) a copy of the published tree whose manifest 
 and mtime) are not read; content any local file already has is copied, not fetched;
 changed files fetch a published delta or only the blocks no local file has. Every file
 is verified against the manifest's SHA-256 and replaced atomically. Files the manifest
-does not list are kept unless --delete.
+does not list are kept unless --delete. Excluded paths are neither fetched nor deleted
+(unless --delete-excluded); what the folder's own .gosyncignore excludes is not deleted.
 
 Options:
       --content-base <url>  where objects/ is published (default: the manifest's folder)
       --delete              remove local files and folders the manifest does not list
+      --delete-excluded     also remove excluded local paths (implies --delete)
+${filterHelp(28)}  -n, --dry-run             show what would change (as gosync diff), change nothing
   -c, --connections <n>     concurrent HTTP connections (default 8)
   -j, --jobs <n>            files fetched at once (default 8)
       --fsync               flush each new file to disk before it replaces the old one
@@ -129,7 +138,8 @@ the manifest and the block indexes of changed files.
 Options:
       --content-base <url>  where objects/ is published (default: the manifest's folder)
       --delete              plan as "gosync patch --delete" would (replacing folders in the way)
-      --json                print a JSON report on stdout
+      --delete-excluded     plan as "gosync patch --delete-excluded" would
+${filterHelp(28)}      --json                print a JSON report on stdout
   -t, --threads <n>         worker threads for scanning
   -q, --quiet               no progress on stderr
 `;
@@ -158,11 +168,15 @@ function printFiles(ctx: CommandContext, report: TreeDiffReport): void {
 
 /**
  * The options of `patch <folder> <manifest>` and `diff <folder> <manifest>` (diff takes
- * the same ones: --connections and --jobs apply to its index downloads, --fsync is ignored).
+ * the same ones: --connections and --jobs apply to its index downloads, --fsync and
+ * --dry-run are ignored).
  */
 export const TREE_UPDATE_OPTIONS = {
   'content-base': { type: 'string' },
   delete: { type: 'boolean' },
+  'delete-excluded': { type: 'boolean' },
+  'dry-run': { type: 'boolean', short: 'n' },
+  ...FILTER_OPTIONS,
   connections: { type: 'string', short: 'c' },
   jobs: { type: 'string', short: 'j' },
   fsync: { type: 'boolean' },
@@ -185,8 +199,11 @@ export async function treeCommand(
   const threads = intOption(values.threads, 'threads');
   const connections = intOption(values.connections, 'connections');
   const jobs = intOption(values.jobs, 'jobs');
+  const filter = await filterRules(values, ctx.signal);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const common = {
+    ...(filter.length > 0 ? { filter } : {}),
+    ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
     ...(values['content-base'] ? { contentBase: values['content-base'] } : {}),
     ...(threads ? { threads } : {}),
     ...(connections ? { connections } : {}),
@@ -196,7 +213,8 @@ export async function treeCommand(
     onProgress: (p: { phase: string; done: number; total: number }) => progress.update(p.phase, p.done, p.total),
   };
   const { diffTree, patchTree } = await import('../../tree/patch-tree.js');
-  if (kind === 'diff') {
+  // A dry run of patch is the diff: the same plan, nothing written.
+  if (kind === 'diff' || values['dry-run']) {
     const report = await diffTree(dir, manifest, common);
     progress.done();
     if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
