@@ -22,6 +22,8 @@ Commands:
   push        send a file or folder to another machine over ssh (rsync-style)
   pull        fetch a file or folder from another machine over ssh
   serve       serve a folder over HTTP with range support (--stdio: the far end of push/pull)
+  publish     upload a publish folder to S3-compatible object storage, manifests last
+  prune       remove from a publish folder what no manifest or index references
   rdiff       librsync's rdiff: signature, delta and patch files rdiff reads and writes
   demo        run the whole job on generated files, on 127.0.0.1
 
@@ -41,6 +43,8 @@ const commands: Record<string, () => Promise<[Command, string]>> = {
   serve: async () => import('./commands/serve.js').then((m) => [m.serve, m.serveHelp]),
   push: async () => import('./commands/push-pull.js').then((m) => [m.push, m.pushHelp]),
   pull: async () => import('./commands/push-pull.js').then((m) => [m.pull, m.pullHelp]),
+  publish: async () => import('./commands/publish.js').then((m) => [m.publish, m.publishHelp]),
+  prune: async () => import('./commands/prune.js').then((m) => [m.prune, m.pruneHelp]),
   rdiff: async () => import('./commands/rdiff.js').then((m) => [m.rdiff, m.rdiffHelp]),
   demo: async () => import('./commands/demo.js').then((m) => [m.demo, m.demoHelp]),
 };
