@@ -1,7 +1,8 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
-import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS, buildIndexFile } from '../../file/build-file.js';
+import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../file/build-file.js';
 import { buildZsyncFile } from '../../file/build-zsync.js';
+import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-archive.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, levelOption, mergeForms, parse, sizeOption } from '../usage.js';
@@ -95,7 +96,7 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
           // A header value zsync clients could not read (a control character, a line over 1023 bytes).
           throw err instanceof RangeError ? new UsageError(err.message) : err;
         })
-      : await buildIndexFile(input, indexPath, {
+      : await buildArchiveFile(input, indexPath, {
           ...common,
           ...(values.url ? { url: values.url } : {}),
           ...(threads ? { threads } : {}),
@@ -152,7 +153,7 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
 }
 
 /** The line printed for a built index. */
-function summary(report: BuildReport): string {
+function summary(report: BuildReport & ArchiveBuildReport): string {
   const extra =
     'frames' in report && report.frames
       ? `; frames ${formatBytes(report.frames.bytes)} (${report.frames.count} × ${formatBytes(report.frames.frameBytes)}, ${report.frames.codec} ${report.frames.level})` +
@@ -161,5 +162,11 @@ function summary(report: BuildReport): string {
           ? report.bases.map((b) => `, ${b.kind} delta from a ${formatBytes(b.baseSize)} base ${formatBytes(b.bytes)}`).join('')
           : '')
       : '';
-  return `${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`;
+  const a = report.archive;
+  const inside = a
+    ? a.reproduced
+      ? `gzip payload ${formatBytes(a.payloadBytes)} (zlib ${a.level}/${a.memLevel}) in ${a.payload}; `
+      : `gzip not looked into: ${a.reason}; `
+    : '';
+  return `${inside}${report.index}: ${report.blockCount} blocks of ${report.blockSize} B for ${formatBytes(report.fileSize)}, index ${formatBytes(report.indexBytes)}${extra}, ${report.seconds.toFixed(2)} s\n`;
 }

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
 import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
-import { diffFile, patchFile } from '../../file/patch-file.js';
+import { diffFile } from '../../file/patch-file.js';
+import { patchArchive } from '../../file/patch-archive.js';
 import type { KnownVersionPatch } from '../../file/known-version.js';
 import { FileSource } from '../../sources/file-source.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
@@ -149,14 +150,15 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
           ...(bytesPerSecond ? { bytesPerSecond } : {}),
         })
       : new FileSource(location);
-  const source = open(reference, loaded.index.fileSize);
+  // An archive index describes the payload; the reference is the published archive.
+  const source = open(reference, loaded.index.published?.archive?.size ?? loaded.index.fileSize);
   // Compressed forms the index lists live next to it. The decoder refused names with a
   // separator or "."/".."; escaping keeps one like "http:host" or "%2e%2e" a file name too.
   const openForm = values.raw
     ? undefined
     : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
   try {
-    const report = await patchFile({
+    const report = await patchArchive({
       local,
       index: loaded.index,
       source,

@@ -1,0 +1,191 @@
+/**
+ * Patching a gzip file published by what is inside it (an index of format version 4,
+ * docs/archives.md): the client inflates its old file (and its seeds), patches that
+ * payload with the usual machinery (blocks, compressed forms, a delta from its exact
+ * version), deflates the result with the recorded parameters, and replaces the output
+ * only when the rebuilt file has the published size and SHA-256. When it does not (a
+ * client whose zlib deflates differently) or no published form can be opened, the
+ * published file is fetched whole and checked the same way.
+ *
+ * @module
+ */
+import { rm, stat } from 'node:fs/promises';
+import type { BlockSource } from '../core/block-source.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { BlockIndex } from '../core/index/block-index.js';
+import type { GzipArchive } from '../core/index/published.js';
+import { writeGzip } from '../archive/gzip.js';
+import { type ScratchPayload, inflateToScratch } from '../archive/payload.js';
+import { AtomicFile, checkReplaceable } from '../localfs/atomic-file.js';
+import { fileSha256 } from '../localfs/file-chunks.js';
+import { tempPath } from '../localfs/staging.js';
+import { type PatchOptions, type PatchReport, patchFile } from './patch-file.js';
+
+/** What {@link patchArchive} did, besides what a patch reports. */
+export interface ArchivePatchReport extends PatchReport {
+  archive?: {
+    kind: 'gzip';
+    /** Size of the payload the index describes (the sizes above are the gzip file's and what moved). */
+    payloadBytes: number;
+    /** True when the local file was a gzip file whose payload was reused. */
+    localInflated: boolean;
+    /** True when the rebuilt file did not match (or could not be made) and the published file was fetched whole. */
+    fetchedWhole: boolean;
+  };
+}
+
+/**
+ * Makes `output` (default `local`) the published file of an archive index; any other
+ * index goes to {@link patchFile}. `source` is the published (gzip) file; the payload and
+ * the forms are opened with `openForm`.
+ */
+export async function patchArchive(options: PatchOptions): Promise<ArchivePatchReport> {
+  const archive = options.index.published?.archive;
+  if (!archive) return patchFile(options);
+  const started = performance.now();
+  const { signal } = options;
+  throwIfAborted(signal);
+  const output = options.output ?? options.local;
+  await checkReplaceable(output);
+  if (await isPublished(options.local, archive, signal)) {
+    if (output === options.local)
+      return finish(options.index.fileSize, upToDate(options.index, archive, output), archive, false, false, started);
+  }
+  const near = output;
+  const scratches: ScratchPayload[] = [];
+  const payloadOf = async (path: string): Promise<string> => {
+    const s = await inflateToScratch(path, near, { signal });
+    if ('problem' in s) return path;
+    scratches.push(s);
+    return s.path;
+  };
+  const patched = tempPath(output);
+  let payloadSource: BlockSource | undefined;
+  try {
+    const local = await payloadOf(options.local);
+    const localInflated = local !== options.local;
+    const seeds: string[] = [];
+    for (const seed of options.seeds ?? []) seeds.push(await payloadOf(seed));
+    if (options.openForm) {
+      payloadSource = options.openForm(archive.payload);
+      const { archive: _, ...forms } = options.index.published ?? {};
+      const index: BlockIndex = { ...options.index, published: forms };
+      const report = await patchFile({ ...options, index, local, seeds, source: payloadSource, output: patched });
+      for (const s of scratches.splice(0)) await s.discard();
+      if (await rebuild(patched, archive, output, options))
+        return finish(options.index.fileSize, report, archive, localInflated, false, started, output);
+    }
+    const whole = await fetchWhole(options.source, archive, output, options);
+    return finish(options.index.fileSize, { ...whole, plan: 'raw', output }, archive, localInflated, true, started, output);
+  } finally {
+    await payloadSource?.close().catch(() => {});
+    for (const s of scratches) await s.discard();
+    await rm(patched, { force: true }).catch(() => {});
+  }
+}
+
+/** True when `path` already is the published file (its size, then its SHA-256). */
+async function isPublished(path: string, archive: GzipArchive, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    if ((await stat(path)).size !== archive.size) return false;
+    const digest = await fileSha256(path, signal ? { signal } : {});
+    return Buffer.from(archive.sha256).equals(digest);
+  } catch (err) {
+    if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+    return false;
+  }
+}
+
+function upToDate(index: BlockIndex, archive: GzipArchive, output: string): PatchReport {
+  return {
+    fileSize: archive.size,
+    blockSize: index.blockSize,
+    blockCount: index.blockCount,
+    reusedBytes: archive.size,
+    fetchedBytes: 0,
+    requests: 0,
+    receivedBytes: 0,
+    ranges: 0,
+    plan: 'raw',
+    refetched: false,
+    upToDate: true,
+    output,
+    seconds: 0,
+  };
+}
+
+function finish(
+  payloadBytes: number,
+  report: PatchReport,
+  archive: GzipArchive,
+  localInflated: boolean,
+  fetchedWhole: boolean,
+  started: number,
+  output = report.output,
+): ArchivePatchReport {
+  return {
+    ...report,
+    fileSize: archive.size,
+    output,
+    archive: { kind: 'gzip', payloadBytes, localInflated, fetchedWhole },
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Deflates the patched payload into `output`; false (nothing replaced) when the result is not the published file. */
+async function rebuild(payload: string, archive: GzipArchive, output: string, options: PatchOptions): Promise<boolean> {
+  const out = await AtomicFile.create(output);
+  try {
+    const got = await writeGzip(payload, archive, (c) => out.write(c), options.signal);
+    if (got.size !== archive.size || !Buffer.from(archive.sha256).equals(got.sha256)) {
+      await out.abort();
+      return false;
+    }
+    await out.commit({ fsync: options.fsync ?? false });
+    return true;
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+}
+
+/** Fetches the published file whole from `source` into `output`, checking its size and SHA-256. */
+async function fetchWhole(
+  source: BlockSource,
+  archive: GzipArchive,
+  output: string,
+  options: PatchOptions,
+): Promise<Omit<PatchReport, 'plan' | 'output'>> {
+  const { createHash } = await import('node:crypto');
+  const before = { requests: source.stats?.requests ?? 0, bytes: source.stats?.bytes ?? 0 };
+  const out = await AtomicFile.create(output);
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of source.read([{ start: 0, end: archive.size }], options.signal ? { signal: options.signal } : {})) {
+      hash.update(chunk);
+      size += chunk.length;
+      await out.write(chunk);
+    }
+    if (size !== archive.size || !Buffer.from(archive.sha256).equals(hash.digest())) {
+      throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot patch ${output}: the published file fetched whole does not match its index`);
+    }
+    await out.commit({ fsync: options.fsync ?? false });
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return {
+    fileSize: archive.size,
+    blockSize: options.index.blockSize,
+    blockCount: options.index.blockCount,
+    reusedBytes: 0,
+    fetchedBytes: size,
+    requests: (source.stats?.requests ?? 0) - before.requests,
+    receivedBytes: (source.stats?.bytes ?? 0) - before.bytes,
+    ranges: 1,
+    refetched: true,
+    upToDate: false,
+    seconds: 0,
+  };
+}
