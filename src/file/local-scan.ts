@@ -207,29 +207,41 @@ async function readLocal(fh: FileHandle, path: string, target: Uint8Array, posit
   }
 }
 
+/** The reader of a file left out (undefined) in {@link openLocalReaders}: no block is read there. */
+const NOT_OPENED: LocalReader = {
+  readInto: () => Promise.reject(new Error('Cannot read a local file: it was not opened (no block was found in it)')),
+};
+
 /**
- * Opens local files for random-access reads; `close()` releases them all. When one cannot
- * be opened, the ones already open are closed before the IO error is thrown.
+ * Opens local files for random-access reads; `close()` releases them all. A file given as
+ * undefined (one no block was found in, removed since) is not opened: its id keeps its
+ * place. When one cannot be opened, the ones already open are closed before the IO error
+ * is thrown.
  */
-export async function openLocalReaders(files: readonly string[]): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {
-  const opened = await Promise.allSettled(files.map(openLocal));
-  const handles: FileHandle[] = [];
+export async function openLocalReaders(
+  files: readonly (string | undefined)[],
+): Promise<{ readers: LocalReader[]; close(): Promise<void> }> {
+  const opened = await Promise.allSettled(files.map((f) => (f === undefined ? Promise.resolve(undefined) : openLocal(f))));
+  const handles: (FileHandle | undefined)[] = [];
   let failure: { error: unknown } | undefined;
   for (const o of opened) {
     if (o.status === 'fulfilled') handles.push(o.value);
     else failure ??= { error: o.reason };
   }
   const close = async () => {
-    await Promise.all(handles.map((h) => h.close().catch(() => {})));
+    await Promise.all(handles.map((h) => h?.close().catch(() => {})));
   };
   if (failure) {
     await close();
     throw failure.error;
   }
   const readers = handles.map(
-    (fh, i): LocalReader => ({
-      readInto: (target, position) => readLocal(fh, files[i]!, target, position),
-    }),
+    (fh, i): LocalReader =>
+      fh === undefined
+        ? NOT_OPENED
+        : {
+            readInto: (target, position) => readLocal(fh, files[i]!, target, position),
+          },
   );
   return { readers, close };
 }

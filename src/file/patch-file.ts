@@ -272,7 +272,7 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
     }
   }
   const { scan, ranges, fetchPlan } = await plan(options, temps);
-  await dropUnused(temps, scan);
+  const readable = await dropUnused(temps, scan);
   // The compressed forms come from their own files; the plain reference is the fallback.
   let planned: BlockSource = source;
   let kind: FetchPlan['kind'] = 'raw';
@@ -310,7 +310,7 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
     };
   }
   const write = (src: BlockSource) =>
-    writeOutput(output, scan.files, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
+    writeOutput(output, readable, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
   try {
     try {
       result = await write(planned);
@@ -359,13 +359,16 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
  * file had every block they hold, or not scanned at all once everything was found), so
  * a run stopped again leaves fewer of them. `temps` keeps the others, still to be read.
  */
-async function dropUnused(temps: string[], scan: FoundScan): Promise<void> {
-  if (temps.length === 0) return;
+async function dropUnused(temps: string[], scan: FoundScan): Promise<(string | undefined)[]> {
+  if (temps.length === 0) return scan.files;
   const used = new Set<number>();
   for (const id of scan.matcher.foundSource) if (id >= 0) used.add(id);
   const unused = temps.filter((t) => !used.has(scan.files.indexOf(t)));
+  if (unused.length === 0) return scan.files;
   await removeFiles(unused);
   for (const t of unused) temps.splice(temps.indexOf(t), 1);
+  // Their ids keep their places; the files are not opened again.
+  return scan.files.map((f) => (unused.includes(f) ? undefined : f));
 }
 
 /**
@@ -400,7 +403,7 @@ async function alreadyUpToDate(
 
 async function writeOutput(
   output: string,
-  files: string[],
+  files: readonly (string | undefined)[],
   foundSource: Int32Array,
   foundOffset: Float64Array,
   ranges: PlannedRange[],
