@@ -15,7 +15,7 @@ import ts from 'typescript';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The folders each folder of src/ may import, besides itself (cli and the barrels are handled apart). */
-const FILE_DEPS = ['core', 'util', 'localfs', 'formats', 'sources', 'forms', 'workers'];
+const FILE_DEPS = ['core', 'util', 'localfs', 'formats', 'sources', 'forms', 'workers', 'archive'];
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
   util: ['core'],
@@ -24,6 +24,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sources: ['core', 'util'],
   forms: ['core', 'formats', 'sources', 'localfs', 'util'],
   workers: ['core', 'util'],
+  archive: ['core', 'formats', 'forms', 'localfs', 'util'],
   file: FILE_DEPS,
   tree: [...FILE_DEPS, 'file'],
   remote: ['core', 'util', 'localfs', 'formats'],
