@@ -116,6 +116,7 @@ export async function prepareFolders(root: TreeRoot, wanted: readonly WantedEntr
   for (const p of changes.replaceWithDir) {
     await root.checkParents(p);
     await remove(root.local(p));
+    root.forget(p);
   }
   for (const e of wanted) if (e.type === 'dir') await root.mkdirs(e.path, 0o755);
 }
@@ -151,6 +152,7 @@ export async function commitTree(
     await root.checkParents(s.path);
     const target = root.local(s.path);
     if (dirsToReplace.delete(s.path)) await remove(target);
+    root.forget(s.path);
     await rename(root.local(s.part), target).catch((cause: unknown) => {
       throw ioError('replace', target, cause);
     });
@@ -164,6 +166,7 @@ export async function commitTree(
       await root.checkParents(e.path);
       const target = root.local(e.path);
       if (l) await remove(target);
+      root.forget(e.path);
       await symlink(e.target, target).catch((cause: unknown) => {
         throw ioError('create the link', target, cause);
       });
@@ -183,6 +186,7 @@ export async function commitTree(
     for (const p of [...changes.extraneous].reverse()) {
       await root.checkParents(p);
       await remove(root.local(p));
+      root.forget(p);
       deleted.push(p);
     }
   }

@@ -50,15 +50,34 @@ export function treeParent(p: string): string {
   return i < 0 ? '' : p.slice(0, i);
 }
 
+/** Options of {@link TreeRoot}. */
+export interface TreeRootOptions {
+  /**
+   * Remember the folders found or made real folders, so each is checked once per root
+   * (default true): one `TreeRoot` per run. Off, every check walks from the root again
+   * (what a reader that must see links swapped in meanwhile wants).
+   */
+  remember?: boolean;
+}
+
 /**
  * A folder that writes are confined to. `local(p)` maps a checked tree path to the
  * local path; `checkParents(p)` proves no component above `p` is a link or a file.
+ *
+ * A root remembers the folders it has proved real (checked or made), so a deep tree
+ * costs one check per folder, not one per folder per entry below it (1,000 nested
+ * folders were a million `lstat` calls). Its own callers tell it ({@link forget}) when
+ * they remove or replace something, so a link made in the run is never taken for a
+ * folder checked before.
  */
 export class TreeRoot {
   readonly root: string;
+  /** Tree paths proved to be real folders; every ancestor of one is in it too. */
+  readonly #folders: Set<string> | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, options: TreeRootOptions = {}) {
     this.root = root;
+    this.#folders = (options.remember ?? true) ? new Set() : undefined;
   }
 
   /** The local path of tree path `p` (checked). */
@@ -68,14 +87,36 @@ export class TreeRoot {
   }
 
   /**
+   * `p` (and everything below it) was removed or replaced: its checks no longer hold.
+   * Cheap when `p` is not a remembered folder (a file, a link, a folder never checked).
+   */
+  forget(p: string): void {
+    const known = this.#folders;
+    if (!known?.has(p)) return;
+    const below = `${p}/`;
+    for (const k of known) if (k === p || k.startsWith(below)) known.delete(k);
+  }
+
+  /** Length of the longest remembered folder among the ancestors of `p` (0: none). */
+  #knownPrefix(p: string): number {
+    const known = this.#folders;
+    if (!known || known.size === 0) return 0;
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (known.has(p.slice(0, i))) return i;
+    return 0;
+  }
+
+  /**
    * Throws UNSAFE_PATH if a folder on the way to `p` is a symbolic link or not a folder.
    * Missing folders are fine (they are created by {@link mkdirs}).
    */
   async checkParents(p: string): Promise<void> {
     checkTreePath(p);
-    const parts = p.split('/');
-    let at = this.root;
+    const from = this.#knownPrefix(p);
+    const parts = p.slice(from === 0 ? 0 : from + 1).split('/');
+    let tree = from === 0 ? '' : p.slice(0, from);
+    let at = from === 0 ? this.root : this.root + sep + tree.split('/').join(sep);
     for (let i = 0; i < parts.length - 1; i++) {
+      tree = tree === '' ? parts[i]! : `${tree}/${parts[i]}`;
       at = at + sep + parts[i];
       let st: Stats;
       try {
@@ -87,26 +128,27 @@ export class TreeRoot {
       if (st.isSymbolicLink()) {
         throw new SyncError(
           ErrorCodes.UNSAFE_PATH,
-          `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is a symbolic link, and gosync never writes through links`,
+          `Cannot write ${JSON.stringify(p)}: ${tree} is a symbolic link, and gosync never writes through links`,
           { path: at },
         );
       }
       if (!st.isDirectory()) {
-        throw new SyncError(
-          ErrorCodes.UNSAFE_PATH,
-          `Cannot write ${JSON.stringify(p)}: ${parts.slice(0, i + 1).join('/')} is not a folder`,
-          { path: at },
-        );
+        throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot write ${JSON.stringify(p)}: ${tree} is not a folder`, { path: at });
       }
+      this.#folders?.add(tree);
     }
   }
 
   /** Creates folder `p` and the folders above it, refusing to pass through links. */
   async mkdirs(p: string, mode = 0o755): Promise<void> {
+    if (this.#folders?.has(p)) return;
     await this.checkParents(p);
-    const parts = p.split('/');
-    let at = this.root;
+    const from = this.#knownPrefix(p);
+    const parts = p.slice(from === 0 ? 0 : from + 1).split('/');
+    let tree = from === 0 ? '' : p.slice(0, from);
+    let at = from === 0 ? this.root : this.root + sep + tree.split('/').join(sep);
     for (const part of parts) {
+      tree = tree === '' ? part : `${tree}/${part}`;
       at = at + sep + part;
       try {
         await mkdir(at, { mode });
@@ -121,6 +163,7 @@ export class TreeRoot {
           });
         }
       }
+      this.#folders?.add(tree);
     }
   }
 }

@@ -74,6 +74,8 @@ export class Destination {
   readonly #replacedEarly = new Set<string>();
   /** The destination is a folder (replacing a non-folder), so files can be staged in it. */
   #treeReady = false;
+  /** Folders made (with their non-folder ancestors replaced) for staged files. */
+  readonly #madeParents = new Set<string>();
 
   private constructor(target: ReceiverTarget, stat: Stats | undefined, options: DestinationOptions) {
     this.#container = target.container;
@@ -174,6 +176,7 @@ export class Destination {
       await this.#container.checkParents(name);
       if (this.type !== undefined && this.type !== 'dir') {
         await remove(this.path);
+        this.#container.forget(name);
         this.#replacedEarly.add('');
       }
       await this.#container.mkdirs(name);
@@ -203,17 +206,21 @@ export class Destination {
     const parent = treeParent(path);
     if (parent === '') return;
     const local = this.#listing();
-    const parts = parent.split('/');
-    for (let i = 1; i <= parts.length; i++) {
-      const p = parts.slice(0, i).join('/');
+    // Each folder's prefixes once per session (a deep tree costs one look per folder).
+    if (this.#madeParents.has(parent)) return;
+    for (let i = parent.indexOf('/'); ; i = parent.indexOf('/', i + 1)) {
+      const p = i < 0 ? parent : parent.slice(0, i);
       const l = local.entries.get(p);
       if (l && l.type !== 'dir' && !this.#replacedEarly.has(p)) {
         await this.#tree.checkParents(p);
         await remove(this.#tree.local(p));
+        this.#tree.forget(p);
         this.#replacedEarly.add(p);
       }
+      if (i < 0) break;
     }
     await this.#tree.mkdirs(parent);
+    this.#madeParents.add(parent);
   }
 
   /**
@@ -265,6 +272,7 @@ export class Destination {
       const same = st?.isSymbolicLink() && (await readlink(dest).catch(() => undefined)) === e.target;
       if (!same) {
         if (st) await remove(dest);
+        container.forget(name);
         await symlink(e.target!, dest).catch((cause: unknown) => Promise.reject(ioError('create the link', dest, cause)));
       }
       await lutimes(dest, new Date(), new Date(e.mtime)).catch(() => {});
@@ -282,6 +290,7 @@ export class Destination {
   async #placeFile(dest: string, e: ListEntry, part: string | undefined): Promise<void> {
     if (part !== undefined) {
       if (this.type === 'dir') await remove(dest);
+      this.#container.forget(this.#name);
       await rename(part, dest).catch((cause: unknown) => Promise.reject(ioError('replace', dest, cause)));
       return;
     }

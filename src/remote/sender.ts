@@ -206,7 +206,8 @@ export class Sender {
     this.#entries = list.entries;
     this.#groups = list.groups;
     this.#totalBytes = list.entries.reduce((a, e) => a + e.size, 0);
-    this.#tree = new TreeRoot(source);
+    // Every read checks its folders again: one swapped for a link since the listing is seen.
+    this.#tree = new TreeRoot(source, { remember: false });
     this.#state = new Uint8Array(list.entries.length);
   }
 
