@@ -88,23 +88,29 @@ export async function readManifest(folder: string, name: string): Promise<{ mani
   }
 }
 
-/** An object name a manifest references, and whether a client cannot do without it. */
+/** An object name a manifest references: whether a client cannot do without it, whether clients read it at all. */
 export interface ObjectRef {
   name: string;
   required: boolean;
+  /** False for what only the publisher uses (the next build's bases, an unlisted brotli stream): kept, not published. */
+  served: boolean;
 }
 
 /**
  * The objects `manifest` references, each once: what clients read (content, index, forms,
  * brotli stream, deltas). A compressed index's frames and whole stream are named inside
  * it (`<index>z`, `<index>.br` or `<index>.zst`, the names build gives them): they count
- * when present. `baseContents` adds the content of every base a file lists deltas from,
- * up to that many per file: clients never read them, but the next build makes its deltas
- * from them.
+ * when present. Besides, what only the publisher uses: the brotli stream build writes for
+ * every small file and lists only when smaller than the file (build would write it
+ * again), and with `baseContents` the content of the bases each file lists deltas from,
+ * up to that many per file (the next build makes its deltas from them).
  */
 export function manifestObjects(manifest: Manifest, baseContents = 0): ObjectRef[] {
-  const refs = new Map<string, boolean>();
-  const add = (name: string, required: boolean) => refs.set(name, (refs.get(name) ?? false) || required);
+  const refs = new Map<string, ObjectRef>();
+  const add = (name: string, required: boolean, served = true) => {
+    const had = refs.get(name);
+    refs.set(name, { name, required: required || (had?.required ?? false), served: served || (had?.served ?? false) });
+  };
   for (const e of manifest.entries) {
     if (e.type !== 'file') continue;
     add(objectNames.content(e.sha256), true);
@@ -114,12 +120,13 @@ export function manifestObjects(manifest: Manifest, baseContents = 0): ObjectRef
       if (e.index === 'compressed') for (const form of [`${index}z`, `${index}.br`, `${index}.zst`]) add(form, false);
     }
     if (e.br !== undefined) add(objectNames.brotli(e.sha256), true);
+    else if (e.index === undefined) add(objectNames.brotli(e.sha256), false, false);
     for (const [i, b] of (e.bases ?? []).entries()) {
       add(objectNames.delta(e.sha256, b.sha256, b.codec), true);
-      if (i < baseContents) add(objectNames.content(b.sha256), false);
+      if (i < baseContents) add(objectNames.content(b.sha256), false, false);
     }
   }
-  return [...refs].map(([name, required]) => ({ name, required }));
+  return [...refs.values()];
 }
 
 /** The size of a local file, or undefined when there is none. */
@@ -157,7 +164,7 @@ async function treePlan(folder: string, manifests: readonly string[], signal: Ab
     throwIfAborted(signal);
     const { manifest } = await readManifest(folder, m);
     for (const ref of manifestObjects(manifest)) {
-      if (data.has(ref.name)) continue;
+      if (data.has(ref.name) || !ref.served) continue;
       const found = await item(folder, ref.name, true, BINARY_TYPE, ref.required, `the manifest ${m}`);
       if (found) data.set(ref.name, found);
     }
