@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { ioError } from '../core/errors.js';
@@ -134,11 +134,13 @@ export async function readRulesFile(path: string, signal?: AbortSignal): Promise
 
 /**
  * The rule of the `.gosyncignore` at the root of folder `root`, or undefined when it has
- * none (or `root` is not a folder).
+ * none (or `root` is not a folder, or the file is not a regular file).
  */
 export async function readIgnoreFile(root: string, signal?: AbortSignal): Promise<FilterRule | undefined> {
   const path = join(root, IGNORE_FILE);
   try {
+    // A link is not followed: the rules are the folder's own.
+    if (!(await lstat(path)).isFile()) return undefined;
     const text = await readFile(path, { encoding: 'utf8', ...(signal ? { signal } : {}) });
     return { kind: 'file', lines: text.split(/\r?\n/), source: IGNORE_FILE };
   } catch (cause) {

@@ -25,6 +25,7 @@ import {
 } from '../localfs/commit-tree.js';
 import { isStagingNameOf, partName } from '../localfs/staging.js';
 import { TreeRoot, treeParent } from '../localfs/tree-path.js';
+import type { PathFilter } from '../localfs/filter.js';
 import { sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
 import type { ListEntry } from './wire/file-list.js';
 
@@ -40,6 +41,8 @@ export interface ReceiverTarget {
 export interface DestinationOptions {
   /** Remove what the source does not have (and replace non-empty folders). */
   delete?: boolean;
+  /** Entries of the destination it excludes are not listed, so never deleted (rsync's excludes on the receiver). */
+  filter?: PathFilter | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -87,7 +90,8 @@ export class Destination {
     this.#stat = stat;
     this.type = typeOf(stat);
     // The listing is needed for a tree, and to tell an empty folder; it runs while the list arrives.
-    this.#walking = this.type === 'dir' ? walkTree(this.path, this.#signal ? { signal: this.#signal } : {}) : undefined;
+    const walk = { ...(this.#signal ? { signal: this.#signal } : {}), ...(options.filter ? { filter: options.filter } : {}) };
+    this.#walking = this.type === 'dir' ? walkTree(this.path, walk) : undefined;
     this.#walking?.catch(() => {});
   }
 

@@ -12,7 +12,8 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import type { FilterRule } from '../localfs/filter.js';
 import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType } from './wire/frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
@@ -28,6 +29,14 @@ export interface PushPullOptions {
   delete?: boolean;
   /** Report what would change; the destination is not touched. */
   dryRun?: boolean;
+  /**
+   * Excludes and includes, first match decides (localfs/filter.ts): the sender leaves out
+   * what they (or its folder's `.gosyncignore`) exclude; the receiver does not delete what
+   * they (or its folder's `.gosyncignore`) exclude.
+   */
+  filter?: readonly FilterRule[];
+  /** Delete excluded entries of the destination too (implies `delete`; rsync's `--delete-excluded`). */
+  deleteExcluded?: boolean;
   /** The ssh command line (default `ssh`), split on whitespace with quotes, as rsync's `-e`. */
   rsh?: string;
   /** The gosync command on the remote machine (default `gosync`); `serve --stdio` is appended. */
@@ -119,16 +128,29 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     server.catch(() => {});
   }
   const channel = new Channel(transport, { peer, ...(signal ? { signal } : {}) });
+  const filter = options.filter ?? [];
+  const filtering = filter.length > 0 || options.deleteExcluded === true;
+  const del = (options.delete || options.deleteExcluded) ?? false;
   try {
     // Everything up to the first answer goes out at once: greeting, HELLO, and (push) the file list.
-    const list = op === 'push' ? listSource(localPath, signal) : undefined;
+    const list = op === 'push' ? listSource(localPath, signal, filter) : undefined;
     list?.catch(() => {});
     await channel.writeRaw(
       encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }),
     );
-    await channel.send(FrameType.HELLO, encodeJson({ op, path, delete: options.delete ?? false, dryRun: options.dryRun ?? false }));
+    const hello = { op, path, delete: del, dryRun: options.dryRun ?? false };
+    await channel.send(
+      FrameType.HELLO,
+      encodeJson(filtering ? { ...hello, filter, ...(options.deleteExcluded ? { deleteExcluded: true } : {}) } : hello),
+    );
     channel.expectGreeting('server');
-    channel.expectFirst(FrameType.WELCOME, (payload) => decodeWelcome(payload));
+    channel.expectFirst(FrameType.WELCOME, (payload) => {
+      const welcome = decodeWelcome(payload);
+      // An older server would ignore the rules: its receiver would delete what they protect.
+      if (filtering && !welcome.filters)
+        throw new SyncError(ErrorCodes.REFUSED, `Cannot use excludes with ${peer}: its gosync is too old to apply them (update it)`);
+      return welcome;
+    });
     const common = { ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
     let finish: FinishReport;
     // The engine (WASM hashes, the matcher) loads while ssh connects.
@@ -144,8 +166,10 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
       const { runReceiver } = await import('./receiver.js');
       finish = await runReceiver(channel, resolveServedPath(localPath), {
-        delete: options.delete ?? false,
+        delete: del,
         dryRun: options.dryRun ?? false,
+        filter,
+        ...(options.deleteExcluded ? { deleteExcluded: true } : {}),
         ...common,
       });
     }

@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { StagedFile } from '../localfs/commit-tree.js';
+import { type FilterRule, folderFilter } from '../localfs/filter.js';
 import { partName } from '../localfs/staging.js';
 import { sameMtime } from '../localfs/walk.js';
 import { Destination, type ReceiverTarget } from './destination.js';
@@ -55,6 +56,10 @@ export interface ReceiverOptions {
   delete?: boolean;
   /** Compute and report, write nothing. */
   dryRun?: boolean;
+  /** What these rules and the destination's own `.gosyncignore` exclude is kept (localfs/filter.ts). */
+  filter?: readonly FilterRule[];
+  /** Keep nothing excluded: it is deleted too (with `delete`). */
+  deleteExcluded?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: SyncProgress) => void;
 }
@@ -184,7 +189,12 @@ export class Receiver {
    */
   static async open(channel: Channel, target: ReceiverTarget, options: ReceiverOptions = {}): Promise<Receiver> {
     throwIfAborted(options.signal);
-    const dest = await Destination.open(target, { delete: options.delete ?? false, signal: options.signal });
+    const root = target.name === '' ? target.container.root : target.container.local(target.name);
+    if (target.name !== '') await target.container.checkParents(target.name);
+    const filter = options.deleteExcluded
+      ? undefined
+      : await folderFilter(root, options.filter, options.signal ? { signal: options.signal } : {});
+    const dest = await Destination.open(target, { delete: options.delete ?? false, filter, signal: options.signal });
     return new Receiver(channel, dest, options);
   }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { sep } from 'node:path';
 
 /** A path on another machine. */
 export interface RemoteLocation {
@@ -13,17 +14,31 @@ export interface RemoteLocation {
   path: string;
 }
 
+/** Options of {@link parseRemote}. */
+export interface ParseRemoteOptions {
+  /**
+   * Read paths as Windows does: `C:x` (a drive letter, then anything) is a local path and
+   * `\` separates folders as `/` does. Default: when this platform's separator is `\`.
+   */
+  windows?: boolean;
+}
+
 /**
  * Reads `[user@]host:path`: a remote location when a `:` comes before any `/`, else
  * `undefined` (a local path). `[host]:path` is an IPv6 address. `host::path` (an rsync
- * daemon module) is refused with a TypeError, as is an empty host.
+ * daemon module) is refused with a TypeError, as is an empty host. A drive path `C:\x`
+ * is local on every platform; on Windows so are `C:/x` and `C:x`, and any path with a
+ * `\` before its first `:`.
  */
-export function parseRemote(spec: string): RemoteLocation | undefined {
+export function parseRemote(spec: string, options: ParseRemoteOptions = {}): RemoteLocation | undefined {
+  const windows = options.windows ?? sep === '\\';
   const bracket = /^((?:[^@/:]+@)?)\[([^\]/]+)\]:(.*)$/s.exec(spec);
   if (bracket) return { host: `${bracket[1]}${bracket[2]}`, path: bracket[3]! };
+  // On POSIX `h:/srv` stays host h (a one-letter ssh alias), as rsync reads it.
+  if (windows ? /^[a-z]:/i.test(spec) : /^[a-z]:\\/i.test(spec)) return undefined;
   const colon = spec.indexOf(':');
   if (colon < 0) return undefined;
-  const slash = spec.indexOf('/');
+  const slash = windows ? spec.search(/[\\/]/) : spec.indexOf('/');
   if (slash >= 0 && slash < colon) return undefined;
   const host = spec.slice(0, colon);
   const path = spec.slice(colon + 1);

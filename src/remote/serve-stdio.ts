@@ -18,6 +18,7 @@ import { FrameType, frameName } from './wire/frames.js';
 import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './wire/handshake.js';
 import { protocolError } from './wire/binary.js';
 import type { ReceiverTarget } from './destination.js';
+import { listSource } from './source-list.js';
 import type { FinishReport } from './wire/report.js';
 
 /** Options of {@link serveSession}. */
@@ -101,19 +102,23 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
       throw new SyncError(ErrorCodes.REFUSED, `Cannot write ${shown}: the server is read-only (serve --read-only)`, { path: shown });
     }
     if (target.name !== '') await target.container.checkParents(target.name);
-    await channel.send(FrameType.WELCOME, encodeJson({ readOnly }));
+    await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true }));
     let report: FinishReport;
     if (hello.op === 'push') {
       const { runReceiver } = await receiver;
       report = await runReceiver(channel, target, {
         delete: hello.delete,
         dryRun: hello.dryRun,
+        ...(hello.filter ? { filter: hello.filter } : {}),
+        ...(hello.deleteExcluded ? { deleteExcluded: true } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } else {
       channel.compressOutgoing(options.compression);
       const { runSender } = await sender;
-      report = await runSender(channel, shown, options.signal ? { signal: options.signal } : {});
+      const list = listSource(shown, options.signal, hello.filter);
+      list.catch(() => {});
+      report = await runSender(channel, shown, { list, ...(options.signal ? { signal: options.signal } : {}) });
     }
     await transport.close();
     return { hello, report };

@@ -6,11 +6,12 @@ import { parseRemote, splitCommand } from '../../remote/remote-path.js';
 import type { SyncReport } from '../../remote/wire/report.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, formatBytes, parse } from '../usage.js';
+import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, parse } from '../usage.js';
 
 const options = `Options:
       --delete            remove entries of the destination the source does not have
-  -n, --dry-run           show what would change, change nothing
+      --delete-excluded   also remove excluded entries of the destination (implies --delete)
+${filterHelp(26)}  -n, --dry-run           show what would change, change nothing
   -e, --rsh <command>     the ssh command line (default: ssh), split like rsync's -e,
                           e.g. "ssh -p 2222 -i ~/.ssh/deploy"
       --remote-cmd <cmd>  the gosync command on the host (default: gosync), e.g.
@@ -32,6 +33,11 @@ compressed. Files with the same size and modification time are not read (rsync's
 check). Every file is verified (size and SHA-256) before anything is replaced; each
 file is replaced atomically, all at the end, so an interrupted run leaves every file
 old or new.
+
+Excludes are gitignore patterns, matched against paths below the source folder: the
+sender leaves out what they exclude, then what the .gosyncignore at the root of its
+folder excludes (the file itself is sent unless excluded); the receiver does not delete
+what they or its own folder's .gosyncignore exclude, unless --delete-excluded.
 `;
 
 export const pushHelp = `Usage: gosync push <local-path> [user@]host:<path> [options]
@@ -80,6 +86,8 @@ function misuse<T>(parsePath: () => T): T {
 /** The options of `push` and `pull`. */
 export const SYNC_OPTIONS = {
   delete: { type: 'boolean' },
+  'delete-excluded': { type: 'boolean' },
+  ...FILTER_OPTIONS,
   'dry-run': { type: 'boolean', short: 'n' },
   rsh: { type: 'string', short: 'e' },
   'remote-cmd': { type: 'string' },
@@ -104,12 +112,15 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
   if (op === 'pull' && to) throw new UsageError(`pull writes a local path (use push to send to ${to.host})`);
   if (values.rsh !== undefined && misuse(() => splitCommand(values.rsh!)).length === 0) throw new UsageError('--rsh must not be empty');
   if (values['remote-cmd'] !== undefined && values['remote-cmd'].trim() === '') throw new UsageError('--remote-cmd must not be empty');
+  const filter = await filterRules(values, ctx.signal);
   const { push, pull } = await import('../../remote/push-pull.js');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   try {
     const report = await (op === 'push' ? push : pull)(source, destination, {
       delete: values.delete ?? false,
       dryRun: values['dry-run'] ?? false,
+      ...(filter.length > 0 ? { filter } : {}),
+      ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
       ...(values.rsh !== undefined ? { rsh: values.rsh } : {}),
       ...(values['remote-cmd'] !== undefined ? { remoteCmd: values['remote-cmd'] } : {}),
       stderr: ctx.stderr,

@@ -17,6 +17,7 @@
  * @module
  */
 import { ErrorCodes, SyncError } from '../../core/errors.js';
+import { type FilterRule, checkRules } from '../../localfs/filter.js';
 import { protocolError } from './binary.js';
 
 /**
@@ -132,12 +133,21 @@ export interface Hello {
   delete: boolean;
   /** The receiver reports what it would change and writes nothing. */
   dryRun: boolean;
+  /**
+   * Excludes and includes (localfs/filter.ts): the sender leaves out what they exclude, the
+   * receiver keeps (does not delete) it. Absent: none.
+   */
+  filter?: FilterRule[];
+  /** The receiver deletes excluded entries too (with `delete`). */
+  deleteExcluded?: boolean;
 }
 
 /** What the server answers. */
 export interface Welcome {
   /** The server refuses to receive. */
   readOnly: boolean;
+  /** The server applies HELLO's `filter` and `deleteExcluded` (an older one ignores them). */
+  filters: boolean;
 }
 
 const MAX_PATH_CHARS = 4096;
@@ -167,15 +177,25 @@ export function decodeHello(payload: Uint8Array): Hello {
   if (typeof v.path !== 'string' || v.path.length > MAX_PATH_CHARS || v.path.includes('\0')) {
     throw protocolError('read the HELLO frame', `the path is not a string of at most ${MAX_PATH_CHARS} characters without NUL`);
   }
-  for (const k of ['delete', 'dryRun'] as const) {
+  for (const k of ['delete', 'dryRun', 'deleteExcluded'] as const) {
     if (v[k] !== undefined && typeof v[k] !== 'boolean') throw protocolError('read the HELLO frame', `"${k}" is not a boolean`);
   }
-  return { op: v.op, path: v.path, delete: v.delete === true, dryRun: v.dryRun === true };
+  const hello: Hello = { op: v.op, path: v.path, delete: v.delete === true, dryRun: v.dryRun === true };
+  if (v.filter !== undefined) {
+    try {
+      checkRules(v.filter as FilterRule[]);
+    } catch (err) {
+      throw protocolError('read the HELLO frame', (err as Error).message.replace(/^Cannot use the filter: /, 'the filter: '));
+    }
+    hello.filter = v.filter as FilterRule[];
+  }
+  if (v.deleteExcluded === true) hello.deleteExcluded = true;
+  return hello;
 }
 
 export function decodeWelcome(payload: Uint8Array): Welcome {
   const v = parseJson(payload, 'WELCOME frame');
-  return { readOnly: v.readOnly === true };
+  return { readOnly: v.readOnly === true, filters: v.filters === true };
 }
 
 /** An ERROR frame's payload. */
