@@ -425,6 +425,8 @@ async function writeOutput(
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     await locals.close();
+    // An abort that came while the last bytes were written still keeps the target as it was.
+    throwIfAborted(options.signal);
     await file.commit({ fsync: options.fsync ?? false });
     return result;
   } catch (err) {
