@@ -23,6 +23,7 @@ import { MAX_GZIP_HEADER } from '../core/index/published.js';
 /** Bytes of a gzip trailer: CRC-32 and size mod 2^32 of the payload. */
 export const GZIP_TRAILER = 8;
 const READ_SIZE = 1024 * 1024;
+const SEARCH_PIECE = 64 * 1024;
 const FHCRC = 2;
 const FEXTRA = 4;
 const FNAME = 8;
@@ -209,8 +210,9 @@ export async function reproduces(
   const pipeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   try {
     await pipeline(
-      createReadStream(payloadPath, { highWaterMark: READ_SIZE }),
-      createDeflateRaw({ ...params, chunkSize: 64 * 1024 }),
+      // Small pieces: a wrong candidate shows its first differing block after tens of kilobytes.
+      createReadStream(payloadPath, { highWaterMark: SEARCH_PIECE }),
+      createDeflateRaw({ ...params, chunkSize: SEARCH_PIECE }),
       async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           if (at + chunk.length > deflateSize) differs = true;
