@@ -88,6 +88,9 @@ export {
   type TreePatchReport,
   type TreeProgress,
 } from './tree/patch-tree.js';
+// Publish folders: upload to S3-compatible storage (the AWS SDK loads on the first call), prune.
+export { publishToS3, type PublishProgress, type PublishS3Options, type PublishS3Report, type PublishedObject } from './publish/s3.js';
+export { prunePublishFolder, type PruneOptions, type PruneReport, type PrunedFile } from './publish/prune.js';
 
 // Sources of the reference's bytes.
 export type { BlockSource, ByteRange, ReadRangesOptions, SourceStats } from './core/block-source.js';
