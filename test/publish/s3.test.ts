@@ -339,3 +339,59 @@ test('a single-file publish uploads the file and its forms and deltas first, the
   assert.equal(patched.code, 0, patched.stderr);
   assert.deepEqual(await readFile(old), await readFile(file));
 });
+
+/**
+ * Runs the CLI with a module hook that reports, on exit, whether any module of the AWS
+ * SDK was loaded.
+ */
+async function loadsSdk(args: string[], env: Record<string, string> = {}): Promise<{ code: number; sdk: boolean; stderr: string }> {
+  const hook = [
+    "import { registerHooks } from 'node:module';",
+    'let sdk = false;',
+    "registerHooks({ load(url, context, next) { if (url.includes('@aws-sdk')) sdk = true; return next(url, context); } });",
+    "process.on('exit', () => process.stderr.write(`\\nSDK-LOADED=${sdk}\\n`));",
+  ].join('\n');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, _stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, sdk: stderr.includes('SDK-LOADED=true'), stderr });
+      },
+    );
+  });
+}
+
+test('the AWS SDK is loaded by publish only: not by other commands, nor by importing the package', async () => {
+  const publishRun = await loadsSdk(
+    ['publish', pub, `s3://${BUCKET}/app`, '--endpoint', server.endpoint, '--force-path-style', '-n'],
+    s3Env(),
+  );
+  assert.equal(publishRun.code, 0, publishRun.stderr);
+  assert.equal(publishRun.sdk, true, 'publish loads it (the probe sees the SDK)');
+  const other = join(base, 'sdk-probe');
+  await put(other, 'a.txt', TEXT);
+  const buildRun = await loadsSdk(['build', other, '-o', join(base, 'sdk-probe-pub')]);
+  assert.equal(buildRun.code, 0, buildRun.stderr);
+  assert.equal(buildRun.sdk, false, 'build does not');
+  const pruneRun = await loadsSdk(['prune', join(base, 'sdk-probe-pub'), '-n']);
+  assert.equal(pruneRun.code, 0, pruneRun.stderr);
+  assert.equal(pruneRun.sdk, false, 'prune does not');
+
+  const entry = new URL('../../src/mod.js', import.meta.url).href;
+  const probe = [
+    "import { registerHooks } from 'node:module';",
+    'let sdk = false;',
+    "registerHooks({ load(url, context, next) { if (url.includes('@aws-sdk')) sdk = true; return next(url, context); } });",
+    `const api = await import(${JSON.stringify(entry)});`,
+    "if (typeof api.publishToS3 !== 'function' || typeof api.prunePublishFolder !== 'function') throw new Error('not exported');",
+    'process.stdout.write(String(sdk));',
+  ].join('\n');
+  const imported = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', probe], (err, stdout, stderr) =>
+      err ? reject(new Error(stderr)) : resolve(stdout),
+    ),
+  );
+  assert.equal(imported, 'false', 'importing the package does not');
+});
