@@ -10,7 +10,7 @@
  *     npm run bench -- --only build,micro    # some groups only
  *     npm run bench -- --runs 5 --no-4g
  *
- * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro, tree, ssh.
+ * Groups: build, unrelated, identical, edited, npm, wan, 4g, micro, tree, ssh, archive.
  *
  * @module
  */
@@ -25,12 +25,13 @@ import { caseMicro } from './micro.js';
 import { caseNpm } from './npm-pairs.js';
 import { caseTree } from './cases-tree.js';
 import { caseSsh } from './cases-ssh.js';
+import { caseArchive } from './cases-archive.js';
 import { findPeers, has } from './peers.js';
 import { describeMachine, newSection, renderDocument, renderSection, renderTargets, writeDocument, type Section } from './report.js';
 import { BenchServer } from './server.js';
 import { MiB, REPO, gnuTime, log, parseSize, sizeLabel } from './util.js';
 
-export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree', 'ssh'] as const;
+export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree', 'ssh', 'archive'] as const;
 type Group = (typeof GROUPS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
     await guarded('micro', '8. micro-benchmarks', () => caseMicro(ctx, main));
     await guarded('tree', '9. folders', () => caseTree(ctx));
     await guarded('ssh', '10. ssh', () => caseSsh(ctx));
+    await guarded('archive', '11. archives', () => caseArchive(ctx));
     if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
       const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
       s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);
