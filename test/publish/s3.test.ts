@@ -349,7 +349,7 @@ async function loadsSdk(args: string[], env: Record<string, string> = {}): Promi
     "import { registerHooks } from 'node:module';",
     'let sdk = false;',
     "registerHooks({ load(url, context, next) { if (url.includes('@aws-sdk')) sdk = true; return next(url, context); } });",
-    "process.on('exit', () => process.stderr.write(`\\nSDK-LOADED=${sdk}\\n`));",
+    "process.on('exit', () => process.stderr.write('\\nSDK-LOADED=' + sdk + '\\n'));",
   ].join('\n');
   return new Promise((resolve) => {
     execFile(
