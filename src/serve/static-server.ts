@@ -20,6 +20,13 @@
  * Directories, sockets and other non-regular files answer 404 (there is no directory
  * listing).
  *
+ * ## Clients that stop reading
+ *
+ * A connection on which nothing moves for `idleTimeout` (a client that stopped reading a
+ * body, or sends nothing) is dropped, releasing its file. Connections are bounded per
+ * client address (`maxConnectionsPerClient`) and in all (`maxConnections`): one past a
+ * limit is answered 503 with `Connection: close` and closed, before it is read.
+ *
  * The symlink check and the `open` are two steps: a process that can replace files inside
  * the root between them can win a race. The server is meant for folders you publish, not for
  * folders that untrusted local users write to.
@@ -44,7 +51,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { evaluatePreconditions, ifRangeAllows, validatorsOf, type Validators } from './conditions.js';
@@ -69,6 +76,41 @@ export interface StaticServerOptions {
   log?: (line: string) => void;
   /** Serve dot-files (names starting with `.`) too. Default false: they answer 404. */
   dotfiles?: boolean;
+  /**
+   * Milliseconds a connection may go without any byte moving either way (a client that
+   * stopped reading a body, or that sends nothing) before it is dropped and its file
+   * released. Default {@link DEFAULT_IDLE_TIMEOUT} (60 s).
+   */
+  idleTimeout?: number;
+  /** Open connections in all; one more is answered 503 and closed. Default {@link DEFAULT_MAX_CONNECTIONS}. */
+  maxConnections?: number;
+  /** Open connections from one client address; one more is answered 503 and closed. Default {@link DEFAULT_MAX_CONNECTIONS_PER_CLIENT}. */
+  maxConnectionsPerClient?: number;
+}
+
+/** Default {@link StaticServerOptions.idleTimeout}: 60 s, as nginx's `send_timeout`. */
+export const DEFAULT_IDLE_TIMEOUT = 60_000;
+/** Default {@link StaticServerOptions.maxConnections}. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+/**
+ * Default {@link StaticServerOptions.maxConnectionsPerClient}: a gosync client opens up
+ * to 16 connections per file it fetches, and a folder fetches several files at once.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 64;
+
+/** The whole answer to a connection over a limit, written before its request is read. */
+const BUSY_ANSWER = Buffer.from(
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nRetry-After: 1\r\nConnection: close\r\n\r\nService Unavailable\n',
+  'latin1',
+);
+/** How long a refused connection may stay open for its 503 to be read. */
+const BUSY_GRACE = 1000;
+
+/** The limits of one server, resolved. */
+interface Limits {
+  idleTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
 }
 
 /** A running server from {@link startStaticServer}. */
@@ -123,6 +165,12 @@ class StaticFileServer implements StaticServer {
   readonly #log: ((line: string) => void) | undefined;
   readonly #http: Server;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #limits: Limits;
+  /** Open connections, in all and by client address. */
+  #open = 0;
+  readonly #byClient = new Map<string, number>();
+  /** Connections over a limit: answered 503, their requests never handled. */
+  readonly #refused = new WeakSet<Socket>();
   #port = 0;
   #url = '';
   #closing: Promise<void> | undefined;
@@ -131,11 +179,36 @@ class StaticFileServer implements StaticServer {
     void this.close();
   };
 
-  constructor(rootReal: string, log: ((line: string) => void) | undefined, dotfiles = false) {
+  constructor(rootReal: string, log: ((line: string) => void) | undefined, dotfiles: boolean, limits: Limits) {
     this.#rootReal = rootReal;
     this.#log = log;
     this.#dotfiles = dotfiles;
+    this.#limits = limits;
     this.#http = createServer({ keepAliveTimeout: 5000 }, (req, res) => this.#onRequest(req, res));
+    // No 'timeout' listener: node:http destroys a socket idle this long (nothing read or written).
+    this.#http.setTimeout(limits.idleTimeout);
+    this.#http.on('connection', (socket: Socket) => this.#admit(socket));
+  }
+
+  /** Counts a new connection, or answers it 503 and closes it when it is over a limit. */
+  #admit(socket: Socket): void {
+    const who = socket.remoteAddress ?? '';
+    const mine = this.#byClient.get(who) ?? 0;
+    if (this.#open >= this.#limits.maxConnections || mine >= this.#limits.maxConnectionsPerClient) {
+      this.#refused.add(socket);
+      socket.on('error', () => {});
+      socket.end(BUSY_ANSWER);
+      socket.setTimeout(BUSY_GRACE, () => socket.destroy());
+      return;
+    }
+    this.#open++;
+    this.#byClient.set(who, mine + 1);
+    socket.once('close', () => {
+      this.#open--;
+      const left = (this.#byClient.get(who) ?? 1) - 1;
+      if (left === 0) this.#byClient.delete(who);
+      else this.#byClient.set(who, left);
+    });
   }
 
   get port(): number {
@@ -186,6 +259,11 @@ class StaticFileServer implements StaticServer {
 
   /** Counts the request, logs it once it closes, and answers it; a failure answers 500 or drops the connection. */
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#refused.has(req.socket)) {
+      // Already answered 503 at connection time.
+      req.socket.destroy();
+      return;
+    }
     this.stats.requests++;
     const ex = new Exchange(res, this.stats);
     res.on('error', () => {
@@ -316,8 +394,24 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`port must be an integer in [0, 65535], got ${String(port)}`);
   }
-  const server = new StaticFileServer(await realRootDirectory(options.root), options.log, options.dotfiles === true);
+  const limits: Limits = {
+    idleTimeout: positiveInteger(options.idleTimeout, 'idleTimeout', DEFAULT_IDLE_TIMEOUT),
+    maxConnections: positiveInteger(options.maxConnections, 'maxConnections', DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerClient: positiveInteger(
+      options.maxConnectionsPerClient,
+      'maxConnectionsPerClient',
+      DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    ),
+  };
+  const server = new StaticFileServer(await realRootDirectory(options.root), options.log, options.dotfiles === true, limits);
   await server.listen(host, port);
   await server.closeOn(options.signal);
   return server;
+}
+
+/** `value` when it is a positive integer, `fallback` when it is undefined; RangeError otherwise. */
+function positiveInteger(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
 }
