@@ -26,6 +26,7 @@ Commands:
   prune       remove from a publish folder what no manifest or index references
   rdiff       librsync's rdiff: signature, delta and patch files rdiff reads and writes
   demo        run the whole job on generated files, on 127.0.0.1
+  completion  print a bash or zsh completion script
 
 Run "gosync <command> --help" for a command's options.
 Options: -h, --help; -v, --version
@@ -47,6 +48,7 @@ const commands: Record<string, () => Promise<[Command, string]>> = {
   prune: async () => import('./commands/prune.js').then((m) => [m.prune, m.pruneHelp]),
   rdiff: async () => import('./commands/rdiff.js').then((m) => [m.rdiff, m.rdiffHelp]),
   demo: async () => import('./commands/demo.js').then((m) => [m.demo, m.demoHelp]),
+  completion: async () => import('./commands/completion.js').then((m) => [m.completion, m.completionHelp]),
 };
 const aliases: Record<string, string> = { b: 'build', p: 'patch', d: 'diff' };
 
