@@ -137,7 +137,8 @@ export async function applyDeltaFile(
   else if (kind === 'lz') await applyLz(payload, await readBase(basis), counted, options);
   else if (kind === 'bsdiff') await applyBsdiff(payload, basis, counted, options);
   else if (typeof basis === 'string') await applyLibrsync(payload, basis, counted, options);
-  else throw new RangeError('Cannot apply a librsync delta to a base in memory: give its path');
+  // The kind is the delta's first byte, from elsewhere: a SyncError, not a RangeError.
+  else throw corrupt('it is a librsync delta, which is applied to a base file only, and the base was given in memory');
   if (bytes !== options.newSize) throw corrupt(`it made ${bytes} bytes, not the ${options.newSize} expected`);
   return { kind, bytes };
 }
