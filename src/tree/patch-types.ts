@@ -22,6 +22,11 @@ export interface TreeOptions {
    * (default 4; 0 turns it off). Reading locally is far cheaper than fetching.
    */
   reuseFactor?: number;
+  /**
+   * Other local files (paths) whose content and blocks may be reused, as the folder's own
+   * files are: always scanned, after them (`-i, --seed`). A missing one is an IO error.
+   */
+  seeds?: readonly string[];
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
   /** Refuse manifests larger than this (default 256 MiB). */

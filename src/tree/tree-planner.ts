@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readFile, lstat } from 'node:fs/promises';
+import { readFile, lstat, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { blockLength } from '../core/index/block-index.js';
@@ -353,6 +353,23 @@ export class TreePlanner {
       this.#options.signal,
     );
     for (const [p, sha] of this.#hashed) if (!this.#known.has(sha)) this.#known.set(sha, this.#localPath(p));
+    await this.#hashSeeds(sizes);
+  }
+
+  /** Hashes the seed files (`-i`) of a needed size: their content is copied or is a delta's base like a local file's. */
+  async #hashSeeds(sizes: ReadonlySet<number>): Promise<void> {
+    await forEachLimit(
+      this.#options.seeds ?? [],
+      HASH_CONCURRENCY,
+      async (seed) => {
+        const st = await stat(seed).catch((cause: unknown) => Promise.reject(ioError('read the seed', seed, cause)));
+        if (!st.isFile()) throw ioError('read the seed', seed, 'it is not a file');
+        if (!sizes.has(st.size)) return;
+        const sha = (await fileSha256(seed, this.#hashOptions())).toString('hex');
+        if (!this.#known.has(sha)) this.#known.set(sha, seed);
+      },
+      this.#options.signal,
+    );
   }
 
   /**
@@ -456,7 +473,7 @@ export class TreePlanner {
     const { index, firstBlock } = concatIndexes(group.map((n) => n.index!));
     const scan = await scanLocalFiles(
       index,
-      this.scanOrder(group, needFiles).map((p) => this.#localPath(p)),
+      [...this.scanOrder(group, needFiles).map((p) => this.#localPath(p)), ...(this.#options.seeds ?? [])],
       {
         ...(signal ? { signal } : {}),
         ...(threads !== undefined ? { threads } : {}),

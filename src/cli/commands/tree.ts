@@ -122,6 +122,8 @@ Options:
       --delete              remove local files and folders the manifest does not list
       --delete-excluded     also remove excluded local paths (implies --delete)
 ${filterHelp(28)}  -n, --dry-run             show what would change (as gosync diff), change nothing
+  -i, --seed <file>         another local file whose content and blocks may be reused
+                            (repeatable)
   -c, --connections <n>     concurrent HTTP connections (default 8)
   -j, --jobs <n>            files fetched at once (default 8)
       --fsync               flush each new file to disk before it replaces the old one
@@ -139,6 +141,8 @@ Options:
       --content-base <url>  where objects/ is published (default: the manifest's folder)
       --delete              plan as "gosync patch --delete" would (replacing folders in the way)
       --delete-excluded     plan as "gosync patch --delete-excluded" would
+  -i, --seed <file>         another local file whose content and blocks may be reused
+                            (repeatable)
 ${filterHelp(28)}      --json                print a JSON report on stdout
   -t, --threads <n>         worker threads for scanning
   -q, --quiet               no progress on stderr
@@ -176,6 +180,7 @@ export const TREE_UPDATE_OPTIONS = {
   delete: { type: 'boolean' },
   'delete-excluded': { type: 'boolean' },
   'dry-run': { type: 'boolean', short: 'n' },
+  seed: { type: 'string', short: 'i', multiple: true },
   ...FILTER_OPTIONS,
   connections: { type: 'string', short: 'c' },
   jobs: { type: 'string', short: 'j' },
@@ -204,6 +209,7 @@ export async function treeCommand(
   const common = {
     ...(filter.length > 0 ? { filter } : {}),
     ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
+    ...(values.seed?.length ? { seeds: values.seed } : {}),
     ...(values['content-base'] ? { contentBase: values['content-base'] } : {}),
     ...(threads ? { threads } : {}),
     ...(connections ? { connections } : {}),
