@@ -30,7 +30,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
-import { applyBsdiffDelta, type OldFileReader } from './bsdiff/apply.js';
+import { applyBsdiffDelta, applyBsdiffDeltaChunks, type OldFileReader } from './bsdiff/apply.js';
 
 /** The kinds of delta, by their first byte. */
 export const DELTA_KINDS = { zstd: 1, bsdiff: 2, lz: 3, librsync: 4 } as const;
@@ -125,22 +125,90 @@ export async function applyDeltaFile(
   throwIfAborted(options.signal);
   const kind = deltaKindOf(delta);
   const payload = delta.subarray(1);
-  let bytes = 0;
-  const counted: DeltaSink = {
-    async write(chunk) {
-      bytes += chunk.length;
-      if (bytes > options.newSize) throw corrupt(`it makes more than the ${options.newSize} bytes expected`);
-      await sink.write(chunk);
-    },
-  };
+  const counted = countedSink(sink, options.newSize);
   if (kind === 'zstd') await applyZstd(payload, await readBase(basis), counted, options);
   else if (kind === 'lz') await applyLz(payload, await readBase(basis), counted, options);
   else if (kind === 'bsdiff') await applyBsdiff(payload, basis, counted, options);
   else if (typeof basis === 'string') await applyLibrsync(payload, basis, counted, options);
   // The kind is the delta's first byte, from elsewhere: a SyncError, not a RangeError.
   else throw corrupt('it is a librsync delta, which is applied to a base file only, and the base was given in memory');
-  if (bytes !== options.newSize) throw corrupt(`it made ${bytes} bytes, not the ${options.newSize} expected`);
-  return { kind, bytes };
+  return { kind, bytes: counted.finish() };
+}
+
+/** `sink`, refusing more than `newSize` bytes; finish() refuses fewer. */
+function countedSink(sink: DeltaSink, newSize: number): DeltaSink & { finish(): number } {
+  let bytes = 0;
+  return {
+    async write(chunk) {
+      bytes += chunk.length;
+      if (bytes > newSize) throw corrupt(`it makes more than the ${newSize} bytes expected`);
+      await sink.write(chunk);
+    },
+    finish() {
+      if (bytes !== newSize) throw corrupt(`it made ${bytes} bytes, not the ${newSize} expected`);
+      return bytes;
+    },
+  };
+}
+
+/**
+ * {@link applyDeltaFile} for a delta still arriving in `chunks` (a download) of at most
+ * `maxDeltaBytes` bytes: a bsdiff-class delta to a base on disk is applied as its bytes
+ * come (bsdiff/apply.ts), so the apply overlaps the download; other kinds are gathered
+ * first. An error of `chunks` rejects the apply as it is.
+ */
+export async function applyDeltaChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  basis: string,
+  sink: DeltaSink,
+  options: ApplyDeltaOptions & { maxDeltaBytes: number },
+): Promise<ApplyDeltaReport> {
+  throwIfAborted(options.signal);
+  const input = chunks[Symbol.asyncIterator]();
+  let first: Uint8Array = new Uint8Array(0);
+  let received = 0;
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    const step = await input.next();
+    if (!step.done) {
+      received += step.value.length;
+      if (received > options.maxDeltaBytes) throw corrupt(`it is larger than the ${options.maxDeltaBytes} bytes allowed`);
+    }
+    return step;
+  };
+  try {
+    while (first.length === 0) {
+      const step = await next();
+      if (step.done) break;
+      first = step.value;
+    }
+    const kind = deltaKindOf(first);
+    if (kind !== 'bsdiff') {
+      const parts: Uint8Array[] = [first];
+      for (let step = await next(); !step.done; step = await next()) parts.push(step.value);
+      return await applyDeltaFile(Buffer.concat(parts), basis, sink, options);
+    }
+    const payload = (async function* () {
+      if (first.length > 1) yield first.subarray(1);
+      for (let step = await next(); !step.done; step = await next()) yield step.value;
+    })();
+    const counted = countedSink(sink, options.newSize);
+    const fh = await open(basis, 'r').catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
+    try {
+      const { size } = await fh.stat();
+      const old = fileReader(fh, size, basis);
+      const produced = applyBsdiffDeltaChunks(payload, old, {
+        maxNewSize: options.newSize,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      for await (const chunk of produced) await counted.write(chunk);
+    } finally {
+      await fh.close();
+    }
+    return { kind, bytes: counted.finish() };
+  } finally {
+    // Stops the download if the apply ended first (a refused delta).
+    await Promise.resolve(input.return?.()).catch(() => {});
+  }
 }
 
 /** The whole base, for the in-memory kinds; refused above {@link IN_MEMORY_MAX}. */

@@ -16,7 +16,15 @@
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { DiffModelDecoder, diffModelTableBits } from './diff-model.js';
-import { BSDIFF_WINDOW_LOG_MAX, type DecodeBsdiffOptions, decodeBsdiffDelta } from './format.js';
+import {
+  BSDIFF_HEADER_SIZE,
+  BSDIFF_WINDOW_LOG_MAX,
+  type BsdiffHeader,
+  type BsdiffStreamName,
+  type DecodeBsdiffOptions,
+  decodeBsdiffDelta,
+  decodeBsdiffHeader,
+} from './format.js';
 
 /** Random reads of the old file. */
 export interface OldFileReader {
@@ -57,9 +65,12 @@ class StreamReader {
   current: Uint8Array = new Uint8Array(0);
   offset = 0;
 
+  private readonly inflate: ReturnType<typeof createZstdDecompress>;
+
+  /** A stream whose compressed bytes are all here (`compressed`), or fed as they arrive. */
   constructor(
-    compressed: Uint8Array,
     readonly name: string,
+    compressed?: Uint8Array,
   ) {
     const inflate = createZstdDecompress({
       chunkSize: PIECE_SIZE,
@@ -68,8 +79,24 @@ class StreamReader {
     // The iterator reports errors while it runs; a frame still decoding when it is closed may
     // fail afterwards, and that late error must not become an uncaught 'error' event.
     inflate.on('error', () => {});
-    inflate.end(compressed);
+    if (compressed !== undefined) inflate.end(compressed);
+    this.inflate = inflate;
     this.chunks = inflate[Symbol.asyncIterator]();
+  }
+
+  /** More compressed bytes, as they arrive (buffered by the stream until they are decoded). */
+  feed(compressed: Uint8Array): void {
+    this.inflate.write(compressed);
+  }
+
+  /** No more compressed bytes. */
+  end(): void {
+    this.inflate.end();
+  }
+
+  /** The compressed bytes will not all come: `error` is what the next read of the stream throws. */
+  fail(error: Error): void {
+    this.inflate.destroy(error);
   }
 
   /**
@@ -87,6 +114,8 @@ class StreamReader {
         step = await (this.pending ?? this.chunks.next());
       } catch (cause) {
         this.pending = undefined;
+        // A failure of the delta's own download (fail()) is reported as it is.
+        if (SyncError.is(cause)) throw cause;
         throw corrupt(`the ${this.name} stream does not decompress`, cause);
       }
       this.pending = undefined;
@@ -353,7 +382,7 @@ interface Streams {
 
 function diffSource(codec: 'zstd' | 'model' | 'runs', coded: Uint8Array, newSize: number): DiffSource {
   if (codec === 'model') return new ModelDiff(coded, newSize);
-  const reader = new StreamReader(coded, 'diff');
+  const reader = new StreamReader('diff', coded);
   return codec === 'runs' ? new RunsDiff(reader) : new ZstdDiff(reader);
 }
 
@@ -374,13 +403,129 @@ export async function* applyBsdiffDelta(
   const chunkSize = Math.max(1, Math.min(options.chunkSize ?? 1 << 20, header.newSize || 1));
   // The model reads its first bytes at once (and may refuse them): before any stream starts.
   const diff = diffSource(header.diffCodec, header.diff, header.newSize);
-  const streams: Streams = { control: new StreamReader(header.control, 'control'), diff, extra: new StreamReader(header.extra, 'extra') };
+  const streams: Streams = { control: new StreamReader('control', header.control), diff, extra: new StreamReader('extra', header.extra) };
   try {
     const blocks = new OldBlocks(old, options.oldCacheSize ?? 64 << 20);
     yield* produce(header.newSize, blocks, old.size, streams, chunkSize, options.signal);
   } finally {
     await Promise.all([streams.control.close(), streams.diff.close(), streams.extra.close()]);
   }
+}
+
+/**
+ * {@link applyBsdiffDelta} for a delta that is still arriving, in `chunks` (a download): the
+ * output starts as soon as the header and the first bytes of each stream are in, and each
+ * stream is decoded as its bytes come. The streams are in the file one after the other
+ * (format.ts), so an apply that needs a stream further on waits for the bytes before it;
+ * the encoder puts the largest stream last so that the wait is short. A delta whose diff is
+ * coded with the model (small files only) is gathered whole first. Bytes missing at the end,
+ * or bytes after it, reject with DELTA_CORRUPT; an error of `chunks` (the download) rejects
+ * the apply as it is.
+ */
+export async function* applyBsdiffDeltaChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  old: OldFileReader,
+  options: ApplyBsdiffOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const input = chunks[Symbol.asyncIterator]();
+  let head: Uint8Array = new Uint8Array(0);
+  while (head.length < BSDIFF_HEADER_SIZE) {
+    const step = await input.next();
+    if (step.done) break;
+    head = head.length === 0 ? step.value : Buffer.concat([head, step.value]);
+  }
+  const header = decodeBsdiffHeader(head, options);
+  if (header.oldSize !== old.size) throw corrupt(`it is for an old file of ${header.oldSize} bytes, this one has ${old.size}`);
+  if (header.diffCodec === 'model') {
+    const parts: Uint8Array[] = [head];
+    for (let step = await input.next(); !step.done; step = await input.next()) parts.push(step.value);
+    yield* applyBsdiffDelta(Buffer.concat(parts), old, options);
+    return;
+  }
+  const readers: Record<BsdiffStreamName, StreamReader> = {
+    control: new StreamReader('control'),
+    diff: new StreamReader('diff'),
+    extra: new StreamReader('extra'),
+  };
+  const pump = demultiplex(head.subarray(BSDIFF_HEADER_SIZE), input, header, readers);
+  const chunkSize = Math.max(1, Math.min(options.chunkSize ?? 1 << 20, header.newSize || 1));
+  const diff = header.diffCodec === 'runs' ? new RunsDiff(readers.diff) : new ZstdDiff(readers.diff);
+  const streams: Streams = { control: readers.control, diff, extra: readers.extra };
+  let finished = false;
+  try {
+    const blocks = new OldBlocks(old, options.oldCacheSize ?? 64 << 20);
+    yield* produce(header.newSize, blocks, old.size, streams, chunkSize, options.signal);
+    // Every stream ended where the header says: only bytes after the last one can be wrong now.
+    const late = await pump.done;
+    finished = true;
+    if (late !== undefined) throw late;
+  } finally {
+    if (!finished) pump.stop();
+    await Promise.all([streams.control.close(), streams.diff.close(), streams.extra.close(), pump.done]);
+  }
+}
+
+/**
+ * Hands the bytes of the delta after its header to the stream each belongs to, as they
+ * arrive; a short or long delta, or a failed download, fails the streams still open.
+ */
+function demultiplex(
+  first: Uint8Array,
+  input: AsyncIterator<Uint8Array>,
+  header: BsdiffHeader,
+  readers: Record<BsdiffStreamName, StreamReader>,
+): { done: Promise<SyncError | undefined>; stop(): void } {
+  const layout = header.layout;
+  let index = 0;
+  let left = layout[0]!.length;
+  let received = BSDIFF_HEADER_SIZE;
+  let stopped = false;
+  const advance = () => {
+    while (index < layout.length && left === 0) {
+      readers[layout[index]!.stream].end();
+      index++;
+      left = layout[index]?.length ?? 0;
+    }
+  };
+  const route = (chunk: Uint8Array) => {
+    received += chunk.length;
+    let at = 0;
+    advance();
+    while (at < chunk.length) {
+      if (index === layout.length) throw corrupt(`it goes on past the ${header.totalSize} bytes its header describes`);
+      const n = Math.min(left, chunk.length - at);
+      readers[layout[index]!.stream].feed(chunk.subarray(at, at + n));
+      at += n;
+      left -= n;
+      advance();
+    }
+  };
+  const failOpen = (error: Error) => {
+    for (let i = index; i < layout.length; i++) readers[layout[i]!.stream].fail(error);
+    index = layout.length;
+  };
+  // Resolves with the error of bytes after the last stream (every stream has ended then);
+  // other failures go to the streams still open, whose readers throw them.
+  const done = (async (): Promise<SyncError | undefined> => {
+    try {
+      route(first);
+      for (let step = await input.next(); !step.done && !stopped; step = await input.next()) route(step.value);
+      if (!stopped && index < layout.length)
+        throw corrupt(`it ends after ${received} of the ${header.totalSize} bytes its header describes`);
+    } catch (cause) {
+      const error = SyncError.is(cause) ? cause : corrupt('its download failed', cause);
+      if (index === layout.length) return stopped ? undefined : error;
+      if (!stopped) failOpen(error);
+    }
+    return undefined;
+  })();
+  return {
+    done,
+    stop() {
+      stopped = true;
+      void input.return?.().catch(() => {});
+    },
+  };
 }
 
 /** An output chunk, not zeroed since every byte is written before it is produced. */

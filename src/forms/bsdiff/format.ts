@@ -3,14 +3,23 @@
  *
  * ```
  * "GSBD"  magic
- * u8      version (1)
+ * u8      version: 1 or 2, which says the order of the streams in the file
  * u8      diff stream codec: 0 zstd, 1 the context-mixing model of diff-model.ts, 2 zstd of
  *         the runs form of runs.ts
  * u64     old size, u64 new size
- * u64     compressed length of the control, diff and extra streams (three u64)
+ * u64     compressed length of the control, diff and extra streams (three u64, in this order
+ *         whatever the version)
  * ...     the three streams back to back, nothing after: control and extra one zstd frame
- *         each, diff one zstd frame or the model's arithmetic code
+ *         each, diff one zstd frame or the model's arithmetic code. Version 1: control, diff,
+ *         extra. Version 2: control, extra, diff.
  * ```
+ *
+ * The order matters to a client that applies the delta while it downloads (apply.ts's
+ * applyBsdiffDeltaChunks): every stream is consumed from its start, roughly in proportion to
+ * the output, so the smaller streams come first and the largest last; then the apply waits
+ * only for the small ones (bun 1.4.4 → 1.4.5: control 267 kB and extra 260 kB before a diff
+ * of 3.40 MB) instead of for the whole file. The encoder writes version 2 when the diff
+ * stream is the largest, else version 1 (extra the largest, as on text).
  *
  * bsdiff compresses with bzip2; here each stream is zstd at a high level with a window as
  * large as the stream (up to 2^27, the window a default zstd decoder accepts) and long
@@ -29,7 +38,10 @@ import { encodeDiffStream } from './diff-model.js';
 import { encodeRuns } from './runs.js';
 
 export const BSDIFF_MAGIC = 'GSBD';
+/** The version written when the streams are in the order control, diff, extra. */
 export const BSDIFF_VERSION = 1;
+/** The version written when the streams are in the order control, extra, diff. */
+export const BSDIFF_VERSION_DIFF_LAST = 2;
 export const BSDIFF_HEADER_SIZE = 4 + 2 + 5 * 8;
 /** How the diff stream is coded. */
 export const DiffCodec = { zstd: 0, model: 1, runs: 2 } as const;
@@ -49,14 +61,24 @@ export const MODEL_MAX_NEW_SIZE = 16 << 20;
 export const BSDIFF_WINDOW_LOG_MAX = 27;
 
 /** The header and the three compressed streams of a delta. */
-export interface BsdiffDelta {
-  diffCodec: DiffCodecName;
-  oldSize: number;
-  newSize: number;
+export interface BsdiffDelta extends BsdiffHeader {
   control: Uint8Array;
   diff: Uint8Array;
   extra: Uint8Array;
 }
+
+/** What the first {@link BSDIFF_HEADER_SIZE} bytes of a delta say. */
+export interface BsdiffHeader {
+  diffCodec: DiffCodecName;
+  oldSize: number;
+  newSize: number;
+  /** The streams in the order the file holds them, each with its compressed length. */
+  layout: readonly { stream: BsdiffStreamName; length: number }[];
+  /** The size of the whole delta: the header and the three streams. */
+  totalSize: number;
+}
+
+export type BsdiffStreamName = 'control' | 'diff' | 'extra';
 
 /** Options of {@link encodeBsdiffDelta}. */
 export interface EncodeBsdiffOptions {
@@ -101,13 +123,14 @@ export function encodeBsdiffDelta(old: Uint8Array, next: Uint8Array, options: En
   const extra = compress(streams.extra, level);
   const out = new Uint8Array(BSDIFF_HEADER_SIZE + control.length + diff.length + extra.length);
   const view = new DataView(out.buffer);
+  const diffLast = diff.length > extra.length;
   out.set(Buffer.from(BSDIFF_MAGIC, 'latin1'), 0);
-  out[4] = BSDIFF_VERSION;
+  out[4] = diffLast ? BSDIFF_VERSION_DIFF_LAST : BSDIFF_VERSION;
   out[5] = DiffCodec[diffCodec];
   const fields = [old.length, next.length, control.length, diff.length, extra.length];
   for (const [i, value] of fields.entries()) view.setBigUint64(6 + 8 * i, BigInt(value), true);
   let at = BSDIFF_HEADER_SIZE;
-  for (const part of [control, diff, extra]) {
+  for (const part of diffLast ? [control, extra, diff] : [control, diff, extra]) {
     out.set(part, at);
     at += part.length;
   }
@@ -125,13 +148,15 @@ export interface DecodeBsdiffOptions {
 }
 
 /**
- * The header and the streams of a delta (subarrays of `delta`, still compressed), checked:
- * magic, version, sizes within limits, and stream lengths that add up to the file exactly.
+ * The header of a delta, checked (magic, version, codec, sizes within limits), from its first
+ * {@link BSDIFF_HEADER_SIZE} bytes at least.
  */
-export function decodeBsdiffDelta(delta: Uint8Array, options: DecodeBsdiffOptions = {}): BsdiffDelta {
+export function decodeBsdiffHeader(delta: Uint8Array, options: DecodeBsdiffOptions = {}): BsdiffHeader {
   if (delta.length < BSDIFF_HEADER_SIZE) throw corrupt(`it has ${delta.length} bytes, less than a header`);
   if (Buffer.from(delta.subarray(0, 4)).toString('latin1') !== BSDIFF_MAGIC) throw corrupt('it does not start with GSBD');
-  if (delta[4] !== BSDIFF_VERSION) throw corrupt(`version ${delta[4]} is not ${BSDIFF_VERSION}`);
+  const version = delta[4];
+  if (version !== BSDIFF_VERSION && version !== BSDIFF_VERSION_DIFF_LAST)
+    throw corrupt(`version ${version} is not ${BSDIFF_VERSION} or ${BSDIFF_VERSION_DIFF_LAST}`);
   const codec = delta[5]!;
   const diffCodec = CODEC_NAMES[codec];
   if (diffCodec === undefined) throw corrupt(`diff codec ${codec} is unknown`);
@@ -145,11 +170,36 @@ export function decodeBsdiffDelta(delta: Uint8Array, options: DecodeBsdiffOption
   const newSize = field(1);
   const maxNewSize = options.maxNewSize ?? 2 ** 40;
   if (newSize > maxNewSize) throw corrupt(`the new size ${newSize} is over the limit ${maxNewSize}`);
-  const lengths = [field(2), field(3), field(4)] as const;
-  const total = BSDIFF_HEADER_SIZE + lengths[0] + lengths[1] + lengths[2];
-  if (total !== delta.length) throw corrupt(`the header describes ${total} bytes, the file has ${delta.length}`);
-  const control = delta.subarray(BSDIFF_HEADER_SIZE, BSDIFF_HEADER_SIZE + lengths[0]);
-  const diff = delta.subarray(BSDIFF_HEADER_SIZE + lengths[0], BSDIFF_HEADER_SIZE + lengths[0] + lengths[1]);
-  const extra = delta.subarray(BSDIFF_HEADER_SIZE + lengths[0] + lengths[1], total);
-  return { diffCodec, oldSize, newSize, control, diff, extra };
+  const [control, diff, extra] = [field(2), field(3), field(4)];
+  const totalSize = BSDIFF_HEADER_SIZE + control + diff + extra;
+  if (!Number.isSafeInteger(totalSize)) throw corrupt(`the header describes ${totalSize} bytes`);
+  const layout =
+    version === BSDIFF_VERSION_DIFF_LAST
+      ? [
+          { stream: 'control' as const, length: control },
+          { stream: 'extra' as const, length: extra },
+          { stream: 'diff' as const, length: diff },
+        ]
+      : [
+          { stream: 'control' as const, length: control },
+          { stream: 'diff' as const, length: diff },
+          { stream: 'extra' as const, length: extra },
+        ];
+  return { diffCodec, oldSize, newSize, layout, totalSize };
+}
+
+/**
+ * The header and the streams of a delta (subarrays of `delta`, still compressed), checked:
+ * magic, version, sizes within limits, and stream lengths that add up to the file exactly.
+ */
+export function decodeBsdiffDelta(delta: Uint8Array, options: DecodeBsdiffOptions = {}): BsdiffDelta {
+  const header = decodeBsdiffHeader(delta, options);
+  if (header.totalSize !== delta.length) throw corrupt(`the header describes ${header.totalSize} bytes, the file has ${delta.length}`);
+  const streams: Record<BsdiffStreamName, Uint8Array> = { control: delta, diff: delta, extra: delta };
+  let at = BSDIFF_HEADER_SIZE;
+  for (const { stream, length } of header.layout) {
+    streams[stream] = delta.subarray(at, at + length);
+    at += length;
+  }
+  return { ...header, ...streams };
 }
