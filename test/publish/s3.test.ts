@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
@@ -297,6 +297,23 @@ test('gosync publish: credentials from the environment, --dry-run lists and send
   });
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /InvalidAccessKeyId.*GOSYNC_ERR_HTTP_STATUS/);
+
+  // The shared credentials file, as the SDK's chain reads it (s3rver refuses an unknown key id, so this one was read).
+  const credentials = join(base, 'aws-credentials');
+  await writeFile(
+    credentials,
+    `[gosync-test]\naws_access_key_id = ${S3_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3_CREDENTIALS.secretAccessKey}\n`,
+  );
+  const { AWS_ACCESS_KEY_ID: _id, AWS_SECRET_ACCESS_KEY: _secret, ...noKeys } = env;
+  const fromFile = await runCliWith(['publish', pub, target, '--endpoint', server.endpoint, '--force-path-style', '--json'], {
+    ...noKeys,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_SHARED_CREDENTIALS_FILE: credentials,
+    AWS_PROFILE: 'gosync-test',
+  });
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  assert.equal(JSON.parse(fromFile.stdout).present, listed.length);
 
   const usage = await runCliWith(['publish', pub, 'https://example.com/x'], env);
   assert.equal(usage.code, 2);
