@@ -15,10 +15,11 @@ import { stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { BASE_PREFIX_BYTES, SUMMARY_FIXED_SIZE, baseDeltaName, readIndexSummary, type IndexSummary } from '../core/index/format.js';
 import { FileVerifier } from '../core/verify.js';
-import { applyDeltaFile, type DeltaKind } from '../forms/delta-file.js';
+import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
+import { httpGetStream } from '../sources/http/http-stream.js';
 
 /** Options of {@link patchKnownVersion}. */
 export interface KnownVersionOptions {
@@ -120,17 +121,26 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     const indexName = decodeURIComponent(new URL(got.url).pathname.split('/').pop() ?? '');
     const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), got.url).href;
     // A delta larger than its result would never be published: that bounds the download.
-    const delta = await httpGet(deltaUrl, { ...get, maxBytes: summary.fileSize + 4096 });
+    const maxDeltaBytes = summary.fileSize + 4096;
+    // Applied as it arrives: over a slow link the apply is done about when the download is.
+    const delta = await httpGetStream(deltaUrl, { ...get, maxBytes: maxDeltaBytes });
     requests++;
+    let deltaBytes = 0;
+    const counted = (async function* () {
+      for await (const chunk of delta.body) {
+        deltaBytes += chunk.length;
+        yield chunk;
+      }
+    })();
     const output = options.output ?? options.local;
-    const kind = await applyInto(delta.body, options.local, output, summary, options);
+    const kind = await applyInto(counted, maxDeltaBytes, options.local, output, summary, options);
     return {
       applied: true,
       output,
       fileSize: summary.fileSize,
       sha256: summary.sha256,
       kind,
-      deltaBytes: delta.body.length,
+      deltaBytes,
       indexBytes,
       requests,
       seconds: (performance.now() - started) / 1000,
@@ -177,7 +187,8 @@ async function wholeIndex(tail: Tail, get: HttpGetOptions): Promise<{ body: Uint
 
 /** Applies `delta` to `local`, writing `output` atomically once the result matches the summary. */
 async function applyInto(
-  delta: Uint8Array,
+  delta: AsyncIterable<Uint8Array>,
+  maxDeltaBytes: number,
   local: string,
   output: string,
   summary: IndexSummary,
@@ -186,7 +197,7 @@ async function applyInto(
   const file = await AtomicFile.create(output);
   const verifier = new FileVerifier({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } });
   try {
-    const { kind } = await applyDeltaFile(
+    const { kind } = await applyDeltaChunks(
       delta,
       local,
       {
@@ -195,7 +206,7 @@ async function applyInto(
           await file.write(chunk);
         },
       },
-      { newSize: summary.fileSize, ...(options.signal ? { signal: options.signal } : {}) },
+      { newSize: summary.fileSize, maxDeltaBytes, ...(options.signal ? { signal: options.signal } : {}) },
     );
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
