@@ -77,6 +77,7 @@ export type { LibrsyncHash, LibrsyncRollsum, LibrsyncSignature, LibrsyncSignatur
 
 // Folders.
 export { buildTree, type BuildTreeOptions, type BuildTreeReport } from './tree/build-tree.js';
+export type { FilterRule } from './localfs/filter.js';
 export {
   diffTree,
   patchTree,

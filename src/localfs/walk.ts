@@ -9,7 +9,6 @@ import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
-import type { PathFilter } from './filter.js';
 import { treePathProblem } from './tree-path.js';
 
 /** One local entry. */
@@ -50,9 +49,9 @@ export interface WalkTreeOptions {
   exclude?: string;
   /**
    * Entries this filter excludes are left out; an excluded folder is not read. gosync's
-   * temporary and part files are listed whatever it says.
+   * temporary and part files are listed whatever it says. (A `PathFilter` of filter.ts.)
    */
-  filter?: PathFilter;
+  filter?: { excludes(path: string, isDir: boolean): boolean };
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 export { push, pull, type PushPullOptions } from './push-pull.js';
+export type { FilterRule } from '../localfs/filter.js';
 export { serveSession, type ServeSessionOptions, type ServedSession } from './serve-stdio.js';
 export { commandTransport, sshTransport, streamTransport, type SshOptions } from './transport.js';
 export { parseRemote, type RemoteLocation } from './remote-path.js';

@@ -14,15 +14,6 @@ export interface RemoteLocation {
   path: string;
 }
 
-/** Options of {@link parseRemote}. */
-export interface ParseRemoteOptions {
-  /**
-   * Read paths as Windows does: `C:x` (a drive letter, then anything) is a local path and
-   * `\` separates folders as `/` does. Default: when this platform's separator is `\`.
-   */
-  windows?: boolean;
-}
-
 /**
  * Reads `[user@]host:path`: a remote location when a `:` comes before any `/`, else
  * `undefined` (a local path). `[host]:path` is an IPv6 address. `host::path` (an rsync
@@ -30,7 +21,14 @@ export interface ParseRemoteOptions {
  * is local on every platform; on Windows so are `C:/x` and `C:x`, and any path with a
  * `\` before its first `:`.
  */
-export function parseRemote(spec: string, options: ParseRemoteOptions = {}): RemoteLocation | undefined {
+export function parseRemote(
+  spec: string,
+  /**
+   * `windows`: read paths as Windows does (`C:x` is a local path, `\` separates folders
+   * as `/` does); default: when this platform's separator is `\`.
+   */
+  options: { windows?: boolean } = {},
+): RemoteLocation | undefined {
   const windows = options.windows ?? sep === '\\';
   const bracket = /^((?:[^@/:]+@)?)\[([^\]/]+)\]:(.*)$/s.exec(spec);
   if (bracket) return { host: `${bracket[1]}${bracket[2]}`, path: bracket[3]! };

@@ -7,6 +7,7 @@
  * @module
  */
 export { buildTree, type BuildTreeOptions, type BuildTreeReport } from './build-tree.js';
+export type { FilterRule } from '../localfs/filter.js';
 export {
   diffTree,
   patchTree,

@@ -48,6 +48,8 @@ async function exportLists(): Promise<Record<string, string[]>> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
   const lists: Record<string, string[]> = {};
   for (const subpath of Object.keys(pkg.exports)) {
+    // The manifest itself is exported for tools that read it; it is data, not an entry point.
+    if (subpath === './package.json') continue;
     const mod = (await import(specifier(subpath))) as Record<string, unknown>;
     lists[specifier(subpath)] = Object.keys(mod).sort();
   }

@@ -30,6 +30,8 @@ function entryPoints(): Map<string, string> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
   const entries = new Map<string, string>();
   for (const [subpath, target] of Object.entries(pkg.exports)) {
+    // The manifest itself is exported for tools that read it; it is data, not an entry point.
+    if (subpath === './package.json') continue;
     const m = /^\.\/dist\/(src\/(?:.+\/)?mod)\.js$/.exec(target.default);
     assert.ok(m, `exports["${subpath}"].default is ${target.default}, not a mod.js under dist/src/`);
     assert.equal(target.types, `./dist/${m[1]}.d.ts`, `exports["${subpath}"].types`);
