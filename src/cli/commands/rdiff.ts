@@ -6,6 +6,7 @@ import { rdiffDelta, rdiffPatch, rdiffSignature, type RdiffInput, type RdiffOutp
 import { LIBRSYNC_MAX_BLOCK_LENGTH, type LibrsyncHash, type LibrsyncRollsum } from '../../formats/librsync-signature.js';
 import type { CommandContext } from '../context.js';
 import { UsageError, type Values, parse } from '../usage.js';
+import { checkReplaceable } from '../../localfs/atomic-file.js';
 
 export const rdiffHelp = `Usage: gosync rdiff [options] signature [<basis> [<signature>]]
        gosync rdiff [options] delta <signature> [<new> [<delta>]]
@@ -130,6 +131,10 @@ export async function rdiff(args: string[], ctx: CommandContext): Promise<void> 
     output: (s) => fileName(s) ?? ctx.stdout,
     log: (line) => ctx.stderr.write(`gosync rdiff: ${line}\n`),
   };
+  // An output that is a device, FIFO, socket or folder is refused before anything is read.
+  const outputAt = action === 'signature' ? 1 : action === 'delta' || action === 'patch' ? 2 : undefined;
+  const out = outputAt === undefined ? undefined : fileName(files[outputAt]);
+  if (out !== undefined) await checkReplaceable(out);
   switch (action) {
     case 'signature':
       return signature(a);
