@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { readSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
@@ -93,6 +94,7 @@ export function encodeZstdDelta(old: Uint8Array, next: Uint8Array): Uint8Array {
 
 /** Where a delta's result goes, chunk by chunk, in order. */
 export interface DeltaSink {
+  /** `chunk` is the sink's only until the promise settles: the applier reuses its memory after. */
   write(chunk: Uint8Array): Promise<void>;
 }
 
@@ -198,6 +200,7 @@ export async function applyDeltaChunks(
       const old = fileReader(fh, size, basis);
       const produced = applyBsdiffDeltaChunks(payload, old, {
         maxNewSize: options.newSize,
+        reuseChunks: true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
       for await (const chunk of produced) await counted.write(chunk);
@@ -281,7 +284,7 @@ async function applyLz(payload: Uint8Array, base: Uint8Array, sink: DeltaSink, o
 async function applyBsdiff(payload: Uint8Array, basis: string | Uint8Array, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {
   if (typeof basis !== 'string') {
     const old: OldFileReader = { size: basis.length, read: async (position, length) => basis.subarray(position, position + length) };
-    for await (const chunk of applyBsdiffDelta(payload, old, { maxNewSize: options.newSize })) await sink.write(chunk);
+    for await (const chunk of applyBsdiffDelta(payload, old, { maxNewSize: options.newSize, reuseChunks: true })) await sink.write(chunk);
     return;
   }
   const fh = await open(basis, 'r').catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
@@ -290,6 +293,7 @@ async function applyBsdiff(payload: Uint8Array, basis: string | Uint8Array, sink
     const old = fileReader(fh, size, basis);
     for await (const chunk of applyBsdiffDelta(payload, old, {
       maxNewSize: options.newSize,
+      reuseChunks: true,
       ...(options.signal ? { signal: options.signal } : {}),
     })) {
       await sink.write(chunk);
@@ -301,12 +305,19 @@ async function applyBsdiff(payload: Uint8Array, basis: string | Uint8Array, sink
 
 /** Random reads of the base through its file handle. */
 function fileReader(fh: FileHandle, size: number, basis: string): OldFileReader {
+  // Synchronous reads: the base is a local file, mostly in the page cache after its hash, and
+  // read in blocks of 64 KiB at places only the delta knows. Awaiting each read left the
+  // thread idle for about half of the apply of the bun delta (3.6 k reads, node --cpu-prof);
+  // a read of 64 KiB from the cache takes microseconds, which the event loop can spare.
   const fill = async (into: Uint8Array, position: number): Promise<number> => {
     let got = 0;
     while (got < into.length) {
-      const { bytesRead } = await fh
-        .read(into, got, into.length - got, position + got)
-        .catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
+      let bytesRead: number;
+      try {
+        bytesRead = readSync(fh.fd, into, got, into.length - got, position + got);
+      } catch (cause) {
+        throw ioError('read', basis, cause);
+      }
       if (bytesRead === 0) break;
       got += bytesRead;
     }
