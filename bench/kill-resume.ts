@@ -5,8 +5,10 @@
  *
  * The reference (100 MiB by default: a third of it in 1 MiB pieces of the local version,
  * the rest new) is served by the embedded server; `gosync patch --raw --bwlimit <rate>`
- * runs as a child process and is killed with SIGKILL at a random time up to 12 s (before the last
- * 4 MiB of its output is written, so no run finishes). After each kill the target must be
+ * runs as a child process and is killed with SIGKILL at a random point of its transfer
+ * (its output reached a random size, plus up to 0.5 s; every fifth run at a random time
+ * from its start instead), never once the last 4 MiB of its output is being written, so
+ * no run finishes. After each kill the target must be
  * the old version. Then `gosync diff` in-process says what no local file and no stopped
  * run's temporary file holds ("missing"), and one rerun must produce the reference,
  * leave no temporary file, and move at most missing + 10% (response bodies counted by
@@ -104,22 +106,35 @@ async function main(): Promise<number> {
       void p.exit.then(() => {
         ended = true;
       });
-      const ms = Math.floor(Math.random() * 12_000);
+      // Most kills land at a random point of the transfer: once the run's temporary file
+      // holds a random number of bytes, a random moment later (the output grows by 4 MiB
+      // steps). Every fifth lands at a random time from the start, often before the
+      // temporary file exists (during the scan). No run may write its last step.
+      const early = k % 5 === 0;
+      const bytes = Math.floor(Math.random() * (size - STEP));
+      const extra = Math.floor(Math.random() * 500);
       const t0 = performance.now();
-      // A random time, cut short when the output nears its end (a run must not finish).
-      while (!ended && performance.now() - t0 < ms) {
+      let reached: number | undefined;
+      for (;;) {
+        if (ended) break;
+        const now = performance.now();
+        if (early && now - t0 >= extra * 6) break;
         const own = (await temps(folder)).filter((t) => !known.includes(t.name));
         if (own.some((t) => t.size >= size - STEP)) break;
+        if (!early && reached === undefined && own.some((t) => t.size >= bytes)) reached = now;
+        if (reached !== undefined && now - reached >= extra) break;
         await sleep(5);
       }
       const at = Math.round(performance.now() - t0);
+      const written = (await temps(folder)).filter((t) => !known.includes(t.name)).reduce((a, t) => a + t.size, 0);
       p.child.kill('SIGKILL');
       const code = await p.exit;
       const unchanged = (await fileSha(local)) === oldSha;
       if (!unchanged || code !== null) failures++;
       const left = await temps(folder);
       console.log(
-        `kill ${k}: after ${at} ms (drawn ${ms}), exit ${code}, target ${unchanged ? 'unchanged' : 'CHANGED'}, temporary files ${left.map((t) => t.size).join(' + ') || 'none'} B`,
+        `kill ${k}: ${early ? `early, at ${extra * 6} ms` : `${extra} ms after its output reached ${bytes} B`} (${at} ms after the start; ${written} B written), ` +
+          `exit ${code}, target ${unchanged ? 'unchanged' : 'CHANGED'}, temporary files ${left.map((t) => t.size).join(' + ') || 'none'} B`,
       );
     }
     const before = await diffFile({ local, index });
