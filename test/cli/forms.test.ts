@@ -115,8 +115,9 @@ test('each form refuses the options of the other form, before doing anything', a
     [['build', ref, '--checksum'], '--checksum'],
     [['build', ref, '-qc'], '-c'],
     [['build', ref, '-n', 'x'], '-n'],
-    [['patch', dst, manifest, '--seed', local], '--seed'],
-    [['patch', dst, manifest, '-qi', local], '-i'],
+    // The folder form takes -i/--seed too (seed files as the file form's); --bwlimit is the file form's.
+    [['patch', dst, manifest, '--bwlimit', '1M'], '--bwlimit'],
+    [['patch', dst, manifest, '-qo', out], '-o'],
     [['patch', join(base, 'new-folder'), manifest, '--raw'], '--raw'],
     [['patch', dst, manifest, '-o', out], '-o'],
     [['patch', local, index, ref, '--delete'], '--delete'],
@@ -124,7 +125,6 @@ test('each form refuses the options of the other form, before doing anything', a
     [['patch', local, index, ref, '--content-base', 'http://example.com/'], '--content-base'],
     [['diff', local, index, '--delete'], '--delete'],
     [['diff', local, index, '-c', '2'], '-c'],
-    [['diff', dst, manifest, '-i', local], '-i'],
   ];
   for (const [args, option] of cases) {
     const r = await runCli(args, { cwd });
