@@ -22,7 +22,11 @@
  *
  * Nothing the receiver sends is trusted: a signature must name a file of the list, come
  * when it may, be complete and within the limits before it is used
- * ({@link SignatureAssembler}).
+ * ({@link SignatureAssembler}). Its memory is bounded by the file it is matched against,
+ * not by the basis the peer claims: a signature not worth keeping ({@link worthKeeping}),
+ * or one that would take the session's kept signatures over {@link SESSION_SIGNATURE_BYTES}
+ * or the process's over its {@link SignatureBudget}, is read and dropped, and its file
+ * sent whole.
  *
  * @module
  */
@@ -36,9 +40,21 @@ import { FileListEncoder } from './wire/file-list.js';
 import { FrameType, MAX_FRAME_PAYLOAD, frameName, type Frame } from './wire/frames.js';
 import { decodeError } from './wire/handshake.js';
 import { fileRange, openRegularFile, type OpenFile } from './read-file.js';
-import { DeltaOpsReader, DeltaSplicer, encodeRefine, unusedRanges, type DeltaOp, type Range } from './wire/refine.js';
+import { DeltaOpsReader, DeltaSplicer, encodeRefine, rangeBytes, unusedRanges, type DeltaOp, type Range } from './wire/refine.js';
 import { parseFinish, type FinishReport, type SyncProgress } from './wire/report.js';
-import { MIN_REFINED_BLOCK, SIG_FINAL, SIG_REDO, SIG_REFINED, SignatureAssembler, type SignatureRequest } from './wire/signature.js';
+import {
+  MIN_REFINED_BLOCK,
+  SESSION_SIGNATURE_BYTES,
+  SIG_FINAL,
+  SIG_REDO,
+  SIG_REFINED,
+  SignatureAssembler,
+  SignatureBudget,
+  processSignatureBudget,
+  worthKeeping,
+  type SignatureHead,
+  type SignatureRequest,
+} from './wire/signature.js';
 import { listSource, type SourceEntry, type SourceList } from './source-list.js';
 
 /** Options of {@link runSender}. */
@@ -47,6 +63,10 @@ export interface SenderOptions {
   onProgress?: (p: SyncProgress) => void;
   /** The source's listing, when it was started earlier (to overlap it with the connection's start). */
   list?: Promise<SourceList>;
+  /** Bytes of kept signatures this session may hold (default {@link SESSION_SIGNATURE_BYTES}). */
+  sessionSignatureBytes?: number;
+  /** The budget of kept signatures shared with other sessions (default: the process's, {@link processSignatureBudget}). */
+  signatureBudget?: SignatureBudget;
 }
 
 /** Delta bytes gathered before a DELTA_DATA frame is sent. */
@@ -190,7 +210,12 @@ export class Sender {
   readonly #totalBytes: number;
   readonly #tree: TreeRoot;
   readonly #inbox = new Inbox();
-  readonly #assembler = new SignatureAssembler();
+  readonly #assembler = new SignatureAssembler({ admit: (h) => this.#admit(h) });
+  /** Kept signatures of this session, and those of all sessions sharing the budget. */
+  readonly #session: SignatureBudget;
+  readonly #shared: SignatureBudget;
+  /** Files asked for a refined signature: bytes of the ranges asked, and literal bytes it is matched against. */
+  readonly #refining = new Map<number, { asked: number; literal: number }>();
   /** Per file: 0 not asked, 1 asked, 2 refinement asked for, 3 done once, 4 redone. */
   readonly #state: Uint8Array;
   /** Files whose delta waits (not started) for their second signature. */
@@ -201,6 +226,8 @@ export class Sender {
 
   constructor(channel: Channel, source: string, list: SourceList, options: Omit<SenderOptions, 'list'> = {}) {
     this.#channel = channel;
+    this.#session = new SignatureBudget(options.sessionSignatureBytes ?? SESSION_SIGNATURE_BYTES);
+    this.#shared = options.signatureBudget ?? processSignatureBudget();
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
     this.#entries = list.entries;
@@ -220,13 +247,59 @@ export class Sender {
 
   /** Runs the whole session: resolves with the receiver's report (its FINISH frame) once it has committed. */
   async run(): Promise<FinishReport> {
-    const finish = await this.#channel.runTasks(
-      () => this.#read(),
-      [() => this.sendList(), () => this.work()],
-      (err) => this.#inbox.fail(err),
-    );
-    await this.#channel.end();
-    return finish;
+    try {
+      const finish = await this.#channel.runTasks(
+        () => this.#read(),
+        [() => this.sendList(), () => this.work()],
+        (err) => this.#inbox.fail(err),
+      );
+      await this.#channel.end();
+      return finish;
+    } finally {
+      this.releaseSignatures();
+    }
+  }
+
+  /** Bytes of signatures this session keeps in memory now (received, not yet answered). */
+  get keptSignatureBytes(): number {
+    return this.#session.used;
+  }
+
+  /** Gives back to the shared budget what signatures not yet answered hold ({@link run} does at its end). */
+  releaseSignatures(): void {
+    this.#shared.release(this.#session.used);
+    this.#session.release(this.#session.used);
+  }
+
+  /**
+   * Whether a signature is kept, from its header: not for a file of the list or not
+   * asked for (refused once complete, by #accept), not worth its memory, or over the
+   * session's or the shared budget: dropped as it comes. A refined signature larger than
+   * the ranges asked for is refused.
+   */
+  #admit(h: SignatureHead): boolean {
+    const e = this.#entries[h.index];
+    if (e?.type !== 'file') return false;
+    let scan = e.size;
+    if ((h.flags & SIG_REFINED) !== 0) {
+      const r = this.#refining.get(h.index);
+      if (!r) return false;
+      if (h.basisSize > r.asked)
+        throw protocolError('use a refined signature', `it covers ${h.basisSize} bytes, more than the ${r.asked} asked for`);
+      scan = r.literal;
+    }
+    if (!worthKeeping(h, scan) || !this.#session.take(h.bytes)) return false;
+    if (this.#shared.take(h.bytes)) return true;
+    this.#session.release(h.bytes);
+    return false;
+  }
+
+  /** A signature is answered: its memory goes back to the budgets. */
+  #release(req: SignatureRequest): void {
+    if (req.keptBytes === 0) return;
+    this.#session.release(req.keptBytes);
+    this.#shared.release(req.keptBytes);
+    req.keptBytes = 0;
   }
 
   /** Sends the file list: FILES batches (a folder's entries, small folders grouped), then FILES_END. */
@@ -324,7 +397,12 @@ export class Sender {
       await this.#secondRound(req, p);
       return true;
     }
-    const p = await this.#firstRound(req);
+    let p: Parked | undefined;
+    try {
+      p = await this.#firstRound(req);
+    } finally {
+      this.#release(req);
+    }
     if (!p) return true;
     if (!p.started) {
       this.#parked.set(req.index, p);
@@ -383,6 +461,7 @@ export class Sender {
       const ranges = unusedRanges(d.copies, req.basisSize, Math.max(64, Math.min(MIN_REFINED_BLOCK, req.signature.blockLength)));
       if (ranges.length > 0) {
         this.#state[req.index] = 2;
+        this.#refining.set(req.index, { asked: rangeBytes(ranges), literal: d.heldLiteral });
         await this.#channel.send(FrameType.REFINE, encodeRefine(req.index, ranges));
         this.#channel.flush();
         this.#heldTotal += d.heldLiteral;
@@ -428,6 +507,15 @@ export class Sender {
 
   /** The second round: the held delta spliced with the delta against the finer signature. */
   async #secondRound(req: SignatureRequest, p: Parked): Promise<void> {
+    try {
+      await this.#splice(req, p);
+    } finally {
+      this.#refining.delete(req.index);
+      this.#release(req);
+    }
+  }
+
+  async #splice(req: SignatureRequest, p: Parked): Promise<void> {
     const asked = p.ranges.reduce((a, r) => a + r.length, 0);
     if (req.basisSize > asked)
       throw protocolError('use a refined signature', `it covers ${req.basisSize} bytes, more than the ${asked} asked for`);

@@ -8,7 +8,9 @@
  * basis size, varint block length, u8 strong length`, then whole records (4-byte weak
  * sum, `strong length` bytes of MD4); SIG_MORE frames carry the rest of the records. The
  * record count follows from the basis size, so the sender knows how many bytes to
- * expect, and refuses a signature over its limit before allocating it.
+ * expect, and refuses a signature over its limit before allocating it. The sender keeps
+ * only signatures worth their memory ({@link SignatureAssembler}'s `admit`): the records
+ * of any other are read and dropped, and the file is sent whole.
  *
  * @module
  */
@@ -93,6 +95,72 @@ export function refineSpec(size: number, firstBlock: number): SignatureSpec {
   return { blockLength, strongLength: rsyncStrongLength(size, blockLength) };
 }
 
+/** Smallest block length of a signature the sender keeps: a refined signature's, the smallest gosync sends. */
+export const MIN_KEPT_BLOCK = MIN_REFINED_BLOCK;
+/** Smallest strong sum of a signature the sender keeps: rsync's and gosync's (2 bytes). */
+export const MIN_KEPT_STRONG = 2;
+/**
+ * Blocks a kept signature may have whatever the size of the file it is matched against:
+ * what a first signature of a 16 GiB basis has (64 Ki blocks of 256 KiB).
+ */
+export const KEEP_BLOCKS_FLOOR = 65_536;
+
+/**
+ * Whether the sender keeps a signature of `head` to match `scanBytes` bytes against it
+ * (the file, or a first round's literal data for a refined one). Not kept: blocks or
+ * sums shorter than gosync ever sends, a first signature in blocks under a quarter of
+ * those {@link signatureSpec} gives its basis, or more blocks than twice what
+ * `scanBytes` can hold (at least {@link KEEP_BLOCKS_FLOOR}). Such a signature costs
+ * more memory than it can save bytes: the file goes whole instead. Bounds a kept
+ * signature's blocks by about 2√(2·scanBytes) (90,000 for a 1 GiB file) whatever the
+ * peer claims its basis is.
+ */
+export function worthKeeping(head: SignatureHead, scanBytes: number): boolean {
+  if (head.blockCount === 0) return true;
+  if (head.blockLength < MIN_KEPT_BLOCK || head.strongLength < MIN_KEPT_STRONG) return false;
+  if ((head.flags & SIG_REFINED) === 0 && head.blockLength < Math.floor(signatureSpec(head.basisSize).blockLength / 4)) return false;
+  return head.blockCount <= Math.max(KEEP_BLOCKS_FLOOR, 2 * Math.ceil(scanBytes / head.blockLength) + 2);
+}
+
+/** Bytes of kept signatures one sending session holds at most: the receiver's window (64 MiB) and one more signature. */
+export const SESSION_SIGNATURE_BYTES = 80 * 1024 * 1024;
+/** Bytes of kept signatures all the sending sessions of a process hold at most. */
+export const PROCESS_SIGNATURE_BYTES = 128 * 1024 * 1024;
+
+/** Bytes of kept signatures, counted against a limit: a signature that would go over is not kept. */
+export class SignatureBudget {
+  readonly limit: number;
+  #used = 0;
+
+  constructor(limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`Cannot make a signature budget of ${limit} bytes`);
+    this.limit = limit;
+  }
+
+  /** Bytes taken and not yet released. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes `bytes` if they fit; false (nothing taken) otherwise. */
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.limit) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.#used = Math.max(0, this.#used - bytes);
+  }
+}
+
+const processBudget = new SignatureBudget(PROCESS_SIGNATURE_BYTES);
+
+/** The budget every sender of this process shares by default ({@link PROCESS_SIGNATURE_BYTES}). */
+export function processSignatureBudget(): SignatureBudget {
+  return processBudget;
+}
+
 /** librsync parameters of a spec. */
 export function librsyncParams(spec: SignatureSpec): LibrsyncSignatureParams {
   return {
@@ -163,19 +231,58 @@ export interface SignatureRequest {
   index: number;
   flags: number;
   basisSize: number;
+  /** The blocks kept: none (`blockCount` 0) when `admit` did not keep them. */
   signature: LibrsyncSignature;
+  /** Bytes of records kept in memory (0 when they were dropped). */
+  keptBytes: number;
 }
+
+/** A signature's header, checked, before any record is read or memory is allocated for them. */
+export interface SignatureHead {
+  index: number;
+  flags: number;
+  basisSize: number;
+  blockLength: number;
+  strongLength: number;
+  /** Blocks the records describe. */
+  blockCount: number;
+  /** Bytes they take in memory if kept (weak and strong sums). */
+  bytes: number;
+}
+
+/**
+ * Decides from its header whether a signature is kept (true) or its records dropped as
+ * they come (false: the file is answered without it); may throw to refuse it.
+ */
+export type SignatureAdmit = (head: SignatureHead) => boolean;
 
 /**
  * Reassembles signatures from SIG and SIG_MORE frames on the sender, checking every
  * field: the flags and algorithm known, the block length 1 B – 16 MiB, the strong length
  * 1–16, the records exactly as many as the basis size implies, and their total within
- * {@link MAX_SIGNATURE_BYTES} (checked before the buffer is allocated).
+ * {@link MAX_SIGNATURE_BYTES}. Then `admit` (default: keep all) sees the header before
+ * anything is allocated: a kept signature's records are decoded straight into its weak
+ * and strong sums as they come; a dropped one's are only counted.
  */
 export class SignatureAssembler {
+  readonly #admit: SignatureAdmit;
   #pending:
-    | { head: Omit<SignatureRequest, 'signature'>; blockLength: number; strongLength: number; records: Uint8Array; have: number }
+    | {
+        head: Omit<SignatureRequest, 'signature' | 'keptBytes'>;
+        blockLength: number;
+        strongLength: number;
+        blockCount: number;
+        /** The sums, when kept. */
+        weak: Uint32Array | undefined;
+        strong: Uint8Array | undefined;
+        /** Records read so far. */
+        have: number;
+      }
     | undefined;
+
+  constructor(options: { admit?: SignatureAdmit } = {}) {
+    this.#admit = options.admit ?? (() => true);
+  }
 
   /** Feeds a SIG payload; returns the request when it is complete. */
   first(payload: Uint8Array): SignatureRequest | undefined {
@@ -199,7 +306,16 @@ export class SignatureAssembler {
         'read a SIG frame',
         `the signature of a ${basisSize}-byte basis in ${blockLength}-byte blocks would be ${total} bytes, over the limit of ${MAX_SIGNATURE_BYTES}`,
       );
-    this.#pending = { head: { index, flags, basisSize }, blockLength, strongLength, records: new Uint8Array(total), have: 0 };
+    const keep = this.#admit({ index, flags, basisSize, blockLength, strongLength, blockCount: blocks, bytes: total });
+    this.#pending = {
+      head: { index, flags, basisSize },
+      blockLength,
+      strongLength,
+      blockCount: blocks,
+      weak: keep ? new Uint32Array(blocks) : undefined,
+      strong: keep ? new Uint8Array(blocks * strongLength) : undefined,
+      have: 0,
+    };
     return this.#add(r.rest(), 'SIG');
   }
 
@@ -219,30 +335,31 @@ export class SignatureAssembler {
     const rec = 4 + p.strongLength;
     if (data.length % rec !== 0)
       throw protocolError(`read a ${what} frame`, `it holds ${data.length} bytes of records, not a whole number of ${rec}-byte records`);
-    if (p.have + data.length > p.records.length)
+    const count = data.length / rec;
+    if (p.have + count > p.blockCount)
       throw protocolError(`read a ${what} frame`, `it holds more records than a ${p.head.basisSize}-byte basis has blocks`);
-    p.records.set(data, p.have);
-    p.have += data.length;
-    if (p.have < p.records.length) return undefined;
-    this.#pending = undefined;
-    const blockCount = p.records.length / rec;
-    const weak = new Uint32Array(blockCount);
-    const strong = new Uint8Array(blockCount * p.strongLength);
-    const d = p.records;
-    for (let i = 0, o = 0; i < blockCount; i++, o += rec) {
-      weak[i] = ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
-      strong.set(d.subarray(o + 4, o + rec), i * p.strongLength);
+    const { weak, strong } = p;
+    if (weak && strong) {
+      const S = p.strongLength;
+      for (let i = 0, o = 0, b = p.have; i < count; i++, o += rec, b++) {
+        weak[b] = ((data[o]! << 24) | (data[o + 1]! << 16) | (data[o + 2]! << 8) | data[o + 3]!) >>> 0;
+        strong.set(data.subarray(o + 4, o + rec), b * S);
+      }
     }
+    p.have += count;
+    if (p.have < p.blockCount) return undefined;
+    this.#pending = undefined;
+    const kept = weak !== undefined && strong !== undefined;
     const signature: LibrsyncSignature = {
       magic: librsyncSignatureMagic('md4', 'rabinkarp'),
       hash: 'md4',
       rollsum: 'rabinkarp',
       blockLength: p.blockLength,
       strongLength: p.strongLength,
-      blockCount,
-      weak,
-      strong,
+      blockCount: kept ? p.blockCount : 0,
+      weak: weak ?? new Uint32Array(0),
+      strong: strong ?? new Uint8Array(0),
     };
-    return { ...p.head, signature };
+    return { ...p.head, signature, keptBytes: kept ? p.blockCount * rec : 0 };
   }
 }
