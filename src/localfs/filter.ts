@@ -121,7 +121,7 @@ export function checkRules(rules: readonly FilterRule[]): void {
   if (lines > FILTER_LIMITS.lines) throw new TypeError(`Cannot use the filter: it has more than ${FILTER_LIMITS.lines} patterns`);
 }
 
-/** The lines of a gitignore-syntax file (`--exclude-from`; `-` is not read here). */
+/** The rule of a gitignore-syntax file (`--exclude-from`): its lines, read now. */
 export async function readRulesFile(path: string, signal?: AbortSignal): Promise<FilterRule> {
   let text: string;
   try {
