@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises';
 import { ioError } from '../core/errors.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { type InflatedGzip, inflateGzip, isGzip } from './gzip.js';
+import { zipToScratch } from './zip.js';
 
 /**
  * A payload may be at most this many times its gzip file, and always up to
@@ -42,7 +43,10 @@ export async function readHead(path: string, length: number): Promise<Uint8Array
 /** A payload written to a temporary file next to `near`, removed by `discard()`. */
 export interface ScratchPayload {
   path: string;
-  inflated: InflatedGzip;
+  /** Size of the archive the payload came from. */
+  archiveSize: number;
+  /** For a gzip file: what inflating it found. */
+  inflated?: InflatedGzip;
   /** The temporary file (not committed; committing it publishes the payload at its target). */
   file: AtomicFile;
   discard(): Promise<void>;
@@ -85,9 +89,19 @@ export async function inflateToScratch(
       await file.abort();
       return inflated;
     }
-    return { path: file.tempPath, inflated, file, discard: () => file.abort() };
+    return { path: file.tempPath, archiveSize: inflated.fileSize, inflated, file, discard: () => file.abort() };
   } catch (err) {
     await file.abort();
     throw err;
   }
+}
+
+/** The payload of a local file as an archive of `kind` (what a client's old version and seeds are compared as). */
+export function scratchFor(
+  kind: 'gzip' | 'zip',
+  path: string,
+  near: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<ScratchPayload | { problem: string }> {
+  return kind === 'gzip' ? inflateToScratch(path, near, options) : zipToScratch(path, near, options);
 }

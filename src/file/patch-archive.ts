@@ -1,9 +1,10 @@
 /**
- * Patching a gzip file published by what is inside it (an index of format version 4,
- * docs/archives.md): the client inflates its old file (and its seeds), patches that
- * payload with the usual machinery (blocks, compressed forms, a delta from its exact
- * version), deflates the result with the recorded parameters, and replaces the output
- * only when the rebuilt file has the published size and SHA-256. When it does not (a
+ * Patching an archive published by what is inside it (an index of format version 4,
+ * docs/archives.md): the client turns its old file (and its seeds) into payloads (a gzip
+ * file inflated; a zip archive with its directory offsets zeroed), patches that payload
+ * with the usual machinery (blocks, compressed forms, a delta from its exact version),
+ * rebuilds the archive (deflating with the recorded parameters; computing the offsets
+ * again), and replaces the output only when it has the published size and SHA-256. When it does not (a
  * client whose zlib deflates differently) or no published form can be opened, the
  * published file is fetched whole and checked the same way.
  *
@@ -13,9 +14,10 @@ import { rm, stat } from 'node:fs/promises';
 import type { BlockSource } from '../core/block-source.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import type { GzipArchive } from '../core/index/published.js';
+import type { ArchiveForm } from '../core/index/published.js';
 import { writeGzip } from '../archive/gzip.js';
-import { type ScratchPayload, inflateToScratch } from '../archive/payload.js';
+import { type ScratchPayload, scratchFor } from '../archive/payload.js';
+import { writeZip } from '../archive/zip.js';
 import { AtomicFile, checkReplaceable } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { tempPath } from '../localfs/staging.js';
@@ -24,10 +26,10 @@ import { type PatchOptions, type PatchReport, patchFile } from './patch-file.js'
 /** What {@link patchArchive} did, besides what a patch reports. */
 export interface ArchivePatchReport extends PatchReport {
   archive?: {
-    kind: 'gzip';
+    kind: 'gzip' | 'zip';
     /** Size of the payload the index describes (the sizes above are the gzip file's and what moved). */
     payloadBytes: number;
-    /** True when the local file was a gzip file whose payload was reused. */
+    /** True when the local file was an archive of the same kind whose payload was reused. */
     localInflated: boolean;
     /** True when the rebuilt file did not match (or could not be made) and the published file was fetched whole. */
     fetchedWhole: boolean;
@@ -54,7 +56,7 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
   const near = output;
   const scratches: ScratchPayload[] = [];
   const payloadOf = async (path: string): Promise<string> => {
-    const s = await inflateToScratch(path, near, { signal });
+    const s = await scratchFor(archive.kind, path, near, { signal });
     if ('problem' in s) return path;
     scratches.push(s);
     return s.path;
@@ -85,7 +87,7 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
 }
 
 /** True when `path` already is the published file (its size, then its SHA-256). */
-async function isPublished(path: string, archive: GzipArchive, signal: AbortSignal | undefined): Promise<boolean> {
+async function isPublished(path: string, archive: ArchiveForm, signal: AbortSignal | undefined): Promise<boolean> {
   try {
     if ((await stat(path)).size !== archive.size) return false;
     const digest = await fileSha256(path, signal ? { signal } : {});
@@ -96,7 +98,7 @@ async function isPublished(path: string, archive: GzipArchive, signal: AbortSign
   }
 }
 
-function upToDate(index: BlockIndex, archive: GzipArchive, output: string): PatchReport {
+function upToDate(index: BlockIndex, archive: ArchiveForm, output: string): PatchReport {
   return {
     fileSize: archive.size,
     blockSize: index.blockSize,
@@ -117,7 +119,7 @@ function upToDate(index: BlockIndex, archive: GzipArchive, output: string): Patc
 function finish(
   payloadBytes: number,
   report: PatchReport,
-  archive: GzipArchive,
+  archive: ArchiveForm,
   localInflated: boolean,
   fetchedWhole: boolean,
   started: number,
@@ -127,17 +129,21 @@ function finish(
     ...report,
     fileSize: archive.size,
     output,
-    archive: { kind: 'gzip', payloadBytes, localInflated, fetchedWhole },
+    archive: { kind: archive.kind, payloadBytes, localInflated, fetchedWhole },
     seconds: (performance.now() - started) / 1000,
   };
 }
 
-/** Deflates the patched payload into `output`; false (nothing replaced) when the result is not the published file. */
-async function rebuild(payload: string, archive: GzipArchive, output: string, options: PatchOptions): Promise<boolean> {
+/** Rebuilds the archive from the patched payload into `output`; false (nothing replaced) when the result is not the published file. */
+async function rebuild(payload: string, archive: ArchiveForm, output: string, options: PatchOptions): Promise<boolean> {
   const out = await AtomicFile.create(output);
   try {
-    const got = await writeGzip(payload, archive, (c) => out.write(c), options.signal);
-    if (got.size !== archive.size || !Buffer.from(archive.sha256).equals(got.sha256)) {
+    const write = (c: Uint8Array) => out.write(c);
+    const got =
+      archive.kind === 'gzip'
+        ? await writeGzip(payload, archive, write, options.signal)
+        : await writeZip(payload, archive, write, options.signal);
+    if ('problem' in got || got.size !== archive.size || !Buffer.from(archive.sha256).equals(got.sha256)) {
       await out.abort();
       return false;
     }
@@ -152,7 +158,7 @@ async function rebuild(payload: string, archive: GzipArchive, output: string, op
 /** Fetches the published file whole from `source` into `output`, checking its size and SHA-256. */
 async function fetchWhole(
   source: BlockSource,
-  archive: GzipArchive,
+  archive: ArchiveForm,
   output: string,
   options: PatchOptions,
 ): Promise<Omit<PatchReport, 'plan' | 'output'>> {

@@ -149,7 +149,8 @@ test('a client whose rebuild differs fetches the published file whole, checked; 
   const { pub, input, index } = await publish(published);
   // As a client whose zlib deflates differently at these settings would.
   const archive = index.published!.archive!;
-  const other: BlockIndex = { ...index, published: { ...index.published, archive: { ...archive, level: 1 } } };
+  assert.equal(archive.kind, 'gzip');
+  const other: BlockIndex = { ...index, published: { ...index.published, archive: { ...archive, level: 1 } as typeof archive } };
   const client = await mkdtemp(join(dir, 'client-'));
   const local = join(client, 'pkg.tgz');
   await writeFile(local, gzipOf(oldPayload));

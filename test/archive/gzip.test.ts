@@ -104,7 +104,7 @@ test('the parameters that reproduce a stream are found: level 9, level 6, memLev
     const scratch = await inflateToScratch(path, join(dir, 'payload'));
     assert.ok(!('problem' in scratch));
     try {
-      const params = await findDeflateParams(path, scratch.inflated, scratch.path);
+      const params = await findDeflateParams(path, scratch.inflated!, scratch.path);
       assert.ok(params, `level ${level} memLevel ${memLevel} is reproduced`);
       // Another level may give the same bytes on this input; what matters is the output.
       const archive: GzipArchive = {
@@ -112,8 +112,8 @@ test('the parameters that reproduce a stream are found: level 9, level 6, memLev
         size: gz.length,
         sha256: new Uint8Array(32),
         ...params,
-        header: scratch.inflated.header,
-        trailer: scratch.inflated.trailer,
+        header: scratch.inflated!.header,
+        trailer: scratch.inflated!.trailer,
         payload: 'p',
       };
       const parts: Uint8Array[] = [];
@@ -130,7 +130,7 @@ test('the parameters that reproduce a stream are found: level 9, level 6, memLev
   const scratch = await inflateToScratch(path, join(dir, 'payload'));
   assert.ok(!('problem' in scratch));
   try {
-    assert.equal(await findDeflateParams(path, scratch.inflated, scratch.path), undefined);
+    assert.equal(await findDeflateParams(path, scratch.inflated!, scratch.path), undefined);
   } finally {
     await scratch.discard();
   }

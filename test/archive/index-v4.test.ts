@@ -104,7 +104,7 @@ test('forms entries: unknown optional types are skipped, unknown critical ones r
   const known = Buffer.from(encodePublished({ archive }, 1));
   assert.deepEqual(decodePublished(Buffer.concat([entry(9, [1, 2, 3]), known]), 1).archive?.payload, archive.payload);
   assert.equal(
-    code(() => decodePublished(Buffer.concat([entry(0x85, [1, 2, 3]), known]), 1)),
+    code(() => decodePublished(Buffer.concat([entry(0x9f, [1, 2, 3]), known]), 1)),
     ErrorCodes.INDEX_UNSUPPORTED,
   );
   assert.equal(

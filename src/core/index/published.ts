@@ -78,8 +78,22 @@ export interface GzipArchive {
   payload: string;
 }
 
-/** A published file gzip-compressed around the reference the index describes. */
-export type ArchiveForm = GzipArchive;
+/**
+ * The published file is a zip archive (zip, jar, apk, docx…) whose payload is the archive
+ * itself with the offsets of its central directory (each entry's local header offset and
+ * the directory's own offset) set to zero: those are the only bytes that change for
+ * every entry after a change, and they are computed again from the entries' layout when
+ * the archive is rebuilt (docs/archives.md).
+ */
+export interface ZipArchive {
+  kind: 'zip';
+  size: number;
+  sha256: Uint8Array;
+  payload: string;
+}
+
+/** A published container around the reference the index describes. */
+export type ArchiveForm = GzipArchive | ZipArchive;
 
 /** Every published form an index lists. */
 export interface PublishedForms {
@@ -101,6 +115,8 @@ const T_BASE = 3;
 const T_CRITICAL = 0x80;
 /** A gzip member around the reference (critical: the blocks are not the published file's). */
 const T_GZIP = 0x84;
+/** A zip archive whose central directory offsets are rebuilt (critical). */
+const T_ZIP = 0x85;
 const MAX_NAME = 4096;
 /** Longest gzip header kept (its optional name, comment and extra field included). */
 export const MAX_GZIP_HEADER = 65536;
@@ -197,7 +213,8 @@ export function encodePublished(forms: PublishedForms, blockCount: number): Uint
     name.copy(p, 54);
     entry(T_BASE, p);
   }
-  if (forms.archive) entry(T_GZIP, encodeGzip(forms.archive));
+  if (forms.archive?.kind === 'gzip') entry(T_GZIP, encodeGzip(forms.archive));
+  else if (forms.archive?.kind === 'zip') entry(T_ZIP, encodeZip(forms.archive));
   return new Uint8Array(Buffer.concat(parts));
 }
 
@@ -283,6 +300,27 @@ function decodeGzip(e: Buffer): GzipArchive {
   return a;
 }
 
+function encodeZip(a: ZipArchive): Buffer {
+  if (!Number.isSafeInteger(a.size) || a.size < 22 || a.sha256.length !== 32)
+    throw new RangeError('Cannot encode the index: bad zip entry');
+  const name = nameBytes(a.payload);
+  const p = Buffer.alloc(40 + 2 + name.length);
+  p.writeBigUInt64LE(BigInt(a.size), 0);
+  p.set(a.sha256, 8);
+  p.writeUInt16LE(name.length, 40);
+  name.copy(p, 42);
+  return p;
+}
+
+function decodeZip(e: Buffer): ZipArchive {
+  if (e.length < 42) throw corrupt('the zip entry is truncated');
+  const payload = readName(e, 40, 'zip');
+  if (42 + Buffer.byteLength(payload, 'utf8') !== e.length) throw corrupt('the zip entry has trailing bytes');
+  const size = readU64(e, 0, 'zip');
+  if (size < 22) throw corrupt(`the zip entry's size ${size} is too small for a zip archive`);
+  return { kind: 'zip', size, sha256: Uint8Array.from(e.subarray(8, 40)), payload };
+}
+
 /** Decodes the extension section; every length is checked before it is used. */
 export function decodePublished(data: Uint8Array, blockCount: number): PublishedForms {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -327,9 +365,9 @@ export function decodePublished(data: Uint8Array, blockCount: number): Published
         size: readU64(e, 44, 'base-delta'),
         name: readName(e, 52, 'base-delta'),
       });
-    } else if (type === T_GZIP) {
+    } else if (type === T_GZIP || type === T_ZIP) {
       if (forms.archive) throw corrupt('it lists two archive entries');
-      forms.archive = decodeGzip(e);
+      forms.archive = type === T_GZIP ? decodeGzip(e) : decodeZip(e);
     } else if (type >= T_CRITICAL) {
       throw new SyncError(
         ErrorCodes.INDEX_UNSUPPORTED,
