@@ -6,8 +6,8 @@
  * The reference (100 MiB by default: a third of it in 1 MiB pieces of the local version,
  * the rest new) is served by the embedded server; `gosync patch --raw --bwlimit <rate>`
  * runs as a child process and is killed with SIGKILL at a random point of its transfer
- * (its output reached a random size, plus up to 0.5 s; every fifth run at a random time
- * from its start instead), never once the last 4 MiB of its output is being written, so
+ * (kill k once its output reached a random size in the k-th tenth of the file, plus up
+ * to 0.5 s; every fifth run at a random time from its start instead), never once the last 4 MiB of its output is being written, so
  * no run finishes. After each kill the target must be
  * the old version. Then `gosync diff` in-process says what no local file and no stopped
  * run's temporary file holds ("missing"), and one rerun must produce the reference,
@@ -111,7 +111,9 @@ async function main(): Promise<number> {
       // steps). Every fifth lands at a random time from the start, often before the
       // temporary file exists (during the scan). No run may write its last step.
       const early = k % 5 === 0;
-      const bytes = Math.floor(Math.random() * (size - STEP));
+      // Kill k lands in the k-th tenth of the output (a random point in it), so the kills
+      // spread over the whole patch instead of one late kill leaving little for the rest.
+      const bytes = Math.floor(((k - 1 + Math.random()) / kills) * (size - STEP));
       const extra = Math.floor(Math.random() * 500);
       const t0 = performance.now();
       let reached: number | undefined;
