@@ -13,7 +13,7 @@ import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
 import type { BaseDeltaForm } from '../../src/core/index/published.js';
 import { brotliCompressSync } from 'node:zlib';
-import { baseBlockLength, deltaKindsFor, writeBaseDelta } from '../../src/forms/base-delta.js';
+import { baseBlockLength, defaultDeltaKinds, deltaKindsFor, isExecutable, writeBaseDelta } from '../../src/forms/base-delta.js';
 import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, type DeltaKind } from '../../src/forms/delta-file.js';
 import { LibrsyncDeltaGenerator } from '../../src/formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../../src/formats/librsync-signature.js';
@@ -88,8 +88,8 @@ test('baseBlockLength is 32 bytes, doubled until the base has at most 4 Mi block
   assert.equal(baseBlockLength(5 * 1024 ** 3), 2048);
 });
 
-test('every kind is made and checked, the smallest is kept, and it rebuilds the new file exactly', async () => {
-  const { index, form, delta, kind, sizes } = await publish();
+test('every kind asked for is made and checked, the smallest is kept, and it rebuilds the new file exactly', async () => {
+  const { index, form, delta, kind, sizes } = await publish(['zstd', 'lz', 'bsdiff']);
   assert.deepEqual(Object.keys(sizes).sort(), ['bsdiff', 'lz', 'zstd']);
   assert.equal(delta.length, Math.min(...Object.values(sizes)), `${kind} of ${JSON.stringify(sizes)}`);
   assert.ok(delta.length < 10_000, `${delta.length} bytes for 3.5 kB of new data`);
@@ -114,6 +114,30 @@ test('the kinds made depend on the sizes: in-memory kinds up to 64 MiB, bsdiff u
   assert.deepEqual(deltaKindsFor(IN_MEMORY_MAX, 10), ['zstd', 'lz', 'bsdiff', 'librsync']);
   assert.deepEqual(deltaKindsFor(10, IN_MEMORY_MAX + 1), ['bsdiff', 'librsync']);
   assert.deepEqual(deltaKindsFor(BSDIFF_MAX + 1, 10), ['librsync']);
+});
+
+test('by default zstd is not made (LZ does its work better), nor LZ for executables (bsdiff wins there)', () => {
+  const text = Buffer.from('function f() { return 1; }\n');
+  assert.deepEqual(defaultDeltaKinds(100, 100, text), ['lz', 'bsdiff', 'librsync']);
+  const elf = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
+  assert.deepEqual(defaultDeltaKinds(100, 100, elf), ['bsdiff', 'librsync']);
+  assert.deepEqual(defaultDeltaKinds(IN_MEMORY_MAX + 1, 100, text), ['bsdiff', 'librsync']);
+  for (const magic of [
+    [0xcf, 0xfa, 0xed, 0xfe],
+    [0xfe, 0xed, 0xfa, 0xce],
+    [0xca, 0xfe, 0xba, 0xbe],
+    [0x4d, 0x5a, 0x90, 0],
+    [0, 0x61, 0x73, 0x6d],
+  ]) {
+    assert.ok(isExecutable(Uint8Array.from(magic)), magic.join(' '));
+  }
+  assert.ok(!isExecutable(text) && !isExecutable(Uint8Array.from([0x7f, 0x45])));
+});
+
+test('a delta made with the default kinds lists the sizes of LZ and bsdiff only', async () => {
+  const prefix = join(dir, 'default-kinds.gosyncd-');
+  const r = await writeBaseDelta(base, input, prefix, { level: 9 });
+  assert.deepEqual(Object.keys(r.sizes).sort(), ['bsdiff', 'lz']);
 });
 
 test('a librsync delta compressed with brotli (what version 2 indexes list) is still applied', async () => {
