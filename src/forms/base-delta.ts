@@ -129,6 +129,7 @@ export function deltaKindsFor(baseSize: number, inputSize: number): DeltaKind[] 
  * |---|---:|---:|---:|
  * | jquery 1.11.1 → 1.11.2 | 1,103 (0.1 s) | 924 (0.4 s) | 1,443 (0.2 s) |
  * | typescript.js 5.5.4 → 5.6.2 | 32,178 (7.2 s) | 24,161 (7.0 s) | 43,518 (2.4 s) |
+ * | typescript 5.5.4 → 5.6.2 package tar | 139,572 (18.0 s) | 114,501 (24.1 s) | 196,894 (7.3 s) |
  * | esbuild 0.25.0 → 0.25.1 | 570 k (10.8 s) | 522 k (30.8 s) | 112,862 (3.3 s) |
  *
  * LZ (the old version as a prefix, an optimal parse, a model primed on the old bytes) is what
