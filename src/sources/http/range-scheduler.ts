@@ -275,6 +275,11 @@ export class RangeScheduler {
     }
   }
 
+  /** Starts more jobs if the policy now allows more at once (its concurrency went up). */
+  refresh(): void {
+    this.#pump();
+  }
+
   /** Cancels the running jobs that still miss bytes and waits for every job to settle. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;

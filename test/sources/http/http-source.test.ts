@@ -424,17 +424,30 @@ describe('HttpSource: servers that ignore Range', () => {
     }
   });
 
-  it('lets one whole-body download serve the other requests in flight', async () => {
-    // The first GET's body trickles, the others' answers come 20 ms later: the first is then
-    // still streaming, behind their ranges, whatever the machine's load (with all answers
-    // at once the hand-over raced the other bodies and the test was flaky under load).
+  it('lets one whole-body download serve every range: no second request before the host answered a range', async () => {
+    // Until a 206 shows that the host honours Range, one request is in flight: a host that
+    // ignores it would send each of them the whole body (python -m http.server).
     const server = await serve((r) => (r.index === 0 ? { kind: 'full', trickle: 16_384 } : { kind: 'full', delayMs: 20 }), { body: big });
     const ranges = spaced(8, 1000, 240_000, 100_000);
     const { bytes, source } = await fetchRanges(server.url(), ranges, { connections: 4, maxRangesPerRequest: 1 });
     assert.deepEqual(bytes, expected(ranges, big));
-    assert.equal(server.gets.length, 4);
-    // Without the hand-over each of the 4 requests would read up to its own range (~3.5 MB in all).
+    assert.equal(server.gets.length, 1);
+    // Each of 4 requests reading up to its own range would be ~3.5 MB in all.
     assert.ok(source.stats.bytes < big.length * 1.1, `read ${source.stats.bytes} bytes`);
+  });
+
+  it('asks a host that answered ranges before again when it ignores Range once, without leaving range mode', async () => {
+    const server = await serve((r) => (r.index === 1 ? { kind: 'full' } : {}), { body: big });
+    const source = new HttpSource(server.url(), { ...fast, connections: 2, maxRangesPerRequest: 1 });
+    try {
+      assert.deepEqual(await readAll(source, [{ start: 0, end: 10 }]), expected([{ start: 0, end: 10 }], big));
+      const ranges = spaced(4, 1000, 500_000, 100_000);
+      assert.deepEqual(await readAll(source, ranges), expected(ranges, big));
+    } finally {
+      await source.close();
+    }
+    assert.equal(server.gets.length, 6, 'one more request for the range answered whole');
+    assert.ok(server.gets.every((r) => rangeCount(r.range) === 1));
   });
 
   it('stays within maxBytesInFlight in whole-body mode with a slow consumer', async () => {
@@ -677,10 +690,13 @@ describe('HttpSource: redirects', () => {
 
 describe('HttpSource: cancellation and throttling', () => {
   it('rejects promptly with ABORTED and cancels the requests in flight', async () => {
-    const server = await serve(() => ({ kind: 'stall' }));
-    const source = new HttpSource(server.url(), fast);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 30);
+    // Aborted 30 ms after the first GET came in (the multi-range probe goes first).
+    const server = await serve(() => {
+      setTimeout(() => controller.abort(), 30);
+      return { kind: 'stall' };
+    });
+    const source = new HttpSource(server.url(), fast);
     const started = performance.now();
     try {
       await assert.rejects(readAll(source, spaced(4, 10, 100_000), controller.signal), isCode(ErrorCodes.ABORTED));
@@ -696,10 +712,12 @@ describe('HttpSource: cancellation and throttling', () => {
     const rejections: unknown[] = [];
     const onRejection = (reason: unknown): void => void rejections.push(reason);
     process.on('unhandledRejection', onRejection);
-    const server = await serve(() => ({ trickle: 1000 }));
+    const server = await serve((r) => (r.index === 0 ? {} : { trickle: 1000 }));
     const source = new HttpSource(server.url(), { ...fast, connections: 4, maxRangesPerRequest: 1 });
     try {
-      for await (const chunk of source.read(spaced(8, 20_000, 30_000))) {
+      // A first answer shows the host honours Range: the next read runs 4 requests at once.
+      await readAll(source, [{ start: 0, end: 10 }]);
+      for await (const chunk of source.read(spaced(8, 20_000, 30_000, 100))) {
         assert.ok(chunk.length > 0);
         break;
       }
@@ -710,7 +728,7 @@ describe('HttpSource: cancellation and throttling', () => {
       process.off('unhandledRejection', onRejection);
     }
     assert.deepEqual(rejections, []);
-    assert.ok(server.gets.length >= 2 && server.gets.length <= 4);
+    assert.ok(server.gets.length >= 3 && server.gets.length <= 5, `${server.gets.length} GETs`);
     assert.ok(server.gets.some((r) => r.aborted));
   });
 
