@@ -11,9 +11,11 @@
  *
  * @module
  */
-import { chmod, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, chown, copyFile, lstat, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
+import { tempPath } from './staging.js';
 import { type TreeRoot, treeParent } from './tree-path.js';
 import { sameMtime, type LocalTree } from './walk.js';
 
@@ -90,15 +92,62 @@ export async function remove(path: string): Promise<void> {
 }
 
 /**
- * Sets the permission bits and the modification time (ms since the epoch) of `path`,
- * following links. Only the permission bits (0o777) of `mode` are applied: a set-id or
- * sticky bit never comes from a manifest or a peer.
+ * The bits of a mode from a manifest or a peer that gosync applies: the permission bits
+ * and the sticky bit (a shared folder keeps it: `1777` never becomes `0777`). A set-id
+ * bit never comes from outside.
+ */
+export const APPLIED_MODE_BITS = 0o1777;
+
+/**
+ * The mode a new entry (a file or folder that was not there) gets: the entry's mode
+ * (see {@link APPLIED_MODE_BITS}) less the permission bits `umask` masks, as rsync gives
+ * new files (the sticky bit kept). Without `umask`, the entry's mode as it is. An entry
+ * that was there takes the entry's mode unmasked (rsync's `--perms`).
+ */
+export function newEntryMode(mode: number, umask: number | undefined): number {
+  const applied = mode & APPLIED_MODE_BITS;
+  return umask === undefined ? applied : applied & ~(umask & 0o777);
+}
+
+/**
+ * Sets the mode and the modification time (ms since the epoch) of `path`, following
+ * links. Only {@link APPLIED_MODE_BITS} of `mode` are applied: never a set-id bit.
  */
 export async function setMetadata(path: string, mode: number, mtime: number): Promise<void> {
-  await chmod(path, mode & 0o777).catch((cause: unknown) => {
+  await chmod(path, mode & APPLIED_MODE_BITS).catch((cause: unknown) => {
     throw ioError('set the mode of', path, cause);
   });
   await setMtime(path, mtime);
+}
+
+/**
+ * Gives an existing file (unchanged content) mode `mode` (undefined: keep its own) and
+ * modification time `mtime`. A file with other hard links is first replaced by a copy of
+ * itself (same owner, the copy renamed over it), so its other names, which may be
+ * outside the tree, keep their mode and time; rsync would change them through the link.
+ */
+export async function updateFileMetadata(path: string, mode: number | undefined, mtime: number): Promise<void> {
+  const st = await lstat(path).catch((cause: unknown) => Promise.reject(ioError('read', path, cause)));
+  if (!st.isFile() || st.nlink <= 1) {
+    if (mode !== undefined) await setMetadata(path, mode, mtime);
+    else await setMtime(path, mtime);
+    return;
+  }
+  const copy = tempPath(path);
+  try {
+    await copyFile(path, copy, constants.COPYFILE_EXCL).catch((cause: unknown) => Promise.reject(ioError('copy', path, cause)));
+    // Owned as the original was (root may give it away; anyone else owns what they could change).
+    await chown(copy, st.uid, st.gid).catch(() => {});
+    // chown clears set-id bits: the copy is given the original's mode again, or the new one.
+    await chmod(copy, mode === undefined ? st.mode & 0o7777 : mode & APPLIED_MODE_BITS).catch((cause: unknown) =>
+      Promise.reject(ioError('set the mode of', copy, cause)),
+    );
+    await setMtime(copy, mtime);
+    await rename(copy, path).catch((cause: unknown) => Promise.reject(ioError('replace', path, cause)));
+  } catch (err) {
+    await unlink(copy).catch(() => {});
+    throw err;
+  }
 }
 
 /** Sets the modification time (ms since the epoch) of `path`, following links. */
@@ -125,15 +174,22 @@ export async function prepareFolders(root: TreeRoot, wanted: readonly WantedEntr
 export interface CommitTreeOptions {
   /** Remove the extraneous entries. */
   delete?: boolean;
+  /**
+   * The umask new files and folders are masked with (see {@link newEntryMode}); the
+   * caller reads it (the CLI: `process.umask()`). Default: no masking.
+   */
+  umask?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
 
 /**
  * Moves every staged file into place (each rename atomic; the part already has its mode
- * and mtime), makes links, fixes the metadata of unchanged files, removes extraneous
- * entries when asked, removes parts and temporary files a stopped run left, and sets
- * folder modes and times, deepest first. Returns the paths removed.
+ * and mtime, masked here for a new file when `umask` is given), makes links, fixes the
+ * metadata of unchanged files (through a copy when the file has other hard links, see
+ * {@link updateFileMetadata}), removes extraneous entries when asked, removes parts and
+ * temporary files a stopped run left, and sets folder modes and times, deepest first
+ * (new folders masked by `umask`). Returns the paths removed.
  */
 export async function commitTree(
   root: TreeRoot,
@@ -143,14 +199,20 @@ export async function commitTree(
   changes: TreeChanges,
   options: CommitTreeOptions = {},
 ): Promise<{ deleted: string[] }> {
-  const { signal } = options;
+  const { signal, umask } = options;
   const dirsToReplace = new Set(changes.dirsToReplace);
   const stagedPaths = new Set<string>();
+  const modes = umask === undefined ? undefined : new Map(wanted.map((e) => [e.path, e.type === 'symlink' ? 0 : e.mode]));
   let done = 0;
   for (const s of staged) {
     throwIfAborted(signal);
     await root.checkParents(s.path);
     const target = root.local(s.path);
+    const mode = modes?.get(s.path);
+    if (mode !== undefined && local.entries.get(s.path)?.type !== 'file' && newEntryMode(mode, umask) !== (mode & APPLIED_MODE_BITS)) {
+      const part = root.local(s.part);
+      await chmod(part, newEntryMode(mode, umask)).catch((cause: unknown) => Promise.reject(ioError('set the mode of', part, cause)));
+    }
     if (dirsToReplace.delete(s.path)) await remove(target);
     root.forget(s.path);
     await rename(root.local(s.part), target).catch((cause: unknown) => {
@@ -173,12 +235,11 @@ export async function commitTree(
       if (e.mtime !== undefined) await lutimes(target, new Date(), new Date(e.mtime)).catch(() => {});
     } else if (e.type === 'file' && !stagedPaths.has(e.path) && l?.type === 'file') {
       // An unchanged file: its metadata, if it differs.
-      if ((l.mode & 0o777) === e.mode && sameMtime(l.mtimeMs, e.mtime)) continue;
+      const sameMode = (l.mode & APPLIED_MODE_BITS) === (e.mode & APPLIED_MODE_BITS);
+      if (sameMode && sameMtime(l.mtimeMs, e.mtime)) continue;
       await root.checkParents(e.path);
-      const target = root.local(e.path);
       // Only the time differs: no chmod, which would drop set-id bits the file may have.
-      if ((l.mode & 0o777) !== e.mode) await setMetadata(target, e.mode, e.mtime);
-      else await setMtime(target, e.mtime);
+      await updateFileMetadata(root.local(e.path), sameMode ? undefined : e.mode, e.mtime);
     }
   }
   const deleted: string[] = [];
@@ -203,7 +264,8 @@ export async function commitTree(
   for (const e of [...wanted].sort((a, b) => (a.path < b.path ? 1 : a.path > b.path ? -1 : 0))) {
     if (e.type !== 'dir') continue;
     await root.checkParents(e.path);
-    await setMetadata(root.local(e.path), e.mode, e.mtime);
+    const mode = local.entries.get(e.path)?.type === 'dir' ? e.mode : newEntryMode(e.mode, umask);
+    await setMetadata(root.local(e.path), mode, e.mtime);
   }
   return { deleted };
 }

@@ -10,16 +10,18 @@
  * @module
  */
 import type { Stats } from 'node:fs';
-import { lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import {
+  APPLIED_MODE_BITS,
   commitTree,
   findTreeChanges,
+  newEntryMode,
   prepareFolders,
   remove,
   setMetadata,
-  setMtime,
+  updateFileMetadata,
   type StagedFile,
   type WantedEntry,
 } from '../localfs/commit-tree.js';
@@ -43,6 +45,8 @@ export interface DestinationOptions {
   delete?: boolean;
   /** Entries of the destination it excludes are not listed, so never deleted (rsync's excludes on the receiver). */
   filter?: PathFilter | undefined;
+  /** The umask new files and folders are masked with (see {@link newEntryMode}); default: none. */
+  umask?: number;
   signal?: AbortSignal | undefined;
 }
 
@@ -64,6 +68,7 @@ export class Destination {
   /** The destination as the root of a tree (when the source is a folder). */
   readonly #tree: TreeRoot;
   readonly #delete: boolean;
+  readonly #umask: number | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #stat: Stats | undefined;
   /** What the destination was when the session started. */
@@ -86,6 +91,7 @@ export class Destination {
     this.path = target.name === '' ? target.container.root : target.container.local(target.name);
     this.#tree = new TreeRoot(this.path);
     this.#delete = options.delete ?? false;
+    this.#umask = options.umask;
     this.#signal = options.signal;
     this.#stat = stat;
     this.type = typeOf(stat);
@@ -251,12 +257,13 @@ export class Destination {
     await prepareFolders(this.#tree, wanted, changes);
     await commitTree(this.#tree, wanted, local, staged, changes, {
       delete: this.#delete,
+      ...(this.#umask !== undefined ? { umask: this.#umask } : {}),
       ...(this.#signal ? { signal: this.#signal } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
     // The container itself (the server's --root, pushed to as `host:.`) keeps its own mode
     // and times: the folder a session is confined to is not the peer's to change.
-    if (this.#name !== '') await setMetadata(this.path, root.mode, root.mtime);
+    if (this.#name !== '') await setMetadata(this.path, this.type === 'dir' ? root.mode : newEntryMode(root.mode, this.#umask), root.mtime);
     return removed;
   }
 
@@ -293,14 +300,19 @@ export class Destination {
   /** The part renamed over `dest`; without one (unchanged content) the file's metadata set. */
   async #placeFile(dest: string, e: ListEntry, part: string | undefined): Promise<void> {
     if (part !== undefined) {
+      const mode = newEntryMode(e.mode, this.#umask);
+      // A new file (nothing, or no file, was there) is masked by the umask.
+      if (this.type !== 'file' && mode !== (e.mode & APPLIED_MODE_BITS))
+        await chmod(part, mode).catch((cause: unknown) => Promise.reject(ioError('set the mode of', part, cause)));
       if (this.type === 'dir') await remove(dest);
       this.#container.forget(this.#name);
       await rename(part, dest).catch((cause: unknown) => Promise.reject(ioError('replace', dest, cause)));
       return;
     }
     const st = await lstat(dest).catch((cause: unknown) => Promise.reject(ioError('read', dest, cause)));
-    if ((st.mode & 0o777) !== e.mode) await setMetadata(dest, e.mode, e.mtime);
-    else if (!sameMtime(st.mtimeMs, e.mtime)) await setMtime(dest, e.mtime);
+    const sameMode = (st.mode & APPLIED_MODE_BITS) === (e.mode & APPLIED_MODE_BITS);
+    // Through a copy when the file has other hard links: they keep their own mode and time.
+    if (!sameMode || !sameMtime(st.mtimeMs, e.mtime)) await updateFileMetadata(dest, sameMode ? undefined : e.mode, e.mtime);
   }
 }
 

@@ -43,6 +43,13 @@ export interface PushPullOptions {
   remoteCmd?: string;
   /** Where ssh's stderr goes (its last lines are also in error messages). */
   stderr?: NodeJS.WritableStream;
+  /**
+   * The umask new files and folders are masked with where this process writes them (a
+   * pull; a push to a local path served in this process): those that were there take the
+   * source's mode. The CLI passes `process.umask()`; default: no masking. A server over
+   * ssh uses its own.
+   */
+  umask?: number;
   /** Compression of the sender's stream (zstd level; brotli quality with a protocol version 1 peer). */
   compression?: CompressionOptions;
   /**
@@ -124,7 +131,11 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     transport = mine;
     path = resolve(far.local);
     peer = 'the local server';
-    server = serveSession(theirs, { ...(options.compression ? { compression: options.compression } : {}), ...(signal ? { signal } : {}) });
+    server = serveSession(theirs, {
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.umask !== undefined ? { umask: options.umask } : {}),
+      ...(signal ? { signal } : {}),
+    });
     server.catch(() => {});
   }
   const channel = new Channel(transport, { peer, ...(signal ? { signal } : {}) });
@@ -170,6 +181,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
         dryRun: options.dryRun ?? false,
         filter,
         ...(options.deleteExcluded ? { deleteExcluded: true } : {}),
+        ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...common,
       });
     }

@@ -60,6 +60,12 @@ export interface ReceiverOptions {
   filter?: readonly FilterRule[];
   /** Keep nothing excluded: it is deleted too (with `delete`). */
   deleteExcluded?: boolean;
+  /**
+   * The umask new files and folders are masked with (rsync's default for new files);
+   * those that were there take the source's mode. Read by the caller (the CLI passes
+   * `process.umask()`); default: no masking.
+   */
+  umask?: number;
   signal?: AbortSignal;
   onProgress?: (p: SyncProgress) => void;
 }
@@ -194,7 +200,12 @@ export class Receiver {
     const filter = options.deleteExcluded
       ? undefined
       : await folderFilter(root, options.filter, options.signal ? { signal: options.signal } : {});
-    const dest = await Destination.open(target, { delete: options.delete ?? false, filter, signal: options.signal });
+    const dest = await Destination.open(target, {
+      delete: options.delete ?? false,
+      filter,
+      signal: options.signal,
+      ...(options.umask !== undefined ? { umask: options.umask } : {}),
+    });
     return new Receiver(channel, dest, options);
   }
 

@@ -31,6 +31,8 @@ export interface ServeSessionOptions {
   cwd?: string;
   /** The sender's compression. */
   compression?: CompressionOptions;
+  /** The umask new files and folders of a push are masked with (the CLI passes `process.umask()`); default: none. */
+  umask?: number;
   signal?: AbortSignal;
 }
 
@@ -111,6 +113,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
         dryRun: hello.dryRun,
         ...(hello.filter ? { filter: hello.filter } : {}),
         ...(hello.deleteExcluded ? { deleteExcluded: true } : {}),
+        ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } else {

@@ -95,11 +95,11 @@ test('a part is staged with PART_MODE: never set-id while written or once commit
   assert.equal(await mode(explicit), 0o755);
 });
 
-test('setMetadata applies the permission bits only: no set-id or sticky bit from a listed mode', async () => {
+test('setMetadata applies the permission bits and the sticky bit only: no set-id bit from a listed mode', async () => {
   const path = await setIdFile('listed', 0o6755);
   await setMetadata(path, 0o6755, 1_000_000);
   assert.equal(await mode(path), 0o755);
-  await setMetadata(path, 0o1640, 2_000_000);
-  assert.equal(await mode(path), 0o640);
+  await setMetadata(path, 0o7640, 2_000_000);
+  assert.equal(await mode(path), 0o640 | 0o1000, 'the sticky bit is kept (a 1777 folder never becomes 0777), set-id bits never');
   assert.equal((await stat(path)).mtimeMs, 2_000_000);
 });

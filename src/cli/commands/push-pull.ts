@@ -119,6 +119,8 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
     const report = await (op === 'push' ? push : pull)(source, destination, {
       delete: values.delete ?? false,
       dryRun: values['dry-run'] ?? false,
+      // New files and folders written here are masked by this process's umask, as rsync's.
+      umask: process.umask(),
       ...(filter.length > 0 ? { filter } : {}),
       ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
       ...(values.rsh !== undefined ? { rsh: values.rsh } : {}),

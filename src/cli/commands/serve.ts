@@ -84,7 +84,8 @@ async function serveStdio(root: string | undefined, readOnly: boolean, ctx: Comm
   // stdout carries the protocol: nothing else may be written to it.
   const transport = streamTransport(process.stdin, process.stdout, { closeOutput: false });
   try {
-    await serveSession(transport, { ...(root !== undefined ? { root } : {}), readOnly, signal: ctx.signal });
+    // New files and folders a push makes are masked by this process's umask, as rsync's.
+    await serveSession(transport, { ...(root !== undefined ? { root } : {}), readOnly, umask: process.umask(), signal: ctx.signal });
   } catch (err) {
     // The session's failure was sent to the client (or came from it, or the client went
     // away): the client reports it, and this stderr reaches the client's terminal through

@@ -8,7 +8,8 @@
  *               previous entry, bit 3 mtime as the previous entry
  *       varint  bytes shared with the previous path of the batch
  *       varint  length of the rest of the path, then its UTF-8 bytes
- *       varint  mode (permission bits), unless bit 2
+ *       varint  mode (permission bits and the sticky bit, `& 0o1777`; older senders
+ *               send `& 0o777`), unless bit 2
  *       varint  mtime: zigzag milliseconds since 1970, unless bit 3
  *       varint  size (files)
  *       varint  length of the link target, then its UTF-8 bytes (links)
@@ -29,7 +30,7 @@ export interface ListEntry {
   /** Tree path below the source; '' for the source itself. */
   path: string;
   type: 'file' | 'dir' | 'symlink';
-  /** Permission bits (`mode & 0o777`). */
+  /** Permission bits and the sticky bit (`mode & 0o1777`); never a set-id bit. */
   mode: number;
   /** Modification time, whole milliseconds since 1970. */
   mtime: number;
@@ -71,7 +72,7 @@ export class FileListEncoder {
     let shared = 0;
     const max = Math.min(path.length, this.#prev.length);
     while (shared < max && path[shared] === this.#prev[shared]) shared++;
-    const mode = e.mode & 0o777;
+    const mode = e.mode & 0o1777;
     const mtime = Math.round(e.mtime);
     let flags = TYPES.indexOf(e.type);
     if (flags < 0) throw new RangeError(`Cannot list an entry of type ${String(e.type)}`);
@@ -142,7 +143,7 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
     }
     if (flags & SAME_MODE) {
       if (mode < 0) throw protocolError('read a FILES frame', `entry ${i} reuses the mode of an entry that does not exist`);
-    } else mode = r.varint('mode', 0o7777) & 0o777;
+    } else mode = r.varint('mode', 0o7777) & 0o1777;
     if (flags & SAME_MTIME) {
       if (Number.isNaN(mtime)) throw protocolError('read a FILES frame', `entry ${i} reuses the time of an entry that does not exist`);
     } else mtime = unzigzag(r.varint('mtime'));
