@@ -50,16 +50,6 @@ export function treeParent(p: string): string {
   return i < 0 ? '' : p.slice(0, i);
 }
 
-/** Options of {@link TreeRoot}. */
-export interface TreeRootOptions {
-  /**
-   * Remember the folders found or made real folders, so each is checked once per root
-   * (default true): one `TreeRoot` per run. Off, every check walks from the root again
-   * (what a reader that must see links swapped in meanwhile wants).
-   */
-  remember?: boolean;
-}
-
 /**
  * A folder that writes are confined to. `local(p)` maps a checked tree path to the
  * local path; `checkParents(p)` proves no component above `p` is a link or a file.
@@ -75,7 +65,12 @@ export class TreeRoot {
   /** Tree paths proved to be real folders; every ancestor of one is in it too. */
   readonly #folders: Set<string> | undefined;
 
-  constructor(root: string, options: TreeRootOptions = {}) {
+  /**
+   * `options.remember`: remember the folders found or made real, so each is checked once
+   * per root (default true): one `TreeRoot` per run. Off, every check walks from the root
+   * again (what a reader that must see links swapped in meanwhile wants).
+   */
+  constructor(root: string, options: { remember?: boolean } = {}) {
     this.root = root;
     this.#folders = (options.remember ?? true) ? new Set() : undefined;
   }
