@@ -96,7 +96,7 @@ test('a corrupt, truncated or inconsistent index is rejected with a typed error'
     ['wrong magic', Buffer.concat([Buffer.from('ZSYNCIX!'), good.subarray(8)]), ErrorCodes.INDEX_CORRUPT],
     ['flipped record byte', flip(good, HEADER_SIZE + 3), ErrorCodes.INDEX_CORRUPT],
     ['flipped file hash', flip(good, good.length - TRAILER_SIZE + 1), ErrorCodes.INDEX_CORRUPT],
-    ['future version', set16(good, 8, 4), ErrorCodes.INDEX_UNSUPPORTED],
+    ['future version', set16(good, 8, 5), ErrorCodes.INDEX_UNSUPPORTED],
     ['block size not a power of two', set32(good, 20, 1000), ErrorCodes.INDEX_CORRUPT],
     ['block count from size disagrees with records', set64(good, 12, 5000n + 512n), ErrorCodes.INDEX_CORRUPT],
     ['absurd size needing gigabytes', set64(good, 12, 2n ** 50n), ErrorCodes.INDEX_CORRUPT],
