@@ -72,6 +72,15 @@ export interface AssembleResult {
  */
 const WRITE_BUFFER = 4 * 1024 * 1024;
 
+/**
+ * Reads of one fetched block before giving up on it: data damaged on the way (a middlebox,
+ * a cache, a flipped bit) fails the block's strong hash, and the source is asked again from
+ * that block on. Every re-read of a patch counts against {@link MAX_REREADS}.
+ */
+const MAX_BLOCK_READS = 3;
+/** Re-reads of damaged data in one patch, over all its blocks. */
+const MAX_REREADS = 16;
+
 /** Pulls exact byte counts out of a chunk stream. */
 class ChunkReader {
   readonly #it: AsyncIterator<Uint8Array>;
@@ -124,8 +133,9 @@ class ChunkReader {
 }
 
 /**
- * Writes the reference to `sink`. Throws BLOCK_MISMATCH for a bad fetched block and
- * FILE_MISMATCH when the result does not match the index; the caller discards the
+ * Writes the reference to `sink`. A fetched block that fails its hash is read again from
+ * the source (up to 3 reads per block, 16 re-reads per patch); BLOCK_MISMATCH when it stays
+ * wrong, FILE_MISMATCH when the result does not match the index; the caller discards the
  * output in both cases.
  */
 export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
@@ -170,7 +180,31 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
   };
 
   const stream = ranges.length > 0 ? source.read(ranges, { signal }) : emptyStream();
-  const reader = new ChunkReader(stream[Symbol.asyncIterator](), bs);
+  let reader = new ChunkReader(stream[Symbol.asyncIterator](), bs);
+  let rereads = 0;
+  /**
+   * The bytes of fetched block `j` (in range `r`), verified. Damaged data (the block's hash
+   * does not match, or a compressed form that does not decompress) is read again through the
+   * source from that block on, a bounded number of times; the transport is the source's
+   * business, so this works for any BlockSource.
+   */
+  const takeVerified = async (j: number, r: number): Promise<Uint8Array> => {
+    const len = blockLength(index, j);
+    for (let reads = 1; ; reads++) {
+      try {
+        const data = await reader.take(len);
+        verifier.verify(j, data, 0);
+        return data;
+      } catch (err) {
+        const damaged = SyncError.is(err) && (err.code === ErrorCodes.BLOCK_MISMATCH || err.code === ErrorCodes.FRAME_CORRUPT);
+        if (!damaged || reads >= MAX_BLOCK_READS || ++rereads > MAX_REREADS) throw err;
+        throwIfAborted(signal);
+        await reader.cancel().catch(() => {});
+        const rest = [{ start: j * bs, end: ranges[r]!.end }, ...ranges.slice(r + 1).map(({ start, end }) => ({ start, end }))];
+        reader = new ChunkReader(source.read(rest, { signal })[Symbol.asyncIterator](), bs);
+      }
+    }
+  };
   const localBuf = new Uint8Array(Math.max(READ_SIZE, bs));
   try {
     let r = 0;
@@ -179,11 +213,9 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
       const range = ranges[r];
       if (range && range.firstBlock === i) {
         for (let j = i; j < i + range.blockCount; j++) {
-          const len = blockLength(index, j);
-          const data = await reader.take(len);
-          verifier.verify(j, data, 0);
+          const data = await takeVerified(j, r);
           await put(data);
-          result.fetchedBytes += len;
+          result.fetchedBytes += data.length;
         }
         i += range.blockCount;
         r++;

@@ -14,7 +14,15 @@ import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.j
 import type { DecodedAnyIndex, IndexFormat } from '../formats/detect.js';
 import type { ZsyncControl } from '../formats/zsync-control.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import { DEFAULT_MAX_INDEX_BYTES, decodeIndex, isGosyncIndex } from '../core/index/format.js';
+import { DEFAULT_MAX_INDEX_BYTES, HEADER_SIZE, decodeIndex, isGosyncIndex, readIndexHeader } from '../core/index/format.js';
+
+/**
+ * Fetches of an index over HTTP before giving up on damaged data (a flipped byte, a body cut
+ * short that fails to decode): middleboxes and caches occasionally hand back damaged bytes.
+ */
+const MAX_INDEX_FETCHES = 3;
+/** Bytes of an index checked before the rest is downloaded: the format's magic and, for a gosync index, its declared size. */
+const INDEX_HEAD_BYTES = HEADER_SIZE;
 
 /**
  * Decodes any known index. gosync's own is decoded directly; the other formats' codecs
@@ -72,19 +80,7 @@ export function isHttpUrl(s: string): boolean {
 export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<LoadedIndex> {
   throwIfAborted(options.signal);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INDEX_BYTES;
-  if (isHttpUrl(location)) {
-    const { httpGet } = await import('../sources/http/http-get.js');
-    const got =
-      options.prefetched && options.prefetched.body.length <= maxBytes
-        ? options.prefetched
-        : await httpGet(location, {
-            maxBytes,
-            ...(options.signal ? { signal: options.signal } : {}),
-            ...(options.headers ? { headers: options.headers } : {}),
-          });
-    const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
-    return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
-  }
+  if (isHttpUrl(location)) return loadRemoteIndex(location, maxBytes, options);
   const failed = (cause: unknown) => {
     throwIfAborted(options.signal);
     return Promise.reject(ioError('read the index', location, cause));
@@ -102,6 +98,52 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   const data: Uint8Array = await readFile(location, options.signal ? { signal: options.signal } : {}).catch(failed);
   const decoded = await decodeAny(data, { maxBytes, name: location });
   return { index: decoded.index, path: location, bytes: data.length, ...described(decoded) };
+}
+
+/**
+ * An index over HTTP: its first bytes are checked before the rest is downloaded (a 50 MB
+ * error page or a wrong file is refused after 32 bytes, an index declaring more than
+ * `maxBytes` before it is buffered), and an index that fails to decode (damaged on the way)
+ * is fetched again, up to {@link MAX_INDEX_FETCHES} times.
+ */
+async function loadRemoteIndex(location: string, maxBytes: number, options: LoadIndexOptions): Promise<LoadedIndex> {
+  const { httpGet } = await import('../sources/http/http-get.js');
+  const { detectIndexFormat } = await import('../formats/detect.js');
+  const check = (head: Uint8Array): void => {
+    if (detectIndexFormat(head) === undefined) {
+      throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index ${redact(location)}: it is not an index (unknown first bytes)`, {
+        url: redact(location),
+      });
+    }
+    if (isGosyncIndex(head) && head.length >= HEADER_SIZE) readIndexHeader(head, { maxBytes });
+  };
+  let prefetched = options.prefetched && options.prefetched.body.length <= maxBytes ? options.prefetched : undefined;
+  for (let fetches = 1; ; fetches++) {
+    try {
+      const got =
+        prefetched ??
+        (await httpGet(location, {
+          maxBytes,
+          head: { bytes: INDEX_HEAD_BYTES, check },
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+        }));
+      const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
+      return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
+    } catch (error) {
+      if (!(SyncError.is(error) && error.code === ErrorCodes.INDEX_CORRUPT) || fetches >= MAX_INDEX_FETCHES) throw error;
+      throwIfAborted(options.signal);
+      prefetched = undefined;
+    }
+  }
+}
+
+/** A URL for messages, without credentials. */
+function redact(location: string): string {
+  const url = new URL(location);
+  url.username = '';
+  url.password = '';
+  return url.href;
 }
 
 function described(decoded: DecodedAnyIndex): Pick<LoadedIndex, 'format' | 'zsync'> {

@@ -50,6 +50,12 @@ export interface HttpGetOptions {
    * whole body, which is returned as it is.
    */
   range?: string;
+  /**
+   * Checks the first `bytes` bytes of the body (all of it when shorter) as soon as they are
+   * in, before the rest is downloaded: `check` throws to refuse the body (e.g. not an index,
+   * or an index declaring a size over the limit), and the connection is dropped.
+   */
+  head?: { bytes: number; check(head: Uint8Array): void };
 }
 
 /** The answer of {@link httpGet}. */
@@ -108,7 +114,7 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
         await discardBody(response.body);
         throw statusFailure(response, response.url);
       }
-      const body = await readAll(response, maxBytes);
+      const body = await readAll(response, maxBytes, options.head);
       const etag = headerValue(response.headers, 'etag');
       const lastModified = headerValue(response.headers, 'last-modified');
       const total = partial ? /\/(\d+)\s*$/.exec(headerValue(response.headers, 'content-range') ?? '')?.[1] : undefined;
@@ -130,7 +136,7 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
 }
 
 /** Buffers a body of at most `maxBytes` bytes (destroying the stream when it is larger). */
-async function readAll(response: HttpResponse, maxBytes: number): Promise<Uint8Array> {
+async function readAll(response: HttpResponse, maxBytes: number, head: HttpGetOptions['head']): Promise<Uint8Array> {
   const tooLarge = (size: string): SyncError =>
     new SyncError(
       ErrorCodes.HTTP_RESPONSE,
@@ -146,12 +152,18 @@ async function readAll(response: HttpResponse, maxBytes: number): Promise<Uint8A
   }
   const chunks: Buffer[] = [];
   let total = 0;
+  let checked = head === undefined;
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > maxBytes) throw tooLarge('larger');
       chunks.push(chunk);
+      if (!checked && total >= head!.bytes) {
+        checked = true;
+        head!.check(Buffer.concat(chunks, total).subarray(0, head!.bytes));
+      }
     }
+    if (!checked) head!.check(Buffer.concat(chunks, total));
   } catch (error) {
     response.body.destroy();
     throw error;
