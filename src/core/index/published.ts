@@ -59,24 +59,7 @@ export interface BaseDeltaForm {
  * `payload`; a client patches its own inflated copy and recompresses it. The result must
  * be `size` bytes with SHA-256 `sha256`, else it is not used.
  */
-export interface GzipArchive {
-  kind: 'gzip';
-  /** Size of the published (compressed) file. */
-  size: number;
-  /** SHA-256 of the published (compressed) file. */
-  sha256: Uint8Array;
-  /** zlib's deflate level 0..9, memLevel 1..9, strategy 0..4 and windowBits 9..15 that reproduce the stream. */
-  level: number;
-  memLevel: number;
-  strategy: number;
-  windowBits: number;
-  /** The gzip header, every byte before the deflate stream (10..65,536 bytes, starting 1f 8b 08). */
-  header: Uint8Array;
-  /** The 8 bytes after the deflate stream: CRC-32 and size mod 2^32 of the payload. */
-  trailer: Uint8Array;
-  /** The uncompressed payload: a plain file name in the index's folder. */
-  payload: string;
-}
+export type GzipArchive = Extract<ArchiveForm, { kind: 'gzip' }>;
 
 /**
  * The published file is a zip archive (zip, jar, apk, docx…) whose payload is the archive
@@ -85,23 +68,39 @@ export interface GzipArchive {
  * every entry after a change, and they are computed again from the entries' layout when
  * the archive is rebuilt (docs/archives.md).
  */
-export interface ZipArchive {
-  kind: 'zip';
-  size: number;
-  sha256: Uint8Array;
-  payload: string;
-}
+export type ZipArchive = Extract<ArchiveForm, { kind: 'zip' }>;
 
-/** A published container around the reference the index describes. */
-export type ArchiveForm = GzipArchive | ZipArchive;
+/** A published container around the reference the index describes (see {@link GzipArchive}, {@link ZipArchive}). */
+export type ArchiveForm = NonNullable<PublishedForms['archive']>;
 
 /** Every published form an index lists. */
 export interface PublishedForms {
   frames?: FramesForm;
   whole?: WholeForm;
   bases?: BaseDeltaForm[];
-  /** Set only in a version 4 index: what the blocks describe is inside this archive. */
-  archive?: ArchiveForm;
+  /**
+   * Set only in a version 4 index: what the blocks describe is the payload inside this
+   * archive (docs/archives.md). For `gzip`: the published file's size and SHA-256, the
+   * zlib deflate level 0..9, memLevel 1..9, strategy 0..4 and windowBits 9..15 that
+   * reproduce its stream, the gzip header (every byte before the stream, 10..65,536
+   * bytes) and trailer (CRC-32 and size of the payload, 8 bytes). For `zip`: the archive's
+   * size and SHA-256 (its payload is the archive with its directory offsets zeroed).
+   * `payload` is the payload's file name in the index's folder.
+   */
+  archive?:
+    | {
+        kind: 'gzip';
+        size: number;
+        sha256: Uint8Array;
+        level: number;
+        memLevel: number;
+        strategy: number;
+        windowBits: number;
+        header: Uint8Array;
+        trailer: Uint8Array;
+        payload: string;
+      }
+    | { kind: 'zip'; size: number; sha256: Uint8Array; payload: string };
 }
 
 const T_FRAMES = 1;
