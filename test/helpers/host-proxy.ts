@@ -67,6 +67,8 @@ export interface HostProxyOptions {
   /** For `github`: how long a signed URL works. Default 60 000 ms. */
   readonly signedTtlMs?: number;
   readonly faults?: FaultOptions;
+  /** Called as each request comes in, before it is answered. */
+  readonly onRequest?: (entry: ProxyLogEntry) => void | Promise<void>;
 }
 
 /** One request the proxy answered. */
@@ -175,7 +177,7 @@ export async function startHostProxy(options: HostProxyOptions): Promise<HostPro
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    let path = url.pathname;
+    const path = url.pathname;
     const range = req.headers.range;
     const entry: ProxyLogEntry = {
       method: req.method ?? 'GET',
@@ -186,6 +188,17 @@ export async function startHostProxy(options: HostProxyOptions): Promise<HostPro
       fault: undefined,
     };
     log.push(entry);
+    void Promise.resolve(options.onRequest?.(entry)).then(() => handle(req, res, url, path, range, entry));
+  });
+  const handle = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    start: string,
+    range: string | undefined,
+    entry: ProxyLogEntry,
+  ): void => {
+    let path = start;
     const answer = (status: number, headers: Record<string, string> = {}): void => {
       entry.status = status;
       const body = Buffer.from(`${status}\n`);
@@ -223,7 +236,7 @@ export async function startHostProxy(options: HostProxyOptions): Promise<HostPro
       entry.fault = fault;
     }
     if (fault === '503' || fault === '429') {
-      answer(Number(fault), { 'retry-after': random() < 0.5 ? '0' : '1' });
+      answer(Number(fault), { 'retry-after': random() < 0.8 ? '0' : '1' });
       return;
     }
     if (fault === 'reset' && random() < 0.5) {
@@ -311,7 +324,7 @@ export async function startHostProxy(options: HostProxyOptions): Promise<HostPro
       up.on('end', () => res.end());
       res.on('close', () => up.destroy());
     };
-  });
+  };
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
