@@ -112,8 +112,9 @@ async function main(): Promise<number> {
     },
   });
   const dir = await mkdtemp(join(tmpdir(), 'gosync-fuzz-list-'));
-  const names = (await makeTargets(dir)).map((t) => t.name).filter((n) => values.only === undefined || n.includes(values.only));
-  await rm(dir, { recursive: true, force: true });
+  const names = await makeTargets(dir)
+    .then((ts) => ts.map((t) => t.name).filter((n) => values.only === undefined || n.includes(values.only)))
+    .finally(() => rm(dir, { recursive: true, force: true }));
   const jobs: Job[] = names.map((target) => ({
     target,
     count: Number(values.count),
