@@ -11,12 +11,12 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { BASE_PREFIX_BYTES, SUMMARY_FIXED_SIZE, baseDeltaName, readIndexSummary, type IndexSummary } from '../core/index/format.js';
 import { FileVerifier } from '../core/verify.js';
 import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
-import { AtomicFile } from '../localfs/atomic-file.js';
+import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
 import { httpGetStream } from '../sources/http/http-stream.js';
@@ -194,6 +194,9 @@ async function applyInto(
   summary: IndexSummary,
   options: KnownVersionOptions,
 ): Promise<DeltaKind> {
+  // Temporary files stopped runs left beside the output: not needed here (the delta's base
+  // is the local file), removed once the result is in place, as a block patch would.
+  const stale = await staleTempFiles(output, { maxSize: Math.max(4 * summary.fileSize, 64 << 20) });
   const file = await AtomicFile.create(output);
   const verifier = new FileVerifier({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } });
   try {
@@ -210,6 +213,7 @@ async function applyInto(
     );
     verifier.finish();
     await file.commit({ fsync: options.fsync ?? false });
+    await Promise.all(stale.map((path) => unlink(path).catch(() => {})));
     return kind;
   } catch (err) {
     await file.abort();

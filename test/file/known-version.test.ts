@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { buildIndexFile } from '../../src/file/build-file.js';
 import { patchKnownVersion } from '../../src/file/known-version.js';
+import { tempPath } from '../../src/localfs/staging.js';
 import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { requireNginx, type NginxServer } from '../helpers/nginx.js';
@@ -74,6 +75,20 @@ test('a listed base fetches the summary and its delta only, and is rebuilt exact
     assert.ok(r.indexBytes <= 49 + 8 * 2 + 8, `summary ${r.indexBytes} B`);
     assert.ok(r.deltaBytes < 6000, `delta ${r.deltaBytes} B`);
   }
+});
+
+test('temporary files a stopped run left beside the output are removed once the delta is applied', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  const path = await local('stale-local.bin', v2);
+  const stale = [tempPath(path), tempPath(path)];
+  for (const p of stale) await writeFile(p, v3.subarray(0, 50_000));
+  assert.equal((await readdir(dir)).filter((n) => n.startsWith('.stale-local.bin.') && n.endsWith('.gosync-tmp')).length, 2);
+  const r = await patchKnownVersion({ local: path, indexUrl: `${server.url}one.bin.gosync` });
+  assert.equal(r.applied, true, JSON.stringify(r));
+  assert.deepEqual(await readFile(path), Buffer.from(v3));
+  const temps = async () => (await readdir(dir)).filter((n) => n.startsWith('.stale-local.bin.') && n.endsWith('.gosync-tmp'));
+  assert.deepEqual(await temps(), []);
 });
 
 test('no summary, no listed base, or a damaged delta: nothing is applied and the local file is untouched', async (t) => {
