@@ -48,7 +48,10 @@ export interface LoadIndexOptions {
 /** A loaded index and where it came from. */
 export interface LoadedIndex {
   index: BlockIndex;
-  /** The final URL the index was fetched from (after redirects), if it came over HTTP. */
+  /**
+   * The URL the index was fetched from, if it came over HTTP: the final one after redirects,
+   * or the one asked for when a redirect led to another origin or a signed (query) URL.
+   */
   url?: string;
   /** The local path, if it was read from disk. */
   path?: string;
@@ -129,13 +132,25 @@ async function loadRemoteIndex(location: string, maxBytes: number, options: Load
           ...(options.headers ? { headers: options.headers } : {}),
         }));
       const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
-      return { index: decoded.index, url: got.url, bytes: got.body.length, ...described(decoded) };
+      return { index: decoded.index, url: publicUrl(location, got.url), bytes: got.body.length, ...described(decoded) };
     } catch (error) {
       if (!(SyncError.is(error) && error.code === ErrorCodes.INDEX_CORRUPT) || fetches >= MAX_INDEX_FETCHES) throw error;
       throwIfAborted(options.signal);
       prefetched = undefined;
     }
   }
+}
+
+/**
+ * The URL that names the index for resolving the reference and its forms: the final URL after
+ * redirects, unless the redirect went to another origin or added a query (a signed object URL
+ * that expires within minutes, as GitHub release assets answer): then the URL as asked,
+ * whose neighbours are published under the same stable names.
+ */
+function publicUrl(asked: string, final: string): string {
+  const a = new URL(asked);
+  const f = new URL(final);
+  return f.origin !== a.origin || (f.search !== '' && f.search !== a.search) ? asked : final;
 }
 
 /** A URL for messages, without credentials. */

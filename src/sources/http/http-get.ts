@@ -99,6 +99,7 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
   const dispatcher = options.dispatcher ?? getGlobalDispatcher();
   const headers = baseHeaders(options.headers, options.userAgent);
   if (options.range !== undefined) headers.range = options.range;
+  let renewals = 0;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal);
     try {
@@ -109,6 +110,13 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
         timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         maxRedirects: options.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
       });
+      if (response.statusCode === 403 && response.url.href !== start.href && renewals++ < 2) {
+        // The redirect target (a signed URL valid for minutes) expired before it was asked:
+        // follow the redirects again.
+        await discardBody(response.body);
+        attempt--;
+        continue;
+      }
       const partial = response.statusCode === 206 && options.range !== undefined;
       if (response.statusCode < 200 || response.statusCode > 299 || (response.statusCode === 206 && !partial)) {
         await discardBody(response.body);
