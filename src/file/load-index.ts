@@ -41,6 +41,8 @@ export interface LoadIndexOptions {
   maxBytes?: number;
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
+  /** The undici dispatcher for HTTP (e.g. from `createHttpDispatcher` with a `ca`). Default undici's global one. */
+  dispatcher?: import('undici').Dispatcher;
   /** The index's bytes, fetched already from `url` (a server that answered a range request whole). */
   prefetched?: { body: Uint8Array; url: string };
 }
@@ -130,6 +132,7 @@ async function loadRemoteIndex(location: string, maxBytes: number, options: Load
           head: { bytes: INDEX_HEAD_BYTES, check },
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.headers ? { headers: options.headers } : {}),
+          ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         }));
       const decoded = await decodeAny(got.body, { maxBytes, name: got.url });
       return { index: decoded.index, url: publicUrl(location, got.url), bytes: got.body.length, ...described(decoded) };

@@ -30,6 +30,10 @@ Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
+  -H, --header <h>         an HTTP request header 'Name: value' (repeatable); GOSYNC_BEARER_TOKEN
+                           in the environment sends 'Authorization: Bearer <token>'
+      --cacert <file>      trust the certificates in <file> (PEM) for HTTPS, besides
+                           Node's own and NODE_EXTRA_CA_CERTS
       --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
       --raw                fetch raw ranges of the plain reference only, even when the
                            index lists compressed forms
@@ -59,6 +63,8 @@ export const PATCH_FILE_OPTIONS = {
   seed: { type: 'string', short: 'i', multiple: true },
   connections: { type: 'string', short: 'c' },
   bwlimit: { type: 'string' },
+  header: { type: 'string', short: 'H', multiple: true },
+  cacert: { type: 'string' },
   fsync: { type: 'boolean' },
   raw: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -117,6 +123,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   await checkReplaceable(values.output ?? local);
   const connections = intOption(values.connections, 'connections');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
+  const http = await httpOptions(values.header, values.cacert);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   // A local file that is exactly a version the publisher made a delta from needs only the
   // index's summary and that delta (file/known-version.ts); anything else reads the index.
@@ -135,7 +142,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     prefetched = known.index;
     summaryBytes = prefetched ? 0 : known.indexBytes;
   }
-  const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}) });
+  const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}), ...http });
   loaded.bytes += summaryBytes;
   const reference = resolveReference(loaded, explicitReference);
   // The HTTP client is loaded only when something is fetched over HTTP.
@@ -148,6 +155,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
           ...(expectedSize !== undefined ? { expectedSize } : {}),
           ...(connections ? { connections } : {}),
           ...(bytesPerSecond ? { bytesPerSecond } : {}),
+          ...http,
         })
       : new FileSource(location);
   // An archive index describes the payload; the reference is the published archive.
@@ -184,7 +192,35 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   } finally {
     progress.done();
     await source.close();
+    await http.dispatcher?.close();
   }
+}
+
+/** `-H 'Name: value'`, GOSYNC_BEARER_TOKEN and `--cacert` as HTTP options. */
+async function httpOptions(
+  lines: readonly string[] | undefined,
+  cacert: string | undefined,
+): Promise<{ headers?: Record<string, string>; dispatcher?: import('undici').Dispatcher }> {
+  const headers: Record<string, string> = {};
+  const token = process.env.GOSYNC_BEARER_TOKEN;
+  if (token) headers.authorization = `Bearer ${token}`;
+  for (const line of lines ?? []) {
+    const colon = line.indexOf(':');
+    if (colon < 1) throw new UsageError(`--header takes 'Name: value', got ${JSON.stringify(line)}`);
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const out: { headers?: Record<string, string>; dispatcher?: import('undici').Dispatcher } = {};
+  if (Object.keys(headers).length > 0) out.headers = headers;
+  if (cacert !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    const { createHttpDispatcher } = await import('../../sources/http/http-source.js');
+    out.dispatcher = createHttpDispatcher({
+      ca: await readFile(cacert).catch((cause: unknown) =>
+        Promise.reject(new UsageError(`Cannot read --cacert ${cacert}: ${(cause as Error).message}`)),
+      ),
+    });
+  }
+  return out;
 }
 
 /** The summary line (or JSON) of a patch made from a delta found through the index's summary. */

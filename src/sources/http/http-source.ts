@@ -7,6 +7,7 @@
  * @module
  */
 
+import { getCACertificates } from 'node:tls';
 import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../../core/block-source.js';
@@ -811,12 +812,22 @@ class OriginPools extends Dispatcher {
  * share between several {@link HttpSource}s and `httpGet` calls, e.g. the files of a
  * folder: requests for many files then reuse the same connections. Close it when done.
  */
-export function createHttpDispatcher(options: { connections?: number; timeoutMs?: number } = {}): Dispatcher {
+export function createHttpDispatcher(
+  options: {
+    connections?: number;
+    timeoutMs?: number;
+    /** Certificates (PEM) trusted for HTTPS besides Node's (`--cacert`; NODE_EXTRA_CA_CERTS adds to Node's own). */
+    ca?: string | Buffer | readonly (string | Buffer)[];
+  } = {},
+): Dispatcher {
   const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Node's default list (its bundle, and NODE_EXTRA_CA_CERTS) stays trusted beside the given ones.
+  const ca =
+    options.ca === undefined ? undefined : [...getCACertificates('default'), ...(Array.isArray(options.ca) ? options.ca : [options.ca])];
   return new OriginPools({
     connections: options.connections ?? 8,
     pipelining: 1,
-    connect: { timeout },
+    connect: { timeout, ...(ca === undefined ? {} : { ca }) },
     headersTimeout: timeout,
     bodyTimeout: timeout,
   });
