@@ -34,7 +34,7 @@ export interface SourceList {
  */
 export async function listSource(source: string, signal?: AbortSignal, rules: readonly FilterRule[] = []): Promise<SourceList> {
   const st = await lstat(source).catch((cause: unknown) => Promise.reject(ioError('read', source, cause)));
-  const base = { path: '', mode: st.mode & 0o777, mtime: Math.round(st.mtimeMs), size: 0, local: source };
+  const base = { path: '', mode: st.mode & 0o1777, mtime: Math.round(st.mtimeMs), size: 0, local: source };
   if (st.isFile()) return { entries: [{ ...base, type: 'file', size: st.size }], skipped: [], groups: [1] };
   if (st.isSymbolicLink())
     return {
@@ -73,7 +73,7 @@ export async function listSource(source: string, signal?: AbortSignal, rules: re
       const entry: SourceEntry = {
         path: p,
         type: e.type as ListEntry['type'],
-        mode: e.mode & 0o777,
+        mode: e.mode & 0o1777,
         mtime: Math.round(e.mtimeMs),
         size: e.type === 'file' ? e.size : 0,
         local: join(source, ...p.split('/')),

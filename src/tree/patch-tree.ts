@@ -141,6 +141,7 @@ async function commitPlan(plan: TreePlan, options: PatchTreeOptions): Promise<st
   const { signal, onProgress } = options;
   const { deleted } = await commitTree(plan.root, plan.manifest.entries, plan.local, stagedFiles(plan.needed), plan.changes, {
     ...(options.delete ? { delete: true } : {}),
+    ...(options.umask !== undefined ? { umask: options.umask } : {}),
     ...(signal ? { signal } : {}),
     ...(onProgress ? { onProgress: (d: number, t: number) => onProgress({ phase: 'commit', done: d, total: t }) } : {}),
   });

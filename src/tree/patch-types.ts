@@ -32,6 +32,12 @@ export interface TreeOptions {
   /** Refuse manifests larger than this (default 256 MiB). */
   maxManifestBytes?: number;
   /**
+   * The permission bits taken from the modes of new files and folders, as a process's
+   * umask takes them from what it creates (the CLI passes its own); entries that already
+   * exist get the manifest's mode as it is. Default: nothing taken.
+   */
+  umask?: number;
+  /**
    * Remove local entries the manifest does not list (rsync's `--delete`); a non-empty
    * local folder where a file goes is then replaced instead of refused.
    */

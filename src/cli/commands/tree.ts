@@ -227,7 +227,7 @@ export async function treeCommand(
     else printDiff(ctx, report);
     return;
   }
-  const report = await patchTree(dir, manifest, { ...common, ...(values.fsync ? { fsync: true } : {}) });
+  const report = await patchTree(dir, manifest, { ...common, umask: process.umask(), ...(values.fsync ? { fsync: true } : {}) });
   progress.done();
   if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
   else printPatch(ctx, dir, report);
