@@ -18,6 +18,8 @@ import { FileVerifier } from '../core/verify.js';
 import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
+import { publicUrl } from './load-index.js';
+import type { Dispatcher } from 'undici';
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
 import { httpGetStream } from '../sources/http/http-stream.js';
 
@@ -33,6 +35,8 @@ export interface KnownVersionOptions {
   fsync?: boolean;
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
+  /** The undici dispatcher of every request (a CA to trust, a proxy); default undici's global one. */
+  dispatcher?: Dispatcher;
   signal?: AbortSignal;
 }
 
@@ -75,7 +79,11 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     () => undefined,
   );
   if (size === undefined) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
-  const get: HttpGetOptions = { ...(options.headers ? { headers: options.headers } : {}), ...(signal ? { signal } : {}) };
+  const get: HttpGetOptions = {
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    ...(signal ? { signal } : {}),
+  };
   // The local digest is computed while the summary is on its way.
   const digest = fileSha256(options.local, signal ? { signal } : {});
   digest.catch(() => {});
@@ -87,10 +95,12 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     indexBytes += got.body.length;
     if (!got.partial)
       return { applied: false, reason: 'the server sent the whole index', index: { body: got.body, url: got.url }, indexBytes };
-    // The index's last bytes so far; on a miss they are the end of the whole index.
+    // The index's last bytes so far; on a miss they are the end of the whole index. Later
+    // requests and the delta's name use the index's public URL: a signed URL a redirect led
+    // to (GitHub's release assets) expires within minutes, the URL asked for does not.
     const tail: Tail = {
       bytes: got.body,
-      url: got.url,
+      url: publicUrl(options.indexUrl, got.url),
       ...(got.totalSize !== undefined ? { total: got.totalSize } : {}),
       ...(got.etag ? { etag: got.etag } : {}),
     };
@@ -118,8 +128,8 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     const local = await digest;
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
-    const indexName = decodeURIComponent(new URL(got.url).pathname.split('/').pop() ?? '');
-    const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), got.url).href;
+    const indexName = decodeURIComponent(new URL(tail.url).pathname.split('/').pop() ?? '');
+    const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), tail.url).href;
     // A delta larger than its result would never be published: that bounds the download.
     const maxDeltaBytes = summary.fileSize + 4096;
     // Applied as it arrives: over a slow link the apply is done about when the download is.

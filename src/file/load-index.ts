@@ -150,7 +150,7 @@ async function loadRemoteIndex(location: string, maxBytes: number, options: Load
  * that expires within minutes, as GitHub release assets answer): then the URL as asked,
  * whose neighbours are published under the same stable names.
  */
-function publicUrl(asked: string, final: string): string {
+export function publicUrl(asked: string, final: string): string {
   const a = new URL(asked);
   const f = new URL(final);
   return f.origin !== a.origin || (f.search !== '' && f.search !== a.search) ? asked : final;

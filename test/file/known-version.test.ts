@@ -13,6 +13,7 @@ import { patchKnownVersion } from '../../src/file/known-version.js';
 import { tempPath } from '../../src/localfs/staging.js';
 import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
+import { startHostProxy } from '../helpers/host-proxy.js';
 import { requireNginx, type NginxServer } from '../helpers/nginx.js';
 
 let dir: string;
@@ -75,6 +76,23 @@ test('a listed base fetches the summary and its delta only, and is rebuilt exact
     assert.ok(r.indexBytes <= 49 + 8 * 2 + 8, `summary ${r.indexBytes} B`);
     assert.ok(r.deltaBytes < 6000, `delta ${r.deltaBytes} B`);
   }
+});
+
+test('behind redirects to signed URLs (GitHub release assets), the delta is named from the URL asked for', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  const proxy = await startHostProxy({ target: { port: server.port }, behaviour: 'github' });
+  t.after(() => proxy.close());
+  const path = await local('github-local.bin', v1);
+  const r = await patchKnownVersion({ local: path, indexUrl: `${proxy.url}app.bin.gosync` });
+  assert.equal(r.applied, true, JSON.stringify(r));
+  assert.deepEqual(await readFile(path), Buffer.from(v3));
+  // Every request went to a public name first, then to its own signed URL.
+  const asked = proxy.log.filter((e) => !e.path.startsWith('/signed')).map((e) => e.path);
+  assert.ok(
+    asked.some((p) => p.startsWith('/app.bin.gosyncd-')),
+    JSON.stringify(asked),
+  );
 });
 
 test('temporary files a stopped run left beside the output are removed once the delta is applied', async (t) => {

@@ -136,6 +136,7 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
       indexUrl: indexLocation,
       ...(values.output ? { output: values.output } : {}),
       ...(values.fsync ? { fsync: true } : {}),
+      ...http,
       signal: ctx.signal,
     });
     if (known.applied) return reportKnownVersion(known, ctx, values.json === true);
