@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import type { BlockIndex } from './block-index.js';
 import { bytesEqual } from '../hashing/strong-hash.js';
 
@@ -92,8 +93,20 @@ export function buildLookup(index: BlockIndex): LookupTable {
   return { entryCount, pairs, filter, filterShift, heads, tableShift, next, keys, dupNext: findTwins(index) };
 }
 
-/** Links blocks with identical (weak, strong) into circular lists, in O(blocks). */
-function findTwins(index: BlockIndex): Int32Array {
+/**
+ * A per-process secret in the key of {@link findTwins}'s table. The index may come from a
+ * peer (an ssh receiver's signature): keyed on the weak sum and the first strong bytes
+ * alone, blocks that share them and differ further on filled one run of slots, and each
+ * insertion probed the whole run (32,768 such blocks: 9 s of CPU). Every strong byte is in
+ * the key now, mixed with a seed the peer does not know, so it cannot aim blocks at a slot.
+ */
+const TWIN_SEED = randomBytes(4).readUInt32LE(0);
+
+/**
+ * Links blocks with identical (weak, strong) into circular lists, in O(blocks) expected
+ * time whatever the index holds. `stats.probes` counts the slots visited (for tests).
+ */
+export function findTwins(index: BlockIndex, stats?: { probes: number }): Int32Array {
   const n = index.blockCount;
   const { weak, strong, strongBytes } = index;
   const dupNext = new Int32Array(n);
@@ -101,13 +114,16 @@ function findTwins(index: BlockIndex): Int32Array {
   const slots = new Int32Array(2 ** bits).fill(-1);
   const mask = 2 ** bits - 1;
   const shift = 32 - bits;
+  let probes = 0;
   for (let i = 0; i < n; i++) {
     dupNext[i] = i;
     const so = i * strongBytes;
-    let s4 = 0;
-    for (let k = Math.min(4, strongBytes) - 1; k >= 0; k--) s4 = (s4 << 8) | strong[so + k]!;
-    let slot = mixKey(weak[i]!, s4) >>> shift;
+    // FNV-1a over the strong bytes from a seeded start, then mixed with the weak sum.
+    let h = (0x811c9dc5 ^ TWIN_SEED) >>> 0;
+    for (let k = 0; k < strongBytes; k++) h = Math.imul(h ^ strong[so + k]!, 0x01000193);
+    let slot = mixKey(weak[i]! ^ TWIN_SEED, h >>> 0) >>> shift;
     for (;;) {
+      probes++;
       const j = slots[slot]!;
       if (j < 0) {
         slots[slot] = i;
@@ -121,5 +137,6 @@ function findTwins(index: BlockIndex): Int32Array {
       slot = (slot + 1) & mask;
     }
   }
+  if (stats) stats.probes += probes;
   return dupNext;
 }
