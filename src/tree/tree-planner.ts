@@ -98,6 +98,16 @@ export async function loadManifest(location: string, options: TreeOptions): Prom
   return { manifest: decodeManifest(data, { maxBytes }), bytes: data.length };
 }
 
+/**
+ * The most bytes the index of a file of `size` bytes may have: its records at the smallest
+ * block (16 B, each with 4 weak and 32 strong bytes: 2.25 bytes per byte) and its published
+ * forms fit in 3 bytes per byte and 1 MiB. A folder fetches several indexes at once and
+ * keeps them for the patch: so each is bounded by its own file, not by 1 GiB.
+ */
+export function indexByteLimit(size: number): number {
+  return Math.min(DEFAULT_MAX_INDEX_BYTES, (1 << 20) + 3 * size);
+}
+
 /** Fetches and checks the block index of `entry` (it must describe the manifest's content). */
 export async function fetchIndex(
   store: ObjectStore,
@@ -105,7 +115,7 @@ export async function fetchIndex(
   signal: AbortSignal | undefined,
 ): Promise<{ index: BlockIndex; bytes: number }> {
   const name = objectNames.index(entry.sha256, entry.index!);
-  const data = await store.get(name, DEFAULT_MAX_INDEX_BYTES, signal);
+  const data = await store.get(name, indexByteLimit(entry.size), signal);
   const index = decodeIndex(data);
   const digest = Buffer.from(index.fileDigest.digest).toString('hex');
   if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
