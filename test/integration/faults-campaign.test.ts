@@ -6,7 +6,7 @@
  * must succeed. And a reference replaced mid-transfer must fail cleanly.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -144,7 +144,8 @@ test('a reference replaced mid-transfer fails cleanly with the local file unchan
     onRequest: async (e) => {
       // The probe (HEAD) and the first GET see the old version, the second GET the new one.
       if (e.path === '/app.bin' && ++requests === 3) {
-        await rename(join(www, 'app.bin'), join(www, 'app.bin.old'));
+        // Replaced in one rename: requests in flight meanwhile never find the file missing.
+        await copyFile(join(www, 'app.bin'), join(www, 'app.bin.old'));
         await rename(join(www, 'other.bin'), join(www, 'app.bin'));
       }
     },
