@@ -87,9 +87,37 @@ export interface HttpGetResult {
  * ```
  */
 export async function httpGet(url: string | URL, options: HttpGetOptions = {}): Promise<HttpGetResult> {
-  const start = toHttpUrl(url);
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  return getWithRetries(url, options, async (response, partial) => {
+    const body = await readAll(response, maxBytes, options.head);
+    const etag = headerValue(response.headers, 'etag');
+    const lastModified = headerValue(response.headers, 'last-modified');
+    const total = partial ? /\/(\d+)\s*$/.exec(headerValue(response.headers, 'content-range') ?? '')?.[1] : undefined;
+    return {
+      body,
+      url: response.url.href,
+      ...(partial ? { partial } : {}),
+      ...(total !== undefined && Number.isSafeInteger(Number(total)) ? { totalSize: Number(total) } : {}),
+      ...(etag === undefined ? {} : { etag }),
+      ...(lastModified === undefined ? {} : { lastModified }),
+    };
+  });
+}
+
+/**
+ * Sends the GET of `options` (headers, `range`), following redirects, and hands a 2xx answer
+ * to `use` (`partial`: a 206 to a range request; a 206 to anything else, like any other
+ * status, is HTTP_STATUS). A redirect target that answers 403 (a signed URL that expired
+ * before it was asked) is reached again through the redirects. Transient failures, of the
+ * request or inside `use`, are retried by the options' policy; then NETWORK.
+ */
+export async function getWithRetries<T>(
+  url: string | URL,
+  options: HttpGetOptions,
+  use: (response: HttpResponse, partial: boolean) => Promise<T>,
+): Promise<T> {
+  const start = toHttpUrl(url);
   const policy: RetryPolicy = {
     retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
     baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
@@ -122,18 +150,7 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
         await discardBody(response.body);
         throw statusFailure(response, response.url);
       }
-      const body = await readAll(response, maxBytes, options.head);
-      const etag = headerValue(response.headers, 'etag');
-      const lastModified = headerValue(response.headers, 'last-modified');
-      const total = partial ? /\/(\d+)\s*$/.exec(headerValue(response.headers, 'content-range') ?? '')?.[1] : undefined;
-      return {
-        body,
-        url: response.url.href,
-        ...(partial ? { partial } : {}),
-        ...(total !== undefined && Number.isSafeInteger(Number(total)) ? { totalSize: Number(total) } : {}),
-        ...(etag === undefined ? {} : { etag }),
-        ...(lastModified === undefined ? {} : { lastModified }),
-      };
+      return await use(response, partial);
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       if (SyncError.is(error)) throw error;

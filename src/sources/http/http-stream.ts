@@ -5,23 +5,9 @@
  * @module
  */
 
-import { getGlobalDispatcher } from 'undici';
-import { abortError, ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
-import type { HttpGetOptions } from './http-get.js';
-import {
-  DEFAULT_MAX_REDIRECTS,
-  DEFAULT_TIMEOUT_MS,
-  baseHeaders,
-  contentLength,
-  discardBody,
-  networkFailure,
-  redactUrl,
-  sendRequest,
-  statusFailure,
-  toHttpUrl,
-  type HttpResponse,
-} from './http-request.js';
-import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
+import { abortError, ErrorCodes, SyncError } from '../../core/errors.js';
+import { getWithRetries, type HttpGetOptions } from './http-get.js';
+import { contentLength, networkFailure, redactUrl, toHttpUrl, type HttpResponse } from './http-request.js';
 
 /** The answer of {@link httpGetStream}: the body still to be read. */
 export interface HttpStreamResult {
@@ -35,49 +21,27 @@ export interface HttpStreamResult {
 
 /**
  * GETs `url` (a 2xx answer other than 206) and hands over its body to be read as it comes.
- * Failures before the body starts are retried as by {@link httpGet}; a failure while the
+ * Failures before the body starts are retried as by {@link httpGet} (getWithRetries, an
+ * expired signed redirect included); a failure while the
  * body is read is not (the reader has used what came: it decides), and rejects the
  * iteration with NETWORK; a body over `maxBytes` (default 256 MiB) with HTTP_RESPONSE, by
  * its Content-Length before any byte or as soon as the count passes the limit.
  */
 export async function httpGetStream(url: string | URL, options: HttpGetOptions = {}): Promise<HttpStreamResult> {
-  const start = toHttpUrl(url);
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
-  const policy: RetryPolicy = {
-    retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
-    baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-    maxDelayMs: options.maxRetryDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
-  };
-  const { signal } = options;
-  const dispatcher = options.dispatcher ?? getGlobalDispatcher();
-  const headers = baseHeaders(options.headers, options.userAgent);
-  for (let attempt = 1; ; attempt++) {
-    throwIfAborted(signal);
-    try {
-      const response = await sendRequest(start, {
-        dispatcher,
-        headers,
-        signal,
-        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        maxRedirects: options.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
-      });
-      if (response.statusCode < 200 || response.statusCode > 299 || response.statusCode === 206) {
-        await discardBody(response.body);
-        throw statusFailure(response, response.url);
-      }
-      const size = contentLength(response.headers);
-      if (size !== undefined && size > maxBytes) {
-        response.body.destroy();
-        throw tooLarge(response, maxBytes, `${size} bytes`);
-      }
-      return { body: chunksOf(response, maxBytes, start, signal), url: response.url.href, ...(size === undefined ? {} : { size }) };
-    } catch (error) {
-      if (signal?.aborted) throw abortError(signal);
-      if (SyncError.is(error)) throw error;
-      if (!isRetryable(error) || attempt > policy.retries) throw networkFailure(start, error, attempt);
-      await sleep(retryDelayMs(attempt, policy, error), signal);
+  const { range: _, ...whole } = options;
+  return getWithRetries(url, whole, async (response) => {
+    const size = contentLength(response.headers);
+    if (size !== undefined && size > maxBytes) {
+      response.body.destroy();
+      throw tooLarge(response, maxBytes, `${size} bytes`);
     }
-  }
+    return {
+      body: chunksOf(response, maxBytes, toHttpUrl(url), options.signal),
+      url: response.url.href,
+      ...(size === undefined ? {} : { size }),
+    };
+  });
 }
 
 function tooLarge(response: HttpResponse, maxBytes: number, size: string): SyncError {
