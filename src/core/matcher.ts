@@ -16,7 +16,7 @@
  */
 import type { BlockIndex } from './index/block-index.js';
 import { blockLength, strongHashLength } from './index/block-index.js';
-import { MIX_KEY, MIX_SECOND, buildLookup, type LookupTable } from './index/lookup.js';
+import { MIX_KEY, MIX_SECOND, buildLookup, groupSorted, type LookupTable } from './index/lookup.js';
 import { weakChecksum, weakMask } from './rollsum.js';
 import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from './rabin-karp.js';
 import { bytesEqual } from './hashing/strong-hash.js';
@@ -131,6 +131,12 @@ export class BlockMatcher {
   readonly repeat: boolean;
   readonly #onMatch: ((block: number, offset: number) => void) | undefined;
   readonly stats: ScanStats = { bytesScanned: 0, weakHits: 0, strongHashes: 0, falseMatches: 0 };
+  /**
+   * Per position of the lookup's `members`: where the search of a run of identical blocks
+   * starting there resumes (the members before it are matched in place already), so that
+   * a window equal to many blocks does not step over the matched ones again each time.
+   */
+  readonly openFrom: Int32Array;
 
   constructor(index: BlockIndex, options: MatcherOptions = {}) {
     this.index = index;
@@ -138,6 +144,7 @@ export class BlockMatcher {
     this.foundSource = new Int32Array(index.blockCount).fill(-1);
     this.foundOffset = new Float64Array(index.blockCount);
     this.direct = new Uint8Array(index.blockCount);
+    this.openFrom = new Int32Array(this.lookup.members.length);
     this.maxCandidates = options.maxCandidates ?? 1024;
     this.repeat = options.repeat ?? false;
     this.#onMatch = options.onMatch;
@@ -441,44 +448,143 @@ export class Scanner {
     }
   }
 
-  /** Walks the chain for key `key` at window x; returns the number of blocks matched (0, 1 or 2). */
+  /**
+   * Looks window x up: walks the chain for key `key` to its group (or groups: the short
+   * last block is one of its own) and tries the group's candidates. Returns the number of
+   * blocks matched (0, 1 or 2).
+   */
   #lookup(x: number, key: number, w0: number, w1: number): number {
-    const m = this.#m;
-    const t = m.lookup;
-    const { weak } = m.index;
-    const direct = m.direct;
-    const pairs = t.pairs;
-    let tries = 0;
+    const t = this.#m.lookup;
     for (let e = t.heads[key >>> t.tableShift]!; e >= 0; e = t.next[e]!) {
-      if (t.keys[e] !== key || weak[e] !== w0) continue;
+      if (t.keys[e] !== key) continue;
+      const size = t.groupSize[e]!;
+      const matched = groupSorted(size)
+        ? this.#searchGroup(x, t.groupStart[e]!, size, w0, w1)
+        : this.#walkGroup(x, t.groupStart[e]!, size, w0, w1);
+      if (matched > 0) return matched;
+    }
+    return 0;
+  }
+
+  /** Tries the members of a small group in block order (at most {@link MatcherOptions.maxCandidates}). */
+  #walkGroup(x: number, from: number, size: number, w0: number, w1: number): number {
+    const m = this.#m;
+    const { weak } = m.index;
+    const members = m.lookup.members;
+    const direct = m.direct;
+    const pairs = m.lookup.pairs;
+    let tries = 0;
+    for (let k = from; k < from + size; k++) {
+      const e = members[k]!;
+      if (weak[e] !== w0) continue;
       if (pairs && weak[e + 1] !== w1) continue;
       if (direct[e] === 1 && (!pairs || direct[e + 1] === 1) && !m.repeat) continue;
       m.stats.weakHits++;
       if (++tries > m.maxCandidates) return 0;
-      const at = this.#base + x;
-      if (!this.#strongMatches(x, 0, this.#cache, e)) {
+      if (!this.#strongMatches(x, 0, this.#cache, e) || (pairs && !this.#strongMatches(x + this.#bs, 1, this.#cache, e + 1))) {
         m.stats.falseMatches++;
         continue;
       }
-      if (pairs) {
-        if (!this.#strongMatches(x + this.#bs, 1, this.#cache, e + 1)) {
-          m.stats.falseMatches++;
-          continue;
-        }
-        if (!this.#fits(e + 1, at + this.#bs)) continue;
-        m.record(e, this.#source, at);
-        m.record(e + 1, this.#source, at + this.#bs);
-        this.#predictAfter(e + 1, at + this.#bs);
-        this.#lookBack(x, e);
-        return 2;
-      }
-      if (!this.#fits(e, at)) continue;
-      m.record(e, this.#source, at);
-      this.#predictAfter(e, at);
-      this.#lookBack(x, e);
-      return 1;
+      const matched = this.#take(x, e);
+      if (matched > 0) return matched;
     }
     return 0;
+  }
+
+  /**
+   * Finds window x's candidates in a large group by binary search on weak then strong sums
+   * (both windows' in pairs): O(log size) comparisons and at most one strong hash per window,
+   * then tries the equal members (identical blocks) from the first not yet matched in place.
+   */
+  #searchGroup(x: number, from: number, size: number, w0: number, w1: number): number {
+    const m = this.#m;
+    const members = m.lookup.members;
+    let lo = from;
+    let hi = from + size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#compareWindow(members[mid]!, x, w0, w1) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === from + size || this.#compareWindow(members[lo]!, x, w0, w1) !== 0) {
+      // No block has this window's sums; a weak hit that the strong sums rejected.
+      if (lo < from + size && m.index.weak[members[lo]!] === w0) {
+        m.stats.weakHits++;
+        m.stats.falseMatches++;
+      }
+      return 0;
+    }
+    m.stats.weakHits++;
+    const pairs = m.lookup.pairs;
+    const direct = m.direct;
+    // Members before open[lo] in this run were all matched in place already (never undone).
+    const open = m.openFrom;
+    let k = m.repeat ? lo : Math.max(lo, open[lo]!);
+    let tries = 0;
+    for (; k < from + size && this.#compareWindow(members[k]!, x, w0, w1) === 0; k++) {
+      const e = members[k]!;
+      if (!m.repeat && direct[e] === 1 && (!pairs || direct[e + 1] === 1)) {
+        if (open[lo]! <= k) open[lo] = k + 1;
+        continue;
+      }
+      const matched = this.#take(x, e);
+      if (matched > 0) return matched;
+      if (++tries > m.maxCandidates) return 0;
+    }
+    return 0;
+  }
+
+  /**
+   * Orders entry e against window x (sums w0, w1 and the window's strong hashes, computed
+   * here once per window), as {@link compareEntries} orders entries (the entry number last:
+   * an entry equal to the window compares equal).
+   */
+  #compareWindow(e: number, x: number, w0: number, w1: number): number {
+    const m = this.#m;
+    const { weak, strong, strongBytes: sb } = m.index;
+    if (weak[e] !== w0) return weak[e]! < w0 ? -1 : 1;
+    const pairs = m.lookup.pairs;
+    if (pairs && weak[e + 1] !== w1) return weak[e + 1]! < w1 ? -1 : 1;
+    for (let slot = 0; slot < (pairs ? 2 : 1); slot++) {
+      this.#windowHash(x + slot * this.#bs, slot);
+      const d = this.#digest;
+      const so = (e + slot) * sb;
+      for (let k = 0; k < sb; k++) {
+        const a = strong[so + k]!;
+        const b = d[slot * sb + k]!;
+        if (a !== b) return a < b ? -1 : 1;
+      }
+    }
+    return 0;
+  }
+
+  /** Makes #digest slot `slot` hold the strong hash of the full window at `x`. */
+  #windowHash(x: number, slot: number): void {
+    if (this.#cache[slot] === x) return;
+    const { index } = this.#m;
+    const sb = index.strongBytes;
+    index.strongHash.hashInto(this.#buf, x, this.#bs, this.#digest, slot * sb, sb);
+    this.#m.stats.strongHashes++;
+    this.#cache[slot] = x;
+  }
+
+  /** Entry e's sums matched window x: records it (and the next block in pairs) if it fits. */
+  #take(x: number, e: number): number {
+    const m = this.#m;
+    const at = this.#base + x;
+    if (m.lookup.pairs) {
+      if (!this.#fits(e + 1, at + this.#bs)) return 0;
+      m.record(e, this.#source, at);
+      m.record(e + 1, this.#source, at + this.#bs);
+      this.#predictAfter(e + 1, at + this.#bs);
+      this.#lookBack(x, e);
+      return 2;
+    }
+    if (!this.#fits(e, at)) return 0;
+    m.record(e, this.#source, at);
+    this.#predictAfter(e, at);
+    this.#lookBack(x, e);
+    return 1;
   }
 
   /** The weak checksum of the window at `p`, computed from scratch. */
