@@ -4,7 +4,8 @@
  * @module
  */
 
-import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { defaultHttpDispatcher } from './dispatcher.js';
 import { abortError, ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import {
   DEFAULT_MAX_REDIRECTS,
@@ -40,7 +41,7 @@ export interface HttpGetOptions {
   maxRedirects?: number;
   /** Extra request headers, e.g. `Authorization` (dropped on redirects to another origin). */
   headers?: Record<string, string>;
-  /** The undici dispatcher to use. Default: undici's global dispatcher. */
+  /** The undici dispatcher to use. Default: undici's global dispatcher, or one through the proxy the environment names. */
   dispatcher?: Dispatcher;
   /** The User-Agent header. Default `gosync`. */
   userAgent?: string;
@@ -124,7 +125,7 @@ export async function getWithRetries<T>(
     maxDelayMs: options.maxRetryDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs,
   };
   const { signal } = options;
-  const dispatcher = options.dispatcher ?? getGlobalDispatcher();
+  const dispatcher = options.dispatcher ?? defaultHttpDispatcher();
   const headers = baseHeaders(options.headers, options.userAgent);
   if (options.range !== undefined) headers.range = options.range;
   let renewals = 0;

@@ -72,7 +72,8 @@ export async function sendRequest(url: URL, options: SendOptions): Promise<HttpR
       origin: current.origin,
       path: `${current.pathname}${current.search}`,
       method,
-      headers: withUrlCredentials(headers, current),
+      // A copy: undici's proxy agent adds a Host header to the object it is given.
+      headers: { ...withUrlCredentials(headers, current) },
       signal: options.signal,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
@@ -245,10 +246,18 @@ export function contentLength(headers: IncomingHttpHeaders): number | undefined 
   return Number(value);
 }
 
-/** A URL for messages: without user name and password. */
-export function redactUrl(url: URL): string {
-  if (url.username === '' && url.password === '') return url.href;
-  const copy = new URL(url.href);
+/**
+ * A URL for messages, reports and logs: without user name and password (`https://user:pass@host/x`
+ * becomes `https://host/x`). A string that is not an absolute URL (a path) is returned as it is.
+ */
+export function redactUrl(url: URL | string): string {
+  let copy: URL;
+  try {
+    copy = new URL(url);
+  } catch {
+    return String(url);
+  }
+  if (copy.username === '' && copy.password === '') return typeof url === 'string' ? url : url.href;
   copy.username = '';
   copy.password = '';
   return copy.href;

@@ -7,8 +7,7 @@
  * @module
  */
 
-import { getCACertificates } from 'node:tls';
-import { Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../../core/block-source.js';
 import {
@@ -28,6 +27,7 @@ import {
   toHttpUrl,
   type HttpResponse,
 } from './http-request.js';
+import { createHttpDispatcher } from './dispatcher.js';
 import { type HostProfile, hostProfile, mergeGapLimit } from './host-profile.js';
 import { MultipartByteRangesParser, multipartBoundary } from './multipart.js';
 import { formatRangeHeader, formatRangeSpec, parseContentRange, parseUnsatisfiedRange } from './range-headers.js';
@@ -36,6 +36,7 @@ import { TokenBucket } from './rate-limiter.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
 
 export { httpGet, type HttpGetOptions, type HttpGetResult } from './http-get.js';
+export { createHttpDispatcher } from './dispatcher.js';
 
 /** Options of {@link HttpSource}. */
 export interface HttpSourceOptions {
@@ -76,11 +77,16 @@ export interface HttpSourceOptions {
   /** The reference length, if known (from the index): a different length reported by the server is SOURCE_CHANGED. */
   expectedSize?: number;
   /**
-   * The undici dispatcher to use instead of a private one (then `close()` leaves it open). An
-   * undici 7 `Agent` works, but once one of its connections drops it may stop reusing
-   * connections (nodejs/undici#5022, see the private dispatcher below).
+   * The undici dispatcher to use instead of a private one (then `close()` leaves it open), e.g.
+   * from `createHttpDispatcher`. A plain undici 7 `Agent` works, but once one of its
+   * connections drops it may stop reusing connections (nodejs/undici#5022; see `dispatcher.ts`).
    */
   dispatcher?: Dispatcher;
+  /**
+   * Offer HTTP/2 to https origins, with the private dispatcher (the server chooses). Default
+   * `HTTP2_DEFAULT` of `dispatcher.ts` (docs/hosting.md has the measurement).
+   */
+  http2?: boolean;
   /** The User-Agent header. Default `gosync`. */
   userAgent?: string;
 }
@@ -227,12 +233,12 @@ export class HttpSource implements BlockSource {
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
-      new OriginPools({
+      // Keep-alive pools per origin (the reference's, and a CDN's after a redirect), through
+      // the environment's proxy.
+      createHttpDispatcher({
         connections: Math.max(this.#connections, this.#singleConnections),
-        pipelining: 1,
-        connect: { timeout: this.#timeoutMs },
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
+        timeoutMs: this.#timeoutMs,
+        ...(options.http2 === undefined ? {} : { http2: options.http2 }),
       });
     this.#profile = hostProfile(this.#dispatcher, this.#url.origin);
   }
@@ -751,93 +757,6 @@ interface BodyReader {
   readonly url: URL;
   /** The response body; readers return as soon as the job is complete, leaving the rest. */
   readonly body: ResponseBody;
-}
-
-/**
- * The private dispatcher of an {@link HttpSource}: one undici `Pool` of keep-alive connections
- * per origin (the reference's, and a CDN's after a redirect), kept until `close()`.
- *
- * undici 7's `Agent` is not used because it loses its connections: when the last connection
- * of an origin drops (a `Connection: close` answer, a server's per-connection request limit,
- * an idle timeout), it closes that origin's pool, and the `disconnect` handler of a closing
- * pool then closes whatever pool serves the origin by then, so each new pool is closed after
- * its first request and every later request opens a new connection (nodejs/undici#5022; still
- * so in 7.30.2, the last undici 7, and undici 8 needs Node 22).
- */
-class OriginPools extends Dispatcher {
-  readonly #options: Pool.Options;
-  readonly #pools = new Map<string, Pool>();
-  #closed = false;
-
-  constructor(options: Pool.Options) {
-    super();
-    this.#options = options;
-  }
-
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    if (this.#closed) throw new undiciErrors.ClientClosedError();
-    const origin = String(options.origin);
-    let pool = this.#pools.get(origin);
-    if (pool === undefined) {
-      pool = new Pool(origin, this.#options);
-      pool.on('connect', (url, targets) => this.emit('connect', url, [this, ...targets]));
-      pool.on('disconnect', (url, targets, error) => this.emit('disconnect', url, [this, ...targets], error));
-      pool.on('connectionError', (url, targets, error) => this.emit('connectionError', url, [this, ...targets], error));
-      this.#pools.set(origin, pool);
-    }
-    return pool.dispatch(options, handler);
-  }
-
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    this.#closed = true;
-    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.close())), callback);
-  }
-
-  override destroy(): Promise<void>;
-  override destroy(error: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(error: Error | null, callback: () => void): void;
-  override destroy(first?: Error | null | (() => void), second?: () => void): Promise<void> | void {
-    this.#closed = true;
-    const error = typeof first === 'function' ? null : (first ?? null);
-    const callback = typeof first === 'function' ? first : second;
-    return settle(Promise.all([...this.#pools.values()].map((pool) => pool.destroy(error))), callback);
-  }
-}
-
-/**
- * A dispatcher of keep-alive connections (one pool of up to `connections` per origin) to
- * share between several {@link HttpSource}s and `httpGet` calls, e.g. the files of a
- * folder: requests for many files then reuse the same connections. Close it when done.
- */
-export function createHttpDispatcher(
-  options: {
-    connections?: number;
-    timeoutMs?: number;
-    /** Certificates (PEM) trusted for HTTPS besides Node's (`--cacert`; NODE_EXTRA_CA_CERTS adds to Node's own). */
-    ca?: string | Buffer | readonly (string | Buffer)[];
-  } = {},
-): Dispatcher {
-  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  // Node's default list (its bundle, and NODE_EXTRA_CA_CERTS) stays trusted beside the given ones.
-  const ca =
-    options.ca === undefined ? undefined : [...getCACertificates('default'), ...(Array.isArray(options.ca) ? options.ca : [options.ca])];
-  return new OriginPools({
-    connections: options.connections ?? 8,
-    pipelining: 1,
-    connect: { timeout, ...(ca === undefined ? {} : { ca }) },
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-  });
-}
-
-/** A promise of `work` done, or `callback` called once it is (undici's dual API). */
-function settle(work: Promise<unknown>, callback: (() => void) | undefined): Promise<void> | void {
-  const done = work.then(() => undefined);
-  if (callback === undefined) return done;
-  void done.then(callback, callback);
 }
 
 function badAnswer(url: URL, reason: string, status?: number): SyncError {
