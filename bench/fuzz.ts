@@ -1,6 +1,7 @@
 /**
- * The long fuzz run: every decoder that reads remote data (test/fuzz/targets.ts), each
- * with 100,000 mutated inputs by default, each target in a worker thread watched for
+ * The long fuzz run: every decoder that reads remote data (test/fuzz/targets.ts) and the
+ * server side of `serve --stdio` fed whole client streams (test/fuzz/session-targets.ts),
+ * each with 100,000 mutated inputs by default, each target in a worker thread watched for
  * hangs (no progress for --stall-seconds ends it and reports the inputs in flight).
  *
  *     npm run fuzz                       (build, then 100,000 inputs per decoder)
@@ -20,7 +21,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { type FuzzResult, fuzz } from '../test/fuzz/engine.js';
+import type { FuzzTarget } from '../test/fuzz/engine.js';
+import { sessionTargets } from '../test/fuzz/session-targets.js';
 import { makeTargets } from '../test/fuzz/targets.js';
+
+/** Every target: the decoders, then the server sessions. */
+async function allTargets(dir: string): Promise<FuzzTarget[]> {
+  return [...(await makeTargets(dir)), ...(await sessionTargets(dir))];
+}
 
 interface Job {
   target: string;
@@ -34,7 +42,7 @@ type Message = { progress: number } | { result: FuzzResult } | { error: string }
 async function worker(job: Job): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gosync-fuzz-'));
   try {
-    const target = (await makeTargets(dir)).find((t) => t.name === job.target);
+    const target = (await allTargets(dir)).find((t) => t.name === job.target);
     if (!target) throw new Error(`no target ${job.target}`);
     const result = await fuzz(target, {
       count: job.count,
@@ -112,7 +120,7 @@ async function main(): Promise<number> {
     },
   });
   const dir = await mkdtemp(join(tmpdir(), 'gosync-fuzz-list-'));
-  const names = await makeTargets(dir)
+  const names = await allTargets(dir)
     .then((ts) => ts.map((t) => t.name).filter((n) => values.only === undefined || n.includes(values.only)))
     .finally(() => rm(dir, { recursive: true, force: true }));
   const jobs: Job[] = names.map((target) => ({

@@ -18,6 +18,8 @@ export interface FuzzTarget {
   run(input: Uint8Array): unknown;
   /** Repairs an integrity check after a mutation (applied to half of the inputs). */
   fix?(input: Uint8Array): Uint8Array;
+  /** This target's own bound on resident-memory growth during one input (the lower of it and the run's applies). */
+  memoryBoundBytes?: number;
 }
 
 export interface Finding {
@@ -203,7 +205,7 @@ function shapeOf(err: unknown): string {
 export async function fuzz(target: FuzzTarget, options: FuzzOptions): Promise<FuzzResult> {
   const seed = options.seed ?? 1;
   const timeBound = options.timeBoundMs ?? 2000;
-  const memoryBound = options.memoryBoundBytes ?? 256 * 1024 * 1024;
+  const memoryBound = Math.min(options.memoryBoundBytes ?? 256 * 1024 * 1024, target.memoryBoundBytes ?? Infinity);
   const keep = options.keepPerMessage ?? 3;
   const result: FuzzResult = {
     target: target.name,
