@@ -21,8 +21,13 @@ export const MANIFEST_VERSION = 1;
 /** Largest manifest accepted by default (bytes). */
 export const DEFAULT_MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 
-/** Permission bits kept in manifests and applied: set-id and sticky bits are never applied. */
-export const MODE_MASK = 0o777;
+/**
+ * Mode bits kept in manifests and applied: the permission bits and the sticky bit (a shared
+ * `1777` folder stays one, as rsync's `--perms` keeps it); setuid and setgid are never kept.
+ * Manifests written before the sticky bit was kept have modes within `0o777` and read as
+ * they did.
+ */
+export const MODE_MASK = 0o1777;
 
 /** A delta that rebuilds a file from an earlier version (the base). */
 export interface ManifestBase {

@@ -29,6 +29,7 @@ import { sameMtime, walkTree, type LocalTree } from '../localfs/walk.js';
 import { forEachLimit } from '../util/limit.js';
 import {
   DEFAULT_MAX_MANIFEST_BYTES,
+  MODE_MASK,
   decodeManifest,
   objectNames,
   type FileEntry,
@@ -291,7 +292,7 @@ export class TreePlanner {
         this.#known.set(e.sha256, this.#localPath(e.path));
         this.#reports.push({
           path: e.path,
-          action: (l.mode & 0o777) !== e.mode ? 'metadata' : 'unchanged',
+          action: (l.mode & MODE_MASK) !== e.mode ? 'metadata' : 'unchanged',
           size: e.size,
           reusedBytes: e.size,
           fetchBytes: 0,

@@ -136,10 +136,22 @@ test("names ending in gosync's own temporary suffixes are refused as UNSAFE_PATH
   refuses([link('l.gosync-tmp', 'x')], ErrorCodes.UNSAFE_PATH, 'a link');
 });
 
-test('set-id and sticky bits are dropped from modes', () => {
-  const m = decodeManifest(doc([dir('d', { mode: 0o1777 }), file('d/x', { mode: 0o6755 })]));
-  assert.equal(m.entries[0]!.type === 'dir' && m.entries[0]!.mode, 0o777);
+test('set-id bits are dropped from modes, the sticky bit kept (rsync --perms keeps it)', () => {
+  const m = decodeManifest(doc([dir('d', { mode: 0o1777 }), file('d/x', { mode: 0o6755 }), dir('e', { mode: 0o7777 })]));
+  assert.equal(m.entries[0]!.type === 'dir' && m.entries[0]!.mode, 0o1777);
   assert.equal(m.entries[1]!.type === 'file' && m.entries[1]!.mode, 0o755);
+  assert.equal(m.entries[2]!.type === 'dir' && m.entries[2]!.mode, 0o1777);
+  // And it survives a round trip.
+  const again = decodeManifest(encodeManifest(m));
+  assert.deepEqual(again, m);
+});
+
+test('manifests written before the sticky bit was kept read as they did', () => {
+  const old = decodeManifest(doc([dir('d', { mode: 0o777 }), file('d/x', { mode: 0o644 }), dir('p', { mode: 0o700 })]));
+  assert.deepEqual(
+    old.entries.map((e) => e.type !== 'symlink' && e.mode),
+    [0o777, 0o644, 0o700],
+  );
 });
 
 test('encode → decode round trip keeps every field', () => {
