@@ -13,7 +13,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ioError, throwIfAborted } from '../core/errors.js';
-import { decodeIndex, encodeIndex } from '../core/index/format.js';
+import { decodeIndex, encodeArchiveIndex } from '../core/index/format.js';
 import type { ArchiveForm, ZipArchive } from '../core/index/published.js';
 import { findDeflateParams, isGzip } from '../archive/gzip.js';
 import { type ScratchPayload, inflateToScratch, readHead, scratchFor } from '../archive/payload.js';
@@ -123,19 +123,24 @@ export async function buildArchiveFile(input: string, output: string, options: B
       return await opaque(archive.problem);
     }
     const seconds = (performance.now() - started) / 1000;
-    // Bases are compared by their payloads, like the client's old version.
+    // Bases are compared by their payloads, like the client's old version. A client that
+    // holds a base knows its archive's digest, not its payload's: the index maps one to
+    // the other (the archive summary, read with the index's summary).
     const basePaths: string[] = [];
+    const archiveOf = new Map<string, Uint8Array>();
+    const digest = (path: string) => fileSha256(path, signal ? { signal } : {});
     for (const base of fileOptions.compress?.bases ?? []) {
       const payload = await payloadOf(kind, base, payloadPath, signal, maxPayloadRatio);
-      if ('problem' in payload) basePaths.push(base);
-      else {
-        bases.push(payload);
-        basePaths.push(payload.path);
-      }
+      const archiveSha = await digest(base);
+      const used = 'problem' in payload ? base : payload.path;
+      if (!('problem' in payload)) bases.push(payload);
+      basePaths.push(used);
+      const key = Buffer.from(used === base ? archiveSha : await digest(used)).toString('hex');
+      if (!archiveOf.has(key)) archiveOf.set(key, archiveSha);
     }
     const compress = fileOptions.compress ? { compress: { ...fileOptions.compress, bases: basePaths } } : {};
     const report = await buildIndexFile(scratch.path, output, { ...fileOptions, ...compress });
-    const indexBytes = await addArchiveEntry(output, archive);
+    const indexBytes = await addArchiveEntry(output, archive, archiveOf);
     await scratch.file.commit();
     const gzip = archive.kind === 'gzip' ? { level: archive.level, memLevel: archive.memLevel, strategy: archive.strategy } : {};
     return {
@@ -157,11 +162,16 @@ export async function buildArchiveFile(input: string, output: string, options: B
   }
 }
 
-/** Rewrites the index at `path` with the archive entry (format version 4); resolves with its new size. */
-async function addArchiveEntry(path: string, archive: ArchiveForm): Promise<number> {
+/**
+ * Rewrites the index at `path` with the archive entry (format version 4) and the archive
+ * summary (each base's archive digest, found in `archiveOf` by the base's payload digest in
+ * hex); resolves with its new size.
+ */
+async function addArchiveEntry(path: string, archive: ArchiveForm, archiveOf: ReadonlyMap<string, Uint8Array>): Promise<number> {
   const data = await readFile(path).catch((cause: unknown) => Promise.reject(ioError('read', path, cause)));
   const index = decodeIndex(data);
-  const encoded = encodeIndex({ ...index, published: { ...index.published, archive } });
+  const archiveBases = (index.published?.bases ?? []).map((b) => archiveOf.get(Buffer.from(b.baseSha256).toString('hex')) ?? b.baseSha256);
+  const encoded = encodeArchiveIndex({ ...index, published: { ...index.published, archive } }, archiveBases);
   const out = await AtomicFile.create(path);
   try {
     await out.write(encoded);

@@ -18,6 +18,7 @@ import { FileVerifier } from '../core/verify.js';
 import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
+import { isArchiveTail, patchKnownArchive } from './known-archive.js';
 import { publicUrl } from './load-index.js';
 import type { Dispatcher } from 'undici';
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
@@ -124,6 +125,9 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       if (index) indexBytes += index.fetched;
       return { applied: false, reason, indexBytes, ...(index ? { index: { body: index.body, url: tail.url } } : {}) };
     };
+    // An archive published by its payload (version 4) has its own summary: file/known-archive.ts.
+    if (summary === undefined && isArchiveTail(tail.bytes))
+      return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
     const local = await digest;
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));

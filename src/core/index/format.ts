@@ -44,13 +44,25 @@
  * ends with `GSIA` instead of `GSIT`, so a client that reads the summary alone (which
  * describes the payload, not the published file) reads the whole index instead.
  *
+ * A version 4 index may end its forms section with an archive summary entry (type 6,
+ * optional, so earlier readers skip it): a copy of the archive entry, the first 8 bytes
+ * of the SHA-256 of each base's published archive (in the order of the base entries), and
+ * the entry's own length, last, so a client reads it from the index's end:
+ *
+ *     A     the archive entry (type | length | payload), as in the forms section
+ *     8·n   first 8 bytes of the SHA-256 of each base's published archive
+ *     4     A + 8·n + 4 (u32 LE)
+ *
+ * A client holding one of those archives needs only the summary, this entry and the delta
+ * between payloads (docs/archives.md).
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
 import type { BlockIndex } from './block-index.js';
-import { decodePublished, encodePublished } from './published.js';
+import { type ArchiveForm, decodePublished, encodePublished } from './published.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf } from './params.js';
 
 /** `GOSYNCIX` */
@@ -73,6 +85,10 @@ export const MAX_BASES = 255;
 const SUMMARY_MAGIC = Uint8Array.from([0x47, 0x53, 0x49, 0x54]);
 /** `GSIA`: version 4's summary magic (the summary describes the payload inside an archive). */
 const ARCHIVE_SUMMARY_MAGIC = Uint8Array.from([0x47, 0x53, 0x49, 0x41]);
+/** The archive summary entry's type in the forms section (optional: below 0x80). */
+const T_ARCHIVE_SUMMARY = 6;
+/** The longest archive summary entry read from an index's tail (a gzip header is at most 64 KiB). */
+export const MAX_ARCHIVE_SUMMARY = 128 * 1024;
 /** Version 2's trailer before the SHA-256 and CRC: the extension section's length. */
 const EXT_LENGTH_SIZE = 4;
 /** Fixed header bytes before the URL. */
@@ -235,6 +251,70 @@ function readSummary(tail: Uint8Array, magic: Uint8Array): IndexSummary | { need
   return { fileSize: Number(size), sha256: Uint8Array.from(tail.subarray(len - 40, len - 8)), bases };
 }
 
+/** What a version 4 index's tail says: its summary, and the archive summary entry. */
+export interface ArchiveSummary extends IndexSummary {
+  /** How the published archive is rebuilt from the payload the summary describes. */
+  archive: ArchiveForm;
+  /** First 8 bytes of the SHA-256 of each base's published archive, in the order of `bases`. */
+  archiveBases: Uint8Array[];
+}
+
+/**
+ * Reads the summary and the archive summary entry from the last bytes of a version 4
+ * index. Returns `undefined` when they are not such an index's (another version, or a
+ * version 4 index without the entry: read it whole), `{ need }` when `tail` is shorter
+ * than what they take (fetch the last `need` bytes), or what they say. Only the layout is
+ * checked here, as for {@link readIndexSummary}: a client verifies what it builds.
+ */
+export function readArchiveSummary(tail: Uint8Array): ArchiveSummary | { need: number } | undefined {
+  const summary = readSummary(tail, ARCHIVE_SUMMARY_MAGIC);
+  if (summary === undefined || 'need' in summary) return summary;
+  const buf = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+  const prefixes = BASE_PREFIX_BYTES * summary.bases.length;
+  // The forms section's length, and the entry's own length just before it.
+  const end = tail.length - SUMMARY_FIXED_SIZE - prefixes - EXT_LENGTH_SIZE;
+  if (end < 4) return { need: tail.length - end + 4 };
+  const extLength = buf.readUInt32LE(end);
+  const length = buf.readUInt32LE(end - 4);
+  if (length > MAX_ARCHIVE_SUMMARY || length < 5 + prefixes + 4 || length + 5 > extLength) return undefined;
+  const start = end - length - 5;
+  if (start < 0) return { need: tail.length - start };
+  if (buf[start] !== T_ARCHIVE_SUMMARY || buf.readUInt32LE(start + 1) !== length) return undefined;
+  const body = buf.subarray(start + 5, end);
+  const copy = body.subarray(0, body.length - prefixes - 4);
+  let archive: ArchiveForm | undefined;
+  try {
+    // The copy is one forms entry: it decodes as a forms section of its own.
+    const forms = decodePublished(copy, 0);
+    archive = Object.keys(forms).length === 1 ? forms.archive : undefined;
+  } catch {
+    return undefined;
+  }
+  if (archive === undefined) return undefined;
+  const archiveBases: Uint8Array[] = [];
+  for (let i = 0; i < summary.bases.length; i++) {
+    const at = copy.length + BASE_PREFIX_BYTES * i;
+    archiveBases.push(Uint8Array.from(body.subarray(at, at + BASE_PREFIX_BYTES)));
+  }
+  return { ...summary, archive, archiveBases };
+}
+
+/** The archive summary entry (type, length, payload) for `archive` and its bases' archive digests. */
+function encodeArchiveSummary(archive: ArchiveForm, archiveBases: readonly Uint8Array[]): Uint8Array {
+  const copy = encodePublished({ archive }, 0);
+  const length = copy.length + BASE_PREFIX_BYTES * archiveBases.length + 4;
+  const out = Buffer.alloc(5 + length);
+  out[0] = T_ARCHIVE_SUMMARY;
+  out.writeUInt32LE(length, 1);
+  out.set(copy, 5);
+  archiveBases.forEach((b, i) => {
+    if (b.length < BASE_PREFIX_BYTES) throw new RangeError('Cannot encode the index: an archive digest is too short');
+    out.set(b.subarray(0, BASE_PREFIX_BYTES), 5 + copy.length + BASE_PREFIX_BYTES * i);
+  });
+  out.writeUInt32LE(length, 1 + length);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
 /** The file name of the delta from a base, beside the index named `indexName`. */
 export function baseDeltaName(indexName: string, baseSha256: Uint8Array): string {
   return `${indexName}d-${Buffer.from(baseSha256.subarray(0, BASE_PREFIX_BYTES)).toString('hex')}`;
@@ -250,10 +330,30 @@ export function encodeExtension(section: Uint8Array): Uint8Array {
 
 /** Encodes a whole index held in memory (version 2 when it lists published forms). */
 export function encodeIndex(index: BlockIndex): Uint8Array {
+  return encodeWith(index, new Uint8Array(0));
+}
+
+/**
+ * Encodes a version 4 index (one with an archive entry) ending its forms section with the
+ * archive summary entry: `archiveBases` are the SHA-256 digests (or their first 8 bytes) of
+ * each base's published archive, in the order of the base entries.
+ */
+export function encodeArchiveIndex(index: BlockIndex, archiveBases: readonly Uint8Array[]): Uint8Array {
+  const archive = index.published?.archive;
+  if (archive === undefined) throw new RangeError('Cannot encode the index: an archive summary needs an archive entry');
+  if (archiveBases.length !== (index.published?.bases?.length ?? 0))
+    throw new RangeError('Cannot encode the index: one archive digest per base is needed');
+  return encodeWith(index, encodeArchiveSummary(archive, archiveBases));
+}
+
+/** Encodes `index` with `extra` (whole forms entries) at the end of its forms section. */
+function encodeWith(index: BlockIndex, extra: Uint8Array): Uint8Array {
   if (index.strongHash.name !== 'sha256' || index.fileDigest.algorithm !== 'sha256') {
     throw new RangeError('Cannot encode the index: the gosync format stores SHA-256 hashes only');
   }
-  const ext = index.published ? encodeExtension(encodePublished(index.published, index.blockCount)) : new Uint8Array(0);
+  const ext = index.published
+    ? encodeExtension(Buffer.concat([encodePublished(index.published, index.blockCount), extra]))
+    : new Uint8Array(0);
   const version = index.published?.archive ? VERSION_ARCHIVE : index.published ? VERSION_SUMMARY : VERSION;
   const header = encodeHeader({ ...index, version });
   const rec = index.weakBytes + index.strongBytes;
@@ -431,6 +531,12 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
       h.version === VERSION_ARCHIVE ? 'a version 4 index has no archive entry' : `a version ${h.version} index has an archive entry`,
     );
   }
+  if (published?.archive) {
+    // The archive summary entry, when there is one, must say what the index says.
+    const tail = readArchiveSummary(data);
+    if (tail !== undefined && ('need' in tail || !sameArchive(tail.archive, published.archive)))
+      throw corrupt('its archive summary does not match its archive entry');
+  }
   return {
     fileSize: h.fileSize,
     blockSize: h.blockSize,
@@ -445,4 +551,8 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     ...(h.url ? { url: h.url } : {}),
     ...(published ? { published } : {}),
   };
+}
+
+function sameArchive(a: ArchiveForm, b: ArchiveForm): boolean {
+  return Buffer.from(encodePublished({ archive: a }, 0)).equals(encodePublished({ archive: b }, 0));
 }
