@@ -498,6 +498,33 @@ export class TreePlanner {
 }
 
 /**
+ * Throws TREE_CONFLICT when the manifest lists an entry where the local folder has a FIFO,
+ * a device node or a socket: a folder patch never replaces one (nor opens it to hash it),
+ * as the single-file patch never writes over one. Checked before anything is fetched or
+ * written, so a refused patch leaves the folder as it was.
+ */
+async function refuseSpecialFiles(root: TreeRoot, manifest: Manifest, local: LocalTree): Promise<void> {
+  for (const e of manifest.entries) {
+    if (local.entries.get(e.path)?.type !== 'other') continue;
+    const path = root.local(e.path);
+    const st = await lstat(path).catch(() => undefined);
+    const what = st?.isFIFO()
+      ? 'a FIFO'
+      : st?.isSocket()
+        ? 'a socket'
+        : st?.isCharacterDevice() || st?.isBlockDevice()
+          ? 'a device'
+          : 'something else';
+    const wanted = e.type === 'dir' ? 'folder' : e.type === 'symlink' ? 'link' : 'file';
+    throw new SyncError(
+      ErrorCodes.TREE_CONFLICT,
+      `Cannot replace ${path}: it is ${what}, not a regular file, and a folder patch never replaces a FIFO, a device or a socket (remove it to let the ${wanted} the manifest lists be put there)`,
+      { path },
+    );
+  }
+}
+
+/**
  * Plans a patch of `dir` to the manifest at `location`: opens the store of objects,
  * loads the manifest, walks the folder and runs every {@link TreePlanner} step. The
  * caller closes `store` (closed here when planning fails).
@@ -527,6 +554,7 @@ export async function planTree(dir: string, location: string, options: TreeOptio
           ...(signal ? { signal } : {}),
         });
     const local = await walkTree(dir, { ...(signal ? { signal } : {}), ...(keep ? { filter: keep } : {}) });
+    await refuseSpecialFiles(root, manifest, local);
     const planned = await new TreePlanner({ manifest, root, local, store, options }).plan();
     return { manifest, manifestBytes, root, local, store, ...planned };
   } catch (err) {
