@@ -499,7 +499,7 @@ export class TreePlanner {
 
 /**
  * Throws TREE_CONFLICT when the manifest lists an entry where the local folder has a FIFO,
- * a device node or a socket: a folder patch never replaces one (nor opens it to hash it),
+ * a device node or a socket: a folder patch never replaces one (nor opens it),
  * as the single-file patch never writes over one. Checked before anything is fetched or
  * written, so a refused patch leaves the folder as it was.
  */
