@@ -39,7 +39,7 @@ async function fetchOnly(pairs: readonly { name: string; old: Uint8Array }[], po
     const local = join(dir, `diff-${p.name}.bin`);
     await writeFile(local, p.old);
     const diff = await run(['diff', local, join(dir, 'www', `${p.name}.bin.gosync`), '--json', '-q']);
-    const ranges = (JSON.parse(diff.stdout) as { ranges: [number, number][] }).ranges.map(([start, end]) => ({ start, end }));
+    const ranges = (JSON.parse(diff.stdout) as { rangeList: [number, number][] }).rangeList.map(([start, end]) => ({ start, end }));
     const times = new Map<string, number[]>();
     const bytes = new Map<string, number>();
     for (let r = 0; r < runs; r++) {

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import type { CommandContext } from './context.js';
+import { INTERNAL_ERROR_CODE, USAGE_ERROR_CODE, jsonErrorLine, version, wantsJson } from './json.js';
 import { UsageError, nodeVersionProblem } from './usage.js';
 import { printable } from './printable.js';
 
@@ -57,10 +57,8 @@ function lookup(name: string | undefined): (() => Promise<[Command, string]>) | 
   return Object.hasOwn(commands, aliases[name] ?? name) ? commands[aliases[name] ?? name] : undefined;
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+/** The commands that print a JSON report with --json (and a JSON error when they fail). */
+const JSON_COMMANDS = new Set(['build', 'patch', 'diff', 'push', 'pull', 'publish', 'prune']);
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -79,6 +77,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const entry = await load();
+  const command = aliases[name] ?? name;
+  const json = JSON_COMMANDS.has(command) && wantsJson(rest);
+  /** With --json, a failure is also a JSON report on stdout (the message stays on stderr). */
+  const jsonError = (code: string, message: string) => {
+    if (json) process.stdout.write(jsonErrorLine(command, code, message));
+  };
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(entry[1]);
     return 0;
@@ -106,18 +110,22 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (signalled !== undefined) {
       process.stderr.write(`gosync ${name}: interrupted\n`);
+      jsonError(ErrorCodes.ABORTED, 'interrupted');
       return signalled;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`gosync ${name}: ${printable(err.message)}\nRun "gosync ${name} --help" for usage.\n`);
+      jsonError(USAGE_ERROR_CODE, err.message);
       return 2;
     }
     if (SyncError.is(err)) {
       // `quiet`: already reported elsewhere (serve --stdio: to the client).
       if ((err as { quiet?: unknown }).quiet !== true) process.stderr.write(`gosync ${name}: ${printable(err.message)} [${err.code}]\n`);
+      jsonError(err.code, err.message);
       return 1;
     }
     process.stderr.write(`gosync ${name}: ${(err as Error)?.stack ?? String(err)}\n`);
+    jsonError(INTERNAL_ERROR_CODE, (err as Error)?.message ?? String(err));
     return 1;
   } finally {
     for (const [sig, stop] of stops) process.off(sig, stop);

@@ -172,3 +172,31 @@ export function nodeVersionProblem(version: string): string | undefined {
   if (Number.isInteger(major) && major >= MIN_NODE_MAJOR) return undefined;
   return `gosync needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js ${version}`;
 }
+
+/** `scheme://` at the start of an argument: a URL, never a local path. */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+/**
+ * A location argument (an index, a reference, a manifest, a content base): an http(s) URL
+ * that parses and names a host, or a local path. Any other `scheme://` (`ftp://`, a typo
+ * such as `htp://`) is refused rather than read as a local path.
+ */
+export function locationArgument(value: string, what: string): string {
+  const scheme = URL_SCHEME.exec(value)?.[1]?.toLowerCase();
+  if (scheme === undefined) return value;
+  if (scheme !== 'http' && scheme !== 'https')
+    throw new UsageError(`${what} "${value}" is a ${scheme}:// URL: gosync reads http:// and https:// URLs and local paths`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${what} "${value}" is not a valid URL`);
+  }
+  if (url.hostname === '') throw new UsageError(`${what} "${value}" names no host`);
+  return value;
+}
+
+/** True when `value` starts like a URL (`scheme://`). */
+export function looksLikeUrl(value: string): boolean {
+  return URL_SCHEME.test(value);
+}

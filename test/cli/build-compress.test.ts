@@ -52,7 +52,7 @@ test('build <file> at defaults writes zstd frames and a brotli whole stream; pat
   assert.equal(JSON.parse(p.stdout).plan, 'whole');
   assert.deepEqual(await readFile(local), text);
   // The human summary names the codecs.
-  const s = await runCli(['build', '-q', ref]);
+  const s = await runCli(['build', ref]);
   assert.match(s.stdout, /frames .* zstd 19\), whole .* \(brotli 11\)/);
 });
 

@@ -1,8 +1,8 @@
 /**
  * The file and folder forms of build, patch and diff are told apart after one parse of
  * the command line: grouped short options such as `-qt 4` do not shift the positionals,
- * and an option only the other form takes is refused. `patch <folder> -q` hides only
- * the progress, not the per-file list.
+ * and an option only the other form takes is refused. `-q` prints nothing but errors;
+ * `patch <folder> -v` prints a line per entry changed.
  */
 import assert from 'node:assert/strict';
 import { access, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
@@ -63,16 +63,16 @@ test('build, patch and diff of a folder with grouped short options (-qt 4)', asy
   // No folder named "4" in the working folder: a mis-parsed "4" is taken for a missing local file.
   const b = await runCli(['build', '-qt', '2', site, '-o', pub], { cwd: base });
   assert.equal(b.code, 0, b.stderr);
-  assert.match(b.stdout, /site\.tree\.json: 3 files/);
+  assert.equal(b.stdout, '', '-q: nothing but errors');
   assert.ok(await exists(manifest));
 
   const dst = join(base, 'copy');
   await oldSite(dst);
-  const d = await runCli(['diff', '-qt', '4', dst, manifest], { cwd: base });
+  const d = await runCli(['diff', '-qt', '4', '--json', dst, manifest], { cwd: base });
   assert.equal(d.code, 0, d.stderr);
-  assert.match(d.stdout, /^3 files, 2 to update: /m);
+  assert.equal(JSON.parse(d.stdout).totals.changed, 2);
 
-  const p = await runCli(['patch', '-qt', '4', dst, manifest], { cwd: base });
+  const p = await runCli(['patch', '-vt', '4', dst, manifest], { cwd: base });
   assert.equal(p.code, 0, p.stderr);
   assert.match(p.stdout, /: 3 files, 2 updated, 0 removed; received/);
   await sameAsSite(dst);
@@ -84,7 +84,7 @@ test('build, patch and diff of a file with grouped short options (-qt 4)', async
   const newData = Buffer.concat([app.subarray(0, 100_000), Buffer.from('inserted'), app.subarray(100_000)]);
   await writeFile(ref, newData);
   await writeFile(local, app);
-  const b = await runCli(['build', '-qt', '4', ref], { cwd });
+  const b = await runCli(['build', '-zt', '4', ref], { cwd });
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stdout, /ref\.bin\.gosync: \d+ blocks/);
 
@@ -142,23 +142,30 @@ test('each form refuses the options of the other form, before doing anything', a
   assert.match(r.stderr, /Unknown option '--nope'/);
 });
 
-test('patch <folder> -q prints the same per-file list as without -q', async () => {
+test('patch <folder> -q prints nothing; -v prints a line per entry changed (new, changed, metadata, deleted)', async () => {
   const quiet = join(base, 'quiet');
   const loud = join(base, 'loud');
   await oldSite(quiet);
   await oldSite(loud);
+  // On the loud side: a file the manifest lacks (deleted with --delete), a missing one (new),
+  // and one whose content is right but whose time is not (metadata).
+  await writeFile(join(loud, 'extra.txt'), 'extra');
+  await rm(join(loud, 'index.html'));
   const q = await runCli(['patch', '-q', quiet, manifest]);
-  const l = await runCli(['patch', loud, manifest]);
+  const l = await runCli(['patch', '-v', '--delete', loud, manifest]);
   assert.equal(q.code, 0, q.stderr);
   assert.equal(l.code, 0, l.stderr);
   await sameAsSite(quiet);
   await sameAsSite(loud);
-  const files = (stdout: string) => stdout.split('\n').slice(0, -2);
-  const list = files(q.stdout);
-  assert.equal(list.length, 2, q.stdout);
-  assert.match(list.join('\n'), /^\w+\s+app\.js: 200 kB, reuse /m);
-  assert.match(list.join('\n'), /^fetch\s+index\.html: 15 B, /m);
-  assert.deepEqual(list, files(l.stdout));
-  assert.match(q.stdout, /quiet: 3 files, 2 updated/);
+  assert.equal(q.stdout, '', '-q: nothing but errors');
   assert.equal(q.stderr, '');
+  const lines = l.stdout.split('\n').slice(0, -2);
+  assert.deepEqual(lines.map((x) => x.split(/\s+/).slice(0, 2).join(' ')).sort(), [
+    'changed app.js',
+    'deleted extra.txt',
+    'metadata bin/run',
+    'new index.html',
+  ]);
+  assert.match(l.stdout, /^changed\s+app\.js {2}\(blocks: 200 kB, reuse /m);
+  assert.match(l.stdout, /loud: 3 files, 2 updated, 1 removed/);
 });

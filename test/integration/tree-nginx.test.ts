@@ -83,7 +83,7 @@ async function patchJson(local: string, manifestUrl: string, extra: string[] = [
   return JSON.parse(await cli(['patch', local, manifestUrl, '--json', ...extra])) as {
     receivedBytes: number;
     requests: number;
-    files: { path: string; action: string; fetchBytes: number }[];
+    fileList: { path: string; action: string; fetchedBytes: number }[];
     totals: { changed: number };
   };
 }
@@ -134,7 +134,7 @@ test('a renamed 50 MB file costs at most 1% of it, and a rerun is a no-op', asyn
   const entries = await server.accessEntries({ requests: before.length + report.requests });
   const onWire = entries.slice(before.length).reduce((a, e) => a + e.bodyBytesSent, 0);
   assert.deepEqual(await listing(local), await listing(src));
-  const moved = report.files.find((f) => f.path === 'moved/renamed.bin');
+  const moved = report.fileList.find((f) => f.path === 'moved/renamed.bin');
   assert.equal(moved?.action, 'copy');
   t.diagnostic(`renamed 50 MB file: ${onWire} B on the wire`);
   assert.ok(onWire <= 500_000, `${onWire} B is over 1% of 50 MB`);
@@ -165,7 +165,7 @@ test('10,000 small unchanged files: the no-op update fetches only the manifest',
   const local = join(dir, 'many-local');
   await cli(['build', src, '-o', pub, '-n', 'many', '-q']);
   const first = await patchJson(local, url);
-  assert.equal(first.files.length, 10_000);
+  assert.equal(first.fileList.length, 10_000);
   const before = await server.accessEntries();
   const started = performance.now();
   const report = await patchJson(local, url);
@@ -174,7 +174,7 @@ test('10,000 small unchanged files: the no-op update fetches only the manifest',
   assert.equal(entries.length - before.length, 1, 'one request: the manifest');
   assert.equal(report.requests, 1, 'the client reports one request: the manifest');
   assert.equal(report.totals.changed, 0);
-  assert.ok(report.files.every((f) => f.action === 'unchanged'));
+  assert.ok(report.fileList.every((f) => f.action === 'unchanged'));
   t.diagnostic(`no-op update of 10,000 files: ${seconds.toFixed(2)} s including process start (timed in npm run bench)`);
 });
 

@@ -33,7 +33,7 @@ test('push and pull between local paths: summary, --json, --dry-run', async () =
   const report = JSON.parse(back.stdout);
   assert.equal(report.files, 2);
   assert.equal(report.changed, 2);
-  assert.equal(typeof report.bytesSent, 'number');
+  assert.equal(typeof report.sentBytes, 'number');
   assert.equal(report.dryRun, false);
 });
 

@@ -78,7 +78,6 @@ test('push and pull files and trees through sshd (library and CLI)', async (t) =
   assert.deepEqual(await describe(remoteTree), await describe(src));
   const cliPull = await runCli([
     'pull',
-    '-q',
     '-e',
     sshd.rsh,
     '--remote-cmd',

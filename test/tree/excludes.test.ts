@@ -101,7 +101,7 @@ test('patch --exclude neither fetches nor deletes excluded paths; --delete-exclu
   await put(dst, 'cache/mine.bin', 'local cache\n');
   await put(dst, 'stale.txt', 'stale\n');
 
-  const dry = await runCli(['patch', dst, manifest, '-n', '-q', '--delete', '--exclude', '*.log']);
+  const dry = await runCli(['patch', dst, manifest, '-n', '--delete', '--exclude', '*.log']);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /^extra\s+stale\.txt/m);
   assert.doesNotMatch(dry.stdout, /local\.log/);
@@ -115,9 +115,9 @@ test('patch --exclude neither fetches nor deletes excluded paths; --delete-exclu
 
   const r = await runCli(['patch', dst, manifest, '-q', '--json', '--delete', '--exclude', '*.log', '--exclude', 'cache/']);
   assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { deleted: string[]; files: { path: string }[] };
-  assert.deepEqual(report.deleted, ['stale.txt']);
-  const files = report.files.map((f) => f.path).sort();
+  const report = JSON.parse(r.stdout) as { deletedPaths: string[]; fileList: { path: string }[] };
+  assert.deepEqual(report.deletedPaths, ['stale.txt']);
+  const files = report.fileList.map((f) => f.path).sort();
   assert.ok(!files.includes('app.log') && !files.includes('cache/blob.bin'), 'excluded paths are not fetched');
   const after1 = await snapshot(dst);
   assert.equal(after1['local.log']?.type, 'file', 'an excluded local file is kept');
@@ -128,7 +128,7 @@ test('patch --exclude neither fetches nor deletes excluded paths; --delete-exclu
 
   const del = await runCli(['patch', dst, manifest, '-q', '--json', '--delete-excluded', '--exclude', '*.log', '--exclude', 'cache/']);
   assert.equal(del.code, 0, del.stderr);
-  assert.deepEqual((JSON.parse(del.stdout) as { deleted: string[] }).deleted.sort(), ['cache', 'local.log']);
+  assert.deepEqual((JSON.parse(del.stdout) as { deletedPaths: string[] }).deletedPaths.sort(), ['cache', 'local.log']);
   const after2 = await snapshot(dst);
   assert.equal(after2['local.log'], undefined);
   assert.equal(after2.cache, undefined);
@@ -144,6 +144,6 @@ test("patch keeps what the local folder's .gosyncignore excludes, even with --de
   await put(dst, 'junk.txt', 'junk\n');
   const r = await runCli(['patch', dst, join(pub, 'site.tree.json'), '-q', '--json', '--delete']);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual((JSON.parse(r.stdout) as { deleted: string[] }).deleted.sort(), ['.gosyncignore', 'junk.txt']);
+  assert.deepEqual((JSON.parse(r.stdout) as { deletedPaths: string[] }).deletedPaths.sort(), ['.gosyncignore', 'junk.txt']);
   assert.equal(await readFile(join(dst, 'settings.local'), 'utf8'), 'mine\n');
 });

@@ -39,14 +39,14 @@ test('patch -i: a seed with a content is copied, a seed with most of a file give
   const r = await runCli(['patch', dst, manifest, '-q', '--json', '-i', join(seeds, 'old-big.bin'), '--seed', join(seeds, 'copy.txt')]);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as {
-    files: { path: string; action: string; reusedBytes: number; fetchBytes: number; from?: string }[];
+    fileList: { path: string; action: string; reusedBytes: number; fetchedBytes: number; from?: string }[];
   };
-  const byPath = new Map(report.files.map((f) => [f.path, f]));
+  const byPath = new Map(report.fileList.map((f) => [f.path, f]));
   assert.equal(byPath.get('small.txt')?.action, 'copy');
   assert.equal(byPath.get('small.txt')?.from, join(seeds, 'copy.txt'));
   assert.equal(byPath.get('big.bin')?.action, 'blocks');
   assert.ok(byPath.get('big.bin')!.reusedBytes > 500_000, `reused ${byPath.get('big.bin')!.reusedBytes}`);
-  assert.ok(byPath.get('big.bin')!.fetchBytes < 100_000);
+  assert.ok(byPath.get('big.bin')!.fetchedBytes < 100_000);
   assert.ok(Buffer.from(big).equals(await readFile(join(dst, 'big.bin'))));
   assert.equal(await readFile(join(dst, 'small.txt'), 'utf8'), small);
 

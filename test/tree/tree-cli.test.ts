@@ -34,19 +34,18 @@ test('build <dir> -o <pub> --json prints the manifest path as "index"', async ()
   const report = JSON.parse(r.stdout);
   manifest = join(pub, 'site.tree.json');
   assert.equal(report.index, manifest);
-  assert.equal(report.manifest, manifest);
   assert.equal(report.files, 3);
   assert.equal(report.symlinks, 1);
   assert.ok((await lstat(manifest)).isFile());
   // Without --json: one summary line naming the manifest.
-  const plain = await runCli(['build', src, '-o', pub, '-q']);
+  const plain = await runCli(['build', src, '-o', pub]);
   assert.equal(plain.code, 0, plain.stderr);
   assert.match(plain.stdout, /site\.tree\.json: 3 files .* 1 links;/);
 });
 
 test('patch <dir> <manifest> copies the tree; diff prints the changes and a totals line', async () => {
   const dst = join(base, 'copy');
-  const r = await runCli(['patch', dst, manifest, '-q']);
+  const r = await runCli(['patch', dst, manifest]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /3 files, 3 updated, 0 removed; received/);
   assertSameTree(await snapshot(dst), await snapshot(src), { root: false });
@@ -55,7 +54,7 @@ test('patch <dir> <manifest> copies the tree; diff prints the changes and a tota
   await put(dst, 'index.html', '<h1>HELLO</h1>\n', 0o644, T0 + 1000);
   await put(dst, 'extra.txt', 'not published');
   const before = await snapshot(dst);
-  const d = await runCli(['diff', dst, manifest, '-q']);
+  const d = await runCli(['diff', dst, manifest]);
   assert.equal(d.code, 0, d.stderr);
   assert.match(d.stdout, /^fetch\s+index\.html: /m);
   assert.match(d.stdout, /^extra\s+extra\.txt \(removed with --delete\)$/m);
@@ -71,8 +70,8 @@ test('patch <dir> <manifest> copies the tree; diff prints the changes and a tota
   const p = await runCli(['patch', dst, manifest, '--delete', '--json']);
   assert.equal(p.code, 0, p.stderr);
   const pr = JSON.parse(p.stdout);
-  assert.deepEqual(pr.deleted, ['extra.txt']);
-  assert.equal(pr.files.find((f: { path: string }) => f.path === 'index.html').action, 'whole');
+  assert.deepEqual(pr.deletedPaths, ['extra.txt']);
+  assert.equal(pr.fileList.find((f: { path: string }) => f.path === 'index.html').action, 'whole');
   assertSameTree(await snapshot(dst), await snapshot(src), { root: false });
 });
 

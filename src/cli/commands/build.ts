@@ -4,6 +4,7 @@ import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../
 import { buildZsyncFile } from '../../file/build-zsync.js';
 import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-archive.js';
 import type { CommandContext } from '../context.js';
+import { jsonLine, roundSeconds } from '../json.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, levelOption, mergeForms, parse, sizeOption } from '../usage.js';
 import { BUILD_TREE_OPTIONS, buildTreeCommand, buildTreeHelp, isFolder } from './tree.js';
@@ -36,9 +37,9 @@ Options:
                           last 57 bytes and that delta
       --history <n>       keep the last <n> published versions in <index>-versions/ and
                           publish a delta from each, as --base does (default 0)
-      --json              print a JSON report on stdout
+      --json              print a JSON report on stdout (docs/json.md)
   -t, --threads <n>       worker threads for hashing (default: every core)
-  -q, --quiet             no progress on stderr
+  -q, --quiet             print nothing but errors
 `;
 
 export const buildHelp = `${buildFileHelp}\n${buildTreeHelp}`;
@@ -107,8 +108,8 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     await recordVersion(input, indexPath, history, inputSha256);
   }
   progress.done();
-  if (values.json) ctx.stdout.write(`${JSON.stringify({ ...report, format })}\n`);
-  else ctx.stdout.write(summary(report));
+  if (values.json) ctx.stdout.write(jsonLine('build', buildFileJson(report, format)));
+  else if (!values.quiet) ctx.stdout.write(summary(report));
 }
 
 interface FileSettings {
@@ -150,6 +151,28 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
         }
       : undefined;
   return { input, format, threads, blockSize, compress };
+}
+
+/** The `--json` fields of `build <file>` (docs/json.md). */
+function buildFileJson(report: BuildReport & ArchiveBuildReport, format: 'gosync' | 'zsync'): Record<string, unknown> {
+  return {
+    form: 'file',
+    format,
+    dryRun: false,
+    index: report.index,
+    fileSize: report.fileSize,
+    blockSize: report.blockSize,
+    blockCount: report.blockCount,
+    indexBytes: report.indexBytes,
+    ...(report.frames ? { frames: report.frames } : {}),
+    ...(report.whole ? { whole: report.whole } : {}),
+    ...(report.incompressible ? { incompressible: true } : {}),
+    ...(report.bases ? { bases: report.bases } : {}),
+    ...(report.archive
+      ? { archive: 'seconds' in report.archive ? { ...report.archive, seconds: roundSeconds(report.archive.seconds) } : report.archive }
+      : {}),
+    seconds: report.seconds,
+  };
 }
 
 /** The line printed for a built index. */

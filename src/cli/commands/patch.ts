@@ -2,7 +2,11 @@
  * `gosync patch <local> <index> [<reference>] [-o <out>] [-i <seed>]... [--json]` and
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
-import { dirname, join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
 import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
@@ -13,7 +17,8 @@ import { FileSource } from '../../sources/file-source.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, formValues, formatBytes, intOption, mergeForms, parse, sizeOption } from '../usage.js';
+import { jsonLine } from '../json.js';
+import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
 import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, treeCommand } from './tree.js';
 
 const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
@@ -26,7 +31,12 @@ URL (a relative one is resolved against the index URL), never a local file. The
 output is verified, then replaces <local> atomically.
 
 Options:
-  -o, --output <path>      write the result here instead of replacing <local>
+  -o, --output <path>      write the result here instead of replacing <local>; "-o -"
+                           writes it to stdout (made and verified in a temporary file
+                           under $TMPDIR first: the SHA-256 is known only at the end, and
+                           no unverified byte is written; the summary goes to stderr)
+  -n, --dry-run            show what would be reused and fetched (as gosync diff),
+                           fetching nothing but the index
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
@@ -37,9 +47,9 @@ Options:
       --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
       --raw                fetch raw ranges of the plain reference only, even when the
                            index lists compressed forms
-      --json               print a JSON report on stdout
+      --json               print a JSON report on stdout (docs/json.md)
   -t, --threads <n>        worker threads for scanning (default: every core)
-  -q, --quiet              no progress on stderr
+  -q, --quiet              print nothing but errors
 `;
 
 const diffFileHelp = `Usage: gosync diff <local> <index> [options]    (alias: d)
@@ -49,9 +59,9 @@ nothing but the index.
 
 Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
-      --json               print a JSON report on stdout
+      --json               print a JSON report on stdout (docs/json.md)
   -t, --threads <n>        worker threads for scanning (default: every core)
-  -q, --quiet              no progress on stderr
+  -q, --quiet              print nothing but errors
 `;
 
 export const patchHelp = `${patchFileHelp}\n${patchTreeHelp}`;
@@ -67,6 +77,7 @@ export const PATCH_FILE_OPTIONS = {
   cacert: { type: 'string' },
   fsync: { type: 'boolean' },
   raw: { type: 'boolean' },
+  'dry-run': { type: 'boolean', short: 'n' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   threads: { type: 'string', short: 't' },
@@ -119,8 +130,56 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
     throw new UsageError(`patch takes <local> <index> [<reference>], got ${positionals.length} arguments`);
   }
   const [local, indexLocation, explicitReference] = positionals as [string, string, string?];
-  // A device, FIFO, socket or folder as the output is refused before anything is fetched.
-  await checkReplaceable(values.output ?? local);
+  locationArgument(indexLocation, 'the index');
+  if (explicitReference !== undefined) locationArgument(explicitReference, 'the reference');
+  if (values['dry-run']) {
+    if (values.output !== undefined || values.fsync || values.bwlimit !== undefined || values.connections !== undefined)
+      throw new UsageError('--dry-run fetches nothing: it cannot go with -o, --fsync, --bwlimit or --connections');
+    return diffCommand('patch', local, indexLocation, { ...values, http: await httpOptions(values.header, values.cacert) }, threads, ctx);
+  }
+  const toStdout = values.output === '-';
+  if (toStdout && values.json) throw new UsageError('-o - writes the file to stdout: it cannot go with --json');
+  // -o -: the result is made and verified in a temporary folder, then copied to stdout.
+  const scratch = toStdout ? await mkdtemp(join(tmpdir(), 'gosync-stdout-')) : undefined;
+  const output = scratch !== undefined ? join(scratch, basename(local) || 'out') : values.output;
+  try {
+    // A device, FIFO, socket or folder as the output is refused before anything is fetched.
+    await checkReplaceable(output ?? local);
+    const report = await patchToFile(local, indexLocation, explicitReference, output, values, threads, ctx);
+    if (scratch !== undefined) await copyToStdout(output!, ctx);
+    if (values.json) ctx.stdout.write(jsonLine('patch', report.json));
+    // With -o - the summary goes to stderr: stdout is the file.
+    else if (!values.quiet) (scratch !== undefined ? ctx.stderr : ctx.stdout).write(report.text);
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Copies the verified result to stdout; a reader that stops early (`| head`) is no failure. */
+async function copyToStdout(path: string, ctx: CommandContext): Promise<void> {
+  try {
+    await pipeline(createReadStream(path), ctx.stdout, { end: false, signal: ctx.signal });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+  }
+}
+
+/** What a file patch prints: the JSON fields and the summary text. */
+interface PatchOutcome {
+  json: Record<string, unknown>;
+  text: string;
+}
+
+/** Patches `local` (into `output`, default `local`) and describes what was done. */
+async function patchToFile(
+  local: string,
+  indexLocation: string,
+  explicitReference: string | undefined,
+  output: string | undefined,
+  values: Values<typeof PATCH_FILE_OPTIONS>,
+  threads: number | undefined,
+  ctx: CommandContext,
+): Promise<PatchOutcome> {
   const connections = intOption(values.connections, 'connections');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const http = await httpOptions(values.header, values.cacert);
@@ -129,70 +188,91 @@ export async function patch(args: string[], ctx: CommandContext): Promise<void> 
   // index's summary and that delta (file/known-version.ts); anything else reads the index.
   let prefetched: { body: Uint8Array; url: string } | undefined;
   let summaryBytes = 0;
-  if (isHttpUrl(indexLocation) && !values.raw) {
-    const { patchKnownVersion } = await import('../../file/known-version.js');
-    const known = await patchKnownVersion({
-      local,
-      indexUrl: indexLocation,
-      ...(values.output ? { output: values.output } : {}),
-      ...(values.fsync ? { fsync: true } : {}),
-      ...http,
-      signal: ctx.signal,
-    });
-    if (known.applied) return reportKnownVersion(known, ctx, values.json === true);
-    prefetched = known.index;
-    summaryBytes = prefetched ? 0 : known.indexBytes;
-  }
-  const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}), ...http });
-  loaded.bytes += summaryBytes;
-  const reference = resolveReference(loaded, explicitReference);
-  // The HTTP client is loaded only when something is fetched over HTTP.
-  const { HttpSource } = [reference, indexLocation].some(isHttpUrl)
-    ? await import('../../sources/http/http-source.js')
-    : { HttpSource: undefined };
-  const open = (location: string, expectedSize?: number): BlockSource =>
-    isHttpUrl(location)
-      ? new HttpSource!(location, {
-          ...(expectedSize !== undefined ? { expectedSize } : {}),
-          ...(connections ? { connections } : {}),
-          ...(bytesPerSecond ? { bytesPerSecond } : {}),
-          ...http,
-        })
-      : new FileSource(location);
-  // An archive index describes the payload; the reference is the published archive.
-  const source = open(reference, loaded.index.published?.archive?.size ?? loaded.index.fileSize);
-  // Compressed forms the index lists live next to it. The decoder refused names with a
-  // separator or "."/".."; escaping keeps one like "http:host" or "%2e%2e" a file name too.
-  const openForm = values.raw
-    ? undefined
-    : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
   try {
-    const report = await patchArchive({
-      local,
-      index: loaded.index,
-      source,
-      ...(values.output ? { output: values.output } : {}),
-      seeds: values.seed ?? [],
-      ...(threads ? { threads } : {}),
-      ...(values.fsync ? { fsync: true } : {}),
-      ...(openForm ? { openForm } : {}),
-      signal: ctx.signal,
-      onProgress: progress.patch,
-    });
-    progress.done();
-    if (values.json) {
-      ctx.stdout.write(`${JSON.stringify({ ...report, indexBytes: loaded.bytes, reference })}\n`);
-      return;
+    if (isHttpUrl(indexLocation) && !values.raw) {
+      const { patchKnownVersion } = await import('../../file/known-version.js');
+      const known = await patchKnownVersion({
+        local,
+        indexUrl: indexLocation,
+        ...(output ? { output } : {}),
+        ...(values.fsync ? { fsync: true } : {}),
+        ...http,
+        signal: ctx.signal,
+      });
+      if (known.applied) return knownVersionOutcome(known, values.output === '-' ? '-' : known.output);
+      prefetched = known.index;
+      summaryBytes = prefetched ? 0 : known.indexBytes;
     }
-    ctx.stdout.write(
-      `${report.output}: ${formatBytes(report.fileSize)} verified (${describeCheck(loaded.index)})${report.upToDate ? ', already up to date' : ''}\n` +
-        `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
-        `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges${report.plan === 'raw' ? '' : ` (from ${planName(report.plan)})`} with ${report.requests} requests, ${formatBytes(report.receivedBytes)} received, ` +
-        `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
-    );
+    const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}), ...http });
+    loaded.bytes += summaryBytes;
+    const reference = resolveReference(loaded, explicitReference);
+    // The HTTP client is loaded only when something is fetched over HTTP.
+    const { HttpSource } = [reference, indexLocation].some(isHttpUrl)
+      ? await import('../../sources/http/http-source.js')
+      : { HttpSource: undefined };
+    const open = (location: string, expectedSize?: number): BlockSource =>
+      isHttpUrl(location)
+        ? new HttpSource!(location, {
+            ...(expectedSize !== undefined ? { expectedSize } : {}),
+            ...(connections ? { connections } : {}),
+            ...(bytesPerSecond ? { bytesPerSecond } : {}),
+            ...http,
+          })
+        : new FileSource(location);
+    // An archive index describes the payload; the reference is the published archive.
+    const source = open(reference, loaded.index.published?.archive?.size ?? loaded.index.fileSize);
+    // Compressed forms the index lists live next to it. The decoder refused names with a
+    // separator or "."/".."; escaping keeps one like "http:host" or "%2e%2e" a file name too.
+    const openForm = values.raw
+      ? undefined
+      : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
+    try {
+      const report = await patchArchive({
+        local,
+        index: loaded.index,
+        source,
+        ...(output ? { output } : {}),
+        seeds: values.seed ?? [],
+        ...(threads ? { threads } : {}),
+        ...(values.fsync ? { fsync: true } : {}),
+        ...(openForm ? { openForm } : {}),
+        signal: ctx.signal,
+        onProgress: progress.patch,
+      });
+      progress.done();
+      const shown = values.output === '-' ? '-' : report.output;
+      return {
+        json: {
+          form: 'file',
+          dryRun: false,
+          output: shown,
+          reference,
+          fileSize: report.fileSize,
+          blockSize: report.blockSize,
+          blockCount: report.blockCount,
+          reusedBytes: report.reusedBytes,
+          fetchedBytes: report.fetchedBytes,
+          ranges: report.ranges,
+          plan: report.plan,
+          requests: report.requests,
+          receivedBytes: report.receivedBytes,
+          indexBytes: loaded.bytes,
+          refetched: report.refetched,
+          upToDate: report.upToDate,
+          ...(report.archive ? { archive: report.archive } : {}),
+          seconds: report.seconds,
+        },
+        text:
+          `${shown}: ${formatBytes(report.fileSize)} verified (${describeCheck(loaded.index)})${report.upToDate ? ', already up to date' : ''}\n` +
+          `reused ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) from local files, ` +
+          `fetched ${formatBytes(report.fetchedBytes)} in ${report.ranges} ranges${report.plan === 'raw' ? '' : ` (from ${planName(report.plan)})`} with ${report.requests} requests, ${formatBytes(report.receivedBytes)} received, ` +
+          `index ${formatBytes(loaded.bytes)}, ${report.seconds.toFixed(2)} s${report.refetched ? ' (refetched in full after a false match)' : ''}\n`,
+      };
+    } finally {
+      await source.close();
+    }
   } finally {
     progress.done();
-    await source.close();
     await http.dispatcher?.close();
   }
 }
@@ -224,20 +304,30 @@ async function httpOptions(
   return out;
 }
 
-/** The summary line (or JSON) of a patch made from a delta found through the index's summary. */
-function reportKnownVersion(known: KnownVersionPatch, ctx: CommandContext, json: boolean): void {
-  if (json) {
-    const { sha256, applied: _, ...rest } = known;
-    ctx.stdout.write(
-      `${JSON.stringify({ ...rest, sha256: Buffer.from(sha256).toString('hex'), plan: 'base', receivedBytes: known.deltaBytes + known.indexBytes })}\n`,
-    );
-    return;
-  }
-  ctx.stdout.write(
-    `${known.output}: ${formatBytes(known.fileSize)} verified (sha256)\n` +
+/** What a patch made from a delta found through the index's summary prints. */
+function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutcome {
+  return {
+    json: {
+      form: 'file',
+      dryRun: false,
+      output: shown,
+      fileSize: known.fileSize,
+      fetchedBytes: known.deltaBytes,
+      plan: 'base',
+      deltaKind: known.kind,
+      requests: known.requests,
+      receivedBytes: known.deltaBytes + known.indexBytes,
+      indexBytes: known.indexBytes,
+      sha256: Buffer.from(known.sha256).toString('hex'),
+      refetched: false,
+      upToDate: false,
+      seconds: known.seconds,
+    },
+    text:
+      `${shown}: ${formatBytes(known.fileSize)} verified (sha256)\n` +
       `fetched a ${known.kind} delta of ${formatBytes(known.deltaBytes)} (from ${planName('base')}) with ${known.requests} requests, ` +
       `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
-  );
+  };
 }
 
 /** `diff <file> <index>`, or `diff <folder> <manifest>`. */
@@ -249,34 +339,73 @@ export async function diff(args: string[], ctx: CommandContext): Promise<void> {
   const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 2) throw new UsageError(`diff takes <local> <index>, got ${positionals.length} arguments`);
   const [local, indexLocation] = positionals as [string, string];
+  locationArgument(indexLocation, 'the index');
+  return diffCommand('diff', local, indexLocation, { ...values, http: {} }, threads, ctx);
+}
+
+/** `diff <file> <index>` and `patch --dry-run <file> <index>`: what a patch would reuse and fetch. */
+async function diffCommand(
+  command: 'diff' | 'patch',
+  local: string,
+  indexLocation: string,
+  values: {
+    seed?: string[] | undefined;
+    json?: boolean | undefined;
+    quiet?: boolean | undefined;
+    http: { headers?: Record<string, string>; dispatcher?: import('undici').Dispatcher };
+  },
+  threads: number | undefined,
+  ctx: CommandContext,
+): Promise<void> {
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const started = performance.now();
-  const loaded = await loadIndex(indexLocation, { signal: ctx.signal });
-  const report = await diffFile({
-    local,
-    index: loaded.index,
-    seeds: values.seed ?? [],
-    ...(threads ? { threads } : {}),
-    signal: ctx.signal,
-    onProgress: progress.patch,
-  });
-  progress.done();
-  const seconds = (performance.now() - started) / 1000;
-  if (values.json) {
-    const { ranges, ...rest } = report;
+  try {
+    const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...values.http });
+    const report = await diffFile({
+      local,
+      index: loaded.index,
+      seeds: values.seed ?? [],
+      ...(threads ? { threads } : {}),
+      signal: ctx.signal,
+      onProgress: progress.patch,
+    });
+    progress.done();
+    const seconds = (performance.now() - started) / 1000;
+    const { plan } = report;
+    if (values.json) {
+      ctx.stdout.write(
+        jsonLine(command, {
+          form: 'file',
+          ...(command === 'patch' ? { dryRun: true } : {}),
+          fileSize: report.fileSize,
+          blockSize: report.blockSize,
+          blockCount: report.blockCount,
+          reusedBytes: report.reusedBytes,
+          fetchedBytes: report.fetchBytes,
+          ranges: report.ranges.length,
+          rangeList: report.ranges.map((r) => [r.start, r.end]),
+          plan: plan.kind,
+          planBytes: plan.bytes,
+          estimates: plan.estimates,
+          scannedPaths: report.files,
+          indexBytes: loaded.bytes,
+          seconds,
+        }),
+      );
+      return;
+    }
+    if (values.quiet) return;
+    const ways = [`raw ranges ${formatBytes(plan.estimates.raw)}`];
+    if (plan.estimates.frames !== undefined) ways.push(`compressed frames ${formatBytes(plan.estimates.frames)}`);
+    if (plan.estimates.whole !== undefined) ways.push(`whole compressed file ${formatBytes(plan.estimates.whole)}`);
+    if (plan.estimates.base !== undefined) ways.push(`delta from this exact version ${formatBytes(plan.estimates.base)}`);
     ctx.stdout.write(
-      `${JSON.stringify({ ...rest, plan: { kind: rest.plan.kind, bytes: rest.plan.bytes, estimates: rest.plan.estimates }, fetchedBytes: report.fetchBytes, requests: 0, rangeCount: ranges.length, ranges: ranges.map((r) => [r.start, r.end]), indexBytes: loaded.bytes, seconds })}\n`,
+      `${command === 'patch' ? 'dry run: ' : ''}${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
+        `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
+        `plan: ${planName(plan.kind)}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
     );
-    return;
+  } finally {
+    progress.done();
+    await values.http.dispatcher?.close();
   }
-  const { plan } = report;
-  const ways = [`raw ranges ${formatBytes(plan.estimates.raw)}`];
-  if (plan.estimates.frames !== undefined) ways.push(`compressed frames ${formatBytes(plan.estimates.frames)}`);
-  if (plan.estimates.whole !== undefined) ways.push(`whole compressed file ${formatBytes(plan.estimates.whole)}`);
-  if (plan.estimates.base !== undefined) ways.push(`delta from this exact version ${formatBytes(plan.estimates.base)}`);
-  ctx.stdout.write(
-    `${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
-      `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
-      `plan: ${planName(plan.kind)}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
-  );
 }

@@ -1,5 +1,6 @@
 /** `gosync prune <publish-folder> [--keep <n>] [-n|--dry-run] [--json]` */
 import type { CommandContext } from '../context.js';
+import { jsonLine } from '../json.js';
 import { printable } from '../printable.js';
 import { UsageError, formatBytes, intOption, parse } from '../usage.js';
 
@@ -21,7 +22,7 @@ Options:
                     content stays as a base for the next build's deltas (build's --bases
                     and --history). Default: every earlier version the folder records
   -n, --dry-run     list what would be removed, remove nothing
-      --json        print a JSON report on stdout
+      --json        print a JSON report on stdout (docs/json.md)
   -q, --quiet       print nothing but errors
 `;
 
@@ -41,7 +42,17 @@ export async function prune(args: string[], ctx: CommandContext): Promise<void> 
   const { prunePublishFolder } = await import('../../publish/prune.js');
   const report = await prunePublishFolder(positionals[0]!, { ...(keep !== undefined ? { keep } : {}), dryRun, signal: ctx.signal });
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ ...report, seconds: Math.round(report.seconds * 1000) / 1000 })}\n`);
+    ctx.stdout.write(
+      jsonLine('prune', {
+        form: report.kind === 'tree' ? 'folder' : 'file',
+        dryRun: report.dryRun,
+        kept: report.kept,
+        removed: report.removed.map((f) => ({ path: f.name, bytes: f.bytes })),
+        removedBytes: report.bytes,
+        recent: report.recent.map((f) => ({ path: f.name, bytes: f.bytes })),
+        seconds: report.seconds,
+      }),
+    );
     return;
   }
   if (values.quiet) return;

@@ -1,6 +1,7 @@
 /** `gosync publish <publish-folder> s3://<bucket>/<prefix> [--endpoint <url>] [--region <r>] [--force-path-style] [-n] [--json]` */
 import type { PublishS3Report } from '../../publish/s3.js';
 import type { CommandContext } from '../context.js';
+import { jsonLine } from '../json.js';
 import { printable } from '../printable.js';
 import { ProgressLine } from '../progress.js';
 import { UsageError, formatBytes, intOption, parse } from '../usage.js';
@@ -36,7 +37,7 @@ Options:
                             Cache-Control of manifests, indexes and a single file's data
                             (default no-cache; e.g. "public, max-age=60" for a short TTL)
   -n, --dry-run             list what would be uploaded (the bucket is still read)
-      --json                print a JSON report on stdout
+      --json                print a JSON report on stdout (docs/json.md)
   -q, --quiet               print nothing but errors
 `;
 
@@ -92,13 +93,25 @@ export async function publish(args: string[], ctx: CommandContext): Promise<void
       ...(values['manifest-cache-control'] !== undefined ? { mutableCacheControl: values['manifest-cache-control'] } : {}),
       ...(values['dry-run'] ? { dryRun: true } : {}),
       signal: ctx.signal,
-      onProgress: (p) => progress.update('upload', p.bytes, p.totalBytes),
+      onProgress: (p) => progress.update('upload', p.bytes, p.totalBytes, 'bytes'),
     });
   } finally {
     progress.done();
   }
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ ...report, seconds: Math.round(report.seconds * 1000) / 1000 })}\n`);
+    ctx.stdout.write(
+      jsonLine('publish', {
+        form: report.kind === 'tree' ? 'folder' : 'file',
+        dryRun: report.dryRun,
+        bucket: report.bucket,
+        prefix: report.prefix,
+        uploaded: report.uploaded.map((o) => ({ key: o.key, bytes: o.bytes, contentType: o.contentType, cacheControl: o.cacheControl })),
+        uploadedBytes: report.uploadedBytes,
+        present: report.present,
+        presentBytes: report.presentBytes,
+        seconds: report.seconds,
+      }),
+    );
     return;
   }
   if (quiet) return;

@@ -5,8 +5,12 @@
 import { parseRemote, splitCommand } from '../../remote/remote-path.js';
 import type { SyncReport } from '../../remote/wire/report.js';
 import type { CommandContext } from '../context.js';
+import { readdir } from 'node:fs/promises';
+import { sep } from 'node:path';
+import { jsonLine } from '../json.js';
+import { printable } from '../printable.js';
 import { ProgressLine } from '../progress.js';
-import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, parse } from '../usage.js';
+import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, looksLikeUrl, parse } from '../usage.js';
 
 const options = `Options:
       --delete            remove entries of the destination the source does not have
@@ -16,8 +20,11 @@ ${filterHelp(26)}  -n, --dry-run           show what would change, change nothin
                           e.g. "ssh -p 2222 -i ~/.ssh/deploy"
       --remote-cmd <cmd>  the gosync command on the host (default: gosync), e.g.
                           "node /opt/gosync/dist/src/cli/main.js"; "serve --stdio" is appended
-      --json              print a JSON report on stdout
-  -q, --quiet             no progress on stderr
+      --json              print a JSON report on stdout (docs/json.md)
+  -q, --quiet             print nothing but errors
+  -v, --verbose           a line per entry sent or deleted, as rsync --itemize-changes:
+                          new or changed (told apart when the destination is local),
+                          deleted
 `;
 
 const common = `The destination path itself becomes a copy of the source path (a file, a folder
@@ -57,8 +64,8 @@ ${options}`;
 function summary(r: SyncReport, destination: string): string {
   const lines: string[] = [];
   if (r.dryRun) {
-    for (const p of r.changedPaths) lines.push(`${p === '' ? '.' : p}`);
-    for (const p of r.deletedPaths) lines.push(`deleting ${p}`);
+    for (const p of r.changedPaths) lines.push(`${p === '' ? '.' : printable(p)}`);
+    for (const p of r.deletedPaths) lines.push(`deleting ${printable(p)}`);
     const more = r.changed + r.deleted - r.changedPaths.length - r.deletedPaths.length;
     if (more > 0) lines.push(`… and ${more} more`);
     lines.push(
@@ -71,6 +78,54 @@ function summary(r: SyncReport, destination: string): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `-v`: one line per entry sent or deleted (rsync's --itemize-changes): `new` or `changed`
+ * when the destination's entries were listed before (a local destination), else `sent`.
+ */
+function itemized(r: SyncReport, existed: ReadonlySet<string> | undefined): string {
+  const lines: string[] = [];
+  for (const p of r.changedPaths) {
+    const what = existed === undefined ? 'sent' : existed.has(p) ? 'changed' : 'new';
+    lines.push(`${what.padEnd(9)} ${p === '' ? '.' : printable(p)}`);
+  }
+  for (const p of r.deletedPaths) lines.push(`${'deleted'.padEnd(9)} ${printable(p)}`);
+  const more = r.changed + r.deleted - r.changedPaths.length - r.deletedPaths.length;
+  if (more > 0) lines.push(`… and ${more} more`);
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+/** The tree paths under a local destination before the run ('' for the destination itself), to tell new from changed. */
+async function existingPaths(destination: string): Promise<Set<string>> {
+  const found = new Set<string>();
+  try {
+    const names = await readdir(destination, { recursive: true });
+    found.add('');
+    for (const n of names) found.add(n.split(sep).join('/'));
+  } catch (err) {
+    // A file (not a folder) is the destination itself; a missing one is new.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') found.add('');
+  }
+  return found;
+}
+
+/** The `--json` fields of push and pull (docs/json.md). */
+function syncJson(r: SyncReport): Record<string, unknown> {
+  return {
+    dryRun: r.dryRun,
+    files: r.files,
+    changed: r.changed,
+    deleted: r.deleted,
+    literalBytes: r.literalBytes,
+    matchedBytes: r.matchedBytes,
+    transferredFileBytes: r.transferredFileBytes,
+    changedPaths: r.changedPaths,
+    deletedPaths: r.deletedPaths,
+    sentBytes: r.bytesSent,
+    receivedBytes: r.bytesReceived,
+    seconds: r.seconds,
+  };
 }
 
 /** Runs a parser of remote-path.ts; the TypeError it throws for a malformed argument becomes a usage error. */
@@ -93,6 +148,7 @@ export const SYNC_OPTIONS = {
   'remote-cmd': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
 } as const;
 
 async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Promise<void> {
@@ -105,6 +161,8 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
     );
   }
   const [source, destination] = positionals as [string, string];
+  for (const p of [source, destination])
+    if (looksLikeUrl(p)) throw new UsageError(`${op} takes [user@]host:<path> and local paths, not a URL ("${p}")`);
   // The library refuses these with a TypeError; here they are the user's to fix (exit 2).
   const from = misuse(() => parseRemote(source));
   const to = misuse(() => parseRemote(destination));
@@ -115,6 +173,8 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
   const filter = await filterRules(values, ctx.signal);
   const { push, pull } = await import('../../remote/push-pull.js');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const verbose = values.verbose === true && !values.json && !values.quiet;
+  const existed = verbose && !to ? await existingPaths(destination) : undefined;
   try {
     const report = await (op === 'push' ? push : pull)(source, destination, {
       delete: values.delete ?? false,
@@ -128,11 +188,12 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
       stderr: ctx.stderr,
       signal: ctx.signal,
       onProgress: (p) => {
-        if (p.phase === 'transfer') progress.update(op, p.done, p.total);
+        if (p.phase === 'transfer') progress.update(op, p.done, p.total, 'bytes');
       },
     });
     progress.done();
-    ctx.stdout.write(values.json ? `${JSON.stringify(report)}\n` : summary(report, destination));
+    if (values.json) ctx.stdout.write(jsonLine(op, syncJson(report)));
+    else if (!values.quiet) ctx.stdout.write((verbose && !report.dryRun ? itemized(report, existed) : '') + summary(report, destination));
   } finally {
     progress.done();
   }

@@ -2,11 +2,23 @@
  * The folder forms of `build`, `patch` and `diff`:
  * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
  */
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { sep } from 'node:path';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
+import { jsonLine } from '../json.js';
 import { ProgressLine } from '../progress.js';
-import { FILTER_OPTIONS, UsageError, type Values, filterHelp, filterRules, formatBytes, intOption, levelOption } from '../usage.js';
+import {
+  FILTER_OPTIONS,
+  UsageError,
+  type Values,
+  filterHelp,
+  filterRules,
+  formatBytes,
+  intOption,
+  levelOption,
+  locationArgument,
+} from '../usage.js';
 import { printable } from '../printable.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
@@ -43,9 +55,9 @@ Options:
                           64 MiB, else 5)
       --bases <n>         earlier versions to publish deltas from (default 2)
   -c, --checksum          hash every file (default: trust size + mtime of the last build)
-${filterHelp(26)}      --json              print a JSON report on stdout ({"index": "<manifest>", ...})
+${filterHelp(26)}      --json              print a JSON report on stdout (docs/json.md)
   -t, --threads <n>       worker threads for hashing large files
-  -q, --quiet             no progress on stderr
+  -q, --quiet             print nothing but errors
 
 Excludes are gitignore patterns; the folder's own .gosyncignore (gitignore syntax,
 published like any file) applies after them. Excluded paths are not published.
@@ -92,15 +104,31 @@ export async function buildTreeCommand(
     ...(values.checksum ? { checksum: true } : {}),
     ...(threads ? { threads } : {}),
     signal: ctx.signal,
-    onProgress: (done, total) => progress.update('files', done, total),
+    onProgress: (done, total) => progress.update('files', done, total, 'files'),
   });
   progress.done();
   for (const s of report.skipped)
     ctx.stderr.write(`gosync: skipped ${printable(s)} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ index: report.manifest, ...report })}\n`);
+    ctx.stdout.write(
+      jsonLine('build', {
+        form: 'folder',
+        dryRun: false,
+        index: report.manifest,
+        files: report.files,
+        dirs: report.dirs,
+        symlinks: report.symlinks,
+        bytes: report.bytes,
+        newFiles: report.newFiles,
+        objectBytes: report.objectBytes,
+        manifestBytes: report.manifestBytes,
+        skipped: report.skipped,
+        seconds: report.seconds,
+      }),
+    );
     return;
   }
+  if (values.quiet) return;
   ctx.stdout.write(
     `${report.manifest}: ${report.files} files (${formatBytes(report.bytes)}), ${report.dirs} folders, ${report.symlinks} links; ` +
       `${report.newFiles} new contents, ${formatBytes(report.objectBytes)} of objects written, manifest ${formatBytes(report.manifestBytes)}, ${report.seconds.toFixed(2)} s\n`,
@@ -127,9 +155,11 @@ ${filterHelp(28)}  -n, --dry-run             show what would change (as gosync d
   -c, --connections <n>     concurrent HTTP connections (default 8)
   -j, --jobs <n>            files fetched at once (default 8)
       --fsync               flush each new file to disk before it replaces the old one
-      --json                print a JSON report on stdout
+      --json                print a JSON report on stdout (docs/json.md)
   -t, --threads <n>         worker threads for scanning
-  -q, --quiet               no progress on stderr
+  -q, --quiet               print nothing but errors
+  -v, --verbose             a line per entry changed, as rsync --itemize-changes:
+                            new, changed, metadata (mode or time only) or deleted
 `;
 
 export const diffTreeHelp = `Usage: gosync diff <folder> <manifest> [options]
@@ -143,9 +173,10 @@ Options:
       --delete-excluded     plan as "gosync patch --delete-excluded" would
   -i, --seed <file>         another local file whose content and blocks may be reused
                             (repeatable)
-${filterHelp(28)}      --json                print a JSON report on stdout
+${filterHelp(28)}      --json                print a JSON report on stdout (docs/json.md)
   -t, --threads <n>         worker threads for scanning
-  -q, --quiet               no progress on stderr
+  -q, --quiet               print nothing but errors
+  -v, --verbose             also list files whose metadata alone would change
 `;
 
 const ACTION: Record<TreeFileReport['action'], string> = {
@@ -158,16 +189,83 @@ const ACTION: Record<TreeFileReport['action'], string> = {
   whole: 'fetch',
 };
 
-/** One line per file that changes (results, on stdout: `--quiet` hides only the progress line). */
-function printFiles(ctx: CommandContext, report: TreeDiffReport): void {
+/** One line per file that changes, or with `all` also per file whose metadata alone changes. */
+function printFiles(ctx: CommandContext, report: TreeDiffReport, all: boolean): void {
   for (const f of report.files) {
-    if (f.action === 'unchanged' || f.action === 'metadata') continue;
-    const from = f.from ? ` from ${printable(f.from)}` : '';
-    const plan = f.plan ? ` (${f.plan})` : '';
-    ctx.stdout.write(
-      `${ACTION[f.action].padEnd(9)} ${printable(f.path)}: ${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}\n`,
-    );
+    if (f.action === 'unchanged' || (f.action === 'metadata' && !all)) continue;
+    ctx.stdout.write(`${ACTION[f.action].padEnd(9)} ${printable(f.path)}: ${fileDetails(f)}\n`);
   }
+}
+
+/** What was (or would be) done for one file: sizes, the plan, the local file reused. */
+function fileDetails(f: TreeFileReport): string {
+  const from = f.from ? ` from ${printable(f.from)}` : '';
+  const plan = f.plan ? ` (${f.plan})` : '';
+  return `${formatBytes(f.size)}, reuse ${formatBytes(f.reusedBytes)}, fetch ${formatBytes(f.fetchBytes)}${plan}${from}`;
+}
+
+/**
+ * `-v` after a folder patch: one line per entry that changed, as rsync's --itemize-changes
+ * gives them: `new`, `changed` (content), `metadata` (mode or time only) or `deleted`,
+ * then the path and, for content, what was reused and fetched.
+ */
+function printItemized(ctx: CommandContext, report: TreePatchReport, existed: ReadonlySet<string>): void {
+  for (const f of report.files) {
+    if (f.action === 'unchanged') continue;
+    const what = f.action === 'metadata' ? 'metadata' : existed.has(f.path) ? 'changed' : 'new';
+    const details = f.action === 'metadata' ? '' : `  (${ACTION[f.action]}: ${fileDetails(f)})`;
+    ctx.stdout.write(`${what.padEnd(9)} ${printable(f.path)}${details}\n`);
+  }
+  for (const p of report.deleted) ctx.stdout.write(`${'deleted'.padEnd(9)} ${printable(p)}\n`);
+}
+
+/** The paths under `dir` (`/`-separated, relative), before a patch: which files are new. */
+async function existingPaths(dir: string): Promise<Set<string>> {
+  try {
+    const names = await readdir(dir, { recursive: true });
+    return new Set(names.map((n) => n.split(sep).join('/')));
+  } catch {
+    return new Set();
+  }
+}
+
+/** The `--json` fields of one file of a folder diff or patch (docs/json.md). */
+function fileJson(f: TreeFileReport): Record<string, unknown> {
+  return {
+    path: f.path,
+    action: f.action,
+    size: f.size,
+    reusedBytes: f.reusedBytes,
+    fetchedBytes: f.fetchBytes,
+    ...(f.from !== undefined ? { from: f.from } : {}),
+    ...(f.plan !== undefined ? { plan: f.plan } : {}),
+  };
+}
+
+/** The `--json` fields of a folder diff (`dryRun` only for `patch --dry-run` of a folder). */
+function treeDiffJson(report: TreeDiffReport, dryRun: boolean | undefined): Record<string, unknown> {
+  const t = report.totals;
+  return {
+    form: 'folder',
+    ...(dryRun !== undefined ? { dryRun } : {}),
+    fileList: report.files.map(fileJson),
+    extraneous: report.extraneous,
+    manifestBytes: report.manifestBytes,
+    indexBytes: report.indexBytes,
+    totals: { files: t.files, changed: t.changed, bytes: t.bytes, reusedBytes: t.reusedBytes, fetchedBytes: t.fetchBytes },
+  };
+}
+
+/** The `--json` fields of a folder patch. */
+function treePatchJson(report: TreePatchReport): Record<string, unknown> {
+  return {
+    ...treeDiffJson(report, false),
+    deleted: report.deleted.length,
+    deletedPaths: report.deleted,
+    requests: report.requests,
+    receivedBytes: report.receivedBytes,
+    seconds: report.seconds,
+  };
 }
 
 /**
@@ -187,6 +285,7 @@ export const TREE_UPDATE_OPTIONS = {
   fsync: { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
   threads: { type: 'string', short: 't' },
 } as const;
 
@@ -201,11 +300,14 @@ export async function treeCommand(
 ): Promise<void> {
   if (positionals.length !== 2) throw new UsageError(`${kind} of a folder takes <folder> <manifest>, got ${positionals.length} arguments`);
   const [dir, manifest] = positionals as [string, string];
+  locationArgument(manifest, 'the manifest');
+  if (values['content-base'] !== undefined) locationArgument(values['content-base'], '--content-base');
   const threads = intOption(values.threads, 'threads');
   const connections = intOption(values.connections, 'connections');
   const jobs = intOption(values.jobs, 'jobs');
   const filter = await filterRules(values, ctx.signal);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+  const started = performance.now();
   const common = {
     ...(filter.length > 0 ? { filter } : {}),
     ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
@@ -216,25 +318,36 @@ export async function treeCommand(
     ...(jobs ? { concurrency: jobs } : {}),
     ...(values.delete ? { delete: true } : {}),
     signal: ctx.signal,
-    onProgress: (p: { phase: string; done: number; total: number }) => progress.update(p.phase, p.done, p.total),
+    // Scanning counts bytes; the other phases count files.
+    onProgress: (p: { phase: string; done: number; total: number }) =>
+      progress.update(p.phase, p.done, p.total, p.phase === 'scan' ? 'bytes' : 'files'),
   };
   const { diffTree, patchTree } = await import('../../tree/patch-tree.js');
-  // A dry run of patch is the diff: the same plan, nothing written.
-  if (kind === 'diff' || values['dry-run']) {
-    const report = await diffTree(dir, manifest, common);
+  try {
+    // A dry run of patch is the diff: the same plan, nothing written.
+    if (kind === 'diff' || values['dry-run']) {
+      const report = await diffTree(dir, manifest, common);
+      progress.done();
+      const seconds = (performance.now() - started) / 1000;
+      if (values.json) ctx.stdout.write(jsonLine(kind, { ...treeDiffJson(report, kind === 'patch' ? true : undefined), seconds }));
+      else if (!values.quiet) printDiff(ctx, report, values.verbose === true);
+      return;
+    }
+    const existed = values.verbose && !values.json && !values.quiet ? await existingPaths(dir) : new Set<string>();
+    const report = await patchTree(dir, manifest, { ...common, umask: process.umask(), ...(values.fsync ? { fsync: true } : {}) });
     progress.done();
-    if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
-    else printDiff(ctx, report);
-    return;
+    if (values.json) ctx.stdout.write(jsonLine('patch', treePatchJson(report)));
+    else if (!values.quiet) {
+      if (values.verbose) printItemized(ctx, report, existed);
+      printPatch(ctx, dir, report);
+    }
+  } finally {
+    progress.done();
   }
-  const report = await patchTree(dir, manifest, { ...common, umask: process.umask(), ...(values.fsync ? { fsync: true } : {}) });
-  progress.done();
-  if (values.json) ctx.stdout.write(`${JSON.stringify(report)}\n`);
-  else printPatch(ctx, dir, report);
 }
 
-function printDiff(ctx: CommandContext, report: TreeDiffReport): void {
-  printFiles(ctx, report);
+function printDiff(ctx: CommandContext, report: TreeDiffReport, verbose: boolean): void {
+  printFiles(ctx, report, verbose);
   for (const p of report.extraneous) ctx.stdout.write(`extra     ${printable(p)} (removed with --delete)\n`);
   const t = report.totals;
   ctx.stdout.write(
@@ -244,8 +357,6 @@ function printDiff(ctx: CommandContext, report: TreeDiffReport): void {
 }
 
 function printPatch(ctx: CommandContext, dir: string, report: TreePatchReport): void {
-  printFiles(ctx, report);
-  for (const p of report.deleted) ctx.stdout.write(`deleted   ${printable(p)}\n`);
   const t = report.totals;
   ctx.stdout.write(
     `${dir}: ${t.files} files, ${t.changed} updated, ${report.deleted.length} removed; received ${formatBytes(report.receivedBytes)} in ${report.requests} requests ` +
