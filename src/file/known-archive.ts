@@ -30,6 +30,9 @@ import { httpGetStream } from '../sources/http/http-stream.js';
 /** `GSIA`: the last 8..4 bytes of a version 4 index. */
 const ARCHIVE_MAGIC = Buffer.from('GSIA', 'latin1');
 
+/** Bytes read beyond the summary's at first: an archive summary entry with a short gzip header and name fits. */
+const ENTRY_GUESS = 256;
+
 /** The index's last bytes read so far (shared with the caller, which reads the rest on a miss). */
 export interface ArchiveTail {
   bytes: Uint8Array;
@@ -85,10 +88,11 @@ export async function patchKnownArchive(ctx: KnownArchiveContext): Promise<Known
     const r = await ctx.miss(reason);
     return { ...r, indexBytes: r.indexBytes + indexBytes };
   };
-  // The summary, then the archive summary entry before it: at most two more requests.
+  // The summary, then the archive summary entry before it: one more request (a few hundred
+  // bytes cover an entry with a plain gzip header), two when the entry is longer.
   let summary = readArchiveSummary(tail.bytes);
   for (let round = 0; round < 2 && summary !== undefined && 'need' in summary; round++) {
-    const range = rangeBefore(tail, summary.need);
+    const range = rangeBefore(tail, summary.need + (round === 0 ? ENTRY_GUESS : 0));
     const got = await httpGet(tail.url, { ...get, ...range, headers: { ...get.headers, ...range.headers }, maxBytes: 1 << 30 });
     requests++;
     indexBytes += got.body.length;
