@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { case4g } from './cases-4g.js';
 import { caseBuild, caseEdited, caseIdentical, caseUnrelated, prepareMain, type MainInputs } from './cases-local.js';
 import { caseWan } from './cases-wan.js';
+import { caseHttp2 } from './cases-http2.js';
 import type { Ctx, Options } from './context.js';
 import { caseMicro } from './micro.js';
 import { caseNpm } from './npm-pairs.js';
@@ -31,7 +32,20 @@ import { describeMachine, newSection, renderDocument, renderSection, renderTarge
 import { BenchServer } from './server.js';
 import { MiB, REPO, gnuTime, log, parseSize, sizeLabel } from './util.js';
 
-export const GROUPS = ['build', 'unrelated', 'identical', 'edited', 'npm', 'wan', '4g', 'micro', 'tree', 'ssh', 'archive'] as const;
+export const GROUPS = [
+  'build',
+  'unrelated',
+  'identical',
+  'edited',
+  'npm',
+  'wan',
+  '4g',
+  'micro',
+  'tree',
+  'ssh',
+  'archive',
+  'http2',
+] as const;
 type Group = (typeof GROUPS)[number];
 
 const HELP = `Usage: npm run bench -- [options]
@@ -163,6 +177,7 @@ async function main(): Promise<void> {
     await guarded('tree', '9. folders', () => caseTree(ctx));
     await guarded('ssh', '10. ssh', () => caseSsh(ctx));
     await guarded('archive', '11. archives', () => caseArchive(ctx));
+    await guarded('http2', '12. HTTP/2', () => caseHttp2(ctx));
     if (o.no4g && (o.only === undefined || o.only.has('4g'))) {
       const s = newSection('4g', '7. Files of 4 GiB and just over 4 GiB');
       s.notes.push(`Skipped (${o.quick ? '--quick' : '--no-4g'}).`);

@@ -1,0 +1,190 @@
+/**
+ * HTTPS with nginx and a self-signed certificate trusted through the client's CA option
+ * (`--cacert`, createHttpDispatcher's `ca`): a patch over HTTP/2 when nginx offers it (the
+ * protocol read from nginx's access log), over HTTP/1.1 when it does not or when the client
+ * does not offer it, and through a proxy's CONNECT tunnel. The output is the exact file.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadIndex, resolveReference } from '../../src/file/load-index.js';
+import { patchFile } from '../../src/file/patch-file.js';
+import { HTTP2_DEFAULT, createHttpDispatcher } from '../../src/sources/http/dispatcher.js';
+import { HttpSource } from '../../src/sources/http/http-source.js';
+import { CLI, type CliResult, runCli } from '../helpers/cli.js';
+import { concat, randomBytes } from '../helpers/data.js';
+import { type TlsNginx, startTlsNginx } from './http2-nginx.js';
+import { type ForwardProxy, startForwardProxy } from './proxy-forward.js';
+
+const oldData = randomBytes(3_000_000, 400);
+const newData = concat(
+  oldData.subarray(0, 700_000),
+  randomBytes(20_000, 401),
+  oldData.subarray(700_000, 2_000_000),
+  randomBytes(4000, 402),
+  oldData.subarray(2_100_000),
+);
+const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY'];
+
+let dir: string;
+let root: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gosync-h2-'));
+  root = join(dir, 'www');
+  await mkdir(root);
+  await writeFile(join(root, 'app.bin'), newData);
+  const built = await runCli(['build', '--json', join(root, 'app.bin')]);
+  assert.equal(built.code, 0, built.stderr);
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function runWithEnv(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const base = { ...process.env };
+  for (const name of PROXY_VARIABLES) delete base[name];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...base, ...env }, timeout: 60_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function freshLocal(name: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, oldData);
+  return path;
+}
+
+async function assertPatched(local: string): Promise<void> {
+  assert.deepEqual(await readFile(local), Buffer.from(newData));
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.includes('gosync-tmp')),
+    [],
+  );
+}
+
+/** The protocols of the requests nginx logged since `from` (waiting for the lines of a finished patch). */
+async function protocolsSince(nginx: TlsNginx, from: number): Promise<string[]> {
+  let entries = await nginx.entries();
+  for (let i = 0; i < 100 && entries.length <= from; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    entries = await nginx.entries();
+  }
+  return entries.slice(from).map((e) => e.protocol);
+}
+
+/** A patch through the library, as `gosync patch` does it, with the given dispatcher options. */
+async function libraryPatch(nginx: TlsNginx, local: string, http2: boolean): Promise<void> {
+  const dispatcher = createHttpDispatcher({ ca: nginx.cert, http2 });
+  try {
+    const loaded = await loadIndex(`${nginx.url}app.bin.gosync`, { dispatcher });
+    const source = new HttpSource(resolveReference(loaded), { dispatcher, expectedSize: loaded.index.fileSize });
+    try {
+      const report = await patchFile({ local, index: loaded.index, source, seeds: [] });
+      assert.ok(report.fetchedBytes > 0 && report.fetchedBytes < 200_000, `fetched ${report.fetchedBytes}`);
+    } finally {
+      await source.close();
+    }
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+describe('nginx over TLS with HTTP/2 on', () => {
+  let nginx: TlsNginx | undefined;
+  before(async () => {
+    nginx = await startTlsNginx(root, { http2: true });
+  });
+  after(async () => nginx?.close());
+
+  test('createHttpDispatcher({ ca, http2: true }): the patch goes over HTTP/2 and gives the exact file', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const from = (await nginx.entries()).length;
+    const local = await freshLocal('h2-library');
+    await libraryPatch(nginx, local, true);
+    await assertPatched(local);
+    const protocols = await protocolsSince(nginx, from);
+    assert.ok(protocols.length >= 2, `${protocols.length} requests`);
+    assert.deepEqual(new Set(protocols), new Set(['HTTP/2.0']));
+  });
+
+  test('createHttpDispatcher({ ca, http2: false }): the same server is spoken to in HTTP/1.1', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const from = (await nginx.entries()).length;
+    const local = await freshLocal('h1-library');
+    await libraryPatch(nginx, local, false);
+    await assertPatched(local);
+    assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set(['HTTP/1.1']));
+  });
+
+  test(`gosync patch --cacert: exact file, over ${HTTP2_DEFAULT ? 'HTTP/2 (the default for https)' : 'HTTP/1.1 (the default)'}`, async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const from = (await nginx.entries()).length;
+    const local = await freshLocal('h2-cli');
+    const r = await runWithEnv(['patch', '--json', '--cacert', nginx.certPath, local, `${nginx.url}app.bin.gosync`], {});
+    assert.equal(r.code, 0, r.stderr);
+    await assertPatched(local);
+    assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
+  });
+
+  test('without the certificate trusted, the patch fails cleanly and leaves the file as it was', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const local = await freshLocal('untrusted');
+    const r = await runWithEnv(['patch', '-q', local, `${nginx.url}app.bin.gosync`], {});
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /certificate/i);
+    assert.deepEqual(await readFile(local), Buffer.from(oldData));
+  });
+
+  test('through HTTPS_PROXY: a CONNECT tunnel to nginx, TLS and the protocol negotiated inside it', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const proxy: ForwardProxy = await startForwardProxy();
+    try {
+      const from = (await nginx.entries()).length;
+      const local = await freshLocal('h2-proxy');
+      const r = await runWithEnv(['patch', '-q', '--cacert', nginx.certPath, local, `${nginx.url}app.bin.gosync`], {
+        HTTPS_PROXY: proxy.url,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      await assertPatched(local);
+      assert.ok(proxy.tunnels.length >= 1 && proxy.tunnels.every((target) => target === `127.0.0.1:${nginx!.port}`), String(proxy.tunnels));
+      assert.deepEqual(proxy.forwarded, []);
+      assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('nginx over TLS without HTTP/2', () => {
+  let nginx: TlsNginx | undefined;
+  before(async () => {
+    nginx = await startTlsNginx(root, { http2: false });
+  });
+  after(async () => nginx?.close());
+
+  test('a client offering HTTP/2 gets HTTP/1.1, and the exact file', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const from = (await nginx.entries()).length;
+    const local = await freshLocal('h1-server');
+    await libraryPatch(nginx, local, true);
+    await assertPatched(local);
+    const protocols = await protocolsSince(nginx, from);
+    assert.ok(protocols.length >= 2);
+    assert.deepEqual(new Set(protocols), new Set(['HTTP/1.1']));
+    const cli = await freshLocal('h1-server-cli');
+    const r = await runWithEnv(['patch', '-q', '--cacert', nginx.certPath, cli, `${nginx.url}app.bin.gosync`], {});
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readFile(cli), Buffer.from(newData));
+  });
+});
