@@ -180,7 +180,7 @@ async function jarRow(ctx: Ctx) {
   const withBase = await patchBytes(ctx, oldJar, based.url, based.published);
   const tools = await deltaToolSizes(ctx, oldJar, newJar);
   await removeQuietly(oldJar);
-  return { entries: b.size, changed, changedBytes, size: (await stat(newJar)).size, defaults, withBase, best: smallestDelta(tools) };
+  return { entries: b.size, changed, changedBytes, size: (await stat(newJar)).size, defaults, withBase, tools, best: smallestDelta(tools) };
 }
 
 export async function caseArchive(ctx: Ctx): Promise<Section> {
@@ -256,6 +256,9 @@ export async function caseArchive(ctx: Ctx): Promise<Section> {
   try {
     const j = await jarRow(ctx);
     const budget = j.changedBytes + Number(j.defaults.report.indexBytes ?? 0);
+    const tool = (r: { bytes: number } | undefined) => (r ? fmtInt(r.bytes) : '–');
+    // Where --base's bytes went: the index read (its tail, for a client holding the base) and the delta.
+    const baseIndex = Number(j.withBase.report.indexBytes ?? 0);
     s.tables.push({
       headers: [
         'jar pair',
@@ -263,8 +266,10 @@ export async function caseArchive(ctx: Ctx): Promise<Section> {
         'entries (changed or new)',
         'changed+new compressed',
         'gosync defaults',
-        'gosync --base',
-        'smallest delta tool',
+        'gosync --base (index + delta)',
+        'xdelta3 -9',
+        'zstd -19 --long=27 --patch-from',
+        'bsdiff',
       ],
       rows: [
         [
@@ -273,8 +278,10 @@ export async function caseArchive(ctx: Ctx): Promise<Section> {
           `${fmtInt(j.entries)} (${j.changed})`,
           fmtInt(j.changedBytes),
           fmtInt(j.defaults.bytes),
-          fmtInt(j.withBase.bytes),
-          j.best ? `${j.best.name} ${fmtInt(j.best.bytes)}` : '–',
+          `${fmtInt(j.withBase.bytes)} (${fmtInt(baseIndex)} + ${fmtInt(j.withBase.bytes - baseIndex)})`,
+          tool(j.tools.xdelta3),
+          tool(j.tools.zstdPatch),
+          tool(j.tools.bsdiff),
         ],
       ],
     });
