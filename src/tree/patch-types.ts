@@ -32,6 +32,12 @@ export interface TreeOptions {
   /** Refuse manifests larger than this (default 256 MiB). */
   maxManifestBytes?: number;
   /**
+   * Bytes of block indexes buffered at once (default 256 MiB): each index fetch takes its
+   * bound (1 MiB + 3 bytes per byte of its file) from this budget before it starts; one
+   * over the whole budget is fetched alone.
+   */
+  indexBytesInFlight?: number;
+  /**
    * The permission bits taken from the modes of new files and folders, as a process's
    * umask takes them from what it creates (the CLI passes its own); entries that already
    * exist get the manifest's mode as it is. Default: nothing taken.

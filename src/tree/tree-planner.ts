@@ -37,6 +37,7 @@ import {
   type ManifestBase,
   type TreeEntry,
 } from './manifest.js';
+import { ByteBudget } from './byte-budget.js';
 import { manifestFolder, openObjectStore, type ObjectStore } from './object-store.js';
 import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-types.js';
 
@@ -109,23 +110,54 @@ export function indexByteLimit(size: number): number {
   return Math.min(DEFAULT_MAX_INDEX_BYTES, (1 << 20) + 3 * size);
 }
 
-/** Fetches and checks the block index of `entry` (it must describe the manifest's content). */
+/**
+ * Bytes of block indexes a folder patch buffers at once by default (the fetches of the
+ * indexes share it: {@link fetchIndex}): 8 fetches of files up to 10 MiB fit together;
+ * an index of a larger file waits for room, one over the whole budget runs alone.
+ */
+export const DEFAULT_INDEX_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+
+/** The budget of the index fetches of one patch ({@link DEFAULT_INDEX_BYTES_IN_FLIGHT} unless the options say). */
+export function indexBudget(options: Pick<TreeOptions, 'indexBytesInFlight'>): ByteBudget {
+  return new ByteBudget(options.indexBytesInFlight ?? DEFAULT_INDEX_BYTES_IN_FLIGHT);
+}
+
+/**
+ * Fetches and checks the block index of `entry` (it must describe the manifest's content).
+ * With `budget`, takes the index's bound ({@link indexByteLimit}) from it before the fetch,
+ * and gives back what the body did not use as soon as it is in, the rest once it is decoded.
+ */
 export async function fetchIndex(
   store: ObjectStore,
   entry: FileEntry,
   signal: AbortSignal | undefined,
+  budget?: ByteBudget,
 ): Promise<{ index: BlockIndex; bytes: number }> {
   const name = objectNames.index(entry.sha256, entry.index!);
-  const data = await store.get(name, indexByteLimit(entry.size), signal);
-  const index = decodeIndex(data);
-  const digest = Buffer.from(index.fileDigest.digest).toString('hex');
-  if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
-    throw new SyncError(
-      ErrorCodes.INDEX_CORRUPT,
-      `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`,
-    );
+  const limit = indexByteLimit(entry.size);
+  let held = 0;
+  if (budget) {
+    await budget.acquire(limit, signal);
+    held = Math.min(limit, budget.limit);
   }
-  return { index, bytes: data.length };
+  try {
+    const data = await store.get(name, limit, signal);
+    if (budget && data.length < held) {
+      budget.release(held - data.length);
+      held = data.length;
+    }
+    const index = decodeIndex(data);
+    const digest = Buffer.from(index.fileDigest.digest).toString('hex');
+    if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
+      throw new SyncError(
+        ErrorCodes.INDEX_CORRUPT,
+        `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`,
+      );
+    }
+    return { index, bytes: data.length };
+  } finally {
+    budget?.release(held);
+  }
 }
 
 /** Slices one file's part of a scan of concatenated indexes, renumbering the local files it uses. */
@@ -434,14 +466,18 @@ export class TreePlanner {
     return n;
   }
 
-  /** Fetches and checks the block index of each file patched by blocks. */
+  /**
+   * Fetches and checks the block index of each file patched by blocks, `concurrency` at
+   * once, the bytes they buffer together within the options' `indexBytesInFlight`.
+   */
   async fetchIndexes(byBlocks: readonly Needed[]): Promise<void> {
     const { signal } = this.#options;
+    const budget = indexBudget(this.#options);
     await forEachLimit(
       byBlocks,
       this.#options.concurrency ?? 8,
       async (n) => {
-        const got = await fetchIndex(this.#store, n.entry, signal);
+        const got = await fetchIndex(this.#store, n.entry, signal, budget);
         this.#indexBytes += got.bytes;
         n.index = got.index;
       },

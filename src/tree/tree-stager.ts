@@ -18,11 +18,12 @@ import { setMetadata, type StagedFile } from '../localfs/commit-tree.js';
 import { fileChunks } from '../localfs/file-chunks.js';
 import { PART_MODE } from '../localfs/staging.js';
 import { forEachLimit } from '../util/limit.js';
+import type { ByteBudget } from './byte-budget.js';
 import type { TreeRoot } from '../localfs/tree-path.js';
 import { objectNames, type FileEntry } from './manifest.js';
 import type { ObjectStore } from './object-store.js';
 import type { PatchTreeOptions } from './patch-types.js';
-import { fetchIndex, partPath, type Needed } from './tree-planner.js';
+import { fetchIndex, indexBudget, partPath, type Needed } from './tree-planner.js';
 
 /** Where a part is written: an output with the path of the file being written, for messages. */
 export interface PartSink extends OutputSink {
@@ -122,7 +123,7 @@ export function stagedFiles(needed: readonly Needed[]): StagedFile[] {
 }
 
 /** Options {@link TreeStager} uses. */
-export type StageOptions = Pick<PatchTreeOptions, 'signal' | 'fsync' | 'threads' | 'concurrency' | 'onProgress'>;
+export type StageOptions = Pick<PatchTreeOptions, 'signal' | 'fsync' | 'threads' | 'concurrency' | 'onProgress' | 'indexBytesInFlight'>;
 
 /**
  * Writes the parts of a planned tree patch under `root`, fetching from `store`. Updates
@@ -136,6 +137,8 @@ export class TreeStager {
   readonly #fsync: boolean;
   readonly #threads: number | undefined;
   readonly #options: StageOptions;
+  /** Shared by the index fetches of files whose copy failed (fetched while staging). */
+  readonly #indexBudget: ByteBudget;
 
   constructor(root: TreeRoot, store: ObjectStore, options: StageOptions = {}) {
     this.#root = root;
@@ -144,6 +147,7 @@ export class TreeStager {
     this.#fsync = options.fsync ?? false;
     this.#threads = options.threads;
     this.#options = options;
+    this.#indexBudget = indexBudget(options);
   }
 
   /** Stages every needed file, `concurrency` at once, reporting `fetch` progress per file done. */
@@ -283,7 +287,7 @@ export class TreeStager {
     delete n.report.from;
     n.report.reusedBytes = 0;
     if (n.action === 'blocks') {
-      n.index = (await fetchIndex(this.#store, e, this.#signal)).index;
+      n.index = (await fetchIndex(this.#store, e, this.#signal, this.#indexBudget)).index;
       delete n.scan;
     }
     return false;
