@@ -92,6 +92,8 @@ export async function patchKnownArchive(ctx: KnownArchiveContext): Promise<Known
   // bytes cover an entry with a plain gzip header), two when the entry is longer.
   let summary = readArchiveSummary(tail.bytes);
   for (let round = 0; round < 2 && summary !== undefined && 'need' in summary; round++) {
+    // The whole index is in hand already: it has no archive summary, whatever it claims.
+    if (tail.total !== undefined && tail.bytes.length >= tail.total) break;
     const range = rangeBefore(tail, summary.need + (round === 0 ? ENTRY_GUESS : 0));
     const got = await httpGet(tail.url, { ...get, ...range, headers: { ...get.headers, ...range.headers }, maxBytes: 1 << 30 });
     requests++;
