@@ -58,3 +58,19 @@ test('drainOrClose waits for a real stream to drain, and never rejects when it f
   w.destroy(new Error('peer gone'));
   await failing;
 });
+
+test('writers waiting on one stream at once share one wait: no listener per writer (no MaxListenersExceededWarning)', async () => {
+  const s = new FakeStream();
+  const waiting = Array.from({ length: 50 }, () => drainOrClose(s));
+  assert.equal(s.listenerCount('drain'), 1);
+  assert.equal(s.listenerCount('close'), 1);
+  assert.equal(s.listenerCount('error'), 1);
+  s.emit('drain');
+  await Promise.all(waiting);
+  assert.equal(s.listenerCount('drain'), 0);
+  // The next wait is a new one: it waits for the next 'drain'.
+  const next = drainOrClose(s);
+  assert.equal(await settled(next), false);
+  s.emit('drain');
+  assert.equal(await settled(next), true);
+});
