@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SyncError } from '../../src/core/errors.js';
 import { type FuzzTarget, fuzz } from './engine.js';
-import { HANG_MS, sessionTargets } from './session-targets.js';
+import { HANG_MS, receiveOnce, sessionTargets } from './session-targets.js';
 
 const COUNT = 300;
 const SEED = 7;
@@ -27,22 +27,44 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('each seed ends: the honest pull and its variants are served, hostile signatures served or refused with a SyncError', async () => {
-  const [t] = targets;
-  const outcomes: string[] = [];
-  for (const seed of t!.seeds) {
+/** What each seed of a target comes to: 'served', or the SyncError's code. */
+async function outcomes(t: FuzzTarget, run = t.run): Promise<string[]> {
+  const out: string[] = [];
+  for (const seed of t.seeds) {
     try {
-      await t!.run(seed);
-      outcomes.push('served');
+      await run(seed);
+      out.push('served');
     } catch (err) {
       assert.ok(SyncError.is(err), String((err as Error)?.stack ?? err));
-      outcomes.push(err.code);
+      out.push(err.code);
     }
   }
+  return out;
+}
+
+test('pull: each seed ends; the honest pull and the hostile signatures within limits are served, broken streams refused', async () => {
+  const got = await outcomes(targets.find((t) => t.name.includes('pull'))!);
   // The honest pull, nothing asked, both one-weak-sum signatures, 1-byte blocks, the most blocks, identical records.
-  assert.deepEqual(outcomes.slice(0, 6).concat(outcomes[7]!), Array(7).fill('served'), outcomes.join(', '));
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 7].map((k) => got[k]),
+    Array(7).fill('served'),
+    got.join(', '),
+  );
   // A signature twice, one for the root folder, a cut stream.
-  for (const k of [6, 8, 9]) assert.notEqual(outcomes[k], 'served', `seed ${k}: ${outcomes.join(', ')}`);
+  for (const k of [6, 8, 9]) assert.notEqual(got[k], 'served', `seed ${k}: ${got.join(', ')}`);
+});
+
+test('push: each seed ends; honest pushes are received, a bad checksum and unsafe or duplicate paths refused', async () => {
+  // A client waits for FINISH as long as the server works: here up to 2 s of silence.
+  const got = await outcomes(targets.find((t) => t.name.includes('push'))!, (input) => receiveOnce(join(dir, 'received'), input, 2000));
+  assert.deepEqual(got, [
+    'served',
+    'served',
+    'GOSYNC_ERR_NETWORK',
+    'GOSYNC_ERR_UNSAFE_PATH',
+    'GOSYNC_ERR_UNSAFE_PATH',
+    'GOSYNC_ERR_PROTOCOL',
+  ]);
 });
 
 test(`${COUNT} mutated client streams: nothing but SyncError, no hang (${HANG_MS} ms), resident memory bounded`, async () => {

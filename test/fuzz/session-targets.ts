@@ -11,15 +11,20 @@
  * A session must end, resolved or rejected with a SyncError, within {@link HANG_MS}: one
  * still running then is aborted and reported as a hang (a plain Error, so a finding).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { createZstdCompress } from 'node:zlib';
+import { encodeLibrsyncDelta } from '../../src/formats/librsync-delta.js';
+import { decodeLibrsyncSignature, encodeLibrsyncSignature } from '../../src/formats/librsync-signature.js';
 import { serveSession } from '../../src/remote/serve-stdio.js';
 import { listSource } from '../../src/remote/source-list.js';
 import { memoryPipe } from '../../src/remote/transport.js';
-import { ByteWriter } from '../../src/remote/wire/binary.js';
-import { FrameType, MAX_FRAME_PAYLOAD, encodeFrame } from '../../src/remote/wire/frames.js';
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, encodeGreeting, encodeJson } from '../../src/remote/wire/handshake.js';
+import { ByteReader, ByteWriter } from '../../src/remote/wire/binary.js';
+import { FileListEncoder, type ListEntry } from '../../src/remote/wire/file-list.js';
+import { type Frame, FrameParser, FrameType, MAX_FRAME_PAYLOAD, encodeFrame } from '../../src/remote/wire/frames.js';
+import { GREETING_SIZE, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, encodeGreeting, encodeJson } from '../../src/remote/wire/handshake.js';
 import {
   KEEP_BLOCKS_FLOOR,
   SIG_FINAL,
@@ -201,5 +206,189 @@ export async function sessionTargets(dir: string): Promise<FuzzTarget[]> {
       run: (input) => serveOnce(root, input),
       memoryBoundBytes: SESSION_MEMORY_BOUND,
     },
+    {
+      name: 'serve --stdio (push, hostile frames)',
+      seeds: pushSeeds(),
+      run: (input) => receiveOnce(join(dir, 'received'), input),
+      memoryBoundBytes: SESSION_MEMORY_BOUND,
+    },
   ];
+}
+
+// ---------------------------------------------------------------------------------------
+// Push: the server receives. The input is the client's frames after HELLO, uncompressed.
+
+const HELLO_PUSH = encodeFrame(FrameType.HELLO, encodeJson({ op: 'push', path: 'd', delete: true, dryRun: false }));
+const EMPTY_SIG = decodeLibrsyncSignature(encodeLibrsyncSignature(new Uint8Array(0), { hash: 'md4', rollsum: 'rabinkarp' }));
+
+/** The frames a client sends for `files` into an empty destination: the list, then each file's delta (all literal). */
+function pushFrames(
+  files: { entry: Omit<ListEntry, 'size'>; data?: Uint8Array }[],
+  tamper?: (k: number, sha: Uint8Array) => void,
+): Uint8Array {
+  const enc = new FileListEncoder();
+  const frames: Uint8Array[] = [];
+  const list: ListEntry[] = files.map((f) => ({ ...f.entry, size: f.data?.length ?? 0 }) as ListEntry);
+  for (const e of list) {
+    const full = enc.add(e);
+    if (full) frames.push(encodeFrame(FrameType.FILES, full));
+  }
+  const last = enc.take();
+  if (last) frames.push(encodeFrame(FrameType.FILES, last));
+  frames.push(encodeFrame(FrameType.FILES_END, new ByteWriter(8).varint(list.length).finish()));
+  files.forEach((f, k) => {
+    if (f.entry.type !== 'file') return;
+    const data = f.data ?? new Uint8Array(0);
+    const sha = new Uint8Array(createHash('sha256').update(data).digest());
+    tamper?.(k, sha);
+    frames.push(encodeFrame(FrameType.DELTA, new ByteWriter(8).varint(k).finish()));
+    const delta = encodeLibrsyncDelta(EMPTY_SIG, data);
+    for (let p = 0; p < delta.length; p += 4096) frames.push(encodeFrame(FrameType.DELTA_DATA, delta.subarray(p, p + 4096)));
+    frames.push(encodeFrame(FrameType.DELTA_END, new ByteWriter(48).varint(data.length).bytes(sha).finish()));
+  });
+  return concat(...frames);
+}
+
+function pushSeeds(): Uint8Array[] {
+  const t = 1_700_000_000_000;
+  const dir = (path: string, mode = 0o755) => ({ entry: { path, type: 'dir' as const, mode, mtime: t } });
+  const file = (path: string, data: Uint8Array, mode = 0o644) => ({ entry: { path, type: 'file' as const, mode, mtime: t }, data });
+  const text = new Uint8Array(Buffer.from('alpha beta gamma\n'.repeat(400)));
+  const honest = [
+    dir(''),
+    file('a.txt', text),
+    dir('sub', 0o1777),
+    file('sub/b.bin', randomBytes(8 * 1024, 41)),
+    file('sub/empty', new Uint8Array(0)),
+    { entry: { path: 'l', type: 'symlink' as const, mode: 0o777, mtime: t, target: 'a.txt' } },
+  ];
+  return [
+    pushFrames(honest),
+    // One file alone (the destination itself a file).
+    pushFrames([file('', text)]),
+    // A file whose SHA-256 does not match: it is asked for again, and the stream ends.
+    pushFrames(honest, (k, sha) => {
+      if (k === 1) sha[0]! ^= 1;
+    }),
+    // A path out of the tree; a file under a link; an entry listed twice.
+    pushFrames([dir(''), file('../x', text)]),
+    pushFrames([dir(''), { entry: { path: 'l', type: 'symlink' as const, mode: 0o777, mtime: t, target: '/' } }, file('l/x', text)]),
+    pushFrames([dir(''), file('a', text), file('a', text)]),
+  ];
+}
+
+/** The file index a frame's payload starts with, or -1. */
+function leadingIndex(f: Frame): number {
+  try {
+    return new ByteReader(f.payload, 'the fuzzer').varint('file index');
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Pushes one client stream into `parent/d` through a served session. Frames are sent as a
+ * client sends them: a DELTA waits until the server has asked for its file (a SIG), the
+ * session ended, or the server has said nothing for `idleMs`; what does not parse as frames
+ * goes at once. Then the stream stays open until the server's FINISH, or until it has said
+ * nothing for `idleMs`. The destination is removed afterwards.
+ */
+export async function receiveOnce(parent: string, frames: Uint8Array, idleMs = 50): Promise<void> {
+  await mkdir(parent, { recursive: true });
+  const [server, client] = memoryPipe();
+  const ac = new AbortController();
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    ac.abort();
+  }, HANG_MS);
+  const asked = new Set<number>();
+  let finished = false;
+  let lastAnswer = performance.now();
+  let wake: (() => void) | undefined;
+  let settled = false;
+  const answers = client.input as Readable;
+  const parser = new FrameParser('the server', 16 * 1024 * 1024);
+  let skip = GREETING_SIZE;
+  answers.on('data', (chunk: Uint8Array) => {
+    const rest = chunk.subarray(Math.min(skip, chunk.length));
+    skip -= chunk.length - rest.length;
+    try {
+      for (const f of parser.push(rest)) {
+        if (f.type === FrameType.SIG) asked.add(leadingIndex(f));
+        if (f.type === FrameType.FINISH) finished = true;
+      }
+    } catch {}
+    lastAnswer = performance.now();
+    wake?.();
+  });
+  answers.on('error', () => {});
+  const out = client.output as Writable;
+  out.on('error', () => {});
+  out.write(concat(GREETING, HELLO_PUSH));
+  const z = createZstdCompress();
+  z.on('error', () => {});
+  z.pipe(out);
+  const session = serveSession(server, { root: parent, readOnly: false, umask: 0o022, signal: ac.signal }).finally(() => {
+    settled = true;
+    wake?.();
+  });
+  session.catch(() => {});
+  const until = (ready: () => boolean, ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        wake = undefined;
+        resolve();
+      }
+      wake = () => {
+        if (ready()) done();
+      };
+      wake();
+    });
+  const feed = async (): Promise<void> => {
+    // Whole frames one by one; from the first byte that does not parse as one, the rest at once.
+    const p = new FrameParser('the fuzzer', 16 * 1024 * 1024);
+    let parsed: Frame[] = [];
+    try {
+      parsed = p.push(frames);
+    } catch {}
+    let used = 0;
+    for (const f of parsed) used += encodeFrame(f.type as never, f.payload).length;
+    const raw = used < frames.length ? frames.subarray(used) : undefined;
+    for (const f of parsed) {
+      if (settled) return;
+      if (f.type === FrameType.DELTA) {
+        const k = leadingIndex(f);
+        for (;;) {
+          await until(() => settled || asked.has(k), idleMs);
+          if (settled || asked.has(k) || performance.now() - lastAnswer >= idleMs) break;
+        }
+      }
+      z.write(encodeFrame(f.type as never, f.payload));
+      z.flush();
+    }
+    if (raw) z.write(raw);
+  };
+  try {
+    await feed();
+    // A client keeps its end open until the server's FINISH; one that stops early is closed
+    // once the server has said nothing for `idleMs`.
+    for (;;) {
+      await until(() => settled || finished, idleMs);
+      if (settled || finished || performance.now() - lastAnswer >= idleMs) break;
+    }
+    z.end();
+    await session;
+  } catch (err) {
+    if (hung) throw new Error(`the session did not end within ${HANG_MS} ms`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    await client.close();
+    await server.close();
+    await rm(join(parent, 'd'), { recursive: true, force: true });
+  }
+  if (hung) throw new Error(`the session did not end within ${HANG_MS} ms`);
 }
