@@ -155,6 +155,13 @@ test('build <file>: the documented fields, with frames, the whole stream and a d
     dryRun: false,
   });
   assert.ok(r.frames && r.whole && Array.isArray(r.bases), 'frames, whole and bases printed');
+  // --dry-run: the same report, the paths a build would write, nothing written.
+  const dry = join(dir, 'dry.gosync');
+  const d = checkReport('build-file', await ok(['build', '--json', '--dry-run', '-o', dry, file]), { command: 'build', dryRun: true });
+  assert.equal(d.index, dry);
+  assert.equal((d.frames as { path: string }).path, `${dry}z`);
+  await assert.rejects(readFile(dry), { code: 'ENOENT' });
+  await assert.rejects(readFile(`${dry}z`), { code: 'ENOENT' });
   // An alias reports the command's full name; the zsync format too.
   checkReport('build-file', await ok(['b', '--json', '--format', 'zsync', '-o', join(dir, 'doc.zsync'), file]), { command: 'build' });
 });

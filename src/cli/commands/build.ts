@@ -1,4 +1,7 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../file/build-file.js';
 import { buildZsyncFile } from '../../file/build-zsync.js';
@@ -37,6 +40,8 @@ Options:
                           last 57 bytes and that delta
       --history <n>       keep the last <n> published versions in <index>-versions/ and
                           publish a delta from each, as --base does (default 0)
+      --dry-run           write nothing: the index and its forms are made in a temporary
+                          folder under $TMPDIR (for their sizes), then removed
       --json              print a JSON report on stdout (docs/json.md)
   -t, --threads <n>       worker threads for hashing (default: every core)
   -q, --quiet             print nothing but errors
@@ -60,6 +65,7 @@ export const BUILD_FILE_OPTIONS = {
   'no-whole': { type: 'boolean' },
   base: { type: 'string', multiple: true },
   history: { type: 'string' },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 const BUILD_OPTIONS = mergeForms(BUILD_FILE_OPTIONS, BUILD_TREE_OPTIONS);
@@ -84,32 +90,45 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     const bases = await historyBases(input, indexPath, history, inputSha256);
     settings.compress = { ...settings.compress, bases: [...(settings.compress.bases ?? []), ...bases] };
   }
-  const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
-  const common = {
-    ...(settings.blockSize ? { blockSize: settings.blockSize } : {}),
-    signal: ctx.signal,
-    onProgress: (done: number, total: number) => progress.update('index', done, total),
-  };
-  // The .zsync writer hashes on the main thread (MD4 at about 600 MB/s); --threads applies to the gosync format.
-  const report =
-    format === 'zsync'
-      ? await buildZsyncFile(input, indexPath, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch((err: unknown) => {
-          // A header value zsync clients could not read (a control character, a line over 1023 bytes).
-          throw err instanceof RangeError ? new UsageError(err.message) : err;
-        })
-      : await buildArchiveFile(input, indexPath, {
-          ...common,
-          ...(values.url ? { url: values.url } : {}),
-          ...(threads ? { threads } : {}),
-          ...(settings.compress ? { compress: settings.compress } : {}),
-        });
-  if (history > 0) {
-    const { recordVersion } = await import('../../file/history.js');
-    await recordVersion(input, indexPath, history, inputSha256);
+  const dryRun = values['dry-run'] === true;
+  // A dry run builds into a temporary folder; the report then names the paths a real run writes.
+  const scratch = dryRun ? await mkdtemp(join(tmpdir(), 'gosync-build-')) : undefined;
+  try {
+    const report = await buildInto(scratch !== undefined ? join(scratch, basename(indexPath)) : indexPath);
+    if (scratch !== undefined) relocate(report, scratch, dirname(indexPath));
+    if (values.json) ctx.stdout.write(jsonLine('build', buildFileJson(report, format, dryRun)));
+    else if (!values.quiet) ctx.stdout.write(`${dryRun ? 'dry run (nothing written): ' : ''}${summary(report)}`);
+  } finally {
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   }
-  progress.done();
-  if (values.json) ctx.stdout.write(jsonLine('build', buildFileJson(report, format)));
-  else if (!values.quiet) ctx.stdout.write(summary(report));
+
+  async function buildInto(indexPath: string): Promise<BuildReport & ArchiveBuildReport> {
+    const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
+    const common = {
+      ...(settings.blockSize ? { blockSize: settings.blockSize } : {}),
+      signal: ctx.signal,
+      onProgress: (done: number, total: number) => progress.update('index', done, total),
+    };
+    // The .zsync writer hashes on the main thread (MD4 at about 600 MB/s); --threads applies to the gosync format.
+    const report =
+      format === 'zsync'
+        ? await buildZsyncFile(input, indexPath, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch((err: unknown) => {
+            // A header value zsync clients could not read (a control character, a line over 1023 bytes).
+            throw err instanceof RangeError ? new UsageError(err.message) : err;
+          })
+        : await buildArchiveFile(input, indexPath, {
+            ...common,
+            ...(values.url ? { url: values.url } : {}),
+            ...(threads ? { threads } : {}),
+            ...(settings.compress ? { compress: settings.compress } : {}),
+          });
+    if (history > 0 && !dryRun) {
+      const { recordVersion } = await import('../../file/history.js');
+      await recordVersion(input, indexPath, history, inputSha256);
+    }
+    progress.done();
+    return report;
+  }
 }
 
 interface FileSettings {
@@ -154,11 +173,11 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
 }
 
 /** The `--json` fields of `build <file>` (docs/json.md). */
-function buildFileJson(report: BuildReport & ArchiveBuildReport, format: 'gosync' | 'zsync'): Record<string, unknown> {
+function buildFileJson(report: BuildReport & ArchiveBuildReport, format: 'gosync' | 'zsync', dryRun: boolean): Record<string, unknown> {
   return {
     form: 'file',
     format,
-    dryRun: false,
+    dryRun,
     index: report.index,
     fileSize: report.fileSize,
     blockSize: report.blockSize,
@@ -173,6 +192,16 @@ function buildFileJson(report: BuildReport & ArchiveBuildReport, format: 'gosync
       : {}),
     seconds: report.seconds,
   };
+}
+
+/** Names in `report` the paths a build into `to` would write, for one made in `from`. */
+function relocate(report: BuildReport & ArchiveBuildReport, from: string, to: string): void {
+  const moved = (path: string) => join(to, relative(from, path));
+  report.index = moved(report.index);
+  if (report.frames) report.frames.path = moved(report.frames.path);
+  if (report.whole) report.whole.path = moved(report.whole.path);
+  for (const b of report.bases ?? []) b.path = moved(b.path);
+  if (report.archive?.reproduced) report.archive.payload = moved(report.archive.payload);
 }
 
 /** The line printed for a built index. */
