@@ -147,3 +147,25 @@ test('a location that is neither an http(s) URL nor a path is a usage error, wit
   // A Windows drive path is a path, not a URL with scheme "c".
   assert.doesNotMatch((await runCli(['patch', local, 'C:\\x\\a.gosync'])).stderr, /URL/);
 });
+
+test('push -v and pull -v print a line per entry sent or deleted: new, changed, deleted', async () => {
+  const src = join(dir, 'v-src');
+  const dst = join(dir, 'v-dst');
+  await mkdir(join(src, 'sub'), { recursive: true });
+  await writeFile(join(src, 'a.txt'), 'a');
+  await writeFile(join(src, 'sub', 'b.txt'), 'b');
+  const first = await runCli(['push', '-v', src, dst]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /^new\s+a\.txt$/m);
+  assert.match(first.stdout, /^new\s+sub\/b\.txt$/m);
+  await writeFile(join(src, 'a.txt'), 'a, changed');
+  await writeFile(join(dst, 'extra.txt'), 'extra');
+  const second = await runCli(['push', '-v', '--delete', src, dst]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /^changed\s+a\.txt$/m);
+  assert.match(second.stdout, /^deleted\s+extra\.txt$/m);
+  assert.doesNotMatch(second.stdout, /b\.txt/, 'an unchanged file is not listed');
+  assert.match(second.stdout, /1 of 2 files changed/);
+  const quiet = await runCli(['pull', '-v', '-q', dst, join(dir, 'v-back')]);
+  assert.equal(quiet.stdout, '', '-q wins over -v');
+});
