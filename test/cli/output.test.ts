@@ -136,6 +136,7 @@ test('a location that is neither an http(s) URL nor a path is a usage error, wit
     [['patch', dir, join(dir, 'x.tree.json'), '--content-base', 'htp://example.com/'], /--content-base "htp:/],
     [['push', dir, 'ftp://example.com/x'], /not a URL/],
     [['pull', 'sftp://example.com/x', join(dir, 'p')], /not a URL/],
+    [['build', '--url', 'ftp://example.com/ref.bin', join(dir, 'ref.bin')], /--url "ftp:/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);

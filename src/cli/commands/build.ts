@@ -9,7 +9,18 @@ import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-arch
 import type { CommandContext } from '../context.js';
 import { jsonLine, roundSeconds } from '../json.js';
 import { ProgressLine } from '../progress.js';
-import { UsageError, type Values, formValues, formatBytes, intOption, levelOption, mergeForms, parse, sizeOption } from '../usage.js';
+import {
+  UsageError,
+  type Values,
+  formValues,
+  formatBytes,
+  intOption,
+  levelOption,
+  locationArgument,
+  mergeForms,
+  parse,
+  sizeOption,
+} from '../usage.js';
 import { BUILD_TREE_OPTIONS, buildTreeCommand, buildTreeHelp, isFolder } from './tree.js';
 
 export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
@@ -145,6 +156,8 @@ function fileSettings(values: Values<typeof BUILD_FILE_OPTIONS>, positionals: re
   const threads = intOption(values.threads, 'threads');
   if (positionals.length !== 1) throw new UsageError(`build takes one file, got ${positionals.length} arguments`);
   const input = positionals[0]!;
+  // Recorded for clients, which fetch http(s) only: an ftp:// or a mistyped scheme is refused now.
+  if (values.url !== undefined) locationArgument(values.url, '--url');
   const blockSize = sizeOption(values['block-size'], 'block-size');
   if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0)) {
     throw new UsageError(`--block-size must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}, not ${blockSize}`);
