@@ -83,17 +83,26 @@ export class FileVerifier {
 
   /** Throws FILE_MISMATCH unless everything passed to `update` is exactly the reference. */
   finish(): void {
-    const { fileSize, fileDigest } = this.#index;
     const got = new Uint8Array(this.#hash.digest());
-    if (this.#length !== fileSize) {
-      throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept the result: it is ${this.#length} bytes, the index says ${fileSize}`);
-    }
-    if (this.#none) return;
-    if (got.length !== fileDigest.digest.length || !bytesEqual(got, 0, fileDigest.digest, 0, got.length)) {
-      throw new SyncError(
-        ErrorCodes.FILE_MISMATCH,
-        `Cannot accept the result: its ${fileDigest.algorithm} is ${toHex(got)}, the index says ${toHex(fileDigest.digest)}`,
-      );
-    }
+    checkResult(this.#index, this.#length, this.#none ? undefined : got);
+  }
+}
+
+/**
+ * Throws FILE_MISMATCH unless a result of `length` bytes whose digest (by the index's
+ * whole-file algorithm) is `digest` is exactly the reference; `digest` undefined checks the
+ * length alone. For results hashed elsewhere (another thread) than by a {@link FileVerifier}.
+ */
+export function checkResult(index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>, length: number, digest: Uint8Array | undefined): void {
+  const { fileSize, fileDigest } = index;
+  if (length !== fileSize) {
+    throw new SyncError(ErrorCodes.FILE_MISMATCH, `Cannot accept the result: it is ${length} bytes, the index says ${fileSize}`);
+  }
+  if (digest === undefined) return;
+  if (digest.length !== fileDigest.digest.length || !bytesEqual(digest, 0, fileDigest.digest, 0, digest.length)) {
+    throw new SyncError(
+      ErrorCodes.FILE_MISMATCH,
+      `Cannot accept the result: its ${fileDigest.algorithm} is ${toHex(digest)}, the index says ${toHex(fileDigest.digest)}`,
+    );
   }
 }

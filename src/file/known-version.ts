@@ -14,15 +14,13 @@
 import { stat, unlink } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { BASE_PREFIX_BYTES, SUMMARY_FIXED_SIZE, baseDeltaName, readIndexSummary, type IndexSummary } from '../core/index/format.js';
-import { FileVerifier } from '../core/verify.js';
+import { checkResult } from '../core/verify.js';
 import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
-import { fileSha256 } from '../localfs/file-chunks.js';
-import { isArchiveTail, patchKnownArchive } from './known-archive.js';
 import { publicUrl } from './load-index.js';
 import type { Dispatcher } from 'undici';
-import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
-import { httpGetStream } from '../sources/http/http-stream.js';
+import type { HttpGetOptions } from '../sources/http/http-get.js';
+import { Sha256Thread } from '../workers/sha256-thread.js';
 
 /** Options of {@link patchKnownVersion}. */
 export interface KnownVersionOptions {
@@ -85,12 +83,19 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
     ...(signal ? { signal } : {}),
   };
-  // The local digest is computed while the summary is on its way.
-  const digest = fileSha256(options.local, signal ? { signal } : {});
+  // The local digest is computed on a thread of its own while the HTTP client loads (undici:
+  // about 0.1 s of the main thread) and the summary is on its way; that thread later hashes
+  // the result as it is written.
+  const hasher = new Sha256Thread();
+  const digest = hasher.hashFile(options.local, signal ? { signal } : {});
   digest.catch(() => {});
   let indexBytes = 0;
   let requests = 0;
   try {
+    const [{ httpGet }, { httpGetStream }] = await Promise.all([
+      import('../sources/http/http-get.js'),
+      import('../sources/http/http-stream.js'),
+    ]);
     let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
     requests++;
     indexBytes += got.body.length;
@@ -126,10 +131,12 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       return { applied: false, reason, indexBytes, ...(index ? { index: { body: index.body, url: tail.url } } : {}) };
     };
     // An archive published by its payload (version 4) has its own summary: file/known-archive.ts.
-    if (summary === undefined && isArchiveTail(tail.bytes))
-      return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
+    if (summary === undefined) {
+      const { isArchiveTail, patchKnownArchive } = await import('./known-archive.js');
+      if (isArchiveTail(tail.bytes)) return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
+    }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
-    const local = await digest;
+    const local = Buffer.from(await digest);
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
     const indexName = decodeURIComponent(new URL(tail.url).pathname.split('/').pop() ?? '');
@@ -147,7 +154,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       }
     })();
     const output = options.output ?? options.local;
-    const kind = await applyInto(counted, maxDeltaBytes, options.local, output, summary, options);
+    const kind = await applyInto(counted, maxDeltaBytes, options.local, output, summary, hasher, options);
     return {
       applied: true,
       output,
@@ -162,6 +169,8 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   } catch (err) {
     if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
     return { applied: false, reason: `the delta did not apply (${(err as Error).message})`, indexBytes };
+  } finally {
+    await hasher.close();
   }
 }
 
@@ -195,6 +204,7 @@ async function wholeIndex(tail: Tail, get: HttpGetOptions): Promise<{ body: Uint
   if (tail.total === undefined || tail.total < tail.bytes.length) return undefined;
   if (tail.total === tail.bytes.length) return { body: tail.bytes, fetched: 0 };
   const opts = before(tail, tail.total);
+  const { httpGet } = await import('../sources/http/http-get.js');
   const got = await httpGet(tail.url, { ...get, ...opts, headers: { ...get.headers, ...opts.headers }, maxBytes: tail.total });
   return { body: got.partial ? Buffer.concat([got.body, tail.bytes]) : got.body, fetched: got.body.length };
 }
@@ -206,26 +216,30 @@ async function applyInto(
   local: string,
   output: string,
   summary: IndexSummary,
+  hasher: Sha256Thread,
   options: KnownVersionOptions,
 ): Promise<DeltaKind> {
   // Temporary files stopped runs left beside the output: not needed here (the delta's base
   // is the local file), removed once the result is in place, as a block patch would.
   const stale = await staleTempFiles(output, { maxSize: Math.max(4 * summary.fileSize, 64 << 20) });
   const file = await AtomicFile.create(output);
-  const verifier = new FileVerifier({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } });
+  // The hashing thread reads the result back as it is written (sha256-thread.ts).
+  hasher.follow(file.tempPath);
+  let length = 0;
   try {
     const { kind } = await applyDeltaChunks(
       delta,
       local,
       {
         async write(chunk) {
-          verifier.update(chunk);
           await file.write(chunk);
+          length += chunk.length;
+          hasher.advance(length);
         },
       },
       { newSize: summary.fileSize, maxDeltaBytes, ...(options.signal ? { signal: options.signal } : {}) },
     );
-    verifier.finish();
+    checkResult({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } }, length, await hasher.digest());
     await file.commit({ fsync: options.fsync ?? false });
     await Promise.all(stale.map((path) => unlink(path).catch(() => {})));
     return kind;
