@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -162,6 +163,67 @@ describe('nginx over TLS with HTTP/2 on', () => {
       assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+/** A TCP relay to `port` that counts the connections made through it (TLS passes as bytes). */
+async function countingRelay(port: number): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    connections++;
+    const upstream = connect({ host: '127.0.0.1', port });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('HTTP/2 multiplexing', () => {
+  let nginx: TlsNginx | undefined;
+  before(async () => {
+    nginx = await startTlsNginx(root, { http2: true });
+  });
+  after(async () => nginx?.close());
+
+  test('64 single-range requests in flight share one HTTP/2 connection', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const relay = await countingRelay(nginx.port);
+    const dispatcher = createHttpDispatcher({ ca: nginx.cert, http2: true, connections: 64 });
+    const source = new HttpSource(`https://127.0.0.1:${relay.port}/app.bin`, { dispatcher, maxRangesPerRequest: 1, connections: 64 });
+    try {
+      const collect = async (ranges: { start: number; end: number }[]): Promise<Buffer> => {
+        const parts: Uint8Array[] = [];
+        for await (const chunk of source.read(ranges)) parts.push(chunk);
+        return Buffer.concat(parts);
+      };
+      // One request first: the connection and its protocol are known before the burst.
+      assert.deepEqual(await collect([{ start: 0, end: 1000 }]), Buffer.from(newData.subarray(0, 1000)));
+      const ranges = Array.from({ length: 64 }, (_, i) => ({ start: i * 40_000, end: i * 40_000 + 5000 }));
+      const expected = Buffer.concat(ranges.map((r) => newData.subarray(r.start, r.end)));
+      assert.deepEqual(await collect(ranges), expected);
+      assert.equal(relay.connections(), 1);
+    } finally {
+      await source.close();
+      await dispatcher.close();
+      await relay.close();
     }
   });
 });

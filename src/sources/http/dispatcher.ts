@@ -6,9 +6,8 @@
  * @module
  */
 
-import type { EventEmitter } from 'node:events';
-import { getCACertificates } from 'node:tls';
-import { EnvHttpProxyAgent, Pool, getGlobalDispatcher, type Dispatcher } from 'undici';
+import { type TLSSocket, getCACertificates } from 'node:tls';
+import { Client, EnvHttpProxyAgent, Pool, getGlobalDispatcher, type Dispatcher, type buildConnector } from 'undici';
 import { DEFAULT_TIMEOUT_MS } from './http-request.js';
 
 /** The proxies of {@link HttpDispatcherOptions.proxy}, in the form of the environment variables. */
@@ -54,6 +53,8 @@ export const HTTP2_DEFAULT = false;
  */
 const HTTP2_CONNECTION_WINDOW = 16 * 1024 * 1024;
 const HTTP2_STREAM_WINDOW = 4 * 1024 * 1024;
+/** Requests in flight on one HTTP/2 connection at most (nginx allows 128 by default; undici follows a lower limit the server announces). */
+const HTTP2_STREAMS = 100;
 
 /**
  * A dispatcher of keep-alive connections (one pool of up to `connections` per origin) to
@@ -122,14 +123,34 @@ function environmentNamesProxy(): boolean {
  * the closing pool then closes whatever pool serves the origin by then, so each new pool is
  * closed after its first request and every later request opens a new connection
  * (nodejs/undici#5022; still so in 7.30.2, the last undici 7). The Agent decides on the
- * pool's `disconnect` and `connectionError` events, so this pool does not emit them; the
- * pools live until the dispatcher is closed.
+ * pool's `disconnect` and `connectionError` events, so this pool takes no new listeners for
+ * them (the pool's own, added when it is made, still drop clients that failed to connect);
+ * the pools live until the dispatcher is closed.
+ *
+ * Its connections carry one request at a time over HTTP/1.1 and up to
+ * {@link HTTP2_STREAMS} over HTTP/2: undici 7 caps the streams of an HTTP/2 connection at
+ * the `pipelining` option (default 1), which would also pipeline HTTP/1.1, so each
+ * connection sets it once the server's choice of protocol (ALPN) is known.
  */
 function keptPool(origin: string | URL, options: Pool.Options): Pool {
-  const pool = new Pool(origin, options);
-  const emit = pool.emit.bind(pool) as unknown as EventEmitter['emit'];
+  const pool = new Pool(origin, {
+    ...options,
+    factory: (url: URL, clientOptions: object) => {
+      const connector = (clientOptions as { connect: buildConnector.connector }).connect;
+      const client: Client = new Client(url, {
+        ...clientOptions,
+        connect: (connectOptions, callback) =>
+          connector(connectOptions, (...args) => {
+            if (args[1] != null) client.pipelining = (args[1] as TLSSocket).alpnProtocol === 'h2' ? HTTP2_STREAMS : 1;
+            callback(...args);
+          }),
+      });
+      return client;
+    },
+  });
+  const on = pool.on.bind(pool) as unknown as (event: string | symbol, listener: (...args: unknown[]) => void) => Pool;
   return Object.assign(pool, {
-    emit: (event: string | symbol, ...args: unknown[]): boolean =>
-      event === 'disconnect' || event === 'connectionError' ? false : emit(event, ...args),
+    on: (event: string | symbol, listener: (...args: unknown[]) => void): Pool =>
+      event === 'disconnect' || event === 'connectionError' ? pool : on(event, listener),
   });
 }
