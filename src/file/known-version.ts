@@ -3,8 +3,10 @@
  * whose local file is exactly an earlier version the publisher named (`build --base`)
  * needs neither the block records nor a scan. It fetches the last bytes of the index
  * (version 3's summary: the new size and SHA-256, and the first bytes of each base's
- * SHA-256), hashes its local file meanwhile, and when it finds its version there fetches
- * that base's delta file and applies it; the result is checked against the summary's
+ * SHA-256), hashes its local file meanwhile (on a thread of its own) and asks for the delta
+ * its version would have as soon as the digest names it, beside the summary; when the
+ * summary lists its version it applies that delta as it arrives (else the request is
+ * dropped); the result is checked against the summary's
  * SHA-256 before it replaces anything. In every other case (an older index, another local
  * version, a failed or damaged delta) it reports why not, and the caller patches from the
  * whole index as usual; a whole index a server sent in place of the summary is handed over.
@@ -91,11 +93,31 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   digest.catch(() => {});
   let indexBytes = 0;
   let requests = 0;
+  let stopSpeculation = () => {};
   try {
     const [{ httpGet }, { httpGetStream }] = await Promise.all([
       import('../sources/http/http-get.js'),
       import('../sources/http/http-stream.js'),
     ]);
+    // The delta from this exact local version is asked for as soon as the digest names it,
+    // beside the summary: a round trip less over a long link. It is read only once the
+    // summary lists this version; otherwise it is dropped (a 404 costs a few bytes).
+    const speculation = new AbortController();
+    stopSpeculation = () => speculation.abort();
+    const early = digest.then((local) => {
+      requests++;
+      const url = deltaUrlOf(options.indexUrl, local.subarray(0, BASE_PREFIX_BYTES));
+      const specSignal = signal ? AbortSignal.any([signal, speculation.signal]) : speculation.signal;
+      const response = httpGetStream(url, { ...get, signal: specSignal, maxBytes: Number.MAX_SAFE_INTEGER });
+      response.catch(() => {});
+      return { url, response };
+    });
+    early.catch(() => {});
+    /** The early answer, when it is for `url` and came. */
+    const earlyDelta = async (url: string) => {
+      const spec = await early;
+      return spec.url === url ? await spec.response.catch(() => undefined) : undefined;
+    };
     let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
     requests++;
     indexBytes += got.body.length;
@@ -123,6 +145,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       summary = readIndexSummary(tail.bytes);
     }
     const miss = async (reason: string): Promise<KnownVersionMiss> => {
+      stopSpeculation();
       const index = await wholeIndex(tail, get).catch((err: unknown) => {
         if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
         return undefined;
@@ -133,22 +156,30 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     // An archive published by its payload (version 4) has its own summary: file/known-archive.ts.
     if (summary === undefined) {
       const { isArchiveTail, patchKnownArchive } = await import('./known-archive.js');
+      // Archive deltas are named by the base's payload, not its file: the early request was no use.
+      stopSpeculation();
       if (isArchiveTail(tail.bytes)) return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
     }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
     const local = Buffer.from(await digest);
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
-    const indexName = decodeURIComponent(new URL(tail.url).pathname.split('/').pop() ?? '');
-    const deltaUrl = new URL(encodeURIComponent(baseDeltaName(indexName, base)), tail.url).href;
-    // A delta larger than its result would never be published: that bounds the download.
+    const deltaUrl = deltaUrlOf(tail.url, base);
+    // A delta larger than its result would never be published: that bounds the download
+    // (applyDeltaChunks counts the bytes of the early request against it).
     const maxDeltaBytes = summary.fileSize + 4096;
     // Applied as it arrives: over a slow link the apply is done about when the download is.
-    const delta = await httpGetStream(deltaUrl, { ...get, maxBytes: maxDeltaBytes });
-    requests++;
+    // The early request serves when it asked for this URL and got an answer; else (a redirect
+    // to another index URL, a failure) the delta is asked for again.
+    let delta = await earlyDelta(deltaUrl);
+    if (delta === undefined) {
+      delta = await httpGetStream(deltaUrl, { ...get, maxBytes: maxDeltaBytes });
+      requests++;
+    }
+    const body = delta.body;
     let deltaBytes = 0;
     const counted = (async function* () {
-      for await (const chunk of delta.body) {
+      for await (const chunk of body) {
         deltaBytes += chunk.length;
         yield chunk;
       }
@@ -170,8 +201,15 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
     return { applied: false, reason: `the delta did not apply (${(err as Error).message})`, indexBytes };
   } finally {
+    stopSpeculation();
     await hasher.close();
   }
+}
+
+/** The URL of the delta from the base whose SHA-256 starts with `prefix`, next to the index at `indexUrl`. */
+function deltaUrlOf(indexUrl: string, prefix: Uint8Array): string {
+  const indexName = decodeURIComponent(new URL(indexUrl).pathname.split('/').pop() ?? '');
+  return new URL(encodeURIComponent(baseDeltaName(indexName, prefix)), indexUrl).href;
 }
 
 /** The last bytes of the index read so far, and what the server said of the whole. */

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
@@ -165,4 +167,46 @@ test('the command line patches a known version with the summary and the delta', 
   assert.deepEqual(await readFile(out), Buffer.from(v3));
   assert.deepEqual(await readFile(path), await readFile(`${path}.copy`), 'the local file is left as it was with -o');
   assert.equal((await server.bytesSent({ requests: 0 })) - before, report.receivedBytes);
+});
+
+test('the delta is asked for beside the summary, not after it; an unlisted version costs one 404', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  // A proxy that holds every answer for an index 300 ms and logs when each request arrives
+  // and when each answer is let through.
+  const events: string[] = [];
+  const proxy = createServer((req, res) => {
+    const isIndex = req.url!.endsWith('.gosync');
+    events.push(`${isIndex ? 'index' : 'delta'} asked`);
+    const upstream = httpRequest(`${server.url}${req.url!.slice(1)}`, { headers: req.headers }, (answer) => {
+      const release = () => {
+        events.push(`${isIndex ? 'index' : 'delta'} answered ${answer.statusCode}`);
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      };
+      if (isIndex) setTimeout(release, 300);
+      else release();
+    });
+    upstream.end();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  const path = await local('early-local.bin', v2);
+  const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync` });
+  assert.equal(r.applied, true, JSON.stringify(r));
+  assert.deepEqual(await readFile(path), Buffer.from(v3));
+  assert.equal(r.requests, 2);
+  assert.ok(
+    events.indexOf('delta asked') >= 0 && events.indexOf('delta asked') < events.indexOf('index answered 206'),
+    `the delta was asked for before the summary came back: ${events.join(', ')}`,
+  );
+  // A version the index does not list: its early request finds nothing (404), and the
+  // client goes on with the whole index.
+  events.length = 0;
+  const other = await local('early-other.bin', randomBytes(400_000, 505));
+  const miss = await patchKnownVersion({ local: other, indexUrl: `${url}one.bin.gosync` });
+  assert.equal(miss.applied, false);
+  assert.ok(events.includes('delta answered 404'), events.join(', '));
+  assert.equal((miss as { index?: { body: Uint8Array } }).index?.body.length, (await readFile(join(root, 'one.bin.gosync'))).length);
 });
