@@ -2,28 +2,32 @@
  * Case 12: HTTP/2 against HTTP/1.1 over HTTPS through the emulated WAN link (bench/wan-proxy.ts,
  * a TCP proxy, so TLS crosses it as bytes: 25 ms each way, 100 Mbit/s shared), nginx with a
  * self-signed certificate (`listen … ssl http2`) trusted through createHttpDispatcher's `ca`.
- * The large binary update of case 6 (the raw plan and the plan the index's forms allow),
- * patched by a small client process (this file run as a script) that differs only in the
- * dispatcher: HTTP/1.1 over the default 4 requests in flight (4 connections), HTTP/2 with the
- * same 4 requests as streams of one connection, with gosync's flow-control windows and with
+ * Two updates: the large binary of case 6 (raw ranges, and the plan the index's forms allow),
+ * and a 32 MiB binary-like file with 400 scattered edits (many small ranges: round trips
+ * dominate), also with one range per request and 64 requests in flight, as on hosts without
+ * multi-range. Each client is a small process (this file run as a script) that differs only
+ * in the dispatcher: HTTP/1.1 over as many connections as requests in flight, HTTP/2 with the
+ * same requests as streams of one connection, with gosync's flow-control windows and with
  * undici's default ones.
  *
  * As a script: `node dist/bench/cases-http2.js --local <old> --index <url> --out <path>
- * --ca <pem> --protocol h1|h2|h2-undici-windows [--raw]` prints the patch report as JSON.
+ * --ca <pem> --protocol h1|h2|h2-undici-windows [--raw] [--single]` prints the patch report
+ * as JSON.
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { loadIndex, resolveReference } from '../src/file/load-index.js';
 import { patchArchive } from '../src/file/patch-archive.js';
 import { createHttpDispatcher } from '../src/sources/http/dispatcher.js';
 import { HttpSource } from '../src/sources/http/http-source.js';
+import { scatteredEdits } from '../test/helpers/host-data.js';
 import { startTlsNginx } from '../test/integration/http2-nginx.js';
-import { checkOutput, hasPeer, removeQuietly, type Ctx } from './context.js';
+import { checkOutput, gosyncOnce, hasPeer, removeQuietly, type Ctx } from './context.js';
 import { LARGE_PAIR, pairLabel, preparePair } from './npm-pairs.js';
 import { loadNote, newSection, type Section } from './report.js';
 import { fmtInt, fmtRatio, fmtSec, measure, warmCache, type Spec } from './util.js';
@@ -33,19 +37,64 @@ const DELAY_MS = 25;
 const RATE = 100e6;
 const SELF = new URL(import.meta.url).pathname;
 
-const CLIENTS = [
+interface Client {
+  readonly protocol: 'h1' | 'h2' | 'h2-undici-windows';
+  readonly name: string;
+  /** One range per request, 64 requests in flight (as on hosts without multi-range). */
+  readonly single?: boolean;
+}
+
+const CLIENTS: readonly Client[] = [
   { protocol: 'h1', name: 'HTTP/1.1, 4 connections (4 requests in flight)' },
   { protocol: 'h2', name: "HTTP/2, 1 connection (4 streams), gosync's windows (16 MiB / 4 MiB)" },
   { protocol: 'h2-undici-windows', name: "HTTP/2, 1 connection (4 streams), undici's default windows (512 KiB / 256 KiB)" },
-] as const;
+];
+const SINGLE_CLIENTS: readonly Client[] = [
+  { protocol: 'h1', name: 'HTTP/1.1, single ranges, 64 connections (64 requests in flight)', single: true },
+  { protocol: 'h2', name: 'HTTP/2, single ranges, 1 connection (64 streams)', single: true },
+];
 
-export async function caseHttp2(ctx: Ctx): Promise<Section> {
+/** One table: a pair patched by each client. */
+interface Group {
+  readonly title: string;
+  readonly old: string;
+  readonly next: string;
+  /** The index path under the served folder. */
+  readonly index: string;
+  readonly raw: boolean;
+  readonly clients: readonly Client[];
+}
+
+/** The parts of the case: the large binary (`bun`), and a file with scattered edits (`scattered`). */
+export async function caseHttp2(ctx: Ctx, parts: readonly string[] = ['bun', 'scattered']): Promise<Section> {
   const s = newSection('http2', '12. HTTP/2 against HTTP/1.1 over HTTPS through the emulated WAN link (50 ms RTT, 100 Mbit/s shared)');
   if (!ctx.server || !hasPeer(ctx, 'npm')) {
     s.notes.push('Skipped: needs nginx and npm.');
     return s;
   }
-  const p = await preparePair(ctx, LARGE_PAIR);
+  const groups: Group[] = [];
+  const intro: string[] = [];
+  if (parts.includes('bun')) {
+    const p = await preparePair(ctx, LARGE_PAIR);
+    intro.push(`${pairLabel(LARGE_PAIR)} (${fmtInt(p.nextSize)} B)`);
+    const index = `npm/${LARGE_PAIR.name}.gosync`;
+    groups.push({ title: `${LARGE_PAIR.name}, raw ranges`, old: p.old, next: p.next, index, raw: true, clients: CLIENTS });
+    groups.push({ title: `${LARGE_PAIR.name}, forms`, old: p.old, next: p.next, index, raw: false, clients: CLIENTS });
+  }
+  if (parts.includes('scattered')) {
+    const dir = join(ctx.www, 'http2');
+    await mkdir(dir, { recursive: true });
+    const pair = scatteredEdits(32 << 20, 400, 21);
+    const old = join(ctx.work, 'scattered.old');
+    const next = join(dir, 'scattered.bin');
+    await writeFile(old, pair.old);
+    await writeFile(next, pair.next);
+    await gosyncOnce(['build', '-q', '--no-compress', next]);
+    intro.push('a 32 MiB binary-like file with 400 scattered edits (test/helpers/host-data.ts, raw ranges)');
+    const index = 'http2/scattered.bin.gosync';
+    groups.push({ title: 'scattered edits', old, next, index, raw: true, clients: CLIENTS.slice(0, 2) });
+    groups.push({ title: 'scattered edits, single ranges', old, next, index, raw: true, clients: SINGLE_CLIENTS });
+  }
   const nginx = await startTlsNginx(ctx.www, { http2: true });
   if (!nginx) {
     s.notes.push('Skipped: needs openssl.');
@@ -53,14 +102,13 @@ export async function caseHttp2(ctx: Ctx): Promise<Section> {
   }
   const proxy = await startWanProxy({ target: { port: nginx.port }, delayMs: DELAY_MS, rateBitsPerSecond: RATE });
   s.intro.push(
-    `Pair: ${pairLabel(LARGE_PAIR)} (${fmtInt(p.nextSize)} B). nginx serves \`.bench/www\` over TLS (\`listen … ssl http2\`, a self-signed P-256 certificate made by openssl); ` +
+    `Pairs: ${intro.join('; ')}. nginx serves \`.bench/www\` over TLS (\`listen … ssl http2\`, a self-signed P-256 certificate made by openssl); ` +
       `\`bench/wan-proxy.ts\` relays the TLS bytes (${DELAY_MS} ms each way, 100 Mbit/s per direction for all connections together). ` +
-      'Each client is this file run as a script: loadIndex, HttpSource (4 requests in flight, the default) and patchArchive as `gosync patch` calls them, ' +
+      'Each client is this file run as a script: loadIndex, HttpSource and patchArchive as `gosync patch` calls them (4 requests in flight, the default, unless said), ' +
       "with `createHttpDispatcher({ ca, http2 })` (HTTP/2 offered by ALPN; nginx's log says which protocol each request used). " +
       `Median of ${ctx.opts.runs} timed runs per client after one warm-up run, interleaved. ${loadNote()}`,
   );
   const out = join(ctx.work, 'http2.out');
-  const index = `https://127.0.0.1:${proxy.port}/npm/${LARGE_PAIR.name}.gosync`;
   let mark = 0;
   const prep = async (): Promise<void> => {
     await removeQuietly(out);
@@ -68,35 +116,27 @@ export async function caseHttp2(ctx: Ctx): Promise<Section> {
     proxy.reset();
   };
   const specs: Spec[] = [];
-  for (const raw of [true, false]) {
-    for (const client of CLIENTS) {
+  for (const group of groups) {
+    for (const client of group.clients) {
       specs.push({
-        name: `${client.name}${raw ? ', raw ranges' : ', forms'}`,
+        name: `${group.title}: ${client.name}`,
         cmd: process.execPath,
         args: [
           SELF,
-          '--local',
-          p.old,
-          '--index',
-          index,
-          '--out',
-          out,
-          '--ca',
-          nginx.certPath,
-          '--protocol',
-          client.protocol,
-          ...(raw ? ['--raw'] : []),
+          ...['--local', group.old, '--index', `https://127.0.0.1:${proxy.port}/${group.index}`, '--out', out],
+          ...['--ca', nginx.certPath, '--protocol', client.protocol],
+          ...(group.raw ? ['--raw'] : []),
+          ...(client.single ? ['--single'] : []),
         ],
         prep,
         after: async (_r, i) => {
-          if (i <= 0) await checkOutput(client.name, out, p.next);
+          if (i <= 0) await checkOutput(client.name, out, group.next);
           const entries = (await nginx.entries()).slice(mark);
-          const h2 = entries.filter((e) => e.protocol === 'HTTP/2.0').length;
           const w = proxy.stats();
           return {
             wire: entries.reduce((sum, e) => sum + e.bodyBytesSent, 0),
             requests: entries.length,
-            h2,
+            h2: entries.filter((e) => e.protocol === 'HTTP/2.0').length,
             down: w.down,
             conns: w.connections,
           };
@@ -104,16 +144,16 @@ export async function caseHttp2(ctx: Ctx): Promise<Section> {
       });
     }
   }
-  await warmCache(p.old, p.next);
+  await warmCache(...new Set(groups.flatMap((g) => [g.old, g.next])));
   try {
     const res = await measure(specs, ctx.opts.runs, { label: 'http2', warmup: true });
     const lineRate = RATE / 8;
-    for (const raw of [true, false]) {
-      const rows = res.filter((r) => r.name.endsWith(raw ? ', raw ranges' : ', forms'));
+    for (const group of groups) {
+      const rows = res.filter((r) => r.name.startsWith(`${group.title}: `));
       const h1 = rows[0]!;
       s.tables.push({
         headers: [
-          'client',
+          `client (${group.title})`,
           'median s',
           'runs (s)',
           'nginx body bytes',
@@ -125,7 +165,7 @@ export async function caseHttp2(ctx: Ctx): Promise<Section> {
           '÷ HTTP/1.1',
         ],
         rows: rows.map((r) => [
-          r.name,
+          r.name.slice(group.title.length + 2),
           fmtSec(r.wall),
           r.walls.map((w) => w.toFixed(2)).join(', '),
           fmtInt(r.metrics.wire!),
@@ -160,16 +200,23 @@ async function client(argv: string[]): Promise<void> {
       ca: { type: 'string' },
       protocol: { type: 'string' },
       raw: { type: 'boolean' },
+      single: { type: 'boolean' },
     },
   });
   const ca = await readFile(values.ca!);
-  const dispatcher: Dispatcher =
-    values.protocol === 'h2-undici-windows'
-      ? new Agent({ connections: 8, pipelining: 1, allowH2: true, connect: { ca, allowH2: true } })
-      : createHttpDispatcher({ ca, http2: values.protocol === 'h2' });
+  const dispatcher: Dispatcher = createHttpDispatcher({
+    ca,
+    http2: values.protocol !== 'h1',
+    ...(values.protocol === 'h2-undici-windows' ? { http2Windows: { connection: 512 * 1024, stream: 256 * 1024 } } : {}),
+    ...(values.single ? { connections: 64 } : {}),
+  });
   const loaded = await loadIndex(values.index!, { dispatcher });
   const open = (url: string, expectedSize?: number): HttpSource =>
-    new HttpSource(url, { dispatcher, ...(expectedSize === undefined ? {} : { expectedSize }) });
+    new HttpSource(url, {
+      dispatcher,
+      ...(values.single ? { maxRangesPerRequest: 1, connections: 64 } : {}),
+      ...(expectedSize === undefined ? {} : { expectedSize }),
+    });
   const source = open(resolveReference(loaded), loaded.index.published?.archive?.size ?? loaded.index.fileSize);
   try {
     const report = await patchArchive({

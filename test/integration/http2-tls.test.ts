@@ -138,6 +138,20 @@ describe('nginx over TLS with HTTP/2 on', () => {
     assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
   });
 
+  test('gosync patch with the certificate in NODE_EXTRA_CA_CERTS: the ranges of the reference go over HTTP/2', async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    const from = (await nginx.entries()).length;
+    const local = await freshLocal('h2-extra-ca');
+    const r = await runWithEnv(['patch', '-q', local, `${nginx.url}app.bin.gosync`], { NODE_EXTRA_CA_CERTS: nginx.certPath });
+    assert.equal(r.code, 0, r.stderr);
+    await assertPatched(local);
+    await protocolsSince(nginx, from);
+    // The index (and its summary) come through undici's global dispatcher, HTTP/1.1.
+    const ranges = (await nginx.entries()).slice(from).filter((e) => e.path === '/app.bin' && e.status === 206);
+    assert.ok(ranges.length >= 1);
+    assert.deepEqual(new Set(ranges.map((e) => e.protocol)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
+  });
+
   test('without the certificate trusted, the patch fails cleanly and leaves the file as it was', async (t) => {
     if (!nginx) return t.skip('nginx or openssl not installed');
     const local = await freshLocal('untrusted');

@@ -34,6 +34,11 @@ export interface HttpDispatcherOptions {
    */
   http2?: boolean;
   /**
+   * HTTP/2 flow-control windows in bytes: per connection (default 16 MiB) and per stream
+   * (default 4 MiB). undici's own are 512 KiB and 256 KiB.
+   */
+  http2Windows?: { connection?: number; stream?: number };
+  /**
    * Proxies: default the environment's (`http_proxy`/`HTTP_PROXY`, `https_proxy`/`HTTPS_PROXY`,
    * `no_proxy`/`NO_PROXY`, read when the dispatcher is made; NO_PROXY also later); `false`
    * connects directly.
@@ -42,7 +47,7 @@ export interface HttpDispatcherOptions {
 }
 
 /** Whether https origins are offered HTTP/2 unless told otherwise. */
-export const HTTP2_DEFAULT = false;
+export const HTTP2_DEFAULT = true;
 
 /**
  * HTTP/2 flow-control windows. undici's defaults (256 KiB per stream, 512 KiB per connection)
@@ -76,7 +81,12 @@ export function createHttpDispatcher(options: HttpDispatcherOptions = {}): Dispa
     headersTimeout: timeout,
     bodyTimeout: timeout,
     allowH2: http2,
-    ...(http2 ? { initialWindowSize: HTTP2_STREAM_WINDOW, connectionWindowSize: HTTP2_CONNECTION_WINDOW } : {}),
+    ...(http2
+      ? {
+          initialWindowSize: options.http2Windows?.stream ?? HTTP2_STREAM_WINDOW,
+          connectionWindowSize: options.http2Windows?.connection ?? HTTP2_CONNECTION_WINDOW,
+        }
+      : {}),
   };
   const proxy = options.proxy === false ? { httpProxy: '', httpsProxy: '', noProxy: '' } : (options.proxy ?? {});
   return new EnvHttpProxyAgent({
