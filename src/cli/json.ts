@@ -31,6 +31,20 @@ export function jsonLine(command: string, fields: Record<string, unknown>): stri
   return `${JSON.stringify(out)}\n`;
 }
 
+/** `location` without the user name and password a URL may carry (they would leak into logs). */
+export function withoutCredentials(location: string): string {
+  if (!/^https?:\/\//i.test(location)) return location;
+  try {
+    const url = new URL(location);
+    if (url.username === '' && url.password === '') return location;
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return location;
+  }
+}
+
 /** The code of a usage error (exit code 2) in a `--json` error report. */
 export const USAGE_ERROR_CODE = 'GOSYNC_ERR_USAGE';
 /** The code of an unexpected failure (a bug) in a `--json` error report. */

@@ -29,7 +29,8 @@ Commands:
   completion  print a bash or zsh completion script
 
 Run "gosync <command> --help" for a command's options.
-Options: -h, --help; -v, --version
+Options: -h, --help; -v, --version (after a command, -v is --verbose, as in rsync)
+Output: -q prints nothing but errors; --json one JSON report (fields: docs/json.md)
 `;
 
 type Command = (args: string[], ctx: CommandContext) => Promise<void>;

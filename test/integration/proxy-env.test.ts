@@ -208,9 +208,7 @@ describe('credentials', () => {
     assert.deepEqual(await readFile(local), Buffer.from(oldData));
   });
 
-  test('user:password@ in the index URL is not in the --json report', {
-    todo: "the CLI's report prints the reference URL as given",
-  }, async (t) => {
+  test('user:password@ in the index URL is not in the --json report', async (t) => {
     if (!nginx) return t.skip('nginx not installed');
     const index = withCredentials(`${nginx.url}app.bin.gosync`, 'reader', PASSWORD);
     const r = await patchExactly(index, 'url-auth-json', {}, ['--json']);

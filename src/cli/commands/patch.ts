@@ -17,7 +17,7 @@ import { FileSource } from '../../sources/file-source.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { jsonLine } from '../json.js';
+import { jsonLine, withoutCredentials } from '../json.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
 import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, treeCommand } from './tree.js';
 
@@ -246,7 +246,8 @@ async function patchToFile(
           form: 'file',
           dryRun: false,
           output: shown,
-          reference,
+          // A user:password@ in the URL authenticates; it is not printed.
+          reference: withoutCredentials(reference),
           fileSize: report.fileSize,
           blockSize: report.blockSize,
           blockCount: report.blockCount,
