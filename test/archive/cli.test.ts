@@ -4,7 +4,7 @@
  * only the index's tail and the delta between payloads).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -61,4 +61,27 @@ test('build says why it did not look inside a gzip file it cannot reproduce', as
   const built = await runCli(['build', join(dir, 'odd.gz')]);
   assert.equal(built.code, 0, built.stderr);
   assert.match(built.stdout, /gzip not looked into: Node's zlib does not reproduce its deflate stream/);
+});
+
+test('build --history keeps the published archives: a client holding the previous .tgz reads the index tail and the payload delta', async () => {
+  const folder = join(dir, 'history');
+  await mkdir(folder, { recursive: true });
+  const input = join(folder, 'app.tgz');
+  const v1 = gzipOf(oldPayload);
+  const v2 = gzipOf(newPayload);
+  await writeFile(input, v1);
+  const first = await runCli(['build', '-q', '--history', '2', input]);
+  assert.equal(first.code, 0, first.stderr);
+  await writeFile(input, v2);
+  const second = await runCli(['build', '-q', '--json', '--history', '2', input]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(JSON.parse(second.stdout).bases.length, 1, 'a delta from the version kept');
+  const local = join(dir, 'history-client.tgz');
+  await writeFile(local, v1);
+  const patched = await runCli(['patch', '--json', local, `${server.url}history/app.tgz.gosync`]);
+  assert.equal(patched.code, 0, patched.stderr);
+  assert.deepEqual(await readFile(local), v2);
+  const r = JSON.parse(patched.stdout);
+  assert.equal(r.plan, 'base');
+  assert.ok(r.indexBytes < 1024, `read ${r.indexBytes} bytes of the index`);
 });
