@@ -30,6 +30,8 @@ export interface ObjectStoreOptions {
   /** Keep-alive connections per origin (default 8). */
   connections?: number;
   headers?: Record<string, string>;
+  /** The dispatcher of every request (the caller's: not closed here); default one made here. */
+  dispatcher?: Dispatcher;
 }
 
 /** The folder (URL or path) a manifest location lives in. */
@@ -43,7 +45,7 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
     const { createHttpDispatcher, HttpSource } = await import('../sources/http/http-source.js');
     const { httpGet } = await import('../sources/http/http-get.js');
     const root = base.endsWith('/') ? base : `${base}/`;
-    const dispatcher: Dispatcher = createHttpDispatcher({ connections: options.connections ?? 8 });
+    const dispatcher: Dispatcher = options.dispatcher ?? createHttpDispatcher({ connections: options.connections ?? 8 });
     const counted = { requests: 0, bytes: 0 };
     const open = new Set<BlockSource>();
     return {
@@ -88,7 +90,7 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
       },
       async close() {
         await Promise.all([...open].map((s) => s.close().catch(() => {})));
-        await dispatcher.close();
+        if (options.dispatcher === undefined) await dispatcher.close();
       },
     };
   }

@@ -29,6 +29,12 @@ export interface TreeOptions {
   seeds?: readonly string[];
   /** Extra HTTP request headers. */
   headers?: Record<string, string>;
+  /**
+   * The undici dispatcher of every HTTP request (the manifest, indexes, objects): e.g. from
+   * `createHttpDispatcher({ ca })` to trust a private CA. Default: one made per patch
+   * (createHttpDispatcher with `connections`), closed at its end; a given one is the caller's.
+   */
+  dispatcher?: import('undici').Dispatcher;
   /** Refuse manifests larger than this (default 256 MiB). */
   maxManifestBytes?: number;
   /**

@@ -87,6 +87,7 @@ export async function loadManifest(location: string, options: TreeOptions): Prom
         maxBytes,
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.headers ? { headers: options.headers } : {}),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       })
     ).body;
   } else {
@@ -571,6 +572,7 @@ export async function planTree(dir: string, location: string, options: TreeOptio
   const store = await openObjectStore(options.contentBase ?? manifestFolder(location), {
     ...(options.connections !== undefined ? { connections: options.connections } : {}),
     ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
   });
   try {
     const loaded = await loadManifest(location, options);
