@@ -24,6 +24,16 @@ import type { Dispatcher } from 'undici';
 import type { HttpGetOptions } from '../sources/http/http-get.js';
 import { Sha256Thread } from '../workers/sha256-thread.js';
 
+/**
+ * The size from which a local file asks for its delta before the summary says it exists:
+ * a version the index does not list then costs a 404 (nginx: 153 bytes of body, a few
+ * hundred with the headers), about 1% of the index such a client goes on to read and less
+ * for larger files (bun's 107 MB: an index of 184 kB); on a small file it would not be
+ * small (jquery.js, 284 kB: 61,730 bytes moved for another version, 61,883 with the 404,
+ * over zsync's 61,754).
+ */
+export const EARLY_DELTA_MIN_SIZE = 16 * 1024 * 1024;
+
 /** Options of {@link patchKnownVersion}. */
 export interface KnownVersionOptions {
   /** The local file, perhaps an earlier version the index lists. */
@@ -38,6 +48,11 @@ export interface KnownVersionOptions {
   headers?: Record<string, string>;
   /** The undici dispatcher of every request (a CA to trust, a proxy); default undici's global one. */
   dispatcher?: Dispatcher;
+  /**
+   * Local files of at least this size ask for their delta beside the summary, before they
+   * know it exists (default {@link EARLY_DELTA_MIN_SIZE}).
+   */
+  earlyDeltaMinSize?: number;
   signal?: AbortSignal;
 }
 
@@ -105,6 +120,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     const speculation = new AbortController();
     stopSpeculation = () => speculation.abort();
     const early = digest.then((local) => {
+      if (size < (options.earlyDeltaMinSize ?? EARLY_DELTA_MIN_SIZE)) return { url: '', response: Promise.resolve(undefined) };
       requests++;
       const url = deltaUrlOf(options.indexUrl, local.subarray(0, BASE_PREFIX_BYTES));
       const specSignal = signal ? AbortSignal.any([signal, speculation.signal]) : speculation.signal;

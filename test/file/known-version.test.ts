@@ -193,7 +193,7 @@ test('the delta is asked for beside the summary, not after it; an unlisted versi
   t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
   const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
   const path = await local('early-local.bin', v2);
-  const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync` });
+  const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync`, earlyDeltaMinSize: 0 });
   assert.equal(r.applied, true, JSON.stringify(r));
   assert.deepEqual(await readFile(path), Buffer.from(v3));
   assert.equal(r.requests, 2);
@@ -205,8 +205,14 @@ test('the delta is asked for beside the summary, not after it; an unlisted versi
   // client goes on with the whole index.
   events.length = 0;
   const other = await local('early-other.bin', randomBytes(400_000, 505));
-  const miss = await patchKnownVersion({ local: other, indexUrl: `${url}one.bin.gosync` });
+  const miss = await patchKnownVersion({ local: other, indexUrl: `${url}one.bin.gosync`, earlyDeltaMinSize: 0 });
   assert.equal(miss.applied, false);
   assert.ok(events.includes('delta answered 404'), events.join(', '));
   assert.equal((miss as { index?: { body: Uint8Array } }).index?.body.length, (await readFile(join(root, 'one.bin.gosync'))).length);
+  // Below EARLY_DELTA_MIN_SIZE (the default) nothing is asked for early: no 404 for a small
+  // file the index does not list.
+  events.length = 0;
+  const small = await patchKnownVersion({ local: other, indexUrl: `${url}one.bin.gosync` });
+  assert.equal(small.applied, false);
+  assert.ok(!events.some((e) => e.startsWith('delta')), events.join(', '));
 });
