@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { createHttpDispatcher } from '../../src/sources/http/dispatcher.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { patchTree } from '../../src/tree/patch-tree.js';
+import { runCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/data.js';
 import { startTlsNginx } from '../integration/http2-nginx.js';
 
@@ -27,7 +28,13 @@ test('folder patch over HTTPS with a private CA and a required header', async (t
   await buildTree(src, pub, { name: 'app' });
   const nginx = await startTlsNginx(pub, {
     http2: false,
-    directives: 'if ($http_x_cdn_token != "s3cret") { return 403; }',
+    // Either header lets a request through: -H's, or GOSYNC_BEARER_TOKEN's.
+    directives: [
+      'set $allowed 0;',
+      'if ($http_x_cdn_token = "s3cret") { set $allowed 1; }',
+      'if ($http_authorization = "Bearer t0ken") { set $allowed 1; }',
+      'if ($allowed = 0) { return 403; }',
+    ].join(' '),
   });
   if (nginx === undefined) {
     if (process.env.CI === 'true') assert.fail('nginx and openssl are needed');
@@ -60,4 +67,28 @@ test('folder patch over HTTPS with a private CA and a required header', async (t
   assert.ok(report.receivedBytes > 0);
   // The caller's dispatcher is left open for the caller: a second patch (nothing to do) still works.
   await patchTree(local, manifest, { dispatcher, headers: { 'x-cdn-token': 's3cret' } });
+
+  // The command line: --cacert and -H, or GOSYNC_BEARER_TOKEN; refused without them.
+  const fresh = async (name: string) => {
+    const d = join(dir, name);
+    await mkdir(join(d, 'lib'), { recursive: true });
+    await writeFile(join(d, 'lib', 'big.bin'), big.subarray(0, 200_000));
+    return d;
+  };
+  const a = await fresh('cli-a');
+  const noCa = await runCli(['patch', '-q', a, manifest, '-H', 'X-CDN-Token: s3cret']);
+  assert.notEqual(noCa.code, 0);
+  const noHeader = await runCli(['patch', '-q', a, manifest, '--cacert', nginx.certPath]);
+  assert.notEqual(noHeader.code, 0);
+  assert.match(noHeader.stderr, /403/);
+  const ok = await runCli(['patch', '--json', a, manifest, '--cacert', nginx.certPath, '-H', 'X-CDN-Token: s3cret']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(await readFile(join(a, 'lib', 'big.bin')), Buffer.from(big));
+  const b = await fresh('cli-b');
+  const bearer = await runCli(['patch', '-q', b, manifest, '--cacert', nginx.certPath], { env: { GOSYNC_BEARER_TOKEN: 't0ken' } });
+  assert.equal(bearer.code, 0, bearer.stderr);
+  assert.deepEqual(await readFile(join(b, 'lib', 'big.bin')), Buffer.from(big));
+  // diff takes them too.
+  const diff = await runCli(['diff', '--json', b, manifest, '--cacert', nginx.certPath, '-H', 'X-CDN-Token: s3cret']);
+  assert.equal(diff.code, 0, diff.stderr);
 });

@@ -17,6 +17,7 @@ import { FileSource } from '../../sources/file-source.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
+import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
 import { jsonLine, withoutCredentials } from '../json.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
 import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, treeCommand } from './tree.js';
@@ -40,11 +41,7 @@ Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
   -c, --connections <n>    concurrent HTTP connections (default 4)
       --bwlimit <rate>     cap the download rate (bytes/s; K, M suffixes; a bare number is KiB/s as in rsync)
-  -H, --header <h>         an HTTP request header 'Name: value' (repeatable); GOSYNC_BEARER_TOKEN
-                           in the environment sends 'Authorization: Bearer <token>'
-      --cacert <file>      trust the certificates in <file> (PEM) for HTTPS, besides
-                           Node's own and NODE_EXTRA_CA_CERTS
-      --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
+${httpHelp(27)}      --fsync              flush the result to disk before replacing the file (as rsync's --fsync)
       --raw                fetch raw ranges of the plain reference only, even when the
                            index lists compressed forms
       --json               print a JSON report on stdout (docs/json.md)
@@ -73,8 +70,7 @@ export const PATCH_FILE_OPTIONS = {
   seed: { type: 'string', short: 'i', multiple: true },
   connections: { type: 'string', short: 'c' },
   bwlimit: { type: 'string' },
-  header: { type: 'string', short: 'H', multiple: true },
-  cacert: { type: 'string' },
+  ...HTTP_OPTIONS,
   fsync: { type: 'boolean' },
   raw: { type: 'boolean' },
   'dry-run': { type: 'boolean', short: 'n' },
@@ -276,33 +272,6 @@ async function patchToFile(
     progress.done();
     await http.dispatcher?.close();
   }
-}
-
-/** `-H 'Name: value'`, GOSYNC_BEARER_TOKEN and `--cacert` as HTTP options. */
-async function httpOptions(
-  lines: readonly string[] | undefined,
-  cacert: string | undefined,
-): Promise<{ headers?: Record<string, string>; dispatcher?: import('undici').Dispatcher }> {
-  const headers: Record<string, string> = {};
-  const token = process.env.GOSYNC_BEARER_TOKEN;
-  if (token) headers.authorization = `Bearer ${token}`;
-  for (const line of lines ?? []) {
-    const colon = line.indexOf(':');
-    if (colon < 1) throw new UsageError(`--header takes 'Name: value', got ${JSON.stringify(line)}`);
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const out: { headers?: Record<string, string>; dispatcher?: import('undici').Dispatcher } = {};
-  if (Object.keys(headers).length > 0) out.headers = headers;
-  if (cacert !== undefined) {
-    const { readFile } = await import('node:fs/promises');
-    const { createHttpDispatcher } = await import('../../sources/http/http-source.js');
-    out.dispatcher = createHttpDispatcher({
-      ca: await readFile(cacert).catch((cause: unknown) =>
-        Promise.reject(new UsageError(`Cannot read --cacert ${cacert}: ${(cause as Error).message}`)),
-      ),
-    });
-  }
-  return out;
 }
 
 /** What a patch made from a delta found through the index's summary prints. */

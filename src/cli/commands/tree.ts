@@ -20,6 +20,7 @@ import {
   locationArgument,
 } from '../usage.js';
 import { printable } from '../printable.js';
+import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
 
 /** True when `location` names a tree manifest (`….tree.json`). */
 export function isManifestLocation(location: string): boolean {
@@ -154,7 +155,7 @@ ${filterHelp(28)}  -n, --dry-run             show what would change (as gosync d
                             (repeatable)
   -c, --connections <n>     concurrent HTTP connections (default 8)
   -j, --jobs <n>            files fetched at once (default 8)
-      --fsync               flush each new file to disk before it replaces the old one
+${httpHelp(28)}      --fsync               flush each new file to disk before it replaces the old one
       --json                print a JSON report on stdout (docs/json.md)
   -t, --threads <n>         worker threads for scanning
   -q, --quiet               print nothing but errors
@@ -173,7 +174,7 @@ Options:
       --delete-excluded     plan as "gosync patch --delete-excluded" would
   -i, --seed <file>         another local file whose content and blocks may be reused
                             (repeatable)
-${filterHelp(28)}      --json                print a JSON report on stdout (docs/json.md)
+${filterHelp(28)}${httpHelp(28)}      --json                print a JSON report on stdout (docs/json.md)
   -t, --threads <n>         worker threads for scanning
   -q, --quiet               print nothing but errors
   -v, --verbose             also list files whose metadata alone would change
@@ -282,6 +283,7 @@ export const TREE_UPDATE_OPTIONS = {
   ...FILTER_OPTIONS,
   connections: { type: 'string', short: 'c' },
   jobs: { type: 'string', short: 'j' },
+  ...HTTP_OPTIONS,
   fsync: { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
@@ -306,9 +308,12 @@ export async function treeCommand(
   const connections = intOption(values.connections, 'connections');
   const jobs = intOption(values.jobs, 'jobs');
   const filter = await filterRules(values, ctx.signal);
+  const http = await httpOptions(values.header, values.cacert);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const started = performance.now();
   const common = {
+    ...(http.headers ? { headers: http.headers } : {}),
+    ...(http.dispatcher ? { dispatcher: http.dispatcher } : {}),
     ...(filter.length > 0 ? { filter } : {}),
     ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
     ...(values.seed?.length ? { seeds: values.seed } : {}),
@@ -343,6 +348,7 @@ export async function treeCommand(
     }
   } finally {
     progress.done();
+    await http.dispatcher?.close();
   }
 }
 
