@@ -10,10 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
 import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
-import { diffFile } from '../../file/patch-file.js';
-import { patchArchive } from '../../file/patch-archive.js';
 import type { KnownVersionPatch } from '../../file/known-version.js';
-import { FileSource } from '../../sources/file-source.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
@@ -206,6 +203,8 @@ async function patchToFile(
     const { HttpSource } = [reference, indexLocation].some(isHttpUrl)
       ? await import('../../sources/http/http-source.js')
       : { HttpSource: undefined };
+    // Loaded here, not with the command: a known version (above) needs neither.
+    const { FileSource } = await import('../../sources/file-source.js');
     const open = (location: string, expectedSize?: number): BlockSource =>
       isHttpUrl(location)
         ? new HttpSource!(location, {
@@ -223,7 +222,7 @@ async function patchToFile(
       ? undefined
       : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
     try {
-      const report = await patchArchive({
+      const report = await (await import('../../file/patch-archive.js')).patchArchive({
         local,
         index: loaded.index,
         source,
@@ -331,7 +330,7 @@ async function diffCommand(
   const started = performance.now();
   try {
     const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...values.http });
-    const report = await diffFile({
+    const report = await (await import('../../file/patch-file.js')).diffFile({
       local,
       index: loaded.index,
       seeds: values.seed ?? [],
