@@ -84,4 +84,9 @@ test('build --history keeps the published archives: a client holding the previou
   const r = JSON.parse(patched.stdout);
   assert.equal(r.plan, 'base');
   assert.ok(r.indexBytes < 1024, `read ${r.indexBytes} bytes of the index`);
+  // The report says an archive was rebuilt, as the block patch of one does (docs/json.md).
+  assert.equal(r.archive?.kind, 'gzip');
+  assert.equal(r.archive?.localInflated, true);
+  assert.equal(r.archive?.fetchedWhole, false);
+  assert.equal(typeof r.archive?.payloadBytes, 'number');
 });

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
 import { isHttpUrl, loadIndex, resolveReference } from '../../file/load-index.js';
+import type { KnownArchivePatch } from '../../file/known-archive.js';
 import type { KnownVersionPatch } from '../../file/known-version.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
@@ -290,6 +291,8 @@ function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutc
       sha256: Buffer.from(known.sha256).toString('hex'),
       refetched: false,
       upToDate: false,
+      // An archive rebuilt from a payload delta (file/known-archive.ts) says so, as a block patch of one does.
+      ...('archive' in known ? { archive: { ...(known as KnownArchivePatch).archive, fetchedWhole: false } } : {}),
       seconds: known.seconds,
     },
     text:
