@@ -179,9 +179,17 @@ async function writePayload(
   write: (chunk: Uint8Array) => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<{ fileSize: number } | { problem: string }> {
-  const fh = await open(path, 'r').catch((cause: unknown) => Promise.reject(ioError('read', path, cause)));
+  // A client may have no file there, or something else than a file: nothing to reuse.
+  let fh: FileHandle;
   try {
-    const fileSize = (await fh.stat()).size;
+    fh = await open(path, 'r');
+  } catch {
+    return { problem: 'it cannot be read' };
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { problem: 'it is not a regular file' };
+    const fileSize = st.size;
     const dir = await readDirectory(fh, path, fileSize);
     if ('problem' in dir) return dir;
     const offsets = await walkLocals(fh, path, dir, signal);

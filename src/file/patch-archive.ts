@@ -21,7 +21,7 @@ import { writeZip } from '../archive/zip.js';
 import { AtomicFile, checkReplaceable } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { tempPath } from '../localfs/staging.js';
-import { type PatchOptions, type PatchReport, patchFile } from './patch-file.js';
+import { type DiffOptions, type DiffReport, type PatchOptions, type PatchReport, diffFile, patchFile } from './patch-file.js';
 
 /** What {@link patchArchive} did, besides what a patch reports. */
 export interface ArchivePatchReport extends PatchReport {
@@ -83,6 +83,68 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
     await payloadSource?.close().catch(() => {});
     for (const s of scratches) await s.discard();
     await rm(patched, { force: true }).catch(() => {});
+  }
+}
+
+/** What {@link diffArchive} found, besides what a diff reports (its byte counts are the payload's). */
+export interface ArchiveDiffReport extends DiffReport {
+  archive?: {
+    kind: 'gzip' | 'zip';
+    /** Size of the payload the index describes (`fileSize` is the published archive's). */
+    payloadBytes: number;
+    /** True when the local file was an archive of the same kind whose payload was compared. */
+    localInflated: boolean;
+  };
+}
+
+/**
+ * What a patch of `local` by an archive index would reuse and fetch, as
+ * {@link patchArchive} would do it: the local file (and seeds) inflated to their payloads,
+ * held in temporary files next to `local` (removed before it resolves; where they cannot
+ * be written, the file's bytes are compared as they are), compared with the payload's
+ * blocks. Any other index goes to {@link diffFile}. A `scan` given is ignored: it was made
+ * of the archive's bytes, not of its payload.
+ */
+export async function diffArchive(options: DiffOptions): Promise<ArchiveDiffReport> {
+  const archive = options.index.published?.archive;
+  if (!archive) return diffFile(options);
+  const { signal } = options;
+  throwIfAborted(signal);
+  const scratches: ScratchPayload[] = [];
+  const names = new Map<string, string>();
+  const payloadOf = async (path: string): Promise<string> => {
+    let s: ScratchPayload | { problem: string };
+    try {
+      s = await scratchFor(archive.kind, path, path, { signal });
+    } catch (err) {
+      if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
+      return path;
+    }
+    if ('problem' in s) return path;
+    scratches.push(s);
+    names.set(s.path, path);
+    return s.path;
+  };
+  try {
+    const local = await payloadOf(options.local);
+    const seeds: string[] = [];
+    for (const seed of options.seeds ?? []) seeds.push(await payloadOf(seed));
+    const { archive: _, ...forms } = options.index.published ?? {};
+    const { scan: _scan, ...rest } = options;
+    const report = await diffFile({
+      ...rest,
+      index: { ...options.index, published: forms },
+      local,
+      ...(seeds.length > 0 ? { seeds } : {}),
+    });
+    return {
+      ...report,
+      fileSize: archive.size,
+      files: report.files.map((f) => names.get(f) ?? f),
+      archive: { kind: archive.kind, payloadBytes: options.index.fileSize, localInflated: local !== options.local },
+    };
+  } finally {
+    for (const s of scratches) await s.discard();
   }
 }
 

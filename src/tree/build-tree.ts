@@ -19,7 +19,8 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
-import { PUBLISH_DEFAULTS, buildIndexFile } from '../file/build-file.js';
+import { buildArchiveFile } from '../file/build-archive.js';
+import { PUBLISH_DEFAULTS, type BuildFileOptions, buildIndexFile } from '../file/build-file.js';
 import { brotliParams } from '../forms/compressed-forms.js';
 import { writeBaseDelta } from '../forms/base-delta.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
@@ -60,6 +61,13 @@ export interface BuildTreeOptions {
   bases?: number;
   /** Hash every file, even when size and mtime match the previous manifest (rsync's `--checksum`). */
   checksum?: boolean;
+  /**
+   * Look inside gzip files and zip archives of 16 KiB and more (default true), by content:
+   * one whose payload rebuilds it byte for byte gets an archive index (format version 4:
+   * blocks over its payload, the payload published beside the index; docs/archives.md),
+   * so a patch moves what changed inside it. False indexes every file as opaque bytes.
+   */
+  archives?: boolean;
   /**
    * Paths left out of the manifest: excludes and includes, first match decides
    * (localfs/filter.ts). The folder's own `.gosyncignore` applies after them.
@@ -368,12 +376,18 @@ export class TreePublisher {
     const sha256 = await this.storeFile(f, before);
     const content = this.#objectFile(objectNames.content(sha256));
     const entry: FileEntry = { type: 'file', path: f.path, size: f.size, mode: f.mode, mtime: f.mtime, sha256 };
-    if (f.size >= TREE_INDEX_MIN) entry.index = await this.publishIndex(sha256, content);
-    else if (this.#compress && f.size > 0) {
+    let archive = false;
+    if (f.size >= TREE_INDEX_MIN) {
+      const index = await this.publishIndex(sha256, content, before);
+      entry.index = index.kind;
+      archive = index.archive;
+    } else if (this.#compress && f.size > 0) {
       const br = await this.publishBrotli(sha256, content, f.size);
       if (br < f.size) entry.br = br;
     }
-    if (this.#maxBases > 0 && before) {
+    // An archive's deltas are between payloads, in its index (a client reaches them through
+    // the index); deltas between the archives' bytes would be listed first and win.
+    if (this.#maxBases > 0 && before && !archive) {
       const bases = await this.publishDeltas(entry, before, content);
       if (bases.length > 0) entry.bases = bases.slice(0, Math.max(this.#maxBases, 1));
     }
@@ -407,22 +421,46 @@ export class TreePublisher {
     return stored.sha256;
   }
 
-  /** Writes the block index of a content (with compressed forms when `compress`) unless already there; returns its kind. */
-  async publishIndex(sha256: string, content: string): Promise<'plain' | 'compressed'> {
+  /**
+   * Writes the block index of a content (with compressed forms when `compress`) unless
+   * already there; returns its kind, and whether it is an archive index. An archive
+   * (gzip, zip) whose payload rebuilds it gets the index of its payload, the payload
+   * beside it (`<index>u`), and with `compress` a delta from the previous version's
+   * payload (`before`, when its content is published).
+   */
+  async publishIndex(sha256: string, content: string, before?: FileEntry): Promise<{ kind: 'plain' | 'compressed'; archive: boolean }> {
     const kind = this.#compress ? 'compressed' : 'plain';
     const indexPath = this.#objectFile(objectNames.index(sha256, kind));
-    if (!(await exists(indexPath))) {
-      await makeFolder(dirname(indexPath));
-      const r = await buildIndexFile(content, indexPath, {
-        ...(this.#compress
-          ? { compress: { ...PUBLISH_DEFAULTS, ...(this.#options.level !== undefined ? { level: this.#options.level } : {}) } }
-          : {}),
-        ...(this.#options.threads !== undefined ? { threads: this.#options.threads } : {}),
-        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
-      });
+    const payloadPath = `${indexPath}u`;
+    if (await exists(indexPath)) return { kind, archive: await exists(payloadPath) };
+    await makeFolder(dirname(indexPath));
+    const options: BuildFileOptions = {
+      ...(this.#compress
+        ? { compress: { ...PUBLISH_DEFAULTS, ...(this.#options.level !== undefined ? { level: this.#options.level } : {}) } }
+        : {}),
+      ...(this.#options.threads !== undefined ? { threads: this.#options.threads } : {}),
+      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+    };
+    if (this.#options.archives === false) {
+      const r = await buildIndexFile(content, indexPath, options);
       this.objectBytes += r.indexBytes + (r.frames?.bytes ?? 0) + (r.whole?.bytes ?? 0);
+      return { kind, archive: false };
     }
-    return kind;
+    const base =
+      before && before.sha256 !== sha256 && this.#maxBases > 0 ? this.#objectFile(objectNames.content(before.sha256)) : undefined;
+    const bases = base !== undefined && (await exists(base)) ? [base] : [];
+    const r = await buildArchiveFile(content, indexPath, {
+      ...options,
+      ...(options.compress && bases.length > 0 ? { compress: { ...options.compress, bases } } : {}),
+    });
+    const archive = r.archive?.reproduced === true;
+    this.objectBytes +=
+      r.indexBytes +
+      (r.frames?.bytes ?? 0) +
+      (r.whole?.bytes ?? 0) +
+      (r.bases ?? []).reduce((a, b) => a + b.bytes, 0) +
+      (archive ? r.fileSize : 0);
+    return { kind, archive };
   }
 
   /** Writes a small content as one brotli stream unless already there; returns the stream's size. */

@@ -28,6 +28,7 @@
  */
 import { commitTree, prepareFolders } from '../localfs/commit-tree.js';
 import { diffFile } from '../file/patch-file.js';
+import { diffArchive } from '../file/patch-archive.js';
 import { planTree, type TreePlan } from './tree-planner.js';
 import { TreeStager, stagedFiles } from './tree-stager.js';
 import type { PatchTreeOptions, TreeDiffReport, TreeFileReport, TreeOptions, TreePatchReport } from './patch-types.js';
@@ -75,12 +76,21 @@ export async function diffTree(dir: string, location: string, given: TreeOptions
   try {
     for (const n of plan.needed) {
       if (n.action !== 'blocks') continue;
-      const d = await diffFile({
-        local: plan.root.local(n.entry.path),
-        index: n.index!,
-        scan: n.scan!,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      // An archive index is compared with the payloads of the old file and the seeds.
+      const [local, ...seeds] = n.basis ?? [plan.root.local(n.entry.path)];
+      const d = n.basis
+        ? await diffArchive({
+            local: local!,
+            index: n.index!,
+            ...(seeds.length > 0 ? { seeds } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          })
+        : await diffFile({
+            local: plan.root.local(n.entry.path),
+            index: n.index!,
+            scan: n.scan!,
+            ...(options.signal ? { signal: options.signal } : {}),
+          });
       n.report.reusedBytes = d.reusedBytes;
       n.report.fetchBytes = d.plan.bytes;
       n.report.plan = d.plan.kind;

@@ -55,6 +55,13 @@ export interface Needed {
   delta?: ManifestBase;
   index?: BlockIndex;
   scan?: FoundScan;
+  /**
+   * For an archive index (its payload's blocks, docs/archives.md): the local files whose
+   * payloads are the basis, the old file at the same path first (patchArchive's `local`),
+   * then the seeds. Such a
+   * file is not part of the group scan: patchArchive inflates and scans them itself.
+   */
+  basis?: string[];
   report: TreeFileReport;
 }
 
@@ -148,8 +155,12 @@ export async function fetchIndex(
       held = data.length;
     }
     const index = decodeIndex(data);
-    const digest = Buffer.from(index.fileDigest.digest).toString('hex');
-    if (index.fileSize !== entry.size || index.fileDigest.algorithm !== 'sha256' || digest !== entry.sha256) {
+    // An archive index describes the payload; the archive entry names the published file.
+    const archive = index.published?.archive;
+    const digest = Buffer.from(archive ? archive.sha256 : index.fileDigest.digest).toString('hex');
+    const size = archive ? archive.size : index.fileSize;
+    const algorithm = archive ? 'sha256' : index.fileDigest.algorithm;
+    if (size !== entry.size || algorithm !== 'sha256' || digest !== entry.sha256) {
       throw new SyncError(
         ErrorCodes.INDEX_CORRUPT,
         `Cannot use the index of ${entry.path}: it describes other content than the manifest lists (${store.name}${name})`,
@@ -280,7 +291,10 @@ export class TreePlanner {
     const needed = this.chooseSources(needFiles);
     const byBlocks = needed.filter((n) => n.action === 'blocks');
     await this.fetchIndexes(byBlocks);
-    for (const group of groupByBlockSize(byBlocks)) await this.scanGroup(group, needFiles);
+    const archives = byBlocks.filter((n) => n.index!.published?.archive !== undefined);
+    for (const n of archives) n.basis = this.archiveBasis(n);
+    const scanned = byBlocks.filter((n) => n.index!.published?.archive === undefined);
+    for (const group of groupByBlockSize(scanned)) await this.scanGroup(group, needFiles);
     return { reports: this.#reports, needed, indexBytes: this.#indexBytes, changes: this.#changes };
   }
 
@@ -484,6 +498,16 @@ export class TreePlanner {
       },
       signal,
     );
+  }
+
+  /**
+   * The basis of a file patched by its archive index: the old file at its path (first,
+   * whatever is there: what is not an archive of its kind is used as bytes, what is
+   * missing as nothing), then the seeds. Other local files are not looked into:
+   * inflating every archive of the folder to find a renamed one would cost more than it saves.
+   */
+  archiveBasis(n: Needed): string[] {
+    return [this.#localPath(n.entry.path), ...(this.#options.seeds ?? [])];
   }
 
   /**

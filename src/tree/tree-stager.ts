@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import type { BlockSource, ByteRange, ReadRangesOptions } from '../core/block-source.js';
 import type { OutputSink } from '../core/patcher.js';
+import { patchArchive } from '../file/patch-archive.js';
 import { patchFile } from '../file/patch-file.js';
 import { brotliInflated } from '../forms/brotli-inflate.js';
 import { patchFromBase } from '../forms/patch-from-base.js';
@@ -238,12 +239,21 @@ export class TreeStager {
     const opened: BlockSource[] = [];
     const source = this.#store.open(content, e.size);
     opened.push(source);
+    // An archive index (docs/archives.md): patchArchive inflates the basis, patches the
+    // payload (fetched from `<index>u` and the index's forms) and rebuilds the archive,
+    // which must be the published file (else it fetches the content whole, checked).
+    const archive = n.index!.published?.archive !== undefined;
+    const [basis, ...seeds] = n.basis ?? [this.#root.local(e.path)];
     try {
-      const r = await patchFile({
-        local: n.scan?.files[0] ?? this.#root.local(e.path),
+      const r = await (archive ? patchArchive : patchFile)({
+        ...(archive
+          ? { local: basis!, ...(seeds.length > 0 ? { seeds } : {}) }
+          : {
+              local: n.scan?.files[0] ?? this.#root.local(e.path),
+              // Without a scan (a fallback), patchFile scans the old file at the same path.
+              ...(n.scan ? { scan: n.scan } : {}),
+            }),
         index: n.index!,
-        // Without a scan (a fallback), patchFile scans the old file at the same path.
-        ...(n.scan ? { scan: n.scan } : {}),
         source,
         // The decoder refused names that leave the folder (see publishedNameProblem).
         openForm: (name) => {
@@ -289,6 +299,7 @@ export class TreeStager {
     if (n.action === 'blocks') {
       n.index = (await fetchIndex(this.#store, e, this.#signal, this.#indexBudget)).index;
       delete n.scan;
+      delete n.basis;
     }
     return false;
   }

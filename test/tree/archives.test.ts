@@ -1,0 +1,169 @@
+/**
+ * Folders containing archives: a .tgz (Node's zlib at level 9, so it reproduces) and a zip
+ * get archive indexes when the folder is built (blocks over their payloads), and a folder
+ * patch moves what changed inside them, rebuilding each archive and checking it is the
+ * published file. The same patch with `archives: false` (opaque bytes) is the comparison.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { buildTree } from '../../src/tree/build-tree.js';
+import { diffTree, patchTree } from '../../src/tree/patch-tree.js';
+import type { TreePatchReport } from '../../src/tree/patch-types.js';
+import { textPayload, zipOf } from '../archive/fixtures.js';
+import { randomBytes } from '../helpers/data.js';
+import { requireNginx } from '../helpers/nginx.js';
+
+const run = promisify(execFile);
+
+/** The source files of a package, version `v` (2 edits one of them). */
+function packageFiles(v: 1 | 2): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < 6; i++) files.set(`package/lib/m${i}.js`, textPayload(120_000, 10 + i));
+  if (v === 2) {
+    const m3 = Buffer.from(files.get('package/lib/m3.js')!);
+    m3.write('// edited in version 2\n', 40_000);
+    files.set('package/lib/m3.js', m3);
+  }
+  return files;
+}
+
+/** A .tgz of `files` as npm pack makes one: a ustar archive sorted by name, gzip level 9 (Node's zlib). */
+async function tgzOf(files: Map<string, Buffer>, work: string): Promise<Buffer> {
+  const root = await mkdtemp(join(work, 'tar-'));
+  for (const [name, data] of files) {
+    await mkdir(join(root, name, '..'), { recursive: true });
+    await writeFile(join(root, name), data);
+  }
+  const tar = join(work, 'out.tar');
+  await run('tar', [
+    '--format=ustar',
+    '--sort=name',
+    '--mtime=1985-10-26 08:15:00 UTC',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-cf',
+    tar,
+    '-C',
+    root,
+    'package',
+  ]);
+  const out = gzipSync(await readFile(tar), { level: 9 });
+  await rm(root, { recursive: true, force: true });
+  await rm(tar, { force: true });
+  return out;
+}
+
+/** A jar-like zip: deflated classes, one of them edited in version 2. */
+function jarOf(v: 1 | 2): Buffer {
+  return zipOf(
+    Array.from({ length: 5 }, (_, i) => {
+      let data = textPayload(90_000, 40 + i);
+      if (v === 2 && i === 1) data = Buffer.concat([data.subarray(0, 30_000), Buffer.from('edited entry'), data.subarray(30_000)]);
+      return { name: `com/example/C${i}.class`, data, deflate: true };
+    }),
+  );
+}
+
+async function writeVersion(src: string, v: 1 | 2, work: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>([
+    ['vendor/pkg.tgz', await tgzOf(packageFiles(v), work)],
+    ['lib/app.jar', jarOf(v)],
+    ['data.bin', Buffer.from(randomBytes(40_000, 90))],
+  ]);
+  for (const [name, data] of files) {
+    await mkdir(join(src, name, '..'), { recursive: true });
+    await writeFile(join(src, name), data);
+    // Another mtime per version, so the quick check never takes one for the other.
+    const t = new Date(v === 1 ? '2026-01-01T00:00:00Z' : '2026-02-01T00:00:00Z');
+    await utimes(join(src, name), t, t);
+  }
+  return files;
+}
+
+async function objectNamesUnder(pub: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const shard of await readdir(join(pub, 'objects'))) {
+    for (const f of await readdir(join(pub, 'objects', shard)).catch(() => [])) names.push(f);
+  }
+  return names;
+}
+
+for (const compress of [false, true]) {
+  test(`folder with a .tgz and a zip (compress: ${compress}): patched by what changed inside them, exact, fewer bytes than opaque`, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-archives-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const served = join(dir, 'served');
+    await mkdir(served);
+    const nginx = await requireNginx(t, served);
+    if (!nginx) return;
+    t.after(() => nginx.close());
+
+    const src = join(dir, 'app');
+    const v1Copy = join(dir, 'v1');
+    await writeVersion(src, 1, dir);
+    await cp(src, v1Copy, { recursive: true, preserveTimestamps: true });
+    for (const archives of [true, false]) {
+      await buildTree(src, join(served, archives ? 'on' : 'off'), { name: 'app', compress, archives });
+    }
+    const v2 = await writeVersion(src, 2, dir);
+    const builds = new Map<boolean, Awaited<ReturnType<typeof buildTree>>>();
+    for (const archives of [true, false]) {
+      builds.set(archives, await buildTree(src, join(served, archives ? 'on' : 'off'), { name: 'app', compress, archives }));
+    }
+    // With archives: each archive's payload is published beside its index (`<index>u`).
+    const onNames = await objectNamesUnder(join(served, 'on'));
+    assert.equal(onNames.filter((n) => n.endsWith('.gosyncu')).length, 4, onNames.join(' '));
+    assert.equal((await objectNamesUnder(join(served, 'off'))).filter((n) => n.endsWith('.gosyncu')).length, 0);
+
+    const reports = new Map<boolean, TreePatchReport>();
+    for (const archives of [true, false]) {
+      const client = join(dir, `client-${archives}`);
+      await cp(v1Copy, client, { recursive: true, preserveTimestamps: true });
+      const manifest = `${nginx.url}${archives ? 'on' : 'off'}/app.tree.json`;
+      const diff = await diffTree(client, manifest);
+      const report = await patchTree(client, manifest);
+      reports.set(archives, report);
+      for (const [name, data] of v2) assert.deepEqual(await readFile(join(client, name)), data, `${name} (archives: ${archives})`);
+      const tgz = report.files.find((f) => f.path === 'vendor/pkg.tgz')!;
+      const jar = report.files.find((f) => f.path === 'lib/app.jar')!;
+      const diffTgz = diff.files.find((f) => f.path === 'vendor/pkg.tgz')!;
+      t.diagnostic(
+        `archives ${archives}, compress ${compress}: received ${report.receivedBytes} B in ${report.requests} requests ` +
+          `(index ${report.indexBytes} B); tgz ${tgz.action}/${tgz.plan} ${tgz.fetchBytes} B of ${tgz.size} (diff said ${diffTgz.fetchBytes}); ` +
+          `jar ${jar.action}/${jar.plan} ${jar.fetchBytes} B of ${jar.size}; objects written ${builds.get(archives)!.objectBytes} B`,
+      );
+      if (archives) {
+        // What changed inside: a small part of each archive moved.
+        assert.ok(tgz.fetchBytes < tgz.size / 4, `tgz fetched ${tgz.fetchBytes} of ${tgz.size}`);
+        assert.ok(jar.fetchBytes < jar.size / 3, `jar fetched ${jar.fetchBytes} of ${jar.size}`);
+        assert.ok(diffTgz.fetchBytes < tgz.size / 4, `diff of the tgz: ${diffTgz.fetchBytes}`);
+      }
+    }
+    const on = reports.get(true)!;
+    const off = reports.get(false)!;
+    assert.ok(on.receivedBytes < off.receivedBytes, `with archives ${on.receivedBytes} B, without ${off.receivedBytes} B`);
+  });
+}
+
+test('a folder patch of an archive whose old file is missing or not an archive: rebuilt from the payload, exact', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-archives-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const src = join(dir, 'app');
+  const pub = join(dir, 'pub');
+  const v = await writeVersion(src, 2, dir);
+  await buildTree(src, pub, { name: 'app' });
+  const client = join(dir, 'client');
+  await mkdir(join(client, 'lib'), { recursive: true });
+  // Garbage where the jar goes; no .tgz at all.
+  await writeFile(join(client, 'lib', 'app.jar'), randomBytes(50_000, 3));
+  const report = await patchTree(client, join(pub, 'app.tree.json'));
+  for (const [name, data] of v) assert.deepEqual(await readFile(join(client, name)), data, name);
+  assert.equal(report.files.find((f) => f.path === 'lib/app.jar')?.action, 'blocks');
+});
