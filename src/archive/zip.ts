@@ -22,6 +22,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import type { ZipArchive } from '../core/index/published.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
+import type { EntryRange } from './entries.js';
 import type { ScratchPayload } from './payload.js';
 
 const EOCD_SIZE = 22;
@@ -288,4 +289,31 @@ export async function writeZip(
     await fh.close();
   }
   return { size, sha256: hash.digest() };
+}
+
+/**
+ * Where each entry of the zip archive (or payload) at `path` lies: from its local header
+ * to the next entry's (its data and data descriptor included), in file order, then the
+ * central directory and end record as one more range named `(central directory)`. Or why
+ * it is not a zip this code looks into.
+ */
+export async function zipEntryRanges(path: string, signal?: AbortSignal): Promise<EntryRange[] | { problem: string }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return { problem: 'it cannot be read' };
+  }
+  try {
+    const dir = await readDirectory(fh, path, (await fh.stat()).size);
+    if ('problem' in dir) return dir;
+    const offsets = await walkLocals(fh, path, dir, signal);
+    if ('problem' in offsets) return offsets;
+    const order = dir.entries.map((e, i) => ({ name: e.name, start: offsets[i]! })).sort((a, b) => a.start - b.start);
+    const ranges: EntryRange[] = order.map((e, k) => ({ name: e.name, start: e.start, end: order[k + 1]?.start ?? dir.cdStart }));
+    ranges.push({ name: '(central directory)', start: dir.cdStart, end: dir.fileSize });
+    return ranges;
+  } finally {
+    await fh.close();
+  }
 }

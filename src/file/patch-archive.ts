@@ -10,17 +10,19 @@
  *
  * @module
  */
-import { rm, stat } from 'node:fs/promises';
+import { realpath, rm, stat } from 'node:fs/promises';
 import type { BlockSource } from '../core/block-source.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
-import type { BlockIndex } from '../core/index/block-index.js';
+import { type BlockIndex, blockLength } from '../core/index/block-index.js';
 import type { ArchiveForm } from '../core/index/published.js';
+import { type EntryReuse, entryReuse, payloadEntries } from '../archive/entries.js';
 import { writeGzip } from '../archive/gzip.js';
 import { type ScratchPayload, scratchFor } from '../archive/payload.js';
 import { writeZip } from '../archive/zip.js';
 import { AtomicFile, checkReplaceable } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { tempPath } from '../localfs/staging.js';
+import { scanLocalFiles } from './local-scan.js';
 import { type DiffOptions, type DiffReport, type PatchOptions, type PatchReport, diffFile, patchFile } from './patch-file.js';
 
 /** What {@link patchArchive} did, besides what a patch reports. */
@@ -94,7 +96,22 @@ export interface ArchiveDiffReport extends DiffReport {
     payloadBytes: number;
     /** True when the local file was an archive of the same kind whose payload was compared. */
     localInflated: boolean;
+    /**
+     * With `entries`: each entry of the local archive (a tar inside a gzip file, or a zip),
+     * in its order, with the bytes of it the new version reuses. Entries only the new
+     * version has are not named (the index describes the payload's blocks, not its
+     * entries): their bytes are in `fetchBytes`.
+     */
+    entries?: EntryReuse[];
+    /** With `entries`, when the local payload's entries could not be listed: why. */
+    entriesProblem?: string;
   };
+}
+
+/** Options of {@link diffArchive}. */
+export interface ArchiveDiffOptions extends DiffOptions {
+  /** Also report what is reused of each entry of the local archive (default false). */
+  entries?: boolean;
 }
 
 /**
@@ -105,7 +122,7 @@ export interface ArchiveDiffReport extends DiffReport {
  * blocks. Any other index goes to {@link diffFile}. A `scan` given is ignored: it was made
  * of the archive's bytes, not of its payload.
  */
-export async function diffArchive(options: DiffOptions): Promise<ArchiveDiffReport> {
+export async function diffArchive(options: ArchiveDiffOptions): Promise<ArchiveDiffReport> {
   const archive = options.index.published?.archive;
   if (!archive) return diffFile(options);
   const { signal } = options;
@@ -123,6 +140,7 @@ export async function diffArchive(options: DiffOptions): Promise<ArchiveDiffRepo
     if ('problem' in s) return path;
     scratches.push(s);
     names.set(s.path, path);
+    names.set(await realpath(s.path), path);
     return s.path;
   };
   try {
@@ -130,18 +148,38 @@ export async function diffArchive(options: DiffOptions): Promise<ArchiveDiffRepo
     const seeds: string[] = [];
     for (const seed of options.seeds ?? []) seeds.push(await payloadOf(seed));
     const { archive: _, ...forms } = options.index.published ?? {};
-    const { scan: _scan, ...rest } = options;
-    const report = await diffFile({
-      ...rest,
-      index: { ...options.index, published: forms },
-      local,
-      ...(seeds.length > 0 ? { seeds } : {}),
-    });
+    const { scan: _scan, entries: wantEntries, ...rest } = options;
+    const index: BlockIndex = { ...options.index, published: forms };
+    const localInflated = local !== options.local;
+    // The scan is made here when the entries are wanted: they need where each block was found.
+    const scan = wantEntries
+      ? await scanLocalFiles(index, [local, ...seeds], {
+          ...(signal ? { signal } : {}),
+          ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        })
+      : undefined;
+    const report = await diffFile({ ...rest, index, local, ...(seeds.length > 0 ? { seeds } : {}), ...(scan ? { scan } : {}) });
+    let entries: { entries: EntryReuse[] } | { entriesProblem: string } | undefined;
+    if (scan) {
+      const listed = localInflated
+        ? await payloadEntries(archive.kind, local, signal)
+        : { problem: 'the local file is not an archive of this kind' };
+      if ('problem' in listed) entries = { entriesProblem: listed.problem };
+      else {
+        const id = scan.files.indexOf(await realpath(local));
+        const used: { start: number; end: number }[] = [];
+        const { foundSource, foundOffset } = scan.matcher;
+        for (let i = 0; i < index.blockCount; i++) {
+          if (foundSource[i] === id) used.push({ start: foundOffset[i]!, end: foundOffset[i]! + blockLength(index, i) });
+        }
+        entries = { entries: entryReuse(listed, used, index.blockSize) };
+      }
+    }
     return {
       ...report,
       fileSize: archive.size,
       files: report.files.map((f) => names.get(f) ?? f),
-      archive: { kind: archive.kind, payloadBytes: options.index.fileSize, localInflated: local !== options.local },
+      archive: { kind: archive.kind, payloadBytes: options.index.fileSize, localInflated, ...entries },
     };
   } finally {
     for (const s of scratches) await s.discard();

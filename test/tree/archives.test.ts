@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { decodeIndex } from '../../src/core/index/format.js';
+import { buildArchiveFile } from '../../src/file/build-archive.js';
+import { diffArchive } from '../../src/file/patch-archive.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { diffTree, patchTree } from '../../src/tree/patch-tree.js';
 import type { TreePatchReport } from '../../src/tree/patch-types.js';
@@ -166,4 +169,39 @@ test('a folder patch of an archive whose old file is missing or not an archive: 
   const report = await patchTree(client, join(pub, 'app.tree.json'));
   for (const [name, data] of v) assert.deepEqual(await readFile(join(client, name)), data, name);
   assert.equal(report.files.find((f) => f.path === 'lib/app.jar')?.action, 'blocks');
+});
+
+test('diffArchive with entries: which entries of the local .tgz and zip the new version reuses', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-archive-entries-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cases = [
+    { name: 'pkg.tgz', v1: await tgzOf(packageFiles(1), dir), v2: await tgzOf(packageFiles(2), dir), changed: 'package/lib/m3.js' },
+    { name: 'app.jar', v1: jarOf(1), v2: jarOf(2), changed: 'com/example/C1.class' },
+  ];
+  for (const c of cases) {
+    const published = join(dir, `new-${c.name}`);
+    const local = join(dir, c.name);
+    await writeFile(published, c.v2);
+    await writeFile(local, c.v1);
+    const built = await buildArchiveFile(published, `${published}.gosync`);
+    assert.equal(built.archive?.reproduced, true, c.name);
+    const index = decodeIndex(await readFile(`${published}.gosync`));
+    const d = await diffArchive({ local, index, entries: true });
+    assert.equal(d.archive?.localInflated, true);
+    assert.deepEqual(d.files, [local]);
+    const entries = d.archive?.entries ?? [];
+    t.diagnostic(`${c.name}: ${entries.map((e) => `${e.name} ${e.state} ${e.reusedBytes}/${e.size}`).join('; ')}`);
+    const members = entries.filter((e) => e.name !== '(central directory)');
+    assert.equal(members.length, c.name === 'pkg.tgz' ? 8 : 5, c.name);
+    for (const e of members) {
+      // A deflated zip entry edited a third of the way in differs from its first deflate block on: nothing of it is left.
+      if (e.name === c.changed) assert.equal(e.state, c.name === 'pkg.tgz' ? 'changed' : 'gone', `${c.name} ${e.name}`);
+      else if (e.size >= 8 * index.blockSize) assert.equal(e.state, 'reused', `${c.name} ${e.name}`);
+    }
+    // The same diff of a local file that is not an archive: no entries, and why.
+    await writeFile(local, randomBytes(30_000, 5));
+    const opaque = await diffArchive({ local, index, entries: true });
+    assert.equal(opaque.archive?.localInflated, false);
+    assert.match(opaque.archive?.entriesProblem ?? '', /not an archive/);
+  }
 });
