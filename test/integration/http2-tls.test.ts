@@ -138,7 +138,7 @@ describe('nginx over TLS with HTTP/2 on', () => {
     assert.deepEqual(new Set(await protocolsSince(nginx, from)), new Set([HTTP2_DEFAULT ? 'HTTP/2.0' : 'HTTP/1.1']));
   });
 
-  test('gosync patch with the certificate in NODE_EXTRA_CA_CERTS: the ranges of the reference go over HTTP/2', async (t) => {
+  test('gosync patch with the certificate in NODE_EXTRA_CA_CERTS: the ranges of the reference use the default protocol', async (t) => {
     if (!nginx) return t.skip('nginx or openssl not installed');
     const from = (await nginx.entries()).length;
     const local = await freshLocal('h2-extra-ca');
@@ -181,8 +181,14 @@ describe('nginx over TLS with HTTP/2 on', () => {
   });
 });
 
-/** A TCP relay to `port` that counts the connections made through it (TLS passes as bytes). */
-async function countingRelay(port: number): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+/**
+ * A TCP relay to `port` that counts the connections made through it (TLS passes as bytes);
+ * with `cut`, the first `cut.connections` connections are reset once `cut.bytes` bytes came down.
+ */
+async function countingRelay(
+  port: number,
+  cut?: { connections: number; bytes: number },
+): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
   let connections = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -197,6 +203,13 @@ async function countingRelay(port: number): Promise<{ port: number; connections:
       });
     }
     client.pipe(upstream).pipe(client);
+    if (cut !== undefined && connections <= cut.connections) {
+      let down = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        down += chunk.length;
+        if (down > cut.bytes) client.resetAndDestroy();
+      });
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -234,6 +247,42 @@ describe('HTTP/2 multiplexing', () => {
       const expected = Buffer.concat(ranges.map((r) => newData.subarray(r.start, r.end)));
       assert.deepEqual(await collect(ranges), expected);
       assert.equal(relay.connections(), 1);
+    } finally {
+      await source.close();
+      await dispatcher.close();
+      await relay.close();
+    }
+  });
+});
+
+describe('HTTP/2 connection cut', () => {
+  let nginx: TlsNginx | undefined;
+  before(async () => {
+    nginx = await startTlsNginx(root, { http2: true });
+  });
+  after(async () => nginx?.close());
+
+  test('the streams of a connection reset mid-transfer are fetched again on a new one', {
+    todo: "undici 7.30.2's HTTP/2 client neither errors nor reconnects after the reset here: the retries time out (why HTTP/1.1 stays the default)",
+  }, async (t) => {
+    if (!nginx) return t.skip('nginx or openssl not installed');
+    // The first two connections are reset after 100 kB, each with many streams in flight.
+    const relay = await countingRelay(nginx.port, { connections: 2, bytes: 100_000 });
+    const dispatcher = createHttpDispatcher({ ca: nginx.cert, http2: true, timeoutMs: 2000 });
+    const source = new HttpSource(`https://127.0.0.1:${relay.port}/app.bin`, {
+      dispatcher,
+      timeoutMs: 2000,
+      maxRangesPerRequest: 1,
+      connections: 32,
+      retryDelayMs: 1,
+      maxRetryDelayMs: 10,
+    });
+    try {
+      const ranges = Array.from({ length: 64 }, (_, i) => ({ start: i * 45_000, end: i * 45_000 + 8000 }));
+      const parts: Uint8Array[] = [];
+      for await (const chunk of source.read(ranges)) parts.push(chunk);
+      assert.deepEqual(Buffer.concat(parts), Buffer.concat(ranges.map((r) => newData.subarray(r.start, r.end))));
+      assert.ok(relay.connections() >= 3, `${relay.connections()} connections`);
     } finally {
       await source.close();
       await dispatcher.close();

@@ -46,8 +46,14 @@ export interface HttpDispatcherOptions {
   proxy?: HttpProxySettings | false;
 }
 
-/** Whether https origins are offered HTTP/2 unless told otherwise. */
-export const HTTP2_DEFAULT = true;
+/**
+ * Whether https origins are offered HTTP/2 unless told otherwise. Not by default: over the
+ * emulated WAN link HTTP/2 tied with HTTP/1.1 on bulk transfers and was much faster with many
+ * single-range requests in flight (docs/hosting.md), but when its one connection is reset
+ * mid-transfer, undici 7.30.2's HTTP/2 client neither errors nor reconnects under
+ * HttpSource's requests: every retry times out, where HTTP/1.1 recovers at once.
+ */
+export const HTTP2_DEFAULT = false;
 
 /**
  * HTTP/2 flow-control windows. undici's defaults (256 KiB per stream, 512 KiB per connection)
