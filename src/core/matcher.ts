@@ -90,6 +90,20 @@ export function missingSpansOf(foundSource: Int32Array): MissingSpan[] {
 /** Consecutive failed predictions before the scan stops expecting blocks in place. */
 const MAX_MISSES = 16;
 
+/**
+ * Bytes of strong hashing a scan may spend per byte scanned, beyond {@link HASH_ALLOWANCE}.
+ * A window whose weak sum hits costs a strong hash of a whole block; an index (a peer's
+ * signature) may put a block under a weak sum the file has at every offset (a zero block
+ * against a file of zeros), making the scan hash a block per byte: with 16 KiB blocks, a
+ * 32 KiB file cost 256 MB of hashing, a 1 GiB file would cost 16 TB. Past the budget,
+ * weak hits are no longer looked up (the blocks predicted after a match still are): the
+ * rest of the file is then literal data, a correct result. An ordinary scan hashes about
+ * one block per block of data, and false hits are rare: it never comes near.
+ */
+const HASH_BYTES_PER_BYTE = 4;
+/** Strong hashing any scan may spend, whatever it scanned (16 MiB). */
+const HASH_ALLOWANCE = 16 * 1024 * 1024;
+
 /** Largest read/scan buffer: large sequential pieces, few compactions. */
 const SCAN_BUFFER = 4 * 1024 * 1024;
 /**
@@ -454,6 +468,8 @@ export class Scanner {
    * blocks matched (0, 1 or 2).
    */
   #lookup(x: number, key: number, w0: number, w1: number): number {
+    const { stats } = this.#m;
+    if (stats.strongHashes * this.#bs > HASH_BYTES_PER_BYTE * stats.bytesScanned + HASH_ALLOWANCE) return 0;
     const t = this.#m.lookup;
     for (let e = t.heads[key >>> t.tableShift]!; e >= 0; e = t.next[e]!) {
       if (t.keys[e] !== key) continue;

@@ -153,3 +153,27 @@ test('large groups of identical and look-alike blocks: every block found where i
     { numRuns: 150 },
   );
 });
+
+test('one block under the weak sum of a zero block: the strong hashing of a zero file stays within its budget', () => {
+  // 4 KiB blocks against 256 KiB of zeros: every offset a weak hit, each a 4 KiB hash (1 GiB
+  // of hashing before); now at most 4 bytes hashed per byte scanned and 16 MiB.
+  const bs = 4096;
+  const zero = sumsOf(new Uint8Array(bs));
+  const sig: LibrsyncSignature = {
+    magic: librsyncSignatureMagic('md4', 'rabinkarp'),
+    hash: 'md4',
+    rollsum: 'rabinkarp',
+    blockLength: bs,
+    strongLength: STRONG,
+    blockCount: 1,
+    weak: Uint32Array.of(zero.weak),
+    strong: zero.strong.map((b) => b ^ 0xff),
+  };
+  const file = new Uint8Array(256 * 1024);
+  const { delta, g } = deltaOf(sig, file);
+  const s = g.scanStats!;
+  const hashed = s.strongHashes * bs;
+  assert.ok(hashed <= 4 * s.bytesScanned + 16 * 1024 * 1024 + bs, `${hashed} bytes hashed for ${s.bytesScanned} scanned`);
+  assert.deepEqual(stats(delta), { literal: file.length, copied: 0 });
+  assert.deepEqual(applyLibrsyncDelta(new Uint8Array(bs), delta), file);
+});
