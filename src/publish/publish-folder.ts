@@ -117,6 +117,8 @@ export function manifestObjects(manifest: Manifest, baseContents = 0): ObjectRef
     if (e.index !== undefined) {
       const index = objectNames.index(e.sha256, e.index);
       add(index, true);
+      // An archive index's payload (docs/archives.md), there only for an archive.
+      add(`${index}u`, false);
       if (e.index === 'compressed') for (const form of [`${index}z`, `${index}.br`, `${index}.zst`]) add(form, false);
     }
     if (e.br !== undefined) add(objectNames.brotli(e.sha256), true);

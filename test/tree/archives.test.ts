@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { decodeIndex } from '../../src/core/index/format.js';
 import { buildArchiveFile } from '../../src/file/build-archive.js';
 import { diffArchive } from '../../src/file/patch-archive.js';
+import { prunePublishFolder } from '../../src/publish/prune.js';
 import { buildTree } from '../../src/tree/build-tree.js';
 import { diffTree, patchTree } from '../../src/tree/patch-tree.js';
 import type { TreePatchReport } from '../../src/tree/patch-types.js';
@@ -152,6 +153,16 @@ for (const compress of [false, true]) {
     const on = reports.get(true)!;
     const off = reports.get(false)!;
     assert.ok(on.receivedBytes < off.receivedBytes, `with archives ${on.receivedBytes} B, without ${off.receivedBytes} B`);
+
+    // Pruning keeps the current payloads (the manifest names the index, the payload is beside it)
+    // and drops the previous version's; a patch still works after it.
+    await prunePublishFolder(join(served, 'on'), { keep: 1 });
+    assert.equal((await objectNamesUnder(join(served, 'on'))).filter((n) => n.endsWith('.gosyncu')).length, 2);
+    const again = join(dir, 'client-pruned');
+    await cp(v1Copy, again, { recursive: true, preserveTimestamps: true });
+    const afterPrune = await patchTree(again, `${nginx.url}on/app.tree.json`);
+    for (const [name, data] of v2) assert.deepEqual(await readFile(join(again, name)), data, `${name} (after prune)`);
+    assert.equal(afterPrune.receivedBytes, on.receivedBytes);
   });
 }
 
