@@ -10,3 +10,4 @@ export { MemorySource } from './memory-source.js';
 export { FileSource, type FileSourceOptions } from './file-source.js';
 export { HttpSource, createHttpDispatcher, type HttpSourceOptions } from './http/http-source.js';
 export { httpGet, type HttpGetOptions, type HttpGetResult } from './http/http-get.js';
+export { TokenBucket } from './http/rate-limiter.js';

@@ -32,6 +32,8 @@ export interface ObjectStoreOptions {
   headers?: Record<string, string>;
   /** The dispatcher of every request (the caller's: not closed here); default one made here. */
   dispatcher?: Dispatcher;
+  /** Download cap in bytes per second, shared by every object and index read (`--bwlimit`). */
+  bytesPerSecond?: number;
 }
 
 /** The folder (URL or path) a manifest location lives in. */
@@ -44,6 +46,8 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
   if (isHttpUrl(base)) {
     const { createHttpDispatcher, HttpSource } = await import('../sources/http/http-source.js');
     const { httpGet } = await import('../sources/http/http-get.js');
+    const { TokenBucket } = await import('../sources/http/rate-limiter.js');
+    const limiter = options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond);
     const root = base.endsWith('/') ? base : `${base}/`;
     const dispatcher: Dispatcher = options.dispatcher ?? createHttpDispatcher({ connections: options.connections ?? 8 });
     const counted = { requests: 0, bytes: 0 };
@@ -59,6 +63,8 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
           ...(options.headers ? { headers: options.headers } : {}),
         });
         counted.bytes += got.body.length;
+        // An index or small object comes whole; the limit then holds on average.
+        await limiter?.take(got.body.length, signal);
         return got.body;
       },
       open(name, size) {
@@ -67,6 +73,7 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
           connections: options.connections ?? 8,
           ...(size !== undefined ? { expectedSize: size } : {}),
           ...(options.headers ? { headers: options.headers } : {}),
+          ...(limiter ? { limiter } : {}),
         });
         open.add(source);
         // Count what it received once it is closed.

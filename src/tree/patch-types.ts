@@ -35,6 +35,8 @@ export interface TreeOptions {
    * (createHttpDispatcher with `connections`), closed at its end; a given one is the caller's.
    */
   dispatcher?: import('undici').Dispatcher;
+  /** Download cap in bytes per second for the whole patch (`--bwlimit`); default none. */
+  bytesPerSecond?: number;
   /** Refuse manifests larger than this (default 256 MiB). */
   maxManifestBytes?: number;
   /**

@@ -18,6 +18,7 @@ import {
   intOption,
   levelOption,
   locationArgument,
+  sizeOption,
 } from '../usage.js';
 import { printable } from '../printable.js';
 import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
@@ -155,6 +156,8 @@ ${filterHelp(28)}  -n, --dry-run             show what would change (as gosync d
                             (repeatable)
   -c, --connections <n>     concurrent HTTP connections (default 8)
   -j, --jobs <n>            files fetched at once (default 8)
+      --bwlimit <rate>      cap the download rate of the whole patch (bytes/s; K, M suffixes;
+                            a bare number is KiB/s as in rsync)
 ${httpHelp(28)}      --fsync               flush each new file to disk before it replaces the old one
       --json                print a JSON report on stdout (docs/json.md)
   -t, --threads <n>         worker threads for scanning
@@ -283,6 +286,7 @@ export const TREE_UPDATE_OPTIONS = {
   ...FILTER_OPTIONS,
   connections: { type: 'string', short: 'c' },
   jobs: { type: 'string', short: 'j' },
+  bwlimit: { type: 'string' },
   ...HTTP_OPTIONS,
   fsync: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -307,6 +311,7 @@ export async function treeCommand(
   const threads = intOption(values.threads, 'threads');
   const connections = intOption(values.connections, 'connections');
   const jobs = intOption(values.jobs, 'jobs');
+  const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const filter = await filterRules(values, ctx.signal);
   const http = await httpOptions(values.header, values.cacert);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
@@ -321,6 +326,7 @@ export async function treeCommand(
     ...(threads ? { threads } : {}),
     ...(connections ? { connections } : {}),
     ...(jobs ? { concurrency: jobs } : {}),
+    ...(bytesPerSecond ? { bytesPerSecond } : {}),
     ...(values.delete ? { delete: true } : {}),
     signal: ctx.signal,
     // Scanning counts bytes; the other phases count files.

@@ -72,6 +72,11 @@ export interface HttpSourceOptions {
   maxRedirects?: number;
   /** Download cap in bytes per second, shared by all connections (for `--bwlimit`). */
   bytesPerSecond?: number;
+  /**
+   * A limiter shared with other sources (a folder patch's files: one `--bwlimit` for all),
+   * used instead of one of `bytesPerSecond`.
+   */
+  limiter?: TokenBucket;
   /** Extra request headers, e.g. `Authorization` (dropped on redirects to another origin). */
   headers?: Record<string, string>;
   /** The reference length, if known (from the index): a different length reported by the server is SOURCE_CHANGED. */
@@ -229,7 +234,7 @@ export class HttpSource implements BlockSource {
     // Range and If-Range are the source's own business.
     delete this.#headers.range;
     delete this.#headers['if-range'];
-    this.#limiter = options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond);
+    this.#limiter = options.limiter ?? (options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond));
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher =
       options.dispatcher ??
