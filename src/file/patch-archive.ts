@@ -74,9 +74,14 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
       payloadSource = options.openForm(archive.payload);
       const { archive: _, ...forms } = options.index.published ?? {};
       const index: BlockIndex = { ...options.index, published: forms };
-      const report = await patchFile({ ...options, index, local, seeds, source: payloadSource, output: patched });
+      // A payload that cannot be had (missing where the archive is served, damaged) is not
+      // the end: the published file itself is fetched whole below, and checked.
+      const report = await patchFile({ ...options, index, local, seeds, source: payloadSource, output: patched }).catch((err: unknown) => {
+        if (signal?.aborted || (SyncError.is(err) && err.code === ErrorCodes.ABORTED)) throw err;
+        return undefined;
+      });
       for (const s of scratches.splice(0)) await s.discard();
-      if (await rebuild(patched, archive, output, options))
+      if (report && (await rebuild(patched, archive, output, options)))
         return finish(options.index.fileSize, report, archive, localInflated, false, started, output);
     }
     const whole = await fetchWhole(options.source, archive, output, options);

@@ -11,6 +11,7 @@
  * @module
  */
 import { readFile, lstat, stat } from 'node:fs/promises';
+import { payloadCap } from '../archive/payload.js';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { blockLength } from '../core/index/block-index.js';
@@ -160,6 +161,14 @@ export async function fetchIndex(
     const digest = Buffer.from(archive ? archive.sha256 : index.fileDigest.digest).toString('hex');
     const size = archive ? archive.size : index.fileSize;
     const algorithm = archive ? 'sha256' : index.fileDigest.algorithm;
+    // The payload is written to disk before the rebuilt archive is checked: bounded like
+    // the publisher bounds it (a zip's payload is its size; a gzip's at most the cap).
+    if (archive && index.fileSize > (archive.kind === 'zip' ? archive.size : payloadCap(archive.size))) {
+      throw new SyncError(
+        ErrorCodes.INDEX_CORRUPT,
+        `Cannot use the index of ${entry.path}: its payload of ${index.fileSize} bytes is larger than its archive allows (${store.name}${name})`,
+      );
+    }
     if (size !== entry.size || algorithm !== 'sha256' || digest !== entry.sha256) {
       throw new SyncError(
         ErrorCodes.INDEX_CORRUPT,
@@ -597,6 +606,7 @@ export async function planTree(dir: string, location: string, options: TreeOptio
     ...(options.connections !== undefined ? { connections: options.connections } : {}),
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    ...(options.bytesPerSecond !== undefined ? { bytesPerSecond: options.bytesPerSecond } : {}),
   });
   try {
     const loaded = await loadManifest(location, options);

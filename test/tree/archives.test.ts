@@ -216,3 +216,24 @@ test('diffArchive with entries: which entries of the local .tgz and zip the new 
     assert.match(opaque.archive?.entriesProblem ?? '', /not an archive/);
   }
 });
+
+test('a folder patch of an archive whose payload is not served: the published archive is fetched whole, exact', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-archives-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const src = join(dir, 'app');
+  const pub = join(dir, 'pub');
+  await writeVersion(src, 1, dir);
+  const client = join(dir, 'client');
+  await cp(src, client, { recursive: true, preserveTimestamps: true });
+  const v2 = await writeVersion(src, 2, dir);
+  await buildTree(src, pub, { name: 'app' });
+  // A host that did not get the payloads (copied by hand, an older uploader).
+  for (const shard of await readdir(join(pub, 'objects'))) {
+    for (const f of await readdir(join(pub, 'objects', shard))) if (f.endsWith('.gosyncu')) await rm(join(pub, 'objects', shard, f));
+  }
+  const report = await patchTree(client, join(pub, 'app.tree.json'));
+  for (const [name, data] of v2) assert.deepEqual(await readFile(join(client, name)), data, name);
+  const tgz = report.files.find((f) => f.path === 'vendor/pkg.tgz')!;
+  assert.equal(tgz.action, 'blocks');
+  assert.ok(tgz.fetchBytes >= tgz.size, `fetched ${tgz.fetchBytes} of ${tgz.size}`);
+});
