@@ -9,5 +9,6 @@ export type { BlockSource, ByteRange, ReadRangesOptions, SourceStats } from '../
 export { MemorySource } from './memory-source.js';
 export { FileSource, type FileSourceOptions } from './file-source.js';
 export { HttpSource, createHttpDispatcher, type HttpSourceOptions } from './http/http-source.js';
+export type { HttpDispatcherOptions, HttpProxySettings } from './http/dispatcher.js';
 export { httpGet, type HttpGetOptions, type HttpGetResult } from './http/http-get.js';
 export { TokenBucket } from './http/rate-limiter.js';
