@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { realpath, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { BlockSource } from '../core/block-source.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { type BlockIndex, blockLength } from '../core/index/block-index.js';
@@ -145,7 +145,6 @@ export async function diffArchive(options: ArchiveDiffOptions): Promise<ArchiveD
     if ('problem' in s) return path;
     scratches.push(s);
     names.set(s.path, path);
-    names.set(await realpath(s.path), path);
     return s.path;
   };
   try {
@@ -171,7 +170,7 @@ export async function diffArchive(options: ArchiveDiffOptions): Promise<ArchiveD
         : { problem: 'the local file is not an archive of this kind' };
       if ('problem' in listed) entries = { entriesProblem: listed.problem };
       else {
-        const id = scan.files.indexOf(await realpath(local));
+        const id = scan.files.indexOf(local);
         const used: { start: number; end: number }[] = [];
         const { foundSource, foundOffset } = scan.matcher;
         for (let i = 0; i < index.blockCount; i++) {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -201,6 +201,11 @@ test('diffArchive with entries: which entries of the local .tgz and zip the new 
     assert.equal(d.archive?.localInflated, true);
     assert.deepEqual(d.files, [local]);
     const entries = d.archive?.entries ?? [];
+    // A path relative to the working folder finds the same.
+    const relativeLocal = relative(process.cwd(), local);
+    const fromRelative = await diffArchive({ local: relativeLocal, index, entries: true });
+    assert.deepEqual(fromRelative.archive?.entries, entries);
+    assert.deepEqual(fromRelative.files, [relativeLocal]);
     t.diagnostic(`${c.name}: ${entries.map((e) => `${e.name} ${e.state} ${e.reusedBytes}/${e.size}`).join('; ')}`);
     const members = entries.filter((e) => e.name !== '(central directory)');
     assert.equal(members.length, c.name === 'pkg.tgz' ? 8 : 5, c.name);
