@@ -11,7 +11,9 @@
  * @module
  */
 import { readFile, lstat, stat } from 'node:fs/promises';
-import { payloadCap } from '../archive/payload.js';
+import { isGzip } from '../archive/gzip.js';
+import { payloadCap, readHead } from '../archive/payload.js';
+import { looksLikeZip } from '../archive/zip.js';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { blockLength } from '../core/index/block-index.js';
@@ -44,6 +46,8 @@ import type { TreeFileAction, TreeFileReport, TreeOptions } from './patch-types.
 
 /** Local files hashed at once. */
 const HASH_CONCURRENCY = 4;
+/** Archives the manifest no longer lists that are inflated as the basis of a renamed one, at most. */
+const ARCHIVE_STAND_INS = 2;
 
 /** One content the patch must write, and where it comes from. */
 export interface Needed {
@@ -301,7 +305,7 @@ export class TreePlanner {
     const byBlocks = needed.filter((n) => n.action === 'blocks');
     await this.fetchIndexes(byBlocks);
     const archives = byBlocks.filter((n) => n.index!.published?.archive !== undefined);
-    for (const n of archives) n.basis = this.archiveBasis(n);
+    for (const n of archives) n.basis = await this.archiveBasis(n);
     const scanned = byBlocks.filter((n) => n.index!.published?.archive === undefined);
     for (const group of groupByBlockSize(scanned)) await this.scanGroup(group, needFiles);
     return { reports: this.#reports, needed, indexBytes: this.#indexBytes, changes: this.#changes };
@@ -512,11 +516,36 @@ export class TreePlanner {
   /**
    * The basis of a file patched by its archive index: the old file at its path (first,
    * whatever is there: what is not an archive of its kind is used as bytes, what is
-   * missing as nothing), then the seeds. Other local files are not looked into:
-   * inflating every archive of the folder to find a renamed one would cost more than it saves.
+   * missing as nothing); when there is no file there, up to {@link ARCHIVE_STAND_INS}
+   * archives of its kind in the same folder that the manifest no longer lists, closest in
+   * size first (a tarball named by its version: `pkg-1.0.tgz` replaced by `pkg-1.1.tgz`);
+   * then the seeds. Other local files are not looked into: each is inflated, which costs
+   * more than a scan.
    */
-  archiveBasis(n: Needed): string[] {
-    return [this.#localPath(n.entry.path), ...(this.#options.seeds ?? [])];
+  async archiveBasis(n: Needed): Promise<string[]> {
+    const e = n.entry;
+    const basis = [this.#localPath(e.path)];
+    if (this.#local.entries.get(e.path)?.type !== 'file') {
+      const kind = n.index!.published!.archive!.kind;
+      const folder = e.path.slice(0, e.path.lastIndexOf('/') + 1);
+      const candidates = [...this.#local.entries.values()]
+        .filter(
+          (l) =>
+            l.type === 'file' &&
+            l.size > 0 &&
+            !this.#wanted.has(l.path) &&
+            !this.#replaced.has(l.path) &&
+            l.path.startsWith(folder) &&
+            !l.path.slice(folder.length).includes('/'),
+        )
+        .sort((a, b) => Math.abs(a.size - e.size) - Math.abs(b.size - e.size));
+      for (const l of candidates) {
+        if (basis.length > ARCHIVE_STAND_INS) break;
+        const head = await readHead(this.#localPath(l.path), 4).catch(() => new Uint8Array(0));
+        if (kind === 'gzip' ? isGzip(head) : looksLikeZip(head)) basis.push(this.#localPath(l.path));
+      }
+    }
+    return [...basis, ...(this.#options.seeds ?? [])];
   }
 
   /**

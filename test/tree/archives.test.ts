@@ -242,3 +242,36 @@ test('a folder patch of an archive whose payload is not served: the published ar
   assert.equal(tgz.action, 'blocks');
   assert.ok(tgz.fetchBytes >= tgz.size, `fetched ${tgz.fetchBytes} of ${tgz.size}`);
 });
+
+test('a renamed archive (pkg-1.tgz replaced by pkg-2.tgz) and an archive from a seed are patched from the old payloads', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-archives-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const v1 = await tgzOf(packageFiles(1), dir);
+  const v2 = await tgzOf(packageFiles(2), dir);
+  const src = join(dir, 'app');
+  const pub = join(dir, 'pub');
+  await mkdir(join(src, 'vendor'), { recursive: true });
+  await writeFile(join(src, 'vendor', 'pkg-2.tgz'), v2);
+  await writeFile(join(src, 'vendor', 'other.tgz'), gzipSync(randomBytes(30_000, 8), { level: 9 }));
+  await buildTree(src, pub, { name: 'app' });
+  const manifest = join(pub, 'app.tree.json');
+
+  const client = join(dir, 'client');
+  await mkdir(join(client, 'vendor'), { recursive: true });
+  await writeFile(join(client, 'vendor', 'pkg-1.tgz'), v1);
+  await writeFile(join(client, 'vendor', 'notes.txt'), 'not an archive\n'.repeat(2000));
+  const report = await patchTree(client, manifest, { delete: true });
+  assert.deepEqual(await readFile(join(client, 'vendor', 'pkg-2.tgz')), v2);
+  const renamed = report.files.find((f) => f.path === 'vendor/pkg-2.tgz')!;
+  assert.equal(renamed.action, 'blocks');
+  assert.ok(renamed.fetchBytes < v2.length / 4, `renamed: fetched ${renamed.fetchBytes} of ${v2.length}`);
+  assert.deepEqual(report.deleted.sort(), ['vendor/notes.txt', 'vendor/pkg-1.tgz']);
+
+  const seeded = join(dir, 'seeded');
+  const seed = join(dir, 'old.tgz');
+  await writeFile(seed, v1);
+  const fromSeed = await patchTree(seeded, manifest, { seeds: [seed] });
+  assert.deepEqual(await readFile(join(seeded, 'vendor', 'pkg-2.tgz')), v2);
+  const f = fromSeed.files.find((x) => x.path === 'vendor/pkg-2.tgz')!;
+  assert.ok(f.fetchBytes < v2.length / 4, `seed: fetched ${f.fetchBytes} of ${v2.length}`);
+});
