@@ -14,6 +14,7 @@
 import { resolve } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
+import { TokenBucket } from '../sources/http/rate-limiter.js';
 import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType } from './wire/frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
@@ -50,6 +51,11 @@ export interface PushPullOptions {
    * ssh uses its own.
    */
   umask?: number;
+  /**
+   * Caps the bytes per second this end sends (push) or receives (pull), as they cross
+   * the wire (compressed): rsync's `--bwlimit`. Default: no cap.
+   */
+  bytesPerSecond?: number;
   /** Compression of the sender's stream (zstd level; brotli quality with a protocol version 1 peer). */
   compression?: CompressionOptions;
   /**
@@ -138,7 +144,12 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     });
     server.catch(() => {});
   }
-  const channel = new Channel(transport, { peer, ...(signal ? { signal } : {}) });
+  let limit: { limitOut: TokenBucket } | { limitIn: TokenBucket } | undefined;
+  if (options.bytesPerSecond !== undefined) {
+    const bucket = new TokenBucket(options.bytesPerSecond);
+    limit = op === 'push' ? { limitOut: bucket } : { limitIn: bucket };
+  }
+  const channel = new Channel(transport, { peer, ...(signal ? { signal } : {}), ...limit });
   const filter = options.filter ?? [];
   const filtering = filter.length > 0 || options.deleteExcluded === true;
   const del = (options.delete || options.deleteExcluded) ?? false;

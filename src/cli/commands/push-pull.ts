@@ -10,12 +10,15 @@ import { sep } from 'node:path';
 import { jsonLine } from '../json.js';
 import { printable } from '../printable.js';
 import { ProgressLine } from '../progress.js';
-import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, looksLikeUrl, parse } from '../usage.js';
+import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, looksLikeUrl, parse, sizeOption } from '../usage.js';
 
 const options = `Options:
       --delete            remove entries of the destination the source does not have
       --delete-excluded   also remove excluded entries of the destination (implies --delete)
 ${filterHelp(26)}  -n, --dry-run           show what would change, change nothing
+      --bwlimit <rate>    cap the bytes sent (push) or received (pull) per second, as
+                          they cross the wire (K, M suffixes; a bare number is KiB/s as
+                          in rsync)
   -e, --rsh <command>     the ssh command line (default: ssh), split like rsync's -e,
                           e.g. "ssh -p 2222 -i ~/.ssh/deploy"
       --remote-cmd <cmd>  the gosync command on the host (default: gosync), e.g.
@@ -144,6 +147,7 @@ export const SYNC_OPTIONS = {
   'delete-excluded': { type: 'boolean' },
   ...FILTER_OPTIONS,
   'dry-run': { type: 'boolean', short: 'n' },
+  bwlimit: { type: 'string' },
   rsh: { type: 'string', short: 'e' },
   'remote-cmd': { type: 'string' },
   json: { type: 'boolean' },
@@ -170,6 +174,7 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
   if (op === 'pull' && to) throw new UsageError(`pull writes a local path (use push to send to ${to.host})`);
   if (values.rsh !== undefined && misuse(() => splitCommand(values.rsh!)).length === 0) throw new UsageError('--rsh must not be empty');
   if (values['remote-cmd'] !== undefined && values['remote-cmd'].trim() === '') throw new UsageError('--remote-cmd must not be empty');
+  const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const filter = await filterRules(values, ctx.signal);
   const { push, pull } = await import('../../remote/push-pull.js');
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
@@ -183,6 +188,7 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
       umask: process.umask(),
       ...(filter.length > 0 ? { filter } : {}),
       ...(values['delete-excluded'] ? { deleteExcluded: true } : {}),
+      ...(bytesPerSecond !== undefined ? { bytesPerSecond } : {}),
       ...(values.rsh !== undefined ? { rsh: values.rsh } : {}),
       ...(values['remote-cmd'] !== undefined ? { remoteCmd: values['remote-cmd'] } : {}),
       stderr: ctx.stderr,

@@ -96,6 +96,22 @@ function closedError(what: string, detail: string | undefined): SyncError {
   return new SyncError(ErrorCodes.NETWORK, `Cannot finish the session: ${what} closed the connection${detail ? ` (${detail})` : ''}`);
 }
 
+/** A rate limiter (`--bwlimit`): `take(n)` waits until `n` more bytes fit the rate (sources/http/rate-limiter.ts's TokenBucket). */
+export interface RateLimit {
+  take(bytes: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Options of a {@link Channel}. */
+export interface ChannelOptions {
+  /** Names the peer in messages. */
+  peer: string;
+  signal?: AbortSignal;
+  /** Caps the bytes written to the transport (compressed, as they cross the wire). */
+  limitOut?: RateLimit;
+  /** Caps the bytes read from the transport. */
+  limitIn?: RateLimit;
+}
+
 /** The framed connection of one end. */
 export class Channel {
   readonly #transport: Transport;
@@ -141,11 +157,16 @@ export class Channel {
   #batchBytes = 0;
   #batchScheduled = false;
   #aborted = false;
+  /** Caps the bytes written ({@link ChannelOptions.limitOut}) and read ({@link ChannelOptions.limitIn}). */
+  readonly #limitOut: RateLimit | undefined;
+  readonly #limitIn: RateLimit | undefined;
 
-  constructor(transport: Transport, options: { peer: string; signal?: AbortSignal }) {
+  constructor(transport: Transport, options: ChannelOptions) {
     this.#transport = transport;
     this.peer = options.peer;
     this.#signal = options.signal;
+    this.#limitOut = options.limitOut;
+    this.#limitIn = options.limitIn;
     this.#raw = this.#countIn(transport.input)[Symbol.asyncIterator]();
     this.#source = this.#raw;
     this.#parser = new FrameParser(`the stream from ${this.peer}`);
@@ -157,6 +178,8 @@ export class Channel {
   async *#countIn(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     for await (const chunk of input) {
       this.bytesIn += chunk.length;
+      // Not reading stalls the peer (pipe or TCP flow control): the rate is capped at this end.
+      await this.#limitIn?.take(chunk.length, this.#signal);
       yield chunk;
     }
   }
@@ -379,6 +402,7 @@ export class Channel {
     this.bytesOut += data.length;
     const output = this.#transport.output;
     if (!output.write(data)) await drainOrClose(output);
+    await this.#limitOut?.take(data.length, this.#signal);
     this.#checkWritable();
   }
 
@@ -422,9 +446,18 @@ export class Channel {
     const output = this.#transport.output;
     z.on('data', (c: Buffer) => {
       this.bytesOut += c.length;
-      if (!output.write(c)) {
+      const full = !output.write(c);
+      const limit = this.#limitOut;
+      if (full || limit) {
+        // The compressor waits (and so do the frames sent into it) for the transport and the rate.
         z.pause();
-        void drainOrClose(output).then(() => z.resume());
+        void (async () => {
+          if (full) await drainOrClose(output);
+          await limit?.take(c.length, this.#signal);
+        })().then(
+          () => z.resume(),
+          () => z.resume(),
+        );
       }
     });
     z.on('error', (err) => {
