@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { decodeIndex } from '../../src/core/index/format.js';
+import { decodeIndex, encodeArchiveIndex } from '../../src/core/index/format.js';
 import { buildArchiveFile } from '../../src/file/build-archive.js';
 import { diffArchive } from '../../src/file/patch-archive.js';
 import { prunePublishFolder } from '../../src/publish/prune.js';
@@ -274,4 +274,41 @@ test('a renamed archive (pkg-1.tgz replaced by pkg-2.tgz) and an archive from a 
   assert.deepEqual(await readFile(join(seeded, 'vendor', 'pkg-2.tgz')), v2);
   const f = fromSeed.files.find((x) => x.path === 'vendor/pkg-2.tgz')!;
   assert.ok(f.fetchBytes < v2.length / 4, `seed: fetched ${f.fetchBytes} of ${v2.length}`);
+});
+
+test("a folder's archive index whose payload is larger than its archive allows is refused before anything is written", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-archives-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const src = join(dir, 'app');
+  const pub = join(dir, 'pub');
+  await mkdir(join(src, 'lib'), { recursive: true });
+  await writeFile(join(src, 'lib', 'app.jar'), jarOf(1));
+  const built = await buildTree(src, pub, { name: 'app' });
+  const entry = JSON.parse(
+    (await readFile(built.manifest, 'utf8'))
+      .split('\n')
+      .find((l) => l.includes('app.jar'))!
+      .replace(/,$/, ''),
+  );
+  const indexPath = join(pub, 'objects', entry.sha256.slice(0, 2), `${entry.sha256}.gosync`);
+  // A hostile index: the manifest's archive size and digest, over the payload of a larger zip.
+  const bigger = join(dir, 'bigger.jar');
+  const other = zipOf([{ name: 'big.bin', data: randomBytes(200_000, 9) }]);
+  await writeFile(bigger, other);
+  await buildArchiveFile(bigger, `${bigger}.gosync`);
+  const index = decodeIndex(await readFile(`${bigger}.gosync`));
+  const archive = index.published!.archive!;
+  assert.ok(index.fileSize > entry.size);
+  const forged = encodeArchiveIndex(
+    { ...index, published: { ...index.published, archive: { ...archive, size: entry.size, sha256: Buffer.from(entry.sha256, 'hex') } } },
+    [],
+  );
+  await writeFile(indexPath, forged);
+  const client = join(dir, 'client');
+  await assert.rejects(patchTree(client, built.manifest), (err: unknown) => {
+    assert.equal((err as { code?: string }).code, 'GOSYNC_ERR_INDEX_CORRUPT');
+    assert.match(String(err), /payload of \d+ bytes is larger than its archive allows/);
+    return true;
+  });
+  assert.deepEqual(await readdir(client).catch(() => []), []);
 });
