@@ -2,7 +2,9 @@
  * Publishing a folder: `buildTree(dir, out)` writes, under `out`, the content of every
  * file under its SHA-256 (`objects/ab/abcd…`), a block index for files of 16 KiB and
  * more, compressed forms and deltas from earlier versions when asked for, and then the
- * manifest (`<name>.tree.json`), which replaces the previous one atomically. Objects
+ * manifest (`<name>.tree.json`), which replaces the previous one atomically. A gzip file
+ * or zip archive whose payload rebuilds it gets its payload's index instead, the payload
+ * beside it (docs/archives.md). Objects
  * already there (unchanged files, or content shared between versions) are not written
  * again, so publishing a new version costs about the size of what changed.
  *
