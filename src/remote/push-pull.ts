@@ -31,6 +31,12 @@ export interface PushPullOptions {
   /** Report what would change; the destination is not touched. */
   dryRun?: boolean;
   /**
+   * Decide which files to update by their content's SHA-256 instead of size and mtime
+   * (rsync's `--checksum`): every file of the same size is read at both ends. Refused by
+   * a server too old to apply it.
+   */
+  checksum?: boolean;
+  /**
    * Excludes and includes, first match decides (localfs/filter.ts): the sender leaves out
    * what they (or its folder's `.gosyncignore`) exclude; the receiver does not delete what
    * they (or its folder's `.gosyncignore`) exclude.
@@ -160,7 +166,8 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     await channel.writeRaw(
       encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }),
     );
-    const hello = { op, path, delete: del, dryRun: options.dryRun ?? false };
+    const checksum = options.checksum ?? false;
+    const hello = { op, path, delete: del, dryRun: options.dryRun ?? false, ...(checksum ? { checksum } : {}) };
     await channel.send(
       FrameType.HELLO,
       encodeJson(filtering ? { ...hello, filter, ...(options.deleteExcluded ? { deleteExcluded: true } : {}) } : hello),
@@ -171,6 +178,12 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       // An older server would ignore the rules: its receiver would delete what they protect.
       if (filtering && !welcome.filters)
         throw new SyncError(ErrorCodes.REFUSED, `Cannot use excludes with ${peer}: its gosync is too old to apply them (update it)`);
+      // An older server would not list sums (pull) or would refuse the list that has them (push).
+      if (checksum && !welcome.checksum)
+        throw new SyncError(
+          ErrorCodes.REFUSED,
+          `Cannot use --checksum with ${peer}: its gosync is too old to compare by content (update it)`,
+        );
       return welcome;
     });
     const common = { ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
@@ -183,7 +196,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       await channel.greeted();
       channel.compressOutgoing(options.compression);
       const { runSender } = await senderModule;
-      finish = await runSender(channel, localPath, { ...common, list: list! });
+      finish = await runSender(channel, localPath, { ...common, list: list!, ...(checksum ? { checksum } : {}) });
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
       const { runReceiver } = await import('./receiver.js');
@@ -192,6 +205,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
         dryRun: options.dryRun ?? false,
         filter,
         ...(options.deleteExcluded ? { deleteExcluded: true } : {}),
+        ...(checksum ? { checksum } : {}),
         ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...common,
       });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ioError, throwIfAborted } from '../core/errors.js';
@@ -75,5 +76,17 @@ export async function* fileRange(
     k ^= 1;
     pending = readAt(bufs[k]!, position);
     yield current.subarray(0, n);
+  }
+}
+
+/** The SHA-256 of a regular file's content (opened as {@link openRegularFile} does). */
+export async function sha256OfFile(path: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const file = await openRegularFile(path);
+  try {
+    const hash = createHash('sha256');
+    for await (const chunk of fileRange(file, signal ? { signal } : {})) hash.update(chunk);
+    return new Uint8Array(hash.digest());
+  } finally {
+    await file.fh.close().catch(() => {});
   }
 }

@@ -3,7 +3,7 @@
  *
  * As file list batches arrive it checks every entry (a safe path, under a listed folder),
  * compares it with its destination (rsync's quick check: same size and mtime → nothing
- * to do) and, for every other file, sends a signature of its old version (or an empty
+ * to do; with `checksum`, same size and SHA-256) and, for every other file, sends a signature of its old version (or an empty
  * one), without waiting for answers. Each delta that comes back is applied to the old
  * file ({@link FileApplier}) into a part next to the target, checked against the sender's
  * size and SHA-256, and given its mode and mtime. A file that fails the check is asked
@@ -28,7 +28,7 @@ import { partName } from '../localfs/staging.js';
 import { sameMtime } from '../localfs/walk.js';
 import { Destination, type ReceiverTarget } from './destination.js';
 import { FileApplier } from './file-applier.js';
-import { fileRange, openRegularFile } from './read-file.js';
+import { fileRange, openRegularFile, sha256OfFile } from './read-file.js';
 import { AsyncQueue } from './wire/async-queue.js';
 import { ByteReader, protocolError } from './wire/binary.js';
 import type { Channel } from './wire/channel.js';
@@ -60,6 +60,12 @@ export interface ReceiverOptions {
   filter?: readonly FilterRule[];
   /** Keep nothing excluded: it is deleted too (with `delete`). */
   deleteExcluded?: boolean;
+  /**
+   * Compare files by content (rsync's `--checksum`): the sender lists each file's SHA-256
+   * (HELLO's `checksum`), and a file of the same size is asked for only when its content
+   * differs, whatever its mtime. Default: rsync's quick check (same size and mtime: skip).
+   */
+  checksum?: boolean;
   /**
    * The umask new files and folders are masked with (rsync's default for new files);
    * those that were there take the source's mode. Read by the caller (the CLI passes
@@ -141,6 +147,7 @@ export class Receiver {
   readonly #channel: Channel;
   readonly #dest: Destination;
   readonly #dryRun: boolean;
+  readonly #checksum: boolean;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: ((p: SyncProgress) => void) | undefined;
   /** Names this session's parts (those of other sessions are leftovers). */
@@ -180,6 +187,7 @@ export class Receiver {
     this.#channel = channel;
     this.#dest = dest;
     this.#dryRun = options.dryRun ?? false;
+    this.#checksum = options.checksum ?? false;
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
     let allDone!: () => void;
@@ -310,8 +318,11 @@ export class Receiver {
     if (e.type !== 'file') return;
     const t = this.#tally;
     t.files++;
+    if ((e.sha256 !== undefined) !== this.#checksum)
+      throw protocolError('read the file list', `${JSON.stringify(e.path)} ${this.#checksum ? 'has no' : 'has a'} SHA-256`);
     const l = dest.entry(e.path);
-    if (l?.type === 'file' && l.size === e.size && sameMtime(l.mtimeMs, e.mtime)) return;
+    if (l?.type === 'file' && l.size === e.size && (e.sha256 ? await this.#sameContent(e.path, e.sha256) : sameMtime(l.mtimeMs, e.mtime)))
+      return;
     t.changed++;
     if (t.changedPaths.length < MAX_LISTED_PATHS) t.changedPaths.push(e.path);
     this.#totalBytes += e.size;
@@ -319,6 +330,13 @@ export class Receiver {
     if (this.#dryRun) return;
     const basis = l?.type === 'file' ? dest.local(e.path) : undefined;
     await this.#plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
+  }
+
+  /** Whether the local file at a tree path has this SHA-256 (false when it cannot be read). */
+  async #sameContent(path: string, sha256: Uint8Array): Promise<boolean> {
+    const local = await sha256OfFile(this.#dest.local(path), this.#signal).catch(() => undefined);
+    throwIfAborted(this.#signal);
+    return local !== undefined && Buffer.from(local).equals(sha256);
   }
 
   // ---------------------------------------------------------------------------------

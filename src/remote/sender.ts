@@ -39,7 +39,7 @@ import type { Channel } from './wire/channel.js';
 import { FileListEncoder } from './wire/file-list.js';
 import { FrameType, MAX_FRAME_PAYLOAD, frameName, type Frame } from './wire/frames.js';
 import { decodeError } from './wire/handshake.js';
-import { fileRange, openRegularFile, type OpenFile } from './read-file.js';
+import { fileRange, openRegularFile, sha256OfFile, type OpenFile } from './read-file.js';
 import { DeltaOpsReader, DeltaSplicer, encodeRefine, rangeBytes, unusedRanges, type DeltaOp, type Range } from './wire/refine.js';
 import { parseFinish, type FinishReport, type SyncProgress } from './wire/report.js';
 import {
@@ -67,6 +67,8 @@ export interface SenderOptions {
   sessionSignatureBytes?: number;
   /** The budget of kept signatures shared with other sessions (default: the process's, {@link processSignatureBudget}). */
   signatureBudget?: SignatureBudget;
+  /** List each file's SHA-256 (the receiver compares by content: HELLO's `checksum`). */
+  checksum?: boolean;
 }
 
 /** Delta bytes gathered before a DELTA_DATA frame is sent. */
@@ -221,6 +223,7 @@ export class Sender {
   /** Files whose delta waits (not started) for their second signature. */
   readonly #parked = new Map<number, Parked>();
   #doneBytes = 0;
+  readonly #checksum: boolean;
   /** Literal bytes held by files waiting for their second signature. */
   #heldTotal = 0;
 
@@ -230,6 +233,7 @@ export class Sender {
     this.#shared = options.signatureBudget ?? processSignatureBudget();
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
+    this.#checksum = options.checksum ?? false;
     this.#entries = list.entries;
     this.#groups = list.groups;
     this.#totalBytes = list.entries.reduce((a, e) => a + e.size, 0);
@@ -309,7 +313,8 @@ export class Sender {
     const enc = new FileListEncoder();
     let g = 1;
     for (let i = 0; i < entries.length; i++) {
-      const full = enc.add(entries[i]!);
+      const e = entries[i]!;
+      const full = enc.add(this.#checksum && e.type === 'file' ? { ...e, sha256: await this.#sha256(e) } : e);
       if (full) await channel.send(FrameType.FILES, full);
       if (i + 1 === this.#groups[g]) {
         g++;
@@ -322,6 +327,12 @@ export class Sender {
     if (last) await channel.send(FrameType.FILES, last);
     await channel.send(FrameType.FILES_END, new ByteWriter(8).varint(entries.length).finish());
     channel.flush();
+  }
+
+  /** A listed file's SHA-256, read now (its folders checked again, as for its delta). */
+  async #sha256(e: SourceEntry): Promise<Uint8Array> {
+    if (e.path !== '') await this.#tree.checkParents(e.path);
+    return sha256OfFile(e.local, this.#signal);
   }
 
   async #read(): Promise<FinishReport> {

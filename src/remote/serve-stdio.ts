@@ -104,7 +104,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
       throw new SyncError(ErrorCodes.REFUSED, `Cannot write ${shown}: the server is read-only (serve --read-only)`, { path: shown });
     }
     if (target.name !== '') await target.container.checkParents(target.name);
-    await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true }));
+    await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true, checksum: true }));
     let report: FinishReport;
     if (hello.op === 'push') {
       const { runReceiver } = await receiver;
@@ -113,6 +113,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
         dryRun: hello.dryRun,
         ...(hello.filter ? { filter: hello.filter } : {}),
         ...(hello.deleteExcluded ? { deleteExcluded: true } : {}),
+        ...(hello.checksum ? { checksum: true } : {}),
         ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -121,7 +122,11 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
       const { runSender } = await sender;
       const list = listSource(shown, options.signal, hello.filter);
       list.catch(() => {});
-      report = await runSender(channel, shown, { list, ...(options.signal ? { signal: options.signal } : {}) });
+      report = await runSender(channel, shown, {
+        list,
+        ...(hello.checksum ? { checksum: true } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     }
     await transport.close();
     return { hello, report };

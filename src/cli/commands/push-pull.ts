@@ -16,6 +16,9 @@ const options = `Options:
       --delete            remove entries of the destination the source does not have
       --delete-excluded   also remove excluded entries of the destination (implies --delete)
 ${filterHelp(26)}  -n, --dry-run           show what would change, change nothing
+  -c, --checksum          decide which files to update by their content (SHA-256), not
+                          by size and modification time (reads every file of the same
+                          size at both ends)
       --bwlimit <rate>    cap the bytes sent (push) or received (pull) per second, as
                           they cross the wire (K, M suffixes; a bare number is KiB/s as
                           in rsync)
@@ -40,9 +43,9 @@ both ends run in this process.
 The side that receives sends signatures of its old files and the other side answers
 with deltas (rsync's model): only the changed parts of files cross the wire, and
 compressed. Files with the same size and modification time are not read (rsync's quick
-check). Every file is verified (size and SHA-256) before anything is replaced; each
-file is replaced atomically, all at the end, so an interrupted run leaves every file
-old or new.
+check), unless --checksum. Every file is verified (size and SHA-256) before anything is
+replaced; each file is replaced atomically, all at the end, so an interrupted run
+leaves every file old or new.
 
 Excludes are gitignore patterns, matched against paths below the source folder: the
 sender leaves out what they exclude, then what the .gosyncignore at the root of its
@@ -147,6 +150,7 @@ export const SYNC_OPTIONS = {
   'delete-excluded': { type: 'boolean' },
   ...FILTER_OPTIONS,
   'dry-run': { type: 'boolean', short: 'n' },
+  checksum: { type: 'boolean', short: 'c' },
   bwlimit: { type: 'string' },
   rsh: { type: 'string', short: 'e' },
   'remote-cmd': { type: 'string' },
@@ -184,6 +188,7 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
     const report = await (op === 'push' ? push : pull)(source, destination, {
       delete: values.delete ?? false,
       dryRun: values['dry-run'] ?? false,
+      ...(values.checksum ? { checksum: true } : {}),
       // New files and folders written here are masked by this process's umask, as rsync's.
       umask: process.umask(),
       ...(filter.length > 0 ? { filter } : {}),

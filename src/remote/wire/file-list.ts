@@ -5,13 +5,16 @@
  *     varint  entry count
  *     then per entry:
  *       u8      flags: bits 0–1 type (0 file, 1 folder, 2 link), bit 2 mode as the
- *               previous entry, bit 3 mtime as the previous entry
+ *               previous entry, bit 3 mtime as the previous entry, bit 4 a SHA-256
+ *               follows (files)
  *       varint  bytes shared with the previous path of the batch
  *       varint  length of the rest of the path, then its UTF-8 bytes
  *       varint  mode (permission bits and the sticky bit, `& 0o1777`; older senders
  *               send `& 0o777`), unless bit 2
  *       varint  mtime: zigzag milliseconds since 1970, unless bit 3
  *       varint  size (files)
+ *       32 bytes SHA-256 of the content (files), if bit 4 (only when HELLO asks for
+ *               `checksum`)
  *       varint  length of the link target, then its UTF-8 bytes (links)
  *
  * The first entry of the list is the source itself, with the empty path; the others are
@@ -38,6 +41,8 @@ export interface ListEntry {
   size: number;
   /** Link target (links). */
   target?: string;
+  /** SHA-256 of the content (files; sent only when the receiver compares by content, `checksum`). */
+  sha256?: Uint8Array;
 }
 
 /** Raw (uncompressed) bytes of entries per FILES frame before a new batch starts. */
@@ -48,6 +53,7 @@ const MAX_PATH_BYTES = MAX_TREE_PATH * 4;
 const TYPES = ['file', 'dir', 'symlink'] as const;
 const SAME_MODE = 4;
 const SAME_MTIME = 8;
+const HAS_SHA256 = 16;
 
 function zigzag(n: number): number {
   return n >= 0 ? n * 2 : -n * 2 - 1;
@@ -78,6 +84,10 @@ export class FileListEncoder {
     if (flags < 0) throw new RangeError(`Cannot list an entry of type ${String(e.type)}`);
     if (mode === this.#mode) flags |= SAME_MODE;
     if (mtime === this.#mtime) flags |= SAME_MTIME;
+    if (e.type === 'file' && e.sha256) {
+      if (e.sha256.length !== 32) throw new RangeError('Cannot list a file whose SHA-256 is not 32 bytes');
+      flags |= HAS_SHA256;
+    }
     const b = this.#body;
     b.u8(flags)
       .varint(shared)
@@ -86,6 +96,7 @@ export class FileListEncoder {
     if (!(flags & SAME_MODE)) b.varint(mode);
     if (!(flags & SAME_MTIME)) b.varint(zigzag(mtime));
     if (e.type === 'file') b.varint(e.size);
+    if (flags & HAS_SHA256) b.bytes(e.sha256!);
     if (e.type === 'symlink') b.string(e.target ?? '');
     this.#prev = path;
     this.#mode = mode;
@@ -126,7 +137,7 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
   for (let i = 0; i < count; i++) {
     const flags = r.u8('entry flags');
     const type = TYPES[flags & 3];
-    if (type === undefined || flags > 15)
+    if (type === undefined || flags > 31 || ((flags & HAS_SHA256) !== 0 && type !== 'file'))
       throw protocolError('read a FILES frame', `entry ${i} has the unknown flags 0x${flags.toString(16)}`);
     const shared = r.varint('shared path length', prev.length);
     const restLength = r.varint('path length', MAX_PATH_BYTES - shared);
@@ -149,6 +160,7 @@ export function decodeFileBatch(payload: Uint8Array): ListEntry[] {
     } else mtime = unzigzag(r.varint('mtime'));
     const e: ListEntry = { path, type, mode, mtime, size: 0 };
     if (type === 'file') e.size = r.varint('file size');
+    if (flags & HAS_SHA256) e.sha256 = new Uint8Array(r.bytes(32, 'SHA-256'));
     if (type === 'symlink') {
       const target = r.string('link target', MAX_LINK_TARGET);
       if (target === '' || target.includes('\0'))

@@ -140,6 +140,11 @@ export interface Hello {
   filter?: FilterRule[];
   /** The receiver deletes excluded entries too (with `delete`). */
   deleteExcluded?: boolean;
+  /**
+   * Files are compared by content, not size and mtime (rsync's `--checksum`): the sender
+   * lists each file's SHA-256, the receiver asks for those whose content differs.
+   */
+  checksum?: boolean;
 }
 
 /** What the server answers. */
@@ -148,6 +153,8 @@ export interface Welcome {
   readOnly: boolean;
   /** The server applies HELLO's `filter` and `deleteExcluded` (an older one ignores them). */
   filters: boolean;
+  /** The server applies HELLO's `checksum` (an older one ignores it). */
+  checksum: boolean;
 }
 
 const MAX_PATH_CHARS = 4096;
@@ -177,7 +184,7 @@ export function decodeHello(payload: Uint8Array): Hello {
   if (typeof v.path !== 'string' || v.path.length > MAX_PATH_CHARS || v.path.includes('\0')) {
     throw protocolError('read the HELLO frame', `the path is not a string of at most ${MAX_PATH_CHARS} characters without NUL`);
   }
-  for (const k of ['delete', 'dryRun', 'deleteExcluded'] as const) {
+  for (const k of ['delete', 'dryRun', 'deleteExcluded', 'checksum'] as const) {
     if (v[k] !== undefined && typeof v[k] !== 'boolean') throw protocolError('read the HELLO frame', `"${k}" is not a boolean`);
   }
   const hello: Hello = { op: v.op, path: v.path, delete: v.delete === true, dryRun: v.dryRun === true };
@@ -190,12 +197,13 @@ export function decodeHello(payload: Uint8Array): Hello {
     hello.filter = v.filter as FilterRule[];
   }
   if (v.deleteExcluded === true) hello.deleteExcluded = true;
+  if (v.checksum === true) hello.checksum = true;
   return hello;
 }
 
 export function decodeWelcome(payload: Uint8Array): Welcome {
   const v = parseJson(payload, 'WELCOME frame');
-  return { readOnly: v.readOnly === true, filters: v.filters === true };
+  return { readOnly: v.readOnly === true, filters: v.filters === true, checksum: v.checksum === true };
 }
 
 /** An ERROR frame's payload. */
