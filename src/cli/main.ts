@@ -93,6 +93,16 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`gosync ${name}: ${tooOld}\n`);
     return 1;
   }
+  // A proxy the environment names serves every request, those made without a dispatcher
+  // included (the library leaves undici's global dispatcher to its caller). Only then is
+  // undici loaded here: it costs about 0.1 s of start-up.
+  if (['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY'].some((k) => (process.env[k] ?? '') !== '')) {
+    const [{ createHttpDispatcher }, { setGlobalDispatcher }] = await Promise.all([
+      import('../sources/http/dispatcher.js'),
+      import('undici'),
+    ]);
+    setGlobalDispatcher(createHttpDispatcher());
+  }
   const controller = new AbortController();
   // The shell's convention: 128 + the signal's number, once the command has cleaned up
   // (temp files removed, the target untouched) through the abort.

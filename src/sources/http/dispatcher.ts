@@ -115,21 +115,14 @@ export function createHttpDispatcher(options: HttpDispatcherOptions = {}): Dispa
 }
 
 /**
- * The dispatcher of requests made without one: undici's global dispatcher, unless the
- * environment names a proxy, then one shared dispatcher from {@link createHttpDispatcher}
- * (made on first use, never closed: its idle connections do not keep the process alive).
+ * The dispatcher of requests made without one: undici's global dispatcher, which belongs
+ * to the caller (the library reads no environment). The `gosync` command sets it to a
+ * {@link createHttpDispatcher} when the environment names a proxy (src/cli/main.ts); a
+ * program using the library does the same with undici's `setGlobalDispatcher`, or passes
+ * a dispatcher.
  */
 export function defaultHttpDispatcher(): Dispatcher {
-  if (!environmentNamesProxy()) return getGlobalDispatcher();
-  shared ??= createHttpDispatcher();
-  return shared;
-}
-
-let shared: Dispatcher | undefined;
-
-function environmentNamesProxy(): boolean {
-  const env = process.env;
-  return [env.http_proxy, env.HTTP_PROXY, env.https_proxy, env.HTTPS_PROXY].some((value) => value !== undefined && value !== '');
+  return getGlobalDispatcher();
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { createHttpDispatcher, defaultHttpDispatcher } from '../../../src/sources/http/dispatcher.js';
 import { HttpSource, httpGet } from '../../../src/sources/http/http-source.js';
 import { startFaultServer, testBytes, type FaultServer } from '../../helpers/fault-server.js';
@@ -100,13 +101,25 @@ describe('createHttpDispatcher and proxies', () => {
     });
   });
 
-  it('requests made without a dispatcher go through the proxy the environment names', async () => {
-    await withEnv({ http_proxy: proxy.url }, async () => {
+  it("requests made without a dispatcher use undici's global one (the command line sets it to the environment's proxy)", async () => {
+    const before = getGlobalDispatcher();
+    assert.equal(defaultHttpDispatcher(), before);
+    const viaProxy = createHttpDispatcher({ proxy: { httpProxy: proxy.url } });
+    setGlobalDispatcher(viaProxy);
+    try {
       proxy.forwarded.length = 0;
       const got = await httpGet(server.url());
       assert.deepEqual(Buffer.from(got.body), Buffer.from(data));
       assert.equal(proxy.forwarded.length, 1);
-      assert.notEqual(defaultHttpDispatcher(), undefined);
+    } finally {
+      setGlobalDispatcher(before);
+      await viaProxy.close();
+    }
+    // The library itself reads no environment: a proxy variable alone changes nothing here.
+    await withEnv({ http_proxy: proxy.url }, async () => {
+      proxy.forwarded.length = 0;
+      await httpGet(server.url());
+      assert.equal(proxy.forwarded.length, 0);
     });
   });
 });
