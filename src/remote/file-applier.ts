@@ -15,8 +15,11 @@ import { AtomicFile } from '../localfs/atomic-file.js';
 import { PART_MODE } from '../localfs/staging.js';
 import { setMetadata } from '../localfs/commit-tree.js';
 import { drainOrClose } from '../util/drain.js';
+import { BasisSet } from './basis-set.js';
 import { AsyncQueue } from './wire/async-queue.js';
 
+/** Bytes read from a basis of several files at a time for a COPY. */
+const COPY_PIECE = 1024 * 1024;
 /** Delta bytes queued for the file being written before the reader waits. */
 const APPLY_QUEUE_BYTES = 4 * 1024 * 1024;
 
@@ -37,7 +40,7 @@ export interface FileApplierOptions {
 export class FileApplier {
   /** Local path of the part. */
   readonly part: string;
-  readonly #basis: string | undefined;
+  readonly #basis: readonly string[];
   readonly #queue = new AsyncQueue<Uint8Array>({ highWater: APPLY_QUEUE_BYTES, sizeOf: (c) => c.length });
   readonly #file: AtomicFile;
   readonly #hash = createHash('sha256');
@@ -47,7 +50,7 @@ export class FileApplier {
   /** Why writing the part failed (a full disk…): the applier fails with it. */
   #writeError: { err: unknown } | undefined;
 
-  private constructor(basis: string | undefined, part: string, file: AtomicFile, options: FileApplierOptions) {
+  private constructor(basis: readonly string[], part: string, file: AtomicFile, options: FileApplierOptions) {
     this.#basis = basis;
     this.part = part;
     this.#file = file;
@@ -78,9 +81,10 @@ export class FileApplier {
 
   /**
    * Starts writing the new version of a file to `part` (its temporary file first), from
-   * `basis` (the old version's local path; undefined: none, the delta holds only literal data).
+   * `basis`: the old version's local path, or several files read end to end (the old
+   * version and seeds, {@link BasisSet}); none: the delta holds only literal data.
    */
-  static async open(basis: string | undefined, part: string, options: FileApplierOptions = {}): Promise<FileApplier> {
+  static async open(basis: readonly string[], part: string, options: FileApplierOptions = {}): Promise<FileApplier> {
     // Private until verified: finish() gives it the entry's mode.
     return new FileApplier(basis, part, await AtomicFile.create(part, { mode: PART_MODE }), options);
   }
@@ -93,14 +97,56 @@ export class FileApplier {
 
   async #apply(signal: AbortSignal | undefined): Promise<ApplyStats> {
     let stats: ApplyStats;
-    if (this.#basis !== undefined) {
-      const r = await rdiffPatch(this.#basis, this.#queue, this.#sink, signal ? { signal } : {});
+    if (this.#basis.length === 1) {
+      const r = await rdiffPatch(this.#basis[0]!, this.#queue, this.#sink, signal ? { signal } : {});
       stats = { copyBytes: r.copyBytes, literalBytes: r.literalBytes };
-    } else stats = await this.#applyLiterals();
+    } else if (this.#basis.length > 1) stats = await this.#applyToSet(signal);
+    else stats = await this.#applyLiterals();
     this.#sink.end();
     await finished(this.#sink);
     if (this.#writeError) throw this.#writeError.err;
     return stats;
+  }
+
+  /** A basis of several files (the old version and seeds, or seeds alone), read end to end. */
+  async #applyToSet(signal: AbortSignal | undefined): Promise<ApplyStats> {
+    const set = await BasisSet.open(this.#basis);
+    try {
+      const parser = new LibrsyncDeltaParser();
+      let copyBytes = 0;
+      for await (const chunk of this.#queue) {
+        for (const e of parser.push(chunk)) {
+          if (e.type === 'literal') {
+            if (!this.#sink.write(e.data)) await drainOrClose(this.#sink);
+          } else if (e.type === 'copy') {
+            if (e.offset + e.length > set.size)
+              throw new SyncError(
+                ErrorCodes.DELTA_CORRUPT,
+                `Cannot apply the delta: a COPY of ${e.length} bytes at ${e.offset} goes past the end of the ${set.size}-byte basis`,
+                { offset: e.offset },
+              );
+            for (let done = 0; done < e.length; ) {
+              // A fresh buffer per piece: the sink keeps it until written.
+              const buf = Buffer.allocUnsafe(Math.min(COPY_PIECE, e.length - done));
+              const got = await set.read(buf, buf.length, e.offset + done, signal);
+              if (got === 0)
+                throw new SyncError(
+                  ErrorCodes.SOURCE_CHANGED,
+                  `Cannot apply the delta: the basis ended at ${e.offset + done} while being read (a file of it changed)`,
+                  { offset: e.offset + done },
+                );
+              if (!this.#sink.write(buf.subarray(0, got))) await drainOrClose(this.#sink);
+              done += got;
+            }
+            copyBytes += e.length;
+          }
+        }
+      }
+      parser.end();
+      return { copyBytes, literalBytes: parser.stats.literalBytes };
+    } finally {
+      await set.close();
+    }
   }
 
   /** No old file: the delta may only hold literal data. */

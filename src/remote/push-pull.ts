@@ -11,8 +11,9 @@
  *
  * @module
  */
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
 import { TokenBucket } from '../sources/http/rate-limiter.js';
 import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
@@ -36,6 +37,13 @@ export interface PushPullOptions {
    * a server too old to apply it.
    */
   checksum?: boolean;
+  /**
+   * Pull only: other local files whose blocks a new file may reuse (`gosync pull -i`), as a
+   * folder patch's seeds: a file the destination does not have is signed against them,
+   * end to end, instead of nothing (when it is at least 8 times the size of their
+   * signature). Regular files; a link is followed.
+   */
+  seeds?: readonly string[];
   /**
    * Excludes and includes, first match decides (localfs/filter.ts): the sender leaves out
    * what they (or its folder's `.gosyncignore`) exclude; the receiver does not delete what
@@ -96,6 +104,7 @@ export async function push(source: string, destination: string, options: PushPul
   const from = locate(source);
   if ('remote' in from)
     throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
+  if (options.seeds?.length) throw new TypeError('Cannot push with seeds: seeds are files of the receiving end (use them with pull)');
   return session('push', resolve(from.local), locate(destination), options);
 }
 
@@ -114,7 +123,10 @@ export async function pull(source: string, destination: string, options: PushPul
     throw new TypeError(
       `Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`,
     );
-  return session('pull', resolve(to.local), locate(source), options);
+  const seeds = await Promise.all(
+    (options.seeds ?? []).map((p) => realpath(p).catch((cause: unknown) => Promise.reject(ioError('read the seed', p, cause)))),
+  );
+  return session('pull', resolve(to.local), locate(source), seeds.length > 0 ? { ...options, seeds } : options);
 }
 
 async function session(op: Hello['op'], localPath: string, far: Location, options: PushPullOptions): Promise<SyncReport> {
@@ -206,6 +218,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
         filter,
         ...(options.deleteExcluded ? { deleteExcluded: true } : {}),
         ...(checksum ? { checksum } : {}),
+        ...(options.seeds?.length ? { seeds: options.seeds } : {}),
         ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...common,
       });

@@ -28,7 +28,8 @@ import { partName } from '../localfs/staging.js';
 import { sameMtime } from '../localfs/walk.js';
 import { Destination, type ReceiverTarget } from './destination.js';
 import { FileApplier } from './file-applier.js';
-import { fileRange, openRegularFile, sha256OfFile } from './read-file.js';
+import { BasisSet } from './basis-set.js';
+import { openRegularFile, sha256OfFile } from './read-file.js';
 import { AsyncQueue } from './wire/async-queue.js';
 import { ByteReader, protocolError } from './wire/binary.js';
 import type { Channel } from './wire/channel.js';
@@ -67,6 +68,14 @@ export interface ReceiverOptions {
    */
   checksum?: boolean;
   /**
+   * Other local files (regular files) whose blocks a new file may reuse: a file the
+   * destination does not have is signed against them, end to end, instead of nothing.
+   * Their signature is made once and sent for each new file at least 8 times its size
+   * (a smaller one is sent whole); a file the destination has is signed against its old
+   * version alone, as without seeds.
+   */
+  seeds?: readonly string[];
+  /**
    * The umask new files and folders are masked with (rsync's default for new files);
    * those that were there take the source's mode. Read by the caller (the CLI passes
    * `process.umask()`); default: no masking.
@@ -91,8 +100,8 @@ const MAX_APPLY_BASIS = 256 * 1024 * 1024;
 /** A file asked for: where its old version is, and how often it was asked. */
 interface Request {
   index: number;
-  /** Local path of the old version (the basis), if there is one. */
-  basis: string | undefined;
+  /** Local paths of the basis, read end to end: the old version, or the seeds; none: empty. */
+  basis: readonly string[];
   attempts: number;
   sigBytes: number;
   /** Bytes of basis the first signature covers, and its block length. */
@@ -148,6 +157,10 @@ export class Receiver {
   readonly #dest: Destination;
   readonly #dryRun: boolean;
   readonly #checksum: boolean;
+  /** The seeds, their bytes, and their (first) signature once made. */
+  readonly #seeds: readonly string[];
+  readonly #seedBytes: number;
+  #seedSignature: Promise<BuiltSignature | undefined> | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: ((p: SyncProgress) => void) | undefined;
   /** Names this session's parts (those of other sessions are leftovers). */
@@ -183,11 +196,13 @@ export class Receiver {
   readonly #allDone: () => void;
   readonly #done: Promise<void>;
 
-  private constructor(channel: Channel, dest: Destination, options: ReceiverOptions) {
+  private constructor(channel: Channel, dest: Destination, options: ReceiverOptions, seedBytes: number) {
     this.#channel = channel;
     this.#dest = dest;
     this.#dryRun = options.dryRun ?? false;
     this.#checksum = options.checksum ?? false;
+    this.#seeds = options.seeds ?? [];
+    this.#seedBytes = seedBytes;
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
     let allDone!: () => void;
@@ -214,7 +229,14 @@ export class Receiver {
       signal: options.signal,
       ...(options.umask !== undefined ? { umask: options.umask } : {}),
     });
-    return new Receiver(channel, dest, options);
+    // The seeds must be there (regular files, not links) before anything is asked for.
+    let seedBytes = 0;
+    for (const p of options.seeds ?? []) {
+      const f = await openRegularFile(p);
+      seedBytes += f.size;
+      await f.fh.close().catch(() => {});
+    }
+    return new Receiver(channel, dest, options, seedBytes);
   }
 
   /** The parts staged so far (tree paths in the root the writes go through). */
@@ -328,8 +350,19 @@ export class Receiver {
     this.#totalBytes += e.size;
     t.transferredFileBytes += e.size;
     if (this.#dryRun) return;
-    const basis = l?.type === 'file' ? dest.local(e.path) : undefined;
+    const basis = l?.type === 'file' ? [dest.local(e.path)] : this.#seedsFor(e.size);
     await this.#plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
+  }
+
+  /**
+   * The basis of a new file of `size` bytes: the seeds, when the file is at least 8 times
+   * the size of their signature (so it costs at most an eighth of what it may save).
+   */
+  #seedsFor(size: number): readonly string[] {
+    if (this.#seedBytes === 0) return [];
+    const spec = signatureSpec(this.#seedBytes);
+    const sigBytes = Math.ceil(this.#seedBytes / spec.blockLength) * (4 + spec.strongLength);
+    return size >= 8 * sigBytes ? this.#seeds : [];
   }
 
   /** Whether the local file at a tree path has this SHA-256 (false when it cannot be read). */
@@ -376,19 +409,32 @@ export class Receiver {
     await this.#sendSigFrames(encodeSignature(req.index, final, sig));
   }
 
-  /** The signature of a request's old version; empty without one (or when it went away: then everything is sent). */
+  /**
+   * The signature of a request's basis (its old version, or the seeds: made once); empty
+   * without one (or when a file of it went away: then everything is sent).
+   */
   async #signatureOf(req: Request, kind: 'normal' | 'redo'): Promise<BuiltSignature> {
-    const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
-    if (!file) {
-      req.basis = undefined;
-      return { spec: signatureSpec(0, kind), basisSize: 0, records: new Uint8Array(0) };
-    }
+    let sig: BuiltSignature | undefined;
+    if (req.basis === this.#seeds && kind === 'normal') {
+      this.#seedSignature ??= this.#sign(this.#seeds, kind);
+      sig = await this.#seedSignature;
+    } else sig = await this.#sign(req.basis, kind);
+    if (sig) return sig;
+    req.basis = [];
+    return { spec: signatureSpec(0, kind), basisSize: 0, records: new Uint8Array(0) };
+  }
+
+  /** The signature of files read end to end; undefined when there are none or one cannot be opened. */
+  async #sign(paths: readonly string[], kind: 'normal' | 'redo'): Promise<BuiltSignature | undefined> {
+    if (paths.length === 0) return undefined;
+    const set = await BasisSet.open(paths).catch(() => undefined);
+    if (!set) return undefined;
     try {
-      const maker = new SignatureMaker(signatureSpec(file.size, kind));
-      for await (const chunk of fileRange(file, this.#signal ? { signal: this.#signal } : {})) maker.push(chunk);
+      const maker = new SignatureMaker(signatureSpec(set.size, kind));
+      for await (const chunk of set.range(0, set.size, this.#signal)) maker.push(chunk);
       return maker.end();
     } finally {
-      await file.fh.close().catch(() => {});
+      await set.close();
     }
   }
 
@@ -414,15 +460,12 @@ export class Receiver {
   async #sendRefined(req: Request, ranges: readonly Range[]): Promise<void> {
     req.refinable = false;
     const maker = new SignatureMaker(refineSpec(rangeBytes(ranges), req.blockLength));
-    const file = req.basis === undefined ? undefined : await openRegularFile(req.basis).catch(() => undefined);
-    if (file) {
-      const signal = this.#signal;
+    const set = req.basis.length === 0 ? undefined : await BasisSet.open(req.basis).catch(() => undefined);
+    if (set) {
       try {
-        for (const r of ranges)
-          for await (const chunk of fileRange(file, { start: r.start, end: r.start + r.length, ...(signal ? { signal } : {}) }))
-            maker.push(chunk);
+        for (const r of ranges) for await (const chunk of set.range(r.start, r.start + r.length, this.#signal)) maker.push(chunk);
       } finally {
-        await file.fh.close().catch(() => {});
+        await set.close();
       }
     }
     const sig = maker.end();

@@ -19,6 +19,8 @@ ${filterHelp(26)}  -n, --dry-run           show what would change, change nothin
   -c, --checksum          decide which files to update by their content (SHA-256), not
                           by size and modification time (reads every file of the same
                           size at both ends)
+  -i, --seed <file>       pull: another local file whose blocks a new file may reuse
+                          (repeatable)
       --bwlimit <rate>    cap the bytes sent (push) or received (pull) per second, as
                           they cross the wire (K, M suffixes; a bare number is KiB/s as
                           in rsync)
@@ -151,6 +153,7 @@ export const SYNC_OPTIONS = {
   ...FILTER_OPTIONS,
   'dry-run': { type: 'boolean', short: 'n' },
   checksum: { type: 'boolean', short: 'c' },
+  seed: { type: 'string', short: 'i', multiple: true },
   bwlimit: { type: 'string' },
   rsh: { type: 'string', short: 'e' },
   'remote-cmd': { type: 'string' },
@@ -178,6 +181,7 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
   if (op === 'pull' && to) throw new UsageError(`pull writes a local path (use push to send to ${to.host})`);
   if (values.rsh !== undefined && misuse(() => splitCommand(values.rsh!)).length === 0) throw new UsageError('--rsh must not be empty');
   if (values['remote-cmd'] !== undefined && values['remote-cmd'].trim() === '') throw new UsageError('--remote-cmd must not be empty');
+  if (op === 'push' && values.seed?.length) throw new UsageError('--seed goes with pull: seeds are files of the receiving end');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const filter = await filterRules(values, ctx.signal);
   const { push, pull } = await import('../../remote/push-pull.js');
@@ -189,6 +193,7 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
       delete: values.delete ?? false,
       dryRun: values['dry-run'] ?? false,
       ...(values.checksum ? { checksum: true } : {}),
+      ...(values.seed?.length ? { seeds: values.seed } : {}),
       // New files and folders written here are masked by this process's umask, as rsync's.
       umask: process.umask(),
       ...(filter.length > 0 ? { filter } : {}),
