@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type StaticServer, startStaticServer } from '../../src/serve/static-server.js';
 import { runCli } from '../helpers/cli.js';
-import { edited, gzipOf, textPayload, unreproducibleGzip } from './fixtures.js';
+import { edited, gzipOf, textPayload, unreproducibleGzip, zipOf } from './fixtures.js';
 
 let dir: string;
 let server: StaticServer;
@@ -89,4 +89,38 @@ test('build --history keeps the published archives: a client holding the previou
   assert.equal(r.archive?.localInflated, true);
   assert.equal(r.archive?.fetchedWhole, false);
   assert.equal(typeof r.archive?.payloadBytes, 'number');
+});
+
+test('diff of a zip reports per entry of the local archive what the new version reuses', async () => {
+  const a = textPayload(120_000, 21);
+  const b = textPayload(90_000, 22);
+  const c = textPayload(60_000, 23);
+  const files = (second: Buffer) => [
+    { name: 'META-INF/MANIFEST.MF', data: Buffer.from('Manifest-Version: 1.0\n') },
+    { name: 'a/First.class', data: a, deflate: true },
+    // Stored: a zip's payload keeps each entry as the archive holds it, so an edit inside
+    // a deflated entry changes all of its bytes; a stored one keeps the rest.
+    { name: 'b/Second.txt', data: second },
+    { name: 'c/Third.class', data: c, deflate: true },
+  ];
+  await writeFile(join(dir, 'app.jar'), zipOf(files(edited(b, [40_000], 'changed\n'))));
+  const built = await runCli(['build', '-q', join(dir, 'app.jar')]);
+  assert.equal(built.code, 0, built.stderr);
+  const local = join(dir, 'client.jar');
+  await writeFile(local, zipOf(files(b)));
+  const d = await runCli(['diff', '--json', local, `${server.url}app.jar.gosync`]);
+  assert.equal(d.code, 0, d.stderr);
+  const r = JSON.parse(d.stdout);
+  assert.equal(r.archive.kind, 'zip');
+  assert.equal(r.archive.localInflated, true);
+  const state = Object.fromEntries((r.archive.entries as { name: string; state: string }[]).map((e) => [e.name, e.state]));
+  assert.equal(state['a/First.class'], 'reused');
+  assert.equal(state['c/Third.class'], 'reused');
+  assert.equal(state['b/Second.txt'], 'changed');
+  // The text names the changed entries, and the share is of the payload.
+  const text = await runCli(['diff', local, `${server.url}app.jar.gosync`]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /entries of the local archive: \d+ reused, 1 changed, \d+ gone/);
+  assert.match(text.stdout, /changed +b\/Second\.txt/);
+  assert.match(text.stdout, /\(zip, payload /);
 });

@@ -15,6 +15,7 @@ import type { KnownVersionPatch } from '../../file/known-version.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
 import { ProgressLine } from '../progress.js';
+import { printable } from '../printable.js';
 import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
 import { jsonLine, withoutCredentials } from '../json.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
@@ -333,14 +334,17 @@ async function diffCommand(
   const started = performance.now();
   try {
     const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...values.http });
-    const report = await (await import('../../file/patch-file.js')).diffFile({
+    // An archive index is compared with the local archive's payload, entry by entry.
+    const report = await (await import('../../file/patch-archive.js')).diffArchive({
       local,
       index: loaded.index,
       seeds: values.seed ?? [],
+      entries: true,
       ...(threads ? { threads } : {}),
       signal: ctx.signal,
       onProgress: progress.patch,
     });
+    const { archive } = report;
     progress.done();
     const seconds = (performance.now() - started) / 1000;
     const { plan } = report;
@@ -360,6 +364,7 @@ async function diffCommand(
           planBytes: plan.bytes,
           estimates: plan.estimates,
           scannedPaths: report.files,
+          ...(archive ? { archive } : {}),
           indexBytes: loaded.bytes,
           seconds,
         }),
@@ -371,11 +376,27 @@ async function diffCommand(
     if (plan.estimates.frames !== undefined) ways.push(`compressed frames ${formatBytes(plan.estimates.frames)}`);
     if (plan.estimates.whole !== undefined) ways.push(`whole compressed file ${formatBytes(plan.estimates.whole)}`);
     if (plan.estimates.base !== undefined) ways.push(`delta from this exact version ${formatBytes(plan.estimates.base)}`);
+    // Of an archive, the blocks describe its payload: the share is of the payload.
+    const described = archive ? archive.payloadBytes : report.fileSize;
     ctx.stdout.write(
-      `${command === 'patch' ? 'dry run: ' : ''}${local}: ${formatBytes(report.fileSize)} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
-        `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, report.fileSize)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
+      `${command === 'patch' ? 'dry run: ' : ''}${local}: ${formatBytes(report.fileSize)}${archive ? ` (${archive.kind}, payload ${formatBytes(archive.payloadBytes)})` : ''} in ${report.blockCount} blocks of ${report.blockSize} B\n` +
+        `would reuse ${formatBytes(report.reusedBytes)} (${percent(report.reusedBytes, described)}) and fetch ${formatBytes(report.fetchBytes)} in ${report.ranges.length} ranges, plus the index (${formatBytes(loaded.bytes)})\n` +
         `plan: ${planName(plan.kind)}, about ${formatBytes(plan.bytes)} on the wire (${ways.join('; ')})\n`,
     );
+    if (archive?.entries) {
+      const count = (state: string) => archive.entries!.filter((e) => e.state === state).length;
+      ctx.stdout.write(
+        `entries of the local archive: ${count('reused')} reused, ${count('changed')} changed, ${count('gone')} gone (entries only the new version has are in the fetch)\n`,
+      );
+      for (const e of archive.entries) {
+        if (e.state !== 'reused')
+          ctx.stdout.write(
+            `  ${e.state.padEnd(8)} ${printable(e.name)} (${formatBytes(e.reusedBytes)} of ${formatBytes(e.size)} reused)\n`,
+          );
+      }
+    } else if (archive?.entriesProblem) {
+      ctx.stdout.write(`entries of the local archive: not listed (${printable(archive.entriesProblem)})\n`);
+    }
   } finally {
     progress.done();
     await values.http.dispatcher?.close();
