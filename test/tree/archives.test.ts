@@ -20,6 +20,7 @@ import { buildTree } from '../../src/tree/build-tree.js';
 import { diffTree, patchTree } from '../../src/tree/patch-tree.js';
 import type { TreePatchReport } from '../../src/tree/patch-types.js';
 import { textPayload, zipOf } from '../archive/fixtures.js';
+import { runCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/data.js';
 import { requireNginx } from '../helpers/nginx.js';
 
@@ -311,4 +312,17 @@ test("a folder's archive index whose payload is larger than its archive allows i
     return true;
   });
   assert.deepEqual(await readdir(client).catch(() => []), []);
+});
+
+test('build <folder> --no-archives publishes archives as plain bytes; the default looks inside them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-tree-noarch-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const src = join(dir, 'app');
+  await writeVersion(src, 1, dir);
+  const on = await runCli(['build', '-q', src, '-o', join(dir, 'on')]);
+  assert.equal(on.code, 0, on.stderr);
+  const off = await runCli(['build', '-q', '--no-archives', src, '-o', join(dir, 'off')]);
+  assert.equal(off.code, 0, off.stderr);
+  assert.ok((await objectNamesUnder(join(dir, 'on'))).some((n) => n.endsWith('.gosyncu')));
+  assert.equal((await objectNamesUnder(join(dir, 'off'))).filter((n) => n.endsWith('.gosyncu')).length, 0);
 });

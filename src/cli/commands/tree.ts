@@ -56,6 +56,8 @@ Options:
   -l, --level <1-22>      zstd level of the frames (default 19 up to 16 MiB, 9 up to
                           64 MiB, else 5)
       --bases <n>         earlier versions to publish deltas from (default 2)
+      --no-archives       index gzip and zip files as plain bytes (by default one whose
+                          deflate streams Node's zlib reproduces is indexed by its contents)
   -c, --checksum          hash every file (default: trust size + mtime of the last build)
 ${filterHelp(26)}      --json              print a JSON report on stdout (docs/json.md)
   -t, --threads <n>       worker threads for hashing large files
@@ -73,6 +75,7 @@ export const BUILD_TREE_OPTIONS = {
   'no-compress': { type: 'boolean' },
   level: { type: 'string', short: 'l' },
   bases: { type: 'string' },
+  'no-archives': { type: 'boolean' },
   checksum: { type: 'boolean', short: 'c' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
@@ -104,6 +107,7 @@ export async function buildTreeCommand(
     ...(level !== undefined ? { level } : {}),
     ...(bases !== undefined ? { bases } : {}),
     ...(values.checksum ? { checksum: true } : {}),
+    ...(values['no-archives'] ? { archives: false } : {}),
     ...(threads ? { threads } : {}),
     signal: ctx.signal,
     onProgress: (done, total) => progress.update('files', done, total, 'files'),
