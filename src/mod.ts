@@ -98,7 +98,7 @@ export type { BlockSource, ByteRange, ReadRangesOptions, SourceStats } from './c
 export { MemorySource } from './sources/memory-source.js';
 export { FileSource, type FileSourceOptions } from './sources/file-source.js';
 export { HttpSource, type HttpSourceOptions } from './sources/http/http-source.js';
-export { TokenBucket } from './sources/http/rate-limiter.js';
+export { TokenBucket } from './util/token-bucket.js';
 
 // Through ssh, and the static server: loaded on first use.
 export type { PushPullOptions, ServeSessionOptions, ServedSession, StaticServer, StaticServerOptions, SyncReport, Transport };

@@ -15,7 +15,7 @@ import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
-import { TokenBucket } from '../sources/http/rate-limiter.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType } from './wire/frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';

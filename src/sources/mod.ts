@@ -11,4 +11,4 @@ export { FileSource, type FileSourceOptions } from './file-source.js';
 export { HttpSource, createHttpDispatcher, type HttpSourceOptions } from './http/http-source.js';
 export type { HttpDispatcherOptions, HttpProxySettings } from './http/dispatcher.js';
 export { httpGet, type HttpGetOptions, type HttpGetResult } from './http/http-get.js';
-export { TokenBucket } from './http/rate-limiter.js';
+export { TokenBucket } from '../util/token-bucket.js';

@@ -46,7 +46,7 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
   if (isHttpUrl(base)) {
     const { createHttpDispatcher, HttpSource } = await import('../sources/http/http-source.js');
     const { httpGet } = await import('../sources/http/http-get.js');
-    const { TokenBucket } = await import('../sources/http/rate-limiter.js');
+    const { TokenBucket } = await import('../util/token-bucket.js');
     const limiter = options.bytesPerSecond === undefined ? undefined : new TokenBucket(options.bytesPerSecond);
     const root = base.endsWith('/') ? base : `${base}/`;
     const dispatcher: Dispatcher = options.dispatcher ?? createHttpDispatcher({ connections: options.connections ?? 8 });

@@ -96,7 +96,7 @@ function closedError(what: string, detail: string | undefined): SyncError {
   return new SyncError(ErrorCodes.NETWORK, `Cannot finish the session: ${what} closed the connection${detail ? ` (${detail})` : ''}`);
 }
 
-/** A rate limiter (`--bwlimit`): `take(n)` waits until `n` more bytes fit the rate (sources/http/rate-limiter.ts's TokenBucket). */
+/** A rate limiter (`--bwlimit`): `take(n)` waits until `n` more bytes fit the rate (util/token-bucket.ts's TokenBucket). */
 export interface RateLimit {
   take(bytes: number, signal?: AbortSignal): Promise<void>;
 }

@@ -32,7 +32,7 @@ import { type HostProfile, hostProfile, mergeGapLimit } from './host-profile.js'
 import { MultipartByteRangesParser, multipartBoundary } from './multipart.js';
 import { formatRangeHeader, formatRangeSpec, parseContentRange, parseUnsatisfiedRange } from './range-headers.js';
 import { type Job, Piece, RangeScheduler } from './range-scheduler.js';
-import { TokenBucket } from './rate-limiter.js';
+import { TokenBucket } from '../../util/token-bucket.js';
 import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs, sleep, type RetryPolicy } from './retry-policy.js';
 
 export { httpGet, type HttpGetOptions, type HttpGetResult } from './http-get.js';

@@ -5,9 +5,6 @@
  * @module
  */
 
-import { setTimeout as delay } from 'node:timers/promises';
-import { abortError } from '../../core/errors.js';
-
 /** Retry settings. */
 export interface RetryPolicy {
   /** Retries after the first attempt (so `retries + 1` attempts in all). */
@@ -88,12 +85,4 @@ export function parseRetryAfter(value: string | undefined, now: number = Date.no
   return Math.max(0, date - now);
 }
 
-/** Waits `ms` milliseconds; rejects with the ABORTED SyncError if `signal` fires first. */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, signal === undefined ? undefined : { signal });
-  } catch (error) {
-    if (signal?.aborted) throw abortError(signal);
-    throw error;
-  }
-}
+export { sleep } from '../../util/sleep.js';

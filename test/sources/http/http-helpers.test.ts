@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatRangeHeader, parseContentRange, parseUnsatisfiedRange } from '../../../src/sources/http/range-headers.js';
-import { TokenBucket } from '../../../src/sources/http/rate-limiter.js';
+import { TokenBucket } from '../../../src/util/token-bucket.js';
 import {
   isRetryable,
   isTransientStatus,

@@ -1,11 +1,11 @@
 /**
  * A token-bucket rate limiter for download bandwidth (`--bwlimit`), shared by every
- * connection of a source.
+ * connection of a source, or by every file of a folder patch or a push/pull.
  *
  * @module
  */
 
-import { sleep } from './retry-policy.js';
+import { sleep } from './sleep.js';
 
 /**
  * Limits throughput to `bytesPerSecond` on average. `take(n)` is called after `n` bytes were

@@ -1,0 +1,17 @@
+/**
+ * An abortable wait.
+ *
+ * @module
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { abortError } from '../core/errors.js';
+
+/** Waits `ms` milliseconds; rejects with ABORTED when `signal` fires. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, signal === undefined ? undefined : { signal });
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    throw error;
+  }
+}
