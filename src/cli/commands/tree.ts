@@ -2,8 +2,9 @@
  * The folder forms of `build`, `patch` and `diff`:
  * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve, sep } from 'node:path';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { jsonLine } from '../json.js';
@@ -59,6 +60,9 @@ Options:
       --no-archives       index gzip and zip files as plain bytes (by default one whose
                           deflate streams Node's zlib reproduces is indexed by its contents)
   -c, --checksum          hash every file (default: trust size + mtime of the last build)
+      --dry-run           write nothing: the build runs against a mirror of the publish
+                          folder under $TMPDIR (links to its files), then reports what a real
+                          build would write there
 ${filterHelp(26)}      --json              print a JSON report on stdout (docs/json.md)
   -t, --threads <n>       worker threads for hashing large files
   -q, --quiet             print nothing but errors
@@ -77,6 +81,7 @@ export const BUILD_TREE_OPTIONS = {
   bases: { type: 'string' },
   'no-archives': { type: 'boolean' },
   checksum: { type: 'boolean', short: 'c' },
+  'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   threads: { type: 'string', short: 't' },
@@ -100,7 +105,12 @@ export async function buildTreeCommand(
   const filter = await filterRules(values, ctx.signal);
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   const { buildTree } = await import('../../tree/build-tree.js');
-  const report = await buildTree(positionals[0]!, values.output, {
+  const dryRun = values['dry-run'] === true;
+  // A dry run builds into a mirror of the publish folder (a link to each of its files, so
+  // earlier versions still give their deltas) and reports the files that are not links.
+  const mirror = dryRun ? await mirrorFolder(values.output, ctx.signal) : undefined;
+  let written: string[] = [];
+  const built = buildTree(positionals[0]!, mirror ?? values.output, {
     ...(filter.length > 0 ? { filter } : {}),
     ...(values.name ? { name: values.name } : {}),
     ...(noCompress ? {} : { compress: true }),
@@ -112,6 +122,16 @@ export async function buildTreeCommand(
     signal: ctx.signal,
     onProgress: (done, total) => progress.update('files', done, total, 'files'),
   });
+  let report: Awaited<typeof built>;
+  try {
+    report = await built;
+    if (mirror) {
+      written = (await newFilesUnder(mirror)).map((p) => join(values.output!, p));
+      report = { ...report, manifest: join(values.output, relative(mirror, report.manifest)) };
+    }
+  } finally {
+    if (mirror) await rm(mirror, { recursive: true, force: true });
+  }
   progress.done();
   for (const s of report.skipped)
     ctx.stderr.write(`gosync: skipped ${printable(s)} (not a regular file, folder or link, or a name other systems cannot hold)\n`);
@@ -119,8 +139,9 @@ export async function buildTreeCommand(
     ctx.stdout.write(
       jsonLine('build', {
         form: 'folder',
-        dryRun: false,
+        dryRun,
         index: report.manifest,
+        ...(dryRun ? { wouldWrite: written } : {}),
         files: report.files,
         dirs: report.dirs,
         symlinks: report.symlinks,
@@ -136,7 +157,7 @@ export async function buildTreeCommand(
   }
   if (values.quiet) return;
   ctx.stdout.write(
-    `${report.manifest}: ${report.files} files (${formatBytes(report.bytes)}), ${report.dirs} folders, ${report.symlinks} links; ` +
+    `${dryRun ? `dry run (nothing written; ${written.length} files would be): ` : ''}${report.manifest}: ${report.files} files (${formatBytes(report.bytes)}), ${report.dirs} folders, ${report.symlinks} links; ` +
       `${report.newFiles} new contents, ${formatBytes(report.objectBytes)} of objects written, manifest ${formatBytes(report.manifestBytes)}, ${report.seconds.toFixed(2)} s\n`,
   );
 }
@@ -378,4 +399,39 @@ function printPatch(ctx: CommandContext, dir: string, report: TreePatchReport): 
     `${dir}: ${t.files} files, ${t.changed} updated, ${report.deleted.length} removed; received ${formatBytes(report.receivedBytes)} in ${report.requests} requests ` +
       `(manifest ${formatBytes(report.manifestBytes)}, indexes ${formatBytes(report.indexBytes)}), reused ${formatBytes(t.reusedBytes)}, ${report.seconds.toFixed(2)} s\n`,
   );
+}
+
+/** A temporary folder mirroring `folder`: the same subfolders, a symbolic link to each file. */
+async function mirrorFolder(folder: string, signal: AbortSignal): Promise<string> {
+  const mirror = await mkdtemp(join(tmpdir(), 'gosync-dry-run-'));
+  try {
+    const walk = async (from: string, to: string): Promise<void> => {
+      if (signal.aborted) throw signal.reason;
+      const entries = await readdir(from, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      for (const e of entries) {
+        const source = join(from, e.name);
+        if (e.isDirectory()) {
+          await mkdir(join(to, e.name));
+          await walk(source, join(to, e.name));
+        } else await symlink(resolve(source), join(to, e.name));
+      }
+    };
+    await walk(folder, mirror);
+    return mirror;
+  } catch (err) {
+    await rm(mirror, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The files under `folder` that are not symbolic links, as paths relative to it. */
+async function newFilesUnder(folder: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const e of await readdir(folder, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) found.push(relative(folder, join(e.parentPath, e.name)));
+  }
+  return found.sort();
 }
