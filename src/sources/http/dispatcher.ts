@@ -47,13 +47,13 @@ export interface HttpDispatcherOptions {
 }
 
 /**
- * Whether https origins are offered HTTP/2 unless told otherwise. Not by default: over the
- * emulated WAN link HTTP/2 tied with HTTP/1.1 on bulk transfers and was much faster with many
- * single-range requests in flight (docs/hosting.md), but when its one connection is reset
- * mid-transfer, undici 7.30.2's HTTP/2 client neither errors nor reconnects under
- * HttpSource's requests: every retry times out, where HTTP/1.1 recovers at once.
+ * Whether https origins are offered HTTP/2 unless told otherwise: yes. Over the emulated
+ * WAN link HTTP/2 tied with HTTP/1.1 on bulk transfers and took 0.32× the time with many
+ * single-range requests in flight (docs/hosting.md, `npm run bench -- --only http2`). undici
+ * 7's HTTP/2 client hung when its one connection was reset mid-transfer (every retry timed
+ * out); undici 8 reconnects (test/integration/http2-tls.test.ts, "connection cut").
  */
-export const HTTP2_DEFAULT = false;
+export const HTTP2_DEFAULT = true;
 
 /**
  * HTTP/2 flow-control windows. undici's defaults (256 KiB per stream, 512 KiB per connection)

@@ -74,7 +74,7 @@ export async function sendRequest(url: URL, options: SendOptions): Promise<HttpR
       method,
       // A copy: undici's proxy agent adds a Host header to the object it is given.
       headers: { ...withUrlCredentials(headers, current) },
-      signal: options.signal,
+      ...(options.signal ? { signal: options.signal } : {}),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       // undici sends every HEAD with `Connection: close` unless told otherwise (a guard against
