@@ -115,8 +115,7 @@ test('each form refuses the options of the other form, before doing anything', a
     [['build', ref, '--checksum'], '--checksum'],
     [['build', ref, '-qc'], '-c'],
     [['build', ref, '-n', 'x'], '-n'],
-    // The folder form takes -i/--seed too (seed files as the file form's); --bwlimit is the file form's.
-    [['patch', dst, manifest, '--bwlimit', '1M'], '--bwlimit'],
+    // The folder form takes -i/--seed, --bwlimit, -H and --cacert too, as the file form does.
     [['patch', dst, manifest, '-qo', out], '-o'],
     [['patch', join(base, 'new-folder'), manifest, '--raw'], '--raw'],
     [['patch', dst, manifest, '-o', out], '-o'],
