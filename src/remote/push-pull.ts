@@ -38,10 +38,12 @@ export interface PushPullOptions {
    */
   checksum?: boolean;
   /**
-   * Pull only: other local files whose blocks a new file may reuse (`gosync pull -i`), as a
-   * folder patch's seeds: a file the destination does not have is signed against them,
-   * end to end, instead of nothing (when it is at least 8 times the size of their
-   * signature). Regular files; a link is followed.
+   * Other files of the receiving end whose blocks a new file may reuse (`-i`), as a folder
+   * patch's seeds: a file the destination does not have is signed against them, end to
+   * end, instead of nothing (when it is at least 8 times the size of their signature).
+   * Regular files; a link is followed. Pull: local paths. Push: paths on the server, as the
+   * destination's path is given (inside its root when it has one; refused by a server too
+   * old to apply them).
    */
   seeds?: readonly string[];
   /**
@@ -104,8 +106,15 @@ export async function push(source: string, destination: string, options: PushPul
   const from = locate(source);
   if ('remote' in from)
     throw new TypeError(`Cannot push ${JSON.stringify(source)}: push sends a local path (use pull to fetch from ${from.remote.host})`);
-  if (options.seeds?.length) throw new TypeError('Cannot push with seeds: seeds are files of the receiving end (use them with pull)');
-  return session('push', resolve(from.local), locate(destination), options);
+  const to = locate(destination);
+  // To a local destination the seeds are local files: checked here, as pull checks its own.
+  if (!('remote' in to) && options.seeds?.length) {
+    const seeds = await Promise.all(
+      options.seeds.map((p) => realpath(p).catch((cause: unknown) => Promise.reject(ioError('read the seed', p, cause)))),
+    );
+    return session('push', resolve(from.local), to, { ...options, seeds });
+  }
+  return session('push', resolve(from.local), to, options);
 }
 
 /**
@@ -179,7 +188,15 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       encodeGreeting({ role: 'client', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly: false }),
     );
     const checksum = options.checksum ?? false;
-    const hello = { op, path, delete: del, dryRun: options.dryRun ?? false, ...(checksum ? { checksum } : {}) };
+    const pushSeeds = op === 'push' && options.seeds?.length ? [...options.seeds] : undefined;
+    const hello = {
+      op,
+      path,
+      delete: del,
+      dryRun: options.dryRun ?? false,
+      ...(checksum ? { checksum } : {}),
+      ...(pushSeeds ? { seeds: pushSeeds } : {}),
+    };
     await channel.send(
       FrameType.HELLO,
       encodeJson(filtering ? { ...hello, filter, ...(options.deleteExcluded ? { deleteExcluded: true } : {}) } : hello),
@@ -190,6 +207,12 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       // An older server would ignore the rules: its receiver would delete what they protect.
       if (filtering && !welcome.filters)
         throw new SyncError(ErrorCodes.REFUSED, `Cannot use excludes with ${peer}: its gosync is too old to apply them (update it)`);
+      // An older server would ignore the seeds: refused rather than sent without them.
+      if (pushSeeds && !welcome.seeds)
+        throw new SyncError(
+          ErrorCodes.REFUSED,
+          `Cannot use --seed with ${peer}: its gosync is too old to read seeds of its own (update it)`,
+        );
       // An older server would not list sums (pull) or would refuse the list that has them (push).
       if (checksum && !welcome.checksum)
         throw new SyncError(

@@ -15,6 +15,7 @@ import { ErrorCodes, SyncError } from '../core/errors.js';
 import { TreeRoot, checkTreePath } from '../localfs/tree-path.js';
 import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType, frameName } from './wire/frames.js';
+import { openRegularFile } from './read-file.js';
 import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './wire/handshake.js';
 import { protocolError } from './wire/binary.js';
 import type { ReceiverTarget } from './destination.js';
@@ -104,7 +105,21 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
       throw new SyncError(ErrorCodes.REFUSED, `Cannot write ${shown}: the server is read-only (serve --read-only)`, { path: shown });
     }
     if (target.name !== '') await target.container.checkParents(target.name);
-    await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true, checksum: true }));
+    // A push's seeds are the server's files, found as the path is: inside the root, if any.
+    const seeds: string[] = [];
+    if (hello.op === 'push') {
+      for (const p of hello.seeds ?? []) {
+        const seed = resolveServedPath(p, options);
+        if (seed.name === '') throw new SyncError(ErrorCodes.UNSAFE_PATH, `Cannot use the seed ${p}: it is a folder`, { path: p });
+        await seed.container.checkParents(seed.name);
+        const local = seed.container.local(seed.name);
+        // Checked before WELCOME, so that a missing seed is the session's one answer.
+        const f = await openRegularFile(local);
+        await f.fh.close().catch(() => {});
+        seeds.push(local);
+      }
+    }
+    await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true, checksum: true, seeds: true }));
     let report: FinishReport;
     if (hello.op === 'push') {
       const { runReceiver } = await receiver;
@@ -114,6 +129,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
         ...(hello.filter ? { filter: hello.filter } : {}),
         ...(hello.deleteExcluded ? { deleteExcluded: true } : {}),
         ...(hello.checksum ? { checksum: true } : {}),
+        ...(seeds.length > 0 ? { seeds } : {}),
         ...(options.umask !== undefined ? { umask: options.umask } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, readdir, symlink } from 'node:fs/promises';
+import { readFile, readdir, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { brotliCompressSync, constants as zc, createZstdCompress, zstdCompressSync } from 'node:zlib';
@@ -71,7 +71,7 @@ async function fakeClient(
   op: 'push' | 'pull',
   path: string,
   script: (ch: Channel) => Promise<void>,
-  options: { raw?: boolean; readOnly?: boolean; version?: number } = {},
+  options: { raw?: boolean; readOnly?: boolean; version?: number; hello?: Record<string, unknown> } = {},
 ): Promise<unknown> {
   // Version 1 (brotli) unless asked: the scripts' compressed bytes are brotli.
   const version = options.version ?? 1;
@@ -82,7 +82,7 @@ async function fakeClient(
   );
   const ch = new Channel(mine, { peer: 'the server' });
   await ch.writeRaw(encodeGreeting({ role: 'client', maxVersion: version, minVersion: 1, readOnly: false }));
-  await ch.send(FrameType.HELLO, encodeJson({ op, path, delete: false, dryRun: false }));
+  await ch.send(FrameType.HELLO, encodeJson({ op, path, delete: false, dryRun: false, ...options.hello }));
   ch.expectGreeting('server', { maxVersion: version, minVersion: 1 });
   if (op === 'push' && !options.raw) {
     await ch.greeted();
@@ -142,6 +142,23 @@ test('an absolute path is refused', async () => {
     await sendList(ch, entries(rootDir, { path: join(outside, 'victim.txt'), size: 6 }), 2);
   });
   check(err, ErrorCodes.UNSAFE_PATH, /it is absolute/);
+  await intact(root, outside);
+});
+
+test("a push's seeds are the server's files inside its root: a seed out of it, absolute or under a link is refused", async () => {
+  const { root, outside } = await setup();
+  await symlink(outside, join(root, 'via-link'));
+  for (const [seed, message] of [
+    [`../outside${n}/victim.txt`, /"\.\." component/],
+    [join(outside, 'victim.txt'), /absolute/],
+    ['via-link/victim.txt', /symbolic link/],
+  ] as const) {
+    const err = await fakeClient(root, 'push', 'dst', (ch) => ch.next().then(() => {}), { hello: { seeds: [seed] } });
+    check(err, ErrorCodes.UNSAFE_PATH, message);
+  }
+  // Not a list of paths: a protocol error.
+  check(await fakeClient(root, 'push', 'dst', (ch) => ch.next().then(() => {}), { hello: { seeds: 'x' } }), ErrorCodes.PROTOCOL, /"seeds"/);
+  await unlink(join(root, 'via-link'));
   await intact(root, outside);
 });
 

@@ -19,8 +19,9 @@ ${filterHelp(26)}  -n, --dry-run           show what would change, change nothin
   -c, --checksum          decide which files to update by their content (SHA-256), not
                           by size and modification time (reads every file of the same
                           size at both ends)
-  -i, --seed <file>       pull: another local file whose blocks a new file may reuse
-                          (repeatable)
+  -i, --seed <file>       another file of the receiving end whose blocks a new file may
+                          reuse (repeatable): pull, a local path; push, a path on the
+                          server, given as the destination's is (inside its root, if any)
       --bwlimit <rate>    cap the bytes sent (push) or received (pull) per second, as
                           they cross the wire (K, M suffixes; a bare number is KiB/s as
                           in rsync)
@@ -181,7 +182,6 @@ async function run(op: 'push' | 'pull', args: string[], ctx: CommandContext): Pr
   if (op === 'pull' && to) throw new UsageError(`pull writes a local path (use push to send to ${to.host})`);
   if (values.rsh !== undefined && misuse(() => splitCommand(values.rsh!)).length === 0) throw new UsageError('--rsh must not be empty');
   if (values['remote-cmd'] !== undefined && values['remote-cmd'].trim() === '') throw new UsageError('--remote-cmd must not be empty');
-  if (op === 'push' && values.seed?.length) throw new UsageError('--seed goes with pull: seeds are files of the receiving end');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const filter = await filterRules(values, ctx.signal);
   const { push, pull } = await import('../../remote/push-pull.js');

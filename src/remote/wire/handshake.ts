@@ -145,7 +145,15 @@ export interface Hello {
    * lists each file's SHA-256, the receiver asks for those whose content differs.
    */
   checksum?: boolean;
+  /**
+   * Push: files of the server whose blocks a new file may reuse (as pull's seeds are the
+   * client's), by paths resolved as `path` is (inside the server's root when it has one).
+   */
+  seeds?: string[];
 }
+
+/** The most seeds a HELLO may name. */
+export const MAX_SEEDS = 64;
 
 /** What the server answers. */
 export interface Welcome {
@@ -155,6 +163,8 @@ export interface Welcome {
   filters: boolean;
   /** The server applies HELLO's `checksum` (an older one ignores it). */
   checksum: boolean;
+  /** The server applies HELLO's `seeds` (an older one ignores them). */
+  seeds: boolean;
 }
 
 const MAX_PATH_CHARS = 4096;
@@ -198,12 +208,24 @@ export function decodeHello(payload: Uint8Array): Hello {
   }
   if (v.deleteExcluded === true) hello.deleteExcluded = true;
   if (v.checksum === true) hello.checksum = true;
+  if (v.seeds !== undefined) {
+    const ok =
+      Array.isArray(v.seeds) &&
+      v.seeds.length <= MAX_SEEDS &&
+      v.seeds.every((p) => typeof p === 'string' && p.length > 0 && p.length <= MAX_PATH_CHARS && !p.includes('\0'));
+    if (!ok)
+      throw protocolError(
+        'read the HELLO frame',
+        `"seeds" is not a list of at most ${MAX_SEEDS} paths of at most ${MAX_PATH_CHARS} characters`,
+      );
+    if ((v.seeds as string[]).length > 0) hello.seeds = v.seeds as string[];
+  }
   return hello;
 }
 
 export function decodeWelcome(payload: Uint8Array): Welcome {
   const v = parseJson(payload, 'WELCOME frame');
-  return { readOnly: v.readOnly === true, filters: v.filters === true, checksum: v.checksum === true };
+  return { readOnly: v.readOnly === true, filters: v.filters === true, checksum: v.checksum === true, seeds: v.seeds === true };
 }
 
 /** An ERROR frame's payload. */
