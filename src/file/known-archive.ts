@@ -14,14 +14,12 @@
  * @module
  */
 import { unlink } from 'node:fs/promises';
-import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
+import { ErrorCodes, SyncError } from '../core/errors.js';
 import { BASE_PREFIX_BYTES, baseDeltaName, readArchiveSummary, type ArchiveSummary } from '../core/index/format.js';
-import type { ArchiveForm } from '../core/index/published.js';
 import { FileVerifier } from '../core/verify.js';
-import { writeGzip } from '../archive/gzip.js';
 import { type ScratchPayload, scratchFor } from '../archive/payload.js';
-import { writeZip } from '../archive/zip.js';
 import { applyDeltaChunks, type DeltaKind } from '../forms/delta-file.js';
+import { rebuildArchive } from './patch-archive.js';
 import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
 import type { KnownVersionMiss, KnownVersionOptions, KnownVersionPatch } from './known-version.js';
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
@@ -188,7 +186,7 @@ async function applyArchiveDelta(
     verifier.finish();
     // The old payload is not needed any more: its disk space is freed before the rebuild.
     if (!('problem' in scratch)) await scratch.discard();
-    if (!(await rebuild(payload.tempPath, archive, output, options))) {
+    if (!(await rebuildArchive(payload.tempPath, archive, output, options))) {
       return { reason: 'the archive rebuilt from the payload is not the published file' };
     }
     await Promise.all(stale.map((path) => unlink(path).catch(() => {})));
@@ -199,30 +197,5 @@ async function applyArchiveDelta(
   } finally {
     await payload?.abort();
     if (!('problem' in scratch)) await scratch.discard();
-  }
-}
-
-/**
- * Rebuilds the archive from the payload at `payload` into `output`, replacing it only when
- * the result has the archive's size and SHA-256; false (nothing replaced) otherwise.
- */
-async function rebuild(payload: string, archive: ArchiveForm, output: string, options: KnownVersionOptions): Promise<boolean> {
-  throwIfAborted(options.signal);
-  const out = await AtomicFile.create(output);
-  try {
-    const write = (c: Uint8Array) => out.write(c);
-    const got =
-      archive.kind === 'gzip'
-        ? await writeGzip(payload, archive, write, options.signal)
-        : await writeZip(payload, archive, write, options.signal);
-    if ('problem' in got || got.size !== archive.size || !Buffer.from(archive.sha256).equals(got.sha256)) {
-      await out.abort();
-      return false;
-    }
-    await out.commit({ fsync: options.fsync ?? false });
-    return true;
-  } catch (err) {
-    await out.abort();
-    throw err;
   }
 }

@@ -81,7 +81,7 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
         return undefined;
       });
       for (const s of scratches.splice(0)) await s.discard();
-      if (report && (await rebuild(patched, archive, output, options)))
+      if (report && (await rebuildArchive(patched, archive, output, options)))
         return finish(options.index.fileSize, report, archive, localInflated, false, started, output);
     }
     const whole = await fetchWhole(options.source, archive, output, options);
@@ -238,8 +238,18 @@ function finish(
   };
 }
 
-/** Rebuilds the archive from the patched payload into `output`; false (nothing replaced) when the result is not the published file. */
-async function rebuild(payload: string, archive: ArchiveForm, output: string, options: PatchOptions): Promise<boolean> {
+/**
+ * Rebuilds the archive from the payload at `payload` into `output`; false (nothing replaced)
+ * when the result is not the published file (its size and SHA-256). Also the known-version
+ * path's (known-archive.ts).
+ */
+export async function rebuildArchive(
+  payload: string,
+  archive: ArchiveForm,
+  output: string,
+  options: { signal?: AbortSignal | undefined; fsync?: boolean | undefined },
+): Promise<boolean> {
+  throwIfAborted(options.signal);
   const out = await AtomicFile.create(output);
   try {
     const write = (c: Uint8Array) => out.write(c);
