@@ -98,7 +98,7 @@ export interface ObjectRef {
 
 /**
  * The objects `manifest` references, each once: what clients read (content, index, forms,
- * brotli stream, deltas). A compressed index's frames and whole stream are named inside
+ * brotli stream, deltas, an archive's deltas between payloads). A compressed index's frames and whole stream are named inside
  * it (`<index>z`, `<index>.br` or `<index>.zst`, the names build gives them): they count
  * when present. Besides, what only the publisher uses: the brotli stream build writes for
  * every small file and lists only when smaller than the file (build would write it
@@ -125,6 +125,12 @@ export function manifestObjects(manifest: Manifest, baseContents = 0): ObjectRef
     else if (e.index === undefined) add(objectNames.brotli(e.sha256), false, false);
     for (const [i, b] of (e.bases ?? []).entries()) {
       add(objectNames.delta(e.sha256, b.sha256, b.codec), true);
+      if (i < baseContents) add(objectNames.content(b.sha256), false, false);
+    }
+    // Deltas between an archive's payloads (docs/archives.md), and the earlier archives
+    // the next build inflates to make them.
+    for (const [i, b] of (e.payloadBases ?? []).entries()) {
+      add(objectNames.payloadDelta(e.sha256, b.sha256), true);
       if (i < baseContents) add(objectNames.content(b.sha256), false, false);
     }
   }

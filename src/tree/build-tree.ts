@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { isGzip } from '../archive/gzip.js';
-import { readHead } from '../archive/payload.js';
+import { readHead, scratchFor } from '../archive/payload.js';
 import { buildArchiveFile } from '../file/build-archive.js';
 import { PUBLISH_DEFAULTS, type BuildFileOptions, buildIndexFile } from '../file/build-file.js';
 import { brotliParams } from '../forms/compressed-forms.js';
@@ -334,6 +334,11 @@ export class TreePublisher {
   readonly #shards = new Set<string>();
   /** Large files one at a time: each is hashed (and compressed) on every core already. */
   #bigChain: Promise<unknown> = Promise.resolve();
+  /**
+   * Deltas between payloads one at a time: each holds both payloads in memory (22.5 MB
+   * each for typescript's tarball) and encodes on every core already.
+   */
+  #payloadChain: Promise<unknown> = Promise.resolve();
   #done = 0;
   /** Files whose content was new to the publish folder. */
   newFiles = 0;
@@ -385,16 +390,21 @@ export class TreePublisher {
       const index = await this.publishIndex(sha256, content);
       entry.index = index.kind;
       archive = index.archive;
+      // A gzip file published by its payload gets deltas between payloads, as a single
+      // file built with --base does: the manifest names them (payloadBases).
+      if (this.#maxBases > 0 && before && archive === 'gzip') {
+        const payload = `${this.#objectFile(objectNames.index(sha256, index.kind))}u`;
+        const bases = await this.publishPayloadDeltas(entry, before, payload);
+        if (bases.length > 0) entry.payloadBases = bases;
+      }
     } else if (this.#compress && f.size > 0) {
       const br = await this.publishBrotli(sha256, content, f.size);
       if (br < f.size) entry.br = br;
     }
     // A gzip file gets no deltas between its versions' bytes: little is shared after the
-    // first change, and a client would take such a delta before its payload's blocks.
-    // (Deltas between payloads would live in its index's forms, which the manifest does
-    // not name, so publish and prune would not know them: not made; docs/archives.md.)
-    // A zip's bytes differ from its payload only by its directory's offsets: its deltas
-    // are kept, and a client without a base patches by the payload's blocks.
+    // first change (its deltas are between payloads, above). A zip's bytes differ from its
+    // payload only by its directory's offsets: its deltas are kept, and a client without a
+    // base patches by the payload's blocks.
     if (this.#maxBases > 0 && before && archive !== 'gzip') {
       const bases = await this.publishDeltas(entry, before, content);
       if (bases.length > 0) entry.bases = bases.slice(0, Math.max(this.#maxBases, 1));
@@ -511,6 +521,60 @@ export class TreePublisher {
       if (delta < (entry.br ?? entry.size)) bases.push({ sha256: b.sha256, size: b.size, delta, codec: 'gosync' });
     }
     return bases;
+  }
+
+  /**
+   * The deltas between payloads worth listing for `entry`, a gzip file published by its
+   * payload (at `payload`): from the previous version and the versions it had such deltas
+   * from (their content is in the object store, inflated here as a client inflates its
+   * old file), written unless already there (`objectNames.payloadDelta`), and kept only
+   * when smaller than the archive. Made as a single file's `--base` deltas are
+   * (writeBaseDelta: the same kinds, each checked by applying it). Unchanged content keeps
+   * its list; a base that is not a gzip file gets none.
+   */
+  async publishPayloadDeltas(entry: FileEntry, before: FileEntry, payload: string): Promise<ManifestBase[]> {
+    if (before.sha256 === entry.sha256) return [...(before.payloadBases ?? [])];
+    const bases: ManifestBase[] = [];
+    const candidates = [{ sha256: before.sha256, size: before.size }, ...(before.payloadBases ?? [])].slice(0, this.#maxBases);
+    for (const b of candidates) {
+      if (b.sha256 === entry.sha256 || b.size === 0 || bases.some((o) => o.sha256 === b.sha256)) continue;
+      const baseObject = this.#objectFile(objectNames.content(b.sha256));
+      if (!(await exists(baseObject))) continue;
+      const target = this.#objectFile(objectNames.payloadDelta(entry.sha256, b.sha256));
+      const delta = (await exists(target))
+        ? await sizeOf(target)
+        : await this.#onePayloadDelta(() => this.#writePayloadDelta(baseObject, payload, target));
+      if (delta !== undefined && delta < entry.size) bases.push({ sha256: b.sha256, size: b.size, delta });
+    }
+    return bases;
+  }
+
+  #onePayloadDelta<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#payloadChain.then(fn);
+    this.#payloadChain = next.catch(() => {});
+    return next;
+  }
+
+  /** Inflates `base` and writes the delta from its payload to `payload` at `target`; its size, or undefined when `base` does not inflate. */
+  async #writePayloadDelta(base: string, payload: string, target: string): Promise<number | undefined> {
+    const { signal } = this.#options;
+    const scratch = await scratchFor('gzip', base, target, { signal });
+    if ('problem' in scratch) return undefined;
+    try {
+      // writeBaseDelta names its output by the base's digest (the payload's here): written
+      // under a name of its own, then renamed to the name by the base archive's digest.
+      const r = await writeBaseDelta(scratch.path, payload, `${tempPath(target)}-`, { level: BEST, ...(signal ? { signal } : {}) });
+      try {
+        await rename(r.path, target);
+      } catch (cause) {
+        await unlink(r.path).catch(() => {});
+        throw ioError('store', target, cause);
+      }
+      this.objectBytes += r.size;
+      return r.size;
+    } finally {
+      await scratch.discard();
+    }
   }
 }
 

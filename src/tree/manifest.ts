@@ -69,6 +69,16 @@ export interface FileEntry {
   br?: number;
   /** Deltas from earlier versions. */
   bases?: ManifestBase[];
+  /**
+   * For a file published by its payload (an archive index, docs/archives.md): deltas
+   * between the payload of an earlier version of the archive (`sha256`, `size`: the earlier
+   * archive's, as a client knows its local file) and this one's payload, named
+   * {@link objectNames.payloadDelta}. Always gosync delta files (`codec` is not used).
+   * Written at the manifest's top level (`payloadBases`, one item per content), not in the
+   * entry: a client that does not know them reads the manifest as before (entries with
+   * unknown fields are refused) and patches the archive by its payload's blocks.
+   */
+  payloadBases?: ManifestBase[];
 }
 
 /** A symbolic link (recreated as a link, never followed). */
@@ -102,12 +112,35 @@ export const objectNames = {
   index: (sha: string, kind: 'plain' | 'compressed') => `${objectPath(sha)}${kind === 'compressed' ? '.z' : ''}.gosync`,
   delta: (sha: string, baseSha: string, codec?: 'gosync') => `${objectNames.deltaPrefix(sha, codec)}${baseSha.slice(0, 16)}`,
   deltaPrefix: (sha: string, codec?: 'gosync') => `${objectPath(sha)}${codec === 'gosync' ? '.g-' : '.d-'}`,
+  /** A delta between payloads (FileEntry.payloadBases): from the earlier archive `baseSha`'s payload to content `sha`'s. */
+  payloadDelta: (sha: string, baseSha: string) => `${objectPath(sha)}.p-${baseSha.slice(0, 16)}`,
 };
 
-/** Encodes a manifest as JSON (one entry per line: readable, and diffs well). */
+/** Most bases one content lists (in `bases` or `payloadBases`). */
+const MAX_MANIFEST_BASES = 64;
+
+/**
+ * Encodes a manifest as JSON (one entry per line: readable, and diffs well). The files'
+ * `payloadBases` go to the top-level `payloadBases` list, one item per content (the
+ * union of what its entries list), after the entries; a manifest without any is what it
+ * was before they existed, byte for byte.
+ */
 export function encodeManifest(m: Manifest): Uint8Array {
-  const lines = m.entries.map((e) => JSON.stringify(e));
-  const text = `{"gosync":"tree","version":${m.version},"entries":[\n${lines.join(',\n')}\n]}\n`;
+  const payload = new Map<string, ManifestBase[]>();
+  const lines = m.entries.map((e) => {
+    if (e.type !== 'file' || e.payloadBases === undefined) return JSON.stringify(e);
+    const { payloadBases, ...rest } = e;
+    const list = payload.get(e.sha256) ?? [];
+    for (const b of payloadBases)
+      if (!list.some((o) => o.sha256 === b.sha256)) list.push({ sha256: b.sha256, size: b.size, delta: b.delta });
+    if (list.length > 0) payload.set(e.sha256, list.slice(0, MAX_MANIFEST_BASES));
+    return JSON.stringify(rest);
+  });
+  const extra =
+    payload.size === 0
+      ? ''
+      : `,"payloadBases":[\n${[...payload].map(([sha256, bases]) => JSON.stringify({ sha256, bases })).join(',\n')}\n]`;
+  const text = `{"gosync":"tree","version":${m.version},"entries":[\n${lines.join(',\n')}\n]${extra}}\n`;
   return new TextEncoder().encode(text);
 }
 
@@ -166,25 +199,55 @@ function checkEntry(raw: unknown, at: number): TreeEntry {
     if (!isInt(e.br, 1)) throw corrupt(`${where} has a bad br size`);
     file.br = e.br;
   }
-  if (e.bases !== undefined) {
-    if (!Array.isArray(e.bases) || e.bases.length > 64) throw corrupt(`${where} has a bad bases list`);
-    file.bases = e.bases.map((b: unknown) => {
-      const r = b as Record<string, unknown>;
-      if (
-        typeof r !== 'object' ||
-        r === null ||
-        typeof r.sha256 !== 'string' ||
-        !HEX64.test(r.sha256) ||
-        !isInt(r.size, 0) ||
-        !isInt(r.delta, 1) ||
-        (r.codec !== undefined && r.codec !== 'gosync')
-      ) {
-        throw corrupt(`${where} has a bad base`);
-      }
-      return { sha256: r.sha256, size: r.size, delta: r.delta, ...(r.codec === 'gosync' ? { codec: 'gosync' as const } : {}) };
-    });
-  }
+  if (e.bases !== undefined) file.bases = checkBases(e.bases, where, true);
   return file;
+}
+
+/** Checks a list of bases (an entry's `bases`, or a `payloadBases` item's: no codec there). */
+function checkBases(raw: unknown, where: string, codec: boolean): ManifestBase[] {
+  if (!Array.isArray(raw) || raw.length > MAX_MANIFEST_BASES) throw corrupt(`${where} has a bad bases list`);
+  return raw.map((b: unknown) => {
+    const r = b as Record<string, unknown>;
+    if (
+      typeof r !== 'object' ||
+      r === null ||
+      typeof r.sha256 !== 'string' ||
+      !HEX64.test(r.sha256) ||
+      !isInt(r.size, 0) ||
+      !isInt(r.delta, 1) ||
+      (r.codec !== undefined && (!codec || r.codec !== 'gosync'))
+    ) {
+      throw corrupt(`${where} has a bad base`);
+    }
+    return { sha256: r.sha256, size: r.size, delta: r.delta, ...(r.codec === 'gosync' ? { codec: 'gosync' as const } : {}) };
+  });
+}
+
+/**
+ * Checks the top-level `payloadBases` list and gives each file entry of a content it names
+ * its bases. Every item names a content the manifest lists, with an index (the payload is
+ * what its index describes), once.
+ */
+function attachPayloadBases(raw: unknown, entries: readonly TreeEntry[]): void {
+  if (raw === undefined) return;
+  if (!Array.isArray(raw)) throw corrupt('its payloadBases is not a list');
+  const files = new Map<string, FileEntry[]>();
+  for (const e of entries) if (e.type === 'file') files.set(e.sha256, [...(files.get(e.sha256) ?? []), e]);
+  const seen = new Set<string>();
+  raw.forEach((item: unknown, at) => {
+    const where = `payloadBases item ${at}`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw corrupt(`${where} is not an object`);
+    const r = item as Record<string, unknown>;
+    for (const k of Object.keys(r))
+      if (k !== 'sha256' && k !== 'bases') throw corrupt(`${where} has an unknown field ${JSON.stringify(k)}`);
+    if (typeof r.sha256 !== 'string' || !HEX64.test(r.sha256)) throw corrupt(`${where} has a bad sha256`);
+    if (seen.has(r.sha256)) throw corrupt(`${where} names a content listed before`);
+    seen.add(r.sha256);
+    const owners = files.get(r.sha256);
+    if (!owners?.every((f) => f.index !== undefined)) throw corrupt(`${where} names no file with an index`);
+    const bases = checkBases(r.bases, where, false);
+    for (const f of owners) f.payloadBases = bases.map((b) => ({ ...b }));
+  });
 }
 
 /**
@@ -212,6 +275,7 @@ export function decodeManifest(data: Uint8Array, options: { maxBytes?: number } 
   }
   if (!Array.isArray(d.entries)) throw corrupt('it has no entries list');
   const entries = d.entries.map(checkEntry);
+  attachPayloadBases(d.payloadBases, entries);
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const types = new Map<string, TreeEntry['type']>();
   for (const e of entries) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
@@ -18,6 +18,11 @@ export interface ObjectStore {
   readonly name: string;
   /** The whole object (small ones: indexes), refused above `maxBytes`. */
   get(name: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * The last `bytes` bytes of the object (all of it when shorter; an index's summary),
+   * with the object's size when known.
+   */
+  tail(name: string, bytes: number, signal?: AbortSignal): Promise<{ body: Uint8Array; total?: number }>;
   /** A block source over the object, of `size` bytes when known. */
   open(name: string, size?: number): BlockSource;
   /** Requests and body bytes so far, over every object read. */
@@ -66,6 +71,21 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
         // An index or small object comes whole; the limit then holds on average.
         await limiter?.take(got.body.length, signal);
         return got.body;
+      },
+      async tail(name, bytes, signal) {
+        counted.requests++;
+        // A server that ignores ranges sends the whole object: bounded like an index.
+        const got = await httpGet(new URL(name, root), {
+          dispatcher,
+          range: `bytes=-${bytes}`,
+          maxBytes: Math.max(bytes, 1 << 20),
+          ...(signal ? { signal } : {}),
+          ...(options.headers ? { headers: options.headers } : {}),
+        });
+        counted.bytes += got.body.length;
+        await limiter?.take(got.body.length, signal);
+        if (!got.partial) return { body: got.body.subarray(Math.max(0, got.body.length - bytes)), total: got.body.length };
+        return { body: got.body, ...(got.totalSize !== undefined ? { total: got.totalSize } : {}) };
       },
       open(name, size) {
         const source = new HttpSource(new URL(name, root).href, {
@@ -117,6 +137,25 @@ export async function openObjectStore(base: string, options: ObjectStoreOptions 
         counted.requests++;
         counted.bytes += data.length;
         return data;
+      } catch (cause) {
+        throw ioError('read', path, cause);
+      }
+    },
+    async tail(name, bytes) {
+      const path = local(name);
+      try {
+        const fh = await open(path, 'r');
+        try {
+          const { size } = await fh.stat();
+          const n = Math.min(size, bytes);
+          const body = Buffer.alloc(n);
+          const { bytesRead } = await fh.read(body, 0, n, size - n);
+          counted.requests++;
+          counted.bytes += bytesRead;
+          return { body: body.subarray(0, bytesRead), total: size };
+        } finally {
+          await fh.close();
+        }
       } catch (cause) {
         throw ioError('read', path, cause);
       }

@@ -58,6 +58,8 @@ export interface Needed {
   /** Local path to copy from or apply a delta to. */
   from?: string;
   delta?: ManifestBase;
+  /** True when `delta` is one of the entry's `payloadBases`: a delta between payloads, applied to the inflated `from`. */
+  payloadDelta?: boolean;
   index?: BlockIndex;
   scan?: FoundScan;
   /**
@@ -400,6 +402,7 @@ export class TreePlanner {
     for (const e of needFiles) {
       sizes.add(e.size);
       for (const b of e.bases ?? []) sizes.add(b.size);
+      for (const b of e.payloadBases ?? []) sizes.add(b.size);
     }
     const candidates: { path: string; local: string }[] = [];
     for (const l of this.#local.entries.values()) {
@@ -478,11 +481,19 @@ export class TreePlanner {
       n.action = 'copy';
       if (e.size > 0) n.from = this.#known.get(e.sha256)!;
     } else {
-      const bases = (e.bases ?? []).filter((b) => this.#known.has(b.sha256)).sort((a, b) => a.delta - b.delta);
+      // Deltas between the file's bytes, and for an archive between payloads (the local
+      // archive inflated, docs/archives.md): the smallest from a content a local file has.
+      const bases = [
+        ...(e.bases ?? []).map((b) => ({ b, payload: false })),
+        ...(e.index ? (e.payloadBases ?? []) : []).map((b) => ({ b, payload: true })),
+      ]
+        .filter(({ b }) => this.#known.has(b.sha256))
+        .sort((x, y) => x.b.delta - y.b.delta);
       if (bases.length > 0) {
         n.action = 'delta';
-        n.delta = bases[0]!;
-        n.from = this.#known.get(bases[0]!.sha256)!;
+        n.delta = bases[0]!.b;
+        if (bases[0]!.payload) n.payloadDelta = true;
+        n.from = this.#known.get(bases[0]!.b.sha256)!;
       } else if (e.index) n.action = 'blocks';
     }
     report.action = n.action;

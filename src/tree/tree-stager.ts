@@ -7,16 +7,21 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { payloadCap, scratchFor, type ScratchPayload } from '../archive/payload.js';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import { MAX_ARCHIVE_SUMMARY, type ArchiveSummary, readArchiveSummary } from '../core/index/format.js';
+import { FileVerifier } from '../core/verify.js';
+import { applyDeltaChunks } from '../forms/delta-file.js';
 import type { BlockSource, ByteRange, ReadRangesOptions } from '../core/block-source.js';
 import type { OutputSink } from '../core/patcher.js';
-import { patchArchive } from '../file/patch-archive.js';
+import { patchArchive, rebuildArchive } from '../file/patch-archive.js';
 import { patchFile } from '../file/patch-file.js';
 import { brotliInflated } from '../forms/brotli-inflate.js';
 import { patchFromBase } from '../forms/patch-from-base.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { setMetadata, type StagedFile } from '../localfs/commit-tree.js';
-import { fileChunks } from '../localfs/file-chunks.js';
+import { fileChunks, fileSha256 } from '../localfs/file-chunks.js';
 import { PART_MODE } from '../localfs/staging.js';
 import { forEachLimit } from '../util/limit.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -25,6 +30,13 @@ import { objectNames, type FileEntry } from './manifest.js';
 import type { ObjectStore } from './object-store.js';
 import type { PatchTreeOptions } from './patch-types.js';
 import { fetchIndex, indexBudget, partPath, type Needed } from './tree-planner.js';
+
+/**
+ * Bytes of an archive index's end read first for a delta between payloads: its summary
+ * and archive summary (172 bytes for typescript's npm tarball, docs/archives.md); a longer
+ * gzip header costs one more request.
+ */
+const ARCHIVE_TAIL_GUESS = 512;
 
 /** Where a part is written: an output with the path of the file being written, for messages. */
 export interface PartSink extends OutputSink {
@@ -204,6 +216,7 @@ export class TreeStager {
 
   /** Applies the published delta to the local base. A bad delta: false, and `n` is fetched whole instead. */
   async applyDelta(n: Needed, part: string): Promise<boolean> {
+    if (n.payloadDelta) return this.applyPayloadDelta(n, part);
     const e = n.entry;
     const delta = n.delta!;
     const name = objectNames.delta(e.sha256, delta.sha256, delta.codec);
@@ -229,6 +242,117 @@ export class TreeStager {
     } finally {
       await source.close();
     }
+  }
+
+  /**
+   * Applies a delta between payloads (docs/archives.md): reads the index's summary and
+   * archive summary from its end (they must describe the manifest's file), checks that the
+   * local file `from` still is the base (size, then SHA-256), inflates it next to the
+   * part, applies the delta to that payload as it arrives (the result checked against the
+   * summary's size and SHA-256), and rebuilds the archive into the part, which is kept
+   * only when it is the published file (size and SHA-256). Anything else writes nothing
+   * and returns false: `n` is then patched by its payload's blocks, with the local file as
+   * the basis.
+   */
+  async applyPayloadDelta(n: Needed, part: string): Promise<boolean> {
+    if (await this.#tryPayloadDelta(n, part)) return true;
+    return this.#payloadDeltaFailed(n);
+  }
+
+  /** {@link applyPayloadDelta}'s attempt: true when the part is written, false (nothing written) when not. */
+  async #tryPayloadDelta(n: Needed, part: string): Promise<boolean> {
+    const e = n.entry;
+    const delta = n.delta!;
+    const signal = this.#signal;
+    const from = n.from!;
+    let fetched = 0;
+    let scratch: ScratchPayload | undefined;
+    let payload: AtomicFile | undefined;
+    const source = this.#store.open(objectNames.payloadDelta(e.sha256, delta.sha256), delta.delta);
+    try {
+      const summary = await this.#archiveSummary(e, (bytes) => {
+        fetched += bytes;
+      });
+      if (summary === undefined) return false;
+      const { archive } = summary;
+      if ((await stat(from)).size !== delta.size || (await fileSha256(from, this.#signalOption())).toString('hex') !== delta.sha256)
+        return false;
+      const inflated = await scratchFor(archive.kind, from, part, this.#signalOption());
+      if ('problem' in inflated) return false;
+      scratch = inflated;
+      payload = await AtomicFile.create(part, { mode: PART_MODE });
+      const target = payload;
+      const verifier = new FileVerifier({ fileSize: summary.fileSize, fileDigest: { algorithm: 'sha256', digest: summary.sha256 } });
+      await applyDeltaChunks(
+        readObject(source, [{ start: 0, end: delta.delta }], this.#signalOption()),
+        scratch.path,
+        {
+          async write(chunk) {
+            verifier.update(chunk);
+            await target.write(chunk);
+          },
+        },
+        { newSize: summary.fileSize, maxDeltaBytes: delta.delta, ...this.#signalOption() },
+      );
+      verifier.finish();
+      // The old payload is not needed any more: its disk space is freed before the rebuild.
+      await scratch.discard();
+      if (!(await rebuildArchive(payload.tempPath, archive, part, { signal, fsync: this.#fsync }))) return false;
+      n.report.fetchBytes = fetched + (source.stats?.bytes ?? delta.delta);
+      // What was not fetched, in the archive's bytes (the delta rebuilt the payload).
+      n.report.reusedBytes = Math.max(0, e.size - n.report.fetchBytes);
+      return true;
+    } catch (err) {
+      if (signal?.aborted || (SyncError.is(err) && err.code === ErrorCodes.ABORTED)) throw err;
+      return false;
+    } finally {
+      await payload?.abort();
+      await scratch?.discard();
+      await source.close();
+    }
+  }
+
+  /**
+   * The summary and archive summary at the end of `e`'s index, when they describe the
+   * manifest's file and a payload its archive allows (as fetchIndex bounds it); else
+   * undefined. `count` gets the bytes of each read.
+   */
+  async #archiveSummary(e: FileEntry, count: (bytes: number) => void): Promise<ArchiveSummary | undefined> {
+    const name = objectNames.index(e.sha256, e.index!);
+    let want = ARCHIVE_TAIL_GUESS;
+    for (let round = 0; round < 3; round++) {
+      const got = await this.#store.tail(name, want, this.#signal);
+      count(got.body.length);
+      const summary = readArchiveSummary(got.body);
+      if (summary === undefined) return undefined;
+      if ('need' in summary) {
+        // The whole index is in hand, or the entry would be over its bound: not one to read by its end.
+        if (got.body.length < want || summary.need > MAX_ARCHIVE_SUMMARY + 4096) return undefined;
+        want = summary.need;
+        continue;
+      }
+      const { archive } = summary;
+      const cap = archive.kind === 'zip' ? archive.size : payloadCap(archive.size);
+      if (archive.size !== e.size || Buffer.from(archive.sha256).toString('hex') !== e.sha256 || summary.fileSize > cap) return undefined;
+      return summary;
+    }
+    return undefined;
+  }
+
+  /** After a delta between payloads could not be used: `n` is patched by its payload's blocks (its index fetched now), from the local file. */
+  async #payloadDeltaFailed(n: Needed): Promise<false> {
+    const from = n.from!;
+    n.action = n.report.action = 'blocks';
+    delete n.delta;
+    delete n.payloadDelta;
+    delete n.from;
+    delete n.report.from;
+    n.report.reusedBytes = 0;
+    n.index = (await fetchIndex(this.#store, n.entry, this.#signal, this.#indexBudget)).index;
+    delete n.scan;
+    // The old version is the best basis there is.
+    n.basis = [from];
+    return false;
   }
 
   /** Patches the file from the blocks the scan found in local files and the missing ranges (or compressed forms) fetched. */
