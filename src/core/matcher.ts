@@ -20,6 +20,7 @@ import { MIX_KEY, MIX_SECOND, buildLookup, groupSorted, type LookupTable } from 
 import { weakChecksum, weakMask } from './rollsum.js';
 import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from './rabin-karp.js';
 import { bytesEqual } from './hashing/strong-hash.js';
+import { RollsumScan, wasmScanFrom } from './scan/rollsum-scan.js';
 
 /** Options of {@link BlockMatcher}. */
 export interface MatcherOptions {
@@ -313,6 +314,8 @@ export class Scanner {
   /** RabinKarp weak sums (else rollsum), and M^blockSize for its roll. */
   readonly #rk: boolean;
   readonly #rkPow: number;
+  /** The WebAssembly scan (rollsum indexes), once there is enough to scan; #buf is its buffer. */
+  #wasm: RollsumScan | undefined;
 
   constructor(m: BlockMatcher, source: number, offset = 0) {
     this.#m = m;
@@ -362,6 +365,10 @@ export class Scanner {
     this.#cache.fill(-1);
     const drop = Math.max(0, this.#x - this.#history);
     if (drop === 0 || this.#buf.length < SCAN_BUFFER) {
+      if (this.#wasm !== undefined) {
+        this.#buf = this.#wasm.grow(this.#buf.length * 2);
+        return;
+      }
       const bigger = new Uint8Array(this.#buf.length * 2);
       bigger.set(this.#buf.subarray(0, this.#len));
       this.#buf = bigger;
@@ -693,7 +700,6 @@ export class Scanner {
     const m = this.#m;
     const bs = this.#bs;
     const limit = this.#len - this.#span; // last window start with a full lookahead
-    const buf = this.#buf;
     const t = m.lookup;
     const filter = t.filter;
     const fshift = t.filterShift;
@@ -701,6 +707,14 @@ export class Scanner {
     // Without pairs the second window is still rolled (the buffer always holds it) but
     // left out of the key.
     const mask1 = t.pairs ? mask : 0;
+    if (this.#wasm === undefined && limit - this.#x >= wasmScanFrom()) {
+      const wasm = new RollsumScan(t, mask, mask1, bs, this.#buf.length);
+      wasm.buffer.set(this.#buf.subarray(0, this.#len));
+      this.#buf = wasm.buffer;
+      this.#wasm = wasm;
+    }
+    const wasm = this.#wasm;
+    const buf = this.#buf;
     const bs2 = 2 * bs;
     const nMod = bs & 0xffff;
     let x = this.#x;
@@ -754,6 +768,15 @@ export class Scanner {
       // the matcher itself the gain was within the noise of the shared VM (unrelated
       // 64 MiB scan 157–168 MB/s before and after), so it is kept for clarity, not speed.
       for (;;) {
+        if (wasm !== undefined && x !== predX && x !== limit) {
+          // The WebAssembly scan rolls on to the next window worth a look here: one whose
+          // key is in the table, the predicted one, or the last.
+          x = wasm.scan(x, predX > x && predX <= limit ? predX : limit, a0, b0, a1, b1);
+          a0 = wasm.a0;
+          b0 = wasm.b0;
+          a1 = wasm.a1;
+          b1 = wasm.b1;
+        }
         // `>>> 0`: with 4 stored bytes the mask keeps bit 31, and the stored sums are unsigned.
         const w0 = (((a0 << 16) | (b0 & 0xffff)) & mask) >>> 0;
         const w1 = (((a1 << 16) | (b1 & 0xffff)) & mask1) >>> 0;
