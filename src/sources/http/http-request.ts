@@ -6,8 +6,8 @@
  * @module
  */
 
-import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { parseRetryAfter, TransientStatusError, isTransientStatus } from './retry-policy.js';
@@ -229,7 +229,10 @@ export function networkFailure(url: URL, cause: unknown, attempts: number): Sync
 
 /** `404 Not Found` style text for a status. */
 export function statusLine(status: number): string {
-  const text = STATUS_CODES[status];
+  // Not an `import` of node:http: the module namespace of node:http reads every export, its
+  // lazy `WebSocket` among them, which loads Node's own copy of undici (an import of node:http
+  // alone: 111 ms against 46 ms for require('node:http'), hyperfine, Node 24).
+  const text = (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status];
   return text === undefined ? String(status) : `${status} ${text}`;
 }
 
