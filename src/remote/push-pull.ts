@@ -16,13 +16,13 @@ import { resolve } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
 import { TokenBucket } from '../util/token-bucket.js';
-import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
+import { Channel, streamCompression, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType } from './wire/frames.js';
 import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
 import { parseRemote, type RemoteLocation } from './remote-path.js';
 import type { FinishReport, SyncProgress, SyncReport } from './wire/report.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
-import { listSource } from './source-list.js';
+import { listSource, listedBytes } from './source-list.js';
 import { commandTransport, memoryPipe, sshTransport } from './transport.js';
 
 /** Options of {@link push} and {@link pull}. */
@@ -229,7 +229,9 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
       senderModule.catch(() => {});
       // The stream's codec follows the server's protocol version: its greeting comes first.
       await channel.greeted();
-      channel.compressOutgoing(options.compression);
+      // Its level follows the size of the source (a failed listing is reported through the stream).
+      const listed = await list!.catch(() => undefined);
+      channel.compressOutgoing(streamCompression(listed ? listedBytes(listed) : 0, options.compression));
       const { runSender } = await senderModule;
       finish = await runSender(channel, localPath, { ...common, list: list!, ...(checksum ? { checksum } : {}) });
     } else {

@@ -13,13 +13,13 @@
 import { basename, dirname, resolve } from 'node:path';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { TreeRoot, checkTreePath } from '../localfs/tree-path.js';
-import { Channel, type CompressionOptions, type Transport } from './wire/channel.js';
+import { Channel, streamCompression, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType, frameName } from './wire/frames.js';
 import { openRegularFile } from './read-file.js';
 import { decodeHello, encodeGreeting, encodeJson, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Hello } from './wire/handshake.js';
 import { protocolError } from './wire/binary.js';
 import type { ReceiverTarget } from './destination.js';
-import { listSource } from './source-list.js';
+import { listSource, listedBytes } from './source-list.js';
 import type { FinishReport } from './wire/report.js';
 
 /** Options of {@link serveSession}. */
@@ -134,10 +134,12 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } else {
-      channel.compressOutgoing(options.compression);
-      const { runSender } = await sender;
       const list = listSource(shown, options.signal, hello.filter);
       list.catch(() => {});
+      // Its level follows the size of the source (a failed listing is reported through the stream).
+      const listed = await list.catch(() => undefined);
+      channel.compressOutgoing(streamCompression(listed ? listedBytes(listed) : 0, options.compression));
+      const { runSender } = await sender;
       report = await runSender(channel, shown, {
         list,
         ...(hello.checksum ? { checksum: true } : {}),

@@ -27,6 +27,13 @@ export interface SourceList {
   groups: number[];
 }
 
+/** The bytes of the files of a list. */
+export function listedBytes(list: SourceList): number {
+  let n = 0;
+  for (const e of list.entries) n += e.size;
+  return n;
+}
+
 /**
  * Lists the source: itself first, then (for a folder) every entry, folder by folder in
  * name order. Entries `rules` exclude are left out, then those the folder's own

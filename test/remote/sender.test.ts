@@ -192,6 +192,36 @@ test('a final signature, or an empty one, is answered with the delta at once', a
   }
 });
 
+test('a large file of mostly new data streams its delta while it is scanned, instead of holding it for a second round', async () => {
+  // 72 MiB (a streaming file, 64 MiB and more): its first MiB is the old file, the rest new.
+  const old = randomBytes(1024 * 1024, 25);
+  const next = concat(old, randomBytes(71 * 1024 * 1024, 26));
+  n++;
+  const src = join(dir, `src${n}`);
+  await makeTree(src, { f: { data: next, mtime: T0 } });
+  const [a, b] = memoryPipe();
+  let scanned = 0;
+  const s = new Sender(new Channel(a, { peer: 'the receiver' }), src, await listSource(src), {
+    onProgress: (p) => (scanned = p.done),
+  });
+  const rc = new Channel(b, { peer: 'the sender' });
+  giveSignature(s, 1, 0, old);
+  const req = await s.nextRequest();
+  const answered = s.answer(req!);
+  const begin = await rc.next();
+  assert.equal(begin?.type, FrameType.DELTA);
+  // Delta data (a copy, then literal data: a chunk's worth) comes out long before the scan
+  // ends; held, it came once 64 MiB of literal data were.
+  let f = await rc.next();
+  assert.equal(f?.type, FrameType.DELTA_DATA);
+  assert.ok(scanned < 32 * 1024 * 1024, `the first delta data came after ${scanned} bytes were scanned`);
+  const parts = [f!.payload];
+  for (f = await rc.next(); f?.type === FrameType.DELTA_DATA; f = await rc.next()) parts.push(f.payload);
+  assert.equal(f?.type, FrameType.DELTA_END);
+  assert.equal(await answered, true);
+  assert.deepEqual(Buffer.from(applyLibrsyncDelta(old, concat(...parts))).equals(next), true);
+});
+
 test('signatures that may not come now, and a FINISH inside a signature, are protocol errors', async () => {
   const data = randomBytes(40_000, 25);
   const { s } = await sender({ d: { dir: true, mtime: T0 }, f: { data, mtime: T0 } });

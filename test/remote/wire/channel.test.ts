@@ -11,7 +11,14 @@ import { test } from 'node:test';
 import { brotliDecompressSync, zstdDecompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, type ErrorCode } from '../../../src/core/errors.js';
 import { memoryPipe } from '../../../src/remote/transport.js';
-import { Channel, type Transport } from '../../../src/remote/wire/channel.js';
+import {
+  Channel,
+  DEFAULT_ZSTD_LEVEL,
+  LARGE_STREAM_BYTES,
+  LARGE_STREAM_ZSTD_LEVEL,
+  streamCompression,
+  type Transport,
+} from '../../../src/remote/wire/channel.js';
 import { FrameParser, FrameType, encodeFrame, type Frame } from '../../../src/remote/wire/frames.js';
 import { PROTOCOL_VERSION, ZSTD_VERSION, decodeError, encodeError, encodeGreeting } from '../../../src/remote/wire/handshake.js';
 
@@ -397,4 +404,13 @@ test('greeted() reads the greeting once: next() then returns the frames after it
   bad.input.end(encodeGreeting({ role: 'client', maxVersion: 2, minVersion: 1, readOnly: false }));
   await assert.rejects(b.greeted(), isCode(ErrorCodes.PROTOCOL, /the peer is a client too/));
   await assert.rejects(b.next(), isCode(ErrorCodes.PROTOCOL, /the peer is a client too/));
+});
+
+test("a large source's stream gets the faster zstd level; the caller's level and brotli's quality are kept", () => {
+  assert.equal(streamCompression(0).level, DEFAULT_ZSTD_LEVEL);
+  assert.equal(streamCompression(LARGE_STREAM_BYTES - 1).level, DEFAULT_ZSTD_LEVEL);
+  assert.equal(streamCompression(LARGE_STREAM_BYTES).level, LARGE_STREAM_ZSTD_LEVEL);
+  assert.ok(LARGE_STREAM_ZSTD_LEVEL < DEFAULT_ZSTD_LEVEL);
+  assert.deepEqual(streamCompression(LARGE_STREAM_BYTES, { level: 9 }), { level: 9 });
+  assert.deepEqual(streamCompression(1, { quality: 5 }), { quality: 5, level: DEFAULT_ZSTD_LEVEL });
 });
