@@ -7,8 +7,9 @@
  */
 
 import { type TLSSocket, getCACertificates } from 'node:tls';
-import { Client, EnvHttpProxyAgent, Pool, getGlobalDispatcher, type Dispatcher, type buildConnector } from 'undici';
+import type { Dispatcher, Pool as PoolType, buildConnector } from 'undici';
 import { DEFAULT_TIMEOUT_MS } from './http-request.js';
+import { Client, EnvHttpProxyAgent, Pool, getGlobalDispatcher } from './undici.js';
 
 /** The proxies of {@link HttpDispatcherOptions.proxy}, in the form of the environment variables. */
 export interface HttpProxySettings {
@@ -81,7 +82,7 @@ export function createHttpDispatcher(options: HttpDispatcherOptions = {}): Dispa
   const ca =
     options.ca === undefined ? undefined : [...getCACertificates('default'), ...(Array.isArray(options.ca) ? options.ca : [options.ca])];
   const tls = { timeout, allowH2: http2, ...(ca === undefined ? {} : { ca }) };
-  const pool: Pool.Options = {
+  const pool: PoolType.Options = {
     connections: options.connections ?? 8,
     pipelining: 1,
     headersTimeout: timeout,
@@ -105,7 +106,7 @@ export function createHttpDispatcher(options: HttpDispatcherOptions = {}): Dispa
     // One pool per origin, and one per proxy for the absolute-URI requests, with the
     // connection settings above; undici's own connector (direct, or the tunnel) is kept.
     factory: (origin: string | URL, opts: object) => {
-      const connect = (opts as Pool.Options).connect;
+      const connect = (opts as PoolType.Options).connect;
       return keptPool(origin, { ...pool, connect: connect ?? tls });
     },
     ...(proxy.httpProxy === undefined ? {} : { httpProxy: proxy.httpProxy }),
@@ -141,12 +142,12 @@ export function defaultHttpDispatcher(): Dispatcher {
  * the `pipelining` option (default 1), which would also pipeline HTTP/1.1, so each
  * connection sets it once the server's choice of protocol (ALPN) is known.
  */
-function keptPool(origin: string | URL, options: Pool.Options): Pool {
+function keptPool(origin: string | URL, options: PoolType.Options): PoolType {
   const pool = new Pool(origin, {
     ...options,
     factory: (url: URL, clientOptions: object) => {
       const connector = (clientOptions as { connect: buildConnector.connector }).connect;
-      const client: Client = new Client(url, {
+      const client = new Client(url, {
         ...clientOptions,
         connect: (connectOptions, callback) =>
           connector(connectOptions, (...args) => {
@@ -157,9 +158,9 @@ function keptPool(origin: string | URL, options: Pool.Options): Pool {
       return client;
     },
   });
-  const on = pool.on.bind(pool) as unknown as (event: string | symbol, listener: (...args: unknown[]) => void) => Pool;
+  const on = pool.on.bind(pool) as unknown as (event: string | symbol, listener: (...args: unknown[]) => void) => PoolType;
   return Object.assign(pool, {
-    on: (event: string | symbol, listener: (...args: unknown[]) => void): Pool =>
+    on: (event: string | symbol, listener: (...args: unknown[]) => void): PoolType =>
       event === 'disconnect' || event === 'connectionError' ? pool : on(event, listener),
   });
 }
