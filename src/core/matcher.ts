@@ -39,6 +39,12 @@ export interface MatcherOptions {
   repeat?: boolean;
   /** Called for every direct match: reference block `block` found at `offset`. */
   onMatch?: (block: number, offset: number) => void;
+  /**
+   * Keep the full 32-byte strong hash of every block found ({@link BlockMatcher.fullHashes}),
+   * so that the result can be checked against the index's block digest without hashing it
+   * again (default: when the index has a block digest and a 32-byte strong hash).
+   */
+  keepHashes?: boolean;
 }
 
 /** A run of consecutive reference blocks found contiguously in one local file. */
@@ -113,6 +119,8 @@ const SCAN_BUFFER = 4 * 1024 * 1024;
  * allocation and 80 ms of garbage collection on them, of 1.3 s).
  */
 const FIRST_SCAN_BUFFER = 64 * 1024;
+/** Bytes of a full SHA-256: the strong hashes {@link BlockMatcher.fullHashes} keeps. */
+const FULL_HASH = 32;
 
 /**
  * Where each reference block was found. Shared by the scanners of several local files
@@ -152,6 +160,11 @@ export class BlockMatcher {
    * a window equal to many blocks does not step over the matched ones again each time.
    */
   readonly openFrom: Int32Array;
+  /**
+   * With `keepHashes`: the full strong hash (32 bytes) of every block found, block after
+   * block, as computed on the local data it was found in (zeros where none was found).
+   */
+  fullHashes: Uint8Array | undefined;
 
   constructor(index: BlockIndex, options: MatcherOptions = {}) {
     this.index = index;
@@ -163,6 +176,8 @@ export class BlockMatcher {
     this.maxCandidates = options.maxCandidates ?? 1024;
     this.repeat = options.repeat ?? false;
     this.#onMatch = options.onMatch;
+    const keep = (options.keepHashes ?? index.blockDigest !== undefined) && index.strongHash.digestLength === FULL_HASH;
+    this.fullHashes = keep ? new Uint8Array(index.blockCount * FULL_HASH) : undefined;
   }
 
   /** True when every block has been found. */
@@ -197,8 +212,11 @@ export class BlockMatcher {
    * Takes the blocks another matcher (for the same index, e.g. a worker's, scanning
    * another section) found where this one has none, or has only a twin-filled one.
    */
-  merge(other: { foundSource: Int32Array; foundOffset: Float64Array; direct: Uint8Array }): void {
+  merge(other: { foundSource: Int32Array; foundOffset: Float64Array; direct: Uint8Array; fullHashes?: Uint8Array | undefined }): void {
     const { foundSource, foundOffset, direct } = this;
+    const hashes = this.fullHashes;
+    // Without the other's hashes, the blocks taken from it have none here: drop them all.
+    if (hashes !== undefined && other.fullHashes === undefined) this.fullHashes = undefined;
     for (let i = 0; i < foundSource.length; i++) {
       const src = other.foundSource[i]!;
       if (src < 0 || direct[i] === 1) continue;
@@ -207,17 +225,27 @@ export class BlockMatcher {
       foundSource[i] = src;
       foundOffset[i] = other.foundOffset[i]!;
       direct[i] = other.direct[i]!;
+      if (this.fullHashes !== undefined) this.fullHashes.set(other.fullHashes!.subarray(i * FULL_HASH, (i + 1) * FULL_HASH), i * FULL_HASH);
     }
   }
 
-  /** Records that block `i` is at `offset` in `source` (and fills its identical twins). */
-  record(i: number, source: number, offset: number): void {
+  /**
+   * Records that block `i` is at `offset` in `source` (and fills its identical twins).
+   * `hash[hashAt, hashAt + 32)` is the full strong hash of the data there, kept with
+   * `keepHashes` (a matcher keeping hashes without being given one keeps none any more).
+   */
+  record(i: number, source: number, offset: number, hash?: Uint8Array, hashAt = 0): void {
     const { foundSource, foundOffset } = this;
     if (foundSource[i] === -1) this.foundCount++;
     foundSource[i] = source;
     foundOffset[i] = offset;
     this.direct[i] = 1;
     this.#onMatch?.(i, offset);
+    const hashes = this.fullHashes;
+    if (hashes !== undefined) {
+      if (hash === undefined) this.fullHashes = undefined;
+      else hashes.set(hash.subarray(hashAt, hashAt + FULL_HASH), i * FULL_HASH);
+    }
     const dupNext = this.lookup.dupNext;
     let j = dupNext[i]!;
     while (j !== i) {
@@ -225,6 +253,8 @@ export class BlockMatcher {
         foundSource[j] = source;
         foundOffset[j] = offset;
         this.foundCount++;
+        // A twin whose real hash differs (equal prefixes only) fails the block digest check.
+        if (this.fullHashes !== undefined) hashes!.copyWithin(j * FULL_HASH, i * FULL_HASH, (i + 1) * FULL_HASH);
       }
       j = dupNext[j]!;
     }
@@ -309,6 +339,8 @@ export class Scanner {
   #dataEnd = Infinity;
   #ended = false;
   readonly #digest: Uint8Array;
+  /** Bytes of one full digest in #digest (the strong hash's digest length). */
+  readonly #dl: number;
   /** Bytes kept before the window for looking back after a match. */
   readonly #history: number;
   /** RabinKarp weak sums (else rollsum), and M^blockSize for its roll. */
@@ -327,7 +359,9 @@ export class Scanner {
     this.#rk = m.index.weakAlgorithm === 'rabinkarp';
     this.#rkPow = this.#rk ? rkPower(this.#bs) | 0 : 0;
     this.#buf = new Uint8Array(Math.max(FIRST_SCAN_BUFFER, 4 * this.#span + this.#history));
-    this.#digest = new Uint8Array(2 * m.index.strongBytes);
+    // Two full digests (one per window of a pair), kept whole for BlockMatcher.fullHashes.
+    this.#dl = Math.max(m.index.strongHash.digestLength, m.index.strongBytes);
+    this.#digest = new Uint8Array(2 * this.#dl);
   }
 
   /** Feeds the next bytes of the local file. */
@@ -384,14 +418,15 @@ export class Scanner {
   #strongMatches(x: number, slot: number, cache: Int32Array, i: number): boolean {
     const { index } = this.#m;
     const sb = index.strongBytes;
+    const dl = this.#dl;
     const len = strongHashLength(index, i);
     if (cache[slot] !== x || len !== this.#bs) {
-      index.strongHash.hashInto(this.#buf, x, len, this.#digest, slot * sb, sb);
+      index.strongHash.hashInto(this.#buf, x, len, this.#digest, slot * dl, index.strongHash.digestLength);
       this.#m.stats.strongHashes++;
       // Only full-block hashes are worth keeping: an unpadded last block is hashed apart.
       cache[slot] = len === this.#bs ? x : -1;
     }
-    return bytesEqual(this.#digest, slot * sb, index.strong, i * sb, sb);
+    return bytesEqual(this.#digest, slot * dl, index.strong, i * sb, sb);
   }
 
   readonly #cache = new Int32Array([-1, -1]);
@@ -415,7 +450,7 @@ export class Scanner {
     const at = this.#base + x;
     if (i >= m.index.blockCount || (m.direct[i] === 1 && !m.repeat) || !this.#fits(i, at)) return false;
     if (!this.#strongMatches(x, 0, this.#cache, i)) return false;
-    m.record(i, this.#source, at);
+    m.record(i, this.#source, at, this.#digest, 0);
     this.#predictAfter(i, at);
     return true;
   }
@@ -431,7 +466,7 @@ export class Scanner {
     if (i < m.index.blockCount && (m.direct[i] !== 1 || m.repeat) && m.index.weak[i] === w0) {
       m.stats.weakHits++;
       if (this.#strongMatches(x, 0, this.#cache, i) && this.#fits(i, at)) {
-        m.record(i, this.#source, at);
+        m.record(i, this.#source, at, this.#digest, 0);
         this.#predictAfter(i, at);
         return true;
       }
@@ -463,7 +498,7 @@ export class Scanner {
       const p = x - j * this.#bs;
       if (p < 0 || m.direct[b] === 1) return;
       if ((this.#weakAt(p) & mask) >>> 0 === index.weak[b] && this.#strongMatches(p, 0, this.#cache, b)) {
-        m.record(b, this.#source, this.#base + p);
+        m.record(b, this.#source, this.#base + p, this.#digest, 0);
         misses = 0;
       } else misses++;
     }
@@ -572,9 +607,10 @@ export class Scanner {
       this.#windowHash(x + slot * this.#bs, slot);
       const d = this.#digest;
       const so = (e + slot) * sb;
+      const at = slot * this.#dl;
       for (let k = 0; k < sb; k++) {
         const a = strong[so + k]!;
-        const b = d[slot * sb + k]!;
+        const b = d[at + k]!;
         if (a !== b) return a < b ? -1 : 1;
       }
     }
@@ -585,8 +621,7 @@ export class Scanner {
   #windowHash(x: number, slot: number): void {
     if (this.#cache[slot] === x) return;
     const { index } = this.#m;
-    const sb = index.strongBytes;
-    index.strongHash.hashInto(this.#buf, x, this.#bs, this.#digest, slot * sb, sb);
+    index.strongHash.hashInto(this.#buf, x, this.#bs, this.#digest, slot * this.#dl, index.strongHash.digestLength);
     this.#m.stats.strongHashes++;
     this.#cache[slot] = x;
   }
@@ -597,17 +632,29 @@ export class Scanner {
     const at = this.#base + x;
     if (m.lookup.pairs) {
       if (!this.#fits(e + 1, at + this.#bs)) return 0;
-      m.record(e, this.#source, at);
-      m.record(e + 1, this.#source, at + this.#bs);
+      // Both windows' hashes are in #digest's slots 0 and 1 (the pair was compared by them).
+      m.record(e, this.#source, at, this.#digestOf(x, 0), 0);
+      m.record(e + 1, this.#source, at + this.#bs, this.#digestOf(x + this.#bs, 1), 0);
       this.#predictAfter(e + 1, at + this.#bs);
       this.#lookBack(x, e);
       return 2;
     }
     if (!this.#fits(e, at)) return 0;
-    m.record(e, this.#source, at);
+    m.record(e, this.#source, at, this.#digestOf(x, 0), 0);
     this.#predictAfter(e, at);
     this.#lookBack(x, e);
     return 1;
+  }
+
+  /**
+   * The full strong hash of the window at `x` (a whole block), from #digest's `slot` when it
+   * holds it, else computed there; undefined when the matcher keeps no hashes.
+   */
+  #digestOf(x: number, slot: number): Uint8Array | undefined {
+    if (this.#m.fullHashes === undefined) return undefined;
+    // A short unpadded last block (an index without a block digest) is never cached: hash it.
+    if (this.#cache[slot] !== x) this.#windowHash(x, slot);
+    return this.#digest.subarray(slot * this.#dl, (slot + 1) * this.#dl);
   }
 
   /** The weak checksum of the window at `p`, computed from scratch. */

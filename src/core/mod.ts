@@ -29,6 +29,7 @@ export {
   type DecodeIndexOptions,
   type IndexHeader,
   type IndexSummary,
+  type IndexVersion,
 } from './index/format.js';
 export { IndexBuilder, buildIndex, type IndexBuilderOptions } from './index/builder.js';
 export { buildLookup, type LookupTable } from './index/lookup.js';

@@ -14,7 +14,7 @@ import { NO_FILE_DIGEST, blockLength } from './index/block-index.js';
 import type { PlannedRange } from './planner.js';
 import type { BlockSource } from './block-source.js';
 import { READ_SIZE } from './read-size.js';
-import { BlockVerifier, FileVerifier } from './verify.js';
+import { BlockVerifier, FileVerifier, canCheckBlockDigest, checkBlockDigest } from './verify.js';
 
 /** Random-access reads of a local file. */
 export interface LocalReader {
@@ -49,6 +49,15 @@ export interface AssembleOptions {
   ranges: readonly PlannedRange[];
   source: BlockSource;
   sink: OutputSink;
+  /**
+   * The full strong hash (32 bytes) of every local block as the scan computed it
+   * (`BlockMatcher.fullHashes`): with an index that has a block digest, the result is then
+   * checked by that digest (the fetched blocks' hashes are computed as they are verified)
+   * instead of by hashing the whole output again. Give it only when the local files still
+   * hold what the scan read (the caller checks they did not change, and re-checks the result
+   * by its SHA-256 otherwise).
+   */
+  localHashes?: Uint8Array;
   signal?: AbortSignal;
   /** Called as bytes are written. */
   onProgress?: (p: PatchProgress) => void;
@@ -144,8 +153,16 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
   const bs = index.blockSize;
   const n = index.blockCount;
   const verifier = new BlockVerifier(index);
-  const whole = new FileVerifier(index);
   const verifyLocal = index.fileDigest.algorithm === NO_FILE_DIGEST;
+  // One pass: the block digest over the local blocks' hashes (from the scan) and the
+  // fetched ones' (computed as they are verified), instead of hashing the output again.
+  const hashes =
+    !verifyLocal && options.localHashes !== undefined && options.localHashes.length === n * 32 && canCheckBlockDigest(index)
+      ? Uint8Array.from(options.localHashes)
+      : undefined;
+  const whole = new FileVerifier(
+    hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
+  );
   // Two output buffers: `out` fills while the other one's write is in flight.
   let out = new Uint8Array(Math.max(WRITE_BUFFER, bs));
   let spare = new Uint8Array(out.length);
@@ -193,7 +210,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
     for (let reads = 1; ; reads++) {
       try {
         const data = await reader.take(len);
-        verifier.verify(j, data, 0);
+        verifier.verify(j, data, 0, hashes, j * 32);
         return data;
       } catch (err) {
         const damaged = SyncError.is(err) && (err.code === ErrorCodes.BLOCK_MISMATCH || err.code === ErrorCodes.FRAME_CORRUPT);
@@ -254,6 +271,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
     throw err;
   }
   whole.finish();
+  if (hashes !== undefined) checkBlockDigest(index, hashes);
   return result;
 }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { ErrorCodes, SyncError } from './errors.js';
 import type { BlockIndex } from './index/block-index.js';
 import { NO_FILE_DIGEST, blockLength, strongHashLength } from './index/block-index.js';
@@ -23,15 +23,16 @@ export class BlockVerifier {
 
   constructor(index: BlockIndex) {
     this.#index = index;
-    this.#digest = new Uint8Array(Math.max(index.strongBytes, 1));
+    this.#digest = new Uint8Array(Math.max(index.strongBytes, index.strongHash.digestLength, 1));
     this.#padded = new Uint8Array(index.blockSize);
   }
 
   /**
    * Checks that `data[start, start + blockLength(i))` is block `i`. Throws BLOCK_MISMATCH
-   * when it is not, NO_EXPECTED_HASH when the index has no hash to compare with.
+   * when it is not, NO_EXPECTED_HASH when the index has no hash to compare with. With
+   * `full`, the block's full strong hash is written there at `fullAt` (for the block digest).
    */
-  verify(i: number, data: Uint8Array, start: number): void {
+  verify(i: number, data: Uint8Array, start: number, full?: Uint8Array, fullAt = 0): void {
     const index = this.#index;
     const sb = index.strongBytes;
     if (!(sb > 0) || i < 0 || i >= index.blockCount || (i + 1) * sb > index.strong.length) {
@@ -49,7 +50,9 @@ export class BlockVerifier {
       buf = this.#padded;
       at = 0;
     }
-    index.strongHash.hashInto(buf, at, hashed, this.#digest, 0, sb);
+    const dl = full === undefined ? sb : index.strongHash.digestLength;
+    index.strongHash.hashInto(buf, at, hashed, this.#digest, 0, dl);
+    full?.set(this.#digest.subarray(0, dl), fullAt);
     if (!bytesEqual(this.#digest, 0, index.strong, i * sb, sb)) {
       throw new SyncError(
         ErrorCodes.BLOCK_MISMATCH,
@@ -105,4 +108,33 @@ export function checkResult(index: Pick<BlockIndex, 'fileSize' | 'fileDigest'>, 
       `Cannot accept the result: its ${fileDigest.algorithm} is ${toHex(digest)}, the index says ${toHex(fileDigest.digest)}`,
     );
   }
+}
+
+/**
+ * Throws FILE_MISMATCH unless `hashes` (the full SHA-256 of every block of a result, 32
+ * bytes each, in order) hash to the index's block digest: the one-pass check of a result
+ * whose every block hash is known (index format versions 5 and 6, docs/format.md).
+ */
+export function checkBlockDigest(index: Pick<BlockIndex, 'blockDigest' | 'blockCount'>, hashes: Uint8Array): void {
+  const expected = index.blockDigest;
+  if (expected === undefined) throw new RangeError('Cannot check the block digest: the index has none');
+  if (hashes.length !== index.blockCount * 32) throw new RangeError('Cannot check the block digest: one 32-byte hash per block is needed');
+  const got = oneShotHash('sha256', hashes, 'buffer') as unknown as Uint8Array;
+  if (!bytesEqual(got, 0, expected, 0, expected.length) || got.length !== expected.length) {
+    throw new SyncError(
+      ErrorCodes.FILE_MISMATCH,
+      `Cannot accept the result: the SHA-256 of its block hashes is ${toHex(got)}, the index says ${toHex(expected)}`,
+    );
+  }
+}
+
+/** True when a result can be checked by {@link checkBlockDigest}: the index has a block digest over 32-byte SHA-256 block hashes. */
+export function canCheckBlockDigest(index: Pick<BlockIndex, 'blockDigest' | 'strongHash' | 'lengths' | 'paddedLastBlock'>): boolean {
+  return (
+    index.blockDigest !== undefined &&
+    index.strongHash.name === 'sha256' &&
+    index.strongHash.digestLength === 32 &&
+    index.lengths === undefined &&
+    index.paddedLastBlock !== false
+  );
 }

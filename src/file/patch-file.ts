@@ -5,10 +5,11 @@
  * @module
  */
 import { realpath, stat, unlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { fileChunks } from '../localfs/file-chunks.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { MissingSpan } from '../core/matcher.js';
-import { FileVerifier } from '../core/verify.js';
+import { FileVerifier, canCheckBlockDigest, checkBlockDigest } from '../core/verify.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { openLocalReaders, scanLocalFiles } from './local-scan.js';
 import { assemble, type AssembleResult, type PatchProgress } from '../core/patcher.js';
@@ -53,6 +54,11 @@ export interface FoundBlocks {
   readonly complete: boolean;
   /** Bytes of the reference found. */
   readonly foundBytes: number;
+  /**
+   * The full strong hash of every block found, as the scan computed it (a BlockMatcher
+   * keeps them for an index with a block digest); lets the result be checked in one pass.
+   */
+  readonly fullHashes?: Uint8Array | undefined;
   missingSpans(): MissingSpan[];
 }
 
@@ -141,6 +147,9 @@ const STALE_TEMP_MIN_CAP = 64 * 1024 * 1024;
 async function plan(options: DiffOptions, temps: readonly string[] = []) {
   const { index } = options;
   const paths = [options.local, ...(options.seeds ?? []), ...temps];
+  // What the local files are before the scan: the result is checked by the block hashes
+  // the scan computed only while they stay so (see localHashesOf).
+  const stamps = options.scan === undefined && canCheckBlockDigest(index) ? await stampsOf(paths) : undefined;
   const scan: FoundScan =
     options.scan ??
     (await scanLocalFiles(index, paths, {
@@ -154,7 +163,39 @@ async function plan(options: DiffOptions, temps: readonly string[] = []) {
     ...(options.gapBytes !== undefined ? { gapBytes: options.gapBytes } : {}),
     ...(options.maxRanges !== undefined ? { maxRanges: options.maxRanges } : {}),
   });
-  return { scan, ranges, fetchPlan: choosePlan(index, ranges) };
+  return { scan, ranges, fetchPlan: choosePlan(index, ranges), stamps };
+}
+
+/** What identifies a file's content without reading it: inode, size, modification and change times (ns). */
+type Stamp = string;
+
+function stampOf(st: BigIntStats): Stamp {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** The stamp of each path that exists (a missing file has none). */
+async function stampsOf(paths: readonly string[]): Promise<Map<string, Stamp>> {
+  const out = new Map<string, Stamp>();
+  await Promise.all(
+    paths.map(async (p) => {
+      const st = await stat(p, { bigint: true }).catch(() => undefined);
+      if (st !== undefined) out.set(p, stampOf(st));
+    }),
+  );
+  return out;
+}
+
+/** True when every local file a block was taken from has the stamp it had before the scan. */
+async function unchangedSince(stamps: Map<string, Stamp>, files: readonly (string | undefined)[], found: Int32Array): Promise<boolean> {
+  const used = new Set<number>();
+  for (const id of found) if (id >= 0) used.add(id);
+  for (const id of used) {
+    const f = files[id];
+    if (f === undefined) return false;
+    const st = await stat(f, { bigint: true }).catch(() => undefined);
+    if (st === undefined || stamps.get(f) !== stampOf(st)) return false;
+  }
+  return true;
 }
 
 /**
@@ -271,8 +312,11 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
       }
     }
   }
-  const { scan, ranges, fetchPlan } = await plan(options, temps);
+  const { scan, ranges, fetchPlan, stamps } = await plan(options, temps);
   const readable = await dropUnused(temps, scan);
+  // The one-pass check: the local blocks' hashes from the scan, while their files stay as scanned.
+  const localHashes = stamps !== undefined ? scan.matcher.fullHashes : undefined;
+  const oneshot = localHashes !== undefined ? { localHashes, stamps: stamps! } : undefined;
   // The compressed forms come from their own files; the plain reference is the fallback.
   let planned: BlockSource = source;
   let kind: FetchPlan['kind'] = 'raw';
@@ -292,7 +336,7 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
   const bytesBefore = before.bytes;
   let refetched = false;
   let result: AssembleResult;
-  if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal)) {
+  if (await alreadyUpToDate(output, scan.files, scan.matcher, index, signal, oneshot)) {
     return {
       fileSize: index.fileSize,
       blockSize: index.blockSize,
@@ -310,7 +354,7 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
     };
   }
   const write = (src: BlockSource) =>
-    writeOutput(output, readable, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src });
+    writeOutput(output, readable, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src }, oneshot);
   try {
     try {
       result = await write(planned);
@@ -382,15 +426,17 @@ async function alreadyUpToDate(
   matcher: FoundBlocks,
   index: BlockIndex,
   signal: AbortSignal | undefined,
+  oneshot: OneShot | undefined,
 ): Promise<boolean> {
-  if (files.length === 0 || !matcher.complete) return false;
-  const bs = index.blockSize;
-  for (let i = 0; i < index.blockCount; i++) {
-    if (matcher.foundSource[i] !== 0 || matcher.foundOffset[i] !== i * bs) return false;
-  }
+  if (!allInPlace(files, matcher, index)) return false;
   try {
     const [a, b] = await Promise.all([realpath(output), realpath(files[0]!)]);
     if (a !== b || (await stat(a)).size !== index.fileSize) return false;
+    if (oneshot !== undefined && (await unchangedSince(oneshot.stamps, files, matcher.foundSource))) {
+      // Every block's hash is known from the scan: no second read of the file.
+      checkBlockDigest(index, oneshot.localHashes);
+      return true;
+    }
     const verifier = new FileVerifier(index);
     for await (const chunk of fileChunks(a, signal ? { signal } : {})) verifier.update(chunk);
     verifier.finish();
@@ -401,6 +447,26 @@ async function alreadyUpToDate(
   }
 }
 
+/** True when every block was found in the first local file, in place, and that file is the reference's size. */
+function allInPlace(
+  files: readonly (string | undefined)[],
+  matcher: Pick<FoundBlocks, 'complete' | 'foundSource' | 'foundOffset'>,
+  index: BlockIndex,
+): boolean {
+  if (files.length === 0 || files[0] === undefined || !matcher.complete) return false;
+  const bs = index.blockSize;
+  for (let i = 0; i < index.blockCount; i++) {
+    if (matcher.foundSource[i] !== 0 || matcher.foundOffset[i] !== i * bs) return false;
+  }
+  return true;
+}
+
+/** The one-pass check's inputs: the scan's block hashes, and the local files' stamps before it. */
+interface OneShot {
+  localHashes: Uint8Array;
+  stamps: Map<string, Stamp>;
+}
+
 async function writeOutput(
   output: string,
   files: readonly (string | undefined)[],
@@ -408,7 +474,31 @@ async function writeOutput(
   foundOffset: Float64Array,
   ranges: PlannedRange[],
   options: PatchOptions,
+  oneshot?: OneShot,
 ) {
+  const { index } = options;
+  // An identical local file, every block's hash known: a copy in the kernel (or a
+  // reflink), checked by the block digest, without reading the file into this process.
+  if (
+    oneshot !== undefined &&
+    ranges.length === 0 &&
+    allInPlace(files, { complete: !foundSource.includes(-1), foundSource, foundOffset }, index) &&
+    (await stat(files[0]!).catch(() => undefined))?.size === index.fileSize
+  ) {
+    checkBlockDigest(index, oneshot.localHashes);
+    let file: AtomicFile | undefined;
+    try {
+      file = await AtomicFile.create(output);
+      await file.copyFrom(files[0]!);
+      throwIfAborted(options.signal);
+      if (!(await unchangedSince(oneshot.stamps, files, foundSource))) await verifyWritten(file.tempPath, index, options.signal);
+      await file.commit({ fsync: options.fsync ?? false });
+      return { reusedBytes: index.fileSize, fetchedBytes: 0 };
+    } catch (err) {
+      await file?.abort();
+      throw err;
+    }
+  }
   const locals = await openLocalReaders(files);
   let file: AtomicFile | undefined;
   try {
@@ -421,12 +511,17 @@ async function writeOutput(
       ranges,
       source: options.source,
       sink: file,
+      ...(oneshot ? { localHashes: oneshot.localHashes } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     await locals.close();
     // An abort that came while the last bytes were written still keeps the target as it was.
     throwIfAborted(options.signal);
+    // A local file that changed since the scan: its blocks' hashes may not be what was
+    // copied, so the result is checked by its SHA-256 after all.
+    if (oneshot !== undefined && !(await unchangedSince(oneshot.stamps, files, foundSource)))
+      await verifyWritten(file.tempPath, index, options.signal);
     await file.commit({ fsync: options.fsync ?? false });
     return result;
   } catch (err) {
@@ -435,4 +530,11 @@ async function writeOutput(
   } finally {
     await locals.close();
   }
+}
+
+/** Reads a written result back and checks it against the index's length and whole-file SHA-256. */
+async function verifyWritten(path: string, index: BlockIndex, signal: AbortSignal | undefined): Promise<void> {
+  const verifier = new FileVerifier(index);
+  for await (const chunk of fileChunks(path, signal ? { signal } : {})) verifier.update(chunk);
+  verifier.finish();
 }

@@ -11,8 +11,8 @@
  *
  * @module
  */
-import type { Stats } from 'node:fs';
-import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../core/errors.js';
@@ -121,6 +121,21 @@ export class AtomicFile implements OutputSink {
       await fh.close().catch(() => {});
       await unlink(temp).catch(() => {});
       throw ioError('create a temporary file for', target, cause);
+    }
+  }
+
+  /**
+   * Makes the temporary file a copy of `source` without passing its bytes through this
+   * process: a reflink where the file system has them (`COPYFILE_FICLONE`), else libuv's
+   * `copy_file_range`/`sendfile` in the kernel (256 MiB in 0.08 s on the benchmark VM's
+   * ext4, against 0.84 s for writing the same bytes from Node, see patcher.ts). Call it
+   * before any write; writes then go on from the copy's start.
+   */
+  async copyFrom(source: string): Promise<void> {
+    try {
+      await copyFile(source, this.tempPath, constants.COPYFILE_FICLONE);
+    } catch (cause) {
+      throw ioError('copy into', this.tempPath, cause);
     }
   }
 

@@ -8,7 +8,7 @@
 import { open } from 'node:fs/promises';
 import { ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import { writeBlockRecords, type RecordShape } from '../core/index/block-records.js';
+import { FULL_HASH_BYTES, writeBlockRecords, type RecordShape } from '../core/index/block-records.js';
 import { buildLookup, type LookupTable } from '../core/index/lookup.js';
 import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/strong-hash.js';
 import { BlockMatcher, type ScanStats } from '../core/matcher.js';
@@ -26,6 +26,10 @@ export interface RecordsTask {
 
 /** The records of a chunk, and the chunk's buffer back for reuse. */
 export interface RecordsResult {
+  /**
+   * The records, then each block's full SHA-256 (32 bytes per block) for the block digest:
+   * hand it whole to `IndexBuilder.takeRecords`, which writes only the records.
+   */
   records: ArrayBuffer;
   buffer: ArrayBuffer;
 }
@@ -34,8 +38,9 @@ export interface RecordsResult {
 export function runRecords(task: RecordsTask): RecordsResult {
   const { shape, length } = task;
   const count = length / shape.blockSize;
-  const records = new Uint8Array(count * (shape.weakBytes + shape.strongBytes));
-  writeBlockRecords(new Uint8Array(task.buffer, 0, length), 0, count, shape, records, 0);
+  const size = count * (shape.weakBytes + shape.strongBytes);
+  const records = new Uint8Array(size + count * FULL_HASH_BYTES);
+  writeBlockRecords(new Uint8Array(task.buffer, 0, length), 0, count, shape, records, 0, records, size);
   return { records: records.buffer, buffer: task.buffer };
 }
 
@@ -62,10 +67,12 @@ export interface SharedIndex {
   weakAlgorithm?: 'rollsum' | 'rabinkarp';
   /** As in BlockIndex: the real length of every block (concatenated indexes). */
   lengths?: Uint32Array;
+  /** Keep the full strong hash of every block found (the index has a block digest). */
+  keepHashes?: boolean;
 }
 
 /** BlockIndex fields a scan never reads, left out of a {@link SharedIndex}. */
-type NotForScans = 'fileDigest' | 'url' | 'published';
+type NotForScans = 'fileDigest' | 'url' | 'published' | 'blockDigest';
 /**
  * `T` while it carries every BlockIndex field but `Omitted`, else `never`: a field added to
  * BlockIndex stops the build (at {@link shareIndex}) until a SharedIndex carries it too,
@@ -135,6 +142,8 @@ export interface ScanResult {
   foundOffset: Float64Array;
   direct: Uint8Array;
   stats: ScanStats;
+  /** With `keepHashes`: the full strong hash of every block found (32 bytes per block). */
+  fullHashes?: Uint8Array | undefined;
 }
 
 let cached: { id: string; index: BlockIndex; lookup: LookupTable } | undefined;
@@ -164,7 +173,7 @@ async function indexFor(shared: SharedIndex): Promise<{ index: BlockIndex; looku
 /** Runs a {@link ScanTask}: reads each section (plus the windows' overlap) and scans it. */
 export async function runScan(task: ScanTask): Promise<ScanResult> {
   const { index, lookup } = await indexFor(task.index);
-  const matcher = new BlockMatcher(index, { lookup });
+  const matcher = new BlockMatcher(index, { lookup, keepHashes: task.index.keepHashes === true });
   matcher.markKnown(task.known);
   const fh = await open(task.path, 'r').catch((cause: unknown) => Promise.reject(ioError('open the local file', task.path, cause)));
   try {
@@ -189,7 +198,13 @@ export async function runScan(task: ScanTask): Promise<ScanResult> {
   } finally {
     await fh.close();
   }
-  return { foundSource: matcher.foundSource, foundOffset: matcher.foundOffset, direct: matcher.direct, stats: matcher.stats };
+  return {
+    foundSource: matcher.foundSource,
+    foundOffset: matcher.foundOffset,
+    direct: matcher.direct,
+    stats: matcher.stats,
+    ...(matcher.fullHashes !== undefined ? { fullHashes: matcher.fullHashes } : {}),
+  };
 }
 
 /**
@@ -211,6 +226,7 @@ export function shareIndex(index: BlockIndex, id: string): CarryingIndexFields<S
     ...(index.paddedLastBlock !== undefined ? { paddedLastBlock: index.paddedLastBlock } : {}),
     ...(index.weakAlgorithm !== undefined ? { weakAlgorithm: index.weakAlgorithm } : {}),
     ...(index.lengths !== undefined ? { lengths: shared(index.lengths, Uint32Array) } : {}),
+    ...(index.blockDigest !== undefined && index.strongHash.digestLength === 32 ? { keepHashes: true } : {}),
   };
 }
 

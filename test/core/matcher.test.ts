@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { BlockMatcher } from '../../src/core/matcher.js';
 import { concat, indexOf, randomBytes } from '../helpers/data.js';
@@ -173,4 +174,31 @@ test('repeat mode reports every occurrence, in file order, without overlap', asy
     [1, 1034],
   ]);
   assert.equal(m.complete, false);
+});
+
+test('with a block digest in the index, the matcher keeps the full SHA-256 of every block it accepts, pairs, predictions and twins alike', async () => {
+  const bs = 256;
+  const twin = randomBytes(bs, 77);
+  // Blocks 0..39 with block 10 repeated at 30 (twins); the local file shifts them, edits two.
+  const reference = concat(randomBytes(10 * bs, 70), twin, randomBytes(19 * bs, 71), twin, randomBytes(9 * bs, 72), randomBytes(100, 73));
+  const index = await indexOf(reference, { blockSize: bs });
+  const local = Uint8Array.from(concat(randomBytes(33, 74), reference));
+  local[33 + 5 * bs + 7]! ^= 1;
+  local[33 + 20 * bs]! ^= 1;
+  const m = new BlockMatcher(index);
+  const s = m.scanner(0);
+  s.push(local);
+  s.end();
+  assert.ok(m.fullHashes, 'hashes kept');
+  assert.ok(m.foundCount >= index.blockCount - 2, `${m.foundCount} of ${index.blockCount}`);
+  for (let i = 0; i < index.blockCount; i++) {
+    if (m.foundSource[i] === -1) continue;
+    const block = new Uint8Array(bs);
+    block.set(reference.subarray(i * bs, (i + 1) * bs));
+    assert.deepEqual(Buffer.from(m.fullHashes.subarray(i * 32, (i + 1) * 32)), createHash('sha256').update(block).digest(), `block ${i}`);
+  }
+  // Without a block digest (an older index) nothing is kept unless asked.
+  const old = await indexOf(reference, { blockSize: bs, blockDigest: false });
+  assert.equal(new BlockMatcher(old).fullHashes, undefined);
+  assert.ok(new BlockMatcher(old, { keepHashes: true }).fullHashes);
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import type { BlockSource, ByteRange, ReadRangesOptions } from '../../src/core/block-source.js';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
@@ -258,4 +259,50 @@ test('progress counts written bytes up to the file size, in order', async () => 
   assert.ok(events.every((e) => e.phase === 'fetch' && e.total === big.length));
   for (let i = 1; i < events.length; i++) assert.ok(events[i]!.done > events[i - 1]!.done);
   assert.equal(events.at(-1)!.done, big.length);
+});
+
+/** The full SHA-256 of every block of `data` (the last one zero-padded), 32 bytes each. */
+function fullHashesOf(data: Uint8Array, blockSize: number): Uint8Array {
+  const n = Math.ceil(data.length / blockSize);
+  const out = new Uint8Array(n * 32);
+  for (let i = 0; i < n; i++) {
+    const block = new Uint8Array(blockSize);
+    block.set(data.subarray(i * blockSize, (i + 1) * blockSize));
+    out.set(createHash('sha256').update(block).digest(), i * 32);
+  }
+  return out;
+}
+
+test("with the local blocks' full hashes, the result is checked by the block digest, not by hashing it again", async () => {
+  const { index, run, output } = await setup({ localHashes: fullHashesOf(reference, BS) });
+  assert.ok(index.blockDigest, 'the index has a block digest (version 5)');
+  await run();
+  assert.deepEqual(output(), reference);
+  // Wrong hashes for the local blocks fail the block digest although every byte is right:
+  // the check is the digest (fetched blocks' hashes computed as they are verified), no second pass.
+  const wrong = fullHashesOf(reference, BS);
+  wrong[1 * 32]! ^= 1;
+  const bad = await setup({ localHashes: wrong });
+  await assert.rejects(bad.run(), (e: unknown) => code(ErrorCodes.FILE_MISMATCH)(e) && /block hashes/.test((e as Error).message));
+  // A fetched block's hash is computed, not taken from the given ones: wrong ones there pass.
+  const fetchedWrong = fullHashesOf(reference, BS);
+  fetchedWrong[3 * 32]! ^= 1;
+  const ok = await setup({ localHashes: fetchedWrong });
+  await ok.run();
+  assert.deepEqual(ok.output(), reference);
+  // Without a block digest in the index (an older version), the given hashes are ignored.
+  const old = await indexOf(reference, { blockSize: BS, blockDigest: false });
+  const { foundSource, foundOffset, ranges } = found(old);
+  const c = collector();
+  await assemble({
+    index: old,
+    foundSource,
+    foundOffset,
+    locals: [memoryReader(local0), memoryReader(local1)],
+    ranges,
+    source: new MemorySource(reference),
+    sink: c.sink,
+    localHashes: wrong,
+  });
+  assert.deepEqual(c.output(), reference);
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,17 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The block digest of `data` (docs/format.md): SHA-256 over each zero-padded block's SHA-256. */
+function blockDigestOf(data: Uint8Array, blockSize: number): Uint8Array {
+  const h = createHash('sha256');
+  for (let p = 0; p < data.length; p += blockSize) {
+    const block = new Uint8Array(blockSize);
+    block.set(data.subarray(p, p + blockSize));
+    h.update(createHash('sha256').update(block).digest());
+  }
+  return new Uint8Array(h.digest());
+}
 
 async function setup(name: string, oldData: Uint8Array, newData: Uint8Array, blockSize = 1024) {
   const local = join(dir, `${name}.old`);
@@ -124,12 +137,16 @@ test('a reference that does not match its index fails with FILE_MISMATCH and cha
   const oldData = randomBytes(20_000, 10);
   const newData = randomBytes(20_000, 11);
   const { local, index } = await setup('mismatch', oldData, newData);
-  // An index whose whole-file hash is wrong, everything else right.
-  const bad = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(32) } };
-  await assert.rejects(
-    patchFile({ local, index: bad, source: new MemorySource(newData) }),
-    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH,
-  );
+  // An index whose whole-file hash (and block digest) is wrong, everything else right;
+  // and an older one (no block digest) whose whole-file hash is wrong.
+  const bad = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(32) }, blockDigest: new Uint8Array(32) };
+  const { blockDigest: _, ...older } = { ...index, fileDigest: bad.fileDigest };
+  for (const forged of [bad, older]) {
+    await assert.rejects(
+      patchFile({ local, index: forged, source: new MemorySource(newData) }),
+      (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH,
+    );
+  }
   assert.deepEqual(await readFile(local), Buffer.from(oldData));
   assert.deepEqual(await leftovers(), []);
 });
@@ -140,7 +157,6 @@ test('a false local match is repaired by refetching everything', async () => {
   // Shrink the stored hashes to one byte each, then build a "true" reference whose
   // block 0 differs from the local one but has the same 1-byte weak and strong hashes:
   // the local block matches falsely, only the whole-file SHA-256 can tell.
-  const { createHash } = await import('node:crypto');
   const h1 = (b: Uint8Array) => createHash('sha256').update(b).digest()[0];
   const other = Uint8Array.from(oldData);
   const want = h1(oldData.subarray(0, 1024));
@@ -163,6 +179,7 @@ test('a false local match is repaired by refetching everything', async () => {
     weak: index.weak.map((w) => w & 0xff),
     strong: Uint8Array.from({ length: index.blockCount }, (_, i) => index.strong[i * index.strongBytes]!),
     fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(other).digest()) },
+    blockDigest: blockDigestOf(other, 1024),
   };
   const report = await patchFile({ local, index: tiny, source: new MemorySource(other) });
   assert.equal(report.refetched, true);
@@ -207,11 +224,47 @@ test('a local file with the same blocks in place but other bytes elsewhere is no
   const { local, index } = await setup('almost', data, data);
   const changed = Uint8Array.from(data);
   changed[5]! ^= 1;
-  const { createHash } = await import('node:crypto');
-  const lied = { ...index, fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) } };
+  const lied = {
+    ...index,
+    fileDigest: { algorithm: 'sha256', digest: new Uint8Array(createHash('sha256').update(changed).digest()) },
+    blockDigest: blockDigestOf(changed, 1024),
+  };
   await assert.rejects(
     patchFile({ local, index: lied, source: new MemorySource(data) }),
     (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.FILE_MISMATCH,
   );
   assert.deepEqual(await readFile(local), Buffer.from(data));
+});
+
+test('an identical local file is copied (one pass: checked by the block digest), and one changed after the scan is checked by its SHA-256', async () => {
+  const data = randomBytes(300_000, 61);
+  const { local, index } = await setup('identical', data, data);
+  assert.ok(index.blockDigest, 'the index has a block digest');
+  const out = join(dir, 'identical.out');
+  const report = await patchFile({ local, output: out, index, source: new MemorySource(new Uint8Array(0)) });
+  assert.equal(report.reusedBytes, data.length);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  // The local file changes once scanned: the blocks' hashes no longer describe what is
+  // copied, so the result is read back, fails its SHA-256, and is fetched whole instead.
+  const out2 = join(dir, 'identical.out2');
+  let changed = false;
+  const r2 = await patchFile({
+    local,
+    output: out2,
+    index,
+    source: new MemorySource(data),
+    threads: 1,
+    onProgress: (p) => {
+      if (p.phase === 'scan' && p.done === p.total && !changed) {
+        changed = true;
+        const other = Uint8Array.from(data);
+        other[1000]! ^= 1;
+        writeFileSync(local, other);
+      }
+    },
+  });
+  assert.equal(changed, true);
+  assert.equal(r2.refetched, true);
+  assert.deepEqual(await readFile(out2), Buffer.from(data));
+  assert.deepEqual(await leftovers(), []);
 });

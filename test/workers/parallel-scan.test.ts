@@ -151,7 +151,7 @@ test('a worker pool rejects queued and running tasks on abort, and runs later ta
       buffer: new ArrayBuffer(BS),
       length: BS,
     });
-    assert.equal(r.records.byteLength, 12);
+    assert.equal(r.records.byteLength, 12 + 32, "one record, then its block's full SHA-256");
     // A task that ends before its signal fires is unaffected by the abort.
     const late = new AbortController();
     const small = await pool.run<{ records: ArrayBuffer }>(
@@ -160,7 +160,7 @@ test('a worker pool rejects queued and running tasks on abort, and runs later ta
       late.signal,
     );
     late.abort();
-    assert.equal(small.records.byteLength, 12);
+    assert.equal(small.records.byteLength, 12 + 32, "one record, then its block's full SHA-256");
   } finally {
     await pool.close();
   }

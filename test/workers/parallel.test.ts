@@ -73,7 +73,7 @@ test('a worker pool moves buffers and reports worker errors', async () => {
       [buffer],
     );
     assert.equal(buffer.byteLength, 0, 'the buffer was moved, not copied');
-    assert.equal(r.records.byteLength, 2 * 12);
+    assert.equal(r.records.byteLength, 2 * (12 + 32), "two records, then their blocks' full SHA-256");
     assert.equal(r.buffer.byteLength, 8192);
     const index = decodeIndex(await readFile(join(dir, 'new.par.gosync')));
     await assert.rejects(

@@ -51,7 +51,7 @@ test('a worker that exits before answering fails its task with WORKER, and the p
         ),
     );
     const r = await pool.run<{ records: ArrayBuffer }>(records());
-    assert.equal(r.records.byteLength, 12);
+    assert.equal(r.records.byteLength, 12 + 32, "one record, then its block's full SHA-256");
   } finally {
     await pool.close();
   }
@@ -73,7 +73,7 @@ test('a worker that fails (an uncaught error in the thread) fails its task with 
         ),
     );
     const r = await pool.run<{ records: ArrayBuffer }>(records());
-    assert.equal(r.records.byteLength, 12);
+    assert.equal(r.records.byteLength, 12 + 32, "one record, then its block's full SHA-256");
   } finally {
     await pool.close();
   }

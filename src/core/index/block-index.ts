@@ -39,6 +39,12 @@ export interface BlockIndex {
   readonly strong: Uint8Array;
   /** Whole-file digest of the reference. */
   readonly fileDigest: FileDigest;
+  /**
+   * SHA-256 of the full 32-byte SHA-256 of every block, in order, the last block zero-padded
+   * (index format versions 5 and 6): a client holding every block's full hash checks its
+   * whole result with it instead of hashing the result again. Only with `strongHash` SHA-256.
+   */
+  readonly blockDigest?: Uint8Array;
   /** Where the reference can be fetched, if the index names it. */
   readonly url?: string;
   /**

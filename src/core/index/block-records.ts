@@ -15,9 +15,14 @@ export interface RecordShape {
   strongBytes: number;
 }
 
+/** Bytes of a block's full SHA-256, as {@link writeBlockRecords} keeps them for the block digest. */
+export const FULL_HASH_BYTES = 32;
+
 /**
  * Writes the records of `count` whole blocks starting at `data[start]` into `out` at
- * `outOffset` (record after record). Allocates one digest buffer per call.
+ * `outOffset` (record after record), and, with `hashes`, each block's full SHA-256 into
+ * it at `hashesOffset` (32 bytes per block, for the index's block digest). Allocates one
+ * digest buffer per call.
  */
 export function writeBlockRecords(
   data: Uint8Array,
@@ -26,18 +31,21 @@ export function writeBlockRecords(
   shape: RecordShape,
   out: Uint8Array,
   outOffset: number,
+  hashes?: Uint8Array,
+  hashesOffset = 0,
 ): void {
   const { blockSize, weakBytes, strongBytes } = shape;
   const mask = weakMask(weakBytes);
   const record = weakBytes + strongBytes;
-  const digest = new Uint8Array(32);
+  const digest = new Uint8Array(FULL_HASH_BYTES);
   // Four bytes per load when the blocks are 4-byte aligned (see weakChecksumWords).
   const aligned = canUseWords && (blockSize & 3) === 0 && ((data.byteOffset + start) & 3) === 0;
   const words = aligned && count > 0 ? new Uint32Array(data.buffer, data.byteOffset + start, (count * blockSize) >>> 2) : undefined;
   for (let k = 0; k < count; k++) {
     const p = start + k * blockSize;
     const weak = (words ? weakChecksumWords(words, (k * blockSize) >>> 2, blockSize) : weakChecksum(data, p, blockSize)) & mask;
-    sha256.hashInto(data, p, blockSize, digest, 0, strongBytes);
+    sha256.hashInto(data, p, blockSize, digest, 0, FULL_HASH_BYTES);
     encodeRecord(out, outOffset + k * record, weak, weakBytes, digest, 0, strongBytes);
+    hashes?.set(digest, hashesOffset + k * FULL_HASH_BYTES);
   }
 }

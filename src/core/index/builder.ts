@@ -8,8 +8,20 @@
 import { crc32 } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted } from '../errors.js';
 import { sha256 } from '../hashing/strong-hash.js';
-import { writeBlockRecords } from './block-records.js';
-import { VERSION_SUMMARY, encodeExtension, encodeHeader, encodeSummaryTrailer, encodeTrailer, type IndexHeader } from './format.js';
+import { FULL_HASH_BYTES, writeBlockRecords } from './block-records.js';
+import {
+  VERSION,
+  VERSION_DIGEST,
+  VERSION_SUMMARY,
+  VERSION_SUMMARY_DIGEST,
+  encodeExtension,
+  encodeHeader,
+  encodeSummaryTrailer,
+  encodeTrailer,
+  hasBlockDigest,
+  layoutOf,
+  type IndexHeader,
+} from './format.js';
 import { encodePublished, type PublishedForms } from './published.js';
 import { defaultBlockSize, defaultHashLengths, type HashLengths } from './params.js';
 
@@ -23,8 +35,14 @@ export interface IndexBuilderOptions {
   url?: string;
   /** Override the stored hash lengths (default {@link defaultHashLengths}). */
   hashLengths?: Partial<HashLengths>;
-  /** Published forms will be passed to `end()`: write a version 3 index (forms and summary). */
+  /** Published forms will be passed to `end()`: write a version 6 index (forms and summary), 3 without `blockDigest`. */
   published?: boolean;
+  /**
+   * Record the block digest, so that clients verify their result in one pass (format
+   * version 5, or 6 with `published`; default true). False writes version 1 or 3, which
+   * gosync releases before the block digest also read.
+   */
+  blockDigest?: boolean;
 }
 
 /** Resolves builder options into the header an index will have. */
@@ -39,7 +57,14 @@ export function planIndexHeader(options: IndexBuilderOptions): IndexHeader {
     blockSize,
     ...lengths,
     ...(options.url ? { url: options.url } : {}),
-    ...(options.published ? { version: VERSION_SUMMARY } : {}),
+    version:
+      options.blockDigest === false
+        ? options.published
+          ? VERSION_SUMMARY
+          : VERSION
+        : options.published
+          ? VERSION_SUMMARY_DIGEST
+          : VERSION_DIGEST,
   };
 }
 
@@ -62,11 +87,27 @@ export class IndexBuilder {
   #crc = 0;
   #headerDone = false;
   readonly #fileHash = sha256.create();
+  /** The block digest's running hash (over each block's full SHA-256), or undefined without one. */
+  readonly #blockHash: ReturnType<typeof sha256.create> | undefined;
+  /** Blocks given to {@link feedWholeBlocks} whose records have not come back, per call. */
+  readonly #fed: number[] = [];
 
   constructor(options: IndexBuilderOptions) {
     this.header = planIndexHeader(options);
     this.#record = this.header.weakBytes + this.header.strongBytes;
     this.#carry = new Uint8Array(this.header.blockSize);
+    this.#blockHash = hasBlockDigest(this.header.version ?? VERSION) ? sha256.create() : undefined;
+  }
+
+  /** Records of `count` blocks at `data[start]` into `out` at `o`; their full hashes into the block digest. */
+  #records(data: Uint8Array, start: number, count: number, out: Uint8Array, o: number): void {
+    if (this.#blockHash === undefined || count === 0) {
+      writeBlockRecords(data, start, count, this.header, out, o);
+      return;
+    }
+    const hashes = new Uint8Array(count * FULL_HASH_BYTES);
+    writeBlockRecords(data, start, count, this.header, out, o, hashes, 0);
+    this.#blockHash.update(hashes);
   }
 
   /** The encoded header. Call it first, once. */
@@ -100,12 +141,12 @@ export class IndexBuilder {
       this.#carried += take;
       p = take;
       if (this.#carried < bs) return out;
-      writeBlockRecords(this.#carry, 0, 1, this.header, out, o);
+      this.#records(this.#carry, 0, 1, out, o);
       o += this.#record;
       this.#carried = 0;
     }
     const whole = Math.floor((chunk.length - p) / bs);
-    writeBlockRecords(chunk, p, whole, this.header, out, o);
+    this.#records(chunk, p, whole, out, o);
     p += whole * bs;
     if (p < chunk.length) {
       this.#carry.set(chunk.subarray(p), 0);
@@ -119,7 +160,8 @@ export class IndexBuilder {
    * For builders that hash blocks elsewhere (worker threads): accounts for `chunk`, whose
    * length is a multiple of the block size, in the whole-file hash and the length. Its
    * records must then be handed to {@link IndexBuilder.takeRecords}, in order, before
-   * any other push.
+   * any other push. For an index with a block digest, each block's full SHA-256 (32 bytes)
+   * must follow the records in the same array, as {@link runRecords} returns them.
    */
   feedWholeBlocks(chunk: Uint8Array): void {
     if (!this.#headerDone) throw new Error('Cannot push data: take headerBytes() first');
@@ -134,12 +176,27 @@ export class IndexBuilder {
     }
     this.#pushed += chunk.length;
     this.#fileHash.update(chunk);
+    this.#fed.push(chunk.length / this.header.blockSize);
   }
 
-  /** Records computed elsewhere for data given to {@link IndexBuilder.feedWholeBlocks}. */
+  /**
+   * Records computed elsewhere for data given to {@link IndexBuilder.feedWholeBlocks}, in
+   * the order it was given; returns the records to write (without the full hashes).
+   */
   takeRecords(records: Uint8Array): Uint8Array {
-    this.#crc = crc32(records, this.#crc);
-    return records;
+    const count = this.#fed.shift();
+    if (count === undefined) throw new RangeError('Cannot take records: no blocks were fed for them');
+    const size = count * this.#record;
+    if (this.#blockHash !== undefined) {
+      if (records.length !== count * (this.#record + FULL_HASH_BYTES))
+        throw new RangeError('Cannot take records: the full block hashes the block digest needs are missing');
+      this.#blockHash.update(records.subarray(size));
+    } else if (records.length !== size && records.length !== count * (this.#record + FULL_HASH_BYTES)) {
+      throw new RangeError(`Cannot take records: ${records.length} bytes for ${count} blocks`);
+    }
+    const own = records.subarray(0, size);
+    this.#crc = crc32(own, this.#crc);
+    return own;
   }
 
   /**
@@ -158,11 +215,14 @@ export class IndexBuilder {
     if (this.#carried > 0) {
       this.#carry.fill(0, this.#carried);
       last = new Uint8Array(this.#record);
-      writeBlockRecords(this.#carry, 0, 1, this.header, last, 0);
+      this.#records(this.#carry, 0, 1, last, 0);
       this.#crc = crc32(last, this.#crc);
       this.#carried = 0;
     }
-    if ((published !== undefined) !== (this.header.version === VERSION_SUMMARY)) {
+    if (this.#fed.length > 0) throw new Error('Cannot end the index: records of fed blocks were not taken');
+    const blockDigest = this.#blockHash?.digest() ?? new Uint8Array(0);
+    this.#crc = crc32(blockDigest, this.#crc);
+    if ((published !== undefined) !== (layoutOf(this.header.version ?? VERSION) === VERSION_SUMMARY)) {
       throw new Error('Cannot end the index: published forms go with a builder made with `published: true`, and only with one');
     }
     const ext = published
@@ -178,7 +238,7 @@ export class IndexBuilder {
           this.#crc,
         )
       : encodeTrailer(digest, this.#crc);
-    return new Uint8Array(Buffer.concat([last, ext, trailer]));
+    return new Uint8Array(Buffer.concat([last, blockDigest, ext, trailer]));
   }
 }
 

@@ -56,6 +56,18 @@
  * A client holding one of those archives needs only the summary, this entry and the delta
  * between payloads (docs/archives.md).
  *
+ * Versions 5 and 6 are versions 1 and 3 with the block digest right after the records:
+ *
+ *     32    SHA-256 of the full 32-byte SHA-256 of every block, block after block (the
+ *           last block zero-padded to the block size, as its record is hashed)
+ *
+ * A client that has the full hash of every block of its result (it computed them anyway:
+ * local blocks when the matcher accepted them, fetched blocks when it checked them)
+ * verifies the whole result with this digest instead of a second pass over the file; by
+ * collision resistance that is as strong as the whole-file SHA-256, which these versions
+ * keep for users (`sha256sum`). Everything after the digest is laid out as in version 1
+ * or 3, so the readers of an index's tail (its summary) are unchanged.
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
@@ -75,6 +87,24 @@ export const VERSION_PUBLISHED = 2;
 export const VERSION_SUMMARY = 3;
 /** The format version of an index whose reference is inside a published archive (docs/archives.md). */
 export const VERSION_ARCHIVE = 4;
+/** Version 1 with the block digest after the records (written by the builder today for an index without forms). */
+export const VERSION_DIGEST = 5;
+/** Version 3 with the block digest after the records (written by the builder today for an index with forms). */
+export const VERSION_SUMMARY_DIGEST = 6;
+/** The highest version this gosync reads. */
+export const VERSION_LATEST = VERSION_SUMMARY_DIGEST;
+/** Bytes of the block digest of versions 5 and 6. */
+export const BLOCK_DIGEST_SIZE = 32;
+/** Every version this gosync reads. */
+export type IndexVersion = 1 | 2 | 3 | 4 | 5 | 6;
+/** The version whose layout `version` follows apart from the block digest (5 → 1, 6 → 3). */
+export function layoutOf(version: IndexVersion): 1 | 2 | 3 | 4 {
+  return version === VERSION_DIGEST ? VERSION : version === VERSION_SUMMARY_DIGEST ? VERSION_SUMMARY : version;
+}
+/** True when indexes of `version` carry a block digest. */
+export function hasBlockDigest(version: IndexVersion): boolean {
+  return version === VERSION_DIGEST || version === VERSION_SUMMARY_DIGEST;
+}
 /** Version 3's summary trailer without its base prefixes. */
 export const SUMMARY_FIXED_SIZE = 49;
 /** Bytes of a base's SHA-256 the summary keeps (and the delta's file name spells in hex). */
@@ -106,8 +136,11 @@ const FILE_SHA256 = 1;
 
 /** The header fields of an index, known before any block is hashed. */
 export interface IndexHeader {
-  /** 3 (or the older 2) when published forms follow the records, 4 with an archive entry, else 1. */
-  version?: 1 | 2 | 3 | 4;
+  /**
+   * 3 (or the older 2) when published forms follow the records, 4 with an archive entry, else
+   * 1; 5 and 6 are 1 and 3 with the block digest.
+   */
+  version?: IndexVersion;
   fileSize: number;
   blockSize: number;
   seqMatches: 1 | 2;
@@ -137,9 +170,10 @@ export function headerSize(url: string | undefined): number {
   return HEADER_SIZE + (url ? Buffer.byteLength(url, 'utf8') : 0);
 }
 
-/** Total size in bytes of an index with these header fields. */
+/** Total size in bytes of a version 1 or 5 index with these header fields (5: with the block digest). */
 export function indexSize(h: IndexHeader): number {
-  return headerSize(h.url) + blockCountOf(h.fileSize, h.blockSize) * (h.weakBytes + h.strongBytes) + TRAILER_SIZE;
+  const digest = h.version !== undefined && hasBlockDigest(h.version) ? BLOCK_DIGEST_SIZE : 0;
+  return headerSize(h.url) + blockCountOf(h.fileSize, h.blockSize) * (h.weakBytes + h.strongBytes) + digest + TRAILER_SIZE;
 }
 
 /** Encodes the header (magic through URL). */
@@ -354,18 +388,26 @@ function encodeWith(index: BlockIndex, extra: Uint8Array): Uint8Array {
   const ext = index.published
     ? encodeExtension(Buffer.concat([encodePublished(index.published, index.blockCount), extra]))
     : new Uint8Array(0);
-  const version = index.published?.archive ? VERSION_ARCHIVE : index.published ? VERSION_SUMMARY : VERSION;
+  const layout = index.published?.archive ? VERSION_ARCHIVE : index.published ? VERSION_SUMMARY : VERSION;
+  // The block digest goes with the layouts that have a digest version (not archives).
+  const blockDigest = layout !== VERSION_ARCHIVE ? index.blockDigest : undefined;
+  if (blockDigest !== undefined && blockDigest.length !== BLOCK_DIGEST_SIZE)
+    throw new RangeError('Cannot encode the index: the block digest is not 32 bytes');
+  const version = blockDigest === undefined ? layout : layout === VERSION ? VERSION_DIGEST : VERSION_SUMMARY_DIGEST;
   const header = encodeHeader({ ...index, version });
   const rec = index.weakBytes + index.strongBytes;
   const bases = (index.published?.bases ?? []).map((b) => b.baseSha256);
   const trailerSize = index.published ? SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * bases.length : TRAILER_SIZE;
-  const total = header.length + index.blockCount * rec + ext.length + trailerSize;
+  const digestSize = blockDigest === undefined ? 0 : BLOCK_DIGEST_SIZE;
+  const total = header.length + index.blockCount * rec + digestSize + ext.length + trailerSize;
   const out = new Uint8Array(total);
   out.set(header, 0);
   let p = header.length;
   for (let i = 0; i < index.blockCount; i++, p += rec) {
     encodeRecord(out, p, index.weak[i]!, index.weakBytes, index.strong, i * index.strongBytes, index.strongBytes);
   }
+  if (blockDigest !== undefined) out.set(blockDigest, p);
+  p += digestSize;
   out.set(ext, p);
   p += ext.length;
   const crc = crc32(out.subarray(0, p));
@@ -376,7 +418,7 @@ function encodeWith(index: BlockIndex, extra: Uint8Array): Uint8Array {
           index.fileDigest.digest,
           bases,
           crc,
-          version === VERSION_ARCHIVE ? VERSION_ARCHIVE : VERSION_SUMMARY,
+          layout === VERSION_ARCHIVE ? VERSION_ARCHIVE : VERSION_SUMMARY,
         )
       : encodeTrailer(index.fileDigest.digest, crc),
     p,
@@ -392,7 +434,7 @@ export interface DecodeIndexOptions {
 
 /** The header of an encoded index and the exact total size it implies. */
 export interface DecodedHeader extends IndexHeader {
-  version: 1 | 2 | 3 | 4;
+  version: IndexVersion;
   /**
    * Total bytes of the index, header to trailer (for versions 2 and 3: the least it can be,
    * without the published forms and, for 3, without the summary's base prefixes).
@@ -421,12 +463,13 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   if (!isGosyncIndex(data)) throw corrupt('the magic number is wrong (not a gosync index)');
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const version = buf.readUInt16LE(8);
-  if (version !== VERSION && version !== VERSION_PUBLISHED && version !== VERSION_SUMMARY && version !== VERSION_ARCHIVE) {
+  if (!Number.isInteger(version) || version < VERSION || version > VERSION_LATEST) {
     throw new SyncError(
       ErrorCodes.INDEX_UNSUPPORTED,
-      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} to ${VERSION_ARCHIVE})`,
+      `Cannot read the index: format version ${version} is not supported (this gosync reads versions ${VERSION} to ${VERSION_LATEST})`,
     );
   }
+  const layout = layoutOf(version as IndexVersion);
   const urlLength = buf.readUInt16LE(10);
   const size = buf.readBigUInt64LE(12);
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`the file size ${size} is over 2^53 − 1 bytes`);
@@ -448,11 +491,11 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
   const blockCount = blockCountOf(h.fileSize, h.blockSize);
   const recordsOffset = HEADER_SIZE + urlLength;
   const trailer =
-    version === VERSION_SUMMARY || version === VERSION_ARCHIVE
+    (layout === VERSION_SUMMARY || layout === VERSION_ARCHIVE
       ? EXT_LENGTH_SIZE + SUMMARY_FIXED_SIZE
-      : version === VERSION_PUBLISHED
+      : layout === VERSION_PUBLISHED
         ? EXT_LENGTH_SIZE + TRAILER_SIZE
-        : TRAILER_SIZE;
+        : TRAILER_SIZE) + (hasBlockDigest(version as IndexVersion) ? BLOCK_DIGEST_SIZE : 0);
   const totalSize = recordsOffset + blockCount * (h.weakBytes + h.strongBytes) + trailer;
   if (totalSize > maxBytes) {
     throw corrupt(`it declares ${blockCount} blocks, ${totalSize} bytes in all, over the limit of ${maxBytes} bytes`);
@@ -462,7 +505,7 @@ export function readIndexHeader(data: Uint8Array, options: DecodeIndexOptions = 
     if (url.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(url)) throw corrupt('the URL is not valid UTF-8 text');
     h.url = url;
   }
-  return { ...h, version: version as 1 | 2 | 3 | 4, totalSize, recordsOffset, blockCount };
+  return { ...h, version: version as IndexVersion, totalSize, recordsOffset, blockCount };
 }
 
 /** The summary's base prefixes must name the base entries, in order. */
@@ -487,15 +530,18 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   const h = readIndexHeader(data, options);
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const len = data.length;
+  // Versions 5 and 6 are laid out as 1 and 3 with the block digest after the records.
+  const layout = layoutOf(h.version);
+  const digestSize = hasBlockDigest(h.version) ? BLOCK_DIGEST_SIZE : 0;
   // Versions 3 and 4 share the layout; 4's summary has its own magic.
-  const summarised = h.version === VERSION_SUMMARY || h.version === VERSION_ARCHIVE;
+  const summarised = layout === VERSION_SUMMARY || layout === VERSION_ARCHIVE;
   // What follows the records: [extension section, its length], then the trailer.
   let extLength = 0;
   let trailerSize = TRAILER_SIZE;
   if (summarised && len >= h.totalSize) {
     trailerSize = SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES * buf[len - SUMMARY_FIXED_SIZE]!;
     if (len >= h.totalSize - SUMMARY_FIXED_SIZE + trailerSize) extLength = buf.readUInt32LE(len - trailerSize - EXT_LENGTH_SIZE);
-  } else if (h.version === VERSION_PUBLISHED && len >= h.totalSize) {
+  } else if (layout === VERSION_PUBLISHED && len >= h.totalSize) {
     extLength = buf.readUInt32LE(len - TRAILER_SIZE - EXT_LENGTH_SIZE);
   }
   const expected = h.totalSize + extLength + (summarised ? trailerSize - SUMMARY_FIXED_SIZE : 0);
@@ -505,7 +551,7 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   const crcAt = expected - 4;
   const stored = buf.readUInt32LE(crcAt);
   if (crc32(data.subarray(0, crcAt)) !== stored) throw corrupt('its CRC-32 does not match (the file is damaged)');
-  const summary = summarised ? readSummary(data, h.version === VERSION_ARCHIVE ? ARCHIVE_SUMMARY_MAGIC : SUMMARY_MAGIC) : undefined;
+  const summary = summarised ? readSummary(data, layout === VERSION_ARCHIVE ? ARCHIVE_SUMMARY_MAGIC : SUMMARY_MAGIC) : undefined;
   if (summary !== undefined && ('need' in summary || summary.fileSize !== h.fileSize)) {
     throw corrupt('its summary does not agree with its header');
   }
@@ -524,11 +570,13 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
   // Version 3's digest sits before the summary magic; 1 and 2 end with it.
   const digest = summary ? data.slice(crcAt - 36, crcAt - 4) : data.slice(crcAt - 32, crcAt);
   const recordsEnd = h.recordsOffset + blockCount * rec;
-  const published = h.version === VERSION ? undefined : decodePublished(data.subarray(recordsEnd, recordsEnd + extLength), blockCount);
+  const blockDigest = digestSize > 0 ? data.slice(recordsEnd, recordsEnd + digestSize) : undefined;
+  const formsAt = recordsEnd + digestSize;
+  const published = layout === VERSION ? undefined : decodePublished(data.subarray(formsAt, formsAt + extLength), blockCount);
   if (summary && !('need' in summary)) checkSummaryBases(summary.bases, published?.bases ?? []);
-  if ((h.version === VERSION_ARCHIVE) !== (published?.archive !== undefined)) {
+  if ((layout === VERSION_ARCHIVE) !== (published?.archive !== undefined)) {
     throw corrupt(
-      h.version === VERSION_ARCHIVE ? 'a version 4 index has no archive entry' : `a version ${h.version} index has an archive entry`,
+      layout === VERSION_ARCHIVE ? 'a version 4 index has no archive entry' : `a version ${h.version} index has an archive entry`,
     );
   }
   if (published?.archive) {
@@ -548,6 +596,7 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     weak,
     strong,
     fileDigest: { algorithm: 'sha256', digest },
+    ...(blockDigest ? { blockDigest } : {}),
     ...(h.url ? { url: h.url } : {}),
     ...(published ? { published } : {}),
   };

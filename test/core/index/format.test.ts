@@ -22,6 +22,7 @@ import type { BlockIndex } from '../../../src/core/index/block-index.js';
 import { defaultBlockSize, defaultHashLengths } from '../../../src/core/index/params.js';
 import { weakChecksum } from '../../../src/core/rollsum.js';
 import { chunked, randomBytes } from '../../helpers/data.js';
+import { runRecords } from '../../../src/workers/tasks.js';
 
 function code(err: unknown): string | undefined {
   return SyncError.is(err) ? err.code : undefined;
@@ -43,7 +44,7 @@ test('an index round-trips and records size, hashes and URL', async () => {
   assert.equal(index.weak[9], (weakChecksum(last) & mask) >>> 0);
   const strong = createHash('sha256').update(last).digest().subarray(0, index.strongBytes);
   assert.deepEqual(Buffer.from(index.strong.subarray(9 * index.strongBytes, 10 * index.strongBytes)), strong);
-  assert.equal(bytes.length, indexSize({ ...index }));
+  assert.equal(bytes.length, indexSize({ ...index, version: 5 }));
   assert.deepEqual(Buffer.from(encodeIndex(index)), Buffer.from(bytes));
 });
 
@@ -96,7 +97,7 @@ test('a corrupt, truncated or inconsistent index is rejected with a typed error'
     ['wrong magic', Buffer.concat([Buffer.from('ZSYNCIX!'), good.subarray(8)]), ErrorCodes.INDEX_CORRUPT],
     ['flipped record byte', flip(good, HEADER_SIZE + 3), ErrorCodes.INDEX_CORRUPT],
     ['flipped file hash', flip(good, good.length - TRAILER_SIZE + 1), ErrorCodes.INDEX_CORRUPT],
-    ['future version', set16(good, 8, 5), ErrorCodes.INDEX_UNSUPPORTED],
+    ['future version', set16(good, 8, 7), ErrorCodes.INDEX_UNSUPPORTED],
     ['block size not a power of two', set32(good, 20, 1000), ErrorCodes.INDEX_CORRUPT],
     ['block count from size disagrees with records', set64(good, 12, 5000n + 512n), ErrorCodes.INDEX_CORRUPT],
     ['absurd size needing gigabytes', set64(good, 12, 2n ** 50n), ErrorCodes.INDEX_CORRUPT],
@@ -194,7 +195,7 @@ const samplePublished = {
 
 test('version 3 lists published forms, round-trips them, ends with a summary, and a streaming builder writes the same bytes', async () => {
   const data = randomBytes(20_000, 31);
-  const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024 }));
+  const plain = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024, blockDigest: false }));
   const published = samplePublished;
   const bytes = encodeIndex({ ...plain, published });
   assert.equal(Buffer.from(bytes).readUInt16LE(8), 3);
@@ -202,7 +203,7 @@ test('version 3 lists published forms, round-trips them, ends with a summary, an
   assert.deepEqual(back.published, published);
   assert.deepEqual(back.weak, plain.weak);
   assert.deepEqual(Buffer.from(back.fileDigest.digest), Buffer.from(plain.fileDigest.digest));
-  const b = new IndexBuilder({ fileSize: data.length, blockSize: 1024, published: true });
+  const b = new IndexBuilder({ fileSize: data.length, blockSize: 1024, published: true, blockDigest: false });
   const streamed = Buffer.concat([b.headerBytes(), b.push(data), b.end(published)]);
   assert.deepEqual(streamed, Buffer.from(bytes));
   // The summary alone, from the last 49 + 8·n bytes.
@@ -308,4 +309,60 @@ test('a published form whose name leaves the index folder is refused when decode
       assert.deepEqual(back.published, form(ok), `${kind} ${ok}`);
     }
   }
+});
+
+/** The block digest as docs/format.md defines it: SHA-256 of every block's full SHA-256, the last one zero-padded. */
+function blockDigestOf(data: Uint8Array, blockSize: number): Buffer {
+  const h = createHash('sha256');
+  for (let p = 0; p < data.length; p += blockSize) {
+    const block = new Uint8Array(blockSize);
+    block.set(data.subarray(p, p + blockSize));
+    h.update(createHash('sha256').update(block).digest());
+  }
+  return h.digest();
+}
+
+test('versions 5 and 6 carry the block digest after the records; the builder writes them by default, streamed or on workers alike', async () => {
+  const data = randomBytes(20_000, 41);
+  const bytes = await buildIndex(data, { fileSize: data.length, blockSize: 1024 });
+  assert.equal(Buffer.from(bytes).readUInt16LE(8), 5);
+  const index = decodeIndex(bytes);
+  assert.deepEqual(Buffer.from(index.blockDigest!), blockDigestOf(data, 1024));
+  assert.equal(bytes.length, indexSize({ ...index, version: 5 }));
+  assert.deepEqual(Buffer.from(encodeIndex(index)), Buffer.from(bytes), 'encodeIndex writes version 5 for an index with a block digest');
+  const v1 = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024, blockDigest: false }));
+  assert.equal(v1.blockDigest, undefined);
+  assert.deepEqual(v1.strong, index.strong);
+  // Blocks hashed elsewhere (as the worker threads do): records, then the full hashes.
+  const b = new IndexBuilder({ fileSize: data.length, blockSize: 1024 });
+  const parts = [b.headerBytes()];
+  const whole = data.subarray(0, 19 * 1024);
+  b.feedWholeBlocks(whole);
+  parts.push(
+    b.takeRecords(
+      new Uint8Array(runRecords({ kind: 'records', shape: b.header, buffer: Uint8Array.from(whole).buffer, length: whole.length }).records),
+    ),
+  );
+  parts.push(b.push(data.subarray(19 * 1024)), b.end());
+  assert.deepEqual(Buffer.concat(parts), Buffer.from(bytes));
+  // Version 6: version 3 with the digest; the summary still reads from the tail alone.
+  const b6 = new IndexBuilder({ fileSize: data.length, blockSize: 1024, published: true });
+  const v6 = Buffer.concat([b6.headerBytes(), b6.push(data), b6.end(samplePublished)]);
+  assert.equal(v6.readUInt16LE(8), 6);
+  const back = decodeIndex(v6);
+  assert.deepEqual(back.published, samplePublished);
+  assert.deepEqual(Buffer.from(back.blockDigest!), blockDigestOf(data, 1024));
+  assert.deepEqual(Buffer.from(encodeIndex(back)), v6);
+  const summary = readIndexSummary(v6.subarray(v6.length - 65));
+  assert.equal(summary !== undefined && 'bases' in summary ? summary.bases.length : -1, 2);
+  // The digest is covered by the CRC, and a version 5 index cut by its 32 bytes is truncated.
+  const recordsEnd = readIndexHeader(bytes).recordsOffset + index.blockCount * (index.weakBytes + index.strongBytes);
+  assert.throws(
+    () => decodeIndex(flip(Buffer.from(bytes), recordsEnd + 5)),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
+  );
+  assert.throws(
+    () => decodeIndex(bytes.subarray(0, bytes.length - 32)),
+    (e: unknown) => code(e) === ErrorCodes.INDEX_CORRUPT,
+  );
 });
