@@ -28,7 +28,10 @@ const WORKERS_MIN_BYTES = 2 * 1024 * 1024;
 
 /**
  * The payload of every kind, in the order given: on up to `threads` worker threads at
- * once for large inputs (each worker gets its own copy of both versions), else here.
+ * once for large inputs (each worker gets its own copy of both versions), else here. A
+ * single kind is made on a worker too: the build hashes the index and feeds the
+ * compressed forms from the calling thread meanwhile, and a delta made here (seconds)
+ * would stall them.
  */
 export async function encodeDeltaPayloads(
   kinds: readonly EncodedKind[],
@@ -36,7 +39,7 @@ export async function encodeDeltaPayloads(
   next: Uint8Array,
   options: { threads: number; signal?: AbortSignal },
 ): Promise<Uint8Array[]> {
-  if (options.threads <= 1 || kinds.length <= 1 || old.length + next.length < WORKERS_MIN_BYTES) {
+  if (options.threads <= 1 || kinds.length === 0 || old.length + next.length < WORKERS_MIN_BYTES) {
     return kinds.map((kind) => encodeDeltaPayload(kind, old, next));
   }
   const results: Uint8Array[] = new Array(kinds.length);

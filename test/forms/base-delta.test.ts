@@ -13,7 +13,7 @@ import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
 import type { BaseDeltaForm } from '../../src/core/index/published.js';
 import { brotliCompressSync } from 'node:zlib';
-import { baseBlockLength, defaultDeltaKinds, deltaKindsFor, isExecutable, writeBaseDelta } from '../../src/forms/base-delta.js';
+import { baseBlockLength, defaultDeltaKinds, deltaKindsFor, isExecutable, isText, writeBaseDelta } from '../../src/forms/base-delta.js';
 import { BSDIFF_MAX, DELTA_KINDS, IN_MEMORY_MAX, type DeltaKind } from '../../src/forms/delta-file.js';
 import { LibrsyncDeltaGenerator } from '../../src/formats/librsync-delta.js';
 import { LibrsyncSignatureBuilder, decodeLibrsyncSignature, librsyncSignatureMagic } from '../../src/formats/librsync-signature.js';
@@ -116,9 +116,11 @@ test('the kinds made depend on the sizes: in-memory kinds up to 64 MiB, bsdiff u
   assert.deepEqual(deltaKindsFor(BSDIFF_MAX + 1, 10), ['librsync']);
 });
 
-test('by default zstd is not made (LZ does its work better), nor LZ for executables (bsdiff wins there)', () => {
+test('by default zstd is not made (LZ does its work better), nor LZ for executables (bsdiff wins there), nor bsdiff for text (LZ wins there)', () => {
   const text = Buffer.from('function f() { return 1; }\n');
-  assert.deepEqual(defaultDeltaKinds(100, 100, text), ['lz', 'bsdiff', 'librsync']);
+  assert.deepEqual(defaultDeltaKinds(100, 100, text), ['lz', 'librsync']);
+  const binary = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff);
+  assert.deepEqual(defaultDeltaKinds(100, 100, binary), ['lz', 'bsdiff', 'librsync']);
   const elf = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
   assert.deepEqual(defaultDeltaKinds(100, 100, elf), ['bsdiff', 'librsync']);
   assert.deepEqual(defaultDeltaKinds(IN_MEMORY_MAX + 1, 100, text), ['bsdiff', 'librsync']);
@@ -132,6 +134,18 @@ test('by default zstd is not made (LZ does its work better), nor LZ for executab
     assert.ok(isExecutable(Uint8Array.from(magic)), magic.join(' '));
   }
   assert.ok(!isExecutable(text) && !isExecutable(Uint8Array.from([0x7f, 0x45])));
+});
+
+test('text is data with at most 1% control bytes: UTF-8 and a tar of text files are, binary data is not', () => {
+  const line = Buffer.from('const π = 3.14;\tlet s = "naïve";\r\n');
+  assert.ok(isText(Buffer.concat(Array.from({ length: 100 }, () => line))));
+  // A tar: a 512-byte header, mostly NUL, before 64 KiB of text.
+  const header = Buffer.alloc(512);
+  header.write('package/lib/typescript.js\x000000644\x00');
+  assert.ok(isText(Buffer.concat([header, Buffer.alloc(65_536, 'x')])));
+  assert.ok(!isText(Buffer.concat([header, Buffer.alloc(4096, 'x')])));
+  assert.ok(!isText(Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)));
+  assert.ok(isText(new Uint8Array(0)));
 });
 
 test('a delta made with the default kinds lists the sizes of LZ and bsdiff only', async () => {
