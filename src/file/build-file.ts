@@ -117,6 +117,22 @@ const DEFAULT_FRAME_BYTES = 1024 * 1024;
  */
 const WHOLE_MAX = 32 * 1024 * 1024;
 /**
+ * The whole-file stream when deltas from earlier versions are published: clients holding
+ * such a version fetch their delta, so the whole stream serves only the others. It is zstd
+ * (when no codec is named), and it is not written at all when the frames are zstd -19
+ * already (files up to 16 MiB): a client that lacks everything then fetches every frame as
+ * one range, within 2–14% of the whole stream (jquery.js 74 vs 70.5 kB of brotli; esbuild
+ * 3,742,170 vs 3,653,459 B of zstd -19; typescript.js 1,275,691 vs 1,120,590), and a client
+ * holding another version mostly fetches frames anyway. Measured on typescript.js 5.5.4 →
+ * 5.6.2 (CPU seconds, one process, a loaded 2-core machine): the whole stream took 12.2 s
+ * at brotli 11 and 5.8 s at zstd -19 (16: 3.3 s for 1,180,463 B), the frames 3.7 s, the
+ * LZ delta 2.2 s, `bsdiff` 3.0–3.4 s; with the whole stream the build could not take less
+ * than twice bsdiff's time on two cores (bench case 5, "publishing with --base"). Larger
+ * files have frames of level 9 or 5, and the whole stream at zstd -19 (three times faster
+ * than brotli 11 for 0.2–6% more bytes) is written beside them.
+ */
+const BASE_WHOLE_CODEC: Codec = 'zstd';
+/**
  * Frame levels by file size, zstd (1 MiB frames, one core, on a loaded 2-core machine;
  * `tmp measure script`: frames of the corpus files at each level):
  * - up to 16 MiB, level 19: typescript.js 1,275,667 B at 0.8 MB/s (brotli q9: 1,373,794 at
@@ -253,6 +269,8 @@ interface FormsPlan {
   level: number;
   wholeCodec: Codec;
   wholeLevel: number;
+  /** Brotli quality of a librsync base delta. */
+  deltaLevel: number;
   blocksPerFrame: number;
   frameBytes: number;
   frames: boolean;
@@ -290,26 +308,31 @@ async function planCompressedForms(
   ratio: number | undefined,
 ): Promise<FormsPlan | undefined> {
   const codec = options.codec ?? 'brotli';
-  const wholeCodec = options.wholeCodec ?? 'brotli';
+  const bases = options.bases ?? [];
+  const wholeCodec = options.wholeCodec ?? (bases.length > 0 ? BASE_WHOLE_CODEC : 'brotli');
   const level = options.level ?? frameLevel(codec, fileSize);
   // Brotli's whole stream at 11 up to 32 MiB, at the frames' quality above (as before).
   const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : fileSize <= WHOLE_MAX || codec !== 'brotli' ? 11 : level);
   checkLevel('level', codec, level);
   checkLevel('wholeLevel', wholeCodec, wholeLevel);
-  // Deltas are brotli streams at the whole stream's quality.
-  if (options.bases?.length) checkLevel('wholeLevel', 'brotli', options.wholeLevel ?? 11);
-  const bases = options.bases ?? [];
+  // librsync deltas are brotli streams at the whole stream's quality when it is brotli, else 11.
+  const deltaLevel = wholeCodec === 'brotli' ? wholeLevel : 11;
+  if (bases.length > 0) checkLevel('wholeLevel', 'brotli', deltaLevel);
   for (const base of bases) await regularFileSize(base, 'make a delta from the base');
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
   const compressible =
     options.skipIncompressible !== true || (ratio ?? (await sampledRatio(input, fileSize, signal))) <= INCOMPRESSIBLE_RATIO;
-  const whole = compressible && (options.whole ?? true) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
+  // With bases, no whole stream by default where the frames are already of its codec and level
+  // (BASE_WHOLE_CODEC says why).
+  const framesAsGood = bases.length > 0 && codec === wholeCodec && level >= wholeLevel;
+  const whole = compressible && (options.whole ?? !framesAsGood) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
   if (!compressible && bases.length === 0) return undefined;
   return {
     codec,
     level,
     wholeCodec,
     wholeLevel,
+    deltaLevel,
     blocksPerFrame,
     frameBytes: blocksPerFrame * blockSize,
     frames: compressible,
@@ -389,7 +412,7 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       for (const base of plan.bases) {
         out.push(
           await watched(
-            writeBaseDelta(base, input, `${indexPath}d-`, { level: plan.wholeLevel, signal: jobSignal }),
+            writeBaseDelta(base, input, `${indexPath}d-`, { level: plan.deltaLevel, signal: jobSignal }),
             'make a delta from the base',
             base,
           ),

@@ -159,3 +159,34 @@ test('brotli frames and a zstd whole stream when asked; a level outside the code
     );
   }
 });
+
+test('with a base: no whole stream where the frames are zstd 19, a zstd 19 one beside lower frames, unless named; the delta kept', async () => {
+  const input = join(dir, 'based.js');
+  await writeFile(input, text);
+  const base = join(dir, 'based-old.js');
+  await writeFile(base, Buffer.concat([text.subarray(0, 100_000), Buffer.from('inserted\n'), text.subarray(100_500)]));
+  const top = await buildIndexFile(input, join(dir, 'based.gosync'), { compress: { ...PUBLISH_DEFAULTS, bases: [base] } });
+  assert.equal(top.frames?.level, 19);
+  assert.equal(top.whole, undefined);
+  assert.equal(top.bases?.length, 1);
+  assert.equal(top.bases?.[0]?.kind, 'lz', 'text: LZ only');
+  assert.deepEqual(Object.keys(top.bases?.[0]?.sizes ?? {}), ['lz']);
+  assert.equal((await loadIndex(join(dir, 'based.gosync'))).index.published?.whole, undefined);
+  assert.ok(!(await readdir(dir)).some((n) => n.startsWith('based.gosync.')));
+
+  const lower = await buildIndexFile(input, join(dir, 'based9.gosync'), { compress: { ...PUBLISH_DEFAULTS, level: 9, bases: [base] } });
+  assert.equal(lower.whole?.codec, 'zstd');
+  assert.equal(lower.whole?.level, 19);
+  assert.equal(lower.whole?.path, join(dir, 'based9.gosync.zst'));
+  assert.deepEqual(zstdDecompressSync(await readFile(lower.whole!.path)), text);
+
+  const named = await buildIndexFile(input, join(dir, 'based-br.gosync'), {
+    compress: { ...PUBLISH_DEFAULTS, wholeCodec: 'brotli', whole: true, bases: [base] },
+  });
+  assert.equal(named.whole?.codec, 'brotli');
+  assert.equal(named.whole?.level, 11);
+
+  // Without a base the defaults are unchanged: a brotli 11 whole stream.
+  const plain = await buildIndexFile(input, join(dir, 'unbased.gosync'), { compress: PUBLISH_DEFAULTS });
+  assert.equal(plain.whole?.codec, 'brotli');
+});
