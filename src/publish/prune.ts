@@ -6,7 +6,8 @@
  * `<name>.tree.json` (several names may share one folder and its objects; all are kept),
  * and a single file's index is replaced the same way. What a publish folder does keep of
  * earlier versions is their content, as the bases of the next build's deltas: the
- * contents each manifest entry lists deltas from (build's `--bases`), and a single file's
+ * contents each manifest entry lists deltas from (build's `--bases`; for an archive, the
+ * earlier archives its deltas between payloads are made from), and a single file's
  * `<index>-versions/` (build's `--history`). So everything the current manifests and
  * indexes reference is always kept (clients read it), and `keep` counts versions: the
  * current one and `keep - 1` earlier ones whose content stays as a base (per file, the
