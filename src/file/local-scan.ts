@@ -11,7 +11,7 @@ import { BlockMatcher } from '../core/matcher.js';
 import type { LocalReader, PatchProgress } from '../core/patcher.js';
 import { READ_SIZE } from '../core/read-size.js';
 import { shareIndex, workersCanHash, type ScanResult, type ScanTask, type SharedIndex } from '../workers/tasks.js';
-import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
+import { PARALLEL_MIN_SIZE, WorkerPool, defaultScanThreads } from '../workers/worker-pool.js';
 
 /** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */
 const MIN_SECTION = 16 * 1024 * 1024;
@@ -22,7 +22,7 @@ export interface ScanOptions {
   onProgress?: (p: PatchProgress) => void;
   /** Size of each sequential read, default {@link READ_SIZE} (4 MiB). */
   readSize?: number;
-  /** Worker threads for scanning (default: every core; 1 scans on the calling thread). */
+  /** Worker threads for scanning (default {@link defaultScanThreads}: one up to two cores, else every core; 1 scans on the calling thread). */
   threads?: number;
 }
 
@@ -64,7 +64,7 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
-  let threads = options.threads ?? defaultThreads();
+  let threads = options.threads ?? defaultScanThreads();
   // A strong hash a worker cannot rebuild by its name (a caller's own) is used here only.
   if (threads > 1 && sizes.some((s) => s >= PARALLEL_MIN_SIZE) && !(await workersCanHash(index))) threads = 1;
   let pool: WorkerPool | undefined;
