@@ -2,17 +2,21 @@
  * Case 8: in-process micro-benchmarks of the library's hot parts, so that a regression
  * shows up even when process start-up and I/O hide it in the CLI cases: the rolling
  * checksum, block checksums, the in-memory index build, the lookup-table build, the
- * matcher scan on unrelated and identical data, and (kept from the first bench script)
+ * matcher scan on unrelated and identical data, the rolling scan's ns/byte in JavaScript
+ * and in WebAssembly on random and on real data (the bun binaries of the npm case when
+ * they are in .bench/npm, and this Node binary), and (kept from the first bench script)
  * the file-level index build and scans of the generated pair.
  *
- * Uses the library's public API (`../src/mod.js` and `../src/core/mod.js`), compiled to `dist/bench/`.
+ * Uses the library's public API (`../src/mod.js` and `../src/core/mod.js`), compiled to
+ * `dist/bench/`, and `useWasmScan` of src/core/scan to time the JavaScript scan.
  *
  * @module
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlockMatcher, RollingChecksum, buildIndex, buildLookup, decodeIndex, weakChecksum, type BlockIndex } from '../src/core/mod.js';
 import { buildIndexFile, scanLocalFiles } from '../src/mod.js';
+import { useWasmScan } from '../src/core/scan/rollsum-scan.js';
 import type { Ctx } from './context.js';
 import type { MainInputs } from './cases-local.js';
 import { KeyStream } from './inputs.js';
@@ -119,6 +123,45 @@ export async function caseMicro(ctx: Ctx, main: MainInputs | undefined): Promise
     }),
     `found ${fmtInt(same!.foundCount)} of ${fmtInt(index.blockCount)} blocks`,
   );
+
+  // The rolling scan alone, JavaScript against WebAssembly, in ns per byte scanned.
+  const engines = async (label: string, idx: BlockIndex, data: Uint8Array): Promise<void> => {
+    const lk = buildLookup(idx);
+    for (const engine of ['JavaScript', 'WebAssembly']) {
+      useWasmScan(engine === 'WebAssembly');
+      try {
+        let m: BlockMatcher | undefined;
+        const t = await timed(runs, () => {
+          m = scan(idx, data, lk);
+        });
+        add(
+          `scan in ${engine}: ${label}`,
+          data.length,
+          t,
+          `${((t.seconds * 1e9) / data.length).toFixed(2)} ns/byte; ${fmtInt(m!.stats.weakHits)} weak hits, found ${fmtInt(m!.foundCount)} of ${fmtInt(idx.blockCount)} blocks`,
+        );
+      } finally {
+        useWasmScan(true);
+      }
+    }
+  };
+  await engines(`random data, ${size / MiB} MiB unrelated (B against the index of A)`, index, b);
+  const bun = (await readdir(join(ctx.bench, 'npm')).catch(() => [] as string[])).filter((d) => d.startsWith('@oven_bun-')).sort();
+  const node = new Uint8Array((await readFile(process.execPath)).subarray(0, size));
+  if (bun.length >= 2) {
+    const binary = (d: string) => readFile(join(ctx.bench, 'npm', d, 'package/bin/bun'));
+    const [older, newer] = [await binary(bun[0]!), await binary(bun[bun.length - 1]!)];
+    const bunIndex = decodeIndex(await buildIndex(newer, { fileSize: newer.length }));
+    await engines(`real data, ${bun[0]} against the index of ${bun[bun.length - 1]} (the npm case's scan)`, bunIndex, older);
+    await engines(`real data, unrelated: the first ${node.length / MiB} MiB of this Node binary against the same index`, bunIndex, node);
+  } else {
+    const nodeIndex = decodeIndex(await buildIndex(node, { fileSize: node.length }));
+    await engines(
+      `real data, unrelated: random data B against the index of this Node binary's first ${node.length / MiB} MiB`,
+      nodeIndex,
+      b,
+    );
+  }
 
   if (main) {
     const idx = join(ctx.work, 'micro.gosync');
