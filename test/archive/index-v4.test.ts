@@ -62,14 +62,21 @@ test('an index with an archive entry is version 4, ends with GSIA, and decodes t
   assert.ok(Buffer.from(back.fileDigest.digest).equals(index.fileDigest.digest));
 });
 
-test('without an archive entry the versions written are unchanged: 1 bare, 3 with forms (GSIT)', async () => {
-  const index = await payloadIndex();
-  assert.equal(Buffer.from(encodeIndex(index)).readUInt16LE(8), 1);
+test('without an archive entry the versions written are unchanged: 5 bare, 6 with forms (GSIT); 1 and 3 without a block digest', async () => {
+  const withDigest = await payloadIndex();
+  assert.ok(withDigest.blockDigest, 'the builder writes the block digest by default');
+  const { blockDigest: _, ...index } = withDigest;
   const whole = { codec: 'zstd' as const, size: 10, name: 'a.gosync.zst' };
-  const v3 = encodeIndex({ ...index, published: { whole } });
-  assert.equal(Buffer.from(v3).readUInt16LE(8), 3);
-  assert.equal(Buffer.from(v3.subarray(-8, -4)).toString(), 'GSIT');
-  assert.equal(decodeIndex(v3).published?.archive, undefined);
+  for (const [i, bare, forms] of [
+    [withDigest, 5, 6],
+    [index, 1, 3],
+  ] as const) {
+    assert.equal(Buffer.from(encodeIndex(i)).readUInt16LE(8), bare);
+    const summarized = encodeIndex({ ...i, published: { whole } });
+    assert.equal(Buffer.from(summarized).readUInt16LE(8), forms);
+    assert.equal(Buffer.from(summarized.subarray(-8, -4)).toString(), 'GSIT');
+    assert.equal(decodeIndex(summarized).published?.archive, undefined);
+  }
 });
 
 test('a version 4 index without an archive entry, or an older one with it, is corrupt', async () => {
