@@ -4,6 +4,7 @@
  * the whole index, and a damaged delta never touches the local file.
  */
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,6 +78,38 @@ test('a listed base fetches the summary and its delta only, and is rebuilt exact
     assert.equal(wire, r.indexBytes + r.deltaBytes, 'nothing else crossed the wire');
     assert.ok(r.indexBytes <= 49 + 8 * 2 + 8, `summary ${r.indexBytes} B`);
     assert.ok(r.deltaBytes < 6000, `delta ${r.deltaBytes} B`);
+  }
+});
+
+test('a small file is hashed without a thread of its own, a large one on it: the same result', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  let threads = 0;
+  const counted = () => threads++;
+  subscribe('worker_threads', counted);
+  t.after(() => unsubscribe('worker_threads', counted));
+  for (const [hashThreadMinSize, expected] of [
+    [undefined, 0],
+    [0, 1],
+  ] as const) {
+    threads = 0;
+    const path = await local('threads-local.bin', v2);
+    const r = await patchKnownVersion({
+      local: path,
+      indexUrl: `${server.url}one.bin.gosync`,
+      ...(hashThreadMinSize === undefined ? {} : { hashThreadMinSize }),
+    });
+    assert.equal(r.applied, true, JSON.stringify(r));
+    assert.deepEqual(await readFile(path), Buffer.from(v3));
+    assert.equal(threads, expected, `threads started with hashThreadMinSize ${hashThreadMinSize}`);
+    // A local version the index does not list: its digest is compared, nothing applied.
+    const other = await local('threads-other.bin', randomBytes(400_000, 506));
+    const miss = await patchKnownVersion({
+      local: other,
+      indexUrl: `${server.url}one.bin.gosync`,
+      ...(hashThreadMinSize === undefined ? {} : { hashThreadMinSize }),
+    });
+    assert.equal(miss.applied, false);
   }
 });
 
