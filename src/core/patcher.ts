@@ -222,7 +222,19 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
       }
     }
   };
-  const localBuf = new Uint8Array(Math.max(READ_SIZE, bs));
+  // Local spans are read straight into the output buffer (no copy through a buffer of
+  // their own); only the block-by-block check of an index without a whole-file digest
+  // reads them apart, into this one.
+  let localBuf: Uint8Array | undefined;
+  const putLocal = async (local: LocalReader, position: number, length: number) => {
+    for (let done = 0; done < length; ) {
+      if (outLen === out.length) await flush();
+      const want = Math.min(length - done, out.length - outLen);
+      await readFully(local, out.subarray(outLen, outLen + want), position + done);
+      outLen += want;
+      done += want;
+    }
+  };
   try {
     let r = 0;
     for (let i = 0; i < n; ) {
@@ -251,13 +263,14 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
         // No whole-file digest: every local block is checked against its strong hash.
         for (let k = i; k < j; k++) {
           const len = blockLength(index, k);
+          localBuf ??= new Uint8Array(Math.max(READ_SIZE, bs));
           await copyLocal(locals[src]!, foundOffset[i]! + (k - i) * bs, len, localBuf, async (d) => {
             verifier.verify(k, d, 0);
             await put(d);
           });
         }
       } else {
-        await copyLocal(locals[src]!, foundOffset[i]!, bytes, localBuf, put);
+        await putLocal(locals[src]!, foundOffset[i]!, bytes);
       }
       result.reusedBytes += bytes;
       i = j;
@@ -277,6 +290,21 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
 
+/** Fills `view` from `local` at `position`; SOURCE_CHANGED when the file ends first. */
+async function readFully(local: LocalReader, view: Uint8Array, position: number): Promise<void> {
+  for (let got = 0; got < view.length; ) {
+    const k = await local.readInto(view.subarray(got), position + got);
+    if (k === 0) {
+      throw new SyncError(
+        ErrorCodes.SOURCE_CHANGED,
+        `Cannot copy from the local file at ${position + got}: it ended early (it changed during the patch)`,
+        { offset: position + got },
+      );
+    }
+    got += k;
+  }
+}
+
 async function copyLocal(
   local: LocalReader,
   position: number,
@@ -287,18 +315,7 @@ async function copyLocal(
   for (let done = 0; done < length; ) {
     const want = Math.min(buf.length, length - done);
     const view = buf.subarray(0, want);
-    let got = 0;
-    while (got < want) {
-      const k = await local.readInto(view.subarray(got), position + done + got);
-      if (k === 0) {
-        throw new SyncError(
-          ErrorCodes.SOURCE_CHANGED,
-          `Cannot copy from the local file at ${position + done + got}: it ended early (it changed during the patch)`,
-          { offset: position + done + got },
-        );
-      }
-      got += k;
-    }
+    await readFully(local, view, position + done);
     await put(view);
     done += want;
   }
