@@ -58,6 +58,13 @@ export interface PushPullOptions {
   rsh?: string;
   /** The gosync command on the remote machine (default `gosync`); `serve --stdio` is appended. */
   remoteCmd?: string;
+  /**
+   * The connection to the host, already started (an {@link sshTransport} of the host): the
+   * command line starts ssh before it loads the rest of gosync, so that ssh's handshake
+   * overlaps gosync's start. Used instead of starting ssh (`rsh`, `remoteCmd` and `stderr`
+   * are then ssh's business); the session closes it. Only with a `host:path`.
+   */
+  transport?: Transport;
   /** Where ssh's stderr goes (its last lines are also in error messages). */
   stderr?: NodeJS.WritableStream;
   /**
@@ -148,11 +155,13 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
   let path: string;
   let peer: string;
   if ('remote' in far) {
-    transport = sshTransport(far.remote.host, {
-      ...(options.rsh !== undefined ? { rsh: options.rsh } : {}),
-      ...(options.remoteCmd !== undefined ? { remoteCmd: options.remoteCmd } : {}),
-      ...(options.stderr ? { stderr: options.stderr } : {}),
-    });
+    transport =
+      options.transport ??
+      sshTransport(far.remote.host, {
+        ...(options.rsh !== undefined ? { rsh: options.rsh } : {}),
+        ...(options.remoteCmd !== undefined ? { remoteCmd: options.remoteCmd } : {}),
+        ...(options.stderr ? { stderr: options.stderr } : {}),
+      });
     path = far.remote.path;
     peer = `the remote end (${far.remote.host})`;
   } else if (options.localCommand) {
