@@ -12,6 +12,7 @@ import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { indexDataNames } from '../../src/publish/publish-folder.js';
 import { publishToS3, type PublishS3Options } from '../../src/publish/s3.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/data.js';
@@ -338,9 +339,13 @@ test('a single-file publish uploads the file and its forms and deltas first, the
   const report = await publishToS3(dir, `s3://${BUCKET}/single/`, options());
   assert.equal(report.kind, 'file');
   const puts = server.objectPuts(before);
+  // What the index names, and the index (a whole stream an earlier build wrote and the
+  // index no longer lists stays home).
+  const listed = [...(await indexDataNames(dir, 'notes.txt.gosync')), 'notes.txt.gosync'].sort();
+  assert.ok(listed.every((n) => local.includes(n)));
   assert.deepEqual(
     [...puts].sort(),
-    local.map((n) => `single/${n}`),
+    listed.map((n) => `single/${n}`),
   );
   assert.equal(puts.at(-1), 'single/notes.txt.gosync');
   for (const key of puts) {
