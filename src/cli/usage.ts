@@ -8,7 +8,7 @@
  * @module
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type FilterRule, readRulesFile } from '../localfs/filter.js';
+import type { FilterRule } from '../localfs/filter.js';
 
 /** Wrong arguments: printed as one line plus a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -116,7 +116,8 @@ export async function filterRules(values: object, signal?: AbortSignal): Promise
     if (value === undefined) continue;
     if (name === 'exclude') rules.push({ kind: 'exclude', pattern: value });
     else if (name === 'include') rules.push({ kind: 'include', pattern: value });
-    else if (name === 'exclude-from') rules.push(await readRulesFile(value, signal));
+    // Loaded here: the filters (and their gitignore matcher) serve only the folder forms.
+    else if (name === 'exclude-from') rules.push(await (await import('../localfs/filter.js')).readRulesFile(value, signal));
   }
   return rules;
 }

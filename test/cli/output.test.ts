@@ -18,13 +18,22 @@ let local: string;
 let oldData: Buffer;
 let newData: Buffer;
 
-/** Runs gosync with stdout as bytes and TMPDIR set to `tmp`. */
+/**
+ * Runs gosync with stdout as bytes and TMPDIR set to `tmp`. Node's compile cache (which
+ * gosync turns on, by default under TMPDIR) is kept elsewhere: `tmp` then holds only what the
+ * patch itself left.
+ */
 function runBinary(args: string[], tmp: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { encoding: 'buffer', env: { ...process.env, TMPDIR: tmp }, maxBuffer: 64 << 20, timeout: 60_000 },
+      {
+        encoding: 'buffer',
+        env: { ...process.env, TMPDIR: tmp, NODE_COMPILE_CACHE: join(dir, 'compile-cache') },
+        maxBuffer: 64 << 20,
+        timeout: 60_000,
+      },
       (err, stdout, stderr) => {
         resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr: stderr.toString() });
       },
