@@ -268,3 +268,21 @@ test('an identical local file is copied (one pass: checked by the block digest),
   assert.deepEqual(await readFile(out2), Buffer.from(data));
   assert.deepEqual(await leftovers(), []);
 });
+
+test('a local file of the reference size that differs is scanned as any other: a block changed in the middle costs one block', async () => {
+  const data = randomBytes(300_000, 62);
+  const local = Uint8Array.from(data);
+  local[150_000]! ^= 1;
+  const { local: path, index } = await setup('samesize', local, data);
+  const out = join(dir, 'samesize.out');
+  const report = await patchFile({ local: path, output: out, index, source: new MemorySource(data) });
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  assert.equal(report.fetchedBytes, 1024, 'one block fetched');
+  // Changed in a block that the first checks do not look at (not the first, middle or last).
+  const late = Uint8Array.from(data);
+  late[250_000]! ^= 1;
+  await writeFile(path, late);
+  const r2 = await patchFile({ local: path, output: out, index, source: new MemorySource(data) });
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  assert.equal(r2.fetchedBytes, 1024, 'one block fetched');
+});
