@@ -117,21 +117,31 @@ const DEFAULT_FRAME_BYTES = 1024 * 1024;
  */
 const WHOLE_MAX = 32 * 1024 * 1024;
 /**
- * The whole-file stream when deltas from earlier versions are published: clients holding
- * such a version fetch their delta, so the whole stream serves only the others. It is zstd
- * (when no codec is named), and it is not written at all when the frames are zstd -19
- * already (files up to 16 MiB): a client that lacks everything then fetches every frame as
- * one range, within 2–14% of the whole stream (jquery.js 74 vs 70.5 kB of brotli; esbuild
- * 3,742,170 vs 3,653,459 B of zstd -19; typescript.js 1,275,691 vs 1,120,590), and a client
- * holding another version mostly fetches frames anyway. Measured on typescript.js 5.5.4 →
- * 5.6.2 (CPU seconds, one process, a loaded 2-core machine): the whole stream took 12.2 s
- * at brotli 11 and 5.8 s at zstd -19 (16: 3.3 s for 1,180,463 B), the frames 3.7 s, the
- * LZ delta 2.2 s, `bsdiff` 3.0–3.4 s; with the whole stream the build could not take less
- * than twice bsdiff's time on two cores (bench case 5, "publishing with --base"). Larger
- * files have frames of level 9 or 5, and the whole stream at zstd -19 (three times faster
- * than brotli 11 for 0.2–6% more bytes) is written beside them.
+ * The whole-file stream and the frames when deltas from earlier versions are published:
+ * clients holding such a version fetch their delta, so the other forms serve only the
+ * others, and they cost the build most of its time. The whole stream is zstd -19 (when no
+ * codec is named: three times faster to make than brotli 11 for 0.2–6% more bytes), and it
+ * is not written at all where the frames are zstd {@link BASE_FRAMES_LEVEL} or above (the
+ * default up to 16 MiB): a client that lacks everything then fetches every frame as one
+ * range, within 2–17% of the brotli whole stream (jquery.js 74 vs 70.5 kB; esbuild 3,868,294
+ * vs 3,453,228 B; typescript.js 1,290,071 vs 1,099,606), and a client holding another
+ * version mostly fetches frames anyway. Frames of 1 MiB, CPU seconds, one process on a
+ * loaded 2-core machine, zstd level: size (s):
+ *
+ * | file | 19 | 18 | 17 | 16 | 15 |
+ * |---|---:|---:|---:|---:|---:|
+ * | typescript.js 5.6.2 | 1,275,667 (3.83) | 1,280,263 (3.42) | 1,290,071 (2.45) | 1,300,902 (2.06) | 1,380,674 (1.49) |
+ * | esbuild 0.25.1 | 3,742,170 (4.07) | 3,744,328 (3.39) | 3,868,294 (2.62) | 3,936,536 (2.24) | 4,068,597 (1.18) |
+ *
+ * The whole stream of typescript.js took 12.2 s at brotli 11 and 5.8 s at zstd -19, the LZ
+ * delta 1.7–2.2 s, `bsdiff` 3.0–3.4 s: with a whole stream and frames at 19 the build used
+ * 6.2 s of CPU or more, and could not take under twice bsdiff's time on two cores (bench
+ * case 5, "publishing with --base"). Larger files have frames of level 9 or 5, and the
+ * whole stream at zstd -19 is written beside them.
  */
 const BASE_WHOLE_CODEC: Codec = 'zstd';
+/** The zstd frame level up to 16 MiB with bases; at it or above no whole stream is written (see above). */
+const BASE_FRAMES_LEVEL = 17;
 /**
  * Frame levels by file size, zstd (1 MiB frames, one core, on a loaded 2-core machine;
  * `tmp measure script`: frames of the corpus files at each level):
@@ -281,7 +291,8 @@ interface FormsPlan {
 }
 
 /** The default frame level of `codec` for a file of `fileSize` bytes. */
-function frameLevel(codec: Codec, fileSize: number): number {
+function frameLevel(codec: Codec, fileSize: number, bases: boolean): number {
+  if (bases && codec === 'zstd' && fileSize <= ZSTD_FRAME_LEVELS[0]![0]) return BASE_FRAMES_LEVEL;
   const table = codec === 'zstd' ? ZSTD_FRAME_LEVELS : BROTLI_FRAME_LEVELS;
   return table.find(([max]) => fileSize <= max)![1];
 }
@@ -310,7 +321,7 @@ async function planCompressedForms(
   const codec = options.codec ?? 'brotli';
   const bases = options.bases ?? [];
   const wholeCodec = options.wholeCodec ?? (bases.length > 0 ? BASE_WHOLE_CODEC : 'brotli');
-  const level = options.level ?? frameLevel(codec, fileSize);
+  const level = options.level ?? frameLevel(codec, fileSize, bases.length > 0);
   // Brotli's whole stream at 11 up to 32 MiB, at the frames' quality above (as before).
   const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : fileSize <= WHOLE_MAX || codec !== 'brotli' ? 11 : level);
   checkLevel('level', codec, level);
@@ -322,9 +333,8 @@ async function planCompressedForms(
   const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
   const compressible =
     options.skipIncompressible !== true || (ratio ?? (await sampledRatio(input, fileSize, signal))) <= INCOMPRESSIBLE_RATIO;
-  // With bases, no whole stream by default where the frames are already of its codec and level
-  // (BASE_WHOLE_CODEC says why).
-  const framesAsGood = bases.length > 0 && codec === wholeCodec && level >= wholeLevel;
+  // With bases, no whole stream by default beside zstd frames of BASE_FRAMES_LEVEL or above (see there).
+  const framesAsGood = bases.length > 0 && codec === 'zstd' && wholeCodec === 'zstd' && level >= BASE_FRAMES_LEVEL;
   const whole = compressible && (options.whole ?? !framesAsGood) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
   if (!compressible && bases.length === 0) return undefined;
   return {

@@ -160,13 +160,13 @@ test('brotli frames and a zstd whole stream when asked; a level outside the code
   }
 });
 
-test('with a base: no whole stream where the frames are zstd 19, a zstd 19 one beside lower frames, unless named; the delta kept', async () => {
+test('with a base: zstd 17 frames and no whole stream up to 16 MiB, a zstd 19 one beside lower frames, brotli when named; the delta kept', async () => {
   const input = join(dir, 'based.js');
   await writeFile(input, text);
   const base = join(dir, 'based-old.js');
   await writeFile(base, Buffer.concat([text.subarray(0, 100_000), Buffer.from('inserted\n'), text.subarray(100_500)]));
   const top = await buildIndexFile(input, join(dir, 'based.gosync'), { compress: { ...PUBLISH_DEFAULTS, bases: [base] } });
-  assert.equal(top.frames?.level, 19);
+  assert.equal(top.frames?.level, 17);
   assert.equal(top.whole, undefined);
   assert.equal(top.bases?.length, 1);
   assert.equal(top.bases?.[0]?.kind, 'lz', 'text: LZ only');
@@ -186,7 +186,12 @@ test('with a base: no whole stream where the frames are zstd 19, a zstd 19 one b
   assert.equal(named.whole?.codec, 'brotli');
   assert.equal(named.whole?.level, 11);
 
-  // Without a base the defaults are unchanged: a brotli 11 whole stream.
+  const top19 = await buildIndexFile(input, join(dir, 'based19.gosync'), { compress: { ...PUBLISH_DEFAULTS, level: 19, bases: [base] } });
+  assert.equal(top19.frames?.level, 19);
+  assert.equal(top19.whole, undefined);
+
+  // Without a base the defaults are unchanged: zstd 19 frames and a brotli 11 whole stream.
   const plain = await buildIndexFile(input, join(dir, 'unbased.gosync'), { compress: PUBLISH_DEFAULTS });
+  assert.equal(plain.frames?.level, 19);
   assert.equal(plain.whole?.codec, 'brotli');
 });
