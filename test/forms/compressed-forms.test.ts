@@ -140,6 +140,43 @@ test('a damaged frame is fetched raw instead, never trusted', async () => {
   );
 });
 
+test('PlanSource takes and decodes the next frame while the caller still holds the one before', async () => {
+  const { index, packed } = await publishFrames('frames-ahead');
+  const offsets = [0];
+  for (const s of index.published!.frames!.frameSizes) offsets.push(offsets.at(-1)! + s);
+  /** Hands out the frames in 100-byte chunks, counting what was taken. */
+  let pulled = 0;
+  const frames: BlockSource = {
+    name: 'frames',
+    async *read(ranges) {
+      for (const r of ranges)
+        for (let p = r.start; p < r.end; p += 100) {
+          const c = packed.subarray(p, Math.min(r.end, p + 100));
+          pulled += c.length;
+          yield c;
+        }
+    },
+    close: async () => {},
+  };
+  const all: ByteRange[] = [{ start: 0, end: data.length }];
+  const it = new PlanSource(index, new Uint8Array(11).fill(1), new MemorySource(data), frames).read(all)[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.deepEqual(Uint8Array.from(first.value!), data.subarray(0, FRAME_BYTES));
+  // Suspended on frame 0's bytes: frame 1's compressed bytes are fetched meanwhile.
+  for (let i = 0; i < 1000 && pulled < offsets[2]!; i++) await new Promise((r) => setImmediate(r));
+  assert.ok(pulled >= offsets[2]!, `${pulled} compressed bytes taken while frame 0 is in use, frame 1 ends at ${offsets[2]}`);
+  assert.ok(pulled < offsets[3]!, 'no more than one frame ahead');
+  const parts = [Uint8Array.from(first.value!)];
+  for (let r = await it.next(); !r.done; r = await it.next()) parts.push(Uint8Array.from(r.value));
+  assert.deepEqual(new Uint8Array(Buffer.concat(parts)), data);
+  // Stopping early with a frame in flight settles it and ends the read cleanly.
+  const early = new PlanSource(index, new Uint8Array(11).fill(1), new MemorySource(data), new MemorySource(packed)).read(all);
+  for await (const c of early) {
+    assert.deepEqual(Uint8Array.from(c), data.subarray(0, FRAME_BYTES));
+    break;
+  }
+});
+
 test('writeWhole writes one brotli stream that WholeSource reads back in ranges', async () => {
   const output = join(dir, 'whole.br');
   const size = await writeWhole(input, output, { level: 9, fileSize: data.length });
