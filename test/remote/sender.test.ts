@@ -192,6 +192,20 @@ test('a final signature, or an empty one, is answered with the delta at once', a
   }
 });
 
+test('a first delta of mostly literal data is sent at once, without a second round', async () => {
+  const old = randomBytes(200_000, 27);
+  // A fifth of the old file kept, the rest new: 4 times as much literal data as copies.
+  const next = concat(old.subarray(0, 40_000), randomBytes(160_000, 28));
+  const { s, rc } = await sender({ f: { data: next, mtime: T0 } });
+  giveSignature(s, 1, 0, old);
+  const req = await s.nextRequest();
+  assert.equal(await s.answer(req!), true);
+  const d = await readDelta(rc);
+  assert.equal(d.index, 1);
+  assert.deepEqual(applyLibrsyncDelta(old, d.delta), next);
+  assert.ok(literalBytes(d.delta) > 150_000);
+});
+
 test('a large file of mostly new data streams its delta while it is scanned, instead of holding it for a second round', async () => {
   // 72 MiB (a streaming file, 64 MiB and more): its first MiB is the old file, the rest new.
   const old = randomBytes(1024 * 1024, 25);
