@@ -670,12 +670,20 @@ export class Scanner {
     const m = this.#m;
     const bs = this.#bs;
     const limit = this.#len - this.#span;
-    const buf = this.#buf;
     const t = m.lookup;
     const filter = t.filter;
     const fshift = t.filterShift;
     const mask = weakMask(m.index.weakBytes);
     const mn = this.#rkPow;
+    if (this.#wasm === undefined && limit - this.#x >= wasmScanFrom()) {
+      const wasm = new RollsumScan(t, mask, 0, bs, this.#buf.length);
+      wasm.setRabinKarpPower(mn);
+      wasm.buffer.set(this.#buf.subarray(0, this.#len));
+      this.#buf = wasm.buffer;
+      this.#wasm = wasm;
+    }
+    const wasm = this.#wasm;
+    const buf = this.#buf;
     let x = this.#x;
     let h = this.#a0;
     let rolled = this.#rolled;
@@ -701,6 +709,11 @@ export class Scanner {
         checked = false;
       }
       for (;;) {
+        if (wasm !== undefined && x !== predX && x !== limit) {
+          // As in #scan: WebAssembly rolls on to the next window worth a look here.
+          x = wasm.scanRabinKarp(x, predX > x && predX <= limit ? predX : limit, h);
+          h = wasm.a0;
+        }
         const w0 = (h & mask) >>> 0;
         const key = Math.imul(w0, MIX_KEY) >>> 0; // mixKey(w0, 0)
         const f = key >>> fshift;

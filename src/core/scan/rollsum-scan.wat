@@ -1,4 +1,4 @@
-;; The matcher's rolling scan for rollsum indexes, hand-written WebAssembly (assembled by
+;; The matcher's rolling scan (rollsum indexes; RabinKarp ones at the end), hand-written WebAssembly (assembled by
 ;; scripts/build-wasm.ts into rollsum-scan-wasm.ts; test/core/scan checks the two agree).
 ;;
 ;; It does what the JavaScript loop of Scanner.#scan does between two interesting windows:
@@ -37,6 +37,7 @@
   (global $n (mut i32) (i32.const 0))
   (global $bs (mut i32) (i32.const 0))
   (global $buf (mut i32) (i32.const 0))
+  (global $rkpow (mut i32) (i32.const 0))
 
   ;; wshift: 32 minus the bits of a filter word's number; tshift: the same for the chain
   ;; heads; heads, next, keys, buf: where they start; mask, mask1: the weak sums' masks
@@ -54,6 +55,10 @@
     (global.set $n (i32.and (local.get $bs) (i32.const 0xffff)))
     (global.set $bs (local.get $bs))
     (global.set $buf (local.get $buf)))
+
+  ;; RabinKarp indexes: M^bs, the factor of the byte leaving the window.
+  (func (export "setupRabinKarp") (param $pow i32)
+    (global.set $rkpow (local.get $pow)))
 
   ;; Inclusive prefix sum of the eight i16 lanes.
   (func $prefix (param $v v128) (result v128)
@@ -242,5 +247,40 @@
     (i32.store (i32.const 4) (i32.and (local.get $b0) (i32.const 0xffff)))
     (i32.store (i32.const 8) (i32.and (local.get $a1) (i32.const 0xffff)))
     (i32.store (i32.const 12) (i32.and (local.get $b1) (i32.const 0xffff)))
+    (local.get $x))
+;; The same for RabinKarp weak sums (librsync's, one window, no pairs): the sum of
+  ;; window x at [0], h' = h·M + in − M^bs·(out + ADJ) (rabin-karp.ts), the key
+  ;; (h & mask)·MIX_KEY. One window at a time: this roll does not split into lanes as
+  ;; cheaply as the rollsum's.
+  (func (export "scanRabinKarp") (param $x i32) (param $stop i32) (result i32)
+    (local $h i32) (local $p i32) (local $k i32) (local $w i32) (local $bs i32) (local $wshift i32)
+    (local $mask i32) (local $pow i32)
+    (local.set $h (i32.load (i32.const 0)))
+    (local.set $bs (global.get $bs))
+    (local.set $wshift (global.get $wshift))
+    (local.set $mask (global.get $mask))
+    (local.set $pow (global.get $rkpow))
+    (local.set $p (i32.add (global.get $buf) (local.get $x)))
+    (i32.store (i32.const 16) (i32.const 0))
+    (block $done
+      (loop $one
+        (br_if $done (i32.eq (local.get $x) (local.get $stop)))
+        (local.set $k (i32.mul (i32.and (local.get $h) (local.get $mask)) (i32.const 0x85ebca6b)))
+        (local.set $w (i32.load offset=64 (i32.shl (i32.shr_u (local.get $k) (local.get $wshift)) (i32.const 2))))
+        (if (i32.and (i32.const 1) (i32.and
+              (i32.shr_u (local.get $w) (local.get $k))
+              (i32.shr_u (local.get $w) (i32.shr_u (local.get $k) (i32.const 5)))))
+          (then
+            (if (call $inTable (local.get $k))
+              (then
+                (i32.store (i32.const 16) (i32.const 1))
+                (br $done)))))
+        (local.set $h (i32.sub
+          (i32.add (i32.mul (local.get $h) (i32.const 0x08104225)) (i32.load8_u (i32.add (local.get $p) (local.get $bs))))
+          (i32.mul (local.get $pow) (i32.add (i32.load8_u (local.get $p)) (i32.const 0x08104224)))))
+        (local.set $x (i32.add (local.get $x) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $one)))
+    (i32.store (i32.const 0) (local.get $h))
     (local.get $x))
 )

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import wabtInit from 'wabt';
 import type { BlockIndex } from '../../../src/core/index/block-index.js';
 import { BlockMatcher } from '../../../src/core/matcher.js';
+import { rabinKarpChecksum } from '../../../src/core/rabin-karp.js';
 import { ROLLSUM_SCAN_WASM_BASE64 } from '../../../src/core/scan/rollsum-scan-wasm.js';
 import { useWasmScan, WASM_MIN_WINDOWS } from '../../../src/core/scan/rollsum-scan.js';
 import { chunked, concat, indexOf, randomBytes } from '../../helpers/data.js';
@@ -65,14 +66,32 @@ const caseArb = fc.record({
   ),
   splits: fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 4 }),
   fromWindows: fc.constantFrom(0, 1, 100, 5000),
+  rabinKarp: fc.boolean(),
 });
 
-test('the WebAssembly scan finds exactly what the JavaScript scan finds (random data with planted blocks)', async () => {
+/** `index` with RabinKarp weak sums (as librsync's signatures have), single-block matches. */
+function asRabinKarp(index: BlockIndex, data: Uint8Array): BlockIndex {
+  const bs = index.blockSize;
+  const weak = new Uint32Array(index.blockCount);
+  const block = new Uint8Array(bs);
+  for (let i = 0; i < index.blockCount; i++) {
+    block.fill(0);
+    block.set(data.subarray(i * bs, (i + 1) * bs));
+    weak[i] = rabinKarpChecksum(block);
+  }
+  return { ...index, weak, weakAlgorithm: 'rabinkarp' };
+}
+
+test('the WebAssembly scan finds exactly what the JavaScript scan finds (random data with planted blocks; rollsum and RabinKarp sums)', async () => {
   await fc.assert(
     fc.asyncProperty(caseArb, async (c) => {
       const size = c.blocks * c.blockSize - (c.seed % c.blockSize);
       const reference = randomBytes(Math.max(1, size), c.seed);
-      const index = await indexOf(reference, { blockSize: c.blockSize, hashLengths: { weakBytes: c.weakBytes, seqMatches: c.seqMatches } });
+      const built = await indexOf(reference, {
+        blockSize: c.blockSize,
+        hashLengths: c.rabinKarp ? { weakBytes: 4, seqMatches: 1 } : { weakBytes: c.weakBytes, seqMatches: c.seqMatches },
+      });
+      const index = c.rabinKarp ? asRabinKarp(built, reference) : built;
       const parts: Uint8Array[] = [];
       c.pieces.forEach((p, k) => {
         parts.push(randomBytes(p.gap, c.seed + k + 1));
@@ -86,7 +105,7 @@ test('the WebAssembly scan finds exactly what the JavaScript scan finds (random 
       const wasm = scan(index, [local, reference.subarray(0, reference.length >> 1)], c.splits, true, c.fromWindows);
       assert.deepEqual(outcome(wasm), outcome(js));
     }),
-    { numRuns: 60 },
+    { numRuns: 80 },
   );
 });
 
