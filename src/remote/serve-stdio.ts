@@ -77,11 +77,6 @@ export function resolveServedPath(path: string, options: { root?: string; cwd?: 
 export async function serveSession(transport: Transport, options: ServeSessionOptions = {}): Promise<ServedSession> {
   const channel = new Channel(transport, { peer: 'the client', ...(options.signal ? { signal: options.signal } : {}) });
   const readOnly = options.readOnly ?? false;
-  // The engine (WASM hashes, the matcher) loads while the greetings and HELLO cross.
-  const receiver = import('./receiver.js');
-  const sender = import('./sender.js');
-  receiver.catch(() => {});
-  sender.catch(() => {});
   try {
     await channel.writeRaw(encodeGreeting({ role: 'server', maxVersion: PROTOCOL_VERSION, minVersion: MIN_PROTOCOL_VERSION, readOnly }));
     channel.expectGreeting('client');
@@ -99,6 +94,14 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     if (frame.type !== FrameType.HELLO)
       throw protocolError('start the session', `the client sent a ${frameName(frame.type)} frame instead of HELLO`);
     const hello = decodeHello(frame.payload);
+    // The end this session runs loads while the request is checked, and only that end:
+    // the client's HELLO is here by the time this process has started (ssh's handshake
+    // and Node's start are far longer than its trip), so loading both ends at start only
+    // delayed the answer.
+    const receiver = hello.op === 'push' ? import('./receiver.js') : undefined;
+    const sender = hello.op === 'push' ? undefined : import('./sender.js');
+    receiver?.catch(() => {});
+    sender?.catch(() => {});
     const target = resolveServedPath(hello.path, options);
     const shown = target.name === '' ? target.container.root : target.container.local(target.name);
     if (hello.op === 'push' && readOnly) {
@@ -122,7 +125,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
     await channel.send(FrameType.WELCOME, encodeJson({ readOnly, filters: true, checksum: true, seeds: true }));
     let report: FinishReport;
     if (hello.op === 'push') {
-      const { runReceiver } = await receiver;
+      const { runReceiver } = await receiver!;
       report = await runReceiver(channel, target, {
         delete: hello.delete,
         dryRun: hello.dryRun,
@@ -139,7 +142,7 @@ export async function serveSession(transport: Transport, options: ServeSessionOp
       // Its level follows the size of the source (a failed listing is reported through the stream).
       const listed = await list.catch(() => undefined);
       channel.compressOutgoing(streamCompression(listed ? listedBytes(listed) : 0, options.compression));
-      const { runSender } = await sender;
+      const { runSender } = await sender!;
       report = await runSender(channel, shown, {
         list,
         ...(hello.checksum ? { checksum: true } : {}),
