@@ -83,6 +83,14 @@ export class Sha256Thread {
     return this.#ask({ end: true }, this.#followed);
   }
 
+  /**
+   * The SHA-256 of each `blockSize` block of the file at `path` in `[start, end)` (a short
+   * last block zero-padded, as an index hashes it), 32 bytes each, read and hashed on the thread.
+   */
+  hashBlocks(path: string, blockSize: number, start: number, end: number): Promise<Uint8Array> {
+    return this.#ask({ blocks: path, blockSize, start, upTo: end }, path);
+  }
+
   /** Stops the thread. */
   async close(): Promise<void> {
     this.#failure ??= new SyncError(ErrorCodes.WORKER, 'Cannot hash: the SHA-256 thread is closed');

@@ -7,10 +7,13 @@
  * - `{ file: path }`: the whole file; answer `{ digest }` or `{ error }`.
  * - `{ follow: path }`: a file being written; then `{ upTo: n }` hashes its bytes up to `n`
  *   (no answer), `{ end: true }` answers `{ digest }` of the bytes up to the last `upTo`.
+ * - `{ blocks: path, blockSize, start, end }`: the SHA-256 of each block of `blockSize`
+ *   bytes in `[start, end)` of the file (a short last block zero-padded), 32 bytes each;
+ *   answer `{ digest }` with them all, or `{ error }`.
  *
  * @module
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
@@ -25,9 +28,21 @@ let followed: { fd: number; at: number; hash: Hash } | undefined;
 /** The first failure while following, answered at `end`. */
 let failure: unknown;
 
-port.on('message', (message: { file?: string; follow?: string; upTo?: number; end?: boolean }) => {
+interface Message {
+  file?: string;
+  follow?: string;
+  upTo?: number;
+  end?: boolean;
+  blocks?: string;
+  blockSize?: number;
+  start?: number;
+}
+
+port.on('message', (message: Message) => {
   try {
-    if (message.upTo !== undefined) {
+    if (message.blocks !== undefined) {
+      port.postMessage({ digest: hashBlocks(message.blocks, message.blockSize!, message.start!, message.upTo!) });
+    } else if (message.upTo !== undefined) {
       if (followed !== undefined && failure === undefined) hashRange(followed, message.upTo);
     } else if (message.follow !== undefined) {
       failure = undefined;
@@ -43,7 +58,7 @@ port.on('message', (message: { file?: string; follow?: string; upTo?: number; en
       port.postMessage({ digest: hashFile(message.file) });
     }
   } catch (err) {
-    if (message.upTo !== undefined || message.follow !== undefined) failure ??= err;
+    if (message.blocks === undefined && (message.upTo !== undefined || message.follow !== undefined)) failure ??= err;
     else port.postMessage({ error: { message: (err as Error).message, code: (err as NodeJS.ErrnoException).code } });
   }
 });
@@ -70,4 +85,33 @@ function hashFile(path: string): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The SHA-256 of each `blockSize` block of `path` in `[start, end)` (the last one zero-padded), 32 bytes each. */
+function hashBlocks(path: string, blockSize: number, start: number, end: number): Uint8Array {
+  const count = Math.ceil((end - start) / blockSize);
+  const out = new Uint8Array(count * 32);
+  const block = blockSize <= READ_SIZE ? buf : Buffer.allocUnsafe(blockSize);
+  const per = Math.max(1, Math.floor(block.length / blockSize));
+  const fd = openSync(path, 'r');
+  try {
+    for (let i = 0; i < count; ) {
+      const n = Math.min(per, count - i);
+      const at = start + i * blockSize;
+      const want = Math.min(n * blockSize, end - at);
+      let got = 0;
+      while (got < want) {
+        const k = readSync(fd, block, got, want - got, at + got);
+        if (k === 0) throw new Error(`the file ends at ${at + got} bytes, before ${end}`);
+        got += k;
+      }
+      if (want < n * blockSize) block.fill(0, want, n * blockSize);
+      for (let k = 0; k < n; k++)
+        out.set(oneShotHash('sha256', block.subarray(k * blockSize, (k + 1) * blockSize), 'buffer'), (i + k) * 32);
+      i += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }

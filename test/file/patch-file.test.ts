@@ -286,3 +286,20 @@ test('a local file of the reference size that differs is scanned as any other: a
   assert.deepEqual(await readFile(out), Buffer.from(data));
   assert.equal(r2.fetchedBytes, 1024, 'one block fetched');
 });
+
+test('with two scan threads, a large same-size file is checked in place from both ends: identical, or changed near its end', async () => {
+  const data = randomBytes(64 * 1024 * 1024, 63);
+  const { local, index } = await setup('twothreads', data, data, 4096);
+  const out = join(dir, 'twothreads.out');
+  const same = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 2 });
+  assert.equal(same.fetchedBytes, 0);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  // A block near the end (the other thread's first piece) differs: the in-place check is
+  // abandoned there and the scan finds the rest.
+  const changed = Uint8Array.from(data);
+  changed[data.length - 10_000]! ^= 1;
+  await writeFile(local, changed);
+  const r = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 2 });
+  assert.equal(r.fetchedBytes, 4096);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+});

@@ -64,3 +64,33 @@ test('an aborted signal rejects hashFile with ABORTED', async () => {
     await hasher.close();
   }
 });
+
+test('the SHA-256 thread hashes the blocks of a range of a file, the short last one zero-padded', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'gosync-sha-'));
+  const hasher = new Sha256Thread();
+  try {
+    const bs = 4096;
+    const data = randomBytes(300 * bs + 1000);
+    const path = join(dir, 'a');
+    await writeFile(path, data);
+    const block = (i: number) => {
+      const b = new Uint8Array(bs);
+      b.set(data.subarray(i * bs, (i + 1) * bs));
+      return sha(b);
+    };
+    // A middle range, and the end with its short block; more blocks than one read holds.
+    const mid = await hasher.hashBlocks(path, bs, 10 * bs, 13 * bs);
+    assert.deepEqual(mid, Uint8Array.from([...block(10), ...block(11), ...block(12)]));
+    const tail = await hasher.hashBlocks(path, bs, 0, data.length);
+    assert.equal(tail.length, 301 * 32);
+    assert.deepEqual(tail.subarray(300 * 32), block(300));
+    assert.deepEqual(tail.subarray(299 * 32, 300 * 32), block(299));
+    await assert.rejects(
+      hasher.hashBlocks(path, bs, 0, data.length + bs),
+      (err: unknown) => SyncError.is(err) && err.code === 'GOSYNC_ERR_IO',
+    );
+  } finally {
+    await hasher.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
