@@ -130,7 +130,8 @@ export async function caseSsh(ctx: Ctx): Promise<Section> {
     await capture('find', [p.next, '-exec', 'touch', '-h', '-d', '2024-01-01T00:00:00Z', '{}', '+']);
   }
   const sshd = await startSshd();
-  const dest = join(ctx.work, 'ssh-dest');
+  // Its own folder, not .bench/work: a bench run ending meanwhile (another group) removes that.
+  const dest = join(root, `dest-${process.pid}`);
   const rows: string[][] = [];
   let bytesOk = true;
   let timeOk = true;
