@@ -21,6 +21,8 @@ port.on('message', (task: RecordsTask | ScanTask) => {
       } else {
         const r = await runScan(task);
         const transfer = [r.foundSource.buffer, r.foundOffset.buffer, r.direct.buffer] as ArrayBuffer[];
+        // The full block hashes (2 MiB for 65,536 blocks) move too instead of being copied.
+        if (r.fullHashes !== undefined) transfer.push(r.fullHashes.buffer as ArrayBuffer);
         port.postMessage({ ok: true, value: r } satisfies WorkerAnswer, transfer);
       }
     } catch (err) {

@@ -56,6 +56,16 @@ test('a scan on worker threads finds what a serial scan finds, and the patch is 
   assert.ok(parallel.matcher.foundCount >= serial.matcher.foundCount - 8, `${parallel.matcher.foundCount} vs ${serial.matcher.foundCount}`);
   assert.ok(serial.matcher.foundCount >= index.blockCount - 80);
   assert.equal(parallel.matcher.stats.bytesScanned >= oldData.length, true);
+  // The workers' full block hashes come back with their blocks: the same as the serial scan's.
+  const [sh, ph] = [serial.matcher.fullHashes, parallel.matcher.fullHashes];
+  assert.ok(sh && ph, 'both scans keep the full block hashes (the index has a block digest)');
+  let compared = 0;
+  for (let i = 0; i < index.blockCount; i++) {
+    if (serial.matcher.foundSource[i]! < 0 || parallel.matcher.foundSource[i]! < 0) continue;
+    assert.deepEqual(ph.subarray(i * 32, (i + 1) * 32), sh.subarray(i * 32, (i + 1) * 32), `block ${i}`);
+    compared++;
+  }
+  assert.ok(compared > index.blockCount / 2, `${compared} blocks compared`);
   const out = join(dir, 'out');
   const source = new FileSource(join(dir, 'new'));
   const report = await patchFile({ local: join(dir, 'old'), output: out, index, source, threads: 2 }).finally(() => source.close());
