@@ -183,9 +183,10 @@
                   (call $filter4 (local.get $khi) (local.get $wshift))))
               (then
                 ;; A filter hit among the eight (5% of blocks on random data): look the keys
-                ;; that pass the filter up in the table, here, from the keys already mixed
-                ;; (a third faster on random data than taking the eight windows one at a
-                ;; time again). Only a key in the table goes to the one-window loop.
+                ;; that pass the filter up in the table, here, from the keys already mixed.
+                ;; Only a key in the table goes to the one-window loop. (Taking the eight
+                ;; windows one at a time again instead: 4.0-4.6 against 3.4-4.2 ns/byte,
+                ;; 64 MiB of random data, a 32,768-block index, CPU time, min of 8 runs.)
                 (v128.store (i32.const 32) (local.get $klo))
                 (v128.store (i32.const 48) (local.get $khi))
                 (local.set $e (i32.const 32))
