@@ -20,9 +20,7 @@ import { openLocalReaders, scanLocalFiles } from './local-scan.js';
 import { assemble, type AssembleResult, type PatchProgress } from '../core/patcher.js';
 import { planRanges, rangesBytes, type PlannedRange } from '../core/planner.js';
 import { choosePlan, type FetchPlan } from '../forms/choose-plan.js';
-import { PlanSource } from '../forms/plan-source.js';
-import { WholeSource } from '../forms/whole-source.js';
-import { findBase, patchFromBase } from '../forms/patch-from-base.js';
+import type { BaseDeltaForm } from '../core/index/published.js';
 import type { BlockSource } from '../core/block-source.js';
 import { AtomicFile, checkReplaceable, staleTempFiles } from '../localfs/atomic-file.js';
 
@@ -131,6 +129,16 @@ export interface PatchReport {
   upToDate: boolean;
   output: string;
   seconds: number;
+}
+
+/**
+ * The base delta the index lists for the local file's exact version, if any. The delta
+ * code (bsdiff, librsync, brotli) is loaded only for an index that lists bases: a patch
+ * by blocks loads none of it (less start-up and memory).
+ */
+async function localBase(index: BlockIndex, local: string, signal: AbortSignal | undefined): Promise<BaseDeltaForm | undefined> {
+  if (!index.published?.bases?.length) return undefined;
+  return (await import('../forms/patch-from-base.js')).findBase(index, local, signal);
 }
 
 /**
@@ -358,7 +366,7 @@ async function unchangedSince(stamps: Map<string, Stamp>, files: readonly (strin
 export async function diffFile(options: DiffOptions): Promise<DiffReport> {
   const { index } = options;
   const { scan, ranges, fetchPlan: blockPlan } = await plan(options, await staleTemps(options.local, options));
-  const base = await findBase(index, options.local, options.signal);
+  const base = await localBase(index, options.local, options.signal);
   const fetchPlan: FetchPlan = base
     ? { kind: 'base', bytes: base.size, estimates: { ...blockPlan.estimates, base: base.size } }
     : blockPlan;
@@ -428,10 +436,11 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
   const { index, source, signal } = options;
   // A delta from exactly this local version, if the index lists one: no scan needed.
   if (options.openForm) {
-    const base = await findBase(index, options.local, signal);
+    const base = await localBase(index, options.local, signal);
     if (base) {
       const deltaSource = options.openForm(base.name);
       try {
+        const { patchFromBase } = await import('../forms/patch-from-base.js');
         const applied = await patchFromBase(index, base, deltaSource, options.local, output, {
           ...(signal ? { signal } : {}),
           ...(options.fsync ? { fsync: true } : {}),
@@ -469,9 +478,11 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
   let planned: BlockSource = source;
   let kind: FetchPlan['kind'] = 'raw';
   if (options.openForm && fetchPlan.kind === 'frames' && index.published?.frames) {
+    const { PlanSource } = await import('../forms/plan-source.js');
     planned = new PlanSource(index, fetchPlan.compressedFrames!, source, options.openForm(index.published.frames.name));
     kind = 'frames';
   } else if (options.openForm && fetchPlan.kind === 'whole' && index.published?.whole) {
+    const { WholeSource } = await import('../forms/whole-source.js');
     planned = new WholeSource(index, options.openForm(index.published.whole.name));
     kind = 'whole';
   }
