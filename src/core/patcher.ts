@@ -154,12 +154,7 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
   const n = index.blockCount;
   const verifier = new BlockVerifier(index);
   const verifyLocal = index.fileDigest.algorithm === NO_FILE_DIGEST;
-  // One pass: the block digest over the local blocks' hashes (from the scan) and the
-  // fetched ones' (computed as they are verified), instead of hashing the output again.
-  const hashes =
-    !verifyLocal && options.localHashes !== undefined && options.localHashes.length === n * 32 && canCheckBlockDigest(index)
-      ? Uint8Array.from(options.localHashes)
-      : undefined;
+  const hashes = verifyLocal ? undefined : oneShotHashes(index, options.localHashes);
   const whole = new FileVerifier(
     hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
   );
@@ -289,6 +284,16 @@ export async function assemble(options: AssembleOptions): Promise<AssembleResult
 }
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
+
+/**
+ * One pass: the hashes the block digest is checked over, the local blocks' from the scan
+ * (the fetched ones' are computed as they are verified); undefined when the index has no
+ * block digest or the scan gave no hashes (then the output is hashed as it is written).
+ */
+function oneShotHashes(index: BlockIndex, localHashes: Uint8Array | undefined): Uint8Array | undefined {
+  if (localHashes === undefined || localHashes.length !== index.blockCount * 32 || !canCheckBlockDigest(index)) return undefined;
+  return Uint8Array.from(localHashes);
+}
 
 /** Fills `view` from `local` at `position`; SOURCE_CHANGED when the file ends first. */
 async function readFully(local: LocalReader, view: Uint8Array, position: number): Promise<void> {
