@@ -18,11 +18,20 @@ import type { FilterRule } from '../localfs/filter.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { Channel, streamCompression, type CompressionOptions, type Transport } from './wire/channel.js';
 import { FrameType } from './wire/frames.js';
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decodeWelcome, encodeGreeting, encodeJson, type Hello } from './wire/handshake.js';
+import {
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  ZSTD_VERSION,
+  decodeWelcome,
+  encodeGreeting,
+  encodeJson,
+  type Hello,
+} from './wire/handshake.js';
 import { parseRemote, type RemoteLocation } from './remote-path.js';
 import type { FinishReport, SyncProgress, SyncReport } from './wire/report.js';
 import { resolveServedPath, serveSession } from './serve-stdio.js';
-import { listSource, listedBytes } from './source-list.js';
+import { listSource, listedBytes, type SourceList } from './source-list.js';
+import type { SenderOptions } from './sender.js';
 import { commandTransport, memoryPipe, sshTransport } from './transport.js';
 
 /** Options of {@link push} and {@link pull}. */
@@ -145,7 +154,10 @@ export async function pull(source: string, destination: string, options: PushPul
   return session('pull', resolve(to.local), locate(source), seeds.length > 0 ? { ...options, seeds } : options);
 }
 
-async function session(op: Hello['op'], localPath: string, far: Location, options: PushPullOptions): Promise<SyncReport> {
+/** A pushing client compressed its list with zstd before the server's greeting said it speaks only brotli. */
+class OlderServer extends Error {}
+
+async function session(op: Hello['op'], localPath: string, far: Location, options: PushPullOptions, guess = true): Promise<SyncReport> {
   const started = performance.now();
   const { signal } = options;
   throwIfAborted(signal);
@@ -234,15 +246,7 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     let finish: FinishReport;
     // The engine (WASM hashes, the matcher) loads while ssh connects.
     if (op === 'push') {
-      const senderModule = import('./sender.js');
-      senderModule.catch(() => {});
-      // The stream's codec follows the server's protocol version: its greeting comes first.
-      await channel.greeted();
-      // Its level follows the size of the source (a failed listing is reported through the stream).
-      const listed = await list!.catch(() => undefined);
-      channel.compressOutgoing(streamCompression(listed ? listedBytes(listed) : 0, options.compression));
-      const { runSender } = await senderModule;
-      finish = await runSender(channel, localPath, { ...common, list: list!, ...(checksum ? { checksum } : {}) });
+      finish = await pushFrom(channel, localPath, list!, options, { ...common, ...(checksum ? { checksum } : {}) }, guess);
     } else {
       channel.decompressAfter((f) => f.type === FrameType.WELCOME);
       const { runReceiver } = await import('./receiver.js');
@@ -261,8 +265,54 @@ async function session(op: Hello['op'], localPath: string, far: Location, option
     await server;
     return { ...finish, bytesSent: channel.bytesOut, bytesReceived: channel.bytesIn, seconds: (performance.now() - started) / 1000 };
   } catch (err) {
+    if (err instanceof OlderServer) {
+      await channel.abort();
+      const { transport: _started, ...rest } = options;
+      return session(op, localPath, far, rest, false);
+    }
     const reported = await channel.failSession(err);
     await server?.catch(() => {});
     throw reported;
   }
+}
+
+/**
+ * A pushing client's sending end. Its stream's codec follows the session's protocol
+ * version, and its level the size of the source (a failed listing is reported through
+ * the stream). With `guess`, the list goes out at once, compressed for the newest version
+ * (zstd), without waiting for the server's greeting: a round trip less before the server
+ * can sign (50 ms on the emulated WAN link). A server that speaks only version 1 (brotli)
+ * cannot read it: {@link OlderServer} is thrown as soon as its greeting says so, and the
+ * session starts again without guessing.
+ */
+async function pushFrom(
+  channel: Channel,
+  localPath: string,
+  list: Promise<SourceList>,
+  options: PushPullOptions,
+  sender: Omit<SenderOptions, 'list'>,
+  guess: boolean,
+): Promise<FinishReport> {
+  const senderModule = import('./sender.js');
+  senderModule.catch(() => {});
+  const listed = await list.catch(() => undefined);
+  const compression = streamCompression(listed ? listedBytes(listed) : 0, options.compression);
+  let greeting: Promise<void> | undefined;
+  if (guess && PROTOCOL_VERSION >= ZSTD_VERSION) {
+    channel.compressOutgoing(compression, PROTOCOL_VERSION);
+    greeting = channel.greeted().then(() => {
+      if (channel.version < ZSTD_VERSION) throw new OlderServer();
+    });
+  } else {
+    await channel.greeted();
+    channel.compressOutgoing(compression);
+  }
+  const { runSender } = await senderModule;
+  const sending = runSender(channel, localPath, { ...sender, list });
+  if (!greeting) return sending;
+  greeting.catch(() => {});
+  sending.catch(() => {});
+  await Promise.race([greeting, sending]);
+  await greeting;
+  return sending;
 }

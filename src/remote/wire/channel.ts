@@ -438,9 +438,10 @@ export class Channel {
   /**
    * From now on, frames this end sends go through one compressed stream: zstd when the
    * session's version has it (the peer's greeting must be read by then, see
-   * {@link greeted}), else brotli.
+   * {@link greeted}), else brotli. `version`: the version to compress for before the
+   * peer's greeting is read (a pushing client's guess, checked when the greeting comes).
    */
-  compressOutgoing(options: CompressionOptions = {}): void {
+  compressOutgoing(options: CompressionOptions = {}, version = this.version): void {
     // What was sent before goes out as it was: uncompressed.
     if (this.#batchBytes > 0) {
       const data = Buffer.concat(this.#batch, this.#batchBytes);
@@ -449,7 +450,7 @@ export class Channel {
       this.bytesOut += data.length;
       this.#transport.output.write(data);
     }
-    const zstd = this.version >= ZSTD_VERSION;
+    const zstd = version >= ZSTD_VERSION;
     const z = zstd
       ? createZstdCompress({
           params: {
