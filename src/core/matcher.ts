@@ -510,8 +510,7 @@ export class Scanner {
    * blocks matched (0, 1 or 2).
    */
   #lookup(x: number, key: number, w0: number, w1: number): number {
-    const { stats } = this.#m;
-    if (stats.strongHashes * this.#bs > HASH_BYTES_PER_BYTE * stats.bytesScanned + HASH_ALLOWANCE) return 0;
+    if (this.#overBudget()) return 0;
     const t = this.#m.lookup;
     for (let e = t.heads[key >>> t.tableShift]!; e >= 0; e = t.next[e]!) {
       if (t.keys[e] !== key) continue;
@@ -522,6 +521,19 @@ export class Scanner {
       if (matched > 0) return matched;
     }
     return 0;
+  }
+
+  /**
+   * True when the scan has spent its strong-hash budget ({@link HASH_BYTES_PER_BYTE}):
+   * #lookup then looks nothing up. Within one #scan it stays so (only push adds to the
+   * bytes scanned), so the WebAssembly scan then only rolls, stopping at predicted windows.
+   * (The first 64 MiB of the Node binary against the index of a bun binary spent the
+   * budget on its runs of zeros, then stopped the WebAssembly scan 1.7 million times at
+   * windows whose key is the zero blocks' for #lookup to return at once.)
+   */
+  #overBudget(): boolean {
+    const { stats } = this.#m;
+    return stats.strongHashes * this.#bs > HASH_BYTES_PER_BYTE * stats.bytesScanned + HASH_ALLOWANCE;
   }
 
   /** Tries the members of a small group in block order (at most {@link MatcherOptions.maxCandidates}). */
@@ -711,7 +723,7 @@ export class Scanner {
       for (;;) {
         if (wasm !== undefined && x !== predX && x !== limit) {
           // As in #scan: WebAssembly rolls on to the next window worth a look here.
-          x = wasm.scanRabinKarp(x, predX > x && predX <= limit ? predX : limit, h);
+          x = wasm.scanRabinKarp(x, predX > x && predX <= limit ? predX : limit, h, !this.#overBudget());
           h = wasm.a0;
         }
         const w0 = (h & mask) >>> 0;
@@ -831,7 +843,7 @@ export class Scanner {
         if (wasm !== undefined && x !== predX && x !== limit) {
           // The WebAssembly scan rolls on to the next window worth a look here: one whose
           // key is in the table, the predicted one, or the last.
-          x = wasm.scan(x, predX > x && predX <= limit ? predX : limit, a0, b0, a1, b1);
+          x = wasm.scan(x, predX > x && predX <= limit ? predX : limit, a0, b0, a1, b1, !this.#overBudget());
           a0 = wasm.a0;
           b0 = wasm.b0;
           a1 = wasm.a1;

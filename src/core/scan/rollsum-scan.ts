@@ -42,6 +42,8 @@ interface ScanExports {
   scan(x: number, stop: number): number;
   setupRabinKarp(pow: number): void;
   scanRabinKarp(x: number, stop: number): number;
+  roll(x: number, stop: number): number;
+  rollRabinKarp(x: number, stop: number): number;
 }
 
 const PAGE = 65536;
@@ -141,15 +143,17 @@ export class RollsumScan {
    * Rolls from window `x` (its sums given, not yet looked at) towards window `stop` (at
    * most the last window the buffer holds). Returns the first window whose key is in the
    * table ({@link found}), else `stop`; neither is looked at further. The sums of that
-   * window are then in {@link a0}…{@link b1}.
+   * window are then in {@link a0}…{@link b1}. With `keys` false it looks at no window
+   * on the way (for a scan that looks up no key any more) and returns `stop`.
    */
-  scan(x: number, stop: number, a0: number, b0: number, a1: number, b1: number): number {
+  scan(x: number, stop: number, a0: number, b0: number, a1: number, b1: number, keys = true): number {
     const s = this.#state;
     s[0] = a0;
     s[1] = b0;
     s[2] = a1;
     s[3] = b1;
     const exports = this.#x;
+    if (!keys) return exports.roll(x, stop);
     for (;;) {
       const to = stop - x > CHUNK ? x + CHUNK : stop;
       x = exports.scan(x, to);
@@ -166,10 +170,11 @@ export class RollsumScan {
    * {@link scan} for RabinKarp weak sums (one window; the sum of window `x` given as `h`,
    * that of the window where it stopped then in {@link a0}).
    */
-  scanRabinKarp(x: number, stop: number, h: number): number {
+  scanRabinKarp(x: number, stop: number, h: number, keys = true): number {
     const s = this.#state;
     s[0] = h;
     const exports = this.#x;
+    if (!keys) return exports.rollRabinKarp(x, stop);
     for (;;) {
       const to = stop - x > CHUNK ? x + CHUNK : stop;
       x = exports.scanRabinKarp(x, to);

@@ -284,4 +284,57 @@
         (br $one)))
     (i32.store (i32.const 0) (local.get $h))
     (local.get $x))
+;; Rolls the sums at [0, 16) from window x to window `stop` without looking at any
+  ;; window: for a scan whose strong-hash budget is spent, where the caller looks up no
+  ;; key (only the predicted windows, at which it stops).
+  (func (export "roll") (param $x i32) (param $stop i32) (result i32)
+    (local $a0 i32) (local $b0 i32) (local $a1 i32) (local $b1 i32) (local $p i32) (local $end i32)
+    (local $out i32) (local $mid i32) (local $bs i32) (local $bs2 i32) (local $n i32)
+    (local.set $a0 (i32.load (i32.const 0)))
+    (local.set $b0 (i32.load (i32.const 4)))
+    (local.set $a1 (i32.load (i32.const 8)))
+    (local.set $b1 (i32.load (i32.const 12)))
+    (local.set $bs (global.get $bs))
+    (local.set $bs2 (i32.shl (global.get $bs) (i32.const 1)))
+    (local.set $n (global.get $n))
+    (local.set $p (i32.add (global.get $buf) (local.get $x)))
+    (local.set $end (i32.add (global.get $buf) (local.get $stop)))
+    (i32.store (i32.const 16) (i32.const 0))
+    (block $done
+      (loop $one
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $out (i32.load8_u (local.get $p)))
+        (local.set $mid (i32.load8_u (i32.add (local.get $p) (local.get $bs))))
+        (local.set $a0 (i32.sub (i32.add (local.get $a0) (local.get $mid)) (local.get $out)))
+        (local.set $b0 (i32.sub (i32.add (local.get $b0) (local.get $a0)) (i32.mul (local.get $n) (local.get $out))))
+        (local.set $a1 (i32.sub (i32.add (local.get $a1) (i32.load8_u (i32.add (local.get $p) (local.get $bs2))))
+          (local.get $mid)))
+        (local.set $b1 (i32.sub (i32.add (local.get $b1) (local.get $a1)) (i32.mul (local.get $n) (local.get $mid))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $one)))
+    (i32.store (i32.const 0) (i32.and (local.get $a0) (i32.const 0xffff)))
+    (i32.store (i32.const 4) (i32.and (local.get $b0) (i32.const 0xffff)))
+    (i32.store (i32.const 8) (i32.and (local.get $a1) (i32.const 0xffff)))
+    (i32.store (i32.const 12) (i32.and (local.get $b1) (i32.const 0xffff)))
+    (local.get $stop))
+
+  ;; The same for RabinKarp sums (the sum at [0]).
+  (func (export "rollRabinKarp") (param $x i32) (param $stop i32) (result i32)
+    (local $h i32) (local $p i32) (local $end i32) (local $bs i32) (local $pow i32)
+    (local.set $h (i32.load (i32.const 0)))
+    (local.set $bs (global.get $bs))
+    (local.set $pow (global.get $rkpow))
+    (local.set $p (i32.add (global.get $buf) (local.get $x)))
+    (local.set $end (i32.add (global.get $buf) (local.get $stop)))
+    (i32.store (i32.const 16) (i32.const 0))
+    (block $done
+      (loop $one
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $h (i32.sub
+          (i32.add (i32.mul (local.get $h) (i32.const 0x08104225)) (i32.load8_u (i32.add (local.get $p) (local.get $bs))))
+          (i32.mul (local.get $pow) (i32.add (i32.load8_u (local.get $p)) (i32.const 0x08104224)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $one)))
+    (i32.store (i32.const 0) (local.get $h))
+    (local.get $stop))
 )

@@ -126,6 +126,31 @@ test('on large files with few matches, both scans agree (buffer growth, compacti
   }
 });
 
+test('both scans agree once the strong-hash budget is spent (runs of zeros against an index of zero blocks)', async () => {
+  const bs = 1024;
+  const reference = concat(randomBytes(100 * bs, 61), new Uint8Array(40 * bs), randomBytes(60 * bs, 62));
+  const rollsum = await indexOf(reference, { blockSize: bs });
+  const rabinKarp = asRabinKarp(await indexOf(reference, { blockSize: bs, hashLengths: { weakBytes: 4, seqMatches: 1 } }), reference);
+  // Zeros first: every window's key is the zero blocks', hashed at each offset until the
+  // budget is spent; then the reference's blocks, shifted, found by prediction only.
+  const zeros = 1_500_000;
+  const local = concat(new Uint8Array(zeros), randomBytes(13, 63), reference, new Uint8Array(50_000), reference.subarray(5_000));
+  for (const [index, splits] of [
+    [rollsum, [1 << 20]],
+    [rollsum, [70_001, 3_333]],
+    [rabinKarp, [1 << 20]],
+  ] as const) {
+    const js = scan(index, [local], splits, false);
+    const wasm = scan(index, [local], splits, true, 0);
+    assert.deepEqual(outcome(wasm), outcome(js));
+    // Hashed up to the budget (16 MiB plus 4 bytes per byte scanned), then no more
+    // lookups: far fewer hashes than windows of zeros.
+    const hashed = js.stats.strongHashes * bs;
+    assert.ok(hashed > 16 * 1024 * 1024 && js.stats.strongHashes < zeros / 4, `${js.stats.strongHashes} strong hashes`);
+    assert.ok(js.foundCount >= 40, `found ${js.foundCount}`);
+  }
+});
+
 test('loading the matcher compiles no WebAssembly; scans of large files compile the module once', () => {
   const dist = join(root, 'dist/src/core/');
   const script = `
