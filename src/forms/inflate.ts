@@ -56,7 +56,8 @@ export async function inflateFrame(codec: Codec, packed: Uint8Array, size: numbe
  * Output chunk of the streaming decompressors. The bun pair's frames file (48.8 MB of zstd
  * to 107 MB) streams through in 146-170 ms of CPU with 256 KiB chunks, 179-220 ms with
  * 64 KiB, 281-433 ms with zlib's default 16 KiB (node:zlib, 64 KiB writes, 3 interleaved
- * runs each); 1 MiB gains nothing more.
+ * runs each); 1 MiB gains nothing more. brotli alike: typescript.js's whole stream (1.1 MB
+ * of brotli 11 to 8.9 MB) in 14-35 ms against 33-76 ms with 16 KiB chunks.
  */
 const INFLATE_CHUNK = 256 * 1024;
 
