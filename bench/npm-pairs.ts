@@ -24,7 +24,7 @@ import {
   type Ctx,
 } from './context.js';
 import { loadNote, newSection, type Section } from './report.js';
-import { fmtInt, fmtRatio, fmtSec, gosyncJson, log, measure, run, warmCache, type Spec } from './util.js';
+import { fmtInt, fmtRatio, fmtSec, gosyncJson, log, type Measured, measure, run, warmCache, type Spec } from './util.js';
 
 const exec = promisify(execFile);
 
@@ -121,6 +121,42 @@ export async function preparePair(ctx: Ctx, pair: NpmPair): Promise<PreparedPair
   };
 }
 
+/** bsdiff runs longer than this (cached seconds) are not timed again: the bun pair's takes minutes. */
+const BSDIFF_TIMED_MAX_SECONDS = 60;
+
+/**
+ * `gosync build --base <old>` and `bsdiff <old> <new>` timed in turn, `runs` rounds (medians), for the
+ * publishing target: both in the same run on the same load, rather than gosync's single build against
+ * bsdiff's cached single run. Skipped (undefined) without bsdiff or when its cached run took longer than
+ * {@link BSDIFF_TIMED_MAX_SECONDS}.
+ */
+async function timeBaseBuild(
+  ctx: Ctx,
+  p: PreparedPair,
+  bsdiff: DeltaToolResult | undefined,
+): Promise<{ gosync: Measured; bsdiff: Measured } | undefined> {
+  if (!bsdiff || bsdiff.seconds > BSDIFF_TIMED_MAX_SECONDS || !hasPeer(ctx, 'bsdiff')) return undefined;
+  const dir = join(ctx.work, `npm-base-${p.pair.name}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const next = join(dir, p.pair.name);
+  await copyFile(p.next, next);
+  const patch = join(dir, 'bsdiff.patch');
+  try {
+    const [g, b] = await measure(
+      [
+        { ...gosync('gosync build --base', ['build', '-q', '--base', p.old, next]), prep: () => removeQuietly(`${next}.gosync`) },
+        { name: 'bsdiff', cmd: 'bsdiff', args: [p.old, p.next, patch], prep: () => removeQuietly(patch) },
+      ],
+      ctx.opts.runs,
+      { warmup: false, label: `${p.pair.name} publishing` },
+    );
+    return { gosync: g!, bsdiff: b! };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** The new version published with a delta from the old one, `gosync build --base <old>` (www/npm-z/). */
 export interface CompressedPair {
   indexUrl: string;
@@ -164,7 +200,16 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
   /** Per pair: gosync's compressed bytes against the smallest delta of xdelta3 -9, zstd --patch-from and bsdiff. */
   const knownVersion: { pair: string; gosync: number; best: { name: string; bytes: number } }[] = [];
   /** Per pair: publishing times at defaults and with --base, against bsdiff's. */
-  const publishing: { pair: string; size: number; seconds: number; base: number; rss: number; bsdiff: DeltaToolResult | undefined }[] = [];
+  const publishing: {
+    pair: string;
+    size: number;
+    seconds: number;
+    base: number;
+    rss: number;
+    bsdiff: DeltaToolResult | undefined;
+    /** Both timed in this run (medians, interleaved), not gosync's single run against bsdiff's cached one. */
+    timed: boolean;
+  }[] = [];
   const unknownVersion: { pair: string; gosync: number; zstd: number }[] = [];
   let sumZsync = 0;
   let sumCompressed = 0;
@@ -233,13 +278,15 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     if (best) knownVersion.push({ pair: pair.name, gosync: gz.metrics.wire!, best });
     if (z && g.metrics.wire! > z.metrics.wire!) allFewer = false;
     if (zstd && g.metrics.wire! > zstd.bytes) allUnderZstd = false;
+    const timedBase = await timeBaseBuild(ctx, p, tools.bsdiff);
     publishing.push({
       pair: pair.name,
       size: p.nextSize,
       seconds: p.buildSeconds,
-      base: c.buildSeconds,
-      rss: c.buildRss,
-      bsdiff: tools.bsdiff,
+      base: timedBase?.gosync.wall ?? c.buildSeconds,
+      rss: timedBase?.gosync.maxRss ?? c.buildRss,
+      bsdiff: timedBase ? { ...tools.bsdiff!, seconds: timedBase.bsdiff.wall, maxRss: timedBase.bsdiff.maxRss } : tools.bsdiff,
+      timed: timedBase !== undefined,
     });
     if (z) {
       sumZsync += z.metrics.wire!;
@@ -364,7 +411,7 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       measured: withBsdiff
         .map(
           (p) =>
-            `${p.pair} ${fmtSec(p.base)} s vs bsdiff ${fmtSec(p.bsdiff!.seconds)} s (${fmtRatio(p.base / p.bsdiff!.seconds)}×), ${rssText(p.rss)} vs ${rssText(p.bsdiff!.maxRss)}`,
+            `${p.pair} ${fmtSec(p.base)} s vs bsdiff ${fmtSec(p.bsdiff!.seconds)} s (${fmtRatio(p.base / p.bsdiff!.seconds)}×${p.timed ? `, medians of ${ctx.opts.runs} interleaved` : ', single runs, bsdiff cached'}), ${rssText(p.rss)} vs ${rssText(p.bsdiff!.maxRss)}`,
         )
         .join('; '),
       met: withBsdiff.every((p) => p.base <= 2 * p.bsdiff!.seconds),
