@@ -157,7 +157,7 @@ function staleTemps(output: string, options: DiffOptions): Promise<string[]> {
 /** Smallest size cap of a stale temporary file reused as a seed (see {@link staleTemps}). */
 const STALE_TEMP_MIN_CAP = 64 * 1024 * 1024;
 
-async function plan(options: DiffOptions, temps: readonly string[] = []) {
+async function plan(options: DiffOptions, temps: readonly string[] = [], onLikelyIdentical?: () => void) {
   const { index } = options;
   const paths = [options.local, ...(options.seeds ?? []), ...temps];
   // What the local files are before the scan: the result is checked by the block hashes
@@ -165,7 +165,9 @@ async function plan(options: DiffOptions, temps: readonly string[] = []) {
   const stamps = options.scan === undefined && canCheckBlockDigest(index) ? await stampsOf(paths) : undefined;
   const scan: FoundScan =
     options.scan ??
-    (stamps !== undefined ? await inPlaceScan(index, options.local, options.threads, options.signal, options.onProgress) : undefined) ??
+    (stamps !== undefined
+      ? await inPlaceScan(index, options.local, options.threads, options.signal, options.onProgress, onLikelyIdentical)
+      : undefined) ??
     (await scanLocalFiles(index, paths, {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -206,6 +208,7 @@ async function inPlaceScan(
   threads: number | undefined,
   signal: AbortSignal | undefined,
   onProgress: ((p: PatchProgress) => void) | undefined,
+  onLikelyIdentical?: () => void,
 ): Promise<FoundScan | undefined> {
   const { blockSize: bs, blockCount: n, fileSize, strongBytes: sb, strong } = index;
   const st = await stat(path).catch(() => undefined);
@@ -240,6 +243,7 @@ async function inPlaceScan(
       buf.fill(0, 0, bs);
       if ((await read(i * bs, len)) !== len || !take(i, 0)) return undefined;
     }
+    onLikelyIdentical?.();
     // Pieces of whole blocks: this thread takes them from the front, the other from the back.
     const per = buf.length / bs;
     let lo = 0;
@@ -433,7 +437,7 @@ async function removeFiles(paths: readonly string[]): Promise<void> {
 
 /** {@link patchFile} once its output is known to be replaceable; `temps` are seeds too. */
 async function patchOutput(options: PatchOptions, output: string, temps: string[], started: number): Promise<PatchReport> {
-  const { index, source, signal } = options;
+  const { index, signal } = options;
   // A delta from exactly this local version, if the index lists one: no scan needed.
   if (options.openForm) {
     const base = await localBase(index, options.local, signal);
@@ -469,7 +473,33 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
       }
     }
   }
-  const { scan, ranges, fetchPlan, stamps } = await plan(options, temps);
+  // A local file that looks identical (its size, then three blocks in place) is copied
+  // to the output in the kernel while its blocks are checked, instead of after.
+  const early = await earlyCopy(index, options, output);
+  let planned0: Awaited<ReturnType<typeof plan>>;
+  try {
+    planned0 = await plan(options, temps, early?.start);
+  } catch (err) {
+    await early?.discard();
+    throw err;
+  }
+  try {
+    return await patchPlanned(options, output, temps, started, planned0, early);
+  } finally {
+    await early?.discard();
+  }
+}
+
+/** {@link patchOutput} once the local files are scanned. */
+async function patchPlanned(
+  options: PatchOptions,
+  output: string,
+  temps: string[],
+  started: number,
+  { scan, ranges, fetchPlan, stamps }: Awaited<ReturnType<typeof plan>>,
+  early: EarlyCopy | undefined,
+): Promise<PatchReport> {
+  const { index, source, signal } = options;
   const readable = await dropUnused(temps, scan);
   // The one-pass check: the local blocks' hashes from the scan, while their files stay as scanned.
   const localHashes = stamps !== undefined ? scan.matcher.fullHashes : undefined;
@@ -513,7 +543,7 @@ async function patchOutput(options: PatchOptions, output: string, temps: string[
     };
   }
   const write = (src: BlockSource) =>
-    writeOutput(output, readable, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src }, oneshot);
+    writeOutput(output, readable, scan.matcher.foundSource, scan.matcher.foundOffset, ranges, { ...options, source: src }, oneshot, early);
   try {
     try {
       result = await write(planned);
@@ -634,6 +664,7 @@ async function writeOutput(
   ranges: PlannedRange[],
   options: PatchOptions,
   oneshot?: OneShot,
+  early?: EarlyCopy,
 ) {
   const { index } = options;
   // An identical local file, every block's hash known: a copy in the kernel (or a
@@ -647,8 +678,11 @@ async function writeOutput(
     checkBlockDigest(index, oneshot.localHashes);
     let file: AtomicFile | undefined;
     try {
-      file = await AtomicFile.create(output);
-      await file.copyFrom(files[0]!);
+      file = await early?.take();
+      if (file === undefined) {
+        file = await AtomicFile.create(output);
+        await file.copyFrom(files[0]!);
+      }
       throwIfAborted(options.signal);
       if (!(await unchangedSince(oneshot.stamps, files, foundSource))) await verifyWritten(file.tempPath, index, options.signal);
       await file.commit({ fsync: options.fsync ?? false });
@@ -658,6 +692,7 @@ async function writeOutput(
       throw err;
     }
   }
+  await early?.discard();
   const locals = await openLocalReaders(files);
   let file: AtomicFile | undefined;
   try {
@@ -689,6 +724,52 @@ async function writeOutput(
   } finally {
     await locals.close();
   }
+}
+
+/** A copy of the local file to the output's temporary file, started in the background. */
+interface EarlyCopy {
+  /** Starts the copy (once). */
+  start: () => void;
+  /** The temporary file holding the copy, once done; undefined when not started or failed. */
+  take: () => Promise<AtomicFile | undefined>;
+  /** Removes the temporary file unless it was committed. */
+  discard: () => Promise<void>;
+}
+
+/**
+ * The early copy of a patch whose local file has the reference's size (and whose index
+ * has a block digest, so the in-place check can accept it), to an output that is not the
+ * local file itself; undefined otherwise. Started once the in-place check found three
+ * spread blocks in place: the kernel copies (a reflink, or `copy_file_range` on libuv's
+ * thread pool) while this thread hashes, instead of after. A file that then differs costs
+ * that copy, discarded.
+ */
+async function earlyCopy(index: BlockIndex, options: PatchOptions, output: string): Promise<EarlyCopy | undefined> {
+  if (options.scan !== undefined || !canCheckBlockDigest(index) || index.fileSize === 0) return undefined;
+  const st = await stat(options.local).catch(() => undefined);
+  if (st === undefined || !st.isFile() || st.size !== index.fileSize) return undefined;
+  const [a, b] = await Promise.all([realpath(output).catch(() => output), realpath(options.local).catch(() => options.local)]);
+  if (a === b) return undefined;
+  let copy: Promise<AtomicFile | undefined> | undefined;
+  return {
+    start: () => {
+      copy ??= (async () => {
+        const file = await AtomicFile.create(output);
+        try {
+          await file.copyFrom(options.local);
+          return file;
+        } catch {
+          await file.abort();
+          return undefined;
+        }
+      })().catch(() => undefined);
+    },
+    take: async () => copy,
+    // Idempotent, and a no-op once the writer has committed the file it took.
+    discard: async () => {
+      await (await copy)?.abort();
+    },
+  };
 }
 
 /** Reads a written result back and checks it against the index's length and whole-file SHA-256. */

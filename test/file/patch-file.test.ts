@@ -245,7 +245,9 @@ test('an identical local file is copied (one pass: checked by the block digest),
   assert.equal(report.reusedBytes, data.length);
   assert.deepEqual(await readFile(out), Buffer.from(data));
   // The local file changes once scanned: the blocks' hashes no longer describe what is
-  // copied, so the result is read back, fails its SHA-256, and is fetched whole instead.
+  // copied, so the result is read back and checked by its SHA-256. The copy (started early,
+  // while the blocks are checked) may hold the bytes before or after the change: before,
+  // it passes; after, it fails and everything is fetched. Either way the result is exact.
   const out2 = join(dir, 'identical.out2');
   let changed = false;
   const r2 = await patchFile({
@@ -264,7 +266,7 @@ test('an identical local file is copied (one pass: checked by the block digest),
     },
   });
   assert.equal(changed, true);
-  assert.equal(r2.refetched, true);
+  assert.equal(r2.fetchedBytes === 0 || r2.refetched, true);
   assert.deepEqual(await readFile(out2), Buffer.from(data));
   assert.deepEqual(await leftovers(), []);
 });
