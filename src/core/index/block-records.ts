@@ -5,7 +5,7 @@
  * @module
  */
 import { sha256 } from '../hashing/strong-hash.js';
-import { canUseWords, weakChecksum, weakChecksumWords, weakMask } from '../rollsum.js';
+import { weakChecksumBlocks, weakMask } from '../rollsum.js';
 import { encodeRecord } from './format.js';
 
 /** The header fields that shape a record. */
@@ -22,7 +22,7 @@ export const FULL_HASH_BYTES = 32;
  * Writes the records of `count` whole blocks starting at `data[start]` into `out` at
  * `outOffset` (record after record), and, with `hashes`, each block's full SHA-256 into
  * it at `hashesOffset` (32 bytes per block, for the index's block digest). Allocates one
- * digest buffer per call.
+ * digest buffer and one array of weak sums per call.
  */
 export function writeBlockRecords(
   data: Uint8Array,
@@ -38,12 +38,12 @@ export function writeBlockRecords(
   const mask = weakMask(weakBytes);
   const record = weakBytes + strongBytes;
   const digest = new Uint8Array(FULL_HASH_BYTES);
-  // Four bytes per load when the blocks are 4-byte aligned (see weakChecksumWords).
-  const aligned = canUseWords && (blockSize & 3) === 0 && ((data.byteOffset + start) & 3) === 0;
-  const words = aligned && count > 0 ? new Uint32Array(data.buffer, data.byteOffset + start, (count * blockSize) >>> 2) : undefined;
+  // Every block's weak sum first, in one pass of WebAssembly SIMD (see weakChecksumBlocks).
+  const weaks = new Uint32Array(count);
+  weakChecksumBlocks(data, start, count, blockSize, weaks);
   for (let k = 0; k < count; k++) {
     const p = start + k * blockSize;
-    const weak = (words ? weakChecksumWords(words, (k * blockSize) >>> 2, blockSize) : weakChecksum(data, p, blockSize)) & mask;
+    const weak = weaks[k]! & mask;
     sha256.hashInto(data, p, blockSize, digest, 0, FULL_HASH_BYTES);
     encodeRecord(out, outOffset + k * record, weak, weakBytes, digest, 0, strongBytes);
     hashes?.set(digest, hashesOffset + k * FULL_HASH_BYTES);
