@@ -8,41 +8,12 @@
 import { open } from 'node:fs/promises';
 import { ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import { FULL_HASH_BYTES, writeBlockRecords, type RecordShape } from '../core/index/block-records.js';
 import { buildLookup, type LookupTable } from '../core/index/lookup.js';
 import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/strong-hash.js';
 import { BlockMatcher, type ScanStats } from '../core/matcher.js';
 import { READ_SIZE } from '../core/read-size.js';
 
-/** Hash the whole blocks of a chunk into records. */
-export interface RecordsTask {
-  kind: 'records';
-  shape: RecordShape;
-  /** The chunk (moved to the worker and back). */
-  buffer: ArrayBuffer;
-  /** Bytes of the chunk in use: a multiple of the block size. */
-  length: number;
-}
-
-/** The records of a chunk, and the chunk's buffer back for reuse. */
-export interface RecordsResult {
-  /**
-   * The records, then each block's full SHA-256 (32 bytes per block) for the block digest:
-   * hand it whole to `IndexBuilder.takeRecords`, which writes only the records.
-   */
-  records: ArrayBuffer;
-  buffer: ArrayBuffer;
-}
-
-/** Runs a {@link RecordsTask}. */
-export function runRecords(task: RecordsTask): RecordsResult {
-  const { shape, length } = task;
-  const count = length / shape.blockSize;
-  const size = count * (shape.weakBytes + shape.strongBytes);
-  const records = new Uint8Array(size + count * FULL_HASH_BYTES);
-  writeBlockRecords(new Uint8Array(task.buffer, 0, length), 0, count, shape, records, 0, records, size);
-  return { records: records.buffer, buffer: task.buffer };
-}
+export { runRecords, type RecordsResult, type RecordsTask } from './records.js';
 
 /**
  * The parts of a BlockIndex a scan needs, in a form that crosses threads: every field

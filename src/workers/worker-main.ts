@@ -6,7 +6,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { SyncError } from '../core/errors.js';
-import { runRecords, runScan, type RecordsTask, type ScanTask } from './tasks.js';
+import { runRecords, type RecordsTask } from './records.js';
+import type { ScanTask } from './tasks.js';
 import type { WorkerAnswer, WorkerFailure } from './worker-pool.js';
 
 const port = parentPort;
@@ -19,6 +20,8 @@ port.on('message', (task: RecordsTask | ScanTask) => {
         const r = runRecords(task);
         port.postMessage({ ok: true, value: r } satisfies WorkerAnswer, [r.records, r.buffer]);
       } else {
+        // The scan's modules are loaded by the first scan task only (see records.ts).
+        const { runScan } = await import('./tasks.js');
         const r = await runScan(task);
         const transfer = [r.foundSource.buffer, r.foundOffset.buffer, r.direct.buffer] as ArrayBuffer[];
         // The full block hashes (2 MiB for 65,536 blocks) move too instead of being copied.
