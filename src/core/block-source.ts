@@ -42,6 +42,13 @@ export interface BlockSource {
   read(ranges: readonly ByteRange[], options?: ReadRangesOptions): AsyncIterable<Uint8Array>;
   /** Releases connections and file handles. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional, for a source that is a local file: makes the local file named `target` a
+   * copy of it without its bytes passing through this process (a reflink, or a copy in
+   * the kernel), counting the first `length` bytes in {@link stats}. Resolves false when
+   * it cannot (the source is shorter than `length`); the caller verifies what was copied.
+   */
+  copyTo?(target: string, length: number): Promise<boolean>;
   /** Counters for reports: requests made and body bytes received so far. */
   readonly stats?: SourceStats | undefined;
 }

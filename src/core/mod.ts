@@ -40,6 +40,7 @@ export {
   assemble,
   type AssembleOptions,
   type AssembleResult,
+  type CopiedOutput,
   type LocalReader,
   type OutputSink,
   type PatchProgress,

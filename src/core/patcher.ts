@@ -25,6 +25,21 @@ export interface LocalReader {
 /** Where the result goes. `write` must be done with `data` when it resolves. */
 export interface OutputSink {
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Optional, for a sink that can take a whole source by itself (a local file copied in
+   * the kernel by {@link BlockSource.copyTo}): before any write, makes the output the first
+   * `length` bytes of `source` and resolves with a reader of what it then holds, which the
+   * patcher reads back to verify; undefined when it cannot (nothing was written).
+   */
+  copyWhole?(source: BlockSource, length: number): Promise<CopiedOutput | undefined>;
+}
+
+/** The output after {@link OutputSink.copyWhole}: read back to be verified. */
+export interface CopiedOutput extends LocalReader {
+  /** Empties the output again (it failed its check and is written the ordinary way). */
+  reset(): Promise<void>;
+  /** Releases the reader; the output stays. */
+  close(): Promise<void>;
 }
 
 /** Progress of a patch, reported as it goes. */
@@ -148,8 +163,95 @@ class ChunkReader {
  * output in both cases.
  */
 export async function assemble(options: AssembleOptions): Promise<AssembleResult> {
+  throwIfAborted(options.signal);
+  const { index, ranges, sink, source } = options;
+  // Everything is fetched, from a source the sink can copy by itself: the copy, then a
+  // read back to verify it. The unrelated 256 MiB file from a local reference (bench
+  // `unrelated`): writing 256 MiB from this process took 0.5-0.8 s of system time on the
+  // benchmark VM, the kernel copy 0.18-0.21 s wall (0.11 s CPU) and the read back 0.05 s.
+  const r0 = ranges[0];
+  if (
+    sink.copyWhole &&
+    ranges.length === 1 &&
+    r0!.start === 0 &&
+    r0!.end === index.fileSize &&
+    r0!.firstBlock === 0 &&
+    r0!.blockCount === index.blockCount
+  ) {
+    const copied = await sink.copyWhole(source, index.fileSize);
+    if (copied !== undefined) {
+      let ok = false;
+      try {
+        ok = await checkCopied(options, copied);
+        if (!ok) await copied.reset();
+      } finally {
+        await copied.close();
+      }
+      if (ok) return { reusedBytes: 0, fetchedBytes: index.fileSize };
+    }
+  }
+  return assembleStreamed(options);
+}
+
+/**
+ * Verifies an output that the sink copied whole from the source: every block against its
+ * strong hash (read back in pieces, the next piece read while this one is hashed), then
+ * the whole result as {@link assembleStreamed} does. False when a block does not match
+ * (then the output is written the ordinary way, whose re-reads say whether the source is
+ * damaged); FILE_MISMATCH when the blocks match but the whole does not.
+ */
+async function checkCopied(options: AssembleOptions, copied: CopiedOutput): Promise<boolean> {
+  const { index, signal, onProgress } = options;
+  const bs = index.blockSize;
+  const verifier = new BlockVerifier(index);
+  const hashes =
+    options.index.fileDigest.algorithm !== NO_FILE_DIGEST && canCheckBlockDigest(index) ? new Uint8Array(index.blockCount * 32) : undefined;
+  const whole = new FileVerifier(
+    hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
+  );
+  const piece = Math.max(bs, Math.floor(WRITE_BUFFER / bs) * bs);
+  let cur = new Uint8Array(piece);
+  let next = new Uint8Array(piece);
+  const size = index.fileSize;
+  const readAt = async (buf: Uint8Array, pos: number) => {
+    const view = buf.subarray(0, Math.min(piece, size - pos));
+    await readFully(copied, view, pos);
+    return view;
+  };
+  let ahead: Promise<Uint8Array> | undefined = readAt(cur, 0);
+  try {
+    for (let pos = 0; pos < size; ) {
+      throwIfAborted(signal);
+      const view: Uint8Array = await ahead!;
+      const end: number = pos + view.length;
+      ahead = end < size ? readAt(next, end) : undefined;
+      ahead?.catch(() => {});
+      for (let off = 0, j = pos / bs; off < view.length; off += bs, j++) {
+        try {
+          verifier.verify(j, view, off, hashes, j * 32);
+        } catch (err) {
+          if (SyncError.is(err) && err.code === ErrorCodes.BLOCK_MISMATCH) return false;
+          throw err;
+        }
+      }
+      whole.update(view);
+      onProgress?.({ phase: 'fetch', done: end, total: size });
+      [cur, next] = [next, cur];
+      pos = end;
+    }
+  } finally {
+    await ahead?.catch(() => {});
+  }
+  // Nothing past the reference's length.
+  if ((await copied.readInto(next.subarray(0, 1), size)) !== 0) return false;
+  whole.finish();
+  if (hashes !== undefined) checkBlockDigest(index, hashes);
+  return true;
+}
+
+/** {@link assemble} through the sink's writes. */
+async function assembleStreamed(options: AssembleOptions): Promise<AssembleResult> {
   const { index, foundSource, foundOffset, locals, ranges, source, sink, signal, onProgress } = options;
-  throwIfAborted(signal);
   const bs = index.blockSize;
   const n = index.blockCount;
   const verifier = new BlockVerifier(index);

@@ -16,7 +16,8 @@ import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from 
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ioError } from '../core/errors.js';
-import type { OutputSink } from '../core/patcher.js';
+import type { BlockSource } from '../core/block-source.js';
+import type { CopiedOutput, OutputSink } from '../core/patcher.js';
 import { isTempNameOf, tempPath } from './staging.js';
 
 /** The mode a new file is created with, before the process's umask takes its bits away. */
@@ -137,6 +138,46 @@ export class AtomicFile implements OutputSink {
     } catch (cause) {
       throw ioError('copy into', this.tempPath, cause);
     }
+  }
+
+  /**
+   * Makes the temporary file the first `length` bytes of `source` when the source can copy
+   * itself to a local file ({@link BlockSource.copyTo}); resolves with a reader of the
+   * temporary file, or undefined (nothing written). Call it before any write.
+   */
+  async copyWhole(source: BlockSource, length: number): Promise<CopiedOutput | undefined> {
+    if (source.copyTo === undefined) return undefined;
+    if (!(await source.copyTo(this.tempPath, length))) return undefined;
+    const fh = this.#fh;
+    const path = this.tempPath;
+    let reader: FileHandle;
+    try {
+      // A longer source: the output keeps the reference's length only.
+      if ((await fh.stat()).size > length) await fh.truncate(length);
+      reader = await open(path, 'r');
+    } catch (cause) {
+      await fh.truncate(0).catch(() => {});
+      throw ioError('read back', path, cause);
+    }
+    return {
+      async readInto(target: Uint8Array, position: number): Promise<number> {
+        try {
+          return (await reader.read(target, 0, target.length, position)).bytesRead;
+        } catch (cause) {
+          throw ioError('read back', path, cause);
+        }
+      },
+      async reset(): Promise<void> {
+        try {
+          await fh.truncate(0);
+        } catch (cause) {
+          throw ioError('write', path, cause);
+        }
+      },
+      async close(): Promise<void> {
+        await reader.close();
+      },
+    };
   }
 
   async write(data: Uint8Array): Promise<void> {

@@ -306,3 +306,80 @@ test("with the local blocks' full hashes, the result is checked by the block dig
   });
   assert.deepEqual(c.output(), reference);
 });
+
+test('a sink that copies the whole source by itself is verified by reading it back; a wrong copy is emptied and written the ordinary way', async () => {
+  const index = await indexOf(reference, { blockSize: BS });
+  const none = new Int32Array(index.blockCount).fill(-1);
+  const all = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: BS });
+  for (const damage of [false, true]) {
+    const held = Uint8Array.from(reference);
+    if (damage) held[7 * BS + 3]! ^= 1;
+    let copied = 0;
+    let resets = 0;
+    let closed = 0;
+    const { sink, output } = collector();
+    const copying = {
+      ...sink,
+      async copyWhole(source: BlockSource, length: number) {
+        assert.equal(source.name, 'memory');
+        assert.equal(length, reference.length);
+        copied++;
+        return {
+          ...memoryReader(held),
+          reset: async () => {
+            resets++;
+          },
+          close: async () => {
+            closed++;
+          },
+        };
+      },
+    };
+    const progress: number[] = [];
+    const result = await assemble({
+      index,
+      foundSource: none,
+      foundOffset: new Float64Array(index.blockCount),
+      locals: [],
+      ranges: all,
+      source: new MemorySource(reference),
+      sink: copying,
+      onProgress: (p) => progress.push(p.done),
+    });
+    assert.deepEqual(result, { reusedBytes: 0, fetchedBytes: reference.length });
+    assert.equal(copied, 1);
+    assert.equal(closed, 1);
+    assert.equal(resets, damage ? 1 : 0);
+    // Written through the sink only when the copy failed its check.
+    assert.deepEqual(output(), damage ? reference : new Uint8Array(0));
+    assert.equal(progress.at(-1), reference.length);
+  }
+});
+
+test('a copied output longer than the reference is not accepted as it is', async () => {
+  const index = await indexOf(reference, { blockSize: BS });
+  const none = new Int32Array(index.blockCount).fill(-1);
+  const all = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: BS });
+  let resets = 0;
+  const { sink, output } = collector();
+  await assemble({
+    index,
+    foundSource: none,
+    foundOffset: new Float64Array(index.blockCount),
+    locals: [],
+    ranges: all,
+    source: new MemorySource(reference),
+    sink: {
+      ...sink,
+      copyWhole: async () => ({
+        ...memoryReader(concat(reference, Uint8Array.of(1))),
+        reset: async () => {
+          resets++;
+        },
+        close: async () => {},
+      }),
+    },
+  });
+  assert.equal(resets, 1);
+  assert.deepEqual(output(), reference);
+});

@@ -5,8 +5,14 @@ import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { AtomicFile } from '../../src/localfs/atomic-file.js';
+import { FileSource } from '../../src/sources/file-source.js';
+import { MemorySource } from '../../src/sources/memory-source.js';
 import { isStagingNameOf } from '../../src/localfs/staging.js';
 import { modeOf, withUmask } from '../helpers/modes.js';
+import { indexOf, randomBytes } from '../helpers/data.js';
+import { missingSpansOf } from '../../src/core/matcher.js';
+import { assemble } from '../../src/core/patcher.js';
+import { planRanges } from '../../src/core/planner.js';
 
 let dir: string;
 
@@ -103,4 +109,87 @@ test('a file that cannot be created or replaced is an IO error naming the target
     (await readdir(dir)).filter((n) => isStagingNameOf(n, 'blocked')),
     [],
   );
+});
+
+test('copyWhole takes a local file source in one copy, cut to the asked length; a shorter source or one that cannot copy gives undefined', async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 77, 9);
+  const ref = join(dir, 'copy-ref.bin');
+  await writeFile(ref, data);
+  const source = new FileSource(ref);
+  try {
+    const f = await AtomicFile.create(join(dir, 'copy-out.bin'));
+    const copied = await f.copyWhole(source, data.length - 77);
+    assert.ok(copied);
+    assert.deepEqual(source.stats, { requests: 1, bytes: data.length - 77 });
+    const back = new Uint8Array(100);
+    assert.equal(await copied.readInto(back, 1000), 100);
+    assert.deepEqual(back, data.subarray(1000, 1100));
+    assert.equal(await copied.readInto(back, data.length - 77), 0);
+    await copied.close();
+    await f.commit();
+    assert.deepEqual(await readFile(join(dir, 'copy-out.bin')), Buffer.from(data.subarray(0, data.length - 77)));
+
+    const g = await AtomicFile.create(join(dir, 'copy-short.bin'));
+    assert.equal(await g.copyWhole(source, data.length + 1), undefined);
+    assert.equal(await g.copyWhole(new MemorySource(data), data.length), undefined);
+    assert.equal((await stat(g.tempPath)).size, 0);
+    await g.abort();
+
+    // reset empties the copy, and writes then start from its beginning.
+    const h = await AtomicFile.create(join(dir, 'copy-reset.bin'));
+    const c = await h.copyWhole(source, data.length);
+    await c!.reset();
+    await c!.close();
+    await h.write(Buffer.from('after'));
+    await h.commit();
+    assert.equal(await readFile(join(dir, 'copy-reset.bin'), 'utf8'), 'after');
+  } finally {
+    await source.close();
+  }
+});
+
+test('assemble from a local file source into an atomic file copies it in one request, every block checked', async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 500, 10);
+  const ref = join(dir, 'assemble-ref.bin');
+  await writeFile(ref, data);
+  const index = await indexOf(data, { blockSize: 4096 });
+  const none = new Int32Array(index.blockCount).fill(-1);
+  const ranges = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: 4096 });
+  const source = new FileSource(ref);
+  const f = await AtomicFile.create(join(dir, 'assemble-out.bin'));
+  try {
+    const r = await assemble({
+      index,
+      foundSource: none,
+      foundOffset: new Float64Array(index.blockCount),
+      locals: [],
+      ranges,
+      source,
+      sink: f,
+    });
+    assert.deepEqual(r, { reusedBytes: 0, fetchedBytes: data.length });
+    // Read in 1 MiB pieces this would be 4 requests.
+    assert.deepEqual(source.stats, { requests: 1, bytes: data.length });
+    await f.commit();
+  } finally {
+    await f.abort();
+    await source.close();
+  }
+  assert.deepEqual(await readFile(join(dir, 'assemble-out.bin')), Buffer.from(data));
+
+  // A reference that is not what the index describes fails its blocks' check, after the copy is emptied.
+  const wrong = Uint8Array.from(data);
+  wrong[5000]! ^= 1;
+  await writeFile(ref, wrong);
+  const source2 = new FileSource(ref);
+  const g = await AtomicFile.create(join(dir, 'assemble-bad.bin'));
+  try {
+    await assert.rejects(
+      assemble({ index, foundSource: none, foundOffset: new Float64Array(index.blockCount), locals: [], ranges, source: source2, sink: g }),
+      (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH,
+    );
+  } finally {
+    await g.abort();
+    await source2.close();
+  }
 });
