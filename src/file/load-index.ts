@@ -11,7 +11,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
-import type { DecodedAnyIndex, IndexFormat } from '../formats/detect.js';
+import type { DecodedAnyIndex } from '../formats/detect.js';
+import { type IndexFormat, detectIndexFormat } from '../formats/index-magic.js';
 import type { ZsyncControl } from '../formats/zsync-control.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES, HEADER_SIZE, decodeIndex, isGosyncIndex, readIndexHeader } from '../core/index/format.js';
@@ -113,7 +114,6 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
  */
 async function loadRemoteIndex(location: string, maxBytes: number, options: LoadIndexOptions): Promise<LoadedIndex> {
   const { httpGet } = await import('../sources/http/http-get.js');
-  const { detectIndexFormat } = await import('../formats/detect.js');
   const check = (head: Uint8Array): void => {
     if (detectIndexFormat(head) === undefined) {
       throw new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the index ${redact(location)}: it is not an index (unknown first bytes)`, {

@@ -15,10 +15,10 @@ import type { BlockSource } from '../core/block-source.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { type BlockIndex, blockLength } from '../core/index/block-index.js';
 import type { ArchiveForm } from '../core/index/published.js';
-import { type EntryReuse, entryReuse, payloadEntries } from '../archive/entries.js';
-import { writeGzip } from '../archive/gzip.js';
-import { type ScratchPayload, scratchFor } from '../archive/payload.js';
-import { writeZip } from '../archive/zip.js';
+// The archive code (inflating, deflating, zip and tar listings: about 20 ms of CPU to load)
+// is loaded when an index describes an archive, not for every file patch.
+import type { EntryReuse } from '../archive/entries.js';
+import type { ScratchPayload } from '../archive/payload.js';
 import { AtomicFile, checkReplaceable } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { tempPath } from '../localfs/staging.js';
@@ -49,6 +49,7 @@ export async function patchArchive(options: PatchOptions): Promise<ArchivePatchR
   const started = performance.now();
   const { signal } = options;
   throwIfAborted(signal);
+  const { scratchFor } = await import('../archive/payload.js');
   const output = options.output ?? options.local;
   await checkReplaceable(output);
   if (await isPublished(options.local, archive, signal)) {
@@ -132,6 +133,7 @@ export async function diffArchive(options: ArchiveDiffOptions): Promise<ArchiveD
   if (!archive) return diffFile(options);
   const { signal } = options;
   throwIfAborted(signal);
+  const { scratchFor } = await import('../archive/payload.js');
   const scratches: ScratchPayload[] = [];
   const names = new Map<string, string>();
   const payloadOf = async (path: string): Promise<string> => {
@@ -165,6 +167,7 @@ export async function diffArchive(options: ArchiveDiffOptions): Promise<ArchiveD
     const report = await diffFile({ ...rest, index, local, ...(seeds.length > 0 ? { seeds } : {}), ...(scan ? { scan } : {}) });
     let entries: { entries: EntryReuse[] } | { entriesProblem: string } | undefined;
     if (scan) {
+      const { entryReuse, payloadEntries } = await import('../archive/entries.js');
       const listed = localInflated
         ? await payloadEntries(archive.kind, local, signal)
         : { problem: 'the local file is not an archive of this kind' };
@@ -255,8 +258,8 @@ export async function rebuildArchive(
     const write = (c: Uint8Array) => out.write(c);
     const got =
       archive.kind === 'gzip'
-        ? await writeGzip(payload, archive, write, options.signal)
-        : await writeZip(payload, archive, write, options.signal);
+        ? await (await import('../archive/gzip.js')).writeGzip(payload, archive, write, options.signal)
+        : await (await import('../archive/zip.js')).writeZip(payload, archive, write, options.signal);
     if ('problem' in got || got.size !== archive.size || !Buffer.from(archive.sha256).equals(got.sha256)) {
       await out.abort();
       return false;

@@ -11,20 +11,13 @@
  */
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import { decodeIndex, isGosyncIndex } from '../core/index/format.js';
-import { decodeGoSyncV0Index, goSyncV0AsBlockIndex, isGoSyncV0Index } from './gosync-v0.js';
-import { decodeZsync, isZsyncControl, type ZsyncControl } from './zsync-control.js';
+import { decodeIndex } from '../core/index/format.js';
+import { decodeGoSyncV0Index, goSyncV0AsBlockIndex } from './gosync-v0.js';
+import { type IndexFormat, detectIndexFormat } from './index-magic.js';
+import { decodeZsync, type ZsyncControl } from './zsync-control.js';
 
-/** The index formats gosync recognises. */
-export type IndexFormat = 'gosync' | 'zsync' | 'go-sync';
-
-/** The format of an encoded index, from its first bytes; `undefined` when none matches. */
-export function detectIndexFormat(data: Uint8Array): IndexFormat | undefined {
-  if (isGosyncIndex(data)) return 'gosync';
-  if (isZsyncControl(data)) return 'zsync';
-  if (isGoSyncV0Index(data)) return 'go-sync';
-  return undefined;
-}
+// Telling the formats apart needs none of their codecs (index-magic.ts).
+export { detectIndexFormat, type IndexFormat } from './index-magic.js';
 
 /** Options of {@link decodeAnyIndex}. */
 export interface DecodeAnyIndexOptions {

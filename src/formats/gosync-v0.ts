@@ -36,8 +36,10 @@ import { MAX_BLOCK_SIZE, blockCountOf } from '../core/index/params.js';
 import { weakChecksum } from '../core/rollsum.js';
 import type { BlockSource } from '../core/block-source.js';
 
-/** `G0S9NC` */
-export const GO_SYNC_MAGIC = Uint8Array.from([0x47, 0x30, 0x53, 0x39, 0x4e, 0x43]);
+import { GO_SYNC_MAGIC, isGoSyncV0Index } from './index-magic.js';
+
+// The magic and its test live with the other formats' (index-magic.ts: no codec to load).
+export { GO_SYNC_MAGIC, isGoSyncV0Index } from './index-magic.js';
 /** Bytes before the first record. */
 export const GO_SYNC_HEADER_SIZE = 24;
 /** Bytes per block record: rolling checksum (4) + MD5 (16). */
@@ -69,13 +71,6 @@ export interface DecodeGoSyncOptions {
 
 function corrupt(reason: string): SyncError {
   return new SyncError(ErrorCodes.INDEX_CORRUPT, `Cannot read the go-sync index: ${reason}`);
-}
-
-/** True when `data` starts with go-sync's magic `G0S9NC`. */
-export function isGoSyncV0Index(data: Uint8Array): boolean {
-  if (data.length < GO_SYNC_MAGIC.length) return false;
-  for (let i = 0; i < GO_SYNC_MAGIC.length; i++) if (data[i] !== GO_SYNC_MAGIC[i]) return false;
-  return true;
 }
 
 /** go-sync's `a | b << 16` ⇄ gosync's `(a << 16) | b` (the same swap both ways). */

@@ -29,6 +29,7 @@ import type { BlockIndex, FileDigest } from '../core/index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import { MAX_BLOCK_SIZE, blockCountOf, defaultHashLengths, type HashLengths } from '../core/index/params.js';
 import { weakChecksum } from '../core/rollsum.js';
+import { isZsyncControl } from './index-magic.js';
 
 /** The value of the `zsync:` line this module writes (the format of zsync 0.6.2). */
 export const ZSYNC_WRITTEN_VERSION = '0.6.2';
@@ -71,14 +72,8 @@ function unsupported(reason: string): SyncError {
   return new SyncError(ErrorCodes.INDEX_UNSUPPORTED, `Cannot use the .zsync file: ${reason}`);
 }
 
-const ZSYNC_PREFIX = Uint8Array.from([0x7a, 0x73, 0x79, 0x6e, 0x63, 0x3a]); // "zsync:"
-
-/** True when `data` starts like a `.zsync` control file (`zsync:`). */
-export function isZsyncControl(data: Uint8Array): boolean {
-  if (data.length < ZSYNC_PREFIX.length) return false;
-  for (let i = 0; i < ZSYNC_PREFIX.length; i++) if (data[i] !== ZSYNC_PREFIX[i]) return false;
-  return true;
-}
+// The test of the first bytes lives with the other formats' (index-magic.ts: no codec to load).
+export { isZsyncControl } from './index-magic.js';
 
 /** Strong block hashes a `.zsync` may name in `Strong-Hash-Algorithm` (default MD4). */
 function strongHashNamed(name: string): StrongHash | undefined {
