@@ -178,6 +178,13 @@ async function patchToFile(
   const connections = intOption(values.connections, 'connections');
   const bytesPerSecond = sizeOption(values.bwlimit, 'bwlimit', 1024);
   const http = await httpOptions(values.header, values.cacert);
+  // One dispatcher for every request of the patch (the index, a delta, the reference and its
+  // forms), sized as a source's own: the block requests reuse the index's connection instead
+  // of opening their own (jquery.js through nginx: 1 connection instead of 3).
+  if (http.dispatcher === undefined && [indexLocation, explicitReference ?? ''].some(isHttpUrl)) {
+    const { SINGLE_RANGE_CONNECTIONS, createHttpDispatcher } = await import('../../sources/http/dispatcher.js');
+    http.dispatcher = createHttpDispatcher({ connections: connections ?? SINGLE_RANGE_CONNECTIONS });
+  }
   const progress = new ProgressLine(ctx.stderr, !values.json && !values.quiet);
   // A local file that is exactly a version the publisher made a delta from needs only the
   // index's summary and that delta (file/known-version.ts); anything else reads the index.

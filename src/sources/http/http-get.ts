@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_TIMEOUT_MS,
   baseHeaders,
+  connectionReleased,
   contentLength,
   discardBody,
   headerValue,
@@ -92,6 +93,8 @@ export async function httpGet(url: string | URL, options: HttpGetOptions = {}): 
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
   return getWithRetries(url, options, async (response, partial) => {
     const body = await readAll(response, maxBytes, options.head);
+    // A next request (the rest of an index after its summary) takes this connection.
+    await connectionReleased();
     const etag = headerValue(response.headers, 'etag');
     const lastModified = headerValue(response.headers, 'last-modified');
     const total = partial ? /\/(\d+)\s*$/.exec(headerValue(response.headers, 'content-range') ?? '')?.[1] : undefined;

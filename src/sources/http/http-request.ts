@@ -193,6 +193,19 @@ export class ResponseBody {
   }
 }
 
+/**
+ * Resolves once undici may hand the connection of an answer just read to its end to the next
+ * request. It frees a kept-alive HTTP/1.1 connection one turn of the event loop after the
+ * answer ends (a setImmediate queued while parsing, so before this one); a request sent
+ * sooner opens another connection. Awaited after a whole answer by the calls a next request
+ * follows at once (the index after its summary, the GET after the multi-range probe): the
+ * jquery.js patch through nginx or `gosync serve` then opens 1 connection instead of 2-3
+ * (strace; a relay counting connections in test/cli/http-patch-startup.test.ts).
+ */
+export function connectionReleased(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Reads and drops a small body so the connection can be reused (or closes it). */
 export async function discardBody(body: HttpResponse['body']): Promise<void> {
   try {

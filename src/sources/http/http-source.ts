@@ -15,6 +15,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   DRAIN_LIMIT,
   baseHeaders,
+  connectionReleased,
   contentLength,
   discardBody,
   headerValue,
@@ -27,7 +28,7 @@ import {
   toHttpUrl,
   type HttpResponse,
 } from './http-request.js';
-import { createHttpDispatcher } from './dispatcher.js';
+import { SINGLE_RANGE_CONNECTIONS, createHttpDispatcher } from './dispatcher.js';
 import { type HostProfile, hostProfile, mergeGapLimit } from './host-profile.js';
 import { MultipartByteRangesParser, multipartBoundary } from './multipart.js';
 import { formatRangeHeader, formatRangeSpec, parseContentRange, parseUnsatisfiedRange } from './range-headers.js';
@@ -97,13 +98,6 @@ export interface HttpSourceOptions {
 }
 
 const MiB = 1024 * 1024;
-/**
- * Default of {@link HttpSourceOptions.singleRangeConnections}. Measured with
- * `node dist/bench/hosts.js --fetch --runs 5 --only s3-first` (50 ms RTT, 100 Mbit/s, the 312
- * ranges of 400 scattered edits; medians against nginx with multi-range): 16 in flight took
- * 2.5x nginx's time, 32 2.2x, 64 1.2-1.4x, with the same bytes.
- */
-const SINGLE_RANGE_CONNECTIONS = 64;
 /**
  * Default of {@link HttpSourceOptions.mergeGap}: none. Same bench: spanning gaps of up to
  * 8-32 KiB (a quarter to 0.4 of the bytes) moved 1.31-1.57x the bytes and, with 64 requests
@@ -442,6 +436,8 @@ export class HttpSource implements BlockSource {
         onRequest: () => this.stats.requests++,
       });
       await discardBody(response.body);
+      // The GETs that follow at once take this connection instead of opening one.
+      await connectionReleased();
       const profile = this.#profile;
       if (response.statusCode === 206) {
         profile.honoursRange = true;
