@@ -6,7 +6,6 @@
  */
 import { sha256 } from '../hashing/strong-hash.js';
 import { weakChecksumBlocks, weakMask } from '../rollsum.js';
-import { encodeRecord } from './format.js';
 
 /** The header fields that shape a record. */
 export interface RecordShape {
@@ -22,7 +21,7 @@ export const FULL_HASH_BYTES = 32;
  * Writes the records of `count` whole blocks starting at `data[start]` into `out` at
  * `outOffset` (record after record), and, with `hashes`, each block's full SHA-256 into
  * it at `hashesOffset` (32 bytes per block, for the index's block digest). Allocates one
- * digest buffer and one array of weak sums per call.
+ * array of weak sums per call (and a digest buffer without `hashes`).
  */
 export function writeBlockRecords(
   data: Uint8Array,
@@ -37,15 +36,20 @@ export function writeBlockRecords(
   const { blockSize, weakBytes, strongBytes } = shape;
   const mask = weakMask(weakBytes);
   const record = weakBytes + strongBytes;
-  const digest = new Uint8Array(FULL_HASH_BYTES);
+  // Each full hash goes straight to `hashes` when there is one, else to this buffer.
+  const own = hashes === undefined ? new Uint8Array(FULL_HASH_BYTES) : undefined;
   // Every block's weak sum first, in one pass of WebAssembly SIMD (see weakChecksumBlocks).
   const weaks = new Uint32Array(count);
   weakChecksumBlocks(data, start, count, blockSize, weaks);
   for (let k = 0; k < count; k++) {
-    const p = start + k * blockSize;
+    const full = own ?? hashes!;
+    const at = own ? 0 : hashesOffset + k * FULL_HASH_BYTES;
+    sha256.hashInto(data, start + k * blockSize, blockSize, full, at, FULL_HASH_BYTES);
+    // The record as encodeRecord writes it (weak sum little-endian, then the strong hash's
+    // first bytes), without a subarray per block.
+    const o = outOffset + k * record;
     const weak = weaks[k]! & mask;
-    sha256.hashInto(data, p, blockSize, digest, 0, FULL_HASH_BYTES);
-    encodeRecord(out, outOffset + k * record, weak, weakBytes, digest, 0, strongBytes);
-    hashes?.set(digest, hashesOffset + k * FULL_HASH_BYTES);
+    for (let j = 0; j < weakBytes; j++) out[o + j] = (weak >>> (8 * j)) & 0xff;
+    for (let j = 0; j < strongBytes; j++) out[o + weakBytes + j] = full[at + j]!;
   }
 }
