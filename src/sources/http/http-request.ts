@@ -197,10 +197,10 @@ export class ResponseBody {
  * Resolves once undici may hand the connection of an answer just read to its end to the next
  * request. It frees a kept-alive HTTP/1.1 connection one turn of the event loop after the
  * answer ends (a setImmediate queued while parsing, so before this one); a request sent
- * sooner opens another connection. Awaited after a whole answer by the calls a next request
- * follows at once (the index after its summary, the GET after the multi-range probe): the
- * jquery.js patch through nginx or `gosync serve` then opens 1 connection instead of 2-3
- * (strace; a relay counting connections in test/cli/http-patch-startup.test.ts).
+ * sooner opens another connection. Awaited by httpGet after a whole answer: the rest of an
+ * index after its summary, and the multi-range probe, take the summary's connection (the
+ * jquery.js patch through nginx: 2 connections instead of 3; strace, and a relay counting
+ * them in test/cli/http-patch-startup.test.ts).
  */
 export function connectionReleased(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

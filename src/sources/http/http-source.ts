@@ -15,7 +15,6 @@ import {
   DEFAULT_TIMEOUT_MS,
   DRAIN_LIMIT,
   baseHeaders,
-  connectionReleased,
   contentLength,
   discardBody,
   headerValue,
@@ -435,9 +434,12 @@ export class HttpSource implements BlockSource {
         maxRedirects: this.#maxRedirects,
         onRequest: () => this.stats.requests++,
       });
+      // The GET that follows opens a connection of its own (undici frees this one a turn of
+      // the event loop later; see connectionReleased): on a reused connection nginx's
+      // multipart answer often ended 40 ms late (its last boundary held until the client's
+      // delayed ACK; 1 run in 3 of the jquery.js patch), which a new connection, in Linux's
+      // quick-ACK mode, does not wait for.
       await discardBody(response.body);
-      // The GETs that follow at once take this connection instead of opening one.
-      await connectionReleased();
       const profile = this.#profile;
       if (response.statusCode === 206) {
         profile.honoursRange = true;
