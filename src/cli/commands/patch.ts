@@ -19,7 +19,8 @@ import { printable } from '../printable.js';
 import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
 import { jsonLine, withoutCredentials } from '../json.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
-import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp, treeCommand } from './tree.js';
+// The folder commands (tree.ts) load for a folder only.
+import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp } from './tree-options.js';
 
 const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
 
@@ -117,7 +118,8 @@ function percent(part: number, whole: number): string {
 /** `patch <file> <index> [<reference>]`, or `patch <folder> <manifest>`. */
 export async function patch(args: string[], ctx: CommandContext): Promise<void> {
   const line = parse(args, PATCH_OPTIONS);
-  if (await isTreeForm(line.positionals)) return treeCommand('patch', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
+  if (await isTreeForm(line.positionals))
+    return (await import('./tree.js')).treeCommand('patch', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
   const values = formValues(line, PATCH_FILE_OPTIONS);
   const { positionals } = line;
   const threads = intOption(values.threads, 'threads');
@@ -313,7 +315,8 @@ function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutc
 /** `diff <file> <index>`, or `diff <folder> <manifest>`. */
 export async function diff(args: string[], ctx: CommandContext): Promise<void> {
   const line = parse(args, DIFF_OPTIONS);
-  if (await isTreeForm(line.positionals)) return treeCommand('diff', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
+  if (await isTreeForm(line.positionals))
+    return (await import('./tree.js')).treeCommand('diff', formValues(line, TREE_UPDATE_OPTIONS), line.positionals, ctx);
   const values = formValues(line, DIFF_FILE_OPTIONS);
   const { positionals } = line;
   const threads = intOption(values.threads, 'threads');
