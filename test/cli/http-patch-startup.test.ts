@@ -31,7 +31,7 @@ function versions(): { old: Buffer; next: Buffer } {
   return { old: Buffer.from(`${lines.join('\n')}\n`), next: Buffer.from(`${next.join('\n')}\n`) };
 }
 
-test('a plain file patched over HTTP loads no archive code and no other format, and opens two connections', async (t) => {
+test('a plain file patched over HTTP loads no archive code, no other format and no folder command, and opens two connections', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gosync-startup-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const { old, next } = versions();
@@ -78,7 +78,9 @@ test('a plain file patched over HTTP loads no archive code and no other format, 
     .filter((u) => u.startsWith(src))
     .map((u) => u.slice(src.length));
   assert.ok(ours.includes('sources/http/http-source.js'), 'the hook saw the modules of the patch');
-  const unused = ours.filter((u) => /^(archive\/|forms\/bsdiff\/|formats\/(detect|zsync-control|gosync-v0)\.js)/.test(u));
+  const unused = ours.filter((u) =>
+    /^(archive\/|forms\/bsdiff\/|formats\/(detect|zsync-control|gosync-v0)\.js|cli\/commands\/tree\.js)/.test(u),
+  );
   assert.deepEqual(unused, [], 'modules a plain file patch does not use');
   // The index (summary, then the rest) and the multi-range probe share one; the blocks come
   // on a new one (http-source.ts says why).
