@@ -38,7 +38,8 @@ async function setup(name: string, oldData: Uint8Array, newData: Uint8Array, blo
   const ref = join(dir, `${name}.new`);
   await writeFile(local, oldData);
   await writeFile(ref, newData);
-  await buildIndexFile(ref, `${ref}.gosync`, { blockSize });
+  // The block digest even below BLOCK_DIGEST_MIN_SIZE: these tests check the one-pass check too.
+  await buildIndexFile(ref, `${ref}.gosync`, { blockSize, blockDigest: true });
   const index = decodeIndex(await readFile(`${ref}.gosync`));
   return { local, ref, index };
 }

@@ -97,7 +97,9 @@ function publishedSamples(blockCount: number): PublishedForms[] {
 
 /** A version 2 index (forms, no summary), as gosync wrote before version 3. */
 function version2(index: BlockIndex, published: PublishedForms): Uint8Array {
-  const v3 = Buffer.from(encodeIndex({ ...index, published }));
+  // Version 3's layout: no block digest (versions 5 and 6 add it after the records).
+  const { blockDigest: _digest, ...bare } = index;
+  const v3 = Buffer.from(encodeIndex({ ...bare, published }));
   // Version 3 = version 2's body + summary + CRC; rebuild version 2's trailer instead.
   const rec = index.weakBytes + index.strongBytes;
   const headerLen = 32 + Buffer.byteLength(index.url ?? '');
