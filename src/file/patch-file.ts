@@ -626,9 +626,7 @@ async function alreadyUpToDate(
       checkBlockDigest(index, oneshot.localHashes);
       return true;
     }
-    const verifier = new FileVerifier(index);
-    for await (const chunk of fileChunks(a, signal ? { signal } : {})) verifier.update(chunk);
-    verifier.finish();
+    await verifyFile(a, index, signal);
     return true;
   } catch (err) {
     if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
@@ -684,7 +682,7 @@ async function writeOutput(
         await file.copyFrom(files[0]!);
       }
       throwIfAborted(options.signal);
-      if (!(await unchangedSince(oneshot.stamps, files, foundSource))) await verifyWritten(file.tempPath, index, options.signal);
+      if (!(await unchangedSince(oneshot.stamps, files, foundSource))) await verifyFile(file.tempPath, index, options.signal);
       await file.commit({ fsync: options.fsync ?? false });
       return { reusedBytes: index.fileSize, fetchedBytes: 0 };
     } catch (err) {
@@ -715,7 +713,7 @@ async function writeOutput(
     // A local file that changed since the scan: its blocks' hashes may not be what was
     // copied, so the result is checked by its SHA-256 after all.
     if (oneshot !== undefined && !(await unchangedSince(oneshot.stamps, files, foundSource)))
-      await verifyWritten(file.tempPath, index, options.signal);
+      await verifyFile(file.tempPath, index, options.signal);
     await file.commit({ fsync: options.fsync ?? false });
     return result;
   } catch (err) {
@@ -772,8 +770,8 @@ async function earlyCopy(index: BlockIndex, options: PatchOptions, output: strin
   };
 }
 
-/** Reads a written result back and checks it against the index's length and whole-file SHA-256. */
-async function verifyWritten(path: string, index: BlockIndex, signal: AbortSignal | undefined): Promise<void> {
+/** Reads a file (a written result, or a local file that may already be it) and checks it against the index's length and whole-file SHA-256. */
+async function verifyFile(path: string, index: BlockIndex, signal: AbortSignal | undefined): Promise<void> {
   const verifier = new FileVerifier(index);
   for await (const chunk of fileChunks(path, signal ? { signal } : {})) verifier.update(chunk);
   verifier.finish();
