@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pull } from '../../src/remote/push-pull.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/data.js';
-import { describe, makeTree, tempDir } from './trees.js';
+import { describe, makeTree, serveCommand, tempDir } from './trees.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -45,7 +45,7 @@ test('pull --bwlimit through a serve --stdio child: the bytes received are cappe
   const dst = join(dir, 'pull-dst');
   await makeTree(src, { 'c.bin': randomBytes(1.5 * MiB, 43) });
   const rate = 1 * MiB;
-  const r = await pull(src, dst, { bytesPerSecond: rate, localCommand: [process.execPath, CLI, 'serve', '--stdio'] });
+  const r = await pull(src, dst, { bytesPerSecond: rate, localCommand: serveCommand });
   assert.equal(r.changed, 1);
   assert.ok(r.bytesReceived > 1.5 * MiB);
   const least = r.bytesReceived / rate - 0.05;

@@ -12,8 +12,8 @@ import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
 import { FileListEncoder, decodeFileBatch } from '../../src/remote/wire/file-list.js';
-import { CLI, runCli } from '../helpers/cli.js';
-import { describe, makeTree, tempDir } from './trees.js';
+import { runCli } from '../helpers/cli.js';
+import { describe, makeTree, serveCommand, tempDir } from './trees.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -34,8 +34,6 @@ async function pair(): Promise<{ src: string; dst: string }> {
   await makeTree(dst, { 'a.txt': { data: 'old content!', mtime: T }, 'sub/b.txt': { data: 'same', mtime: T } });
   return { src, dst };
 }
-
-const serveCommand = [process.execPath, CLI, 'serve', '--stdio'];
 
 test('push: a file changed without a change of size or mtime is not sent without --checksum, sent with it', async () => {
   const { src, dst } = await pair();

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import { pull, push } from '../../src/remote/push-pull.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
-import { describe, makeTree, tempDir } from './trees.js';
+import { describe, makeTree, serveCommand, tempDir } from './trees.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -20,7 +20,6 @@ before(async () => {
 after(() => cleanup());
 
 const MiB = 1024 * 1024;
-const serveCommand = [process.execPath, CLI, 'serve', '--stdio'];
 
 test('pull -i: a new file reuses the blocks of one seed; without it the file is sent whole', async () => {
   const data = randomBytes(2 * MiB, 51);

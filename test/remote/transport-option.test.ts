@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pull, push } from '../../src/remote/push-pull.js';
 import { commandTransport } from '../../src/remote/transport.js';
-import { CLI } from '../helpers/cli.js';
-import { makeTree, tempDir } from './trees.js';
+import { makeTree, serveCommand, tempDir } from './trees.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -21,7 +20,7 @@ before(async () => {
 after(() => cleanup());
 
 const T = Date.UTC(2024, 0, 2, 3, 4, 5);
-const serve = () => commandTransport([process.execPath, CLI, 'serve', '--stdio']);
+const serve = () => commandTransport(serveCommand);
 const rsh = `${process.execPath} -e process.exit(255)`;
 
 test('push and pull use the connection they are given instead of starting ssh', { timeout: 60_000 }, async () => {

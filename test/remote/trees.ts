@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmod, lstat, lutimes, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { CLI } from '../helpers/cli.js';
 
 /** A tree entry to make: file content (with optional mode/mtime), a folder, or a link. */
 export type Spec =
@@ -11,6 +12,9 @@ export type Spec =
   | { data: string | Uint8Array; mode?: number; mtime?: number }
   | { dir: true; mode?: number; mtime?: number }
   | { link: string };
+
+/** The command line of a local `gosync serve --stdio` (the far end of an in-machine push or pull). */
+export const serveCommand: readonly string[] = [process.execPath, CLI, 'serve', '--stdio'];
 
 /** A fresh temporary folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'gosync-remote-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
