@@ -307,10 +307,23 @@ test("with the local blocks' full hashes, the result is checked by the block dig
   assert.deepEqual(c.output(), reference);
 });
 
-test('a sink that copies the whole source by itself is verified by reading it back; a wrong copy is emptied and written the ordinary way', async () => {
+/** Assembles `reference` with nothing found locally: every range comes from the source, through `sink`. */
+async function assembleAllFromSource(sink: AssembleOptions['sink'], onProgress?: (p: PatchProgress) => void) {
   const index = await indexOf(reference, { blockSize: BS });
   const none = new Int32Array(index.blockCount).fill(-1);
-  const all = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: BS });
+  return assemble({
+    index,
+    foundSource: none,
+    foundOffset: new Float64Array(index.blockCount),
+    locals: [],
+    ranges: planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: BS }),
+    source: new MemorySource(reference),
+    sink,
+    ...(onProgress ? { onProgress } : {}),
+  });
+}
+
+test('a sink that copies the whole source by itself is verified by reading it back; a wrong copy is emptied and written the ordinary way', async () => {
   for (const damage of [false, true]) {
     const held = Uint8Array.from(reference);
     if (damage) held[7 * BS + 3]! ^= 1;
@@ -336,16 +349,7 @@ test('a sink that copies the whole source by itself is verified by reading it ba
       },
     };
     const progress: number[] = [];
-    const result = await assemble({
-      index,
-      foundSource: none,
-      foundOffset: new Float64Array(index.blockCount),
-      locals: [],
-      ranges: all,
-      source: new MemorySource(reference),
-      sink: copying,
-      onProgress: (p) => progress.push(p.done),
-    });
+    const result = await assembleAllFromSource(copying, (p) => progress.push(p.done));
     assert.deepEqual(result, { reusedBytes: 0, fetchedBytes: reference.length });
     assert.equal(copied, 1);
     assert.equal(closed, 1);
@@ -357,28 +361,17 @@ test('a sink that copies the whole source by itself is verified by reading it ba
 });
 
 test('a copied output longer than the reference is not accepted as it is', async () => {
-  const index = await indexOf(reference, { blockSize: BS });
-  const none = new Int32Array(index.blockCount).fill(-1);
-  const all = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: BS });
   let resets = 0;
   const { sink, output } = collector();
-  await assemble({
-    index,
-    foundSource: none,
-    foundOffset: new Float64Array(index.blockCount),
-    locals: [],
-    ranges: all,
-    source: new MemorySource(reference),
-    sink: {
-      ...sink,
-      copyWhole: async () => ({
-        ...memoryReader(concat(reference, Uint8Array.of(1))),
-        reset: async () => {
-          resets++;
-        },
-        close: async () => {},
-      }),
-    },
+  await assembleAllFromSource({
+    ...sink,
+    copyWhole: async () => ({
+      ...memoryReader(concat(reference, Uint8Array.of(1))),
+      reset: async () => {
+        resets++;
+      },
+      close: async () => {},
+    }),
   });
   assert.equal(resets, 1);
   assert.deepEqual(output(), reference);
