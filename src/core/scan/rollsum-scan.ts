@@ -155,11 +155,15 @@ export class RollsumScan {
     s[1] = b0;
     s[2] = a1;
     s[3] = b1;
-    const exports = this.#x;
-    if (!keys) return exports.roll(x, stop);
+    return keys ? this.#inChunks(x, stop, this.#x.scan) : this.#x.roll(x, stop);
+  }
+
+  /** Runs `step` (an export that looks up keys) over at most {@link CHUNK} windows at a time until it finds a key or reaches `stop`. */
+  #inChunks(x: number, stop: number, step: (from: number, to: number) => number): number {
+    const s = this.#state;
     for (;;) {
       const to = stop - x > CHUNK ? x + CHUNK : stop;
-      x = exports.scan(x, to);
+      x = step(x, to);
       if (x === stop || s[4] === 1) return x;
     }
   }
@@ -174,15 +178,8 @@ export class RollsumScan {
    * that of the window where it stopped then in {@link a0}).
    */
   scanRabinKarp(x: number, stop: number, h: number, keys = true): number {
-    const s = this.#state;
-    s[0] = h;
-    const exports = this.#x;
-    if (!keys) return exports.rollRabinKarp(x, stop);
-    for (;;) {
-      const to = stop - x > CHUNK ? x + CHUNK : stop;
-      x = exports.scanRabinKarp(x, to);
-      if (x === stop || s[4] === 1) return x;
-    }
+    this.#state[0] = h;
+    return keys ? this.#inChunks(x, stop, this.#x.scanRabinKarp) : this.#x.rollRabinKarp(x, stop);
   }
 
   /** Whether the last {@link scan} or {@link scanRabinKarp} stopped at a window whose key is in the table. */
