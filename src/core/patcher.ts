@@ -209,9 +209,7 @@ async function checkCopied(options: AssembleOptions, copied: CopiedOutput): Prom
   const verifier = new BlockVerifier(index);
   const hashes =
     options.index.fileDigest.algorithm !== NO_FILE_DIGEST && canCheckBlockDigest(index) ? new Uint8Array(index.blockCount * 32) : undefined;
-  const whole = new FileVerifier(
-    hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
-  );
+  const whole = resultVerifier(index, hashes);
   // Read back in 1 MiB pieces: reads of 1 MiB from the page cache cost no more per byte
   // than 4 MiB ones, and two 4 MiB buffers added 6 MiB to the peak RSS.
   const piece = Math.max(bs, Math.floor(READ_BACK / bs) * bs);
@@ -262,9 +260,7 @@ async function assembleStreamed(options: AssembleOptions): Promise<AssembleResul
   const verifier = new BlockVerifier(index);
   const verifyLocal = index.fileDigest.algorithm === NO_FILE_DIGEST;
   const hashes = verifyLocal ? undefined : oneShotHashes(index, options.localHashes);
-  const whole = new FileVerifier(
-    hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
-  );
+  const whole = resultVerifier(index, hashes);
   // Two output buffers: `out` fills while the other one's write is in flight.
   let out = new Uint8Array(Math.max(WRITE_BUFFER, bs));
   let spare = new Uint8Array(out.length);
@@ -391,6 +387,16 @@ async function assembleStreamed(options: AssembleOptions): Promise<AssembleResul
 }
 
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
+
+/**
+ * The check of the whole result: its length and whole-file digest, or its length only when
+ * the blocks' `hashes` are checked against the block digest instead (one pass).
+ */
+function resultVerifier(index: BlockIndex, hashes: Uint8Array | undefined): FileVerifier {
+  return new FileVerifier(
+    hashes === undefined ? index : { fileSize: index.fileSize, fileDigest: { algorithm: NO_FILE_DIGEST, digest: new Uint8Array(0) } },
+  );
+}
 
 /**
  * One pass: the hashes the block digest is checked over, the local blocks' from the scan
