@@ -49,6 +49,15 @@ const HASH_CONCURRENCY = 4;
 /** Archives the manifest no longer lists that are inflated as the basis of a renamed one, at most. */
 const ARCHIVE_STAND_INS = 2;
 
+/**
+ * The largest payload an archive of this kind and size may have, as the publisher bounds
+ * it: a zip's payload is at most its size, a gzip's at most {@link payloadCap}. Checked
+ * before a payload is written to disk.
+ */
+export function payloadLimit(archive: { kind: string; size: number }): number {
+  return archive.kind === 'zip' ? archive.size : payloadCap(archive.size);
+}
+
 /** One content the patch must write, and where it comes from. */
 export interface Needed {
   entry: FileEntry;
@@ -169,7 +178,7 @@ export async function fetchIndex(
     const algorithm = archive ? 'sha256' : index.fileDigest.algorithm;
     // The payload is written to disk before the rebuilt archive is checked: bounded like
     // the publisher bounds it (a zip's payload is its size; a gzip's at most the cap).
-    if (archive && index.fileSize > (archive.kind === 'zip' ? archive.size : payloadCap(archive.size))) {
+    if (archive && index.fileSize > payloadLimit(archive)) {
       throw new SyncError(
         ErrorCodes.INDEX_CORRUPT,
         `Cannot use the index of ${entry.path}: its payload of ${index.fileSize} bytes is larger than its archive allows (${store.name}${name})`,

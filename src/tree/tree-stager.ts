@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { payloadCap, scratchFor, type ScratchPayload } from '../archive/payload.js';
+import { scratchFor, type ScratchPayload } from '../archive/payload.js';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { MAX_ARCHIVE_SUMMARY, type ArchiveSummary, readArchiveSummary } from '../core/index/format.js';
 import { FileVerifier } from '../core/verify.js';
@@ -29,7 +29,7 @@ import type { TreeRoot } from '../localfs/tree-path.js';
 import { objectNames, type FileEntry } from './manifest.js';
 import type { ObjectStore } from './object-store.js';
 import type { PatchTreeOptions } from './patch-types.js';
-import { fetchIndex, indexBudget, partPath, type Needed } from './tree-planner.js';
+import { fetchIndex, indexBudget, partPath, payloadLimit, type Needed } from './tree-planner.js';
 
 /**
  * Bytes of an archive index's end read first for a delta between payloads: its summary
@@ -334,8 +334,8 @@ export class TreeStager {
         continue;
       }
       const { archive } = summary;
-      const cap = archive.kind === 'zip' ? archive.size : payloadCap(archive.size);
-      if (archive.size !== e.size || Buffer.from(archive.sha256).toString('hex') !== e.sha256 || summary.fileSize > cap) return undefined;
+      if (archive.size !== e.size || Buffer.from(archive.sha256).toString('hex') !== e.sha256 || summary.fileSize > payloadLimit(archive))
+        return undefined;
       return summary;
     }
     return undefined;
