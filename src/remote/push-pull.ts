@@ -125,10 +125,7 @@ export async function push(source: string, destination: string, options: PushPul
   const to = locate(destination);
   // To a local destination the seeds are local files: checked here, as pull checks its own.
   if (!('remote' in to) && options.seeds?.length) {
-    const seeds = await Promise.all(
-      options.seeds.map((p) => realpath(p).catch((cause: unknown) => Promise.reject(ioError('read the seed', p, cause)))),
-    );
-    return session('push', resolve(from.local), to, { ...options, seeds });
+    return session('push', resolve(from.local), to, { ...options, seeds: await localSeeds(options.seeds) });
   }
   return session('push', resolve(from.local), to, options);
 }
@@ -148,10 +145,13 @@ export async function pull(source: string, destination: string, options: PushPul
     throw new TypeError(
       `Cannot pull into ${JSON.stringify(destination)}: pull writes a local path (use push to send to ${to.remote.host})`,
     );
-  const seeds = await Promise.all(
-    (options.seeds ?? []).map((p) => realpath(p).catch((cause: unknown) => Promise.reject(ioError('read the seed', p, cause)))),
-  );
+  const seeds = await localSeeds(options.seeds ?? []);
   return session('pull', resolve(to.local), locate(source), seeds.length > 0 ? { ...options, seeds } : options);
+}
+
+/** Seeds of this machine, resolved (links followed); an IO error names the one that cannot be. */
+function localSeeds(paths: readonly string[]): Promise<string[]> {
+  return Promise.all(paths.map((p) => realpath(p).catch((cause: unknown) => Promise.reject(ioError('read the seed', p, cause)))));
 }
 
 /** A pushing client compressed its list with zstd before the server's greeting said it speaks only brotli. */
