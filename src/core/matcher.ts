@@ -687,14 +687,7 @@ export class Scanner {
     const fshift = t.filterShift;
     const mask = weakMask(m.index.weakBytes);
     const mn = this.#rkPow;
-    if (this.#wasm === undefined && limit - this.#x >= wasmScanFrom()) {
-      const wasm = new RollsumScan(t, mask, 0, bs, this.#buf.length);
-      wasm.setRabinKarpPower(mn);
-      wasm.buffer.set(this.#buf.subarray(0, this.#len));
-      this.#buf = wasm.buffer;
-      this.#wasm = wasm;
-    }
-    const wasm = this.#wasm;
+    const wasm = this.#wasmFor(limit, mask, 0);
     const buf = this.#buf;
     let x = this.#x;
     let h = this.#a0;
@@ -763,6 +756,21 @@ export class Scanner {
     this.#checked = checked;
   }
 
+  /**
+   * The WebAssembly scan, set up once the buffer holds {@link wasmScanFrom} windows to scan
+   * (the buffered bytes then move into its memory, which is #buf from then on); undefined before.
+   */
+  #wasmFor(limit: number, mask: number, mask1: number): RollsumScan | undefined {
+    if (this.#wasm === undefined && limit - this.#x >= wasmScanFrom()) {
+      const wasm = new RollsumScan(this.#m.lookup, mask, mask1, this.#bs, this.#buf.length);
+      if (this.#rk) wasm.setRabinKarpPower(this.#rkPow);
+      wasm.buffer.set(this.#buf.subarray(0, this.#len));
+      this.#buf = wasm.buffer;
+      this.#wasm = wasm;
+    }
+    return this.#wasm;
+  }
+
   /** Scans every window that the buffered data allows. */
   #scan(): void {
     if (this.#rk) {
@@ -779,13 +787,7 @@ export class Scanner {
     // Without pairs the second window is still rolled (the buffer always holds it) but
     // left out of the key.
     const mask1 = t.pairs ? mask : 0;
-    if (this.#wasm === undefined && limit - this.#x >= wasmScanFrom()) {
-      const wasm = new RollsumScan(t, mask, mask1, bs, this.#buf.length);
-      wasm.buffer.set(this.#buf.subarray(0, this.#len));
-      this.#buf = wasm.buffer;
-      this.#wasm = wasm;
-    }
-    const wasm = this.#wasm;
+    const wasm = this.#wasmFor(limit, mask, mask1);
     const buf = this.#buf;
     const bs2 = 2 * bs;
     const nMod = bs & 0xffff;
