@@ -147,6 +147,16 @@ interface Tally {
 }
 
 /**
+ * The smallest new file signed against seeds of `seedBytes` bytes: 8 times the size of
+ * their signature (so it costs at most an eighth of what it may save); none without seeds.
+ */
+function seedMinSize(seedBytes: number): number {
+  if (seedBytes === 0) return Number.POSITIVE_INFINITY;
+  const spec = signatureSpec(seedBytes);
+  return 8 * Math.ceil(seedBytes / spec.blockLength) * (4 + spec.strongLength);
+}
+
+/**
  * The receiving end of one session. {@link run} runs it whole: the sender's stream is
  * read ({@link handleFrame}) while signatures go out ({@link sendSignatures}), then
  * {@link commit} and {@link finish}. Each step is a method of its own, so a test can
@@ -157,9 +167,9 @@ export class Receiver {
   readonly #dest: Destination;
   readonly #dryRun: boolean;
   readonly #checksum: boolean;
-  /** The seeds, their bytes, and their (first) signature once made. */
+  /** The seeds, the smallest new file signed against them (none: Infinity), and their (first) signature once made. */
   readonly #seeds: readonly string[];
-  readonly #seedBytes: number;
+  readonly #seedMinSize: number;
   #seedSignature: Promise<BuiltSignature | undefined> | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onProgress: ((p: SyncProgress) => void) | undefined;
@@ -202,7 +212,7 @@ export class Receiver {
     this.#dryRun = options.dryRun ?? false;
     this.#checksum = options.checksum ?? false;
     this.#seeds = options.seeds ?? [];
-    this.#seedBytes = seedBytes;
+    this.#seedMinSize = seedMinSize(seedBytes);
     this.#signal = options.signal;
     this.#onProgress = options.onProgress;
     let allDone!: () => void;
@@ -354,15 +364,9 @@ export class Receiver {
     await this.#plan.push({ index, basis, attempts: 0, sigBytes: 0, basisSize: 0, blockLength: 0, refinable: false, applying: false });
   }
 
-  /**
-   * The basis of a new file of `size` bytes: the seeds, when the file is at least 8 times
-   * the size of their signature (so it costs at most an eighth of what it may save).
-   */
+  /** The basis of a new file of `size` bytes: the seeds when it is large enough ({@link seedMinSize}), else none. */
   #seedsFor(size: number): readonly string[] {
-    if (this.#seedBytes === 0) return [];
-    const spec = signatureSpec(this.#seedBytes);
-    const sigBytes = Math.ceil(this.#seedBytes / spec.blockLength) * (4 + spec.strongLength);
-    return size >= 8 * sigBytes ? this.#seeds : [];
+    return size >= this.#seedMinSize ? this.#seeds : [];
   }
 
   /** Whether the local file at a tree path has this SHA-256 (false when it cannot be read). */
