@@ -23,6 +23,7 @@
  * @module
  */
 import { WEAK_SUMS_WASM_BASE64 } from './scan/weak-sums-wasm.js';
+import { WASM_PAGE as PAGE, type WasmMemory, compileBase64, wasmApi } from './wasm.js';
 
 /**
  * Weak checksum of `data[start, start + length)`, as `(a << 16 | b) >>> 0`.
@@ -80,14 +81,8 @@ export function weakChecksumWords(words: Uint32Array, wordStart: number, length:
   return (((a & 0xffff) << 16) | (b & 0xffff)) >>> 0;
 }
 
-/** The part of the `WebAssembly` global used here (the ES lib declares none). */
-interface WebAssemblyApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-
 interface WeakSumsExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: WasmMemory;
   sums(p: number, count: number, bs: number, out: number): void;
 }
 
@@ -98,14 +93,11 @@ interface WeakSumsExports {
  * blocks go in pieces rather than in one call over a whole read.
  */
 const SUMS_PIECE = 64 * 1024;
-const PAGE = 65536;
 let sumsModule: WeakSumsExports | undefined;
 
 function weakSumsModule(): WeakSumsExports {
   if (sumsModule) return sumsModule;
-  const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-  const bytes = Uint8Array.from(atob(WEAK_SUMS_WASM_BASE64), (c) => c.charCodeAt(0));
-  sumsModule = new wasm.Instance(new wasm.Module(bytes), {}).exports as WeakSumsExports;
+  sumsModule = new (wasmApi().Instance)(compileBase64(WEAK_SUMS_WASM_BASE64), {}).exports as WeakSumsExports;
   return sumsModule;
 }
 

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { Buffer } from 'node:buffer';
+import { compileBase64, wasmApi } from '../wasm.js';
 import type { IncrementalHash, StrongHash } from './strong-hash.js';
 
 /** The one-shot and incremental entry points built on one lazily created instance. */
@@ -59,12 +59,6 @@ interface HashExports {
   Hash_Calculate(length: number, initParam: number): void;
 }
 
-/** The part of the `WebAssembly` global used here (the ES lib declares none). */
-interface WebAssemblyApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-
 /** One instance: its exports, a view of its input buffer, and a view of its hash state. */
 interface Loaded {
   readonly x: HashExports;
@@ -73,9 +67,7 @@ interface Loaded {
 }
 
 function instantiate(spec: WasmHashSpec): Loaded {
-  const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-  const module = new wasm.Module(Buffer.from(spec.base64, 'base64'));
-  const x = new wasm.Instance(module, {}).exports as HashExports;
+  const x = new (wasmApi().Instance)(compileBase64(spec.base64), {}).exports as HashExports;
   const memory = x.memory.buffer;
   // The module never grows its memory (no allocator), so these views stay attached.
   const stateSize = new DataView(memory).getUint32(x.STATE_SIZE.value, true);

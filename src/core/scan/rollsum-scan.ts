@@ -16,16 +16,9 @@
  *
  * @module
  */
-import { Buffer } from 'node:buffer';
 import type { LookupTable } from '../index/lookup.js';
 import { ROLLSUM_SCAN_WASM_BASE64 } from './rollsum-scan-wasm.js';
-
-/** The part of the `WebAssembly` global used here (the ES lib declares none). */
-interface WebAssemblyApi {
-  readonly Module: new (bytes: Uint8Array) => object;
-  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
-  readonly Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer; grow(pages: number): number };
-}
+import { WASM_PAGE as PAGE, type WasmMemory, compileBase64, wasmApi } from '../wasm.js';
 
 interface ScanExports {
   setup(
@@ -46,7 +39,6 @@ interface ScanExports {
   rollRabinKarp(x: number, stop: number): number;
 }
 
-const PAGE = 65536;
 /** Where the filter starts (the module loads it at this constant offset). */
 const FILTER = 64;
 /**
@@ -87,17 +79,13 @@ export function wasmScanFrom(): number {
   return minWindows;
 }
 
-function wasmApi(): WebAssemblyApi {
-  return (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-}
-
 function align64(n: number): number {
   return (n + 63) & ~63;
 }
 
 /** One scanner's WebAssembly scan: its instance, its memory and its buffer. */
 export class RollsumScan {
-  readonly #memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly #memory: WasmMemory;
   readonly #x: ScanExports;
   readonly #bufAt: number;
   #state: Int32Array;
@@ -110,7 +98,7 @@ export class RollsumScan {
    */
   constructor(table: LookupTable, mask: number, mask1: number, blockSize: number, size: number) {
     const wasm = wasmApi();
-    compiled ??= new wasm.Module(Buffer.from(ROLLSUM_SCAN_WASM_BASE64, 'base64'));
+    compiled ??= compileBase64(ROLLSUM_SCAN_WASM_BASE64);
     const words = table.filter.length;
     const heads = align64(FILTER + words * 4);
     const next = align64(heads + table.heads.byteLength);

@@ -1,0 +1,34 @@
+/**
+ * The part of the `WebAssembly` global that core's modules use (the ES lib declares
+ * none): the rolling scan (`scan/rollsum-scan.ts`), the blocks' weak sums (`rollsum.ts`)
+ * and the WebAssembly hashes (`hashing/wasm-hash.ts`).
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+
+/** Bytes of a WebAssembly memory page. */
+export const WASM_PAGE = 65536;
+
+/** A WebAssembly memory (its buffer is detached and replaced when it grows). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** The part of the `WebAssembly` global used here. */
+export interface WebAssemblyApi {
+  readonly Module: new (bytes: Uint8Array) => object;
+  readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  readonly Memory: new (descriptor: { initial: number }) => WasmMemory;
+}
+
+/** The `WebAssembly` global. */
+export function wasmApi(): WebAssemblyApi {
+  return (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+}
+
+/** Compiles a module given as base64 (as the committed modules are), synchronously. */
+export function compileBase64(base64: string): object {
+  return new (wasmApi().Module)(Buffer.from(base64, 'base64'));
+}
