@@ -21,6 +21,7 @@ import { weakChecksum, weakMask } from './rollsum.js';
 import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from './rabin-karp.js';
 import { bytesEqual } from './hashing/strong-hash.js';
 import { RollsumScan, wasmScanFrom } from './scan/rollsum-scan.js';
+import { canCheckBlockDigest } from './verify.js';
 
 /** Options of {@link BlockMatcher}. */
 export interface MatcherOptions {
@@ -42,7 +43,7 @@ export interface MatcherOptions {
   /**
    * Keep the full 32-byte strong hash of every block found ({@link BlockMatcher.fullHashes}),
    * so that the result can be checked against the index's block digest without hashing it
-   * again (default: when the index has a block digest and a 32-byte strong hash).
+   * again (default: when the patcher can check that digest, {@link canCheckBlockDigest}).
    */
   keepHashes?: boolean;
 }
@@ -176,7 +177,7 @@ export class BlockMatcher {
     this.maxCandidates = options.maxCandidates ?? 1024;
     this.repeat = options.repeat ?? false;
     this.#onMatch = options.onMatch;
-    const keep = (options.keepHashes ?? index.blockDigest !== undefined) && index.strongHash.digestLength === FULL_HASH;
+    const keep = (options.keepHashes ?? canCheckBlockDigest(index)) && index.strongHash.digestLength === FULL_HASH;
     this.fullHashes = keep ? new Uint8Array(index.blockCount * FULL_HASH) : undefined;
   }
 

@@ -12,6 +12,7 @@ import { buildLookup, type LookupTable } from '../core/index/lookup.js';
 import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/strong-hash.js';
 import { BlockMatcher, type ScanStats } from '../core/matcher.js';
 import { READ_SIZE } from '../core/read-size.js';
+import { canCheckBlockDigest } from '../core/verify.js';
 
 export { runRecords, type RecordsResult, type RecordsTask } from './records.js';
 
@@ -197,7 +198,7 @@ export function shareIndex(index: BlockIndex, id: string): CarryingIndexFields<S
     ...(index.paddedLastBlock !== undefined ? { paddedLastBlock: index.paddedLastBlock } : {}),
     ...(index.weakAlgorithm !== undefined ? { weakAlgorithm: index.weakAlgorithm } : {}),
     ...(index.lengths !== undefined ? { lengths: shared(index.lengths, Uint32Array) } : {}),
-    ...(index.blockDigest !== undefined && index.strongHash.digestLength === 32 ? { keepHashes: true } : {}),
+    ...(canCheckBlockDigest(index) ? { keepHashes: true } : {}),
   };
 }
 
