@@ -155,18 +155,13 @@ test('assemble from a local file source into an atomic file copies it in one req
   const index = await indexOf(data, { blockSize: 4096 });
   const none = new Int32Array(index.blockCount).fill(-1);
   const ranges = planRanges(missingSpansOf(none), { fileSize: index.fileSize, blockSize: 4096 });
+  // Nothing found locally: every block comes from the source.
+  const fromSource = (source: FileSource, sink: AtomicFile) =>
+    assemble({ index, foundSource: none, foundOffset: new Float64Array(index.blockCount), locals: [], ranges, source, sink });
   const source = new FileSource(ref);
   const f = await AtomicFile.create(join(dir, 'assemble-out.bin'));
   try {
-    const r = await assemble({
-      index,
-      foundSource: none,
-      foundOffset: new Float64Array(index.blockCount),
-      locals: [],
-      ranges,
-      source,
-      sink: f,
-    });
+    const r = await fromSource(source, f);
     assert.deepEqual(r, { reusedBytes: 0, fetchedBytes: data.length });
     // Read in 1 MiB pieces this would be 4 requests.
     assert.deepEqual(source.stats, { requests: 1, bytes: data.length });
@@ -184,10 +179,7 @@ test('assemble from a local file source into an atomic file copies it in one req
   const source2 = new FileSource(ref);
   const g = await AtomicFile.create(join(dir, 'assemble-bad.bin'));
   try {
-    await assert.rejects(
-      assemble({ index, foundSource: none, foundOffset: new Float64Array(index.blockCount), locals: [], ranges, source: source2, sink: g }),
-      (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH,
-    );
+    await assert.rejects(fromSource(source2, g), (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.BLOCK_MISMATCH);
   } finally {
     await g.abort();
     await source2.close();
