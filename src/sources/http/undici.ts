@@ -11,12 +11,31 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+import module, { createRequire } from 'node:module';
 import type * as Undici from 'undici';
 
 const load = createRequire(import.meta.url);
 
-export const Client = load('undici/lib/dispatcher/client.js') as typeof Undici.Client;
+// undici's client reads `node:http2` when it is loaded; it gets lazy-http2.js instead, which
+// loads the real module on the first HTTP/2 connection (lazy-http2.js says what that saves).
+// The hook sees only the client's own require and is gone once the client is loaded.
+const LAZY_HTTP2 = new URL('./lazy-http2.js', import.meta.url).href;
+const hooks = module.registerHooks?.({
+  resolve(specifier, context, nextResolve) {
+    if (specifier === 'node:http2' && context.parentURL?.endsWith('/undici/lib/dispatcher/client-h2.js')) {
+      return { url: LAZY_HTTP2, format: 'module', shortCircuit: true };
+    }
+    return nextResolve(specifier, context);
+  },
+});
+let client: typeof Undici.Client;
+try {
+  client = load('undici/lib/dispatcher/client.js') as typeof Undici.Client;
+} finally {
+  hooks?.deregister();
+}
+
+export const Client = client;
 export const Pool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 export const EnvHttpProxyAgent = load('undici/lib/dispatcher/env-http-proxy-agent.js') as typeof Undici.EnvHttpProxyAgent;
 export const { getGlobalDispatcher, setGlobalDispatcher } = load('undici/lib/global.js') as {
