@@ -306,3 +306,21 @@ test('with two scan threads, a large same-size file is checked in place from bot
   assert.equal(r.fetchedBytes, 4096);
   assert.deepEqual(await readFile(out), Buffer.from(data));
 });
+
+test('the in-place check reads ahead: identical over several read pieces, and a change in the second piece (a read still in flight) falls back cleanly', async () => {
+  // 4 MiB pieces: 10 MiB + 1,000 B spans three, the last block short.
+  const data = randomBytes(10 * 1024 * 1024 + 1000, 64);
+  const { local, index } = await setup('readahead', data, data, 4096);
+  const out = join(dir, 'readahead.out');
+  const same = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 1 });
+  assert.equal(same.fetchedBytes, 0);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  // Not one of the three blocks tried first (the first, the middle, the last).
+  const changed = Uint8Array.from(data);
+  changed[4 * 1024 * 1024 + 10_000]! ^= 1;
+  await writeFile(local, changed);
+  const r = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 1 });
+  assert.equal(r.fetchedBytes, 4096);
+  assert.deepEqual(await readFile(out), Buffer.from(data));
+  assert.deepEqual(await leftovers(), []);
+});
