@@ -330,6 +330,12 @@ async function inPlaceScan(
     await fh.close();
     await thread?.close();
   }
+  return inPlaceFound(index, hashes, path);
+}
+
+/** The scan result of a local file found to be the reference block for block. */
+function inPlaceFound(index: BlockIndex, hashes: Uint8Array, path: string): FoundScan {
+  const { blockSize: bs, blockCount: n, fileSize } = index;
   const foundOffset = new Float64Array(n);
   for (let i = 0; i < n; i++) foundOffset[i] = i * bs;
   return {
