@@ -22,7 +22,7 @@ export interface ScanOptions {
   onProgress?: (p: PatchProgress) => void;
   /** Size of each sequential read, default {@link READ_SIZE} (4 MiB). */
   readSize?: number;
-  /** Worker threads for scanning (default {@link defaultScanThreads}: one up to two cores, else every core; 1 scans on the calling thread). */
+  /** Worker threads for scanning (default {@link defaultScanThreads} of each file's size; 1 scans on the calling thread). */
   threads?: number;
 }
 
@@ -64,15 +64,16 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
-  let threads = options.threads ?? defaultScanThreads();
+  const threadsOf = (size: number): number => options.threads ?? defaultScanThreads(size);
   // A strong hash a worker cannot rebuild by its name (a caller's own) is used here only.
-  if (threads > 1 && sizes.some((s) => s >= PARALLEL_MIN_SIZE) && !(await workersCanHash(index))) threads = 1;
+  const workers = !sizes.some((s) => s >= PARALLEL_MIN_SIZE && threadsOf(s) > 1) || (await workersCanHash(index));
   let pool: WorkerPool | undefined;
   let shared: SharedIndex | undefined;
   const buf = Buffer.allocUnsafeSlow(options.readSize ?? READ_SIZE);
   try {
     for (let id = 0; id < files.length && !matcher.complete; id++) {
       const path = files[id]!;
+      const threads = workers ? threadsOf(sizes[id]!) : 1;
       if (threads > 1 && sizes[id]! >= PARALLEL_MIN_SIZE) {
         pool ??= new WorkerPool(threads);
         shared ??= shareIndex(index, randomUUID());

@@ -36,7 +36,7 @@ export interface DiffOptions {
   gapBytes?: number;
   /** Bridge the smallest gaps until at most this many ranges remain. */
   maxRanges?: number;
-  /** Worker threads for scanning large local files (default: one up to two cores, else every core; see defaultScanThreads). */
+  /** Worker threads for scanning large local files (default: defaultScanThreads of each file's size). */
   threads?: number;
   /**
    * The result of a scan done already (a folder's single scan of all its local files):

@@ -27,22 +27,25 @@ export function defaultThreads(): number {
 }
 
 /**
- * Default thread count of a scan of local files (the patch's, the diff's): one thread up to
- * two cores, else every core. Measured on the 2-vCPU benchmark VM (256 MiB files, scan
- * alone, `scanLocalFiles` with threads 1 and 2 run alternately, `/usr/bin/time`): two
- * workers cost more CPU than the calling thread alone (identical data 0.80 vs 0.46 CPU s,
- * unrelated data 2.9 vs 2.2: each worker starts, loads the matcher, builds its own lookup
- * table and warms up) and took longer in every run (0.87–2.0 s vs 0.45–1.2 s identical,
- * 6.9–12 s vs 4.5–7.5 s unrelated), so they never pay there. Index builds keep
- * {@link defaultThreads}: the whole-file SHA-256 and the block hashes are two passes that
- * do run side by side (`gosync build` of the bench's 256 MiB file, `/usr/bin/time`: 0.63 s
- * by default vs 0.81 s with `-t 1`).
- * Not measured on more cores: there the workers keep the earlier default.
+ * Default thread count of the scan of a local file of `size` bytes (the patch's, the
+ * diff's): every core, except on two cores or fewer below {@link SCAN_THREADS_MIN_SIZE},
+ * where one thread scans. A worker starts, loads the matcher, builds its own lookup table
+ * and warms up: ~0.15 s, about what the WebAssembly scan of 100 MiB of unrelated data takes
+ * (3.3 ns/byte, bench micro), so a second thread pays only on larger files. Measured on the
+ * 2-vCPU benchmark VM (hyperfine medians, load 1.2-1.9, `-t 1` against `-t 2`): the
+ * unrelated 256 MiB file, `gosync diff` 1.156 vs 0.865 s and `gosync patch` via nginx 1.987
+ * vs 1.661 s; the bun update (107 MB) via nginx 1.196 vs 1.269 s. Without a size: one
+ * thread up to two cores.
+ * Index builds keep {@link defaultThreads}: the whole-file SHA-256 and the block hashes are
+ * two passes that do run side by side.
  */
-export function defaultScanThreads(): number {
+export function defaultScanThreads(size = 0): number {
   const cores = availableParallelism();
-  return cores <= 2 ? 1 : cores;
+  return cores > 2 || size >= SCAN_THREADS_MIN_SIZE ? cores : 1;
 }
+
+/** The file size from which {@link defaultScanThreads} scans with every core on two cores or fewer. */
+export const SCAN_THREADS_MIN_SIZE = 128 * 1024 * 1024;
 
 interface Slot {
   worker: Worker;

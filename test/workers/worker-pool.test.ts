@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { after, before, test } from 'node:test';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { RecordsTask, ScanTask } from '../../src/workers/tasks.js';
 import { shareIndex } from '../../src/workers/tasks.js';
-import { WorkerPool } from '../../src/workers/worker-pool.js';
+import { SCAN_THREADS_MIN_SIZE, WorkerPool, defaultScanThreads } from '../../src/workers/worker-pool.js';
 import { indexOf, randomBytes } from '../helpers/data.js';
 
 const BS = 4096;
@@ -112,4 +112,11 @@ test('a closed pool refuses new tasks', async () => {
   const pool = new WorkerPool(1);
   await pool.close();
   await assert.rejects(pool.run(records()), /the worker pool is closed/);
+});
+
+test('defaultScanThreads: every core for large files; on two cores or fewer, one thread below SCAN_THREADS_MIN_SIZE', () => {
+  const cores = availableParallelism();
+  assert.equal(defaultScanThreads(SCAN_THREADS_MIN_SIZE), cores);
+  assert.equal(defaultScanThreads(SCAN_THREADS_MIN_SIZE - 1), cores > 2 ? cores : 1);
+  assert.equal(defaultScanThreads(), cores > 2 ? cores : 1);
 });

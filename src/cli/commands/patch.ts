@@ -45,7 +45,7 @@ ${httpHelp(27)}      --fsync              flush the result to disk before replac
       --raw                fetch raw ranges of the plain reference only, even when the
                            index lists compressed forms
       --json               print a JSON report on stdout (docs/json.md)
-  -t, --threads <n>        worker threads for scanning (default: every core)
+  -t, --threads <n>        worker threads for scanning (default: every core; on 2 cores, one below 128 MiB)
   -q, --quiet              print nothing but errors
 `;
 
@@ -57,7 +57,7 @@ nothing but the index.
 Options:
   -i, --seed <file>        another local file whose blocks may be reused (repeatable)
       --json               print a JSON report on stdout (docs/json.md)
-  -t, --threads <n>        worker threads for scanning (default: every core)
+  -t, --threads <n>        worker threads for scanning (default: every core; on 2 cores, one below 128 MiB)
   -q, --quiet              print nothing but errors
 `;
 
