@@ -37,6 +37,8 @@ before(async () => {
   });
   await writeFile(join(root, 'plain.bin'), v3);
   await buildIndexFile(join(root, 'plain.bin'), join(root, 'plain.bin.gosync'));
+  await writeFile(join(root, 'framed.bin'), v3);
+  await buildIndexFile(join(root, 'framed.bin'), join(root, 'framed.bin.gosync'), { compress: {} });
   await writeFile(join(root, 'one.bin'), v3);
   await buildIndexFile(join(root, 'one.bin'), join(root, 'one.bin.gosync'), { compress: { bases: [join(dir, 'v2.bin')] } });
 });
@@ -160,6 +162,11 @@ test('no summary, no listed base, or a damaged delta: nothing is applied and the
   assert.equal(plain.applied, false);
   assert.match((plain as { reason: string }).reason, /no summary/);
   assert.deepEqual(Buffer.from((plain as { index?: { body: Uint8Array } }).index!.body), await readFile(join(root, 'plain.bin.gosync')));
+  // A summary that lists no base (compressed forms, no --base): a miss without the local digest.
+  const framed = await patchKnownVersion({ local: old, indexUrl: `${server.url}framed.bin.gosync`, hashThreadMinSize: 0 });
+  assert.equal(framed.applied, false);
+  assert.match((framed as { reason: string }).reason, /^the index lists no delta$/);
+  assert.deepEqual(Buffer.from((framed as { index?: { body: Uint8Array } }).index!.body), await readFile(join(root, 'framed.bin.gosync')));
   const none = await patchKnownVersion({ local: join(dir, 'missing.bin'), indexUrl: `${server.url}app.bin.gosync` });
   assert.equal(none.applied, false);
   // The delta for v2 damaged on the server: refused, the local file stays v2, no temporary file.
