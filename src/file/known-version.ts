@@ -192,8 +192,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       if (isArchiveTail(tail.bytes)) return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
     }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
-    // No base listed: nothing to wait for (the local digest of a large file takes ~0.1 s).
-    if (summary.bases.length === 0) return await miss('the index lists no delta');
+    if (summary.bases.length === 0) return await miss('the index lists no delta'); // (not waiting for the local digest)
     const local = Buffer.from(await digest);
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
