@@ -81,9 +81,11 @@ export function weakChecksumWords(words: Uint32Array, wordStart: number, length:
   return (((a & 0xffff) << 16) | (b & 0xffff)) >>> 0;
 }
 
-interface WeakSumsExports {
+/** The exports of `scan/weak-sums.wat`. */
+export interface WeakSumsExports {
   readonly memory: WasmMemory;
   sums(p: number, count: number, bs: number, out: number): void;
+  rkSums(p: number, count: number, bs: number, out: number, seedPow: number, w: number): void;
 }
 
 /**
@@ -95,7 +97,8 @@ interface WeakSumsExports {
 const SUMS_PIECE = 64 * 1024;
 let sumsModule: WeakSumsExports | undefined;
 
-function weakSumsModule(): WeakSumsExports {
+/** The block weak-sums module, instantiated on first use (one per thread). */
+export function weakSumsModule(): WeakSumsExports {
   if (sumsModule) return sumsModule;
   sumsModule = new (wasmApi().Instance)(compileBase64(WEAK_SUMS_WASM_BASE64), {}).exports as WeakSumsExports;
   return sumsModule;

@@ -32,7 +32,7 @@ import { bytesEqual, type StrongHash } from '../core/hashing/strong-hash.js';
 import { NO_FILE_DIGEST, type BlockIndex } from '../core/index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import { MAX_BLOCK_SIZE } from '../core/index/params.js';
-import { RK_MULT, rabinKarpChecksum, rkPower } from '../core/rabin-karp.js';
+import { RK_MULT, rabinKarpBlockSums, rabinKarpChecksum, rkPower } from '../core/rabin-karp.js';
 import { weakChecksum } from '../core/rollsum.js';
 
 /** Signature magic: rollsum + MD4 (librsync < 1.0; fast_rsync). */
@@ -291,6 +291,9 @@ export class LibrsyncSignatureBuilder {
     this.#carry = new Uint8Array(params.blockLength);
   }
 
+  /** Weak sums of a chunk's whole blocks (RabinKarp), reused from chunk to chunk. */
+  #weak = new Uint32Array(0);
+
   /** The 12-byte header. */
   header(): Uint8Array {
     const out = new Uint8Array(LIBRSYNC_SIG_HEADER_SIZE);
@@ -300,8 +303,9 @@ export class LibrsyncSignatureBuilder {
     return out;
   }
 
-  #record(data: Uint8Array, start: number, length: number, out: Uint8Array, p: number): void {
-    const weak = this.#rk ? rabinKarpChecksum(data, start, length) : librsyncRollsumFromWeak(weakChecksum(data, start, length), length);
+  #record(data: Uint8Array, start: number, length: number, out: Uint8Array, p: number, weakGiven?: number): void {
+    const weak =
+      weakGiven ?? (this.#rk ? rabinKarpChecksum(data, start, length) : librsyncRollsumFromWeak(weakChecksum(data, start, length), length));
     writeU32(out, p, weak);
     this.#hash.hashInto(data, start, length, out, p + 4, this.params.strongLength);
     this.blockCount++;
@@ -326,6 +330,13 @@ export class LibrsyncSignatureBuilder {
       this.#record(this.#carry, 0, bs, out, q);
       q += rec;
       this.#carried = 0;
+    }
+    const whole = Math.floor((chunk.length - p) / bs);
+    if (this.#rk && whole > 1) {
+      // The RabinKarp sums of the chunk's whole blocks in one call (WebAssembly).
+      if (this.#weak.length < whole) this.#weak = new Uint32Array(whole);
+      rabinKarpBlockSums(chunk, p, whole, bs, this.#weak);
+      for (let k = 0; k < whole; k++, p += bs, q += rec) this.#record(chunk, p, bs, out, q, this.#weak[k]!);
     }
     for (; p + bs <= chunk.length; p += bs, q += rec) this.#record(chunk, p, bs, out, q);
     if (p < chunk.length) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { RK_ADJ, RK_MULT, rabinKarpChecksum, rkPower } from '../../src/core/rabin-karp.js';
+import { RK_ADJ, RK_MULT, rabinKarpBlockSums, rabinKarpChecksum, rkPower } from '../../src/core/rabin-karp.js';
 
 /** The definition with BigInt: SEED·M^n + Σ x[i]·M^(n−1−i) mod 2^32. */
 function naive(data: Uint8Array, start: number, n: number): number {
@@ -35,4 +35,28 @@ test('rolling RabinKarp equals a fresh computation at every offset', () => {
     }),
     { numRuns: 150 },
   );
+});
+
+test('rabinKarpBlockSums gives every block the rabinKarpChecksum of its bytes (WebAssembly for multiples of 16)', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom(16, 32, 48, 100, 2048, 4096, 65536, 131072),
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer({ min: 0, max: 7 }),
+      fc.integer({ min: 0, max: 255 }),
+      (bs, count, start, fill) => {
+        const data = Uint8Array.from({ length: start + bs * count + 3 }, (_, i) => (i * 7919 + fill * (i >>> 3)) & 0xff);
+        const out = new Uint32Array(count + 1);
+        rabinKarpBlockSums(data, start, count, bs, out, 1);
+        for (let k = 0; k < count; k++) assert.equal(out[k + 1], rabinKarpChecksum(data, start + k * bs, bs), `block size ${bs}, block ${k}`);
+      },
+    ),
+    { numRuns: 60 },
+  );
+  // All-0xff blocks of 1 MiB, and the definition itself on one of them.
+  const big = new Uint8Array(2 << 20).fill(0xff);
+  const out = new Uint32Array(2);
+  rabinKarpBlockSums(big, 0, 2, 1 << 20, out);
+  assert.equal(out[0], naive(big, 0, 1 << 20));
+  assert.equal(out[1], out[0]);
 });

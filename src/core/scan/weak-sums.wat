@@ -57,4 +57,47 @@
                 (i32.add (i32.shl (i32.sub (i32.mul (local.get $m1) (local.get $a)) (local.get $pp)) (i32.const 4))
                   (local.get $k))))))
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $blocks))))
+  ;; RabinKarp checksums (librsync's, as src/core/rabin-karp.ts defines them) of whole blocks:
+  ;; h = SEED·M^n + Σ x[i]·M^(n-1-i). Sixteen Horner chains with the multiplier M^16, one per
+  ;; byte position modulo 16 (lane k of $a<q> holds position 4q + k), so the multiplications
+  ;; do not wait on each other; chain r is then weighed by M^(15-r) and the chains summed.
+  ;;
+  ;; rkSums(p, count, bs, out, seedPow, w): as sums, with bs a multiple of 16; seedPow is
+  ;; SEED·M^bs; at w, four i32x4 of weights (M^(15-4q-k) for q = 0..3, lane k), then M^16.
+  (func (export "rkSums") (param $p i32) (param $count i32) (param $bs i32) (param $out i32)
+    (param $seedPow i32) (param $w i32)
+    (local $end i32) (local $stop i32) (local $x v128) (local $lo v128) (local $hi v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $m16 v128) (local $s v128)
+    (local.set $m16 (i32x4.splat (i32.load offset=64 (local.get $w))))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $stop (i32.add (local.get $p) (local.get $bs)))
+        (loop $steps
+          (local.set $x (v128.load (local.get $p)))
+          (local.set $lo (i16x8.extend_low_i8x16_u (local.get $x)))
+          (local.set $hi (i16x8.extend_high_i8x16_u (local.get $x)))
+          (local.set $a0 (i32x4.add (i32x4.mul (local.get $a0) (local.get $m16)) (i32x4.extend_low_i16x8_u (local.get $lo))))
+          (local.set $a1 (i32x4.add (i32x4.mul (local.get $a1) (local.get $m16)) (i32x4.extend_high_i16x8_u (local.get $lo))))
+          (local.set $a2 (i32x4.add (i32x4.mul (local.get $a2) (local.get $m16)) (i32x4.extend_low_i16x8_u (local.get $hi))))
+          (local.set $a3 (i32x4.add (i32x4.mul (local.get $a3) (local.get $m16)) (i32x4.extend_high_i16x8_u (local.get $hi))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br_if $steps (i32.lt_u (local.get $p) (local.get $stop))))
+        (local.set $s (i32x4.add
+          (i32x4.add (i32x4.mul (local.get $a0) (v128.load (local.get $w)))
+                     (i32x4.mul (local.get $a1) (v128.load offset=16 (local.get $w))))
+          (i32x4.add (i32x4.mul (local.get $a2) (v128.load offset=32 (local.get $w)))
+                     (i32x4.mul (local.get $a3) (v128.load offset=48 (local.get $w))))))
+        (i32.store (local.get $out)
+          (i32.add (local.get $seedPow)
+            (i32.add
+              (i32.add (i32x4.extract_lane 0 (local.get $s)) (i32x4.extract_lane 1 (local.get $s)))
+              (i32.add (i32x4.extract_lane 2 (local.get $s)) (i32x4.extract_lane 3 (local.get $s))))))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
         (br $blocks)))))
