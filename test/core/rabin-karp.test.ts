@@ -48,7 +48,8 @@ test('rabinKarpBlockSums gives every block the rabinKarpChecksum of its bytes (W
         const data = Uint8Array.from({ length: start + bs * count + 3 }, (_, i) => (i * 7919 + fill * (i >>> 3)) & 0xff);
         const out = new Uint32Array(count + 1);
         rabinKarpBlockSums(data, start, count, bs, out, 1);
-        for (let k = 0; k < count; k++) assert.equal(out[k + 1], rabinKarpChecksum(data, start + k * bs, bs), `block size ${bs}, block ${k}`);
+        for (let k = 0; k < count; k++)
+          assert.equal(out[k + 1], rabinKarpChecksum(data, start + k * bs, bs), `block size ${bs}, block ${k}`);
       },
     ),
     { numRuns: 60 },
