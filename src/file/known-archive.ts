@@ -25,9 +25,6 @@ import type { KnownVersionMiss, KnownVersionOptions, KnownVersionPatch } from '.
 import { httpGet, type HttpGetOptions } from '../sources/http/http-get.js';
 import { httpGetStream } from '../sources/http/http-stream.js';
 
-/** `GSIA`: the last 8..4 bytes of a version 4 index. */
-const ARCHIVE_MAGIC = Buffer.from('GSIA', 'latin1');
-
 /** Bytes read beyond the summary's at first: an archive summary entry with a short gzip header and name fits. */
 const ENTRY_GUESS = 256;
 
@@ -66,11 +63,6 @@ export interface KnownArchivePatch extends KnownVersionPatch {
     /** True when the local file was an archive of the index's kind whose payload was the delta's base. */
     localInflated: boolean;
   };
-}
-
-/** True when `tail` (the last bytes of an index) ends like a version 4 index's. */
-export function isArchiveTail(tail: Uint8Array): boolean {
-  return tail.length >= 8 && Buffer.from(tail.buffer, tail.byteOffset + tail.length - 8, 4).equals(ARCHIVE_MAGIC);
 }
 
 /**

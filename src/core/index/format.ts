@@ -293,6 +293,13 @@ export interface ArchiveSummary extends IndexSummary {
   archiveBases: Uint8Array[];
 }
 
+/** True when `tail` (the last bytes of an index) ends like a version 4 (archive) index's: `GSIA` 8 bytes from its end. */
+export function isArchiveTail(tail: Uint8Array): boolean {
+  if (tail.length < 8) return false;
+  for (let k = 0; k < 4; k++) if (tail[tail.length - 8 + k] !== ARCHIVE_SUMMARY_MAGIC[k]) return false;
+  return true;
+}
+
 /**
  * Reads the summary and the archive summary entry from the last bytes of a version 4
  * index. Returns `undefined` when they are not such an index's (another version, or a
