@@ -8,8 +8,7 @@
  *
  * @module
  */
-import { weakSumsModule } from './rollsum.js';
-import { WASM_PAGE } from './wasm.js';
+import { type WeakSumsExports, blockSums } from './rollsum.js';
 
 /** librsync's multiplier. */
 export const RK_MULT = 0x08104225;
@@ -40,12 +39,6 @@ export function rabinKarpChecksum(data: Uint8Array, start = 0, length = data.len
 }
 
 /**
- * Bytes of blocks copied into the WebAssembly memory per call of {@link rabinKarpBlockSums}
- * (at least one block), as for the rollsum's block sums (rollsum.ts).
- */
-const SUMS_PIECE = 64 * 1024;
-
-/**
  * The RabinKarp checksums of `count` whole blocks of `blockSize` bytes at `data[start]`,
  * into `out` from `outStart` (as {@link rabinKarpChecksum} gives them). In WebAssembly
  * with SIMD (`scan/weak-sums.wat`: sixteen independent Horner chains, where the loop here
@@ -61,28 +54,15 @@ export function rabinKarpBlockSums(
   out: Uint32Array,
   outStart = 0,
 ): void {
-  if ((blockSize & 15) !== 0 || blockSize <= 0) {
-    for (let k = 0; k < count; k++) out[outStart + k] = rabinKarpChecksum(data, start + k * blockSize, blockSize);
-    return;
-  }
-  const x = weakSumsModule();
-  const per = Math.max(1, Math.floor(SUMS_PIECE / blockSize));
-  const outAt = per * blockSize;
-  const wAt = outAt + per * 4;
-  const need = wAt + 80;
-  if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / WASM_PAGE));
-  const mem = new Uint8Array(x.memory.buffer);
-  // Weights M^(15-r) of byte position r modulo 16 (lane k of vector q: r = 4q + k), then M^16.
-  const w = new Uint32Array(x.memory.buffer, wAt, 17);
-  for (let r = 0; r < 16; r++) w[r] = rkPower(15 - r);
-  w[16] = rkPower(16);
   const seedPow = Math.imul(RK_SEED, rkPower(blockSize));
-  const sums = new Uint32Array(x.memory.buffer, outAt, per);
-  for (let k = 0; k < count; k += per) {
-    const n = Math.min(per, count - k);
-    const from = start + k * blockSize;
-    mem.set(data.subarray(from, from + n * blockSize), 0);
-    x.rkSums(0, n, blockSize, outAt, seedPow, wAt);
-    out.set(n === per ? sums : sums.subarray(0, n), outStart + k);
-  }
+  const sums = (x: WeakSumsExports, n: number, outAt: number, w: number) => x.rkSums(0, n, blockSize, outAt, seedPow, w);
+  blockSums(data, start, count, blockSize, out, outStart, rabinKarpChecksum, sums, {
+    bytes: 17 * 4,
+    // Weights M^(15-r) of byte position r modulo 16 (lane k of vector q: r = 4q + k), then M^16.
+    fill(memory, at) {
+      const w = new Uint32Array(memory, at, 17);
+      for (let r = 0; r < 16; r++) w[r] = rkPower(15 - r);
+      w[16] = rkPower(16);
+    },
+  });
 }

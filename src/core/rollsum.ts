@@ -120,22 +120,45 @@ export function weakChecksumBlocks(
   out: Uint32Array,
   outStart = 0,
 ): void {
+  blockSums(data, start, count, blockSize, out, outStart, weakChecksum, (x, n, outAt) => x.sums(0, n, blockSize, outAt));
+}
+
+/**
+ * The sums of `count` blocks of `blockSize` bytes at `data[start]` into `out` from
+ * `outStart`: by `call` (an export of the weak-sums module) when `blockSize` is a multiple
+ * of 16, the blocks copied into the module's memory {@link SUMS_PIECE} bytes at a time and
+ * the sums it leaves at `outAt` copied out; else block by block with `scalar`. `extra`
+ * reserves bytes after the sums, at `extraAt`, for the caller's constants (filled once).
+ */
+export function blockSums(
+  data: Uint8Array,
+  start: number,
+  count: number,
+  blockSize: number,
+  out: Uint32Array,
+  outStart: number,
+  scalar: (data: Uint8Array, start: number, length: number) => number,
+  call: (x: WeakSumsExports, n: number, outAt: number, extraAt: number) => void,
+  extra?: { bytes: number; fill(memory: ArrayBuffer, at: number): void },
+): void {
   if ((blockSize & 15) !== 0 || blockSize <= 0) {
-    for (let k = 0; k < count; k++) out[outStart + k] = weakChecksum(data, start + k * blockSize, blockSize);
+    for (let k = 0; k < count; k++) out[outStart + k] = scalar(data, start + k * blockSize, blockSize);
     return;
   }
   const x = weakSumsModule();
   const per = Math.max(1, Math.floor(SUMS_PIECE / blockSize));
   const outAt = per * blockSize;
-  const need = outAt + per * 4;
+  const extraAt = outAt + per * 4;
+  const need = extraAt + (extra?.bytes ?? 0);
   if (x.memory.buffer.byteLength < need) x.memory.grow(Math.ceil((need - x.memory.buffer.byteLength) / PAGE));
   const mem = new Uint8Array(x.memory.buffer);
+  extra?.fill(x.memory.buffer, extraAt);
   const sums = new Uint32Array(x.memory.buffer, outAt, per);
   for (let k = 0; k < count; k += per) {
     const n = Math.min(per, count - k);
     const from = start + k * blockSize;
     mem.set(data.subarray(from, from + n * blockSize), 0);
-    x.sums(0, n, blockSize, outAt);
+    call(x, n, outAt, extraAt);
     out.set(n === per ? sums : sums.subarray(0, n), outStart + k);
   }
 }
