@@ -106,8 +106,11 @@ function hashBlocks(path: string, blockSize: number, start: number, end: number)
         got += k;
       }
       if (want < n * blockSize) block.fill(0, want, n * blockSize);
-      for (let k = 0; k < n; k++)
-        out.set(oneShotHash('sha256', block.subarray(k * blockSize, (k + 1) * blockSize), 'buffer'), (i + k) * 32);
+      // Digests as latin1 strings, not a Buffer each (see patch-file.ts's in-place check: 170 vs 210 ms per 65,536 blocks).
+      for (let k = 0; k < n; k++) {
+        const d = oneShotHash('sha256', block.subarray(k * blockSize, (k + 1) * blockSize), 'binary');
+        for (let j = 0, o = (i + k) * 32; j < 32; j++) out[o + j] = d.charCodeAt(j);
+      }
       i += n;
     }
   } finally {
