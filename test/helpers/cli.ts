@@ -10,12 +10,24 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `gosync ...args`; never rejects on a non-zero exit. */
-/** `env` adds to (and overrides) this process's environment. */
+/** The proxy variables curl and undici read, in both cases. */
+const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'];
+
+/**
+ * Runs `gosync ...args`; never rejects on a non-zero exit. `env` adds to (and overrides)
+ * this process's environment; `proxyEnv` replaces its proxy variables (none of this
+ * process's are passed on).
+ */
 export function runCli(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string>; proxyEnv?: Record<string, string> } = {},
 ): Promise<CliResult> {
+  let env: NodeJS.ProcessEnv | undefined = options.env ? { ...process.env, ...options.env } : undefined;
+  if (options.proxyEnv) {
+    env = { ...(env ?? process.env) };
+    for (const name of PROXY_VARIABLES) delete env[name];
+    Object.assign(env, options.proxyEnv);
+  }
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -24,7 +36,7 @@ export function runCli(
         cwd: options.cwd,
         timeout: options.timeoutMs ?? 60_000,
         maxBuffer: 16 << 20,
-        ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+        ...(env ? { env } : {}),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? (err as unknown as { code: number }).code : 1) : 0;

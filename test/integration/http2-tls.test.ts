@@ -5,7 +5,6 @@
  * does not offer it, and through a proxy's CONNECT tunnel. The output is the exact file.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import { loadIndex, resolveReference } from '../../src/file/load-index.js';
 import { patchFile } from '../../src/file/patch-file.js';
 import { HTTP2_DEFAULT, createHttpDispatcher } from '../../src/sources/http/dispatcher.js';
 import { HttpSource } from '../../src/sources/http/http-source.js';
-import { CLI, type CliResult, runCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { type TlsNginx, startTlsNginx } from './http2-nginx.js';
 import { type ForwardProxy, startForwardProxy } from './proxy-forward.js';
@@ -28,7 +27,6 @@ const newData = concat(
   randomBytes(4000, 402),
   oldData.subarray(2_100_000),
 );
-const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY'];
 
 let dir: string;
 let root: string;
@@ -45,19 +43,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `gosync ...args` with `env` as the only proxy variables. */
 function runWithEnv(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const base = { ...process.env };
-  for (const name of PROXY_VARIABLES) delete base[name];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...base, ...env }, timeout: 60_000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
+  return runCli(args, { proxyEnv: env });
 }
 
 async function freshLocal(name: string): Promise<string> {

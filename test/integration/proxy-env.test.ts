@@ -6,12 +6,11 @@
  * being printed.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI, type CliResult, runCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 import { concat, randomBytes } from '../helpers/data.js';
 import { requireNginx, type NginxServer } from '../helpers/nginx.js';
 import { type ForwardProxy, startForwardProxy } from './proxy-forward.js';
@@ -24,7 +23,6 @@ const newData = concat(
   randomBytes(30_000, 302),
   oldData.subarray(1_530_000),
 );
-const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'];
 
 let dir: string;
 let root: string;
@@ -43,19 +41,7 @@ after(async () => {
 
 /** `gosync ...args` with `env` as the only proxy variables. */
 function runWithEnv(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const base = { ...process.env };
-  for (const name of PROXY_VARIABLES) delete base[name];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...base, ...env }, timeout: 60_000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCli(args, { proxyEnv: env });
 }
 
 async function freshLocal(name: string): Promise<string> {
