@@ -18,15 +18,10 @@ import { PlanSource } from '../../src/forms/plan-source.js';
 import { WholeSource } from '../../src/forms/whole-source.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
 import { indexOf, randomBytes } from '../helpers/data.js';
+import { BLOCKS_PER_FRAME, BS, FRAME_BYTES, RecordingSource, readAll, wordsText } from './forms-fixture.js';
 
-const BS = 4096;
-const BLOCKS_PER_FRAME = 4;
-const FRAME_BYTES = BS * BLOCKS_PER_FRAME;
 const FRAMES = 11;
-const words = ['alpha ', 'beta ', 'gamma ', 'delta ', 'epsilon '];
-const data = new Uint8Array(
-  Buffer.from(Array.from(randomBytes(40_000, 5), (b) => words[b % words.length]).join('')).subarray(0, 10 * FRAME_BYTES + 1234),
-);
+const data = wordsText(5);
 
 let dir: string;
 let input: string;
@@ -39,20 +34,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function readAll(source: BlockSource, ranges: readonly ByteRange[]): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of source.read(ranges)) parts.push(Uint8Array.from(c));
-  return new Uint8Array(Buffer.concat(parts));
-}
-
-class RecordingSource extends MemorySource {
-  readonly asked: ByteRange[] = [];
-  override async *read(ranges: readonly ByteRange[], options = {}) {
-    this.asked.push(...ranges);
-    yield* super.read(ranges, options);
-  }
-}
 
 /**
  * `bytes` as one zstd frame whose header declares a window of 2^`log` bytes (zstd itself

@@ -15,16 +15,10 @@ import { writeFrames, writeWhole } from '../../src/forms/compressed-forms.js';
 import { PlanSource } from '../../src/forms/plan-source.js';
 import { WholeSource } from '../../src/forms/whole-source.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
-import { indexOf, randomBytes } from '../helpers/data.js';
+import { indexOf } from '../helpers/data.js';
+import { BLOCKS_PER_FRAME, BS, FRAME_BYTES, RecordingSource, readAll, wordsText } from './forms-fixture.js';
 
-const BS = 4096;
-const BLOCKS_PER_FRAME = 4;
-const FRAME_BYTES = BS * BLOCKS_PER_FRAME;
-// Compressible (a few words repeated) but not constant: 10 frames and a short last one.
-const words = ['alpha ', 'beta ', 'gamma ', 'delta ', 'epsilon '];
-const data = new Uint8Array(
-  Buffer.from(Array.from(randomBytes(40_000, 3), (b) => words[b % words.length]).join('')).subarray(0, 10 * FRAME_BYTES + 1234),
-);
+const data = wordsText(3);
 
 let dir: string;
 let input: string;
@@ -38,23 +32,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Reads every range from a source into one buffer. */
-async function readAll(source: BlockSource, ranges: readonly ByteRange[]): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of source.read(ranges)) parts.push(Uint8Array.from(c));
-  return new Uint8Array(Buffer.concat(parts));
-}
-
 const expected = (ranges: readonly ByteRange[]) => new Uint8Array(Buffer.concat(ranges.map((r) => data.subarray(r.start, r.end))));
 
 /** A memory source that records the ranges asked of it. */
-class RecordingSource extends MemorySource {
-  readonly asked: ByteRange[] = [];
-  override async *read(ranges: readonly ByteRange[], options = {}) {
-    this.asked.push(...ranges);
-    yield* super.read(ranges, options);
-  }
-}
 
 async function publishFrames(name: string) {
   const output = join(dir, name);
