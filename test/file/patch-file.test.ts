@@ -12,7 +12,7 @@ import { diffFile, patchFile } from '../../src/file/patch-file.js';
 import type { BlockSource, ByteRange } from '../../src/core/block-source.js';
 import { FileSource } from '../../src/sources/file-source.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
-import { concat, randomBytes } from '../helpers/data.js';
+import { blockDigestOf, concat, randomBytes } from '../helpers/data.js';
 
 let dir: string;
 before(async () => {
@@ -21,17 +21,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The block digest of `data` (docs/format.md): SHA-256 over each zero-padded block's SHA-256. */
-function blockDigestOf(data: Uint8Array, blockSize: number): Uint8Array {
-  const h = createHash('sha256');
-  for (let p = 0; p < data.length; p += blockSize) {
-    const block = new Uint8Array(blockSize);
-    block.set(data.subarray(p, p + blockSize));
-    h.update(createHash('sha256').update(block).digest());
-  }
-  return new Uint8Array(h.digest());
-}
 
 async function setup(name: string, oldData: Uint8Array, newData: Uint8Array, blockSize = 1024) {
   const local = join(dir, `${name}.old`);
@@ -290,37 +279,35 @@ test('a local file of the reference size that differs is scanned as any other: a
   assert.equal(r2.fetchedBytes, 1024, 'one block fetched');
 });
 
-test('with two scan threads, a large same-size file is checked in place from both ends: identical, or changed near its end', async () => {
-  const data = randomBytes(64 * 1024 * 1024, 63);
-  const { local, index } = await setup('twothreads', data, data, 4096);
-  const out = join(dir, 'twothreads.out');
-  const same = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 2 });
+/**
+ * A same-size local file checked in place: identical (nothing fetched), then with one byte
+ * flipped at `changeAt` (the check is abandoned there and the scan finds the rest: one
+ * block fetched); the output is the reference both times and no temporary file is left.
+ */
+async function inPlaceCase(name: string, data: Uint8Array, changeAt: number, threads: number): Promise<void> {
+  const { local, index } = await setup(name, data, data, 4096);
+  const out = join(dir, `${name}.out`);
+  const same = await patchFile({ local, output: out, index, source: new MemorySource(data), threads });
   assert.equal(same.fetchedBytes, 0);
   assert.deepEqual(await readFile(out), Buffer.from(data));
-  // A block near the end (the other thread's first piece) differs: the in-place check is
-  // abandoned there and the scan finds the rest.
   const changed = Uint8Array.from(data);
-  changed[data.length - 10_000]! ^= 1;
+  changed[changeAt]! ^= 1;
   await writeFile(local, changed);
-  const r = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 2 });
-  assert.equal(r.fetchedBytes, 4096);
-  assert.deepEqual(await readFile(out), Buffer.from(data));
-});
-
-test('the in-place check reads ahead: identical over several read pieces, and a change in the second piece (a read still in flight) falls back cleanly', async () => {
-  // 4 MiB pieces: 10 MiB + 1,000 B spans three, the last block short.
-  const data = randomBytes(10 * 1024 * 1024 + 1000, 64);
-  const { local, index } = await setup('readahead', data, data, 4096);
-  const out = join(dir, 'readahead.out');
-  const same = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 1 });
-  assert.equal(same.fetchedBytes, 0);
-  assert.deepEqual(await readFile(out), Buffer.from(data));
-  // Not one of the three blocks tried first (the first, the middle, the last).
-  const changed = Uint8Array.from(data);
-  changed[4 * 1024 * 1024 + 10_000]! ^= 1;
-  await writeFile(local, changed);
-  const r = await patchFile({ local, output: out, index, source: new MemorySource(data), threads: 1 });
+  const r = await patchFile({ local, output: out, index, source: new MemorySource(data), threads });
   assert.equal(r.fetchedBytes, 4096);
   assert.deepEqual(await readFile(out), Buffer.from(data));
   assert.deepEqual(await leftovers(), []);
+}
+
+test('with two scan threads, a large same-size file is checked in place from both ends: identical, or changed near its end', async () => {
+  // A block near the end: the other thread's first piece.
+  const data = randomBytes(64 * 1024 * 1024, 63);
+  await inPlaceCase('twothreads', data, data.length - 10_000, 2);
+});
+
+test('the in-place check reads ahead: identical over several read pieces, and a change in the second piece (a read still in flight) falls back cleanly', async () => {
+  // 4 MiB pieces: 10 MiB + 1,000 B spans three, the last block short; the change is in
+  // none of the three blocks tried first (the first, the middle, the last).
+  const data = randomBytes(10 * 1024 * 1024 + 1000, 64);
+  await inPlaceCase('readahead', data, 4 * 1024 * 1024 + 10_000, 1);
 });

@@ -1,4 +1,5 @@
 /** Deterministic test data: seeded random bytes and edits. */
+import { createHash } from 'node:crypto';
 import { decodeIndex } from '../../src/core/index/format.js';
 import { buildIndex } from '../../src/core/index/builder.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
@@ -38,4 +39,18 @@ export function* chunked(data: Uint8Array, sizes: readonly number[]): Generator<
     yield data.subarray(p, p + n);
     p += n;
   }
+}
+
+/**
+ * The block digest of `data` as docs/format.md defines it, computed independently of the
+ * code under test: SHA-256 over each zero-padded block's SHA-256.
+ */
+export function blockDigestOf(data: Uint8Array, blockSize: number): Uint8Array {
+  const h = createHash('sha256');
+  for (let p = 0; p < data.length; p += blockSize) {
+    const block = new Uint8Array(blockSize);
+    block.set(data.subarray(p, p + blockSize));
+    h.update(createHash('sha256').update(block).digest());
+  }
+  return new Uint8Array(h.digest());
 }

@@ -21,7 +21,7 @@ import { encodePublished, type PublishedForms } from '../../../src/core/index/pu
 import type { BlockIndex } from '../../../src/core/index/block-index.js';
 import { defaultBlockSize, defaultHashLengths } from '../../../src/core/index/params.js';
 import { weakChecksum } from '../../../src/core/rollsum.js';
-import { chunked, randomBytes } from '../../helpers/data.js';
+import { blockDigestOf, chunked, randomBytes } from '../../helpers/data.js';
 import { runRecords } from '../../../src/workers/tasks.js';
 
 function code(err: unknown): string | undefined {
@@ -311,23 +311,12 @@ test('a published form whose name leaves the index folder is refused when decode
   }
 });
 
-/** The block digest as docs/format.md defines it: SHA-256 of every block's full SHA-256, the last one zero-padded. */
-function blockDigestOf(data: Uint8Array, blockSize: number): Buffer {
-  const h = createHash('sha256');
-  for (let p = 0; p < data.length; p += blockSize) {
-    const block = new Uint8Array(blockSize);
-    block.set(data.subarray(p, p + blockSize));
-    h.update(createHash('sha256').update(block).digest());
-  }
-  return h.digest();
-}
-
 test('versions 5 and 6 carry the block digest after the records; the builder writes them by default, streamed or on workers alike', async () => {
   const data = randomBytes(20_000, 41);
   const bytes = await buildIndex(data, { fileSize: data.length, blockSize: 1024 });
   assert.equal(Buffer.from(bytes).readUInt16LE(8), 5);
   const index = decodeIndex(bytes);
-  assert.deepEqual(Buffer.from(index.blockDigest!), blockDigestOf(data, 1024));
+  assert.deepEqual(Buffer.from(index.blockDigest!), Buffer.from(blockDigestOf(data, 1024)));
   assert.equal(bytes.length, indexSize({ ...index, version: 5 }));
   assert.deepEqual(Buffer.from(encodeIndex(index)), Buffer.from(bytes), 'encodeIndex writes version 5 for an index with a block digest');
   const v1 = decodeIndex(await buildIndex(data, { fileSize: data.length, blockSize: 1024, blockDigest: false }));
@@ -351,7 +340,7 @@ test('versions 5 and 6 carry the block digest after the records; the builder wri
   assert.equal(v6.readUInt16LE(8), 6);
   const back = decodeIndex(v6);
   assert.deepEqual(back.published, samplePublished);
-  assert.deepEqual(Buffer.from(back.blockDigest!), blockDigestOf(data, 1024));
+  assert.deepEqual(Buffer.from(back.blockDigest!), Buffer.from(blockDigestOf(data, 1024)));
   assert.deepEqual(Buffer.from(encodeIndex(back)), v6);
   const summary = readIndexSummary(v6.subarray(v6.length - 65));
   assert.equal(summary !== undefined && 'bases' in summary ? summary.bases.length : -1, 2);
