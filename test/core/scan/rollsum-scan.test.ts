@@ -1,27 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import wabtInit from 'wabt';
 import type { BlockIndex } from '../../../src/core/index/block-index.js';
 import { BlockMatcher } from '../../../src/core/matcher.js';
 import { rabinKarpChecksum } from '../../../src/core/rabin-karp.js';
 import { ROLLSUM_SCAN_WASM_BASE64 } from '../../../src/core/scan/rollsum-scan-wasm.js';
 import { useWasmScan, WASM_MIN_WINDOWS } from '../../../src/core/scan/rollsum-scan.js';
 import { chunked, concat, indexOf, randomBytes } from '../../helpers/data.js';
+import { assembledWat } from '../../helpers/wat.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 test('the committed WebAssembly is rollsum-scan.wat assembled (npm run build:wasm)', async () => {
-  const wabt = await wabtInit();
-  const mod = wabt.parseWat('rollsum-scan.wat', readFileSync(join(root, 'src/core/scan/rollsum-scan.wat'), 'utf8'), { simd: true });
-  mod.validate();
-  const bytes = Buffer.from(mod.toBinary({}).buffer);
-  mod.destroy();
-  assert.equal(ROLLSUM_SCAN_WASM_BASE64, bytes.toString('base64'), 'run npm run build:wasm after editing the .wat');
+  assert.equal(ROLLSUM_SCAN_WASM_BASE64, await assembledWat('rollsum-scan'), 'run npm run build:wasm after editing the .wat');
 });
 
 /** Everything a scan decides, for comparing two scans. */

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import wabtInit from 'wabt';
 import { weakChecksum, weakChecksumBlocks } from '../../../src/core/rollsum.js';
 import { WEAK_SUMS_WASM_BASE64 } from '../../../src/core/scan/weak-sums-wasm.js';
 import { randomBytes } from '../../helpers/data.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
+import { assembledWat } from '../../helpers/wat.js';
 
 test('the committed WebAssembly is weak-sums.wat assembled (npm run build:wasm)', async () => {
-  const wabt = await wabtInit();
-  const mod = wabt.parseWat('weak-sums.wat', readFileSync(join(root, 'src/core/scan/weak-sums.wat'), 'utf8'), { simd: true });
-  mod.validate();
-  const bytes = Buffer.from(mod.toBinary({}).buffer);
-  mod.destroy();
-  assert.equal(WEAK_SUMS_WASM_BASE64, bytes.toString('base64'), 'run npm run build:wasm after editing the .wat');
+  assert.equal(WEAK_SUMS_WASM_BASE64, await assembledWat('weak-sums'), 'run npm run build:wasm after editing the .wat');
 });
 
 test('weakChecksumBlocks gives every block the weakChecksum of its bytes', () => {
