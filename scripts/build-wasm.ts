@@ -1,36 +1,59 @@
 /**
- * Assembles the hand-written WebAssembly of src/core (`src/core/scan/rollsum-scan.wat`,
- * `src/core/scan/weak-sums.wat`) with wabt (a devDependency) and writes the bytes of each,
- * base64, to a `<name>-wasm.ts` beside it, which is committed: gosync itself needs no
- * assembler. Run `npm run build:wasm` after editing a .wat (Node 24 runs this TypeScript
- * file as it is); the tests of each module check the committed bytes are the .wat's.
+ * Builds gosync's WebAssembly: assembles the hand-written scans of src/core
+ * (`src/core/scan/rollsum-scan.wat`, `src/core/scan/weak-sums.wat`) with wabt and compiles
+ * the lz-delta encoder (`src/forms/lz-delta/asm/encoder.ts`, AssemblyScript) with asc (both
+ * devDependencies), and writes the bytes of each, base64, to a `-wasm.ts` module, which is
+ * committed: gosync itself needs neither tool. Run `npm run build:wasm` after editing a
+ * source (Node 24 runs this TypeScript file as it is); the tests of each module check the
+ * committed bytes are their source's (test/helpers/wat.ts, with the same asc options).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
 import wabtInit from 'wabt';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const modules = [
-  { name: 'rollsum-scan', constant: 'ROLLSUM_SCAN_WASM_BASE64', what: 'The rolling-scan module, base64.' },
-  { name: 'weak-sums', constant: 'WEAK_SUMS_WASM_BASE64', what: 'The block weak-sums module, base64.' },
+  { source: 'src/core/scan/rollsum-scan.wat', out: 'src/core/scan/rollsum-scan-wasm.ts', constant: 'ROLLSUM_SCAN_WASM_BASE64', what: 'The rolling-scan module, base64.' },
+  { source: 'src/core/scan/weak-sums.wat', out: 'src/core/scan/weak-sums-wasm.ts', constant: 'WEAK_SUMS_WASM_BASE64', what: 'The block weak-sums module, base64.' },
+  { source: 'src/forms/lz-delta/asm/encoder.ts', out: 'src/forms/lz-delta/encoder-wasm.ts', constant: 'LZ_ENCODER_WASM_BASE64', what: 'The lz-delta encoder module, base64.' },
 ];
+/** asc's options for the encoder; test/helpers/wat.ts compiles with the same. */
+const ASC_OPTIONS = ['-O3', '--runtime', 'stub', '--noAssert', '--uncheckedBehavior', 'always'];
 
 const wabt = await wabtInit();
+
+async function compile(source: string): Promise<Uint8Array> {
+  if (source.endsWith('.wat')) {
+    const mod = wabt.parseWat(source, readFileSync(join(root, source), 'utf8'), { simd: true });
+    try {
+      mod.validate();
+      return mod.toBinary({}).buffer;
+    } finally {
+      mod.destroy();
+    }
+  }
+  let binary: Uint8Array | undefined;
+  const { error, stderr } = await asc.main([join(root, source), ...ASC_OPTIONS, '-o', 'out.wasm'], {
+    writeFile: (_name, contents) => {
+      binary = contents as Uint8Array;
+    },
+  });
+  if (error || !binary) throw new Error(`asc failed on ${source}: ${error?.message}\n${stderr.toString()}`);
+  return binary;
+}
+
 for (const m of modules) {
-  const wat = join(root, `src/core/scan/${m.name}.wat`);
-  const out = join(root, `src/core/scan/${m.name}-wasm.ts`);
-  const mod = wabt.parseWat(`${m.name}.wat`, readFileSync(wat, 'utf8'), { simd: true });
-  mod.validate();
-  const base64 = Buffer.from(mod.toBinary({}).buffer).toString('base64');
-  mod.destroy();
+  const out = join(root, m.out);
+  const base64 = Buffer.from(await compile(m.source)).toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < base64.length; i += 120) lines.push(`  '${base64.slice(i, i + 120)}'`);
   writeFileSync(
     out,
     `/**
- * The bytes of \`${m.name}.wat\`, assembled by \`npm run build:wasm\` (scripts/build-wasm.ts,
- * with wabt). Generated: edit the .wat, not this file.
+ * The bytes of \`${m.source}\`, built by \`npm run build:wasm\` (scripts/build-wasm.ts).
+ * Generated: edit the source, not this file.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The part of the `WebAssembly` global that core's modules use (the ES lib declares
  * none): the rolling scan (`scan/rollsum-scan.ts`), the blocks' weak sums (`rollsum.ts`)
- * and the WebAssembly hashes (`hashing/wasm-hash.ts`).
+ * and the WebAssembly hashes (`hashing/wasm-hash.ts`); forms/lz-delta's encoder too.
  *
  * @module
  */
@@ -21,6 +21,8 @@ export interface WebAssemblyApi {
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: unknown };
   readonly Memory: new (descriptor: { initial: number }) => WasmMemory;
+  /** What a trap throws (an out-of-bounds access, `unreachable`, memory that cannot grow). */
+  readonly RuntimeError: ErrorConstructor;
 }
 
 /** The `WebAssembly` global. */

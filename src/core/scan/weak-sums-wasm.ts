@@ -1,6 +1,6 @@
 /**
- * The bytes of `weak-sums.wat`, assembled by `npm run build:wasm` (scripts/build-wasm.ts,
- * with wabt). Generated: edit the .wat, not this file.
+ * The bytes of `src/core/scan/weak-sums.wat`, built by `npm run build:wasm` (scripts/build-wasm.ts).
+ * Generated: edit the source, not this file.
  *
  * @module
  */

@@ -49,13 +49,16 @@
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { LzDeltaDecoder } from './decode.js';
-import { LzDeltaEncoder } from './encode.js';
+import { encodeLzBody } from './encode.js';
 import { corrupt } from './range-coder.js';
 
 /** The largest new file `applyLzDelta` builds unless told otherwise: 1 GiB. */
 export const DEFAULT_MAX_NEW_SIZE = 2 ** 30;
-/** The encoder's window (old + new) must stay below 2 GiB: distances are 31-bit. */
-const MAX_WINDOW = 2 ** 31 - 1;
+/**
+ * The encoder's window (old + new) is at most 512 MiB: it runs in a 32-bit WebAssembly memory
+ * (4 GiB) holding the window and its hash chains, 5.5 bytes per byte.
+ */
+const MAX_WINDOW = 2 ** 29;
 
 export interface EncodeLzDeltaOptions {
   signal?: AbortSignal;
@@ -69,12 +72,12 @@ export interface ApplyLzDeltaOptions {
 
 /** A delta that rebuilds `next` from `old` with `applyLzDelta`. */
 export function encodeLzDelta(old: Uint8Array, next: Uint8Array, options: EncodeLzDeltaOptions = {}): Uint8Array {
-  if (old.length + next.length > MAX_WINDOW) throw new RangeError('Cannot encode an lz delta: old and new together exceed 2 GiB');
+  if (old.length + next.length > MAX_WINDOW) throw new RangeError('Cannot encode an lz delta: old and new together exceed 512 MiB');
   throwIfAborted(options.signal);
   const header = new Uint8Array(20);
   let at = writeVarint(header, 0, next.length);
   at = writeVarint(header, at, old.length);
-  const body = new LzDeltaEncoder(old, next).encode(options.signal);
+  const body = encodeLzBody(old, next, options.signal);
   const delta = new Uint8Array(at + body.length);
   delta.set(header.subarray(0, at));
   delta.set(body, at);

@@ -18,7 +18,7 @@ const TWO32 = 2 ** 32;
 
 /** Prices are in 1/16 bit. */
 export const PRICE_SHIFT = 4;
-const PRICE_TABLE = (() => {
+export const PRICE_TABLE = (() => {
   const table = new Int32Array((PROB_ONE >> PRICE_SHIFT) + 1);
   for (let i = 0; i < table.length; i++) {
     const p = (i * (1 << PRICE_SHIFT) + (1 << (PRICE_SHIFT - 1))) / PROB_ONE;

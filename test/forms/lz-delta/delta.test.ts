@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { applyLzDelta, encodeLzDelta } from '../../../src/forms/lz-delta/mod.js';
+import { LZ_ENCODER_WASM_BASE64 } from '../../../src/forms/lz-delta/encoder-wasm.js';
 import { concat, randomBytes } from '../../helpers/data.js';
+import { compiledAssemblyScript } from '../../helpers/wat.js';
 
 const WORDS = [
   'function',
@@ -250,5 +252,13 @@ test('lz-delta: random bodies behind a valid header end in DELTA_CORRUPT or some
       },
     ),
     { numRuns: 400 },
+  );
+});
+
+test('lz-delta: the committed encoder module is asm/encoder.ts compiled', async () => {
+  assert.equal(
+    LZ_ENCODER_WASM_BASE64,
+    await compiledAssemblyScript('src/forms/lz-delta/asm/encoder.ts'),
+    'run npm run build:wasm after editing the AssemblyScript',
   );
 });

@@ -1,0 +1,834 @@
+/**
+ * The lz-delta encoder in AssemblyScript, compiled to WebAssembly by `npm run build:wasm`
+ * (scripts/build-wasm.ts) into `../encode-wasm.ts`. It is the encoder encode.ts describes,
+ * operation for operation: the same candidates, prices, parse and range coder, so its output
+ * is byte for byte what that description defines (the tests compare it with a reference
+ * parse on the corpus and on random edits). It runs as WebAssembly because the encoder's work
+ * on a small pair (a 284 kB text: the whole window hashed, the literal model primed, a few
+ * thousand parse positions) took 100 ms in a fresh process, three quarters of it before the
+ * JIT had optimised the loops (36-40 ms once warm).
+ *
+ * Not TypeScript for tsc: `i32`, `u64`, `load<T>` and `StaticArray` are AssemblyScript's.
+ * Memory: the window (old ‖ new) at a pointer `alloc` returned, then every table below,
+ * allocated once by `init`; the stub runtime never frees (one instance per delta).
+ */
+
+// ---- the range coder (range-coder.ts) ----
+
+const PROB_BITS: u32 = 11;
+const PROB_ONE: i32 = 1 << PROB_BITS;
+const PROB_INIT: u16 = <u16>(PROB_ONE >> 1);
+const MOVE_BITS: i32 = 4;
+const TOP: u32 = 1 << 24;
+const PRICE_SHIFT: i32 = 4;
+
+/** Prices of coding a bit by probability, in 1/16 bit: written by the caller (range-coder.ts's table) before `init`. */
+const priceTable = new StaticArray<i32>((PROB_ONE >> PRICE_SHIFT) + 1);
+
+@inline
+function bitPrice(prob: i32, bit: i32): i32 {
+  return priceTable[(bit == 0 ? prob : PROB_ONE - prob) >> PRICE_SHIFT];
+}
+
+let rcLow: u64 = 0;
+let rcRange: u32 = 0xffffffff;
+let rcCache: i32 = 0;
+let rcCacheSize: i32 = 1;
+let outPtr: usize = 0;
+let outCap: i32 = 0;
+let outPos: i32 = 0;
+
+function put(byte: i32): void {
+  if (outPos == outCap) {
+    const grown = heap.alloc(<usize>outCap * 2);
+    memory.copy(grown, outPtr, <usize>outCap);
+    outPtr = grown;
+    outCap *= 2;
+  }
+  store<u8>(outPtr + <usize>outPos, <u8>byte);
+  outPos++;
+}
+
+function shiftLow(): void {
+  const low = rcLow;
+  if (low < 0xff000000 || low >= 0x100000000) {
+    const carry: i32 = low >= 0x100000000 ? 1 : 0;
+    let temp = rcCache;
+    do {
+      put((temp + carry) & 0xff);
+      temp = 0xff;
+    } while (--rcCacheSize != 0);
+    rcCache = <i32>((low >> 24) & 0xff);
+  }
+  rcCacheSize++;
+  rcLow = (low & 0x00ffffff) << 8;
+}
+
+function encodeBit(probs: StaticArray<u16>, index: i32, bit: i32): void {
+  const p = <u32>probs[index];
+  const bound = (rcRange >>> PROB_BITS) * p;
+  if (bit == 0) {
+    rcRange = bound;
+    probs[index] = <u16>(p + ((<u32>PROB_ONE - p) >> MOVE_BITS));
+  } else {
+    rcLow += bound;
+    rcRange -= bound;
+    probs[index] = <u16>(p - (p >> MOVE_BITS));
+  }
+  while (rcRange < TOP) {
+    rcRange <<= 8;
+    shiftLow();
+  }
+}
+
+/** `count` bits of `value` (most significant first) at probability one half. */
+function encodeDirect(value: u64, count: i32): void {
+  for (let i = count - 1; i >= 0; i--) {
+    rcRange = rcRange >>> 1;
+    if (((value >> <u64>i) & 1) == 1) rcLow += rcRange;
+    while (rcRange < TOP) {
+      rcRange <<= 8;
+      shiftLow();
+    }
+  }
+}
+
+// ---- the model (model.ts) ----
+
+const STATES: i32 = 12;
+const LIT_CONTEXT_BITS: i32 = 8;
+const OP_LITERAL: i32 = 0;
+const OP_MATCH: i32 = 1;
+const OP_NEAR: i32 = 2;
+const OP_REP0: i32 = 3;
+const OP_SHORT_REP: i32 = 7;
+const OP_CURSOR: i32 = 8;
+const CURSOR_MIN_LEN: i32 = 64;
+const PRIME_BYTES: i32 = 1 << 20;
+
+@inline
+function zigzag(delta: i32): u64 {
+  return delta >= 0 ? <u64>delta * 2 : <u64>(-<i64>delta) * 2 - 1;
+}
+@inline
+function afterLiteral(state: i32): i32 {
+  return state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+}
+@inline
+function afterMatch(state: i32): i32 {
+  return state < 7 ? 7 : 10;
+}
+@inline
+function afterRep(state: i32): i32 {
+  return state < 7 ? 8 : 11;
+}
+@inline
+function afterShortRep(state: i32): i32 {
+  return state < 7 ? 9 : 11;
+}
+@inline
+function distContext(length: i32): i32 {
+  return length < 5 ? length - 2 : 3;
+}
+@inline
+function literalBase(prevByte: i32): i32 {
+  return (prevByte >> (8 - LIT_CONTEXT_BITS)) * 0x300;
+}
+@inline
+function usesMatchedLiteral(state: i32): bool {
+  return state >= 7;
+}
+
+const NUM_TREE_BITS: i32 = 6;
+const NUM_SLOT_BITS: i32 = 5;
+const NUM_SLOTS: i32 = 1 << NUM_SLOT_BITS;
+const NUM_SIZE: i32 = NUM_SLOTS + NUM_SLOTS * (1 << NUM_TREE_BITS);
+
+function probabilities(count: i32): StaticArray<u16> {
+  const a = new StaticArray<u16>(count);
+  for (let i = 0; i < count; i++) a[i] = PROB_INIT;
+  return a;
+}
+
+/** model.ts's NumberCoder: bit length by a 5-bit tree, six bits by a tree per length, the rest direct. */
+class NumberCoder {
+  probs: StaticArray<u16>;
+
+  constructor(contexts: i32) {
+    this.probs = probabilities(NUM_SIZE * contexts);
+  }
+
+  encode(context: i32, value: u64): void {
+    const base = context * NUM_SIZE;
+    const u = value + 1;
+    const nb = <i32>(64 - clz<u64>(u)) - 1;
+    let m = 1;
+    for (let i = NUM_SLOT_BITS - 1; i >= 0; i--) {
+      const bit = (nb >>> i) & 1;
+      encodeBit(this.probs, base + m, bit);
+      m = (m << 1) | bit;
+    }
+    const rest = u - (<u64>1 << <u64>nb);
+    const k = min(nb, NUM_TREE_BITS);
+    const low = nb - k;
+    const top = <i32>(rest >> <u64>low);
+    const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
+    m = 1;
+    for (let i = k - 1; i >= 0; i--) {
+      const bit = (top >>> i) & 1;
+      encodeBit(this.probs, treeBase + m, bit);
+      m = (m << 1) | bit;
+    }
+    if (low > 0) encodeDirect(rest - (<u64>top << <u64>low), low);
+  }
+
+  price(context: i32, value: u64): i32 {
+    const base = context * NUM_SIZE;
+    const u = value + 1;
+    const nb = <i32>(64 - clz<u64>(u)) - 1;
+    let price = 0;
+    let m = 1;
+    for (let i = NUM_SLOT_BITS - 1; i >= 0; i--) {
+      const bit = (nb >>> i) & 1;
+      price += bitPrice(this.probs[base + m], bit);
+      m = (m << 1) | bit;
+    }
+    const k = min(nb, NUM_TREE_BITS);
+    const low = nb - k;
+    const top = <i32>((u - (<u64>1 << <u64>nb)) >> <u64>low);
+    const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
+    m = 1;
+    for (let i = k - 1; i >= 0; i--) {
+      const bit = (top >>> i) & 1;
+      price += bitPrice(this.probs[treeBase + m], bit);
+      m = (m << 1) | bit;
+    }
+    return price + low * 16;
+  }
+}
+
+const isMatch = probabilities(STATES);
+const isRep = probabilities(STATES);
+const isNear = probabilities(STATES);
+const nearSign = probabilities(2);
+const isCursor = probabilities(STATES);
+const cursorOffset = new NumberCoder(1);
+const isRepG0 = probabilities(STATES);
+const isRepG1 = probabilities(STATES);
+const isRepG2 = probabilities(STATES);
+const isRep0Long = probabilities(STATES);
+const literal = probabilities(0x300 << LIT_CONTEXT_BITS);
+const matchLenCoder = new NumberCoder(2);
+const repLenCoder = new NumberCoder(1);
+const distCoder = new NumberCoder(4);
+const nearMagnitude = new NumberCoder(1);
+
+function encodeLiteral(base: i32, byte: i32, matchByte: i32, matched: bool): void {
+  let symbol = 1;
+  if (matched) {
+    let offs = 0x100;
+    let mb = matchByte;
+    for (let i = 7; i >= 0; i--) {
+      mb <<= 1;
+      const matchBit = mb & offs;
+      const bit = (byte >>> i) & 1;
+      encodeBit(literal, base + offs + matchBit + symbol, bit);
+      symbol = (symbol << 1) | bit;
+      offs &= bit == 0 ? ~matchBit : matchBit;
+    }
+    return;
+  }
+  for (let i = 7; i >= 0; i--) {
+    const bit = (byte >>> i) & 1;
+    encodeBit(literal, base + symbol, bit);
+    symbol = (symbol << 1) | bit;
+  }
+}
+
+function literalPrice(base: i32, byte: i32, matchByte: i32, matched: bool): i32 {
+  let price = 0;
+  let symbol = 1;
+  if (matched) {
+    let offs = 0x100;
+    let mb = matchByte;
+    for (let i = 7; i >= 0; i--) {
+      mb <<= 1;
+      const matchBit = mb & offs;
+      const bit = (byte >>> i) & 1;
+      price += bitPrice(literal[base + offs + matchBit + symbol], bit);
+      symbol = (symbol << 1) | bit;
+      offs &= bit == 0 ? ~matchBit : matchBit;
+    }
+    return price;
+  }
+  for (let i = 7; i >= 0; i--) {
+    const bit = (byte >>> i) & 1;
+    price += bitPrice(literal[base + symbol], bit);
+    symbol = (symbol << 1) | bit;
+  }
+  return price;
+}
+
+/** model.ts's primeLiterals: the plain literal probabilities trained on the old file's last MiB. */
+function primeLiterals(): void {
+  const start = max(0, oldLen - PRIME_BYTES);
+  let prev = start > 0 ? at(start - 1) : 0;
+  for (let q = start; q < oldLen; q++) {
+    const byte = at(q);
+    const base = literalBase(prev);
+    let symbol = 1;
+    for (let i = 7; i >= 0; i--) {
+      const bit = (byte >>> i) & 1;
+      const index = base + symbol;
+      const p = <i32>literal[index];
+      literal[index] = <u16>(bit == 0 ? p + ((PROB_ONE - p) >> 4) : p - (p >> 4));
+      symbol = (symbol << 1) | bit;
+    }
+    prev = byte;
+  }
+}
+
+// ---- the encoder (encode.ts) ----
+
+const NICE: i32 = 192;
+const MAX_SEGMENT: i32 = 4096;
+const NODES: i32 = MAX_SEGMENT + NICE + 2;
+const CHAIN_DEPTH: i32 = 32;
+const LONG_BYTES: i32 = 16;
+const LONG_STRIDE: i32 = 8;
+const LONG_DEPTH: i32 = 8;
+const NEAR_SCAN: i32 = 24;
+const CURSOR_BACK: i32 = 8;
+const CURSOR_FORWARD: i32 = 160;
+const NEAR_MAX: i32 = 1 << 16;
+const MIN_HASH_MATCH: i32 = 4;
+const MAX_CANDIDATES: i32 = 64;
+const INF: i32 = 0x3fffffff;
+
+let win: usize = 0;
+let winLen: i32 = 0;
+let oldLen: i32 = 0;
+let n: i32 = 0;
+let hashBits: i32 = 0;
+let head: StaticArray<i32> = new StaticArray<i32>(0);
+let chain: StaticArray<i32> = new StaticArray<i32>(0);
+let head2: StaticArray<i32> = new StaticArray<i32>(0);
+let chain2: StaticArray<i32> = new StaticArray<i32>(0);
+let inserted: i32 = 0;
+let state: i32 = 0;
+const reps = new StaticArray<i32>(4);
+let pos: i32 = 0;
+let cursor: i32 = 0;
+let segStart: i32 = 0;
+let codingKind: i32 = 0;
+let codingArg: i32 = 0;
+let last: i32 = 0;
+const price = new StaticArray<i32>(NODES);
+const from = new StaticArray<i32>(NODES);
+const kind = new StaticArray<u8>(NODES);
+const len = new StaticArray<i32>(NODES);
+const arg = new StaticArray<i32>(NODES);
+const nodeState = new StaticArray<u8>(NODES);
+const nodeReps = new StaticArray<i32>(NODES * 4);
+const nodeCursor = new StaticArray<i32>(NODES);
+const candLen = new StaticArray<i32>(MAX_CANDIDATES);
+const candDist = new StaticArray<i32>(MAX_CANDIDATES);
+const matchLenPrice = new StaticArray<i32>(NICE + 1);
+const shiftLenPrice = new StaticArray<i32>(NICE + 1);
+const repLenPrice = new StaticArray<i32>(NICE + 1);
+const opKind = new StaticArray<u8>(NODES);
+const opLen = new StaticArray<i32>(NODES);
+const opArg = new StaticArray<i32>(NODES);
+
+@inline
+function at(q: i32): i32 {
+  return <i32>load<u8>(win + <usize>q);
+}
+
+@inline
+function word(q: i32): u32 {
+  return load<u32>(win + <usize>q);
+}
+
+function filled(count: i32, value: i32): StaticArray<i32> {
+  const a = new StaticArray<i32>(count);
+  if (value != 0) memory.fill(changetype<usize>(a), <u8>value, <usize>count << 2);
+  return a;
+}
+
+/** Bytes for the window (old ‖ new); the caller writes both there, then calls `init`. */
+export function alloc(size: i32): usize {
+  return heap.alloc(<usize>max(size, 1));
+}
+
+/** Where the caller writes the price table (range-coder.ts's, 129 prices). */
+export function priceTablePtr(): usize {
+  return changetype<usize>(priceTable);
+}
+
+/** Starts a delta of the new file (`newLen` bytes after `oldLength` old bytes at `window`). */
+export function init(window: usize, oldLength: i32, newLen: i32): void {
+  win = window;
+  oldLen = oldLength;
+  n = newLen;
+  winLen = oldLength + newLen;
+  outCap = max(64, 1024 + (newLen >> 4));
+  outPtr = heap.alloc(<usize>outCap);
+  const bits = winLen > 0 ? 32 - clz<i32>(winLen) : 0;
+  hashBits = min(22, max(10, bits));
+  head = filled(1 << hashBits, -1);
+  chain = new StaticArray<i32>(winLen);
+  head2 = filled(1 << hashBits, -1);
+  chain2 = new StaticArray<i32>((winLen + LONG_STRIDE - 1) / LONG_STRIDE);
+  const start = max(1, oldLength);
+  for (let k = 0; k < 4; k++) reps[k] = start;
+  state = oldLength > 0 ? 7 : 0;
+  primeLiterals();
+}
+
+/** Codes segments until `budget` more bytes of the new file are coded; 1 while some remain. */
+export function step(budget: i32): i32 {
+  const stop = pos + budget;
+  while (pos < n && pos < stop) segment();
+  return pos < n ? 1 : 0;
+}
+
+/** Flushes the coder; the delta body is `outLength()` bytes at the returned pointer. */
+export function finish(): usize {
+  for (let i = 0; i < 5; i++) shiftLow();
+  return outPtr;
+}
+
+export function outLength(): i32 {
+  return outPos;
+}
+
+function insertUpTo(p: i32): void {
+  const limit = min(p, winLen - 3);
+  const shift = <u32>(32 - hashBits);
+  for (let q = inserted; q < limit; q++) {
+    const h = <i32>((word(q) * 0x9e3779b1) >>> shift);
+    chain[q] = head[h];
+    head[h] = q;
+  }
+  const limit2 = min(p, winLen - LONG_BYTES);
+  for (let q = ((inserted + LONG_STRIDE - 1) / LONG_STRIDE) * LONG_STRIDE; q < limit2; q += LONG_STRIDE) {
+    const h = longHash(q);
+    chain2[q / LONG_STRIDE] = head2[h];
+    head2[h] = q;
+  }
+  if (limit > inserted) inserted = limit;
+}
+
+@inline
+function longHash(q: i32): i32 {
+  let h: u32 = 0;
+  for (let k = 0; k < LONG_BYTES; k += 4) {
+    h = (h ^ word(q + k)) * 0x9e3779b1;
+    h ^= h >>> 15;
+  }
+  return <i32>((h * 0x85ebca6b) >>> <u32>(32 - hashBits));
+}
+
+function matchLen(a: i32, b: i32, maxLen: i32): i32 {
+  let l = 0;
+  const pa = win + <usize>a;
+  const pb = win + <usize>b;
+  while (l + 8 <= maxLen) {
+    const x = load<u64>(pa + <usize>l) ^ load<u64>(pb + <usize>l);
+    if (x != 0) return l + <i32>(ctz<u64>(x) >> 3);
+    l += 8;
+  }
+  while (l < maxLen && load<u8>(pa + <usize>l) == load<u8>(pb + <usize>l)) l++;
+  return l;
+}
+
+function findMatches(p: i32, maxLen: i32): i32 {
+  if (maxLen < MIN_HASH_MATCH || p + 4 > winLen) return 0;
+  const h = <i32>((word(p) * 0x9e3779b1) >>> <u32>(32 - hashBits));
+  let c = head[h];
+  let best = MIN_HASH_MATCH - 1;
+  let count = 0;
+  for (let depth = 0; depth < CHAIN_DEPTH && c >= 0; depth++) {
+    if (at(c + best) == at(p + best)) {
+      const l = matchLen(c, p, maxLen);
+      if (l > best) {
+        best = l;
+        candLen[count] = l;
+        candDist[count] = p - c;
+        count++;
+        if (l >= NICE || l == maxLen || count == MAX_CANDIDATES) break;
+      }
+    }
+    c = chain[c];
+  }
+  if (best < NICE && best < maxLen && maxLen >= LONG_BYTES && count < MAX_CANDIDATES) {
+    let c2 = head2[longHash(p)];
+    for (let depth = 0; depth < LONG_DEPTH && c2 >= 0; depth++) {
+      if (at(c2 + best) == at(p + best)) {
+        const l = matchLen(c2, p, maxLen);
+        if (l > best) {
+          best = l;
+          candLen[count] = l;
+          candDist[count] = p - c2;
+          count++;
+          if (l >= NICE || l == maxLen || count == MAX_CANDIDATES) break;
+        }
+      }
+      c2 = chain2[c2 / LONG_STRIDE];
+    }
+  }
+  return count;
+}
+
+function prepareLengthPrices(): void {
+  for (let l = 2; l <= NICE; l++) {
+    matchLenPrice[l] = matchLenCoder.price(0, <u64>(l - 2));
+    shiftLenPrice[l] = matchLenCoder.price(1, <u64>(l - 2));
+    repLenPrice[l] = repLenCoder.price(0, <u64>(l - 2));
+  }
+}
+
+function repHeaderPrice(s: i32, k: i32): i32 {
+  let p = bitPrice(isMatch[s], 1) + bitPrice(isRep[s], 1);
+  if (k == 0) return p + bitPrice(isRepG0[s], 0) + bitPrice(isRep0Long[s], 1);
+  p += bitPrice(isRepG0[s], 1);
+  if (k == 1) return p + bitPrice(isRepG1[s], 0);
+  p += bitPrice(isRepG1[s], 1);
+  return p + bitPrice(isRepG2[s], k == 2 ? 0 : 1);
+}
+
+function nearPrice(s: i32, delta: i32): i32 {
+  return (
+    bitPrice(isMatch[s], 1) +
+    bitPrice(isRep[s], 0) +
+    bitPrice(isNear[s], 1) +
+    bitPrice(isCursor[s], 0) +
+    bitPrice(nearSign[0], delta < 0 ? 1 : 0) +
+    nearMagnitude.price(0, <u64>(abs(delta) - 1))
+  );
+}
+
+function cursorPrice(s: i32, delta: i32): i32 {
+  return bitPrice(isMatch[s], 1) + bitPrice(isRep[s], 0) + bitPrice(isNear[s], 1) + bitPrice(isCursor[s], 1) + cursorOffset.price(0, zigzag(delta));
+}
+
+@inline
+function matchHeaderPrice(s: i32): i32 {
+  return bitPrice(isMatch[s], 1) + bitPrice(isRep[s], 0) + bitPrice(isNear[s], 0);
+}
+
+/** The cheapest of explicit, shifted and cursor codings of distance d; kind and argument in codingKind/codingArg. */
+function bestCoding(s: i32, d: i32, l: i32, r0: i32, cur: i32, p: i32): i32 {
+  let best = matchHeaderPrice(s) + distCoder.price(distContext(l), <u64>(d - 1));
+  codingKind = OP_MATCH;
+  codingArg = d;
+  const delta = d - r0;
+  if (delta != 0 && abs(delta) <= NEAR_MAX) {
+    const pr = nearPrice(s, delta);
+    if (pr < best) {
+      best = pr;
+      codingKind = OP_NEAR;
+      codingArg = delta;
+    }
+  }
+  const offset = p - d - cur;
+  const pr = cursorPrice(s, offset);
+  if (pr < best) {
+    best = pr;
+    codingKind = OP_CURSOR;
+    codingArg = offset;
+  }
+  return best;
+}
+
+function deriveNode(j: i32): void {
+  const f = from[j];
+  const s = <i32>nodeState[f];
+  let r0 = nodeReps[f * 4];
+  let r1 = nodeReps[f * 4 + 1];
+  let r2 = nodeReps[f * 4 + 2];
+  let r3 = nodeReps[f * 4 + 3];
+  const k = <i32>kind[j];
+  const pf = oldLen + segStart + f;
+  let cur = nodeCursor[f];
+  let src = -1;
+  let next: i32;
+  if (k == OP_LITERAL) next = afterLiteral(s);
+  else if (k == OP_SHORT_REP) next = afterShortRep(s);
+  else if (k == OP_MATCH || k == OP_NEAR || k == OP_CURSOR) {
+    const a = arg[j];
+    const d = k == OP_MATCH ? a : k == OP_NEAR ? r0 + a : pf - (cur + a);
+    src = pf - d;
+    r3 = r2;
+    r2 = r1;
+    r1 = r0;
+    r0 = d;
+    next = afterMatch(s);
+  } else {
+    const r = k - OP_REP0;
+    if (r == 1) {
+      const t = r0;
+      r0 = r1;
+      r1 = t;
+    } else if (r == 2) {
+      const t = r2;
+      r2 = r1;
+      r1 = r0;
+      r0 = t;
+    } else if (r == 3) {
+      const t = r3;
+      r3 = r2;
+      r2 = r1;
+      r1 = r0;
+      r0 = t;
+    }
+    src = pf - r0;
+    next = afterRep(s);
+  }
+  const l = len[j];
+  if (src >= 0 && l >= CURSOR_MIN_LEN) cur = src + l;
+  nodeCursor[j] = cur;
+  nodeState[j] = <u8>next;
+  nodeReps[j * 4] = r0;
+  nodeReps[j * 4 + 1] = r1;
+  nodeReps[j * 4 + 2] = r2;
+  nodeReps[j * 4 + 3] = r3;
+}
+
+@inline
+function relax(t: i32, cost: i32, k: i32, l: i32, a: i32, j: i32): void {
+  if (t > last) {
+    for (let q = last + 1; q <= t; q++) price[q] = INF;
+    last = t;
+  }
+  if (cost < price[t]) {
+    price[t] = cost;
+    from[t] = j;
+    kind[t] = <u8>k;
+    len[t] = l;
+    arg[t] = a;
+  }
+}
+
+function segment(): void {
+  const i0 = pos;
+  prepareLengthPrices();
+  price[0] = 0;
+  nodeState[0] = <u8>state;
+  for (let k = 0; k < 4; k++) nodeReps[k] = reps[k];
+  nodeCursor[0] = cursor;
+  segStart = i0;
+  last = 0;
+  let end = 0;
+  let longKind = -1;
+  let longLen = 0;
+  let longArg = 0;
+  for (let j = 0; ; j++) {
+    if (j > 0) deriveNode(j);
+    const i = i0 + j;
+    if (i >= n || j >= MAX_SEGMENT) {
+      end = j;
+      break;
+    }
+    const p = oldLen + i;
+    const maxLen = n - i;
+    const s = <i32>nodeState[j];
+    const base = price[j];
+    const r0 = nodeReps[j * 4];
+    insertUpTo(p);
+    // repeat distances
+    let rep0Len = 0;
+    let bestRep = -1;
+    let bestRepLen = 1;
+    for (let k = 0; k < 4; k++) {
+      const d = nodeReps[j * 4 + k];
+      if (d > p) continue;
+      let dup = false;
+      for (let q = 0; q < k; q++) if (nodeReps[j * 4 + q] == d) dup = true;
+      if (dup) continue;
+      const l = matchLen(p - d, p, maxLen);
+      if (k == 0) rep0Len = l;
+      if (l > bestRepLen) {
+        bestRepLen = l;
+        bestRep = k;
+      }
+      if (l < 2) continue;
+      if (l >= NICE) continue;
+      const hd = repHeaderPrice(s, k);
+      for (let t = 2; t <= l; t++) relax(j + t, base + hd + repLenPrice[t], OP_REP0 + k, t, k, j);
+    }
+    if (bestRepLen >= NICE) {
+      end = j;
+      longKind = OP_REP0 + bestRep;
+      longLen = bestRepLen;
+      break;
+    }
+    // shifts of the last distance, offsets from the cursor
+    let bestShiftLen = 1;
+    let bestShiftKind = OP_NEAR;
+    let bestShift = 0;
+    if (rep0Len < NICE) {
+      const here = at(p);
+      for (let delta = -NEAR_SCAN; delta <= NEAR_SCAN; delta++) {
+        const d = r0 + delta;
+        if (delta == 0 || d < 1 || d > p || at(p - d) != here) continue;
+        const l = matchLen(p - d, p, maxLen);
+        if (l < 2) continue;
+        if (l > bestShiftLen) {
+          bestShiftLen = l;
+          bestShiftKind = OP_NEAR;
+          bestShift = delta;
+        }
+        if (l >= NICE) continue;
+        const hd = nearPrice(s, delta);
+        for (let t = 2; t <= l; t++) relax(j + t, base + hd + shiftLenPrice[t], OP_NEAR, t, delta, j);
+      }
+      const cur = nodeCursor[j];
+      for (let off = -CURSOR_BACK; off <= CURSOR_FORWARD; off++) {
+        const src = cur + off;
+        if (src < 0 || src >= p || at(src) != here) continue;
+        const l = matchLen(src, p, maxLen);
+        if (l < 2) continue;
+        if (l > bestShiftLen) {
+          bestShiftLen = l;
+          bestShiftKind = OP_CURSOR;
+          bestShift = off;
+        }
+        if (l >= NICE) continue;
+        const hd = cursorPrice(s, off);
+        for (let t = 2; t <= l; t++) relax(j + t, base + hd + shiftLenPrice[t], OP_CURSOR, t, off, j);
+      }
+    }
+    const count = findMatches(p, maxLen);
+    const longest = count > 0 ? candLen[count - 1] : 0;
+    if (bestShiftLen >= NICE || longest >= NICE) {
+      end = j;
+      if (bestShiftLen + 8 >= longest) {
+        longKind = bestShiftKind;
+        longLen = bestShiftLen;
+        longArg = bestShift;
+      } else {
+        bestCoding(s, candDist[count - 1], longest, r0, nodeCursor[j], p);
+        longKind = codingKind;
+        longLen = longest;
+        longArg = codingArg;
+      }
+      break;
+    }
+    // literal and short rep
+    const byte = at(p);
+    const matchByte = r0 <= p ? at(p - r0) : 0;
+    const lit = bitPrice(isMatch[s], 0) + literalPrice(literalBase(p > 0 ? at(p - 1) : 0), byte, matchByte, usesMatchedLiteral(s));
+    relax(j + 1, base + lit, OP_LITERAL, 1, 0, j);
+    if (r0 <= p && matchByte == byte) {
+      const short = bitPrice(isMatch[s], 1) + bitPrice(isRep[s], 1) + bitPrice(isRepG0[s], 0) + bitPrice(isRep0Long[s], 0);
+      relax(j + 1, base + short, OP_SHORT_REP, 1, 0, j);
+    }
+    // explicit distances
+    let prevLen = MIN_HASH_MATCH - 1;
+    let lastCost = 0;
+    const cur = nodeCursor[j];
+    for (let c = 0; c < count; c++) {
+      const l = candLen[c];
+      const d = candDist[c];
+      if (d == nodeReps[j * 4] || d == nodeReps[j * 4 + 1] || d == nodeReps[j * 4 + 2] || d == nodeReps[j * 4 + 3]) {
+        prevLen = l;
+        continue;
+      }
+      for (let t = prevLen + 1; t <= l; t++) {
+        // the distance context changes only up to length 5
+        const cost = t <= 5 || t == prevLen + 1 ? bestCoding(s, d, t, r0, cur, p) : lastCost;
+        relax(j + t, base + cost + (codingKind == OP_MATCH ? matchLenPrice[t] : shiftLenPrice[t]), codingKind, t, codingArg, j);
+        lastCost = cost;
+      }
+      prevLen = l;
+    }
+  }
+  emitPath(end);
+  if (longKind >= 0) encodeOp(longKind, longLen, longKind >= OP_REP0 && longKind < OP_SHORT_REP ? longKind - OP_REP0 : longArg);
+}
+
+function emitPath(end: i32): void {
+  let count = 0;
+  for (let j = end; j > 0; j = from[j]) {
+    opKind[count] = kind[j];
+    opLen[count] = len[j];
+    opArg[count] = arg[j];
+    count++;
+  }
+  for (let c = count - 1; c >= 0; c--) encodeOp(<i32>opKind[c], opLen[c], opArg[c]);
+}
+
+function encodeOp(k: i32, length: i32, a: i32): void {
+  const s = state;
+  const p = oldLen + pos;
+  if (k == OP_LITERAL) {
+    encodeBit(isMatch, s, 0);
+    const matchByte = reps[0] <= p ? at(p - reps[0]) : 0;
+    encodeLiteral(literalBase(p > 0 ? at(p - 1) : 0), at(p), matchByte, usesMatchedLiteral(s));
+    state = afterLiteral(s);
+    pos += 1;
+    return;
+  }
+  encodeBit(isMatch, s, 1);
+  if (k == OP_MATCH || k == OP_NEAR || k == OP_CURSOR) {
+    encodeBit(isRep, s, 0);
+    encodeBit(isNear, s, k == OP_MATCH ? 0 : 1);
+    let d = a;
+    if (k == OP_CURSOR) {
+      encodeBit(isCursor, s, 1);
+      cursorOffset.encode(0, zigzag(a));
+      d = p - (cursor + a);
+      matchLenCoder.encode(1, <u64>(length - 2));
+    } else if (k == OP_NEAR) {
+      encodeBit(isCursor, s, 0);
+      encodeBit(nearSign, 0, a < 0 ? 1 : 0);
+      nearMagnitude.encode(0, <u64>(abs(a) - 1));
+      d = reps[0] + a;
+      matchLenCoder.encode(1, <u64>(length - 2));
+    } else {
+      matchLenCoder.encode(0, <u64>(length - 2));
+      distCoder.encode(distContext(length), <u64>(d - 1));
+    }
+    reps[3] = reps[2];
+    reps[2] = reps[1];
+    reps[1] = reps[0];
+    reps[0] = d;
+    if (length >= CURSOR_MIN_LEN) cursor = p - d + length;
+    state = afterMatch(s);
+    pos += length;
+    return;
+  }
+  encodeBit(isRep, s, 1);
+  if (k == OP_SHORT_REP) {
+    encodeBit(isRepG0, s, 0);
+    encodeBit(isRep0Long, s, 0);
+    state = afterShortRep(s);
+    pos += 1;
+    return;
+  }
+  encodeRep(k - OP_REP0, length);
+}
+
+function encodeRep(k: i32, length: i32): void {
+  const s = state;
+  if (k == 0) {
+    encodeBit(isRepG0, s, 0);
+    encodeBit(isRep0Long, s, 1);
+  } else {
+    encodeBit(isRepG0, s, 1);
+    if (k == 1) encodeBit(isRepG1, s, 0);
+    else {
+      encodeBit(isRepG1, s, 1);
+      encodeBit(isRepG2, s, k == 2 ? 0 : 1);
+    }
+    const d = reps[k];
+    for (let q = k; q > 0; q--) reps[q] = reps[q - 1];
+    reps[0] = d;
+  }
+  repLenCoder.encode(0, <u64>(length - 2));
+  if (length >= CURSOR_MIN_LEN) cursor = oldLen + pos - reps[0] + length;
+  state = afterRep(s);
+  pos += length;
+}
