@@ -33,18 +33,18 @@
  * bytes further. Before coding, the plain literal probabilities are trained on the last MiB of
  * the old file (both sides do it).
  *
- * Measured (Node 24, CPU time on a shared 2-core machine; sizes in bytes):
+ * Measured (Node 24, on a shared 2-core machine; sizes in bytes; `encodeLzDelta` in one process):
  *
  *     pair                                  lz-delta   zstd 22 dict   zstd -19 --patch-from
- *     jquery.js 1.11.1 → 1.11.2 (283 kB)        923          1,099          1,107
- *     typescript.js 5.5.4 → 5.6.2 (8.9 MB)   24,160         32,174         33,828
- *     typescript package tar (22.5 MB)      114,500        139,568        159,216
+ *     jquery.js 1.11.1 → 1.11.2 (283 kB)        940          1,099          1,107
+ *     typescript.js 5.5.4 → 5.6.2 (8.9 MB)   25,321         32,174         33,828
+ *     typescript package tar (22.5 MB)      123,036        139,568        159,216
  *
- * Encoding runs at about 1 MB/s of new data (typescript.js 1.2, the tar 1.1) and holds the
- * window (old+new), the two nearest-earlier-suffix tables and the hash chain, 13 bytes per byte
- * of old+new, plus the suffix array's 8 while they are built (peak 777 MB RSS for the 44.5 MB
- * tar pair, 17.5 bytes per byte with Node and the inputs). Decoding runs at over 100 MB/s of
- * output (typescript.js, the tar; copies of long matches dominate) and holds the output and
+ * Encoding (WebAssembly, encode.ts) took 23-33 ms for jquery.js in a fresh process, 0.7-0.8 s for
+ * typescript.js (11-13 MB/s of new data), 2.7-3.1 s for the tar (7-8 MB/s). It holds the window
+ * (old+new) and its hash chains in WebAssembly memory, 7-8.5 bytes per byte of old+new: peak
+ * 364 MiB RSS for the 44.5 MB tar pair with Node and the inputs. Decoding runs at over 100 MB/s
+ * of output (typescript.js, the tar; copies of long matches dominate) and holds the output and
  * under 1 MiB of model tables.
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
