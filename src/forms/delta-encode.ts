@@ -6,18 +6,20 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
-import { encodeBsdiffDelta } from './bsdiff/format.js';
 import { encodeZstdDelta, type DeltaKind } from './delta-file.js';
-import { encodeLzDelta } from './lz-delta/mod.js';
 
 /** The kinds made from the whole base and new version in memory. */
 export type EncodedKind = Exclude<DeltaKind, 'librsync'>;
 
-/** The payload of `kind` turning `old` into `next`. */
-export function encodeDeltaPayload(kind: EncodedKind, old: Uint8Array, next: Uint8Array): Uint8Array {
+/**
+ * The payload of `kind` turning `old` into `next`, made on this thread. Each kind's encoder is
+ * loaded when first asked for: a build makes one or two kinds, and the bsdiff encoder's modules
+ * alone are five.
+ */
+export async function encodeDeltaPayload(kind: EncodedKind, old: Uint8Array, next: Uint8Array): Promise<Uint8Array> {
   if (kind === 'zstd') return encodeZstdDelta(old, next);
-  if (kind === 'lz') return encodeLzDelta(old, next);
-  return encodeBsdiffDelta(old, next);
+  if (kind === 'lz') return (await import('./lz-delta/mod.js')).encodeLzDelta(old, next);
+  return (await import('./bsdiff/format.js')).encodeBsdiffDelta(old, next);
 }
 
 /**
@@ -40,7 +42,9 @@ export async function encodeDeltaPayloads(
   options: { threads: number; signal?: AbortSignal },
 ): Promise<Uint8Array[]> {
   if (options.threads <= 1 || kinds.length === 0 || old.length + next.length < WORKERS_MIN_BYTES) {
-    return kinds.map((kind) => encodeDeltaPayload(kind, old, next));
+    const payloads: Uint8Array[] = [];
+    for (const kind of kinds) payloads.push(await encodeDeltaPayload(kind, old, next));
+    return payloads;
   }
   const results: Uint8Array[] = new Array(kinds.length);
   let nextKind = 0;

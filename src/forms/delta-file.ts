@@ -31,7 +31,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
-import { applyBsdiffDelta, applyBsdiffDeltaChunks, type OldFileReader } from './bsdiff/apply.js';
+import type { OldFileReader } from './bsdiff/apply.js';
 
 /** The kinds of delta, by their first byte. */
 export const DELTA_KINDS = { zstd: 1, bsdiff: 2, lz: 3, librsync: 4 } as const;
@@ -198,6 +198,7 @@ export async function applyDeltaChunks(
     try {
       const { size } = await fh.stat();
       const old = fileReader(fh, size, basis);
+      const { applyBsdiffDeltaChunks } = await import('./bsdiff/apply.js');
       const produced = applyBsdiffDeltaChunks(payload, old, {
         maxNewSize: options.newSize,
         reuseChunks: true,
@@ -282,6 +283,7 @@ async function applyLz(payload: Uint8Array, base: Uint8Array, sink: DeltaSink, o
 }
 
 async function applyBsdiff(payload: Uint8Array, basis: string | Uint8Array, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {
+  const { applyBsdiffDelta } = await import('./bsdiff/apply.js');
   if (typeof basis !== 'string') {
     const old: OldFileReader = { size: basis.length, read: async (position, length) => basis.subarray(position, position + length) };
     for await (const chunk of applyBsdiffDelta(payload, old, { maxNewSize: options.newSize, reuseChunks: true })) await sink.write(chunk);

@@ -14,9 +14,9 @@ export interface DeltaWorkerTask {
   next: Uint8Array;
 }
 
-parentPort?.on('message', (task: DeltaWorkerTask) => {
+parentPort?.on('message', async (task: DeltaWorkerTask) => {
   try {
-    const payload = encodeDeltaPayload(task.kind, task.old, task.next);
+    const payload = await encodeDeltaPayload(task.kind, task.old, task.next);
     // A view of Node's pool cannot be moved: copy it into memory of its own first.
     const own = payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength ? payload : Uint8Array.from(payload);
     parentPort!.postMessage({ payload: own }, [own.buffer as ArrayBuffer]);

@@ -223,7 +223,7 @@ async function deltaTargets(dir: string): Promise<FuzzTarget[]> {
       [old, new Uint8Array(0)],
       [old, text(500, 13)],
     ] as const) {
-      const payload = kind === 'librsync' ? librsyncPayload(encodeLibrsyncDelta(sig, n)) : encodeDeltaPayload(kind, o, n);
+      const payload = kind === 'librsync' ? librsyncPayload(encodeLibrsyncDelta(sig, n)) : await encodeDeltaPayload(kind, o, n);
       const file = deltaFile(kind, payload);
       newSizes.set(file, n.length);
       files[kind]!.push(file);

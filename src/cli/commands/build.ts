@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../file/build-file.js';
-import { buildZsyncFile } from '../../file/build-zsync.js';
 import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-archive.js';
 import type { CommandContext } from '../context.js';
 import { jsonLine, roundSeconds } from '../json.js';
@@ -21,7 +20,7 @@ import {
   parse,
   sizeOption,
 } from '../usage.js';
-import { BUILD_TREE_OPTIONS, buildTreeCommand, buildTreeHelp, isFolder } from './tree.js';
+import { BUILD_TREE_OPTIONS, buildTreeHelp, isFolder } from './tree-options.js';
 
 export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
 
@@ -87,7 +86,10 @@ const BUILD_OPTIONS = mergeForms(BUILD_FILE_OPTIONS, BUILD_TREE_OPTIONS);
 export async function build(args: string[], ctx: CommandContext): Promise<void> {
   const line = parse(args, BUILD_OPTIONS);
   const [first] = line.positionals;
-  if (first !== undefined && (await isFolder(first))) return buildTreeCommand(formValues(line, BUILD_TREE_OPTIONS), line.positionals, ctx);
+  if (first !== undefined && (await isFolder(first))) {
+    const { buildTreeCommand } = await import('./tree.js');
+    return buildTreeCommand(formValues(line, BUILD_TREE_OPTIONS), line.positionals, ctx);
+  }
   const values = formValues(line, BUILD_FILE_OPTIONS);
   const settings = fileSettings(values, line.positionals);
   const { input, format, threads } = settings;
@@ -125,10 +127,12 @@ export async function build(args: string[], ctx: CommandContext): Promise<void> 
     // The .zsync writer hashes on the main thread (MD4 at about 600 MB/s); --threads applies to the gosync format.
     const report =
       format === 'zsync'
-        ? await buildZsyncFile(input, indexPath, { ...common, ...(values.url ? { urls: [values.url] } : {}) }).catch((err: unknown) => {
-            // A header value zsync clients could not read (a control character, a line over 1023 bytes).
-            throw err instanceof RangeError ? new UsageError(err.message) : err;
-          })
+        ? await (await import('../../file/build-zsync.js'))
+            .buildZsyncFile(input, indexPath, { ...common, ...(values.url ? { urls: [values.url] } : {}) })
+            .catch((err: unknown) => {
+              // A header value zsync clients could not read (a control character, a line over 1023 bytes).
+              throw err instanceof RangeError ? new UsageError(err.message) : err;
+            })
         : await buildArchiveFile(input, indexPath, {
             ...common,
             ...(values.url ? { url: values.url } : {}),
