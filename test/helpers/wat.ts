@@ -1,6 +1,6 @@
 /**
  * gosync's WebAssembly built here from its sources, as `npm run build:wasm` does
- * (scripts/build-wasm.ts): the hand-written scans of src/core with wabt, the lz-delta encoder
+ * (scripts/build-wasm.ts): the hand-written scans of src/core with wabt, the lz-delta codec
  * with AssemblyScript's compiler.
  */
 import { readFileSync } from 'node:fs';

@@ -13,14 +13,14 @@
  * the suffix array gave 29,177 bytes at 0.8 MB/s, depth 32 with it 25,682 at 1.1 MB/s; depth 32
  * with the long hash 25.3–25.7 kB at 4.5–6 MB/s.
  *
- * The encoder runs as WebAssembly, compiled from AssemblyScript (`asm/encoder.ts`, by `npm run
+ * The encoder runs as WebAssembly, compiled from AssemblyScript (`asm/lz-delta.ts`, by `npm run
  * build:wasm`); this module hands it the window and takes the coded body. In JavaScript it took
  * 100 ms for jquery.js 1.11.1 → 1.11.2 in a fresh process, three quarters of it before the JIT
  * had optimised its loops (36-40 ms warm); the same parse as WebAssembly, byte for byte the same
  * output (checked on the corpus and 300 random edit sequences before the JavaScript one was
  * removed), took 40-46 ms cold, and typescript.js 966 ms against 1,500.
  *
- * Constants (asm/encoder.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 24, the
+ * Constants (asm/lz-delta.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 24, the
  * cursor from −8 to +160, explicit distances within 65,536 of the last coded as shifts.
  *
  * The long hash: 16 bytes, inserted at every 8th window position,
@@ -37,50 +37,60 @@
 
 import { throwIfAborted } from '../../core/errors.js';
 import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
-import { LZ_ENCODER_WASM_BASE64 } from './encoder-wasm.js';
-import { PRICE_TABLE } from './range-coder.js';
+import { LZ_DELTA_WASM_BASE64 } from './lz-delta-wasm.js';
 
 /** The new file's bytes coded per call into the module, between checks of the abort signal. */
 const STEP_BYTES = 1 << 20;
 
-interface EncoderExports {
+/** The exports of asm/lz-delta.ts. */
+export interface LzDeltaExports {
   memory: WasmMemory;
   alloc(size: number): number;
-  priceTablePtr(): number;
   init(window: number, oldLength: number, newLength: number): void;
   step(budget: number): number;
   finish(): number;
   outLength(): number;
+  decodeInit(old: number, oldLength: number, body: number, bodyLength: number, newSize: number, firstCapacity: number): void;
+  decodeStep(budget: number): number;
+  decodeFinish(): number;
+  failure(): number;
 }
 
 let compiled: object | undefined;
 
+/** A fresh instance of the codec's module (compiled once per process): one per delta made or applied. */
+export function lzDeltaInstance(): LzDeltaExports {
+  compiled ??= compileBase64(LZ_DELTA_WASM_BASE64);
+  const abort = () => {
+    throw new RangeError('lz-delta: the WebAssembly module aborted');
+  };
+  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as LzDeltaExports;
+}
+
 /**
- * The coded body (without the header) that rebuilds `next` from `old`. One module instance
- * per call: its memory (the window, 5.5 bytes per byte of it, and 8 MiB of hash heads at most)
- * goes with it.
+ * The coded body (without the header) that rebuilds `next` from `old`. Its own module
+ * instance, whose memory (the window, 5.5 bytes per byte of it, and the hash heads) goes with
+ * it.
  */
 export function encodeLzBody(old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Uint8Array {
-  compiled ??= compileBase64(LZ_ENCODER_WASM_BASE64);
-  const abort = (): never => {
+  const outOfMemory = (): never => {
     throw new RangeError('Cannot encode an lz delta: out of WebAssembly memory');
   };
-  const e = new (wasmApi().Instance)(compiled, { env: { abort } }).exports as EncoderExports;
+  const e = lzDeltaInstance();
   let window: number;
   try {
     window = e.alloc(old.length + next.length);
   } catch {
-    return abort();
+    return outOfMemory();
   }
   const bytes = new Uint8Array(e.memory.buffer);
   bytes.set(old, window);
   bytes.set(next, window + old.length);
-  new Int32Array(e.memory.buffer, e.priceTablePtr(), PRICE_TABLE.length).set(PRICE_TABLE);
   try {
     e.init(window, old.length, next.length);
     while (e.step(STEP_BYTES) !== 0) throwIfAborted(signal);
   } catch (err) {
-    if (err instanceof wasmApi().RuntimeError) return abort();
+    if (err instanceof wasmApi().RuntimeError) return outOfMemory();
     throw err;
   }
   const out = e.finish();

@@ -48,9 +48,8 @@
  * under 1 MiB of model tables.
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
-import { LzDeltaDecoder } from './decode.js';
+import { corrupt, decodeLzBody } from './decode.js';
 import { encodeLzBody } from './encode.js';
-import { corrupt } from './range-coder.js';
 
 /** The largest new file `applyLzDelta` builds unless told otherwise: 1 GiB. */
 export const DEFAULT_MAX_NEW_SIZE = 2 ** 30;
@@ -97,7 +96,7 @@ export function applyLzDelta(old: Uint8Array, delta: Uint8Array, options: ApplyL
       `Cannot apply the delta: it was made from a ${oldSize.value}-byte file, not ${old.length} bytes`,
     );
   }
-  return new LzDeltaDecoder(old, newSize.value, delta, oldSize.next).decode(options.signal);
+  return decodeLzBody(old, newSize.value, delta, oldSize.next, options.signal);
 }
 
 function writeVarint(buf: Uint8Array, at: number, value: number): number {

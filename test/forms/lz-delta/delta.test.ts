@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { applyLzDelta, encodeLzDelta } from '../../../src/forms/lz-delta/mod.js';
-import { LZ_ENCODER_WASM_BASE64 } from '../../../src/forms/lz-delta/encoder-wasm.js';
+import { LZ_DELTA_WASM_BASE64 } from '../../../src/forms/lz-delta/lz-delta-wasm.js';
 import { concat, randomBytes } from '../../helpers/data.js';
 import { compiledAssemblyScript } from '../../helpers/wat.js';
 
@@ -43,8 +43,14 @@ function textLike(length: number, seed: number): Uint8Array {
   return new TextEncoder().encode(text.slice(0, length));
 }
 
-function expectCorrupt(fn: () => unknown, what: string): void {
-  assert.throws(fn, (error: unknown) => SyncError.is(error) && error.code === ErrorCodes.DELTA_CORRUPT, what);
+/** DELTA_CORRUPT, its message naming `reason` when given (the decoder's own words for what it found). */
+function expectCorrupt(fn: () => unknown, what: string, reason?: RegExp): void {
+  assert.throws(
+    fn,
+    (error: unknown) =>
+      SyncError.is(error) && error.code === ErrorCodes.DELTA_CORRUPT && (reason === undefined || reason.test(error.message)),
+    what,
+  );
 }
 
 function roundTrip(old: Uint8Array, next: Uint8Array): Uint8Array {
@@ -153,7 +159,11 @@ test('lz-delta: a truncated delta is DELTA_CORRUPT at every length', () => {
   });
   const delta = roundTrip(old, next);
   for (let length = 0; length < delta.length; length++) {
-    expectCorrupt(() => applyLzDelta(old, delta.subarray(0, length)), `truncated to ${length} of ${delta.length}`);
+    expectCorrupt(
+      () => applyLzDelta(old, delta.subarray(0, length)),
+      `truncated to ${length} of ${delta.length}`,
+      /truncated|does not end as it was flushed|does not start/,
+    );
   }
 });
 
@@ -161,7 +171,11 @@ test('lz-delta: trailing bytes after the coded body are DELTA_CORRUPT', () => {
   const old = textLike(3000, 12);
   const delta = roundTrip(old, applyEdit(old, { kind: 'overwrite', at: 100, size: 20, to: 0, seed: 3 }));
   for (const tail of [Uint8Array.of(0), Uint8Array.of(0x55, 0xaa), new Uint8Array(64)]) {
-    expectCorrupt(() => applyLzDelta(old, concat(delta, tail)), `${tail.length} trailing bytes`);
+    expectCorrupt(
+      () => applyLzDelta(old, concat(delta, tail)),
+      `${tail.length} trailing bytes`,
+      /bytes follow the end|does not end as it was flushed/,
+    );
   }
 });
 
@@ -199,7 +213,7 @@ test('lz-delta: a delta for another old size, or applied to a shorter old file, 
   // the same body declared for an empty old file: its first match reaches before the window
   const relabelled = concat(delta.subarray(0, 2), Uint8Array.of(0), delta.subarray(4));
   assert.equal(delta[2]! | (delta[3]! << 7), 5000 | 0x80);
-  expectCorrupt(() => applyLzDelta(new Uint8Array(0), relabelled), 'distance before the window');
+  expectCorrupt(() => applyLzDelta(new Uint8Array(0), relabelled), 'distance before the window', /reaches before the start/);
 });
 
 test('lz-delta: declared sizes above the limit, or smaller than the operations, are DELTA_CORRUPT', () => {
@@ -214,7 +228,7 @@ test('lz-delta: declared sizes above the limit, or smaller than the operations, 
   // the new size is two bytes of varint (2030 bytes): declare fewer, the last operation overruns it
   assert.equal(delta[0]! | ((delta[1]! & 0x7f) << 7), next.length);
   const smaller = concat(Uint8Array.of(((next.length - 5) & 0x7f) | 0x80, (next.length - 5) >> 7), delta.subarray(2));
-  expectCorrupt(() => applyLzDelta(old, smaller), 'declared size smaller than the operations');
+  expectCorrupt(() => applyLzDelta(old, smaller), 'declared size smaller than the operations', /past the declared size/);
   const larger = concat(Uint8Array.of(((next.length + 5) & 0x7f) | 0x80, (next.length + 5) >> 7), delta.subarray(2));
   expectCorrupt(() => applyLzDelta(old, larger), 'declared size larger than the operations');
 });
@@ -255,10 +269,10 @@ test('lz-delta: random bodies behind a valid header end in DELTA_CORRUPT or some
   );
 });
 
-test('lz-delta: the committed encoder module is asm/encoder.ts compiled', async () => {
+test('lz-delta: the committed module is asm/lz-delta.ts compiled', async () => {
   assert.equal(
-    LZ_ENCODER_WASM_BASE64,
-    await compiledAssemblyScript('src/forms/lz-delta/asm/encoder.ts'),
+    LZ_DELTA_WASM_BASE64,
+    await compiledAssemblyScript('src/forms/lz-delta/asm/lz-delta.ts'),
     'run npm run build:wasm after editing the AssemblyScript',
   );
 });

@@ -1,19 +1,25 @@
 /**
- * The lz-delta encoder in AssemblyScript, compiled to WebAssembly by `npm run build:wasm`
- * (scripts/build-wasm.ts) into `../encode-wasm.ts`. It is the encoder encode.ts describes,
- * operation for operation: the same candidates, prices, parse and range coder, so its output
- * is byte for byte what that description defines (the tests compare it with a reference
- * parse on the corpus and on random edits). It runs as WebAssembly because the encoder's work
- * on a small pair (a 284 kB text: the whole window hashed, the literal model primed, a few
- * thousand parse positions) took 100 ms in a fresh process, three quarters of it before the
- * JIT had optimised the loops (36-40 ms once warm).
+ * The lz-delta codec in AssemblyScript, compiled to WebAssembly by `npm run build:wasm`
+ * (scripts/build-wasm.ts) into `../lz-delta-wasm.ts`: the encoder encode.ts describes and the
+ * decoder decode.ts describes, sharing one model and range coder (the format is in mod.ts).
+ * They run as WebAssembly because the work on a small pair (a 284 kB text: the whole window
+ * hashed, the literal model primed, a few thousand parse positions) took 100 ms in a fresh
+ * process as JavaScript, three quarters of it before the JIT had optimised the loops.
  *
  * Not TypeScript for tsc: `i32`, `u64`, `load<T>` and `StaticArray` are AssemblyScript's.
- * Memory: the window (old ‖ new) at a pointer `alloc` returned, then every table below,
- * allocated once by `init`; the stub runtime never frees (one instance per delta).
+ * One instance does one job (its memory goes with it; the stub runtime never frees): the
+ * caller writes its inputs at pointers `alloc` returned, then calls `init` and `step` (the
+ * encoder) or `decodeInit` and `decodeStep` (the decoder). A damaged delta stops the decoder
+ * with a trap, its reason in `failure()`.
  */
 
-// ---- the range coder (range-coder.ts) ----
+// ---- the range coder ----
+// An adaptive binary range coder after the published description of LZMA's: 11-bit
+// probabilities moved by 1/16 towards each coded bit, a 32-bit range normalised a byte at a
+// time, the carry resolved through a cached byte and a run of 0xFF. The encoder writes exactly
+// one byte per normalisation plus five at the flush and the decoder reads five at the start
+// plus one per normalisation, so a body longer or shorter than the encoder wrote is noticed at
+// the end (`decodeFinish`).
 
 const PROB_BITS: u32 = 11;
 const PROB_ONE: i32 = 1 << PROB_BITS;
@@ -22,8 +28,12 @@ const MOVE_BITS: i32 = 4;
 const TOP: u32 = 1 << 24;
 const PRICE_SHIFT: i32 = 4;
 
-/** Prices of coding a bit by probability, in 1/16 bit: written by the caller (range-coder.ts's table) before `init`. */
+/** The price of coding a bit by its probability (in steps of 16), in 1/16 bit. */
 const priceTable = new StaticArray<i32>((PROB_ONE >> PRICE_SHIFT) + 1);
+for (let i = 0; i < priceTable.length; i++) {
+  const p = <f64>(i * (1 << PRICE_SHIFT) + (1 << (PRICE_SHIFT - 1))) / <f64>PROB_ONE;
+  priceTable[i] = <i32>Math.round(-Math.log2(min(p, 1.0)) * 16);
+}
 
 @inline
 function bitPrice(prob: i32, bit: i32): i32 {
@@ -93,7 +103,13 @@ function encodeDirect(value: u64, count: i32): void {
   }
 }
 
-// ---- the model (model.ts) ----
+// ---- the model ----
+// LZMA's twelve-state machine over the last few operations, literals coded bit by bit with
+// the previous byte as context (and, after a match, the byte at the last distance, which an
+// edit most often leaves in place), the four repeat distances, and the delta-specific kinds: a
+// match at the last distance shifted by a small signed amount (what an insertion or deletion
+// of a few bytes does to the displacement between old and new text), and a match at the
+// cursor (where the source of the last long match ended) plus a small offset.
 
 const STATES: i32 = 12;
 const LIT_CONTEXT_BITS: i32 = 8;
@@ -150,7 +166,12 @@ function probabilities(count: i32): StaticArray<u16> {
   return a;
 }
 
-/** model.ts's NumberCoder: bit length by a 5-bit tree, six bits by a tree per length, the rest direct. */
+/**
+ * Non-negative numbers below 2^32: the bit length of value+1 by a 5-bit tree, the six bits
+ * below the leading one by a tree per length (six rather than four: 24,298 → 24,160 bytes on
+ * typescript.js), the rest as direct bits. Small values (lengths of a few bytes) are learnt
+ * exactly, large ones (distances into the old file, long matches) cost their magnitude.
+ */
 class NumberCoder {
   probs: StaticArray<u16>;
 
@@ -269,12 +290,12 @@ function literalPrice(base: i32, byte: i32, matchByte: i32, matched: bool): i32 
   return price;
 }
 
-/** model.ts's primeLiterals: the plain literal probabilities trained on the old file's last MiB. */
-function primeLiterals(): void {
-  const start = max(0, oldLen - PRIME_BYTES);
-  let prev = start > 0 ? at(start - 1) : 0;
-  for (let q = start; q < oldLen; q++) {
-    const byte = at(q);
+/** The plain literal probabilities trained on the last MiB of the old file (`length` bytes at `old`), as if coded as literals (both sides). */
+function primeLiterals(old: usize, length: i32): void {
+  const start = max(0, length - PRIME_BYTES);
+  let prev = start > 0 ? <i32>load<u8>(old + <usize>(start - 1)) : 0;
+  for (let q = start; q < length; q++) {
+    const byte = <i32>load<u8>(old + <usize>q);
     const base = literalBase(prev);
     let symbol = 1;
     for (let i = 7; i >= 0; i--) {
@@ -288,7 +309,7 @@ function primeLiterals(): void {
   }
 }
 
-// ---- the encoder (encode.ts) ----
+// ---- the encoder (encode.ts describes it) ----
 
 const NICE: i32 = 192;
 const MAX_SEGMENT: i32 = 4096;
@@ -367,11 +388,6 @@ export function alloc(size: i32): usize {
   return heap.alloc(<usize>max(size, 1));
 }
 
-/** Where the caller writes the price table (range-coder.ts's, 129 prices). */
-export function priceTablePtr(): usize {
-  return changetype<usize>(priceTable);
-}
-
 /** Starts a delta of the new file (`newLen` bytes after `oldLength` old bytes at `window`). */
 export function init(window: usize, oldLength: i32, newLen: i32): void {
   win = window;
@@ -390,7 +406,7 @@ export function init(window: usize, oldLength: i32, newLen: i32): void {
   const start = max(1, oldLength);
   for (let k = 0; k < 4; k++) reps[k] = start;
   state = oldLength > 0 ? 7 : 0;
-  primeLiterals();
+  primeLiterals(window, oldLength);
 }
 
 /** Codes segments until `budget` more bytes of the new file are coded; 1 while some remain. */
@@ -838,4 +854,256 @@ function encodeRep(k: i32, length: i32): void {
   if (length >= CURSOR_MIN_LEN) cursor = oldLen + pos - reps[0] + length;
   state = afterRep(s);
   pos += length;
+}
+
+// ---- the decoder (decode.ts describes it) ----
+
+/** Why decoding stopped (`failure()`); decode.ts words each. */
+const E_TRUNCATED: i32 = 1;
+const E_NO_ZERO: i32 = 2;
+const E_OUT_OF_RANGE: i32 = 3;
+const E_PAST_SIZE: i32 = 4;
+const E_DISTANCE: i32 = 5;
+const E_TRAILING: i32 = 6;
+const E_FLUSH: i32 = 7;
+
+let failed: i32 = 0;
+let inPtr: usize = 0;
+let inLen: i32 = 0;
+let inPos: i32 = 0;
+let rdRange: u32 = 0xffffffff;
+let rdCode: u32 = 0;
+let oldPtr: usize = 0;
+let size: i64 = 0;
+let dst: usize = 0;
+let dstCap: i64 = 0;
+let outLen: i64 = 0;
+const dreps = new StaticArray<i64>(4);
+let dcursor: i64 = 0;
+
+/** Stops the decoder: the caller reads the reason from `failure()`. */
+function fail(reason: i32): void {
+  failed = reason;
+  unreachable();
+}
+
+export function failure(): i32 {
+  return failed;
+}
+
+function normalize(): void {
+  if (inPos >= inLen) fail(E_TRUNCATED);
+  rdRange <<= 8;
+  rdCode = (rdCode << 8) | <u32>load<u8>(inPtr + <usize>inPos);
+  inPos++;
+}
+
+function decodeBit(probs: StaticArray<u16>, index: i32): i32 {
+  const p = <u32>probs[index];
+  const bound = (rdRange >>> PROB_BITS) * p;
+  let bit: i32;
+  if (rdCode < bound) {
+    rdRange = bound;
+    probs[index] = <u16>(p + ((<u32>PROB_ONE - p) >> MOVE_BITS));
+    bit = 0;
+  } else {
+    rdCode -= bound;
+    rdRange -= bound;
+    probs[index] = <u16>(p - (p >> MOVE_BITS));
+    bit = 1;
+  }
+  if (rdRange < TOP) normalize();
+  return bit;
+}
+
+function decodeDirect(count: i32): u64 {
+  let value: u64 = 0;
+  for (let i = 0; i < count; i++) {
+    rdRange = rdRange >>> 1;
+    let bit: u64 = 0;
+    if (rdCode >= rdRange) {
+      rdCode -= rdRange;
+      bit = 1;
+    }
+    value = (value << 1) | bit;
+    if (rdRange < TOP) normalize();
+  }
+  return value;
+}
+
+/** A number as `NumberCoder.encode` codes it. */
+function decodeNumber(coder: NumberCoder, context: i32): i64 {
+  const probs = coder.probs;
+  const base = context * NUM_SIZE;
+  let m = 1;
+  for (let i = 0; i < NUM_SLOT_BITS; i++) m = (m << 1) | decodeBit(probs, base + m);
+  const nb = m - NUM_SLOTS;
+  const k = min(nb, NUM_TREE_BITS);
+  const low = nb - k;
+  const treeBase = base + NUM_SLOTS + nb * (1 << NUM_TREE_BITS);
+  m = 1;
+  for (let i = 0; i < k; i++) m = (m << 1) | decodeBit(probs, treeBase + m);
+  const top = <u64>(m - (1 << k));
+  const rest = (top << <u64>low) + (low > 0 ? decodeDirect(low) : 0);
+  return <i64>((<u64>1 << <u64>nb) + rest - 1);
+}
+
+function decodeLiteral(base: i32, matchByte: i32, matched: bool): i32 {
+  let symbol = 1;
+  if (matched) {
+    let offs = 0x100;
+    let mb = matchByte;
+    while (symbol < 0x100) {
+      mb <<= 1;
+      const matchBit = mb & offs;
+      const bit = decodeBit(literal, base + offs + matchBit + symbol);
+      symbol = (symbol << 1) | bit;
+      offs &= bit == 0 ? ~matchBit : matchBit;
+    }
+    return symbol & 0xff;
+  }
+  while (symbol < 0x100) symbol = (symbol << 1) | decodeBit(literal, base + symbol);
+  return symbol & 0xff;
+}
+
+@inline
+function byteAt(p: i64): i32 {
+  return p < <i64>oldLen ? <i32>load<u8>(oldPtr + <usize>p) : <i32>load<u8>(dst + <usize>(p - <i64>oldLen));
+}
+
+/** Room for `length` more output bytes; past the declared size is a damaged delta. */
+function reserve(length: i64): void {
+  const need = outLen + length;
+  if (need > size) fail(E_PAST_SIZE);
+  if (need <= dstCap) return;
+  let cap = dstCap * 2;
+  if (cap < need) cap = need;
+  if (cap > size) cap = size;
+  const grown = heap.alloc(<usize>cap);
+  memory.copy(grown, dst, <usize>outLen);
+  dst = grown;
+  dstCap = cap;
+}
+
+/** Copies `length` bytes from `distance` back in old‖output; the source may overlap the copy. */
+function copyMatch(distance: i64, length: i64): void {
+  const p = <i64>oldLen + outLen;
+  if (distance < 1 || distance > p) fail(E_DISTANCE);
+  reserve(length);
+  if (length >= <i64>CURSOR_MIN_LEN) dcursor = p - distance + length;
+  let src = p - distance;
+  let to = outLen;
+  let left = length;
+  if (src < <i64>oldLen) {
+    const fromOld = min(left, <i64>oldLen - src);
+    memory.copy(dst + <usize>to, oldPtr + <usize>src, <usize>fromOld);
+    to += fromOld;
+    src += fromOld;
+    left -= fromOld;
+  }
+  if (left > 0) {
+    let from = src - <i64>oldLen;
+    if (from + left <= to) memory.copy(dst + <usize>to, dst + <usize>from, <usize>left);
+    else {
+      const stop = to + left;
+      while (to < stop) {
+        store<u8>(dst + <usize>to, load<u8>(dst + <usize>from));
+        to++;
+        from++;
+      }
+    }
+  }
+  outLen += length;
+}
+
+/**
+ * Starts decoding a body (`bodyLength` bytes at `body`) into `newSize` bytes from the old file
+ * (`oldLength` bytes at `old`); traps on a body too short or not as the encoder starts one.
+ */
+export function decodeInit(old: usize, oldLength: i32, body: usize, bodyLength: i32, newSize: f64, firstCapacity: f64): void {
+  oldPtr = old;
+  oldLen = oldLength;
+  inPtr = body;
+  inLen = bodyLength;
+  size = <i64>newSize;
+  if (bodyLength < 5) fail(E_TRUNCATED);
+  if (load<u8>(body) != 0) fail(E_NO_ZERO);
+  for (let i = 1; i < 5; i++) rdCode = (rdCode << 8) | <u32>load<u8>(body + <usize>i);
+  inPos = 5;
+  if (rdCode == 0xffffffff) fail(E_OUT_OF_RANGE);
+  dstCap = <i64>firstCapacity;
+  dst = heap.alloc(<usize>max<i64>(dstCap, 1));
+  const start = <i64>max(1, oldLength);
+  for (let k = 0; k < 4; k++) dreps[k] = start;
+  state = oldLength > 0 ? 7 : 0;
+  primeLiterals(old, oldLength);
+}
+
+/** Decodes operations until `budget` more bytes are out or all are; 1 while some remain. */
+export function decodeStep(budget: i32): i32 {
+  const stop = outLen + <i64>budget;
+  while (outLen < size && outLen < stop) decodeOp();
+  return outLen < size ? 1 : 0;
+}
+
+/** Checks the body ended exactly where the encoder's flush ended it; the output is at the returned pointer. */
+export function decodeFinish(): usize {
+  if (inPos != inLen) fail(E_TRAILING);
+  if (rdCode != 0) fail(E_FLUSH);
+  return dst;
+}
+
+function decodeOp(): void {
+  const s = state;
+  const p = <i64>oldLen + outLen;
+  if (decodeBit(isMatch, s) == 0) {
+    const r0 = dreps[0];
+    const matchByte = r0 <= p ? byteAt(p - r0) : 0;
+    const byte = decodeLiteral(literalBase(p > 0 ? byteAt(p - 1) : 0), matchByte, usesMatchedLiteral(s));
+    reserve(1);
+    store<u8>(dst + <usize>outLen, <u8>byte);
+    outLen++;
+    state = afterLiteral(s);
+    return;
+  }
+  if (decodeBit(isRep, s) == 0) {
+    let d: i64;
+    let length: i64;
+    if (decodeBit(isNear, s) == 0) {
+      length = decodeNumber(matchLenCoder, 0) + 2;
+      d = decodeNumber(distCoder, distContext(<i32>min<i64>(length, 5))) + 1;
+    } else if (decodeBit(isCursor, s) == 1) {
+      const v = decodeNumber(cursorOffset, 0);
+      const offset = (v & 1) == 0 ? v >> 1 : -((v + 1) >> 1);
+      d = p - (dcursor + offset);
+      length = decodeNumber(matchLenCoder, 1) + 2;
+    } else {
+      const negative = decodeBit(nearSign, 0);
+      const magnitude = decodeNumber(nearMagnitude, 0) + 1;
+      d = dreps[0] + (negative == 1 ? -magnitude : magnitude);
+      length = decodeNumber(matchLenCoder, 1) + 2;
+    }
+    dreps[3] = dreps[2];
+    dreps[2] = dreps[1];
+    dreps[1] = dreps[0];
+    dreps[0] = d;
+    copyMatch(d, length);
+    state = afterMatch(s);
+    return;
+  }
+  if (decodeBit(isRepG0, s) == 0) {
+    if (decodeBit(isRep0Long, s) == 0) {
+      copyMatch(dreps[0], 1);
+      state = afterShortRep(s);
+      return;
+    }
+  } else {
+    let k = 1;
+    if (decodeBit(isRepG1, s) == 1) k = decodeBit(isRepG2, s) == 0 ? 2 : 3;
+    const d = dreps[k];
+    for (let q = k; q > 0; q--) dreps[q] = dreps[q - 1];
+    dreps[0] = d;
+  }
+  copyMatch(dreps[0], decodeNumber(repLenCoder, 0) + 2);
+  state = afterRep(s);
 }
