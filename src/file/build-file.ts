@@ -353,7 +353,9 @@ async function planCompressedForms(
   // With bases, no whole stream by default beside zstd frames of BASE_FRAMES_LEVEL or above (see there).
   const framesAsGood = bases.length > 0 && codec === 'zstd' && wholeCodec === 'zstd' && level >= BASE_FRAMES_LEVEL;
   const whole = compressible && (options.whole ?? !framesAsGood) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
-  if (!compressible && bases.length === 0) return undefined;
+  // An incompressible file gets no forms, but its index still ends in the summary (the
+  // version 6 layout, with no forms listed): a client whose local file already is this
+  // version (same size and SHA-256) then reads 57 bytes of the index and nothing else.
   return {
     codec,
     level,

@@ -7,14 +7,17 @@
  * its version would have as soon as the digest names it, beside the summary; when the
  * summary lists its version it applies that delta as it arrives (else the request is
  * dropped); the result is checked against the summary's
- * SHA-256 before it replaces anything. In every other case (an older index, another local
- * version, a failed or damaged delta) it reports why not, and the caller patches from the
- * whole index as usual; a whole index a server sent in place of the summary is handed over.
+ * SHA-256 before it replaces anything. A local file that already is the new version (its
+ * size and SHA-256 are the summary's) is copied to the output (or left as it is), with nothing
+ * fetched but the summary. In every other case (an older index, another local version, a
+ * failed or damaged delta) it reports why not, and the caller patches from the whole index as
+ * usual; a whole index a server sent in place of the summary is handed over.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open, stat, unlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { open, realpath, stat, unlink } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import {
   BASE_PREFIX_BYTES,
@@ -78,14 +81,16 @@ export interface KnownVersionOptions {
   signal?: AbortSignal;
 }
 
-/** A patch made from a delta found through the summary. */
+/** A patch made from a delta found through the summary, or a local file found to be the new version. */
 export interface KnownVersionPatch {
   applied: true;
   output: string;
   fileSize: number;
   sha256: Uint8Array;
-  /** The delta's kind, and its bytes. */
-  kind: DeltaKind;
+  /** The delta's kind, and its bytes; `identical` (no delta) when the local file already was the new version. */
+  kind: DeltaKind | 'identical';
+  /** For `identical`: the output is the local file, left untouched. */
+  upToDate?: boolean;
   deltaBytes: number;
   /** Bytes of the index read (the summary). */
   indexBytes: number;
@@ -112,11 +117,12 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   const started = performance.now();
   const { signal } = options;
   throwIfAborted(signal);
-  const size = await stat(options.local).then(
-    (st) => (st.isFile() ? st.size : undefined),
+  const localStat = await stat(options.local, { bigint: true }).then(
+    (st) => (st.isFile() ? st : undefined),
     () => undefined,
   );
-  if (size === undefined) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
+  if (localStat === undefined) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
+  const size = Number(localStat.size);
   const get: HttpGetOptions = {
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
@@ -196,9 +202,51 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
     }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
-    // No base listed: no need to wait for the local digest (~0.1 s for 100 MB).
-    if (summary.bases.length === 0) return await miss('the index lists no delta');
-    const local = Buffer.from(await digest);
+    const sameSize = summary.fileSize === size;
+    // No base listed and another size: no need to wait for the local digest (~0.1 s for 100 MB).
+    if (summary.bases.length === 0 && !sameSize) return await miss('the index lists no delta');
+    // Of the new version's size, the local file may be it, which its digest tells. With no
+    // base listed the rest of the index is asked for meanwhile, and whichever comes first
+    // decides: the index (the usual patch follows, as soon as without this check) or the
+    // digest (the new version already here: the index is not needed). With bases listed the
+    // digest is waited for anyway.
+    const rest = new AbortController();
+    const fallback =
+      summary.bases.length === 0
+        ? wholeIndexMiss(
+            'the index lists no delta',
+            tail,
+            { ...get, signal: signal ? AbortSignal.any([signal, rest.signal]) : rest.signal },
+            indexBytes,
+          )
+        : undefined;
+    fallback?.catch(() => {});
+    // (A digest that fails leaves the usual patch.)
+    const first = await (fallback ? Promise.race([digest.catch(() => fallback), fallback]) : digest);
+    if (!(first instanceof Uint8Array)) return first;
+    const local = Buffer.from(first);
+    if (sameSize && local.equals(summary.sha256)) {
+      stopSpeculation();
+      rest.abort();
+      const output = options.output ?? options.local;
+      const upToDate = await identicalInto(options.local, output, localStat, options);
+      if (upToDate !== undefined) {
+        return {
+          applied: true,
+          output,
+          fileSize: summary.fileSize,
+          sha256: summary.sha256,
+          kind: 'identical',
+          upToDate,
+          deltaBytes: 0,
+          indexBytes,
+          requests,
+          seconds: (performance.now() - started) / 1000,
+        };
+      }
+      return await miss('the local file changed while it was hashed');
+    }
+    if (fallback) return await fallback;
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
     const deltaUrl = deltaUrlOf(tail.url, base);
@@ -241,6 +289,48 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     stopSpeculation();
     await hashing.close();
   }
+}
+
+/**
+ * Makes `output` the local file, which the summary's size and SHA-256 say is the new
+ * version: nothing to do when it is the local file (true: up to date), else a copy in the
+ * kernel (a reflink, or `copy_file_range`) renamed into place (false). Undefined, with
+ * nothing written, when the local file changed since `hashed` (its state before it was hashed).
+ */
+async function identicalInto(
+  local: string,
+  output: string,
+  hashed: BigIntStats,
+  options: KnownVersionOptions,
+): Promise<boolean | undefined> {
+  const unchanged = async () => {
+    const now = await stat(local, { bigint: true }).catch(() => undefined);
+    return (
+      now !== undefined &&
+      now.ino === hashed.ino &&
+      now.dev === hashed.dev &&
+      now.size === hashed.size &&
+      now.mtimeNs === hashed.mtimeNs &&
+      now.ctimeNs === hashed.ctimeNs
+    );
+  };
+  const [a, b] = await Promise.all([realpath(output).catch(() => output), realpath(local).catch(() => local)]);
+  if (a === b) return (await unchanged()) ? true : undefined;
+  const stale = await staleTempFiles(output, { maxSize: Math.max(4 * Number(hashed.size), 64 << 20) });
+  const file = await AtomicFile.create(output);
+  try {
+    await file.copyFrom(local);
+    if (!(await unchanged())) {
+      await file.abort();
+      return undefined;
+    }
+    await file.commit({ fsync: options.fsync ?? false });
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  await Promise.all(stale.map((path) => unlink(path).catch(() => {})));
+  return false;
 }
 
 /** A miss, with the whole index (the bytes before the tail fetched now) when it can be had. */

@@ -3,6 +3,7 @@
  * what the index lists, patches that use them, and incompressible input (no forms).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { zstdDecompressSync } from 'node:zlib';
 import type { BlockSource } from '../../src/core/block-source.js';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
+import { readIndexSummary } from '../../src/core/index/format.js';
 import { PUBLISH_DEFAULTS, buildIndexFile } from '../../src/file/build-file.js';
 import { loadIndex } from '../../src/file/load-index.js';
 import { patchFile } from '../../src/file/patch-file.js';
@@ -86,7 +88,7 @@ test('PUBLISH_DEFAULTS write zstd frames and a brotli whole stream, listed in th
   assert.deepEqual(await readFile(join(dir, 'out-frames.js')), text);
 });
 
-test('with skipIncompressible (as the CLI passes), incompressible input gets no compressed forms (a plain index); without it, it does', async () => {
+test('with skipIncompressible (as the CLI passes), incompressible input gets no compressed forms, its index a summary; without it, it does', async () => {
   // Under the sample size (sampled whole) and over it (sampled in pieces).
   for (const size of [3 * 1024 * 1024 + 5, 5 * 1024 * 1024 + 7]) {
     const input = join(dir, 'random.bin');
@@ -100,10 +102,19 @@ test('with skipIncompressible (as the CLI passes), incompressible input gets no 
       (await readdir(dir)).filter((n) => n.startsWith('random.bin.gosync')),
       ['random.bin.gosync'],
     );
-    assert.equal((await loadIndex(index)).index.published, undefined);
-    // The same bytes as the index built without compression.
-    await buildIndexFile(input, join(dir, 'random-plain.gosync'));
-    assert.deepEqual(await readFile(index), await readFile(join(dir, 'random-plain.gosync')));
+    // No forms listed, and the summary a client reads alone (the size and SHA-256 of the file).
+    const published = (await loadIndex(index)).index.published;
+    assert.deepEqual([published?.frames, published?.whole, published?.bases], [undefined, undefined, undefined]);
+    const bytes = await readFile(index);
+    const summary = readIndexSummary(bytes.subarray(bytes.length - 57));
+    assert.ok(summary !== undefined && !('need' in summary));
+    assert.equal(summary.fileSize, size);
+    assert.deepEqual(
+      Buffer.from(summary.sha256),
+      createHash('sha256')
+        .update(await readFile(input))
+        .digest(),
+    );
   }
   const input = join(dir, 'random.bin');
   const forced = await buildIndexFile(input, join(dir, 'forced.gosync'), { compress: { codec: 'zstd', level: 1, whole: false } });

@@ -256,3 +256,40 @@ test('the delta is asked for beside the summary, not after it; an unlisted versi
   assert.equal(small.applied, false);
   assert.ok(!events.some((e) => e.startsWith('delta')), events.join(', '));
 });
+
+test('a local file that already is the new version reads the summary only: copied to -o, or left as it is', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  // app.bin lists bases, so the local digest is waited for: the outcome does not depend on which answer comes first.
+  const path = await local('same-local.bin', v3);
+  const out = join(dir, 'same-out.bin');
+  const before = await server.bytesSent();
+  const copied = await patchKnownVersion({ local: path, indexUrl: `${server.url}app.bin.gosync`, output: out });
+  assert.equal(copied.applied, true, JSON.stringify(copied));
+  if (!copied.applied) return;
+  assert.equal(copied.kind, 'identical');
+  assert.equal(copied.upToDate, false);
+  assert.equal(copied.deltaBytes, 0);
+  assert.deepEqual(await readFile(out), Buffer.from(v3));
+  assert.ok(copied.indexBytes <= 49 + 8 * 2 + 8, `summary ${copied.indexBytes} B`);
+  // Nothing else crossed the wire (for a file this small no delta is asked for beside the summary).
+  const wire = (await server.bytesSent()) - before;
+  assert.ok(wire < copied.indexBytes + 1000, `${wire} B crossed the wire`);
+
+  const inPlace = await patchKnownVersion({ local: path, indexUrl: `${server.url}app.bin.gosync` });
+  assert.equal(inPlace.applied, true, JSON.stringify(inPlace));
+  if (!inPlace.applied) return;
+  assert.equal(inPlace.kind, 'identical');
+  assert.equal(inPlace.upToDate, true);
+  assert.deepEqual(await readFile(path), Buffer.from(v3));
+
+  // The command line says so, in the usual report's fields.
+  const r = await runCli(['patch', '--json', path, `${server.url}app.bin.gosync`, '-o', join(dir, 'same-cli.bin')]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.plan, 'raw');
+  assert.equal(report.reusedBytes, v3.length);
+  assert.equal(report.fetchedBytes, 0);
+  assert.equal(report.upToDate, false);
+  assert.deepEqual(await readFile(join(dir, 'same-cli.bin')), Buffer.from(v3));
+});

@@ -286,6 +286,7 @@ async function patchToFile(
 
 /** What a patch made from a delta found through the index's summary prints. */
 function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutcome {
+  if (known.kind === 'identical') return identicalOutcome(known, shown);
   return {
     json: {
       form: 'file',
@@ -308,6 +309,34 @@ function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutc
     text:
       `${shown}: ${formatBytes(known.fileSize)} verified (sha256)\n` +
       `fetched a ${known.kind} delta of ${formatBytes(known.deltaBytes)} (from ${planName('base')}) with ${known.requests} requests, ` +
+      `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
+  };
+}
+
+/** What a patch prints when the index's summary showed the local file already was the new version. */
+function identicalOutcome(known: KnownVersionPatch, shown: string): PatchOutcome {
+  const upToDate = known.upToDate === true;
+  return {
+    json: {
+      form: 'file',
+      dryRun: false,
+      output: shown,
+      fileSize: known.fileSize,
+      reusedBytes: known.fileSize,
+      fetchedBytes: 0,
+      ranges: 0,
+      plan: 'raw',
+      requests: known.requests,
+      receivedBytes: known.indexBytes,
+      indexBytes: known.indexBytes,
+      sha256: Buffer.from(known.sha256).toString('hex'),
+      refetched: false,
+      upToDate,
+      seconds: known.seconds,
+    },
+    text:
+      `${shown}: ${formatBytes(known.fileSize)} verified (sha256)${upToDate ? ', already up to date' : ''}\n` +
+      `the local file is the new version (its size and SHA-256 are the index's), fetched nothing, ` +
       `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
   };
 }
