@@ -205,46 +205,15 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     const sameSize = summary.fileSize === size;
     // No base listed and another size: no need to wait for the local digest (~0.1 s for 100 MB).
     if (summary.bases.length === 0 && !sameSize) return await miss('the index lists no delta');
-    // Of the new version's size, the local file may be it, which its digest tells. With no
-    // base listed the rest of the index is asked for meanwhile, and whichever comes first
-    // decides: the index (the usual patch follows, as soon as without this check) or the
-    // digest (the new version already here: the index is not needed). With bases listed the
-    // digest is waited for anyway.
-    const rest = new AbortController();
-    const fallback =
-      summary.bases.length === 0
-        ? wholeIndexMiss(
-            'the index lists no delta',
-            tail,
-            { ...get, signal: signal ? AbortSignal.any([signal, rest.signal]) : rest.signal },
-            indexBytes,
-          )
-        : undefined;
-    fallback?.catch(() => {});
-    // (A digest that fails leaves the usual patch.)
-    const first = await (fallback ? Promise.race([digest.catch(() => fallback), fallback]) : digest);
-    if (!(first instanceof Uint8Array)) return first;
-    const local = Buffer.from(first);
+    // Of the new version's size, the local file may be it, which its digest tells.
+    const waited = await digestOrIndex(digest, summary.bases.length === 0, tail, get, indexBytes);
+    if (!('local' in waited)) return waited;
+    const { local, fallback } = waited;
     if (sameSize && local.equals(summary.sha256)) {
       stopSpeculation();
-      rest.abort();
-      const output = options.output ?? options.local;
-      const upToDate = await identicalInto(options.local, output, localStat, options);
-      if (upToDate !== undefined) {
-        return {
-          applied: true,
-          output,
-          fileSize: summary.fileSize,
-          sha256: summary.sha256,
-          kind: 'identical',
-          upToDate,
-          deltaBytes: 0,
-          indexBytes,
-          requests,
-          seconds: (performance.now() - started) / 1000,
-        };
-      }
-      return await miss('the local file changed while it was hashed');
+      waited.stop();
+      const done = await identicalPatch(options, localStat, summary, { indexBytes, requests, started });
+      return done ?? (await miss('the local file changed while it was hashed'));
     }
     if (fallback) return await fallback;
     const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
@@ -261,14 +230,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       delta = await httpGetStream(deltaUrl, { ...get, maxBytes: maxDeltaBytes });
       requests++;
     }
-    const body = delta.body;
-    let deltaBytes = 0;
-    const counted = (async function* () {
-      for await (const chunk of body) {
-        deltaBytes += chunk.length;
-        yield chunk;
-      }
-    })();
+    const counted = countedChunks(delta.body);
     const output = options.output ?? options.local;
     const kind = await applyInto(counted, maxDeltaBytes, options.local, output, summary, await hashing.result(summary.fileSize), options);
     return {
@@ -277,7 +239,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       fileSize: summary.fileSize,
       sha256: summary.sha256,
       kind,
-      deltaBytes,
+      deltaBytes: counted.bytes,
       indexBytes,
       requests,
       seconds: (performance.now() - started) / 1000,
@@ -289,6 +251,68 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     stopSpeculation();
     await hashing.close();
   }
+}
+
+/** `body`'s chunks, passed on as they come, and how many bytes went by (`bytes`). */
+function countedChunks(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> & { bytes: number } {
+  const counted = {
+    bytes: 0,
+    async *[Symbol.asyncIterator]() {
+      for await (const chunk of body) {
+        counted.bytes += chunk.length;
+        yield chunk;
+      }
+    },
+  };
+  return counted;
+}
+
+/**
+ * The local file's digest, once it is known. With no base listed (`noBase`) the rest of the
+ * index is asked for meanwhile and whichever comes first decides: the index (the miss, the
+ * usual patch following as soon as without this check) or the digest (then the index may not
+ * be needed: `stop` ends its request, `fallback` is the miss for when it is). With bases
+ * listed the digest is waited for anyway. A digest that fails leaves the usual patch.
+ */
+async function digestOrIndex(
+  digest: Promise<Uint8Array>,
+  noBase: boolean,
+  tail: Tail,
+  get: HttpGetOptions,
+  indexBytes: number,
+): Promise<{ local: Buffer; fallback?: Promise<KnownVersionMiss>; stop: () => void } | KnownVersionMiss> {
+  const rest = new AbortController();
+  const stop = () => rest.abort();
+  if (!noBase) return { local: Buffer.from(await digest), stop };
+  const signal = get.signal ? AbortSignal.any([get.signal, rest.signal]) : rest.signal;
+  const fallback = wholeIndexMiss('the index lists no delta', tail, { ...get, signal }, indexBytes);
+  fallback.catch(() => {});
+  const first = await Promise.race([digest.catch(() => fallback), fallback]);
+  return first instanceof Uint8Array ? { local: Buffer.from(first), fallback, stop } : first;
+}
+
+/** The patch of a local file the summary says is the new version (see identicalInto); undefined when it changed meanwhile. */
+async function identicalPatch(
+  options: KnownVersionOptions,
+  localStat: BigIntStats,
+  summary: IndexSummary,
+  counts: { indexBytes: number; requests: number; started: number },
+): Promise<KnownVersionPatch | undefined> {
+  const output = options.output ?? options.local;
+  const upToDate = await identicalInto(options.local, output, localStat, options);
+  if (upToDate === undefined) return undefined;
+  return {
+    applied: true,
+    output,
+    fileSize: summary.fileSize,
+    sha256: summary.sha256,
+    kind: 'identical',
+    upToDate,
+    deltaBytes: 0,
+    indexBytes: counts.indexBytes,
+    requests: counts.requests,
+    seconds: (performance.now() - counts.started) / 1000,
+  };
 }
 
 /**
