@@ -117,17 +117,10 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   const started = performance.now();
   const { signal } = options;
   throwIfAborted(signal);
-  const localStat = await stat(options.local, { bigint: true }).then(
-    (st) => (st.isFile() ? st : undefined),
-    () => undefined,
-  );
-  if (localStat === undefined) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
+  const localStat = await stat(options.local, { bigint: true }).catch(() => undefined);
+  if (!localStat?.isFile()) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
   const size = Number(localStat.size);
-  const get: HttpGetOptions = {
-    ...(options.headers ? { headers: options.headers } : {}),
-    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-    ...(signal ? { signal } : {}),
-  };
+  const get = getOptions(options);
   // The local digest of a large file is computed on a thread of its own while the HTTP
   // client loads and the summary is on its way; that thread later hashes a large result as
   // it is written. A small file is hashed here, in a few milliseconds.
@@ -251,6 +244,15 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     stopSpeculation();
     await hashing.close();
   }
+}
+
+/** The options of every request of a known-version patch. */
+function getOptions(options: KnownVersionOptions): HttpGetOptions {
+  return {
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }
 
 /** `body`'s chunks, passed on as they come, and how many bytes went by (`bytes`). */
