@@ -18,7 +18,8 @@
  * 100 ms for jquery.js 1.11.1 → 1.11.2 in a fresh process, three quarters of it before the JIT
  * had optimised its loops (36-40 ms warm); the same parse as WebAssembly, byte for byte the same
  * output (checked on the corpus and 300 random edit sequences before the JavaScript one was
- * removed), took 40-46 ms cold, and typescript.js 966 ms against 1,500.
+ * removed), took 40-46 ms cold, and typescript.js 966 ms against 1,500; with smaller hash heads
+ * since (asm/lz-delta.ts, HASH_SHRINK), 23-33 ms and 0.7-0.8 s, the same deltas.
  *
  * Constants (asm/lz-delta.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 24, the
  * cursor from −8 to +160, explicit distances within 65,536 of the last coded as shifts.
