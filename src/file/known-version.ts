@@ -30,6 +30,7 @@ import {
 import { checkResult } from '../core/verify.js';
 import type { DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile, staleTempFiles } from '../localfs/atomic-file.js';
+import { fileStamp, stampOf } from '../localfs/stamp.js';
 import { publicUrl } from './load-index.js';
 import type { Dispatcher } from 'undici';
 import type { HttpGetOptions } from '../sources/http/http-get.js';
@@ -329,17 +330,7 @@ async function identicalInto(
   hashed: BigIntStats,
   options: KnownVersionOptions,
 ): Promise<boolean | undefined> {
-  const unchanged = async () => {
-    const now = await stat(local, { bigint: true }).catch(() => undefined);
-    return (
-      now !== undefined &&
-      now.ino === hashed.ino &&
-      now.dev === hashed.dev &&
-      now.size === hashed.size &&
-      now.mtimeNs === hashed.mtimeNs &&
-      now.ctimeNs === hashed.ctimeNs
-    );
-  };
+  const unchanged = async () => (await fileStamp(local)) === stampOf(hashed);
   const [a, b] = await Promise.all([realpath(output).catch(() => output), realpath(local).catch(() => local)]);
   if (a === b) return (await unchanged()) ? true : undefined;
   const stale = await staleTempFiles(output, { maxSize: Math.max(4 * Number(hashed.size), 64 << 20) });

@@ -9,7 +9,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { defaultScanThreads } from '../workers/worker-pool.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';
-import type { BigIntStats } from 'node:fs';
+import { type Stamp, fileStamp } from '../localfs/stamp.js';
 import { fileChunks } from '../localfs/file-chunks.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { READ_SIZE } from '../core/read-size.js';
@@ -359,20 +359,13 @@ function inPlaceFound(index: BlockIndex, hashes: Uint8Array, path: string): Foun
  */
 const IN_PLACE_THREAD_MIN = 64 * 1024 * 1024;
 
-/** What identifies a file's content without reading it: inode, size, modification and change times (ns). */
-type Stamp = string;
-
-function stampOf(st: BigIntStats): Stamp {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
-
 /** The stamp of each path that exists (a missing file has none). */
 async function stampsOf(paths: readonly string[]): Promise<Map<string, Stamp>> {
   const out = new Map<string, Stamp>();
   await Promise.all(
     paths.map(async (p) => {
-      const st = await stat(p, { bigint: true }).catch(() => undefined);
-      if (st !== undefined) out.set(p, stampOf(st));
+      const stamp = await fileStamp(p);
+      if (stamp !== undefined) out.set(p, stamp);
     }),
   );
   return out;
@@ -385,8 +378,8 @@ async function unchangedSince(stamps: Map<string, Stamp>, files: readonly (strin
   for (const id of used) {
     const f = files[id];
     if (f === undefined) return false;
-    const st = await stat(f, { bigint: true }).catch(() => undefined);
-    if (st === undefined || stamps.get(f) !== stampOf(st)) return false;
+    const now = await fileStamp(f);
+    if (now === undefined || stamps.get(f) !== now) return false;
   }
   return true;
 }

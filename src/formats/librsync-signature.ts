@@ -33,7 +33,7 @@ import { NO_FILE_DIGEST, type BlockIndex } from '../core/index/block-index.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import { MAX_BLOCK_SIZE } from '../core/index/params.js';
 import { RK_MULT, rabinKarpBlockSums, rabinKarpChecksum, rkPower } from '../core/rabin-karp.js';
-import { weakChecksum } from '../core/rollsum.js';
+import { weakChecksum, weakChecksumBlocks } from '../core/rollsum.js';
 
 /** Signature magic: rollsum + MD4 (librsync < 1.0; fast_rsync). */
 export const RS_MD4_SIG_MAGIC = 0x72730136;
@@ -291,7 +291,7 @@ export class LibrsyncSignatureBuilder {
     this.#carry = new Uint8Array(params.blockLength);
   }
 
-  /** Weak sums of a chunk's whole blocks (RabinKarp), reused from chunk to chunk. */
+  /** Weak sums of a chunk's whole blocks, reused from chunk to chunk. */
   #weak = new Uint32Array(0);
 
   /** The 12-byte header. */
@@ -332,11 +332,16 @@ export class LibrsyncSignatureBuilder {
       this.#carried = 0;
     }
     const whole = Math.floor((chunk.length - p) / bs);
-    if (this.#rk && whole > 1) {
-      // The RabinKarp sums of the chunk's whole blocks in one call (WebAssembly).
+    if (whole > 1) {
+      // The weak sums of the chunk's whole blocks in one call (WebAssembly, either kind).
       if (this.#weak.length < whole) this.#weak = new Uint32Array(whole);
-      rabinKarpBlockSums(chunk, p, whole, bs, this.#weak);
-      for (let k = 0; k < whole; k++, p += bs, q += rec) this.#record(chunk, p, bs, out, q, this.#weak[k]!);
+      const weak = this.#weak;
+      if (this.#rk) rabinKarpBlockSums(chunk, p, whole, bs, weak);
+      else {
+        weakChecksumBlocks(chunk, p, whole, bs, weak);
+        for (let k = 0; k < whole; k++) weak[k] = librsyncRollsumFromWeak(weak[k]!, bs);
+      }
+      for (let k = 0; k < whole; k++, p += bs, q += rec) this.#record(chunk, p, bs, out, q, weak[k]!);
     }
     for (; p + bs <= chunk.length; p += bs, q += rec) this.#record(chunk, p, bs, out, q);
     if (p < chunk.length) {

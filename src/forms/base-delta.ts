@@ -4,8 +4,9 @@
  * the new file from it: a zstd dictionary delta, an LZ delta and a bsdiff-class delta are
  * made where their size limits allow, each checked by applying it, and the smallest kept;
  * bases over the bsdiff limit get a librsync delta over small blocks (brotli-compressed),
- * checked the same way (librsync-base-delta.ts, loaded only then). A client whose local file is exactly such a version (same size
- * and SHA-256) fetches that delta instead of scanning and fetching blocks.
+ * checked the same way (librsync-base-delta.ts, loaded only then). A client whose local
+ * file is exactly such a version (same size and SHA-256) fetches that delta instead of
+ * scanning and fetching blocks.
  *
  * @module
  */

@@ -284,37 +284,13 @@ async function patchToFile(
   }
 }
 
-/** What a patch made from a delta found through the index's summary prints. */
+/**
+ * What a patch through the index's summary prints: made from a delta for the local file's
+ * exact version, or none needed (`identical`: the local file already was the new version,
+ * reported as a block patch that reused every byte).
+ */
 function knownVersionOutcome(known: KnownVersionPatch, shown: string): PatchOutcome {
-  if (known.kind === 'identical') return identicalOutcome(known, shown);
-  return {
-    json: {
-      form: 'file',
-      dryRun: false,
-      output: shown,
-      fileSize: known.fileSize,
-      fetchedBytes: known.deltaBytes,
-      plan: 'base',
-      deltaKind: known.kind,
-      requests: known.requests,
-      receivedBytes: known.deltaBytes + known.indexBytes,
-      indexBytes: known.indexBytes,
-      sha256: Buffer.from(known.sha256).toString('hex'),
-      refetched: false,
-      upToDate: false,
-      // An archive rebuilt from a payload delta (file/known-archive.ts) says so, as a block patch of one does.
-      ...('archive' in known ? { archive: { ...(known as KnownArchivePatch).archive, fetchedWhole: false } } : {}),
-      seconds: known.seconds,
-    },
-    text:
-      `${shown}: ${formatBytes(known.fileSize)} verified (sha256)\n` +
-      `fetched a ${known.kind} delta of ${formatBytes(known.deltaBytes)} (from ${planName('base')}) with ${known.requests} requests, ` +
-      `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
-  };
-}
-
-/** What a patch prints when the index's summary showed the local file already was the new version. */
-function identicalOutcome(known: KnownVersionPatch, shown: string): PatchOutcome {
+  const identical = known.kind === 'identical';
   const upToDate = known.upToDate === true;
   return {
     json: {
@@ -322,21 +298,25 @@ function identicalOutcome(known: KnownVersionPatch, shown: string): PatchOutcome
       dryRun: false,
       output: shown,
       fileSize: known.fileSize,
-      reusedBytes: known.fileSize,
-      fetchedBytes: 0,
-      ranges: 0,
-      plan: 'raw',
+      ...(identical ? { reusedBytes: known.fileSize, ranges: 0 } : {}),
+      fetchedBytes: known.deltaBytes,
+      plan: identical ? 'raw' : 'base',
+      ...(identical ? {} : { deltaKind: known.kind }),
       requests: known.requests,
-      receivedBytes: known.indexBytes,
+      receivedBytes: known.deltaBytes + known.indexBytes,
       indexBytes: known.indexBytes,
       sha256: Buffer.from(known.sha256).toString('hex'),
       refetched: false,
       upToDate,
+      // An archive rebuilt from a payload delta (file/known-archive.ts) says so, as a block patch of one does.
+      ...('archive' in known ? { archive: { ...(known as KnownArchivePatch).archive, fetchedWhole: false } } : {}),
       seconds: known.seconds,
     },
     text:
       `${shown}: ${formatBytes(known.fileSize)} verified (sha256)${upToDate ? ', already up to date' : ''}\n` +
-      `the local file is the new version (its size and SHA-256 are the index's), fetched nothing, ` +
+      (identical
+        ? "the local file is the new version (its size and SHA-256 are the index's), fetched nothing, "
+        : `fetched a ${known.kind} delta of ${formatBytes(known.deltaBytes)} (from ${planName('base')}) with ${known.requests} requests, `) +
       `index summary ${formatBytes(known.indexBytes)}, ${known.seconds.toFixed(2)} s\n`,
   };
 }

@@ -13,7 +13,7 @@
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { wasmApi } from '../../core/wasm.js';
-import { type LzDeltaExports, lzDeltaInstance } from './encode.js';
+import { type LzDeltaExports, lzDeltaInstance } from './instance.js';
 
 /** Output bytes decoded per call into the module, between looks at the abort signal. */
 const STEP_BYTES = 1 << 20;

@@ -37,36 +37,11 @@
  */
 
 import { throwIfAborted } from '../../core/errors.js';
-import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
-import { LZ_DELTA_WASM_BASE64 } from './lz-delta-wasm.js';
+import { wasmApi } from '../../core/wasm.js';
+import { lzDeltaInstance } from './instance.js';
 
 /** The new file's bytes coded per call into the module, between checks of the abort signal. */
 const STEP_BYTES = 1 << 20;
-
-/** The exports of asm/lz-delta.ts. */
-export interface LzDeltaExports {
-  memory: WasmMemory;
-  alloc(size: number): number;
-  init(window: number, oldLength: number, newLength: number): void;
-  step(budget: number): number;
-  finish(): number;
-  outLength(): number;
-  decodeInit(old: number, oldLength: number, body: number, bodyLength: number, newSize: number, firstCapacity: number): void;
-  decodeStep(budget: number): number;
-  decodeFinish(): number;
-  failure(): number;
-}
-
-let compiled: object | undefined;
-
-/** A fresh instance of the codec's module (compiled once per process): one per delta made or applied. */
-export function lzDeltaInstance(): LzDeltaExports {
-  compiled ??= compileBase64(LZ_DELTA_WASM_BASE64);
-  const abort = () => {
-    throw new RangeError('lz-delta: the WebAssembly module aborted');
-  };
-  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as LzDeltaExports;
-}
 
 /**
  * The coded body (without the header) that rebuilds `next` from `old`. Its own module
@@ -74,24 +49,17 @@ export function lzDeltaInstance(): LzDeltaExports {
  * it.
  */
 export function encodeLzBody(old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Uint8Array {
-  const outOfMemory = (): never => {
-    throw new RangeError('Cannot encode an lz delta: out of WebAssembly memory');
-  };
   const e = lzDeltaInstance();
-  let window: number;
   try {
-    window = e.alloc(old.length + next.length);
-  } catch {
-    return outOfMemory();
-  }
-  const bytes = new Uint8Array(e.memory.buffer);
-  bytes.set(old, window);
-  bytes.set(next, window + old.length);
-  try {
+    const window = e.alloc(old.length + next.length);
+    const bytes = new Uint8Array(e.memory.buffer);
+    bytes.set(old, window);
+    bytes.set(next, window + old.length);
     e.init(window, old.length, next.length);
     while (e.step(STEP_BYTES) !== 0) throwIfAborted(signal);
   } catch (err) {
-    if (err instanceof wasmApi().RuntimeError) return outOfMemory();
+    // A trap: the memory could not grow (the module checks nothing else that can fail).
+    if (err instanceof wasmApi().RuntimeError) throw new RangeError('Cannot encode an lz delta: out of WebAssembly memory', { cause: err });
     throw err;
   }
   const out = e.finish();

@@ -634,6 +634,21 @@ function relax(t: i32, cost: i32, k: i32, l: i32, a: i32, j: i32): void {
   }
 }
 
+/**
+ * A match at `src` for the position `p` (node `j`, state `s`, reached at price `base`), coded
+ * as a shift of the last distance (`OP_NEAR`, `a` the shift) or an offset from the cursor
+ * (`OP_CURSOR`, `a` the offset): its length (under 2: none), each length below NICE relaxed.
+ */
+@inline
+function shiftCandidate(j: i32, p: i32, maxLen: i32, s: i32, base: i32, src: i32, k: i32, a: i32): i32 {
+  if (at(src) != at(p)) return 0;
+  const l = matchLen(src, p, maxLen);
+  if (l < 2 || l >= NICE) return l;
+  const hd = k == OP_NEAR ? nearPrice(s, a) : cursorPrice(s, a);
+  for (let t = 2; t <= l; t++) relax(j + t, base + hd + shiftLenPrice[t], k, t, a, j);
+  return l;
+}
+
 function segment(): void {
   const i0 = pos;
   prepareLengthPrices();
@@ -692,35 +707,26 @@ function segment(): void {
     let bestShiftKind = OP_NEAR;
     let bestShift = 0;
     if (rep0Len < NICE) {
-      const here = at(p);
       for (let delta = -NEAR_SCAN; delta <= NEAR_SCAN; delta++) {
         const d = r0 + delta;
-        if (delta == 0 || d < 1 || d > p || at(p - d) != here) continue;
-        const l = matchLen(p - d, p, maxLen);
-        if (l < 2) continue;
+        if (delta == 0 || d < 1 || d > p) continue;
+        const l = shiftCandidate(j, p, maxLen, s, base, p - d, OP_NEAR, delta);
         if (l > bestShiftLen) {
           bestShiftLen = l;
           bestShiftKind = OP_NEAR;
           bestShift = delta;
         }
-        if (l >= NICE) continue;
-        const hd = nearPrice(s, delta);
-        for (let t = 2; t <= l; t++) relax(j + t, base + hd + shiftLenPrice[t], OP_NEAR, t, delta, j);
       }
       const cur = nodeCursor[j];
       for (let off = -CURSOR_BACK; off <= CURSOR_FORWARD; off++) {
         const src = cur + off;
-        if (src < 0 || src >= p || at(src) != here) continue;
-        const l = matchLen(src, p, maxLen);
-        if (l < 2) continue;
+        if (src < 0 || src >= p) continue;
+        const l = shiftCandidate(j, p, maxLen, s, base, src, OP_CURSOR, off);
         if (l > bestShiftLen) {
           bestShiftLen = l;
           bestShiftKind = OP_CURSOR;
           bestShift = off;
         }
-        if (l >= NICE) continue;
-        const hd = cursorPrice(s, off);
-        for (let t = 2; t <= l; t++) relax(j + t, base + hd + shiftLenPrice[t], OP_CURSOR, t, off, j);
       }
     }
     const count = findMatches(p, maxLen);
