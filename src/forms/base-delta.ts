@@ -138,8 +138,27 @@ export function defaultDeltaKinds(baseSize: number, inputSize: number, next: Uin
  */
 const TEXT_MAX_CONTROL = 0.01;
 
+/**
+ * Up to this size {@link isText} counts with a regular expression over the bytes as Latin-1:
+ * the byte loop runs before the JIT has optimised it there (jquery.js's 284 kB: 2.8-7.7 ms in
+ * a fresh process, the expression 0.85 ms). Above it the loop, at 2.5-3 ns per byte once
+ * optimised, is the faster of the two (esbuild's 10 MB: 25 ms; the expression, which stops at
+ * the limit, 19-22 ms on binaries but a 10 MB string first).
+ */
+const TEXT_PATTERN_MAX = 1024 * 1024;
+/** The control characters {@link isText} counts. */
+const CONTROL = /[\x00-\x08\x0e-\x1a\x1c-\x1f]/g;
+
 /** True when `data` looks like text (UTF-8 or any ASCII-compatible encoding): few control bytes. */
 export function isText(data: Uint8Array): boolean {
+  const limit = data.length * TEXT_MAX_CONTROL;
+  if (data.length <= TEXT_PATTERN_MAX) {
+    const latin1 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+    CONTROL.lastIndex = 0;
+    let count = 0;
+    while (CONTROL.exec(latin1) !== null) if (++count > limit) return false;
+    return true;
+  }
   let control = 0;
   for (let i = 0; i < data.length; i++) {
     const b = data[i]!;

@@ -149,6 +149,22 @@ test('text is data with at most 1% control bytes: UTF-8 and a tar of text files 
   assert.ok(isText(new Uint8Array(0)));
 });
 
+test('isText counts the same bytes on both of its paths: exactly 1% is text, one more is not', () => {
+  // Every byte value once: which ones count is the same below and above the pattern's limit.
+  const controls = Array.from({ length: 256 }, (_, b) => b).filter((b) => b < 0x20 && (b < 0x09 || (b > 0x0d && b !== 0x1b)));
+  assert.equal(controls.length, 26);
+  for (const size of [100_000, 2 * 1024 * 1024]) {
+    const data = Buffer.alloc(size, 'a');
+    const limit = Math.floor(size / 100);
+    for (let i = 0; i < limit; i++) data[i * 97] = controls[i % controls.length]!;
+    // Tab, line feed, form feed, carriage return and escape never count.
+    for (const b of [0x09, 0x0a, 0x0c, 0x0d, 0x1b, 0x20, 0x7f, 0xff]) data[size - 1 - b] = b;
+    assert.ok(isText(data), `${size}: ${limit} control bytes`);
+    data[size - 300] = 0;
+    assert.ok(!isText(data), `${size}: ${limit + 1} control bytes`);
+  }
+});
+
 test('a delta made with the default kinds lists the sizes of LZ and bsdiff only', async () => {
   const prefix = join(dir, 'default-kinds.gosyncd-');
   const r = await writeBaseDelta(base, input, prefix, { level: 9 });
