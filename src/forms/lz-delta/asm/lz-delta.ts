@@ -491,42 +491,41 @@ function matchLen(a: i32, b: i32, maxLen: i32): i32 {
   return l;
 }
 
+/** What {@link findMatches} has found so far: the candidates' count and the longest length. */
+let found: i32 = 0;
+let longest: i32 = 0;
+
+/**
+ * Follows a hash chain from window position `c` (−1: empty) for up to `depth` links, adding
+ * each match at `p` longer than any before; `next` is the chain's table, one entry per
+ * `stride` positions.
+ */
+@inline
+function followChain(c: i32, p: i32, maxLen: i32, depth: i32, next: usize, stride: i32): void {
+  for (let d = 0; d < depth && c >= 0; d++) {
+    if (at(c + longest) == at(p + longest)) {
+      const l = matchLen(c, p, maxLen);
+      if (l > longest) {
+        longest = l;
+        candLen[found] = l;
+        candDist[found] = p - c;
+        found++;
+        if (l >= NICE || l == maxLen || found == MAX_CANDIDATES) return;
+      }
+    }
+    c = load<i32>(slot(next, c / stride)) - 1;
+  }
+}
+
 function findMatches(p: i32, maxLen: i32): i32 {
   if (maxLen < MIN_HASH_MATCH || p + 4 > winLen) return 0;
   const h = <i32>((word(p) * 0x9e3779b1) >>> <u32>(32 - hashBits));
-  let c = load<i32>(slot(head, h)) - 1;
-  let best = MIN_HASH_MATCH - 1;
-  let count = 0;
-  for (let depth = 0; depth < CHAIN_DEPTH && c >= 0; depth++) {
-    if (at(c + best) == at(p + best)) {
-      const l = matchLen(c, p, maxLen);
-      if (l > best) {
-        best = l;
-        candLen[count] = l;
-        candDist[count] = p - c;
-        count++;
-        if (l >= NICE || l == maxLen || count == MAX_CANDIDATES) break;
-      }
-    }
-    c = load<i32>(slot(chain, c)) - 1;
-  }
-  if (best < NICE && best < maxLen && maxLen >= LONG_BYTES && count < MAX_CANDIDATES) {
-    let c2 = load<i32>(slot(head2, longHash(p))) - 1;
-    for (let depth = 0; depth < LONG_DEPTH && c2 >= 0; depth++) {
-      if (at(c2 + best) == at(p + best)) {
-        const l = matchLen(c2, p, maxLen);
-        if (l > best) {
-          best = l;
-          candLen[count] = l;
-          candDist[count] = p - c2;
-          count++;
-          if (l >= NICE || l == maxLen || count == MAX_CANDIDATES) break;
-        }
-      }
-      c2 = load<i32>(slot(chain2, c2 / LONG_STRIDE)) - 1;
-    }
-  }
-  return count;
+  found = 0;
+  longest = MIN_HASH_MATCH - 1;
+  followChain(load<i32>(slot(head, h)) - 1, p, maxLen, CHAIN_DEPTH, chain, 1);
+  if (longest < NICE && longest < maxLen && maxLen >= LONG_BYTES && found < MAX_CANDIDATES)
+    followChain(load<i32>(slot(head2, longHash(p))) - 1, p, maxLen, LONG_DEPTH, chain2, LONG_STRIDE);
+  return found;
 }
 
 function prepareLengthPrices(): void {
