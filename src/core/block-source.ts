@@ -49,6 +49,14 @@ export interface BlockSource {
    * it cannot (the source is shorter than `length`); the caller verifies what was copied.
    */
   copyTo?(target: string, length: number): Promise<boolean>;
+  /**
+   * Optional: gets ready to read `ranges` (a sample of what a read will ask for, sorted)
+   * while the caller does other work, so that the first read waits less: a remote source
+   * asks its host now what a read would otherwise ask first (HTTP: whether it answers
+   * several ranges per request, one round trip). Never required; resolves when done, and
+   * never rejects (what fails here is found out again by the read).
+   */
+  prepare?(ranges: readonly ByteRange[], options?: { signal?: AbortSignal }): Promise<void>;
   /** Counters for reports: requests made and body bytes received so far. */
   readonly stats?: SourceStats | undefined;
 }

@@ -292,6 +292,14 @@ export class HttpSource implements BlockSource {
   }
 
   /**
+   * The multi-range probe now (see {@link BlockSource.prepare}), while the caller scans its
+   * local files, instead of as the first read's first round trip.
+   */
+  async prepare(ranges: readonly ByteRange[], options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#probeFirst(ranges, options.signal).catch(() => {});
+  }
+
+  /**
    * Before the first read of several ranges from a host: the multi-range probe, so that
    * requests are formed for what the host takes (one range per request, or several).
    */

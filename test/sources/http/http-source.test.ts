@@ -301,6 +301,49 @@ describe('HttpSource: multi-range quirks', () => {
     );
   });
 
+  describe('prepare', () => {
+    it('sends the probe now: the reads after it send no other, and learn from it', async () => {
+      const big = testBytes(3_000_000, 4);
+      const limited = (r: FaultRequest): Reply => (rangeCount(r.range) > 1 ? { kind: 'full', trickle: 65_536 } : {});
+      const server = await serve(limited, { body: big }, true);
+      const source = new HttpSource(server.url(), fast);
+      try {
+        await source.prepare([
+          { start: 0, end: 1 },
+          { start: big.length - 1, end: big.length },
+        ]);
+        assert.deepEqual(
+          server.requests.map((r) => [r.method, r.range]),
+          [['HEAD', `bytes=0-0,${big.length - 1}-${big.length - 1}`]],
+        );
+        assert.deepEqual(await readAll(source, ranges), expected(ranges, big));
+      } finally {
+        await source.close();
+      }
+      // The probe's 200 said one range per request: no multi-range GET, no second HEAD.
+      assert.deepEqual(
+        server.requests.map((r) => [r.method, rangeCount(r.range)]),
+        [['HEAD', 2], ...ranges.map(() => ['GET', 1])],
+      );
+      assert.equal(source.stats.requests, 1 + ranges.length);
+    });
+
+    it('resolves when the host cannot be reached (the read finds out again)', async () => {
+      const server = await serve();
+      const url = server.url();
+      await server.close();
+      const source = new HttpSource(url, { ...fast, retries: 0 });
+      try {
+        await source.prepare([
+          { start: 0, end: 1 },
+          { start: 5, end: 6 },
+        ]);
+      } finally {
+        await source.close();
+      }
+    });
+  });
+
   for (const status of [416, 501]) {
     it(`falls back before any multi-range GET when the probe gets a ${status}`, async () => {
       const server = await serve((r) => (r.method === 'HEAD' ? { kind: 'status', status } : {}), { body: data }, true);
