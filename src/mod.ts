@@ -32,7 +32,6 @@ export {
 export { buildZsyncFile, type BuildZsyncFileOptions } from './file/build-zsync.js';
 export { loadIndex, resolveReference, type LoadIndexOptions, type LoadedIndex } from './file/load-index.js';
 export { scanLocalFiles, type LocalScan, type ScanOptions } from './file/local-scan.js';
-export { ScanWorkers } from './workers/scan-workers.js';
 export { patchKnownVersion, type KnownVersionMiss, type KnownVersionOptions, type KnownVersionPatch } from './file/known-version.js';
 export type { DeltaKind } from './forms/delta-file.js';
 export {

@@ -79,21 +79,8 @@ export interface KnownVersionOptions {
    * own, smaller ones on the calling thread (default {@link HASH_THREAD_MIN_SIZE}).
    */
   hashThreadMinSize?: number;
-  /**
-   * Called once when the summary's answer has not come {@link SLOW_ANSWER_MS} after it was
-   * asked for: the link's round trips are long, and work the caller starts now is hidden
-   * behind them (the CLI starts its scan workers).
-   */
-  onSlowLink?: () => void;
   signal?: AbortSignal;
 }
-
-/**
- * An answer slower than this comes over a long link: on 127.0.0.1 the summary's (a new
- * connection and one request) took 2-5 ms, through the bench's emulated WAN link (50 ms round
- * trips) 110-120 ms.
- */
-export const SLOW_ANSWER_MS = 20;
 
 /** A patch made from a delta found through the summary, or a local file found to be the new version. */
 export interface KnownVersionPatch {
@@ -169,12 +156,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       const spec = await early;
       return spec.url === url ? await spec.response.catch(() => undefined) : undefined;
     };
-    const slow = options.onSlowLink ? setTimeout(options.onSlowLink, SLOW_ANSWER_MS) : undefined;
-    let got = await httpGet(options.indexUrl, {
-      ...get,
-      range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`,
-      maxBytes: 1 << 30,
-    }).finally(() => clearTimeout(slow));
+    let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
     requests++;
     indexBytes += got.body.length;
     if (!got.partial)

@@ -12,7 +12,6 @@ import type { LocalReader, PatchProgress } from '../core/patcher.js';
 import { READ_SIZE } from '../core/read-size.js';
 import { shareIndex, workersCanHash, type ScanResult, type ScanTask, type SharedIndex } from '../workers/tasks.js';
 import { PARALLEL_MIN_SIZE, WorkerPool, defaultScanThreads } from '../workers/worker-pool.js';
-import { type ScanWorkers, poolOf } from '../workers/scan-workers.js';
 
 /** Smallest section a worker scans; each section boundary costs a pair lookup to resync. */
 const MIN_SECTION = 16 * 1024 * 1024;
@@ -25,12 +24,6 @@ export interface ScanOptions {
   readSize?: number;
   /** Worker threads for scanning (default {@link defaultScanThreads} of each file's size; 1 scans on the calling thread). */
   threads?: number;
-  /**
-   * Workers the caller started beforehand (its own: not closed here). Once ready they scan
-   * every file large enough for workers ({@link PARALLEL_MIN_SIZE}), their start paid
-   * already; until then they are not used. Ignored with `threads`.
-   */
-  workers?: ScanWorkers;
 }
 
 /** The result of scanning: the matcher, and the files it refers to by id. */
@@ -71,8 +64,7 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
-  const warm = options.threads === undefined && options.workers?.ready === true ? poolOf(options.workers) : undefined;
-  const threadsOf = (size: number): number => options.threads ?? warm?.size ?? defaultScanThreads(size);
+  const threadsOf = (size: number): number => options.threads ?? defaultScanThreads(size);
   // A strong hash a worker cannot rebuild by its name (a caller's own) is used here only.
   const workers = !sizes.some((s) => s >= PARALLEL_MIN_SIZE && threadsOf(s) > 1) || (await workersCanHash(index));
   let pool: WorkerPool | undefined;
@@ -83,7 +75,7 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
       const path = files[id]!;
       const threads = workers ? threadsOf(sizes[id]!) : 1;
       if (threads > 1 && sizes[id]! >= PARALLEL_MIN_SIZE) {
-        pool ??= warm ?? new WorkerPool(threads);
+        pool ??= new WorkerPool(threads);
         shared ??= shareIndex(index, randomUUID());
         await scanParallel(matcher, shared, pool, path, id, sizes[id]!, threads, signal, (n) => {
           done += n;
@@ -109,7 +101,7 @@ export async function scanLocalFiles(index: BlockIndex, paths: readonly string[]
       }
     }
   } finally {
-    if (pool !== warm) await pool?.close();
+    await pool?.close();
   }
   return { matcher, files };
 }

@@ -8,7 +8,6 @@ import { open, realpath, stat, unlink } from 'node:fs/promises';
 import { hash as oneShotHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { defaultScanThreads } from '../workers/worker-pool.js';
-import type { ScanWorkers } from '../workers/scan-workers.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';
 import { type Stamp, fileStamp } from '../localfs/stamp.js';
 import { fileChunks } from '../localfs/file-chunks.js';
@@ -17,7 +16,7 @@ import { READ_SIZE } from '../core/read-size.js';
 import type { MissingSpan } from '../core/matcher.js';
 import { FileVerifier, canCheckBlockDigest, checkBlockDigest } from '../core/verify.js';
 import type { BlockIndex } from '../core/index/block-index.js';
-import { type ScanOptions, openLocalReaders, scanLocalFiles } from './local-scan.js';
+import { openLocalReaders, scanLocalFiles } from './local-scan.js';
 import { assemble, type AssembleResult, type PatchProgress } from '../core/patcher.js';
 import { planRanges, rangesBytes, type PlannedRange } from '../core/planner.js';
 import { choosePlan, type FetchPlan } from '../forms/choose-plan.js';
@@ -39,8 +38,6 @@ export interface DiffOptions {
   maxRanges?: number;
   /** Worker threads for scanning large local files (default: defaultScanThreads of each file's size). */
   threads?: number;
-  /** Scan workers started beforehand, used once ready (see {@link ScanOptions.workers}); the caller closes them. */
-  scanWorkers?: ScanWorkers;
   /**
    * The result of a scan done already (a folder's single scan of all its local files):
    * then `local` and `seeds` are not scanned again.
@@ -177,7 +174,6 @@ async function plan(options: DiffOptions, temps: readonly string[] = [], onLikel
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      ...(options.scanWorkers ? { workers: options.scanWorkers } : {}),
     });
   };
   const scan: FoundScan =

@@ -13,19 +13,8 @@ import { bytesEqual, nodeHash, sha256, type StrongHash } from '../core/hashing/s
 import { BlockMatcher, type ScanStats } from '../core/matcher.js';
 import { READ_SIZE } from '../core/read-size.js';
 import { canCheckBlockDigest } from '../core/verify.js';
-import { compileRollsumScan } from '../core/scan/rollsum-scan.js';
 
 export { runRecords, type RecordsResult, type RecordsTask } from './records.js';
-
-/** Gets a worker ready to scan: the scan's modules loaded (this one) and its WebAssembly compiled. */
-export interface WarmTask {
-  kind: 'warm';
-}
-
-/** The work of a {@link WarmTask}. */
-export function runWarm(): void {
-  compileRollsumScan();
-}
 
 /**
  * The parts of a BlockIndex a scan needs, in a form that crosses threads: every field

@@ -7,21 +7,18 @@
 import { parentPort } from 'node:worker_threads';
 import { SyncError } from '../core/errors.js';
 import { runRecords, type RecordsTask } from './records.js';
-import type { ScanTask, WarmTask } from './tasks.js';
+import type { ScanTask } from './tasks.js';
 import type { WorkerAnswer, WorkerFailure } from './worker-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('Cannot start: worker-main.js must run in a worker thread');
 
-port.on('message', (task: RecordsTask | ScanTask | WarmTask) => {
+port.on('message', (task: RecordsTask | ScanTask) => {
   void (async () => {
     try {
       if (task.kind === 'records') {
         const r = runRecords(task);
         port.postMessage({ ok: true, value: r } satisfies WorkerAnswer, [r.records, r.buffer]);
-      } else if (task.kind === 'warm') {
-        (await import('./tasks.js')).runWarm();
-        port.postMessage({ ok: true, value: undefined } satisfies WorkerAnswer);
       } else {
         // The scan's modules are loaded by the first scan task only (see records.ts).
         const { runScan } = await import('./tasks.js');

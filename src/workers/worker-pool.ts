@@ -85,7 +85,6 @@ export class WorkerPool {
   /** Workers terminated for an aborted task, until they are gone. */
   readonly #terminating = new Set<Promise<number>>();
   #closed = false;
-  #warmed = false;
 
   constructor(size = defaultThreads()) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`Cannot create a worker pool: size ${size} is not a positive integer`);
@@ -118,20 +117,6 @@ export class WorkerPool {
       this.#queue.push(task);
       this.#pump();
     });
-  }
-
-  /**
-   * Starts every worker and gets it ready to scan (see {@link warmed}); resolves once all
-   * are, never rejects (a worker that failed is replaced when a task needs it).
-   */
-  async warm(): Promise<void> {
-    const ready = await Promise.allSettled(Array.from({ length: this.size }, () => this.run({ kind: 'warm' })));
-    this.#warmed = ready.every((r) => r.status === 'fulfilled') && !this.#closed;
-  }
-
-  /** True once {@link warm} has every worker started and ready to scan. */
-  get warmed(): boolean {
-    return this.#warmed;
   }
 
   #abort(task: Pending, err: unknown): void {

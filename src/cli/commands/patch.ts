@@ -14,7 +14,6 @@ import type { KnownArchivePatch } from '../../file/known-archive.js';
 import type { KnownVersionPatch } from '../../file/known-version.js';
 import { checkReplaceable } from '../../localfs/atomic-file.js';
 import type { CommandContext } from '../context.js';
-import type { ScanWorkers } from '../../workers/scan-workers.js';
 import { ProgressLine } from '../progress.js';
 import { printable } from '../printable.js';
 import { HTTP_OPTIONS, httpHelp, httpOptions } from '../http-options.js';
@@ -193,8 +192,6 @@ async function patchToFile(
   // index's summary and that delta (file/known-version.ts); anything else reads the index.
   let prefetched: { body: Uint8Array; url: string } | undefined;
   let summaryBytes = 0;
-  // Scan workers, started when the summary is slow to come (a long link hides their start).
-  let scanWorkers: Promise<ScanWorkers | undefined> | undefined;
   try {
     if (isHttpUrl(indexLocation) && !values.raw) {
       const { patchKnownVersion } = await import('../../file/known-version.js');
@@ -204,13 +201,6 @@ async function patchToFile(
         ...(output ? { output } : {}),
         ...(values.fsync ? { fsync: true } : {}),
         ...http,
-        ...(threads === undefined
-          ? {
-              onSlowLink: () => {
-                scanWorkers ??= startScanWorkers(local);
-              },
-            }
-          : {}),
         signal: ctx.signal,
       });
       if (known.applied) return knownVersionOutcome(known, values.output === '-' ? '-' : known.output);
@@ -242,7 +232,6 @@ async function patchToFile(
     const openForm = values.raw
       ? undefined
       : (name: string) => open(loaded.url ? new URL(encodeURIComponent(name), loaded.url).href : join(dirname(loaded.path!), name));
-    const workers = await scanWorkers;
     try {
       const report = await (await import('../../file/patch-archive.js')).patchArchive({
         local,
@@ -253,7 +242,6 @@ async function patchToFile(
         ...(threads ? { threads } : {}),
         ...(values.fsync ? { fsync: true } : {}),
         ...(openForm ? { openForm } : {}),
-        ...(workers ? { scanWorkers: workers } : {}),
         signal: ctx.signal,
         onProgress: progress.patch,
       });
@@ -293,27 +281,7 @@ async function patchToFile(
   } finally {
     progress.done();
     await http.dispatcher?.close();
-    await (await scanWorkers)?.close();
   }
-}
-
-/**
- * Workers to scan `local` with, started now (ScanWorkers): the patch scans with them if they
- * are ready by then. Undefined for a file too small for workers, or one core. Through the
- * bench's emulated WAN link (50 ms round trips), the bun pair's 107 MB scan with two ready
- * workers took 320-435 ms (median 353, 6 runs) against 420-580 ms (483) on one thread;
- * started when the scan starts, their start costs about what they save (worker-pool.ts,
- * defaultScanThreads).
- */
-async function startScanWorkers(local: string): Promise<ScanWorkers | undefined> {
-  const [{ stat }, { PARALLEL_MIN_SIZE, defaultThreads }, { ScanWorkers }] = await Promise.all([
-    import('node:fs/promises'),
-    import('../../workers/worker-pool.js'),
-    import('../../workers/scan-workers.js'),
-  ]);
-  const size = (await stat(local).catch(() => undefined))?.size ?? 0;
-  if (size < PARALLEL_MIN_SIZE || defaultThreads() < 2) return undefined;
-  return new ScanWorkers();
 }
 
 /**

@@ -83,12 +83,6 @@ function align64(n: number): number {
   return (n + 63) & ~63;
 }
 
-/** Compiles the scan's module now (a warming worker), not when the first scanner needs it. */
-export function compileRollsumScan(): object {
-  compiled ??= compileBase64(ROLLSUM_SCAN_WASM_BASE64);
-  return compiled;
-}
-
 /** One scanner's WebAssembly scan: its instance, its memory and its buffer. */
 export class RollsumScan {
   readonly #memory: WasmMemory;
@@ -104,7 +98,7 @@ export class RollsumScan {
    */
   constructor(table: LookupTable, mask: number, mask1: number, blockSize: number, size: number) {
     const wasm = wasmApi();
-    const module = compileRollsumScan();
+    compiled ??= compileBase64(ROLLSUM_SCAN_WASM_BASE64);
     const words = table.filter.length;
     const heads = align64(FILTER + words * 4);
     const next = align64(heads + table.heads.byteLength);
@@ -120,7 +114,7 @@ export class RollsumScan {
     new Int32Array(mem, heads, table.heads.length).set(table.heads);
     new Int32Array(mem, next, table.next.length).set(table.next);
     new Uint32Array(mem, keys, table.keys.length).set(table.keys);
-    this.#x = new wasm.Instance(module, { e: { m: this.#memory } }).exports as ScanExports;
+    this.#x = new wasm.Instance(compiled, { e: { m: this.#memory } }).exports as ScanExports;
     this.#x.setup(wshift, table.tableShift, heads, next, keys, mask | 0, mask1 | 0, blockSize, this.#bufAt);
     this.#state = new Int32Array(mem, 0, 5);
     this.buffer = new Uint8Array(mem, this.#bufAt, size);
