@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { open, realpath, stat, unlink } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import {
   BASE_PREFIX_BYTES,
@@ -34,6 +35,7 @@ import { fileStamp, stampOf } from '../localfs/stamp.js';
 import { publicUrl } from './load-index.js';
 import type { Dispatcher } from 'undici';
 import type { HttpGetOptions } from '../sources/http/http-get.js';
+import type { HttpStreamResult } from '../sources/http/http-stream.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';
 
 /**
@@ -54,6 +56,23 @@ export const EARLY_DELTA_MIN_SIZE = 16 * 1024 * 1024;
  * attempt with a thread took 100 ms more CPU than `--raw` without it.
  */
 export const HASH_THREAD_MIN_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Up to this many cores a large local file's digest waits for the summary (see
+ * patchKnownVersion). The identical 256 MiB patch of the bench through nginx on loopback,
+ * where the summary names no base: 413 ms with the thread started at once, 374 ms without
+ * the summary attempt at all (hyperfine, 20 runs each, 2 cores).
+ */
+const LAZY_DIGEST_CORES = 2;
+
+/**
+ * A summary slower than this starts a large local file's digest while it is awaited. The
+ * first request of the process took 14-20 ms on loopback (the connection and undici's
+ * parser, timestamps in the process); through the bench's emulated 50 ms link it takes two
+ * round trips (connect, request): 200 ms, by which a 107 MB file's thread, started at 40 ms,
+ * has hashed it.
+ */
+const SLOW_SUMMARY_MS = 40;
 
 /** Options of {@link patchKnownVersion}. */
 export interface KnownVersionOptions {
@@ -79,6 +98,17 @@ export interface KnownVersionOptions {
    * own, smaller ones on the calling thread (default {@link HASH_THREAD_MIN_SIZE}).
    */
   hashThreadMinSize?: number;
+  /**
+   * Start the digest of a local file of {@link hashThreadMinSize} or more at once, while the
+   * summary is on its way (default: with more than two cores); else only once the summary
+   * is slow to come or shows that the digest is needed.
+   */
+  eagerDigest?: boolean;
+  /**
+   * Called once the summary shows that no delta applies, while the whole index is on its
+   * way: the caller may load what its block patch needs meanwhile.
+   */
+  onMiss?: () => void;
   signal?: AbortSignal;
 }
 
@@ -122,41 +152,25 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   if (!localStat?.isFile()) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
   const size = Number(localStat.size);
   const get = getOptions(options);
-  // The local digest of a large file is computed on a thread of its own while the HTTP
-  // client loads and the summary is on its way; that thread later hashes a large result as
-  // it is written. A small file is hashed here, in a few milliseconds.
+  // The local digest of a large file is computed on a thread of its own (below); that thread
+  // later hashes a large result as it is written. A small file is hashed here.
   const hashing = new Hashing(options.hashThreadMinSize ?? HASH_THREAD_MIN_SIZE);
-  const digest = hashing.file(options.local, size, signal);
-  digest.catch(() => {});
   let indexBytes = 0;
   let requests = 0;
   let stopSpeculation = () => {};
+  let summaryCame = () => {};
   try {
     const [{ httpGet }, { httpGetStream }] = await Promise.all([
       import('../sources/http/http-get.js'),
       import('../sources/http/http-stream.js'),
     ]);
-    // The delta from this exact local version is asked for as soon as the digest names it,
-    // beside the summary: a round trip less over a long link. It is read only once the
-    // summary lists this version; otherwise it is dropped (a 404 costs a few bytes).
-    const speculation = new AbortController();
-    stopSpeculation = () => speculation.abort();
-    const early = digest.then((local) => {
-      if (size < (options.earlyDeltaMinSize ?? EARLY_DELTA_MIN_SIZE)) return { url: '', response: Promise.resolve(undefined) };
-      requests++;
-      const url = deltaUrlOf(options.indexUrl, local.subarray(0, BASE_PREFIX_BYTES));
-      const specSignal = signal ? AbortSignal.any([signal, speculation.signal]) : speculation.signal;
-      const response = httpGetStream(url, { ...get, signal: specSignal, maxBytes: Number.MAX_SAFE_INTEGER });
-      response.catch(() => {});
-      return { url, response };
-    });
-    early.catch(() => {});
-    /** The early answer, when it is for `url` and came. */
-    const earlyDelta = async (url: string) => {
-      const spec = await early;
-      return spec.url === url ? await spec.response.catch(() => undefined) : undefined;
-    };
+    const local = new LocalDigest(options, size, hashing, (url, at) =>
+      httpGetStream(url, { ...get, signal: at, maxBytes: Number.MAX_SAFE_INTEGER }),
+    );
+    stopSpeculation = () => local.stop();
+    summaryCame = local.startSoon(options.hashThreadMinSize ?? HASH_THREAD_MIN_SIZE);
     let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
+    summaryCame();
     requests++;
     indexBytes += got.body.length;
     if (!got.partial)
@@ -184,7 +198,10 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     }
     const miss = (reason: string): Promise<KnownVersionMiss> => {
       stopSpeculation();
-      return wholeIndexMiss(reason, tail, get, indexBytes);
+      const whole = wholeIndexMiss(reason, tail, get, indexBytes);
+      // Two turns of the event loop: the request is on its way (httpGet sends it after one).
+      if (options.onMiss) setImmediate(() => setImmediate(() => options.onMiss?.()));
+      return whole;
     };
     // An archive published by its payload (version 4) has its own summary: file/known-archive.ts.
     // (Its code, and the archive code it loads, only then: 15-20 ms of loading before the
@@ -193,24 +210,36 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       // Archive deltas are named by the base's payload, not its file: the early request was no use.
       stopSpeculation();
       const { patchKnownArchive } = await import('./known-archive.js');
-      return await patchKnownArchive({ options, tail, get, digest, started, indexBytes, requests, miss });
+      return await patchKnownArchive({
+        options,
+        tail,
+        get,
+        digest: local.start(),
+        started,
+        indexBytes,
+        requests: requests + local.requests,
+        miss,
+      });
     }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
     const sameSize = summary.fileSize === size;
     // No base listed and another size: no need to wait for the local digest (~0.1 s for 100 MB).
     if (summary.bases.length === 0 && !sameSize) return await miss('the index lists no delta');
-    // Of the new version's size, the local file may be it, which its digest tells.
-    const waited = await digestOrIndex(digest, summary.bases.length === 0, tail, get, indexBytes);
+    // Of the new version's size, the local file may be it, which its digest tells; on a link
+    // that answered the summary at once (no digest started meanwhile) the rest of the index
+    // comes sooner than a large file's digest would.
+    if (summary.bases.length === 0 && !local.started) return await miss('the index lists no delta');
+    const waited = await digestOrIndex(local.start(), summary.bases.length === 0, tail, get, indexBytes);
     if (!('local' in waited)) return waited;
-    const { local, fallback } = waited;
-    if (sameSize && local.equals(summary.sha256)) {
+    const { fallback } = waited;
+    if (sameSize && waited.local.equals(summary.sha256)) {
       stopSpeculation();
       waited.stop();
-      const done = await identicalPatch(options, localStat, summary, { indexBytes, requests, started });
+      const done = await identicalPatch(options, localStat, summary, { indexBytes, requests: requests + local.requests, started });
       return done ?? (await miss('the local file changed while it was hashed'));
     }
     if (fallback) return await fallback;
-    const base = summary.bases.find((b) => local.subarray(0, BASE_PREFIX_BYTES).equals(b));
+    const base = summary.bases.find((b) => waited.local.subarray(0, BASE_PREFIX_BYTES).equals(b));
     if (base === undefined) return await miss('the index lists no delta from this local version');
     const deltaUrl = deltaUrlOf(tail.url, base);
     // A delta larger than its result would never be published: that bounds the download
@@ -219,7 +248,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     // Applied as it arrives: over a slow link the apply is done about when the download is.
     // The early request serves when it asked for this URL and got an answer; else (a redirect
     // to another index URL, a failure) the delta is asked for again.
-    let delta = await earlyDelta(deltaUrl);
+    let delta = await local.earlyDelta(deltaUrl);
     if (delta === undefined) {
       delta = await httpGetStream(deltaUrl, { ...get, maxBytes: maxDeltaBytes });
       requests++;
@@ -235,13 +264,14 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       kind,
       deltaBytes: counted.bytes,
       indexBytes,
-      requests,
+      requests: requests + local.requests,
       seconds: (performance.now() - started) / 1000,
     };
   } catch (err) {
     if (SyncError.is(err) && err.code === ErrorCodes.ABORTED) throw err;
     return { applied: false, reason: `the delta did not apply (${(err as Error).message})`, indexBytes };
   } finally {
+    summaryCame();
     stopSpeculation();
     await hashing.close();
   }
@@ -391,6 +421,90 @@ class Hashing {
 
   async close(): Promise<void> {
     await this.#thread?.close();
+  }
+}
+
+/**
+ * The local file's digest, started on demand ({@link start}), and the delta from this exact
+ * version, asked for as soon as the digest names it, beside the summary: a round trip less
+ * over a long link. That answer is read only once the summary lists this version; otherwise
+ * it is dropped ({@link stop}; a 404 costs a few bytes).
+ */
+class LocalDigest {
+  readonly #options: KnownVersionOptions;
+  readonly #size: number;
+  readonly #hashing: Hashing;
+  readonly #get: (url: string, signal: AbortSignal) => Promise<HttpStreamResult>;
+  readonly #speculation = new AbortController();
+  #digest: Promise<Uint8Array> | undefined;
+  #early: Promise<{ url: string; response?: Promise<HttpStreamResult> }> | undefined;
+  /** Requests made (the early one). */
+  requests = 0;
+
+  constructor(
+    options: KnownVersionOptions,
+    size: number,
+    hashing: Hashing,
+    get: (url: string, signal: AbortSignal) => Promise<HttpStreamResult>,
+  ) {
+    this.#options = options;
+    this.#size = size;
+    this.#hashing = hashing;
+    this.#get = get;
+  }
+
+  /** Whether the digest was started. */
+  get started(): boolean {
+    return this.#digest !== undefined;
+  }
+
+  /** The digest (started by the first call), and from {@link EARLY_DELTA_MIN_SIZE} the early request. */
+  start(): Promise<Uint8Array> {
+    if (this.#digest !== undefined) return this.#digest;
+    const { signal } = this.#options;
+    const digest = this.#hashing.file(this.#options.local, this.#size, signal);
+    digest.catch(() => {});
+    this.#early = digest.then((local) => {
+      if (this.#size < (this.#options.earlyDeltaMinSize ?? EARLY_DELTA_MIN_SIZE)) return { url: '' };
+      this.requests++;
+      const url = deltaUrlOf(this.#options.indexUrl, local.subarray(0, BASE_PREFIX_BYTES));
+      const response = this.#get(url, signal ? AbortSignal.any([signal, this.#speculation.signal]) : this.#speculation.signal);
+      response.catch(() => {});
+      return { url, response };
+    });
+    this.#early.catch(() => {});
+    this.#digest = digest;
+    return digest;
+  }
+
+  /**
+   * Starts the digest while the summary is awaited: a small file's at once (milliseconds,
+   * on this thread); one of `threadMinSize` or more (on a thread of its own) at once where a
+   * spare core makes it cheap, else only once the summary is seen to be slow (a long link,
+   * where the digest then names the delta a round trip sooner; {@link SLOW_SUMMARY_MS}) or
+   * to need it: a thread's start and the hashing are ~70 ms of CPU, on two cores taken from
+   * the command's own start ({@link LAZY_DIGEST_CORES}). Returns what to call once the
+   * summary came.
+   */
+  startSoon(threadMinSize: number): () => void {
+    const lazy = this.#size >= threadMinSize && !(this.#options.eagerDigest ?? availableParallelism() > LAZY_DIGEST_CORES);
+    if (!lazy) {
+      this.start();
+      return () => {};
+    }
+    const timer = setTimeout(() => this.start(), SLOW_SUMMARY_MS);
+    return () => clearTimeout(timer);
+  }
+
+  /** The early answer, when it is for `url` and came. */
+  async earlyDelta(url: string): Promise<HttpStreamResult | undefined> {
+    const spec = await this.#early;
+    return spec?.url === url ? await spec.response?.catch(() => undefined) : undefined;
+  }
+
+  /** Ends the early request. */
+  stop(): void {
+    this.#speculation.abort();
   }
 }
 

@@ -293,3 +293,75 @@ test('a local file that already is the new version reads the summary only: copie
   assert.equal(report.upToDate, false);
   assert.deepEqual(await readFile(join(dir, 'same-cli.bin')), Buffer.from(v3));
 });
+
+test('with few cores a large local file is hashed only once the summary is slow to come or needs it', async (t) => {
+  const server = await served(t);
+  if (!server) return;
+  // A proxy that logs each request and holds the index's answers `hold` ms.
+  const events: string[] = [];
+  let hold = 0;
+  const proxy = createServer((req, res) => {
+    const isIndex = req.url!.endsWith('.gosync');
+    events.push(`${isIndex ? 'index' : 'delta'} asked`);
+    const upstream = httpRequest(`${server.url}${req.url!.slice(1)}`, { headers: req.headers }, (answer) => {
+      const release = () => {
+        events.push(`${isIndex ? 'index' : 'delta'} answered ${answer.statusCode}`);
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      };
+      if (isIndex && hold > 0) setTimeout(release, hold);
+      else release();
+    });
+    upstream.end();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  // Every file counts as large here, and every early delta is asked for.
+  const large = { hashThreadMinSize: 0, earlyDeltaMinSize: 0 };
+
+  // A slow summary: the digest starts while it is awaited and the delta is asked for before it comes.
+  hold = 300;
+  const path = await local('lazy-local.bin', v2);
+  const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync`, ...large, eagerDigest: false });
+  assert.equal(r.applied, true, JSON.stringify(r));
+  assert.deepEqual(await readFile(path), Buffer.from(v3));
+  assert.ok(
+    events.indexOf('delta asked') >= 0 && events.indexOf('delta asked') < events.indexOf('index answered 206'),
+    `the delta was asked for before the summary came back: ${events.join(', ')}`,
+  );
+
+  // A quick summary that lists no base: the whole index is read, the local file is not hashed
+  // (no thread started, no early delta asked for), though it has the new version's size.
+  hold = 0;
+  events.length = 0;
+  let threads = 0;
+  const counted = () => threads++;
+  process.on('worker', counted);
+  t.after(() => process.off('worker', counted));
+  const sameSize = await local('lazy-same-size.bin', randomBytes(v3.length, 506));
+  const onMiss: string[] = [];
+  const miss = await patchKnownVersion({
+    local: sameSize,
+    indexUrl: `${url}framed.bin.gosync`,
+    ...large,
+    eagerDigest: false,
+    onMiss: () => onMiss.push('miss'),
+  });
+  assert.equal(miss.applied, false);
+  assert.equal((miss as { index?: { body: Uint8Array } }).index?.body.length, (await readFile(join(root, 'framed.bin.gosync'))).length);
+  assert.ok(!events.some((e) => e.startsWith('delta')), events.join(', '));
+  assert.deepEqual(onMiss, ['miss']);
+  assert.equal(threads, 0);
+  // Started at once, the same digest takes a thread.
+  const eager = await patchKnownVersion({ local: sameSize, indexUrl: `${url}framed.bin.gosync`, ...large, eagerDigest: true });
+  assert.equal(eager.applied, false);
+  assert.equal(threads, 1);
+
+  // A quick summary that lists bases: the digest is computed then, and the delta applies.
+  events.length = 0;
+  const known = await local('lazy-known.bin', v2);
+  const applied = await patchKnownVersion({ local: known, indexUrl: `${url}one.bin.gosync`, ...large, eagerDigest: false });
+  assert.equal(applied.applied, true, JSON.stringify(applied));
+  assert.deepEqual(await readFile(known), Buffer.from(v3));
+});
