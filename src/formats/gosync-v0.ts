@@ -37,6 +37,7 @@ import { weakChecksum } from '../core/rollsum.js';
 import type { BlockSource } from '../core/block-source.js';
 
 import { GO_SYNC_MAGIC, isGoSyncV0Index } from './index-magic.js';
+import { gatherFields } from '../core/index/fields.js';
 
 // The magic and its test live with the other formats' (index-magic.ts: no codec to load).
 export { GO_SYNC_MAGIC, isGoSyncV0Index } from './index-magic.js';
@@ -127,10 +128,8 @@ export function decodeGoSyncV0Index(data: Uint8Array, options: DecodeGoSyncOptio
   }
   const weak = new Uint32Array(blockCount);
   const md5 = new Uint8Array(blockCount * 16);
-  for (let i = 0, p = GO_SYNC_HEADER_SIZE; i < blockCount; i++, p += GO_SYNC_RECORD_SIZE) {
-    weak[i] = swapHalves(buf.readUInt32LE(p));
-    md5.set(data.subarray(p + 4, p + GO_SYNC_RECORD_SIZE), i * 16);
-  }
+  for (let i = 0, p = GO_SYNC_HEADER_SIZE; i < blockCount; i++, p += GO_SYNC_RECORD_SIZE) weak[i] = swapHalves(buf.readUInt32LE(p));
+  gatherFields(data, GO_SYNC_HEADER_SIZE + 4, GO_SYNC_RECORD_SIZE, 16, blockCount, md5);
   return { version, fileSize, blockSize, blockCount, weak, md5 };
 }
 

@@ -34,6 +34,7 @@ import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import { MAX_BLOCK_SIZE } from '../core/index/params.js';
 import { RK_MULT, rabinKarpBlockSums, rabinKarpChecksum, rkPower } from '../core/rabin-karp.js';
 import { weakChecksum, weakChecksumBlocks } from '../core/rollsum.js';
+import { gatherFields, scatterFields } from '../core/index/fields.js';
 
 /** Signature magic: rollsum + MD4 (librsync < 1.0; fast_rsync). */
 export const RS_MD4_SIG_MAGIC = 0x72730136;
@@ -441,10 +442,8 @@ export function decodeLibrsyncSignature(data: Uint8Array, options: DecodeLibrsyn
   const blockCount = body / rec;
   const weak = new Uint32Array(blockCount);
   const strong = new Uint8Array(blockCount * strongLength);
-  for (let i = 0, p = LIBRSYNC_SIG_HEADER_SIZE; i < blockCount; i++, p += rec) {
-    weak[i] = readU32(data, p);
-    strong.set(data.subarray(p + 4, p + rec), i * strongLength);
-  }
+  for (let i = 0, p = LIBRSYNC_SIG_HEADER_SIZE; i < blockCount; i++, p += rec) weak[i] = readU32(data, p);
+  gatherFields(data, LIBRSYNC_SIG_HEADER_SIZE + 4, rec, strongLength, blockCount, strong);
   return { magic, ...kind, blockLength, strongLength, blockCount, weak, strong };
 }
 
@@ -455,10 +454,8 @@ export function encodeLibrsyncSignatureRecords(sig: LibrsyncSignature): Uint8Arr
   writeU32(out, 0, sig.magic);
   writeU32(out, 4, sig.blockLength);
   writeU32(out, 8, sig.strongLength);
-  for (let i = 0, p = LIBRSYNC_SIG_HEADER_SIZE; i < sig.blockCount; i++, p += rec) {
-    writeU32(out, p, sig.weak[i]!);
-    out.set(sig.strong.subarray(i * sig.strongLength, (i + 1) * sig.strongLength), p + 4);
-  }
+  for (let i = 0, p = LIBRSYNC_SIG_HEADER_SIZE; i < sig.blockCount; i++, p += rec) writeU32(out, p, sig.weak[i]!);
+  scatterFields(sig.strong, 0, sig.strongLength, sig.blockCount, out, LIBRSYNC_SIG_HEADER_SIZE + 4, rec);
   return out;
 }
 

@@ -30,6 +30,7 @@ import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import { MAX_BLOCK_SIZE, blockCountOf, defaultHashLengths, type HashLengths } from '../core/index/params.js';
 import { weakChecksum } from '../core/rollsum.js';
 import { isZsyncControl } from './index-magic.js';
+import { gatherFields } from '../core/index/fields.js';
 
 /** The value of the `zsync:` line this module writes (the format of zsync 0.6.2). */
 export const ZSYNC_WRITTEN_VERSION = '0.6.2';
@@ -372,8 +373,8 @@ function readRecords(
     let w = 0;
     for (let k = 0; k < weakBytes; k++) w = (w << 8) | data[p + k]!;
     weak[i] = w >>> 0;
-    strong.set(data.subarray(p + weakBytes, p + record), i * strongBytes);
   }
+  gatherFields(data, recordsAt + weakBytes, record, strongBytes, blockCount, strong);
   return { weak, strong };
 }
 

@@ -76,6 +76,7 @@ import { sha256 } from '../hashing/strong-hash.js';
 import type { BlockIndex } from './block-index.js';
 import { type ArchiveForm, decodePublished, encodePublished } from './published.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf } from './params.js';
+import { gatherFields } from './fields.js';
 
 /** `GOSYNCIX` */
 export const MAGIC = Uint8Array.from([0x47, 0x4f, 0x53, 0x59, 0x4e, 0x43, 0x49, 0x58]);
@@ -572,8 +573,8 @@ export function decodeIndex(data: Uint8Array, options: DecodeIndexOptions = {}):
     let w = 0;
     for (let k = weakBytes - 1; k >= 0; k--) w = (w << 8) | data[p + k]!;
     weak[i] = w >>> 0;
-    strong.set(data.subarray(p + weakBytes, p + rec), i * strongBytes);
   }
+  gatherFields(data, h.recordsOffset + weakBytes, rec, strongBytes, blockCount, strong);
   // Version 3's digest sits before the summary magic; 1 and 2 end with it.
   const digest = summary ? data.slice(crcAt - 36, crcAt - 4) : data.slice(crcAt - 32, crcAt);
   const recordsEnd = h.recordsOffset + blockCount * rec;

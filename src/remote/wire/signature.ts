@@ -23,6 +23,7 @@ import {
 import { MAX_BLOCK_SIZE } from '../../core/index/params.js';
 import { ByteReader, ByteWriter, protocolError } from './binary.js';
 import { MAX_FRAME_PAYLOAD } from './frames.js';
+import { gatherFields } from '../../core/index/fields.js';
 
 /** SIG flag: the sender must answer with the delta at once (no REFINE). */
 export const SIG_FINAL = 1;
@@ -343,8 +344,8 @@ export class SignatureAssembler {
       const S = p.strongLength;
       for (let i = 0, o = 0, b = p.have; i < count; i++, o += rec, b++) {
         weak[b] = ((data[o]! << 24) | (data[o + 1]! << 16) | (data[o + 2]! << 8) | data[o + 3]!) >>> 0;
-        strong.set(data.subarray(o + 4, o + rec), b * S);
       }
+      gatherFields(data, 4, rec, S, count, strong, p.have * S);
     }
     p.have += count;
     if (p.have < p.blockCount) return undefined;
