@@ -1,6 +1,6 @@
 /**
- * The `gosync` command line, run by main.ts. The only module that calls `process.exit`:
- * exit code 0 on success, 1 on failure, 2 on misuse.
+ * The `gosync` command line, run by main.ts. The only module that sets the exit code or calls
+ * `process.exit`: exit code 0 on success, 1 on failure, 2 on misuse.
  *
  * @module
  */
@@ -149,6 +149,20 @@ async function main(argv: string[]): Promise<number> {
 /** Exit codes for the signals that end a command: 128 + the signal number on every platform Node names them. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
+/**
+ * How long a finished command leaves the event loop to run dry before `process.exit`. The
+ * process ends as the event loop empties, not by `process.exit`: that stops V8's worker
+ * threads while the heap is still up, and a background compile job that waits for a garbage
+ * collection then waits forever (nodejs/node#54918). Seen here as a `gosync build` of a
+ * 90 kB archive that never ended in a bench run (gdb: the main thread joining the platform's
+ * threads in `NodePlatform::Shutdown`, a Maglev job parked in
+ * `CollectionBarrier::AwaitCollectionBackground`); a natural exit tears the heap down
+ * first, which releases such jobs. A handle a command left open would keep the loop alive:
+ * after this grace `process.exit` ends the process as before.
+ */
+const EXIT_GRACE_MS = 200;
+
 const code = await main(process.argv.slice(2));
-// Let stdout drain before leaving.
-process.stdout.write('', () => process.exit(code));
+process.exitCode = code;
+// Once stdout has drained, the exit's fallback (unref'd: it holds nothing open).
+process.stdout.write('', () => setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref());

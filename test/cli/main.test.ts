@@ -71,6 +71,26 @@ test('a failure exits 1 and names the error code', async () => {
   assert.match(p.stderr, /GOSYNC_ERR_IO/);
 });
 
+test('a command ends as its event loop runs dry, not by process.exit, with its exit code', async () => {
+  // 'beforeExit' is emitted only when the loop empties; process.exit skips it (the exit that
+  // can hang: nodejs/node#54918).
+  const mark = "process.on('beforeExit',()=>process.stderr.write('[loop ran dry]'))";
+  const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(mark)}` };
+  const file = join(dir, 'natural.bin');
+  await writeFile(file, randomBytes(50_000, 41));
+  const cases: [string[], number][] = [
+    [['build', '-q', file], 0],
+    [['patch', '-q', file, `${file}.gosync`, file, '-o', join(dir, 'natural-out.bin')], 0],
+    [['build', join(dir, 'missing.bin')], 1],
+    [['build', '--no-such-option'], 2],
+  ];
+  for (const [args, code] of cases) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /\[loop ran dry\]/, args.join(' '));
+  }
+});
+
 test('patch and diff from a local index and a local reference path', async () => {
   const oldData = randomBytes(200_000, 2);
   const newData = Buffer.concat([oldData.subarray(0, 100_000), Buffer.from('inserted'), oldData.subarray(100_000)]);
