@@ -59,7 +59,7 @@ export const HASH_THREAD_MIN_SIZE = 16 * 1024 * 1024;
 
 /**
  * Up to this many cores a large local file's digest waits for the summary (see
- * patchKnownVersion). The identical 256 MiB patch of the bench through nginx on loopback,
+ * LocalDigest.startSoon). The identical 256 MiB patch of the bench through nginx on loopback,
  * where the summary names no base: 413 ms with the thread started at once, 374 ms without
  * the summary attempt at all (hyperfine, 20 runs each, 2 cores).
  */
@@ -68,9 +68,8 @@ const LAZY_DIGEST_CORES = 2;
 /**
  * A summary slower than this starts a large local file's digest while it is awaited. The
  * first request of the process took 14-20 ms on loopback (the connection and undici's
- * parser, timestamps in the process); through the bench's emulated 50 ms link it takes two
- * round trips (connect, request): 200 ms, by which a 107 MB file's thread, started at 40 ms,
- * has hashed it.
+ * parser, timestamps in the process); through the bench's emulated link (50 ms round trips)
+ * it takes two (connect, request), 100 ms and more.
  */
 const SLOW_SUMMARY_MS = 40;
 
@@ -409,8 +408,8 @@ class Hashing {
   }
 
   /** The SHA-256 of the file at `path`, of `size` bytes. */
-  async file(path: string, size: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    if (size < this.#minSize) return hashFileHere(path, signal);
+  async file(path: string, size: number, signal: AbortSignal | undefined, here = false): Promise<Uint8Array> {
+    if (here || size < this.#minSize) return hashFileHere(path, signal);
     return (await this.#started()).hashFile(path, signal ? { signal } : {});
   }
 
@@ -438,6 +437,8 @@ class LocalDigest {
   readonly #speculation = new AbortController();
   #digest: Promise<Uint8Array> | undefined;
   #early: Promise<{ url: string; response?: Promise<HttpStreamResult> }> | undefined;
+  /** Hash on this thread even a file of the thread's size (see startSoon). */
+  #here = false;
   /** Requests made (the early one). */
   requests = 0;
 
@@ -462,7 +463,7 @@ class LocalDigest {
   start(): Promise<Uint8Array> {
     if (this.#digest !== undefined) return this.#digest;
     const { signal } = this.#options;
-    const digest = this.#hashing.file(this.#options.local, this.#size, signal);
+    const digest = this.#hashing.file(this.#options.local, this.#size, signal, this.#here);
     digest.catch(() => {});
     this.#early = digest.then((local) => {
       if (this.#size < (this.#options.earlyDeltaMinSize ?? EARLY_DELTA_MIN_SIZE)) return { url: '' };
@@ -492,6 +493,11 @@ class LocalDigest {
       this.start();
       return () => {};
     }
+    // Then on this thread, idle while it waits: no thread's start to pay. Through the bench's
+    // emulated link the bun known-version patch took 0.65 s with the thread started at once,
+    // 0.70 s with a thread started after SLOW_SUMMARY_MS (medians of 7 alternating runs),
+    // 0.68 s against 0.66 s hashed here (11 runs); on loopback 0.63 against 0.62 s.
+    this.#here = true;
     const timer = setTimeout(() => this.start(), SLOW_SUMMARY_MS);
     return () => clearTimeout(timer);
   }
