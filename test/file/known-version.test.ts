@@ -58,6 +58,33 @@ async function served(t: TestContext): Promise<NginxServer | undefined> {
   return server;
 }
 
+/**
+ * A proxy in front of `server` that logs when each request arrives and when each answer is
+ * let through (`index asked`, `delta answered 404`, …), holding every answer for an index
+ * `hold` ms (changeable).
+ */
+async function loggingProxy(t: TestContext, server: NginxServer, hold: number): Promise<{ url: string; events: string[]; hold: number }> {
+  const state = { url: '', events: [] as string[], hold };
+  const proxy = createServer((req, res) => {
+    const isIndex = req.url!.endsWith('.gosync');
+    state.events.push(`${isIndex ? 'index' : 'delta'} asked`);
+    const upstream = httpRequest(`${server.url}${req.url!.slice(1)}`, { headers: req.headers }, (answer) => {
+      const release = () => {
+        state.events.push(`${isIndex ? 'index' : 'delta'} answered ${answer.statusCode}`);
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      };
+      if (isIndex && state.hold > 0) setTimeout(release, state.hold);
+      else release();
+    });
+    upstream.end();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  state.url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  return state;
+}
+
 test('a listed base fetches the summary and its delta only, and is rebuilt exactly', async (t) => {
   const server = await served(t);
   if (!server) return;
@@ -212,26 +239,8 @@ test('the command line patches a known version with the summary and the delta', 
 test('the delta is asked for beside the summary, not after it; an unlisted version costs one 404', async (t) => {
   const server = await served(t);
   if (!server) return;
-  // A proxy that holds every answer for an index 300 ms and logs when each request arrives
-  // and when each answer is let through.
-  const events: string[] = [];
-  const proxy = createServer((req, res) => {
-    const isIndex = req.url!.endsWith('.gosync');
-    events.push(`${isIndex ? 'index' : 'delta'} asked`);
-    const upstream = httpRequest(`${server.url}${req.url!.slice(1)}`, { headers: req.headers }, (answer) => {
-      const release = () => {
-        events.push(`${isIndex ? 'index' : 'delta'} answered ${answer.statusCode}`);
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      };
-      if (isIndex) setTimeout(release, 300);
-      else release();
-    });
-    upstream.end();
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
-  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  // Every answer for an index held 300 ms; each request and each answer logged.
+  const { url, events } = await loggingProxy(t, server, 300);
   const path = await local('early-local.bin', v2);
   const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync`, earlyDeltaMinSize: 0 });
   assert.equal(r.applied, true, JSON.stringify(r));
@@ -297,31 +306,13 @@ test('a local file that already is the new version reads the summary only: copie
 test('with few cores a large local file is hashed only once the summary is slow to come or needs it', async (t) => {
   const server = await served(t);
   if (!server) return;
-  // A proxy that logs each request and holds the index's answers `hold` ms.
-  const events: string[] = [];
-  let hold = 0;
-  const proxy = createServer((req, res) => {
-    const isIndex = req.url!.endsWith('.gosync');
-    events.push(`${isIndex ? 'index' : 'delta'} asked`);
-    const upstream = httpRequest(`${server.url}${req.url!.slice(1)}`, { headers: req.headers }, (answer) => {
-      const release = () => {
-        events.push(`${isIndex ? 'index' : 'delta'} answered ${answer.statusCode}`);
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      };
-      if (isIndex && hold > 0) setTimeout(release, hold);
-      else release();
-    });
-    upstream.end();
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
-  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  const proxy = await loggingProxy(t, server, 0);
+  const { url, events } = proxy;
   // Every file counts as large here, and every early delta is asked for.
   const large = { hashThreadMinSize: 0, earlyDeltaMinSize: 0 };
 
   // A slow summary: the digest starts while it is awaited and the delta is asked for before it comes.
-  hold = 300;
+  proxy.hold = 300;
   const path = await local('lazy-local.bin', v2);
   const r = await patchKnownVersion({ local: path, indexUrl: `${url}one.bin.gosync`, ...large, eagerDigest: false });
   assert.equal(r.applied, true, JSON.stringify(r));
@@ -333,7 +324,7 @@ test('with few cores a large local file is hashed only once the summary is slow 
 
   // A quick summary that lists no base: the whole index is read, the local file is not hashed
   // (no thread started, no early delta asked for), though it has the new version's size.
-  hold = 0;
+  proxy.hold = 0;
   events.length = 0;
   let threads = 0;
   const counted = () => threads++;
