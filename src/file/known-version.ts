@@ -151,8 +151,8 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
   if (!localStat?.isFile()) return { applied: false, reason: 'there is no local file', indexBytes: 0 };
   const size = Number(localStat.size);
   const get = getOptions(options);
-  // The local digest of a large file is computed on a thread of its own (below); that thread
-  // later hashes a large result as it is written. A small file is hashed here.
+  // The local digest: see LocalDigest.startSoon. A large result is hashed on a thread of its
+  // own as it is written, a small one here.
   const hashing = new Hashing(options.hashThreadMinSize ?? HASH_THREAD_MIN_SIZE);
   let indexBytes = 0;
   let requests = 0;
@@ -163,11 +163,12 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       import('../sources/http/http-get.js'),
       import('../sources/http/http-stream.js'),
     ]);
-    const local = new LocalDigest(options, size, hashing, (url, at) =>
-      httpGetStream(url, { ...get, signal: at, maxBytes: Number.MAX_SAFE_INTEGER }),
-    );
+    const local = new LocalDigest(options, size, hashing, (url, at) => {
+      requests++;
+      return httpGetStream(url, { ...get, signal: at, maxBytes: Number.MAX_SAFE_INTEGER });
+    });
     stopSpeculation = () => local.stop();
-    summaryCame = local.startSoon(options.hashThreadMinSize ?? HASH_THREAD_MIN_SIZE);
+    summaryCame = local.startSoon();
     let got = await httpGet(options.indexUrl, { ...get, range: `bytes=-${SUMMARY_FIXED_SIZE + BASE_PREFIX_BYTES}`, maxBytes: 1 << 30 });
     summaryCame();
     requests++;
@@ -209,16 +210,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       // Archive deltas are named by the base's payload, not its file: the early request was no use.
       stopSpeculation();
       const { patchKnownArchive } = await import('./known-archive.js');
-      return await patchKnownArchive({
-        options,
-        tail,
-        get,
-        digest: local.start(),
-        started,
-        indexBytes,
-        requests: requests + local.requests,
-        miss,
-      });
+      return await patchKnownArchive({ options, tail, get, digest: local.start(), started, indexBytes, requests, miss });
     }
     if (summary === undefined || 'need' in summary) return await miss('the index has no summary (an older version)');
     const sameSize = summary.fileSize === size;
@@ -234,7 +226,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
     if (sameSize && waited.local.equals(summary.sha256)) {
       stopSpeculation();
       waited.stop();
-      const done = await identicalPatch(options, localStat, summary, { indexBytes, requests: requests + local.requests, started });
+      const done = await identicalPatch(options, localStat, summary, { indexBytes, requests, started });
       return done ?? (await miss('the local file changed while it was hashed'));
     }
     if (fallback) return await fallback;
@@ -263,7 +255,7 @@ export async function patchKnownVersion(options: KnownVersionOptions): Promise<K
       kind,
       deltaBytes: counted.bytes,
       indexBytes,
-      requests: requests + local.requests,
+      requests,
       seconds: (performance.now() - started) / 1000,
     };
   } catch (err) {
@@ -395,11 +387,12 @@ async function wholeIndexMiss(reason: string, tail: Tail, get: HttpGetOptions, i
 
 /** The SHA-256 work of a patch: on a thread of its own for large files, on this one for small ones. */
 class Hashing {
-  readonly #minSize: number;
+  /** The size from which a file is hashed on the thread. */
+  readonly minSize: number;
   #thread: Sha256Thread | undefined;
 
   constructor(threadMinSize: number) {
-    this.#minSize = threadMinSize;
+    this.minSize = threadMinSize;
   }
 
   async #started(): Promise<Sha256Thread> {
@@ -409,13 +402,13 @@ class Hashing {
 
   /** The SHA-256 of the file at `path`, of `size` bytes. */
   async file(path: string, size: number, signal: AbortSignal | undefined, here = false): Promise<Uint8Array> {
-    if (here || size < this.#minSize) return hashFileHere(path, signal);
+    if (here || size < this.minSize) return hashFileHere(path, signal);
     return (await this.#started()).hashFile(path, signal ? { signal } : {});
   }
 
   /** A hasher of a result of `size` bytes as it is written. */
   async result(size: number): Promise<ResultHasher> {
-    return size < this.#minSize ? new FollowHere() : await this.#started();
+    return size < this.minSize ? new FollowHere() : await this.#started();
   }
 
   async close(): Promise<void> {
@@ -439,8 +432,6 @@ class LocalDigest {
   #early: Promise<{ url: string; response?: Promise<HttpStreamResult> }> | undefined;
   /** Hash on this thread even a file of the thread's size (see startSoon). */
   #here = false;
-  /** Requests made (the early one). */
-  requests = 0;
 
   constructor(
     options: KnownVersionOptions,
@@ -467,7 +458,6 @@ class LocalDigest {
     digest.catch(() => {});
     this.#early = digest.then((local) => {
       if (this.#size < (this.#options.earlyDeltaMinSize ?? EARLY_DELTA_MIN_SIZE)) return { url: '' };
-      this.requests++;
       const url = deltaUrlOf(this.#options.indexUrl, local.subarray(0, BASE_PREFIX_BYTES));
       const response = this.#get(url, signal ? AbortSignal.any([signal, this.#speculation.signal]) : this.#speculation.signal);
       response.catch(() => {});
@@ -480,15 +470,15 @@ class LocalDigest {
 
   /**
    * Starts the digest while the summary is awaited: a small file's at once (milliseconds,
-   * on this thread); one of `threadMinSize` or more (on a thread of its own) at once where a
+   * on this thread); a large one (on a thread of its own: {@link Hashing.minSize}) at once where a
    * spare core makes it cheap, else only once the summary is seen to be slow (a long link,
    * where the digest then names the delta a round trip sooner; {@link SLOW_SUMMARY_MS}) or
    * to need it: a thread's start and the hashing are ~70 ms of CPU, on two cores taken from
    * the command's own start ({@link LAZY_DIGEST_CORES}). Returns what to call once the
    * summary came.
    */
-  startSoon(threadMinSize: number): () => void {
-    const lazy = this.#size >= threadMinSize && !(this.#options.eagerDigest ?? availableParallelism() > LAZY_DIGEST_CORES);
+  startSoon(): () => void {
+    const lazy = this.#size >= this.#hashing.minSize && !(this.#options.eagerDigest ?? availableParallelism() > LAZY_DIGEST_CORES);
     if (!lazy) {
       this.start();
       return () => {};

@@ -201,8 +201,10 @@ async function patchToFile(
   // needs none of them. When the known-version attempt misses they load while the whole
   // index is downloaded (17 ms of loading after the index on the identical 256 MiB patch
   // through nginx, perf trace of the process).
+  // Loaded once: the first call decides whether the HTTP client comes too (the known-version
+  // attempt, which asks first, runs only for an index over HTTP).
   let blockPatchModules: ReturnType<typeof loadBlockPatch> | undefined;
-  const blockPatch = (overHttp = isHttpUrl(indexLocation)) => (blockPatchModules ??= loadBlockPatch(overHttp));
+  const blockPatch = (overHttp: boolean) => (blockPatchModules ??= loadBlockPatch(overHttp));
   // A local file that is exactly a version the publisher made a delta from needs only the
   // index's summary and that delta (file/known-version.ts); anything else reads the index.
   let prefetched: { body: Uint8Array; url: string } | undefined;
@@ -216,7 +218,7 @@ async function patchToFile(
         ...(output ? { output } : {}),
         ...(values.fsync ? { fsync: true } : {}),
         ...http,
-        onMiss: () => blockPatch(),
+        onMiss: () => blockPatch(true),
         signal: ctx.signal,
       });
       if (known.applied) return knownVersionOutcome(known, values.output === '-' ? '-' : known.output);
@@ -226,9 +228,7 @@ async function patchToFile(
     const loaded = await loadIndex(indexLocation, { signal: ctx.signal, ...(prefetched ? { prefetched } : {}), ...http });
     loaded.bytes += summaryBytes;
     const reference = resolveReference(loaded, explicitReference);
-    const [{ HttpSource }, { FileSource }, { patchArchive }] = await blockPatch(
-      [reference, indexLocation, explicitReference ?? ''].some(isHttpUrl),
-    );
+    const [{ HttpSource }, { FileSource }, { patchArchive }] = await blockPatch([reference, indexLocation].some(isHttpUrl));
     const open = (location: string, expectedSize?: number): BlockSource =>
       isHttpUrl(location)
         ? new HttpSource!(location, {
