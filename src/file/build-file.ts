@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from '../core/index/builder.js';
@@ -143,6 +143,18 @@ const BASE_WHOLE_CODEC: Codec = 'zstd';
 /** The zstd frame level up to 16 MiB with bases; at it or above no whole stream is written (see above). */
 const BASE_FRAMES_LEVEL = 17;
 /**
+ * The zstd level of a file that is a single frame (up to the frame size, 1 MiB by default),
+ * published with bases. Its one frame is compressed on one core while the delta is made on
+ * the other, and at level 17 it took longer than the delta: jquery.js (284 kB) compresses to
+ * 74,705 B in 35 ms at 17, 75,569 in 34 ms at 16, 78,917 in 18 ms at 15, 79,106 in 16 ms at
+ * 13 and 79,769 in 7 ms at 12 (`zstdCompressSync`, medians of 5, one process), against 22-25
+ * ms for its LZ delta in a fresh process. `gosync build --base` of the jquery pair took 121
+ * ms with frames at 17 and 107 ms at 12 (hyperfine, 30 runs; bench case 5, "publishing with
+ * --base", against bsdiff's 39-42 ms). The frame is then 7% larger for clients that hold no
+ * base; no whole stream is written beside it, as the frame is the whole file.
+ */
+const BASE_SINGLE_FRAME_LEVEL = 12;
+/**
  * Frame levels by file size, zstd (1 MiB frames, one core, on a loaded 2-core machine;
  * `tmp measure script`: frames of the corpus files at each level):
  * - up to 16 MiB, level 19: typescript.js 1,275,667 B at 0.8 MB/s (brotli q9: 1,373,794 at
@@ -209,9 +221,12 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   const { signal, onProgress, threads = defaultThreads(), compress, ...builderOptions } = options;
   throwIfAborted(signal);
   const fileSize = await regularFileSize(input, 'index');
+  // A small input is read once, here; its sample, frames, deltas and hashes come from memory.
+  const data = fileSize <= IN_MEMORY_INPUT_MAX ? await readWhole(input, fileSize) : undefined;
   // Bad options and missing bases fail here, before anything is written.
   // The sample that decides whether the input compresses also sizes its blocks.
-  const ratio = compress?.skipIncompressible === true ? await sampledRatio(input, fileSize, signal) : undefined;
+  const ratio =
+    compress?.skipIncompressible === true ? (data ? sampleRatio(data) : await sampledRatio(input, fileSize, signal)) : undefined;
   const blockSize = builderOptions.blockSize ?? publishedBlockSize(fileSize, ratio);
   const formsPlan = compress ? await planCompressedForms(compress, input, fileSize, blockSize, signal, ratio) : undefined;
   const builder = new IndexBuilder({
@@ -235,11 +250,11 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   // start first, as they take longest (jquery.js with a base: the frames' zstd 17 ended the
   // build, and began 3-4 ms sooner this way). Handled now, so that a failure while the index
   // is still hashed stops the hashing instead of being an unhandled rejection; awaited below.
-  const forms = formsPlan ? writeCompressedForms(input, output, formsPlan, threads, stopSignal) : undefined;
+  const forms = formsPlan ? writeCompressedForms(input, output, formsPlan, threads, stopSignal, data) : undefined;
   forms?.catch(fail);
-  let fh: FileHandle;
+  let fh: FileHandle | undefined;
   try {
-    fh = await open(input, 'r');
+    if (!data) fh = await open(input, 'r');
   } catch (cause) {
     fail(ioError('open', input, cause));
     await forms?.catch(() => {});
@@ -251,9 +266,14 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     out = await AtomicFile.create(output);
     await out.write(builder.headerBytes());
     const progress = (done: number) => onProgress?.(done, fileSize);
-    const reader = { fh, path: input };
-    if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(reader, builder, out, threads, stopSignal, progress);
-    else await hashSerial(reader, builder, out, stopSignal, progress);
+    if (data) {
+      await out.write(builder.push(data));
+      progress(fileSize);
+    } else {
+      const reader = { fh: fh!, path: input };
+      if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(reader, builder, out, threads, stopSignal, progress);
+      else await hashSerial(reader, builder, out, stopSignal, progress);
+    }
     published = forms ? await forms : undefined;
     const tail = builder.end(published?.forms);
     await out.write(tail);
@@ -264,7 +284,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     await forms?.catch(() => {});
     throw failure!.error;
   } finally {
-    await fh.close();
+    await fh?.close();
   }
   const indexBytes = (await stat(output).catch((cause: unknown) => Promise.reject(ioError('read', output, cause)))).size;
   return {
@@ -307,8 +327,9 @@ interface FormsPlan {
   incompressible: boolean;
 }
 
-/** The default frame level of `codec` for a file of `fileSize` bytes. */
-function frameLevel(codec: Codec, fileSize: number, bases: boolean): number {
+/** The default frame level of `codec` for a file of `fileSize` bytes, in frames of `frameBytes`. */
+function frameLevel(codec: Codec, fileSize: number, frameBytes: number, bases: boolean): number {
+  if (bases && codec === 'zstd' && fileSize <= frameBytes) return BASE_SINGLE_FRAME_LEVEL;
   if (bases && codec === 'zstd' && fileSize <= ZSTD_FRAME_LEVELS[0]![0]) return BASE_FRAMES_LEVEL;
   const table = codec === 'zstd' ? ZSTD_FRAME_LEVELS : BROTLI_FRAME_LEVELS;
   return table.find(([max]) => fileSize <= max)![1];
@@ -338,7 +359,9 @@ async function planCompressedForms(
   const codec = options.codec ?? 'brotli';
   const bases = options.bases ?? [];
   const wholeCodec = options.wholeCodec ?? (bases.length > 0 ? BASE_WHOLE_CODEC : 'brotli');
-  const level = options.level ?? frameLevel(codec, fileSize, bases.length > 0);
+  const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
+  const frameBytes = blocksPerFrame * blockSize;
+  const level = options.level ?? frameLevel(codec, fileSize, frameBytes, bases.length > 0);
   // Brotli's whole stream at 11 up to 32 MiB, at the frames' quality above (as before).
   const wholeLevel = options.wholeLevel ?? (wholeCodec === 'zstd' ? 19 : fileSize <= WHOLE_MAX || codec !== 'brotli' ? 11 : level);
   checkLevel('level', codec, level);
@@ -347,11 +370,15 @@ async function planCompressedForms(
   const deltaLevel = wholeCodec === 'brotli' ? wholeLevel : 11;
   if (bases.length > 0) checkLevel('wholeLevel', 'brotli', deltaLevel);
   for (const base of bases) await regularFileSize(base, 'make a delta from the base');
-  const blocksPerFrame = Math.max(1, Math.round((options.frameBytes ?? DEFAULT_FRAME_BYTES) / blockSize));
   const compressible =
     options.skipIncompressible !== true || (ratio ?? (await sampledRatio(input, fileSize, signal))) <= INCOMPRESSIBLE_RATIO;
-  // With bases, no whole stream by default beside zstd frames of BASE_FRAMES_LEVEL or above (see there).
-  const framesAsGood = bases.length > 0 && codec === 'zstd' && wholeCodec === 'zstd' && level >= BASE_FRAMES_LEVEL;
+  // With bases, no whole stream by default beside zstd frames of BASE_FRAMES_LEVEL or above,
+  // or beside a single frame at its default level (see each).
+  const framesAsGood =
+    bases.length > 0 &&
+    codec === 'zstd' &&
+    wholeCodec === 'zstd' &&
+    (level >= BASE_FRAMES_LEVEL || (fileSize <= frameBytes && options.level === undefined));
   const whole = compressible && (options.whole ?? !framesAsGood) && fileSize <= (options.wholeMaxSize ?? Number.POSITIVE_INFINITY);
   // An incompressible file gets no forms, but its index still ends in the summary (the
   // version 6 layout, with no forms listed): a client whose local file already is this
@@ -363,13 +390,30 @@ async function planCompressedForms(
     wholeLevel,
     deltaLevel,
     blocksPerFrame,
-    frameBytes: blocksPerFrame * blockSize,
+    frameBytes,
     frames: compressible,
     whole,
     bases,
     fileSize,
     incompressible: !compressible,
   };
+}
+
+/**
+ * Inputs up to this size are read whole, once ({@link readWhole}), instead of once each by the
+ * sample, the hashing, the frames and the deltas: each read is a few trips through libuv's
+ * thread pool, answered only when the thread that makes the delta is free. jquery.js (284 kB)
+ * with a base: from the build's start to its delta being made, 15-20 ms before, ms after
+ * (`performance.now()` in the process; bench case 5, "publishing with --base").
+ */
+const IN_MEMORY_INPUT_MAX = 1024 * 1024;
+
+/** The whole of `input` (`size` bytes, from its stat); SOURCE_CHANGED when it is no longer that size. */
+async function readWhole(input: string, size: number): Promise<Uint8Array> {
+  const data = await readFile(input).catch((cause: unknown) => Promise.reject(ioError('read', input, cause)));
+  if (data.length !== size)
+    throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot index ${input}: it changed while being read`, { path: input });
+  return data;
 }
 
 /**
@@ -402,7 +446,14 @@ async function sampledRatio(input: string, fileSize: number, signal: AbortSignal
  * index lists. The first of them to fail stops the others, and the promise rejects with
  * its error once all have stopped (and removed their temporary files).
  */
-async function writeCompressedForms(input: string, indexPath: string, plan: FormsPlan, threads: number, signal: AbortSignal) {
+async function writeCompressedForms(
+  input: string,
+  indexPath: string,
+  plan: FormsPlan,
+  threads: number,
+  signal: AbortSignal,
+  data: Uint8Array | undefined,
+) {
   const { codec, level, wholeCodec, wholeLevel, blocksPerFrame, frameBytes, fileSize } = plan;
   const framesPath = `${indexPath}z`;
   const wholePath = `${indexPath}${wholeCodec === 'zstd' ? '.zst' : '.br'}`;
@@ -423,7 +474,7 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
   const jobs = [
     watched(
       plan.frames
-        ? writeFrames(input, framesPath, { frameBytes, level, codec, concurrency, fileSize, signal: jobSignal })
+        ? writeFrames(input, framesPath, { frameBytes, level, codec, concurrency, fileSize, signal: jobSignal, ...(data ? { data } : {}) })
         : Promise.resolve(undefined),
       'compress',
       input,
@@ -441,7 +492,7 @@ async function writeCompressedForms(input: string, indexPath: string, plan: Form
       for (const base of plan.bases) {
         out.push(
           await watched(
-            writeBaseDelta(base, input, `${indexPath}d-`, { level: plan.deltaLevel, signal: jobSignal }),
+            writeBaseDelta(base, input, `${indexPath}d-`, { level: plan.deltaLevel, signal: jobSignal, ...(data ? { next: data } : {}) }),
             'make a delta from the base',
             base,
           ),

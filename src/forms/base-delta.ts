@@ -42,6 +42,8 @@ export interface BaseDeltaOptions {
   kinds?: readonly DeltaKind[];
   /** Kinds made at once on worker threads (default: every core; 1 makes them here, one by one). */
   threads?: number;
+  /** The bytes of `input`, when the caller has read them already (they are then not read again). */
+  next?: Uint8Array;
   signal?: AbortSignal;
 }
 
@@ -55,13 +57,16 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   const { signal } = options;
   throwIfAborted(signal);
   const baseSize = (await stat(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)))).size;
-  const inputSize = (await stat(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)))).size;
+  const inputSize =
+    options.next?.length ??
+    (await stat(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)))).size;
   const allowed = deltaKindsFor(baseSize, inputSize);
   const wanted = (k: DeltaKind): k is Exclude<DeltaKind, 'librsync'> => k !== 'librsync' && (options.kinds?.includes(k) ?? true);
   if (!allowed.some(wanted) || Math.max(baseSize, inputSize) > BSDIFF_MAX)
     return (await import('./librsync-base-delta.js')).writeLibrsyncDelta(base, input, prefix, options);
   const old = await readFile(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)));
-  const next = await readFile(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause)));
+  const next: Uint8Array =
+    options.next ?? (await readFile(input).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', input, cause))));
   const kinds = (options.kinds === undefined ? defaultDeltaKinds(baseSize, inputSize, next) : allowed).filter(wanted);
   const baseSha256 = new Uint8Array(createHash('sha256').update(old).digest());
   const sizes: Partial<Record<DeltaKind, number>> = {};

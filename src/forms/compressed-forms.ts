@@ -87,21 +87,28 @@ export interface FramesResult {
 
 /**
  * Compresses `input` in frames of `frameBytes` (a multiple of the block size) into
- * `output`, keeping up to `concurrency` frames in flight, written in order.
+ * `output`, keeping up to `concurrency` frames in flight, written in order. With `data` (the
+ * whole input, already read) the frames are taken from it and the first is compressing
+ * before the output file is even created.
  */
 export async function writeFrames(
   input: string,
   output: string,
-  options: { frameBytes: number; level: number; concurrency: number; fileSize: number; codec?: Codec; signal?: AbortSignal },
+  options: {
+    frameBytes: number;
+    level: number;
+    concurrency: number;
+    fileSize: number;
+    codec?: Codec;
+    signal?: AbortSignal;
+    data?: Uint8Array;
+  },
 ): Promise<FramesResult> {
-  const { frameBytes, level, concurrency, fileSize, codec = 'brotli', signal } = options;
+  const { frameBytes, level, concurrency, fileSize, codec = 'brotli', signal, data } = options;
   const count = Math.ceil(fileSize / frameBytes);
   const sizes = new Uint32Array(count);
-  const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
-  const out = await AtomicFile.create(output).catch(async (err: unknown) => {
-    await fh.close();
-    throw err;
-  });
+  const fh = data ? undefined : await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
+  let out: AtomicFile | undefined;
   const inFlight: Promise<Buffer>[] = [];
   let written = 0;
   let total = 0;
@@ -110,25 +117,32 @@ export async function writeFrames(
     if (c.length > 0xffffffff) throw new RangeError('Cannot write a frame: it compressed to more than 4 GiB');
     sizes[written++] = c.length;
     total += c.length;
+    out ??= await AtomicFile.create(output);
     await out.write(c);
   };
   try {
     for (let i = 0; i < count; i++) {
       throwIfAborted(signal);
-      const len = Math.min(frameBytes, fileSize - i * frameBytes);
-      const buf = Buffer.allocUnsafe(len);
-      await readFull(fh, buf, i * frameBytes, input);
-      inFlight.push(compressBuffer(codec, level, buf));
+      const at = i * frameBytes;
+      const len = Math.min(frameBytes, fileSize - at);
+      let frame: Uint8Array;
+      if (data) frame = data.subarray(at, at + len);
+      else {
+        frame = Buffer.allocUnsafe(len);
+        await readFull(fh!, frame, at, input);
+      }
+      inFlight.push(compressBuffer(codec, level, frame));
       while (inFlight.length >= concurrency) await drain();
     }
     while (inFlight.length > 0) await drain();
+    out ??= await AtomicFile.create(output);
     await out.commit();
   } catch (err) {
     await Promise.allSettled(inFlight);
-    await out.abort();
+    await out?.abort();
     throw err;
   } finally {
-    await fh.close();
+    await fh?.close();
   }
   return { frameSizes: sizes, bytes: total };
 }
@@ -167,7 +181,7 @@ export async function writeWhole(
   return bytes;
 }
 
-async function readFull(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+async function readFull(fh: FileHandle, buf: Uint8Array, position: number, path: string): Promise<void> {
   for (let got = 0; got < buf.length; ) {
     let bytesRead: number;
     try {

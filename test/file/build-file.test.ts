@@ -171,14 +171,22 @@ test('brotli frames and a zstd whole stream when asked; a level outside the code
   }
 });
 
-test('with a base: zstd 17 frames and no whole stream up to 16 MiB, a zstd 19 one beside lower frames, brotli when named; the delta kept', async () => {
+test('with a base: zstd 17 frames (12 for a single frame) and no whole stream up to 16 MiB, a zstd 19 one beside lower frames, brotli when named; the delta kept', async () => {
   const input = join(dir, 'based.js');
   await writeFile(input, text);
   const base = join(dir, 'based-old.js');
   await writeFile(base, Buffer.concat([text.subarray(0, 100_000), Buffer.from('inserted\n'), text.subarray(100_500)]));
   const top = await buildIndexFile(input, join(dir, 'based.gosync'), { compress: { ...PUBLISH_DEFAULTS, bases: [base] } });
-  assert.equal(top.frames?.level, 17);
+  assert.ok(text.length <= 1024 * 1024, 'one frame of the default size');
+  assert.equal(top.frames?.count, 1);
+  assert.equal(top.frames?.level, 12);
   assert.equal(top.whole, undefined);
+  const framed = await buildIndexFile(input, join(dir, 'based-framed.gosync'), {
+    compress: { ...PUBLISH_DEFAULTS, frameBytes: 64 * 1024, bases: [base] },
+  });
+  assert.ok((framed.frames?.count ?? 0) > 1);
+  assert.equal(framed.frames?.level, 17);
+  assert.equal(framed.whole, undefined);
   assert.equal(top.bases?.length, 1);
   assert.equal(top.bases?.[0]?.kind, 'lz', 'text: LZ only');
   assert.deepEqual(Object.keys(top.bases?.[0]?.sizes ?? {}), ['lz']);

@@ -39,11 +39,12 @@ Options:
                           fetched by clients for the blocks they lack) and, up to 32 MiB,
                           <index>.br (the whole file, one brotli stream); none when the
                           file does not compress (a sample is tested first). With --base
-                          or --history: frames at level 17 up to 16 MiB and no whole
-                          stream there; above, the whole stream is zstd -19 (<index>.zst)
+                          or --history: frames at level 17 up to 16 MiB (12 for a file of
+                          one frame) and no whole stream there; above, the whole stream is
+                          zstd -19 (<index>.zst)
   -z, --compress          compressed forms (the default; kept for older scripts)
   -l, --level <1-22>      zstd level of the frames (default 19 up to 16 MiB, 9 up to
-                          64 MiB, else 5; 17 up to 16 MiB with --base)
+                          64 MiB, else 5; 17 up to 16 MiB with --base, 12 for one frame)
       --frame-size <n>    uncompressed bytes per frame (default 1M)
       --no-whole          do not write the whole-file stream
       --base <file>       an earlier version of the file (repeatable): also publish the
