@@ -403,8 +403,9 @@ async function planCompressedForms(
  * Inputs up to this size are read whole, once ({@link readWhole}), instead of once each by the
  * sample, the hashing, the frames and the deltas: each read is a few trips through libuv's
  * thread pool, answered only when the thread that makes the delta is free. jquery.js (284 kB)
- * with a base: from the build's start to its delta being made, 15-20 ms before, ms after
- * (`performance.now()` in the process; bench case 5, "publishing with --base").
+ * with a base (`performance.now()` in the process, medians of 8 alternating runs; bench case
+ * 5, "publishing with --base"): from the input's stat to the delta's inputs in hand 12.9 →
+ * 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame's level 12 below).
  */
 const IN_MEMORY_INPUT_MAX = 1024 * 1024;
 
