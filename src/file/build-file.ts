@@ -405,7 +405,7 @@ async function planCompressedForms(
  * thread pool, answered only when the thread that makes the delta is free. jquery.js (284 kB)
  * with a base (`performance.now()` in the process, medians of 8 alternating runs; bench case
  * 5, "publishing with --base"): from the input's stat to the delta's inputs in hand 12.9 →
- * 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame's level 12 below).
+ * 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame at level 12, BASE_SINGLE_FRAME_LEVEL).
  */
 const IN_MEMORY_INPUT_MAX = 1024 * 1024;
 
