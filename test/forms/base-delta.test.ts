@@ -111,6 +111,13 @@ test('each kind on its own rebuilds the new file, the librsync fallback included
   }
 });
 
+test('a delta made from the new version in memory is the one made from its file, and the file is then not read', async () => {
+  const fromFile = await publish(['lz']);
+  const r = await writeBaseDelta(base, join(dir, 'absent.bin'), join(dir, 'mem.gosyncd-'), { level: 9, kinds: ['lz'], next: newData });
+  assert.deepEqual(new Uint8Array(await readFile(r.path)), fromFile.delta);
+  assert.equal(r.kind, 'lz');
+});
+
 test('the kinds made depend on the sizes: in-memory kinds up to 64 MiB, bsdiff up to 512 MiB, then librsync', () => {
   assert.deepEqual(deltaKindsFor(IN_MEMORY_MAX, 10), ['zstd', 'lz', 'bsdiff', 'librsync']);
   assert.deepEqual(deltaKindsFor(10, IN_MEMORY_MAX + 1), ['bsdiff', 'librsync']);

@@ -84,6 +84,21 @@ test('zstd frames: each is one zstd frame of its blocks, and PlanSource reads th
   assert.deepEqual(raw.asked, [{ start: 4 * FRAME_BYTES, end: 5 * FRAME_BYTES }], 'only the frame planned raw came raw');
 });
 
+test('frames taken from the input in memory are those read from its file, byte for byte', async () => {
+  const fromFile = await publishZstdFrames('frames-file');
+  const output = join(dir, 'frames-memory');
+  const result = await writeFrames(join(dir, 'not-read'), output, {
+    frameBytes: FRAME_BYTES,
+    level: 19,
+    codec: 'zstd',
+    concurrency: 3,
+    fileSize: data.length,
+    data,
+  });
+  assert.deepEqual(result, fromFile.result);
+  assert.deepEqual(new Uint8Array(await readFile(output)), fromFile.packed);
+});
+
 test('a damaged zstd frame is fetched raw instead; with the raw source failing too, FRAME_CORRUPT', async () => {
   const { index, packed } = await publishZstdFrames('frames-b');
   const sizes = index.published!.frames!.frameSizes;
