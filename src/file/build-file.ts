@@ -247,9 +247,10 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     stop.abort(error);
   };
   // The compressed forms are written on libuv's thread pool while the index is hashed; they
-  // start first, as they take longest (jquery.js with a base: the frames' zstd 17 ended the
-  // build, and began 3-4 ms sooner this way). Handled now, so that a failure while the index
-  // is still hashed stops the hashing instead of being an unhandled rejection; awaited below.
+  // start first, as they take longest (jquery.js with a base, when its frame was zstd 17: the
+  // frame ended the build, and began 3-4 ms sooner this way). Handled now, so that a failure
+  // while the index is still hashed stops the hashing instead of being an unhandled rejection;
+  // awaited below.
   const forms = formsPlan ? writeCompressedForms(input, output, formsPlan, threads, stopSignal, data) : undefined;
   forms?.catch(fail);
   let fh: FileHandle | undefined;
