@@ -222,13 +222,13 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   throwIfAborted(signal);
   const fileSize = await regularFileSize(input, 'index');
   // A small input is read once, here; its sample, frames, deltas and hashes come from memory.
-  const data = fileSize <= IN_MEMORY_INPUT_MAX ? await readWhole(input, fileSize) : undefined;
+  const data = fileSize <= READ_WHOLE_MAX ? await readWhole(input, fileSize) : undefined;
   // Bad options and missing bases fail here, before anything is written.
   // The sample that decides whether the input compresses also sizes its blocks.
   const ratio =
     compress?.skipIncompressible === true ? (data ? sampleRatio(data) : await sampledRatio(input, fileSize, signal)) : undefined;
   const blockSize = builderOptions.blockSize ?? publishedBlockSize(fileSize, ratio);
-  const formsPlan = compress ? await planCompressedForms(compress, input, fileSize, blockSize, signal, ratio) : undefined;
+  const formsPlan = compress ? await planCompressedForms(compress, fileSize, blockSize, ratio) : undefined;
   const builder = new IndexBuilder({
     ...builderOptions,
     blockSize,
@@ -297,7 +297,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
     ...(published?.frames ? { frames: published.frames } : {}),
     ...(published?.whole ? { whole: published.whole } : {}),
     ...(published?.bases ? { bases: published.bases } : {}),
-    ...(formsPlan?.incompressible || (compress && !formsPlan) ? { incompressible: true as const } : {}),
+    ...(formsPlan?.incompressible ? { incompressible: true as const } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }
@@ -345,18 +345,15 @@ function checkLevel(name: string, codec: Codec, v: number): void {
 /**
  * Checks the compression options (RangeError for a level outside the codec's range) and
  * that every base is a readable regular file (an IO SyncError otherwise), before
- * anything is written; then samples the input, and plans no frames and no whole stream
- * when it does not compress (see {@link INCOMPRESSIBLE_RATIO}). Undefined: nothing to
- * publish besides the index.
+ * anything is written; plans no frames and no whole stream when the input's sample (`ratio`,
+ * taken when `skipIncompressible` is set) does not compress (see {@link INCOMPRESSIBLE_RATIO}).
  */
 async function planCompressedForms(
   options: CompressOptions,
-  input: string,
   fileSize: number,
   blockSize: number,
-  signal: AbortSignal | undefined,
   ratio: number | undefined,
-): Promise<FormsPlan | undefined> {
+): Promise<FormsPlan> {
   const codec = options.codec ?? 'brotli';
   const bases = options.bases ?? [];
   const wholeCodec = options.wholeCodec ?? (bases.length > 0 ? BASE_WHOLE_CODEC : 'brotli');
@@ -371,8 +368,7 @@ async function planCompressedForms(
   const deltaLevel = wholeCodec === 'brotli' ? wholeLevel : 11;
   if (bases.length > 0) checkLevel('wholeLevel', 'brotli', deltaLevel);
   for (const base of bases) await regularFileSize(base, 'make a delta from the base');
-  const compressible =
-    options.skipIncompressible !== true || (ratio ?? (await sampledRatio(input, fileSize, signal))) <= INCOMPRESSIBLE_RATIO;
+  const compressible = ratio === undefined || ratio <= INCOMPRESSIBLE_RATIO;
   // With bases, no whole stream by default beside zstd frames of BASE_FRAMES_LEVEL or above,
   // or beside a single frame at its default level (see each).
   const framesAsGood =
@@ -408,7 +404,7 @@ async function planCompressedForms(
  * 5, "publishing with --base"): from the input's stat to the delta's inputs in hand 12.9 →
  * 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame at level 12, BASE_SINGLE_FRAME_LEVEL).
  */
-const IN_MEMORY_INPUT_MAX = 1024 * 1024;
+const READ_WHOLE_MAX = 1024 * 1024;
 
 /** The whole of `input` (`size` bytes, from its stat); SOURCE_CHANGED when it is no longer that size. */
 async function readWhole(input: string, size: number): Promise<Uint8Array> {
