@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from '../core/index/builder.js';
@@ -222,7 +223,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   throwIfAborted(signal);
   const fileSize = await regularFileSize(input, 'index');
   // A small input is read once, here; its sample, frames, deltas and hashes come from memory.
-  const data = fileSize <= READ_WHOLE_MAX ? await readWhole(input, fileSize) : undefined;
+  const data = fileSize <= READ_WHOLE_MAX ? readWhole(input, fileSize) : undefined;
   // Bad options and missing bases fail here, before anything is written.
   // The sample that decides whether the input compresses also sizes its blocks.
   const ratio =
@@ -263,22 +264,28 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   }
   let out: AtomicFile | undefined;
   let published: Awaited<NonNullable<typeof forms>> | undefined;
+  let indexBytes: number | undefined;
   try {
-    out = await AtomicFile.create(output);
-    await out.write(builder.headerBytes());
     const progress = (done: number) => onProgress?.(done, fileSize);
     if (data) {
-      await out.write(builder.push(data));
+      // A small input's index is made in memory and written in one go once the forms are done.
+      const head = builder.headerBytes();
+      const records = builder.push(data);
       progress(fileSize);
+      published = forms ? await forms : undefined;
+      const tail = builder.end(published?.forms);
+      AtomicFile.writeSync(output, [head, records, tail]);
+      indexBytes = head.length + records.length + tail.length;
     } else {
+      out = await AtomicFile.create(output);
+      await out.write(builder.headerBytes());
       const reader = { fh: fh!, path: input };
       if (threads > 1 && fileSize >= PARALLEL_MIN_SIZE) await hashParallel(reader, builder, out, threads, stopSignal, progress);
       else await hashSerial(reader, builder, out, stopSignal, progress);
+      published = forms ? await forms : undefined;
+      await out.write(builder.end(published?.forms));
+      await out.commit();
     }
-    published = forms ? await forms : undefined;
-    const tail = builder.end(published?.forms);
-    await out.write(tail);
-    await out.commit();
   } catch (err) {
     fail(err);
     await out?.abort();
@@ -287,7 +294,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   } finally {
     await fh?.close();
   }
-  const indexBytes = (await stat(output).catch((cause: unknown) => Promise.reject(ioError('read', output, cause)))).size;
+  indexBytes ??= (await stat(output).catch((cause: unknown) => Promise.reject(ioError('read', output, cause)))).size;
   return {
     index: output,
     fileSize,
@@ -406,9 +413,18 @@ async function planCompressedForms(
  */
 const READ_WHOLE_MAX = 1024 * 1024;
 
-/** The whole of `input` (`size` bytes, from its stat); SOURCE_CHANGED when it is no longer that size. */
-async function readWhole(input: string, size: number): Promise<Uint8Array> {
-  const data = await readFile(input).catch((cause: unknown) => Promise.reject(ioError('read', input, cause)));
+/**
+ * The whole of `input` (`size` bytes, from its stat, at most {@link READ_WHOLE_MAX}), read in
+ * place (a read through the thread pool is three trips: open, read, close); SOURCE_CHANGED
+ * when it is no longer that size.
+ */
+function readWhole(input: string, size: number): Uint8Array {
+  let data: Uint8Array;
+  try {
+    data = readFileSync(input);
+  } catch (cause) {
+    throw ioError('read', input, cause);
+  }
   if (data.length !== size)
     throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot index ${input}: it changed while being read`, { path: input });
   return data;

@@ -9,8 +9,11 @@
  *     2  bsdiff   a bsdiff-class delta (src/forms/bsdiff/format.ts): suffix-sorted matches
  *                 extended across small differences. Applied streaming, with random reads
  *                 of the base and bounded memory. Made up to {@link BSDIFF_MAX}.
- *     3  lz       an LZ77 delta over base‖new with an adaptive range coder
- *                 (src/forms/lz-delta/). In memory, up to {@link IN_MEMORY_MAX}.
+ *     5  lz       an LZ77 delta over base‖new with an adaptive range coder
+ *                 (src/forms/lz-delta/, version 2: its literal model primed by counts).
+ *                 In memory, up to {@link IN_MEMORY_MAX}.
+ *     3  lz       the same, version 1 (the literal model primed bit by bit): read, no
+ *                 longer written.
  *     4  librsync a librsync delta (rdiff's format) over small blocks, brotli-compressed,
  *                 then the brotli stream's length (u64 LE): the fallback for bases larger
  *                 than {@link BSDIFF_MAX} (made streaming, memory bounded by the base's
@@ -32,10 +35,14 @@ import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { OldFileReader } from './bsdiff/apply.js';
+import type { LzDeltaVersion } from './lz-delta/mod.js';
 
-/** The kinds of delta, by their first byte. */
-export const DELTA_KINDS = { zstd: 1, bsdiff: 2, lz: 3, librsync: 4 } as const;
+/** The kinds of delta, by the first byte each is written with. */
+export const DELTA_KINDS = { zstd: 1, bsdiff: 2, lz: 5, librsync: 4 } as const;
 export type DeltaKind = keyof typeof DELTA_KINDS;
+
+/** First bytes read but no longer written: the kind each is, and the lz format's version. */
+const READ_ONLY_KINDS: Readonly<Record<number, { kind: DeltaKind; lzVersion: LzDeltaVersion }>> = { 3: { kind: 'lz', lzVersion: 1 } };
 
 /**
  * Base and new sizes up to which the in-memory kinds (zstd, lz) are made and applied:
@@ -58,7 +65,7 @@ function corrupt(state: string, cause?: unknown): SyncError {
 /** The kind of a delta file, by its first byte; DELTA_CORRUPT for anything else. */
 export function deltaKindOf(delta: Uint8Array): DeltaKind {
   if (delta.length < 1) throw corrupt('it is empty');
-  const kind = (Object.keys(DELTA_KINDS) as DeltaKind[]).find((k) => DELTA_KINDS[k] === delta[0]);
+  const kind = (Object.keys(DELTA_KINDS) as DeltaKind[]).find((k) => DELTA_KINDS[k] === delta[0]) ?? READ_ONLY_KINDS[delta[0]!]?.kind;
   if (kind === undefined) throw corrupt(`its kind ${delta[0]} is unknown (a newer gosync's delta?)`);
   return kind;
 }
@@ -129,7 +136,7 @@ export async function applyDeltaFile(
   const payload = delta.subarray(1);
   const counted = countedSink(sink, options.newSize);
   if (kind === 'zstd') await applyZstd(payload, await readBase(basis), counted, options);
-  else if (kind === 'lz') await applyLz(payload, await readBase(basis), counted, options);
+  else if (kind === 'lz') await applyLz(payload, READ_ONLY_KINDS[delta[0]!]?.lzVersion ?? 2, await readBase(basis), counted, options);
   else if (kind === 'bsdiff') await applyBsdiff(payload, basis, counted, options);
   else if (typeof basis === 'string') await applyLibrsync(payload, basis, counted, options);
   // The kind is the delta's first byte, from elsewhere: a SyncError, not a RangeError.
@@ -276,9 +283,15 @@ async function applyZstd(payload: Uint8Array, base: Uint8Array, sink: DeltaSink,
   }
 }
 
-async function applyLz(payload: Uint8Array, base: Uint8Array, sink: DeltaSink, options: ApplyDeltaOptions): Promise<void> {
+async function applyLz(
+  payload: Uint8Array,
+  version: LzDeltaVersion,
+  base: Uint8Array,
+  sink: DeltaSink,
+  options: ApplyDeltaOptions,
+): Promise<void> {
   const { applyLzDelta } = await import('./lz-delta/mod.js');
-  const out = applyLzDelta(base, payload, { maxNewSize: options.newSize, ...(options.signal ? { signal: options.signal } : {}) });
+  const out = applyLzDelta(base, payload, { version, maxNewSize: options.newSize, ...(options.signal ? { signal: options.signal } : {}) });
   for (let at = 0; at < out.length; at += 1 << 20) await sink.write(out.subarray(at, Math.min(out.length, at + (1 << 20))));
 }
 

@@ -11,11 +11,11 @@
  *
  * @module
  */
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { ioError } from '../core/errors.js';
+import { SyncError, ioError } from '../core/errors.js';
 import type { BlockSource } from '../core/block-source.js';
 import type { CopiedOutput, OutputSink } from '../core/patcher.js';
 import { isTempNameOf, tempPath } from './staging.js';
@@ -32,6 +32,15 @@ const WRITING_MODE = 0o600;
  * and some systems refuse it on a file to anyone but root, which would fail the commit.
  */
 const KEPT_MODE_BITS = 0o777;
+
+/**
+ * Contents up to this size, already in memory, are written with {@link AtomicFile.writeSync}
+ * (an index, a delta, the frames of a small file): its system calls are made in place, where
+ * each of {@link AtomicFile.create}'s, write's and commit's (nine for a new file) is a trip
+ * through libuv's thread pool that waits for this thread to be free. For the jquery.js build
+ * with a base (three such files): see writeSync.
+ */
+export const WRITE_IN_PLACE_MAX = 1 << 20;
 
 /** Why what `st` describes is never replaced by a file, or undefined when it may be. */
 function notReplaceable(st: Stats): string | undefined {
@@ -59,6 +68,20 @@ export async function checkReplaceable(target: string): Promise<Stats | undefine
   let st: Stats;
   try {
     st = await lstat(target);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError('replace', target, cause);
+  }
+  const why = notReplaceable(st);
+  if (why !== undefined) throw ioError('replace', target, why);
+  return st;
+}
+
+/** {@link checkReplaceable}, with the system call made in place. */
+function checkReplaceableSync(target: string): Stats | undefined {
+  let st: Stats;
+  try {
+    st = lstatSync(target);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError('replace', target, cause);
@@ -122,6 +145,49 @@ export class AtomicFile implements OutputSink {
       await fh.close().catch(() => {});
       await unlink(temp).catch(() => {});
       throw ioError('create a temporary file for', target, cause);
+    }
+  }
+
+  /**
+   * Replaces `target` with `parts`, as {@link create}, {@link write} and {@link commit} do
+   * (the same checks, modes and temporary file, removed on failure), with the system calls
+   * made in place: for contents already in memory, up to {@link WRITE_IN_PLACE_MAX} (the calls
+   * then take microseconds; a larger write would hold this thread as long as the disk does).
+   * The jquery.js build with a base writes three files this way: from the delta's check to
+   * the end of the build 7.1 → 3.0 ms (in-process marks, medians of 10 alternating runs).
+   */
+  static writeSync(target: string, parts: readonly Uint8Array[], options: { mode?: number } = {}): void {
+    const found = checkReplaceableSync(target);
+    const kept = options.mode !== undefined ? options.mode & KEPT_MODE_BITS : found?.isFile() ? found.mode & KEPT_MODE_BITS : undefined;
+    const temp = tempPath(target);
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx', kept === undefined ? NEW_FILE_MODE : WRITING_MODE);
+    } catch (cause) {
+      throw ioError('create a temporary file for', target, cause);
+    }
+    let closed = false;
+    try {
+      const mode = kept ?? fstatSync(fd).mode & KEPT_MODE_BITS;
+      if (kept === undefined) fchmodSync(fd, WRITING_MODE);
+      for (const part of parts) {
+        for (let p = 0; p < part.length; ) p += writeSync(fd, part, p, part.length - p);
+      }
+      fchmodSync(fd, mode);
+      closed = true;
+      closeSync(fd);
+      checkReplaceableSync(target);
+      renameSync(temp, target);
+    } catch (cause) {
+      if (!closed) {
+        try {
+          closeSync(fd);
+        } catch {}
+      }
+      try {
+        unlinkSync(temp);
+      } catch {}
+      throw SyncError.is(cause) ? cause : ioError('replace', target, cause);
     }
   }
 

@@ -124,6 +124,24 @@ for (const kind of KINDS) {
   });
 }
 
+test('lz: written as kind 5 (version 2); kind 3 (version 1, written by earlier gosync) is still read', async () => {
+  const old = randomBytes(3000, 76);
+  const next = Buffer.concat([old.subarray(0, 1000), randomBytes(50, 77), old.subarray(1200)]);
+  const v2 = deltaFile('lz', encodeLzDelta(old, next));
+  assert.equal(v2[0], 5);
+  assert.deepEqual(await apply(v2, old, next.length), new Uint8Array(next));
+  const v1 = Uint8Array.from([3, ...encodeLzDelta(old, next, { version: 1 })]);
+  assert.deepEqual(await apply(v1, old, next.length), new Uint8Array(next));
+  // The other version's first byte: the payload is read with the other priming and fails, or
+  // makes other bytes (which the client's SHA-256 check refuses).
+  const swapped = Uint8Array.from([3, ...v2.subarray(1)]);
+  const out = await apply(swapped, old, next.length).catch((e: unknown) => {
+    assert.ok(SyncError.is(e) && e.code === ErrorCodes.DELTA_CORRUPT, String(e));
+    return undefined;
+  });
+  if (out) assert.notDeepEqual(out, new Uint8Array(next));
+});
+
 test('an unknown kind or an empty file is DELTA_CORRUPT', async () => {
   const corrupt = (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.DELTA_CORRUPT;
   await assert.rejects(apply(new Uint8Array(0), Uint8Array.of(1), 1), corrupt);

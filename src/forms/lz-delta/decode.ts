@@ -8,8 +8,8 @@
  *
  * As JavaScript it took 11-15 ms for jquery.js 1.11.2 in a fresh process (the literal model
  * primed on the 283 kB old file, then a few hundred operations before the JIT had compiled
- * them); as WebAssembly 5-8 ms (the priming, 2.3 million dependent probability updates, is
- * most of it).
+ * them); as WebAssembly 5-8 ms (the priming, 2.3 million dependent probability updates, was
+ * most of it; version 2's counted priming is one increment per byte).
  */
 import { ErrorCodes, SyncError, throwIfAborted } from '../../core/errors.js';
 import { wasmApi } from '../../core/wasm.js';
@@ -29,12 +29,16 @@ const FAILURES: Record<number, string> = {
   7: 'the coded body does not end as it was flushed',
 };
 
-/** The `size` bytes the coded body at `delta[bodyStart..]` rebuilds from `old`; DELTA_CORRUPT for any damage. */
+/**
+ * The `size` bytes the coded body at `delta[bodyStart..]` rebuilds from `old` (its literal
+ * model primed by counts when `counted`, version 2); DELTA_CORRUPT for any damage.
+ */
 export function decodeLzBody(
   old: Uint8Array,
   size: number,
   delta: Uint8Array,
   bodyStart: number,
+  counted: boolean,
   signal: AbortSignal | undefined,
 ): Uint8Array {
   const e = lzDeltaInstance();
@@ -45,7 +49,7 @@ export function decodeLzBody(
     const bytes = new Uint8Array(e.memory.buffer);
     bytes.set(old, oldAt);
     bytes.set(delta.subarray(bodyStart), bodyAt);
-    e.decodeInit(oldAt, old.length, bodyAt, bodyLength, size, Math.min(size, Math.max(1 << 16, bodyLength * 64)));
+    e.decodeInit(oldAt, old.length, bodyAt, bodyLength, size, Math.min(size, Math.max(1 << 16, bodyLength * 64)), counted);
     while (e.decodeStep(STEP_BYTES) !== 0) throwIfAborted(signal);
     return e.decodeFinish();
   });

@@ -44,18 +44,19 @@ import { lzDeltaInstance } from './instance.js';
 const STEP_BYTES = 1 << 20;
 
 /**
- * The coded body (without the header) that rebuilds `next` from `old`. Its own module
+ * The coded body (without the header) that rebuilds `next` from `old`, its literal model
+ * primed by counts (`counted`, version 2) or bit by bit (version 1). Its own module
  * instance, whose memory (the window, 5.5 bytes per byte of it, and the hash heads) goes with
  * it.
  */
-export function encodeLzBody(old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Uint8Array {
+export function encodeLzBody(old: Uint8Array, next: Uint8Array, counted: boolean, signal: AbortSignal | undefined): Uint8Array {
   const e = lzDeltaInstance();
   try {
     const window = e.alloc(old.length + next.length);
     const bytes = new Uint8Array(e.memory.buffer);
     bytes.set(old, window);
     bytes.set(next, window + old.length);
-    e.init(window, old.length, next.length);
+    e.init(window, old.length, next.length, counted);
     while (e.step(STEP_BYTES) !== 0) throwIfAborted(signal);
   } catch (err) {
     // A trap: the memory could not grow (the module checks nothing else that can fail).

@@ -12,11 +12,11 @@ import { LZ_DELTA_WASM_BASE64 } from './lz-delta-wasm.js';
 export interface LzDeltaExports {
   memory: WasmMemory;
   alloc(size: number): number;
-  init(window: number, oldLength: number, newLength: number): void;
+  init(window: number, oldLength: number, newLength: number, counted: boolean): void;
   step(budget: number): number;
   finish(): number;
   outLength(): number;
-  decodeInit(old: number, oldLength: number, body: number, bodyLength: number, newSize: number, firstCapacity: number): void;
+  decodeInit(old: number, oldLength: number, body: number, bodyLength: number, newSize: number, firstCapacity: number, counted: boolean): void;
   decodeStep(budget: number): number;
   decodeFinish(): number;
   failure(): number;

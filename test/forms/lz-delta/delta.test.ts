@@ -56,6 +56,8 @@ function expectCorrupt(fn: () => unknown, what: string, reason?: RegExp): void {
 function roundTrip(old: Uint8Array, next: Uint8Array): Uint8Array {
   const delta = encodeLzDelta(old, next);
   assert.deepEqual(applyLzDelta(old, delta), next);
+  // Version 1 (the literal model primed bit by bit), still read.
+  assert.deepEqual(applyLzDelta(old, encodeLzDelta(old, next, { version: 1 }), { version: 1 }), next, 'version 1');
   return delta;
 }
 
@@ -146,6 +148,27 @@ test('lz-delta: a few edits to a text cost a small fraction of it; an identical 
   assert.ok(delta.length < 400, `${delta.length} bytes for four edits`);
   const same = roundTrip(old, old);
   assert.ok(same.length < 24, `${same.length} bytes for an identical file`);
+});
+
+test('lz-delta: versions 1 and 2 prime the literal model differently; each delta needs its own version to decode', () => {
+  const old = textLike(60_000, 11);
+  const next = concat(old.subarray(0, 20_000), textLike(3000, 12), old.subarray(20_000));
+  const v1 = encodeLzDelta(old, next, { version: 1 });
+  const v2 = encodeLzDelta(old, next);
+  assert.deepEqual(encodeLzDelta(old, next, { version: 2 }), v2, 'version 2 is the default');
+  assert.notDeepEqual(v1, v2, 'the literals of the inserted text are coded with other probabilities');
+  assert.deepEqual(applyLzDelta(old, v1, { version: 1 }), next);
+  assert.deepEqual(applyLzDelta(old, v2, { version: 2 }), next);
+  // Read with the other version's priming, the range decoder goes astray: an error or other bytes.
+  for (const [delta, version] of [[v1, 2], [v2, 1]] as const) {
+    let out: Uint8Array | undefined;
+    try {
+      out = applyLzDelta(old, delta, { version });
+    } catch (error) {
+      assert.ok(SyncError.is(error) && error.code === ErrorCodes.DELTA_CORRUPT, String(error));
+    }
+    if (out) assert.notDeepEqual(out, next, `version ${3 - version}'s delta read as version ${version}`);
+  }
 });
 
 test('lz-delta: a truncated delta is DELTA_CORRUPT at every length', () => {

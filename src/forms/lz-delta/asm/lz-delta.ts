@@ -24,6 +24,8 @@
 const PROB_BITS: u32 = 11;
 const PROB_ONE: i32 = 1 << PROB_BITS;
 const PROB_INIT: u16 = <u16>(PROB_ONE >> 1);
+/** The least probability the adaptive updates reach (p - p >> 4 stops at 15; kept a little above). */
+const PROB_MIN: i32 = 31;
 const MOVE_BITS: i32 = 4;
 const TOP: u32 = 1 << 24;
 const PRICE_SHIFT: i32 = 4;
@@ -300,9 +302,18 @@ function literalPrice(base: i32, byte: i32, matchByte: i32, matched: bool): i32 
   return price;
 }
 
-/** The plain literal probabilities trained on the last MiB of the old file (`length` bytes at `old`), as if coded as literals (both sides). */
-function primeLiterals(old: usize, length: i32): void {
+/**
+ * The plain literal probabilities trained on the last MiB of the old file (`length` bytes at
+ * `old`), the same on both sides: `counted` (delta kind 5) sets each from how often its bit
+ * was 0 there, (zeros + 16) / (seen + 32) (see {@link primeCounted}); otherwise (kind 3) they
+ * are updated bit by bit as if the bytes were coded as literals.
+ */
+function primeLiterals(old: usize, length: i32, counted: bool): void {
   const start = max(0, length - PRIME_BYTES);
+  if (counted) {
+    primeCounted(old + <usize>start, length - start, start > 0 ? <i32>load<u8>(old + <usize>(start - 1)) : 0);
+    return;
+  }
   let prev = start > 0 ? <i32>load<u8>(old + <usize>(start - 1)) : 0;
   const table = changetype<usize>(literal);
   const end = old + <usize>length;
@@ -321,6 +332,50 @@ function primeLiterals(old: usize, length: i32): void {
     }
     prev = byte;
   }
+}
+
+/** The prior of {@link primeCounted}: as if PRIOR_SEEN bits, half of them 0, had been seen before. */
+const PRIOR_SEEN: u64 = 32;
+
+/**
+ * The counted priming: one count per (previous byte, byte) pair over the `length` bytes at
+ * `from` (`prev` before them), then, for each previous byte, the bits' tree summed from its
+ * leaves; each node's probability of a 0 is (zeros + 16) / (seen + 32), kept inside the range
+ * the adaptive updates reach. One increment per byte instead of eight dependent updates: the
+ * encoder of jquery.js 1.11.1 → 1.11.2 about 6 ms less in a fresh process, and smaller deltas
+ * on every pair measured (prior 32; 4, 16, 64, 128 and 256 tried): jquery.js 934 → 932 B,
+ * typescript.js 25,313 → 25,253 B, the typescript package tar 123,028 → 122,675 B.
+ */
+function primeCounted(from: usize, length: i32, prev: i32): void {
+  const counts = heap.alloc(256 * 256 * 4);
+  memory.fill(counts, 0, 256 * 256 * 4);
+  const end = from + <usize>length;
+  for (let q = from; q < end; q++) {
+    const byte = <i32>load<u8>(q);
+    const at = counts + (<usize>((prev << 8) | byte) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+    prev = byte;
+  }
+  // sums[256 + byte]: the leaves; sums[node] for the nodes 1..255 of the bits' tree.
+  const sums = heap.alloc(512 * 4);
+  const table = changetype<usize>(literal);
+  for (let c = 0; c < 256; c++) {
+    memory.copy(sums + 256 * 4, counts + (<usize>(c << 8) << 2), 256 * 4);
+    for (let node = 255; node >= 1; node--) {
+      store<u32>(sums + (<usize>node << 2), load<u32>(sums + (<usize>(2 * node) << 2)) + load<u32>(sums + (<usize>(2 * node + 1) << 2)));
+    }
+    if (load<u32>(sums + 4) == 0) continue;
+    const base = table + (<usize>literalBase(c) << 1);
+    for (let node = 1; node < 256; node++) {
+      const seen = <u64>load<u32>(sums + (<usize>node << 2));
+      if (seen == 0) continue;
+      const zeros = <u64>load<u32>(sums + (<usize>(2 * node) << 2));
+      const p = <i32>(((2 * zeros + PRIOR_SEEN) << <u64>PROB_BITS) / (2 * (seen + PRIOR_SEEN)));
+      store<u16>(base + (<usize>node << 1), <u16>min(max(p, PROB_MIN), PROB_ONE - PROB_MIN));
+    }
+  }
+  heap.free(sums);
+  heap.free(counts);
 }
 
 // ---- the encoder (encode.ts describes it) ----
@@ -424,7 +479,7 @@ export function alloc(size: i32): usize {
 }
 
 /** Starts a delta of the new file (`newLen` bytes after `oldLength` old bytes at `window`). */
-export function init(window: usize, oldLength: i32, newLen: i32): void {
+export function init(window: usize, oldLength: i32, newLen: i32, counted: bool): void {
   if (initialised) unreachable();
   initialised = true;
   win = window;
@@ -443,7 +498,7 @@ export function init(window: usize, oldLength: i32, newLen: i32): void {
   const start = max(1, oldLength);
   for (let k = 0; k < 4; k++) reps[k] = start;
   state = oldLength > 0 ? 7 : 0;
-  primeLiterals(window, oldLength);
+  primeLiterals(window, oldLength, counted);
 }
 
 /** Codes segments until `budget` more bytes of the new file are coded; 1 while some remain. */
@@ -1062,7 +1117,7 @@ function copyMatch(distance: i64, length: i64): void {
  * Starts decoding a body (`bodyLength` bytes at `body`) into `newSize` bytes from the old file
  * (`oldLength` bytes at `old`); traps on a body too short or not as the encoder starts one.
  */
-export function decodeInit(old: usize, oldLength: i32, body: usize, bodyLength: i32, newSize: f64, firstCapacity: f64): void {
+export function decodeInit(old: usize, oldLength: i32, body: usize, bodyLength: i32, newSize: f64, firstCapacity: f64, counted: bool): void {
   oldPtr = old;
   oldLen = oldLength;
   inPtr = body;
@@ -1078,7 +1133,7 @@ export function decodeInit(old: usize, oldLength: i32, body: usize, bodyLength: 
   const start = <i64>max(1, oldLength);
   for (let k = 0; k < 4; k++) dreps[k] = start;
   state = oldLength > 0 ? 7 : 0;
-  primeLiterals(old, oldLength);
+  primeLiterals(old, oldLength, counted);
 }
 
 /** Decodes operations until `budget` more bytes are out or all are; 1 while some remain. */
