@@ -20,7 +20,7 @@ const modules = [
   { source: 'src/forms/lz-delta/asm/lz-delta.ts', out: 'src/forms/lz-delta/lz-delta-wasm.ts', constant: 'LZ_DELTA_WASM_BASE64', what: 'The lz-delta codec module, base64.' },
 ];
 /** asc's options for the codec; test/helpers/wat.ts compiles with the same. */
-const ASC_OPTIONS = ['-O3', '--runtime', 'stub', '--noAssert', '--uncheckedBehavior', 'always'];
+const ASC_OPTIONS = ['-O3', '--runtime', 'stub', '--noAssert', '--uncheckedBehavior', 'always', '--enable', 'simd'];
 
 const wabt = await wabtInit();
 

@@ -10,7 +10,16 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { BrotliCompress, ZstdCompress, brotliCompress, constants as zc, createBrotliCompress, createZstdCompress, zstdCompress, zstdCompressSync } from 'node:zlib';
+import {
+  BrotliCompress,
+  ZstdCompress,
+  brotliCompress,
+  constants as zc,
+  createBrotliCompress,
+  createZstdCompress,
+  zstdCompress,
+  zstdCompressSync,
+} from 'node:zlib';
 import { promisify } from 'node:util';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { Codec } from '../core/index/published.js';
@@ -82,7 +91,7 @@ export function compressBuffer(codec: Codec, level: number, data: Uint8Array): P
     engine.once('error', reject);
     engine._processChunk!(data, codec === 'zstd' ? zc.ZSTD_e_end : zc.BROTLI_OPERATION_FINISH, () => {
       const parts: Buffer[] = [];
-      for (let c: Buffer | null; (c = engine.read() as Buffer | null) !== null; ) parts.push(c);
+      for (let c = engine.read() as Buffer | null; c !== null; c = engine.read() as Buffer | null) parts.push(c);
       engine.close();
       resolve(Buffer.concat(parts));
     });
@@ -147,7 +156,9 @@ export async function writeFrames(
   if (data && data.length <= WRITE_IN_PLACE_MAX) {
     // In memory and small: the frames are gathered and written in one go.
     const frames = await Promise.all(
-      Array.from({ length: count }, (_, i) => compressBuffer(codec, level, data.subarray(i * frameBytes, Math.min(fileSize, (i + 1) * frameBytes)))),
+      Array.from({ length: count }, (_, i) =>
+        compressBuffer(codec, level, data.subarray(i * frameBytes, Math.min(fileSize, (i + 1) * frameBytes))),
+      ),
     );
     throwIfAborted(signal);
     for (const [i, c] of frames.entries()) sizes[i] = c.length;

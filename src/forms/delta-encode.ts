@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { Worker } from 'node:worker_threads';
 import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
 import { encodeZstdDelta, type DeltaKind } from './delta-file.js';
+import { workerThreads } from '../workers/worker-pool.js';
 
 /** The kinds made from the whole base and new version in memory. */
 export type EncodedKind = Exclude<DeltaKind, 'librsync'>;
@@ -60,7 +60,7 @@ export async function encodeDeltaPayloads(
 
 function inWorker(kind: EncodedKind, old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./delta-worker.js', import.meta.url));
+    const worker = new (workerThreads().Worker)(new URL('./delta-worker.js', import.meta.url));
     const stop = () => {
       void worker.terminate();
       reject(abortError(signal!));

@@ -27,7 +27,7 @@ export async function assembledWat(name: string): Promise<string> {
 export async function compiledAssemblyScript(source: string): Promise<string> {
   let binary: Uint8Array | undefined;
   const { error, stderr } = await asc.main(
-    [join(root, source), '-O3', '--runtime', 'stub', '--noAssert', '--uncheckedBehavior', 'always', '-o', 'out.wasm'],
+    [join(root, source), '-O3', '--runtime', 'stub', '--noAssert', '--uncheckedBehavior', 'always', '--enable', 'simd', '-o', 'out.wasm'],
     {
       writeFile: (_name: string, contents: Uint8Array | string) => {
         if (typeof contents !== 'string') binary = contents;

@@ -21,7 +21,7 @@
  * removed), took 40-46 ms cold, and typescript.js 966 ms against 1,500; with smaller hash heads
  * since (asm/lz-delta.ts, HASH_SHRINK), 23-33 ms and 0.7-0.8 s, the same deltas.
  *
- * Constants (asm/lz-delta.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 24, the
+ * Constants (asm/lz-delta.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 8, the
  * cursor from −8 to +160, explicit distances within 65,536 of the last coded as shifts.
  *
  * The long hash: 16 bytes, inserted at every 8th window position,

@@ -16,7 +16,15 @@ export interface LzDeltaExports {
   step(budget: number): number;
   finish(): number;
   outLength(): number;
-  decodeInit(old: number, oldLength: number, body: number, bodyLength: number, newSize: number, firstCapacity: number, counted: boolean): void;
+  decodeInit(
+    old: number,
+    oldLength: number,
+    body: number,
+    bodyLength: number,
+    newSize: number,
+    firstCapacity: number,
+    counted: boolean,
+  ): void;
   decodeStep(budget: number): number;
   decodeFinish(): number;
   failure(): number;

@@ -160,7 +160,10 @@ test('lz-delta: versions 1 and 2 prime the literal model differently; each delta
   assert.deepEqual(applyLzDelta(old, v1, { version: 1 }), next);
   assert.deepEqual(applyLzDelta(old, v2, { version: 2 }), next);
   // Read with the other version's priming, the range decoder goes astray: an error or other bytes.
-  for (const [delta, version] of [[v1, 2], [v2, 1]] as const) {
+  for (const [delta, version] of [
+    [v1, 2],
+    [v2, 1],
+  ] as const) {
     let out: Uint8Array | undefined;
     try {
       out = applyLzDelta(old, delta, { version });

@@ -387,7 +387,12 @@ const CHAIN_DEPTH: i32 = 32;
 const LONG_BYTES: i32 = 16;
 const LONG_STRIDE: i32 = 8;
 const LONG_DEPTH: i32 = 8;
-const NEAR_SCAN: i32 = 24;
+/**
+ * Shifts of the last distance tried at each position: ±8 (it was ±24: the same or smaller
+ * deltas, jquery.js 932 B, typescript.js 25,253 → 25,252 B, the typescript tar 122,675 →
+ * 122,586 B, and 48 candidates a position fewer, about 2 ms of jquery.js's encoder).
+ */
+const NEAR_SCAN: i32 = 8;
 const CURSOR_BACK: i32 = 8;
 const CURSOR_FORWARD: i32 = 160;
 const NEAR_MAX: i32 = 1 << 16;
@@ -808,15 +813,27 @@ function segment(): void {
           bestShift = delta;
         }
       }
+      // The offsets from the cursor whose first byte matches, found 16 at a time (the others
+      // are no candidates): the same candidates in the same order as one by one, and the
+      // encoder of jquery.js in a fresh process about 3 ms faster (169 offsets per position).
       const cur = nodeCursor[j];
-      for (let off = -CURSOR_BACK; off <= CURSOR_FORWARD; off++) {
-        const src = cur + off;
-        if (src < 0 || src >= p) continue;
-        const l = shiftCandidate(j, p, maxLen, s, base, src, OP_CURSOR, off);
-        if (l > bestShiftLen) {
-          bestShiftLen = l;
-          bestShiftKind = OP_CURSOR;
-          bestShift = off;
+      const lo = max(cur - CURSOR_BACK, 0);
+      const hi = min(cur + CURSOR_FORWARD, p - 1);
+      const first = i8x16.splat(<i8>at(p));
+      for (let c = lo; c <= hi; c += 16) {
+        // Reads up to 15 bytes past `hi`, inside the window or the tables allocated after it.
+        let mask = i8x16.bitmask(i8x16.eq(v128.load(win + <usize>c), first));
+        if (hi - c < 15) mask &= (1 << (hi - c + 1)) - 1;
+        while (mask != 0) {
+          const src = c + ctz(mask);
+          mask &= mask - 1;
+          const off = src - cur;
+          const l = shiftCandidate(j, p, maxLen, s, base, src, OP_CURSOR, off);
+          if (l > bestShiftLen) {
+            bestShiftLen = l;
+            bestShiftKind = OP_CURSOR;
+            bestShift = off;
+          }
         }
       }
     }
