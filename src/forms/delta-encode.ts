@@ -6,7 +6,6 @@
  */
 import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
 import { encodeZstdDelta, type DeltaKind } from './delta-file.js';
-import { workerThreads } from '../workers/worker-pool.js';
 
 /** The kinds made from the whole base and new version in memory. */
 export type EncodedKind = Exclude<DeltaKind, 'librsync'>;
@@ -58,9 +57,11 @@ export async function encodeDeltaPayloads(
   return results;
 }
 
-function inWorker(kind: EncodedKind, old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
+async function inWorker(kind: EncodedKind, old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  // Loaded here: a build of small files starts no worker.
+  const { Worker } = await import('node:worker_threads');
   return new Promise((resolve, reject) => {
-    const worker = new (workerThreads().Worker)(new URL('./delta-worker.js', import.meta.url));
+    const worker = new Worker(new URL('./delta-worker.js', import.meta.url));
     const stop = () => {
       void worker.terminate();
       reject(abortError(signal!));

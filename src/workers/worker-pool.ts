@@ -8,6 +8,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
 import type { Transferable, Worker } from 'node:worker_threads';
 import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/errors.js';
 
@@ -18,8 +19,10 @@ import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/error
  * loading).
  */
 export function workerThreads(): typeof import('node:worker_threads') {
-  return process.getBuiltinModule('node:worker_threads');
+  return requireBuiltin('node:worker_threads');
 }
+
+const requireBuiltin = createRequire(import.meta.url);
 
 /**
  * Work on a file below this size stays on the calling thread (hashing it for an index,
