@@ -65,16 +65,10 @@ function notReplaceable(st: Stats): string | undefined {
  * output that would be refused.
  */
 export async function checkReplaceable(target: string): Promise<Stats | undefined> {
-  let st: Stats;
-  try {
-    st = await lstat(target);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError('replace', target, cause);
-  }
-  const why = notReplaceable(st);
-  if (why !== undefined) throw ioError('replace', target, why);
-  return st;
+  return lstat(target).then(
+    (st) => replaceable(target, st),
+    (cause: unknown) => nothingThere(target, cause),
+  );
 }
 
 /** {@link checkReplaceable}, with the system call made in place. */
@@ -83,12 +77,22 @@ function checkReplaceableSync(target: string): Stats | undefined {
   try {
     st = lstatSync(target);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError('replace', target, cause);
+    return nothingThere(target, cause);
   }
+  return replaceable(target, st);
+}
+
+/** `st`, what is at `target`, unless it is something a file must never replace (an IO error). */
+function replaceable(target: string, st: Stats): Stats {
   const why = notReplaceable(st);
   if (why !== undefined) throw ioError('replace', target, why);
   return st;
+}
+
+/** Undefined when lstat failed because nothing is at `target`; an IO error otherwise. */
+function nothingThere(target: string, cause: unknown): undefined {
+  if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw ioError('replace', target, cause);
 }
 
 /** The permission bits of the regular file at `target`; undefined for a link or nothing. */

@@ -185,3 +185,50 @@ test('assemble from a local file source into an atomic file copies it in one req
     await source2.close();
   }
 });
+
+test('writeSync: the same result as create, write and commit (content, a new file 0o644 less the umask, an existing mode kept), no temporary file left', async () => {
+  const fresh = join(dir, 'sync-new');
+  await withUmask(0o027, async () => {
+    AtomicFile.writeSync(fresh, [Buffer.from('new '), Buffer.from('content'), new Uint8Array(0)]);
+  });
+  assert.equal(await readFile(fresh, 'utf8'), 'new content');
+  assert.equal(await mode(fresh), 0o640);
+  const kept = join(dir, 'sync-kept');
+  await writeFile(kept, 'old');
+  await chmod(kept, 0o755);
+  await withUmask(0o077, async () => {
+    AtomicFile.writeSync(kept, [Buffer.from('replaced')]);
+  });
+  assert.equal(await readFile(kept, 'utf8'), 'replaced');
+  assert.equal(await mode(kept), 0o755);
+  const given = join(dir, 'sync-given');
+  AtomicFile.writeSync(given, [Buffer.from('x')], { mode: 0o600 });
+  assert.equal(await mode(given), 0o600);
+  const empty = join(dir, 'sync-empty');
+  AtomicFile.writeSync(empty, []);
+  assert.equal((await stat(empty)).size, 0);
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => ['sync-new', 'sync-kept', 'sync-given', 'sync-empty'].some((t) => isStagingNameOf(n, t))),
+    [],
+  );
+});
+
+test('writeSync: a folder at the target or no folder for it is an IO error naming the target, and nothing is left behind', async () => {
+  const folder = join(dir, 'sync-folder');
+  await mkdir(folder);
+  assert.throws(
+    () => AtomicFile.writeSync(folder, [Buffer.from('data')]),
+    (e: unknown) => SyncError.is(e) && e.code === ErrorCodes.IO && e.path === folder && /a directory/.test(e.message),
+  );
+  assert.ok((await stat(folder)).isDirectory());
+  const nowhere = join(dir, 'no-such-folder', 'file');
+  assert.throws(
+    () => AtomicFile.writeSync(nowhere, [Buffer.from('data')]),
+    (e: unknown) =>
+      SyncError.is(e) && e.code === ErrorCodes.IO && e.path === nowhere && /^Cannot create a temporary file for /.test(e.message),
+  );
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => isStagingNameOf(n, 'sync-folder')),
+    [],
+  );
+});
