@@ -19,6 +19,7 @@ import { rdiffPatchInto } from '../../src/formats/rdiff-file.js';
 import { buildZsync, decodeZsync } from '../../src/formats/zsync-control.js';
 import { encodeDeltaPayload } from '../../src/forms/delta-encode.js';
 import { applyDeltaFile, deltaFile } from '../../src/forms/delta-file.js';
+import { encodeLzDelta } from '../../src/forms/lz-delta/mod.js';
 import { ByteWriter } from '../../src/remote/wire/binary.js';
 import { FileListEncoder, decodeFileBatch } from '../../src/remote/wire/file-list.js';
 import { FrameParser, FrameType, encodeFrame } from '../../src/remote/wire/frames.js';
@@ -229,6 +230,16 @@ async function deltaTargets(dir: string): Promise<FuzzTarget[]> {
       files[kind]!.push(file);
     }
   }
+  // Kind 3: the lz format's version 1, no longer written, still read.
+  files.lzVersion1 = [
+    [old, next],
+    [old, old],
+    [old, text(500, 13)],
+  ].map(([o, n]) => {
+    const file = Uint8Array.from([3, ...encodeLzDelta(o!, n!, { version: 1 })]);
+    newSizes.set(file, n!.length);
+    return file;
+  });
   const apply = (basis: string | Uint8Array) => async (input: Uint8Array) =>
     // The size the index states; the seeds' own, else the next version's.
     applyDeltaFile(input, basis, nullSink, { newSize: newSizes.get(input) ?? next.length });
@@ -244,6 +255,7 @@ async function deltaTargets(dir: string): Promise<FuzzTarget[]> {
     { name: 'rdiff patch (file)', seeds: librsync, run: (input) => rdiffPatchInto(basisPath, input, nullSink) },
     { name: 'delta file: zstd', seeds: files.zstd!, run: apply(old) },
     { name: 'delta file: lz', seeds: files.lz!, run: apply(old) },
+    { name: 'delta file: lz version 1 (kind 3)', seeds: files.lzVersion1, run: apply(old) },
     { name: 'delta file: bsdiff', seeds: files.bsdiff!, run: apply(old) },
     { name: 'delta file: bsdiff (base file)', seeds: files.bsdiff!, run: apply(basisPath) },
     { name: 'delta file: librsync', seeds: files.librsync!, run: apply(basisPath), fix: fixLibrsyncTrailer },
