@@ -18,7 +18,7 @@ import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/error
  * included (`node:internal/locks`, about 1.3 ms of CPU in a profile of the build command's
  * loading).
  */
-export function workerThreads(): typeof import('node:worker_threads') {
+function workerThreads(): typeof import('node:worker_threads') {
   return requireBuiltin('node:worker_threads');
 }
 
