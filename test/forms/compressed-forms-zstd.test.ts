@@ -8,11 +8,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { BrotliCompress, ZstdCompress, brotliDecompressSync, constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import type { BlockSource, ByteRange } from '../../src/core/block-source.js';
 import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
-import { sampleRatio, writeFrames, writeWhole } from '../../src/forms/compressed-forms.js';
+import { compressBuffer, sampleRatio, writeFrames, writeWhole } from '../../src/forms/compressed-forms.js';
 import { inflateFrame, inflated } from '../../src/forms/inflate.js';
 import { PlanSource } from '../../src/forms/plan-source.js';
 import { WholeSource } from '../../src/forms/whole-source.js';
@@ -197,4 +197,28 @@ test('sampleRatio: random data does not shrink, text does', () => {
   assert.ok(sampleRatio(randomBytes(1 << 20, 9)) > 0.99);
   assert.ok(sampleRatio(data) < 0.5);
   assert.equal(sampleRatio(new Uint8Array(0)), 1);
+});
+
+test('compressBuffer: the same bytes, decompressing to the input, with _processChunk and through the stream API where zlib has none', async () => {
+  const data = wordsText(5);
+  for (const codec of ['zstd', 'brotli'] as const) {
+    const direct = await compressBuffer(codec, 5, data);
+    const engine = codec === 'zstd' ? ZstdCompress : BrotliCompress;
+    const proto = engine.prototype as { _processChunk?: unknown };
+    assert.equal(typeof proto._processChunk, 'function', 'zlib streams have _processChunk');
+    assert.ok(!Object.hasOwn(proto, '_processChunk'), 'inherited, so shadowing it here is undone by deleting it');
+    // Shadowed on the codec's own prototype for the fallback's sake, then removed again.
+    Object.defineProperty(proto, '_processChunk', { value: undefined, configurable: true, writable: true });
+    let fallback: Buffer;
+    try {
+      assert.equal(typeof (new engine() as unknown as { _processChunk?: unknown })._processChunk, 'undefined');
+      fallback = await compressBuffer(codec, 5, data);
+    } finally {
+      delete proto._processChunk;
+    }
+    assert.equal(typeof (new engine() as unknown as { _processChunk?: unknown })._processChunk, 'function');
+    assert.deepEqual(direct, fallback, codec);
+    const back = codec === 'zstd' ? zstdDecompressSync(direct) : brotliDecompressSync(direct);
+    assert.deepEqual(new Uint8Array(back), new Uint8Array(data), codec);
+  }
 });
