@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
@@ -18,6 +17,7 @@ import { CODEC_LEVELS, sampleRatio, writeFrames, writeWhole } from '../forms/com
 import { writeBaseDelta } from '../forms/base-delta.js';
 import type { DeltaKind } from '../forms/delta-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
+import { IN_PLACE_MAX, readFileInPlace } from '../localfs/file-chunks.js';
 import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
 import type { RecordsResult, RecordsTask } from '../workers/tasks.js';
 
@@ -223,7 +223,7 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   throwIfAborted(signal);
   const fileSize = await regularFileSize(input, 'index');
   // A small input is read once, here; its sample, frames, deltas and hashes come from memory.
-  const data = fileSize <= READ_WHOLE_MAX ? readWhole(input, fileSize) : undefined;
+  const data = fileSize <= IN_PLACE_MAX ? readWhole(input, fileSize) : undefined;
   // Bad options and missing bases fail here, before anything is written.
   // The sample that decides whether the input compresses also sizes its blocks.
   const ratio =
@@ -404,27 +404,17 @@ async function planCompressedForms(
 }
 
 /**
- * Inputs up to this size are read whole, once ({@link readWhole}), instead of once each by the
- * sample, the hashing, the frames and the deltas: each read is a few trips through libuv's
- * thread pool, answered only when the thread that makes the delta is free. jquery.js (284 kB)
- * with a base (`performance.now()` in the process, medians of 8 alternating runs; bench case
- * 5, "publishing with --base"): from the input's stat to the delta's inputs in hand 12.9 →
- * 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame at level 12, BASE_SINGLE_FRAME_LEVEL).
- */
-const READ_WHOLE_MAX = 1024 * 1024;
-
-/**
- * The whole of `input` (`size` bytes, from its stat, at most {@link READ_WHOLE_MAX}), read in
- * place (a read through the thread pool is three trips: open, read, close); SOURCE_CHANGED
- * when it is no longer that size.
+ * The whole of `input` (`size` bytes, from its stat, at most `IN_PLACE_MAX`), read once and in
+ * place; SOURCE_CHANGED when it is no longer that size. A small input is read whole instead of
+ * once each by the sample, the hashing, the frames and the deltas: each read was a few trips
+ * through libuv's thread pool, answered only when the thread that makes the delta was free.
+ * jquery.js (284 kB) with a base (`performance.now()` in the process, medians of 8 alternating
+ * runs; bench case 5, "publishing with --base"): from the input's stat to the delta's inputs in
+ * hand 12.9 → 6.5 ms, to the index committed 69.6 → 47.1 ms (with the single frame at level 12,
+ * BASE_SINGLE_FRAME_LEVEL).
  */
 function readWhole(input: string, size: number): Uint8Array {
-  let data: Uint8Array;
-  try {
-    data = readFileSync(input);
-  } catch (cause) {
-    throw ioError('read', input, cause);
-  }
+  const data = readFileInPlace(input, 'read');
   if (data.length !== size)
     throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot index ${input}: it changed while being read`, { path: input });
   return data;

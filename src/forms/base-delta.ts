@@ -11,13 +11,13 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { BSDIFF_MAX, IN_MEMORY_MAX, applyDeltaFile, deltaFile, type DeltaKind } from './delta-file.js';
 import { encodeDeltaPayloads } from './delta-encode.js';
 import { availableParallelism } from 'node:os';
-import { AtomicFile, WRITE_IN_PLACE_MAX } from '../localfs/atomic-file.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { IN_PLACE_MAX, readFileInPlace } from '../localfs/file-chunks.js';
 
 /** What a base delta is, as the index lists it. */
 export interface BaseDeltaResult {
@@ -86,7 +86,7 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   if (best === undefined)
     throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot make a delta from ${base}: no delta rebuilt the new version`);
   const path = `${prefix}${Buffer.from(baseSha256.subarray(0, 8)).toString('hex')}`;
-  if (best.file.length <= WRITE_IN_PLACE_MAX) AtomicFile.writeSync(path, [best.file]);
+  if (best.file.length <= IN_PLACE_MAX) AtomicFile.writeSync(path, [best.file]);
   else {
     const out = await AtomicFile.create(path);
     try {
@@ -100,16 +100,10 @@ export async function writeBaseDelta(base: string, input: string, prefix: string
   return { baseSize, baseSha256, size: best.file.length, path, codec: 'gosync', kind: best.kind, sizes };
 }
 
-/** Bases up to this size are read in place (readFileSync): one call instead of three trips through the thread pool. */
-const READ_IN_PLACE_MAX = 1 << 20;
-
-/** The bytes of `base` (`size` bytes when it was stat'ed). */
+/** The bytes of `base` (`size` bytes when it was stat'ed): in place when small. */
 async function readBase(base: string, size: number): Promise<Uint8Array> {
-  try {
-    return size <= READ_IN_PLACE_MAX ? readFileSync(base) : await readFile(base);
-  } catch (cause) {
-    throw ioError('make a delta from the base', base, cause);
-  }
+  if (size <= IN_PLACE_MAX) return readFileInPlace(base, 'make a delta from the base');
+  return readFile(base).catch((cause: unknown) => Promise.reject(ioError('make a delta from the base', base, cause)));
 }
 
 /**

@@ -23,7 +23,8 @@ import {
 import { promisify } from 'node:util';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { Codec } from '../core/index/published.js';
-import { AtomicFile, WRITE_IN_PLACE_MAX } from '../localfs/atomic-file.js';
+import { AtomicFile } from '../localfs/atomic-file.js';
+import { IN_PLACE_MAX } from '../localfs/file-chunks.js';
 
 const brotli = promisify(brotliCompress);
 const zstd = promisify(zstdCompress);
@@ -121,8 +122,8 @@ export interface FramesResult {
 /**
  * Compresses `input` in frames of `frameBytes` (a multiple of the block size) into
  * `output`, keeping up to `concurrency` frames in flight, written in order. With `data` (the
- * whole input, already read) the frames are taken from it and the first is compressing
- * before the output file is even created.
+ * whole input, already read, at most `IN_PLACE_MAX` bytes) the frames are taken from it, all
+ * compressed at once, and written in place in one go.
  */
 export async function writeFrames(
   input: string,
@@ -138,10 +139,14 @@ export async function writeFrames(
   },
 ): Promise<FramesResult> {
   const { frameBytes, level, concurrency, fileSize, codec = 'brotli', signal, data } = options;
+  if (data) return writeFramesInPlace(output, data, frameBytes, level, codec, signal);
   const count = Math.ceil(fileSize / frameBytes);
   const sizes = new Uint32Array(count);
-  const fh = data ? undefined : await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
-  let out: AtomicFile | undefined;
+  const fh = await open(input, 'r').catch((cause: unknown) => Promise.reject(ioError('compress', input, cause)));
+  const out = await AtomicFile.create(output).catch(async (err: unknown) => {
+    await fh.close();
+    throw err;
+  });
   const inFlight: Promise<Buffer>[] = [];
   let written = 0;
   let total = 0;
@@ -150,46 +155,47 @@ export async function writeFrames(
     if (c.length > 0xffffffff) throw new RangeError('Cannot write a frame: it compressed to more than 4 GiB');
     sizes[written++] = c.length;
     total += c.length;
-    out ??= await AtomicFile.create(output);
     await out.write(c);
   };
-  if (data && data.length <= WRITE_IN_PLACE_MAX) {
-    // In memory and small: the frames are gathered and written in one go.
-    const frames = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        compressBuffer(codec, level, data.subarray(i * frameBytes, Math.min(fileSize, (i + 1) * frameBytes))),
-      ),
-    );
-    throwIfAborted(signal);
-    for (const [i, c] of frames.entries()) sizes[i] = c.length;
-    AtomicFile.writeSync(output, frames);
-    return { frameSizes: sizes, bytes: frames.reduce((sum, c) => sum + c.length, 0) };
-  }
   try {
     for (let i = 0; i < count; i++) {
       throwIfAborted(signal);
-      const at = i * frameBytes;
-      const len = Math.min(frameBytes, fileSize - at);
-      let frame: Uint8Array;
-      if (data) frame = data.subarray(at, at + len);
-      else {
-        frame = Buffer.allocUnsafe(len);
-        await readFull(fh!, frame, at, input);
-      }
-      inFlight.push(compressBuffer(codec, level, frame));
+      const len = Math.min(frameBytes, fileSize - i * frameBytes);
+      const buf = Buffer.allocUnsafe(len);
+      await readFull(fh, buf, i * frameBytes, input);
+      inFlight.push(compressBuffer(codec, level, buf));
       while (inFlight.length >= concurrency) await drain();
     }
     while (inFlight.length > 0) await drain();
-    out ??= await AtomicFile.create(output);
     await out.commit();
   } catch (err) {
     await Promise.allSettled(inFlight);
-    await out?.abort();
+    await out.abort();
     throw err;
   } finally {
-    await fh?.close();
+    await fh.close();
   }
   return { frameSizes: sizes, bytes: total };
+}
+
+/** {@link writeFrames} of an input in memory: its frames compressed at once, then written in place. */
+async function writeFramesInPlace(
+  output: string,
+  data: Uint8Array,
+  frameBytes: number,
+  level: number,
+  codec: Codec,
+  signal: AbortSignal | undefined,
+): Promise<FramesResult> {
+  if (data.length > IN_PLACE_MAX) throw new RangeError(`Cannot write frames in place: ${data.length} bytes is more than ${IN_PLACE_MAX}`);
+  const frames = await Promise.all(
+    Array.from({ length: Math.ceil(data.length / frameBytes) }, (_, i) =>
+      compressBuffer(codec, level, data.subarray(i * frameBytes, (i + 1) * frameBytes)),
+    ),
+  );
+  throwIfAborted(signal);
+  AtomicFile.writeSync(output, frames);
+  return { frameSizes: Uint32Array.from(frames, (c) => c.length), bytes: frames.reduce((sum, c) => sum + c.length, 0) };
 }
 
 /** Compresses the whole of `input` as one stream (brotli unless `codec` says) into `output`; resolves with its size. */
@@ -226,7 +232,7 @@ export async function writeWhole(
   return bytes;
 }
 
-async function readFull(fh: FileHandle, buf: Uint8Array, position: number, path: string): Promise<void> {
+async function readFull(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
   for (let got = 0; got < buf.length; ) {
     let bytesRead: number;
     try {

@@ -33,15 +33,6 @@ const WRITING_MODE = 0o600;
  */
 const KEPT_MODE_BITS = 0o777;
 
-/**
- * Contents up to this size, already in memory, are written with {@link AtomicFile.writeSync}
- * (an index, a delta, the frames of a small file): its system calls are made in place, where
- * each of {@link AtomicFile.create}'s, write's and commit's (nine for a new file) is a trip
- * through libuv's thread pool that waits for this thread to be free. For the jquery.js build
- * with a base (three such files): see writeSync.
- */
-export const WRITE_IN_PLACE_MAX = 1 << 20;
-
 /** Why what `st` describes is never replaced by a file, or undefined when it may be. */
 function notReplaceable(st: Stats): string | undefined {
   if (st.isFile() || st.isSymbolicLink()) return undefined;
@@ -155,8 +146,9 @@ export class AtomicFile implements OutputSink {
   /**
    * Replaces `target` with `parts`, as {@link create}, {@link write} and {@link commit} do
    * (the same checks, modes and temporary file, removed on failure), with the system calls
-   * made in place: for contents already in memory, up to {@link WRITE_IN_PLACE_MAX} (the calls
-   * then take microseconds; a larger write would hold this thread as long as the disk does).
+   * made in place: for contents already in memory, up to `IN_PLACE_MAX` (file-chunks.ts; the
+   * calls then take microseconds, where create, write and commit are nine trips through the
+   * thread pool for a new file).
    * The jquery.js build with a base writes three files this way; its delta file took 4.5-6.5
    * ms through create, write and commit, 0.1 ms so (in-process `performance.now()` marks,
    * 6 runs each).

@@ -13,15 +13,11 @@ import type { Transferable, Worker } from 'node:worker_threads';
 import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/errors.js';
 
 /**
- * `node:worker_threads`, loaded when a worker is first started: most builds and patches of
- * small files start none, and an ESM import of it builds its whole namespace, Web Locks
- * included (`node:internal/locks`, about 1.3 ms of CPU in a profile of the build command's
- * loading).
+ * Loads `node:worker_threads` when a worker is first started (#pump, which is synchronous):
+ * most builds and patches of small files start none, and an ESM import of it builds its whole
+ * namespace, Web Locks included (`node:internal/locks`, about 1.3 ms of CPU in a profile of the
+ * build command's loading).
  */
-function workerThreads(): typeof import('node:worker_threads') {
-  return requireBuiltin('node:worker_threads');
-}
-
 const requireBuiltin = createRequire(import.meta.url);
 
 /**
@@ -159,7 +155,12 @@ export class WorkerPool {
     while (this.#queue.length > 0 && !this.#closed) {
       let slot = this.#slots.find((s) => !s.busy);
       if (!slot && this.#slots.length < this.size) {
-        slot = { worker: new (workerThreads().Worker)(new URL('./worker-main.js', import.meta.url)), busy: false };
+        slot = {
+          worker: new (requireBuiltin('node:worker_threads') as typeof import('node:worker_threads')).Worker(
+            new URL('./worker-main.js', import.meta.url),
+          ),
+          busy: false,
+        };
         this.#slots.push(slot);
       }
       if (!slot) return;

@@ -14,6 +14,7 @@ import { ErrorCodes, SyncError } from '../../src/core/errors.js';
 import type { BlockIndex } from '../../src/core/index/block-index.js';
 import { compressBuffer, sampleRatio, writeFrames, writeWhole } from '../../src/forms/compressed-forms.js';
 import { inflateFrame, inflated } from '../../src/forms/inflate.js';
+import { IN_PLACE_MAX } from '../../src/localfs/file-chunks.js';
 import { PlanSource } from '../../src/forms/plan-source.js';
 import { WholeSource } from '../../src/forms/whole-source.js';
 import { MemorySource } from '../../src/sources/memory-source.js';
@@ -97,6 +98,21 @@ test('frames taken from the input in memory are those read from its file, byte f
   });
   assert.deepEqual(result, fromFile.result);
   assert.deepEqual(new Uint8Array(await readFile(output)), fromFile.packed);
+  // More than is written in place: refused, nothing written.
+  const large = new Uint8Array(IN_PLACE_MAX + 1);
+  const refused = join(dir, 'frames-too-large');
+  await assert.rejects(
+    writeFrames(join(dir, 'not-read'), refused, {
+      frameBytes: FRAME_BYTES,
+      level: 1,
+      codec: 'zstd',
+      concurrency: 3,
+      fileSize: large.length,
+      data: large,
+    }),
+    RangeError,
+  );
+  await assert.rejects(readFile(refused), { code: 'ENOENT' });
 });
 
 test('a damaged zstd frame is fetched raw instead; with the raw source failing too, FRAME_CORRUPT', async () => {
