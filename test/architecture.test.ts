@@ -36,6 +36,56 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
 const CORE_BUILTINS = new Set(['crypto', 'zlib', 'buffer']);
 const CORE_PACKAGES = new Set(['hash-wasm']);
 
+/**
+ * Node's built-ins whose ESM namespace costs more than the module (building it runs every lazy
+ * getter of the module's exports): src/ loads them with `builtin()` of src/util/builtin.ts instead (docs/architecture.md,
+ * "Node's built-ins"); type-only imports are erased and free.
+ */
+const VIA_REQUIRE = new Set([
+  'fs',
+  'path',
+  'os',
+  'util',
+  'stream',
+  'events',
+  'http',
+  'child_process',
+  'diagnostics_channel',
+  'timers/promises',
+]);
+
+/** Value imports (static, re-exports and `import()`) of a {@link VIA_REQUIRE} built-in. */
+function builtinProblems(file: string, text: string): string[] {
+  const problems: string[] = [];
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const check = (node: ts.Node, specifier: ts.Expression | undefined, typeOnly: boolean) => {
+    if (typeOnly || specifier === undefined || !ts.isStringLiteral(specifier)) return;
+    const name = specifier.text.replace(/^node:/, '');
+    if (!VIA_REQUIRE.has(name) || !isBuiltin(specifier.text)) return;
+    problems.push(
+      `${file}:${lineOf(text, node.getStart(source))}: imports '${specifier.text}': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)`,
+    );
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node)) {
+      const clause = node.importClause;
+      const named = clause?.namedBindings;
+      const allTypes =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined && named !== undefined && ts.isNamedImports(named) && named.elements.every((e) => e.isTypeOnly)));
+      check(node, node.moduleSpecifier, allTypes);
+    } else if (ts.isExportDeclaration(node)) {
+      check(node, node.moduleSpecifier, node.isTypeOnly);
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      check(node, node.arguments[0], false);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return problems;
+}
+
 /** Folders of test/ that are not a folder of src/. */
 // fuzz/: the fuzzing of every decoder of remote data, across the folders of src/.
 const TEST_ONLY = new Set(['helpers', 'integration', 'api', 'fuzz']);
@@ -120,6 +170,7 @@ function problemsOf(files: ReadonlyMap<string, string>): string[] {
       if (rule !== undefined) problems.push(`${file}:${lineOf(text, ref.pos)}: imports '${ref.fileName}': ${rule}`);
     }
     problems.push(...processProblems(file, text));
+    problems.push(...builtinProblems(file, text));
   }
   return problems;
 }
@@ -182,6 +233,10 @@ test('the checker reports each kind of violation with the file, the import and t
     ['src/tree/mod.ts', "export * from '../serve/static-server.js';\n"],
     ['src/cli/main.ts', "import { z } from '../remote/push-pull.js';\nprocess.exit(0);\n"],
     ['src/util/f.ts', "import { q } from '../../test/helpers/data.js';\nimport p from 'node:process';\n"],
+    [
+      'src/localfs/g.ts',
+      "import { join } from 'node:path';\nimport type { Stats } from 'node:fs';\nimport { type Readable } from 'node:stream';\nconst u = await import('util');\nimport { open } from 'node:fs/promises';\n",
+    ],
   ]);
   assert.deepEqual(problemsOf(files), [
     "src/core/a.ts:1: imports '../formats/zsync-control.js': core/ may import only core/ itself",
@@ -196,5 +251,7 @@ test('the checker reports each kind of violation with the file, the import and t
     "src/mod.ts:2: imports './cli/main.js': nothing outside src/cli/ imports from cli/",
     "src/util/f.ts:1: imports '../../test/helpers/data.js': src/ imports nothing outside src/",
     "src/util/f.ts:2: imports 'node:process': only src/cli/ uses process",
+    "src/localfs/g.ts:1: imports 'node:path': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)",
+    "src/localfs/g.ts:4: imports 'util': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)",
   ]);
 });

@@ -12,13 +12,15 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { constants, createDeflateRaw, createInflateRaw, crc32 } from 'node:zlib';
 import { SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { GzipArchive } from '../core/index/published.js';
 import { MAX_GZIP_HEADER } from '../core/index/published.js';
+import { builtin } from '../util/builtin.js';
+
+const { createReadStream } = builtin('node:fs');
 
 /** Bytes of a gzip trailer: CRC-32 and size mod 2^32 of the payload. */
 export const GZIP_TRAILER = 8;

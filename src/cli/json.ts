@@ -9,7 +9,9 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { builtin } from '../util/builtin.js';
+
+const { readFileSync } = builtin('node:fs');
 
 let cachedVersion: string | undefined;
 

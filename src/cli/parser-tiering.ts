@@ -26,7 +26,9 @@
  *
  * @module
  */
-import { channel } from 'node:diagnostics_channel';
+import { builtin } from '../util/builtin.js';
+
+const { channel } = builtin('node:diagnostics_channel');
 
 /** V8's `--wasm-tiering-budget` in Node 24 (`node --v8-options`), restored after the window unless the process was given its own. */
 export const V8_DEFAULT_WASM_TIERING_BUDGET = 13_000_000;

@@ -7,8 +7,11 @@
  *
  * @module
  */
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { FilterRule } from '../localfs/filter.js';
+import { builtin } from '../util/builtin.js';
+
+const { parseArgs } = builtin('node:util');
 
 /** Wrong arguments: printed as one line plus a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {

@@ -11,7 +11,6 @@
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { decodeIndex, encodeArchiveIndex } from '../core/index/format.js';
 import type { ArchiveForm, ZipArchive } from '../core/index/published.js';
@@ -21,6 +20,9 @@ import { looksLikeZip, writeZip } from '../archive/zip.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { type BuildFileOptions, type BuildReport, buildIndexFile } from './build-file.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename } = builtin('node:path');
 
 /** What the build found inside an archive. */
 export type ArchiveBuildInfo =

@@ -7,7 +7,6 @@
  * @module
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { IndexBuilder, type IndexBuilderOptions } from '../core/index/builder.js';
 import { MAX_BLOCK_SIZE, defaultBlockSize } from '../core/index/params.js';
@@ -20,6 +19,9 @@ import { AtomicFile } from '../localfs/atomic-file.js';
 import { IN_PLACE_MAX, readFileInPlace } from '../localfs/file-chunks.js';
 import { PARALLEL_MIN_SIZE, WorkerPool, defaultThreads } from '../workers/worker-pool.js';
 import type { RecordsResult, RecordsTask } from '../workers/tasks.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename } = builtin('node:path');
 
 /** Options of {@link buildIndexFile}. */
 export interface BuildFileOptions extends Omit<IndexBuilderOptions, 'fileSize'> {

@@ -5,12 +5,14 @@
  * @module
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { READ_SIZE } from '../core/read-size.js';
 import type { BuildReport } from './build-file.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { ZsyncBuilder, type ZsyncBuilderOptions } from '../formats/zsync-control.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename } = builtin('node:path');
 
 /** Options of {@link buildZsyncFile}. */
 export interface BuildZsyncFileOptions extends Omit<ZsyncBuilderOptions, 'fileSize' | 'urls' | 'filename' | 'mtime'> {

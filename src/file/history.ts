@@ -8,9 +8,11 @@
  * @module
  */
 import { constants, copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ioError } from '../core/errors.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
+import { builtin } from '../util/builtin.js';
+
+const { join } = builtin('node:path');
 
 const SHA_NAME = /^[0-9a-f]{64}$/;
 

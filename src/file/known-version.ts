@@ -18,7 +18,6 @@
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { open, realpath, stat, unlink } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import {
   BASE_PREFIX_BYTES,
@@ -37,6 +36,9 @@ import type { Dispatcher } from 'undici';
 import type { HttpGetOptions } from '../sources/http/http-get.js';
 import type { HttpStreamResult } from '../sources/http/http-stream.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';
+import { builtin } from '../util/builtin.js';
+
+const { availableParallelism } = builtin('node:os');
 
 /**
  * The size from which a local file asks for its delta before the summary says it exists:

@@ -6,7 +6,6 @@
  */
 import { open, realpath, stat, unlink } from 'node:fs/promises';
 import { hash as oneShotHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { defaultScanThreads } from '../workers/worker-pool.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';
 import { type Stamp, fileStamp } from '../localfs/stamp.js';
@@ -23,6 +22,9 @@ import { choosePlan, type FetchPlan } from '../forms/choose-plan.js';
 import type { BaseDeltaForm } from '../core/index/published.js';
 import type { BlockSource, SourceStats } from '../core/block-source.js';
 import { AtomicFile, checkReplaceable, staleTempFiles } from '../localfs/atomic-file.js';
+import { builtin } from '../util/builtin.js';
+
+const { availableParallelism } = builtin('node:os');
 
 /** Options shared by {@link patchFile} and {@link diffFile}. */
 export interface DiffOptions {

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { once } from 'node:events';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
@@ -31,6 +30,9 @@ import {
   type LibrsyncSignature,
   type LibrsyncSignatureOptions,
 } from './librsync-signature.js';
+import { builtin } from '../util/builtin.js';
+
+const { once } = builtin('node:events');
 
 /** A file path, or a stream of bytes (any async iterable of `Uint8Array`, e.g. `process.stdin`). */
 export type RdiffInput = string | AsyncIterable<Uint8Array>;

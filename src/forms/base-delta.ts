@@ -15,9 +15,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { BSDIFF_MAX, IN_MEMORY_MAX, applyDeltaFile, deltaFile, type DeltaKind } from './delta-file.js';
 import { encodeDeltaPayloads } from './delta-encode.js';
-import { availableParallelism } from 'node:os';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { IN_PLACE_MAX, readFileInPlace } from '../localfs/file-chunks.js';
+import { builtin } from '../util/builtin.js';
+
+const { availableParallelism } = builtin('node:os');
 
 /** What a base delta is, as the index lists it. */
 export interface BaseDeltaResult {

@@ -6,10 +6,8 @@
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import {
   BrotliCompress,
   ZstdCompress,
@@ -20,11 +18,15 @@ import {
   zstdCompress,
   zstdCompressSync,
 } from 'node:zlib';
-import { promisify } from 'node:util';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { Codec } from '../core/index/published.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { IN_PLACE_MAX } from '../localfs/file-chunks.js';
+import { builtin } from '../util/builtin.js';
+
+const { createReadStream } = builtin('node:fs');
+const { Writable } = builtin('node:stream');
+const { promisify } = builtin('node:util');
 
 const brotli = promisify(brotliCompress);
 const zstd = promisify(zstdCompress);

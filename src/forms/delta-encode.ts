@@ -5,6 +5,7 @@
  * @module
  */
 import { ErrorCodes, SyncError, abortError } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
 import { encodeZstdDelta, type DeltaKind } from './delta-file.js';
 
 /** The kinds made from the whole base and new version in memory. */
@@ -59,7 +60,7 @@ export async function encodeDeltaPayloads(
 
 async function inWorker(kind: EncodedKind, old: Uint8Array, next: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
   // Loaded here: a build of small files starts no worker.
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = builtin('node:worker_threads');
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./delta-worker.js', import.meta.url));
     const stop = () => {

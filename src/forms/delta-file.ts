@@ -29,13 +29,15 @@
  *
  * @module
  */
-import { readSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { OldFileReader } from './bsdiff/apply.js';
 import type { LzDeltaVersion } from './lz-delta/mod.js';
+import { builtin } from '../util/builtin.js';
+
+const { readSync } = builtin('node:fs');
+const { Readable } = builtin('node:stream');
 
 /** The kinds of delta, by the first byte each is written with. */
 export const DELTA_KINDS = { zstd: 1, bsdiff: 2, lz: 5, librsync: 4 } as const;

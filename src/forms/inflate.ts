@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { promisify } from 'node:util';
 import { brotliDecompress, constants as zc, createBrotliDecompress, createZstdDecompress, zstdDecompress } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { BlockSource } from '../core/block-source.js';
@@ -14,6 +13,9 @@ import { ErrorCodes, SyncError } from '../core/errors.js';
 import type { Codec } from '../core/index/published.js';
 import { drainOrClose } from '../util/drain.js';
 import { ZSTD_MAX_WINDOW_LOG } from './compressed-forms.js';
+import { builtin } from '../util/builtin.js';
+
+const { promisify } = builtin('node:util');
 
 const unbrotli = promisify(brotliDecompress);
 const unzstd = promisify(zstdDecompress);

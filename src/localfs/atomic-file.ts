@@ -11,14 +11,17 @@
  *
  * @module
  */
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { userInfo } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import type { Stats } from 'node:fs';
 import { SyncError, ioError } from '../core/errors.js';
 import type { BlockSource } from '../core/block-source.js';
 import type { CopiedOutput, OutputSink } from '../core/patcher.js';
 import { isTempNameOf, tempPath } from './staging.js';
+import { builtin } from '../util/builtin.js';
+
+const { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } = builtin('node:fs');
+const { userInfo } = builtin('node:os');
+const { basename, dirname, join } = builtin('node:path');
 
 /** The mode a new file is created with, before the process's umask takes its bits away. */
 const NEW_FILE_MODE = 0o644;

@@ -11,13 +11,15 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
 import { chmod, chown, copyFile, lstat, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { relative, sep } from 'node:path';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { tempPath } from './staging.js';
 import { type TreeRoot, treeParent } from './tree-path.js';
 import { sameMtime, type LocalTree } from './walk.js';
+import { builtin } from '../util/builtin.js';
+
+const { constants } = builtin('node:fs');
+const { relative, sep } = builtin('node:path');
 
 /** What a folder should hold: folders, files, links (as in a manifest; file content aside). */
 export type WantedEntry =

@@ -4,10 +4,12 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { READ_SIZE } from '../core/read-size.js';
+import { builtin } from '../util/builtin.js';
+
+const { readFileSync } = builtin('node:fs');
 
 /**
  * Yields the file's bytes in pieces of up to `readSize` (default {@link READ_SIZE}, 4 MiB).

@@ -20,9 +20,11 @@
  * @module
  */
 import { lstat, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { ioError } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
+
+const { join } = builtin('node:path');
 
 /** The name of the per-folder filter file, read at the root of a folder that is sent or published (and of one that receives). */
 export const IGNORE_FILE = '.gosyncignore';

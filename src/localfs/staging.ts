@@ -15,7 +15,9 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { builtin } from '../util/builtin.js';
+
+const { basename, dirname, join } = builtin('node:path');
 
 /** Suffix of files staged by a tree patch or a push before they replace their targets. */
 export const PART_SUFFIX = '.gosync-part';

@@ -11,8 +11,10 @@
  */
 import type { Stats } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
-import { join, sep } from 'node:path';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
+
+const { join, sep } = builtin('node:path');
 
 /** Longest tree path accepted, in characters. */
 export const MAX_TREE_PATH = 4096;

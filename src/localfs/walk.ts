@@ -6,10 +6,12 @@
  */
 import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { treePathProblem } from './tree-path.js';
+import { builtin } from '../util/builtin.js';
+
+const { join } = builtin('node:path');
 
 /** One local entry. */
 export interface LocalEntry {

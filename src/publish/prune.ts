@@ -22,9 +22,11 @@
  * @module
  */
 import { readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { indexDataNames, indexNames, manifestNames, manifestObjects, readManifest, topNames } from './publish-folder.js';
+import { builtin } from '../util/builtin.js';
+
+const { join, relative, sep } = builtin('node:path');
 
 /** Options of {@link prunePublishFolder}. */
 export interface PruneOptions {

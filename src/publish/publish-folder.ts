@@ -16,10 +16,12 @@
  * @module
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { loadIndex } from '../file/load-index.js';
 import { type Manifest, decodeManifest, objectNames } from '../tree/manifest.js';
+import { builtin } from '../util/builtin.js';
+
+const { join } = builtin('node:path');
 
 /** One file of a publish folder, to be published under `name` (relative, `/`-separated). */
 export interface PublishItem {

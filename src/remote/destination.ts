@@ -11,7 +11,6 @@
  */
 import type { Stats } from 'node:fs';
 import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import {
   APPLIED_MODE_BITS,
@@ -30,6 +29,9 @@ import { TreeRoot, treeParent } from '../localfs/tree-path.js';
 import type { PathFilter } from '../localfs/filter.js';
 import { sameMtime, walkTree, type LocalEntry, type LocalTree } from '../localfs/walk.js';
 import type { ListEntry } from './wire/file-list.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename, join } = builtin('node:path');
 
 /** Where the receiver writes: the destination, confined to a root folder. */
 export interface ReceiverTarget {

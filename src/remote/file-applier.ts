@@ -6,7 +6,6 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { LibrsyncDeltaParser } from '../formats/librsync-delta.js';
@@ -17,6 +16,10 @@ import { setMetadata } from '../localfs/commit-tree.js';
 import { drainOrClose } from '../util/drain.js';
 import { BasisSet } from './basis-set.js';
 import { AsyncQueue } from './wire/async-queue.js';
+import { builtin } from '../util/builtin.js';
+
+const { Writable } = builtin('node:stream');
+type Writable = import('node:stream').Writable;
 
 /** Bytes read from a basis of several files at a time for a COPY. */
 const COPY_PIECE = 1024 * 1024;

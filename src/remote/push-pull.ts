@@ -12,7 +12,6 @@
  * @module
  */
 import { realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
 import { TokenBucket } from '../util/token-bucket.js';
@@ -33,6 +32,9 @@ import { resolveServedPath, serveSession } from './serve-stdio.js';
 import { listSource, listedBytes, type SourceList } from './source-list.js';
 import type { SenderOptions } from './sender.js';
 import { commandTransport, memoryPipe, sshTransport } from './transport.js';
+import { builtin } from '../util/builtin.js';
+
+const { resolve } = builtin('node:path');
 
 /** Options of {@link push} and {@link pull}. */
 export interface PushPullOptions {

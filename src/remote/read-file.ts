@@ -6,9 +6,12 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { ioError, throwIfAborted } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
+
+const { constants } = builtin('node:fs');
 
 const READ_SIZE = 1024 * 1024;
 

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { sep } from 'node:path';
+import { builtin } from '../util/builtin.js';
+
+const { sep } = builtin('node:path');
 
 /** A path on another machine. */
 export interface RemoteLocation {

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { basename, dirname, resolve } from 'node:path';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { TreeRoot, checkTreePath } from '../localfs/tree-path.js';
 import { Channel, streamCompression, type CompressionOptions, type Transport } from './wire/channel.js';
@@ -21,6 +20,9 @@ import { protocolError } from './wire/binary.js';
 import type { ReceiverTarget } from './destination.js';
 import { listSource, listedBytes } from './source-list.js';
 import type { FinishReport } from './wire/report.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename, dirname, resolve } = builtin('node:path');
 
 /** Options of {@link serveSession}. */
 export interface ServeSessionOptions {

@@ -6,12 +6,14 @@
  * @module
  */
 import { lstat, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ioError } from '../core/errors.js';
 import { type FilterRule, folderFilter } from '../localfs/filter.js';
 import { treeParent } from '../localfs/tree-path.js';
 import { walkTree } from '../localfs/walk.js';
 import type { ListEntry } from './wire/file-list.js';
+import { builtin } from '../util/builtin.js';
+
+const { join } = builtin('node:path');
 
 /** A listed entry and where it is. */
 export interface SourceEntry extends ListEntry {

@@ -5,11 +5,14 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import type { Transport } from './wire/channel.js';
 import { splitCommand } from './remote-path.js';
+import { builtin } from '../util/builtin.js';
+
+const { spawn } = builtin('node:child_process');
+const { PassThrough } = builtin('node:stream');
 
 /** Buffering of each in-memory pipe. */
 const PIPE_BUFFER = 1024 * 1024;

@@ -17,9 +17,11 @@
  */
 
 import { realpath, stat } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
 
 import { ioError } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
+
+const { join, resolve, sep } = builtin('node:path');
 
 /** Why a request path was refused, or the segments it maps to. */
 export type PathResult = { ok: true; segments: string[] } | { ok: false; status: 400 | 403 | 404 };

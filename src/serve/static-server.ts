@@ -41,23 +41,19 @@
  * @module
  */
 
-import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { evaluatePreconditions, ifRangeAllows, validatorsOf, type Validators } from './conditions.js';
 import { Exchange } from './exchange.js';
 import { parseRange, rangeAnswer, type RangeParseResult } from './ranges.js';
 import { realRootDirectory, requestPathSegments, resolveInsideRoot, statusOfFsError } from './request-path.js';
+import { builtin } from '../util/builtin.js';
+
+const { constants: fsConstants } = builtin('node:fs');
+const { createServer } = builtin('node:http');
 
 export { MAX_RANGES, parseRange, type InclusiveRange, type RangeParseResult } from './ranges.js';
 export { requestPathSegments } from './request-path.js';

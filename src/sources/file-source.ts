@@ -3,10 +3,12 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
 import { copyFile, open, type FileHandle } from 'node:fs/promises';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
+import { builtin } from '../util/builtin.js';
+
+const { constants } = builtin('node:fs');
 
 /** Options of {@link FileSource}. */
 export interface FileSourceOptions {

@@ -17,8 +17,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { promisify } from 'node:util';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { isGzip } from '../archive/gzip.js';
@@ -44,6 +42,10 @@ import {
 } from './manifest.js';
 import { type FilterRule, type PathFilter, folderFilter } from '../localfs/filter.js';
 import { sameMtime, walkTree } from '../localfs/walk.js';
+import { builtin } from '../util/builtin.js';
+
+const { basename, dirname, isAbsolute, join, relative, sep } = builtin('node:path');
+const { promisify } = builtin('node:util');
 
 /** Options of {@link buildTree}. */
 export interface BuildTreeOptions {

@@ -5,12 +5,14 @@
  * @module
  */
 import { open, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { isHttpUrl } from '../file/load-index.js';
 import type { BlockSource } from '../core/block-source.js';
 import { FileSource } from '../sources/file-source.js';
+import { builtin } from '../util/builtin.js';
+
+const { dirname, join } = builtin('node:path');
 
 /** Reads objects by their name relative to the content base. */
 export interface ObjectStore {

@@ -3,8 +3,10 @@
  *
  * @module
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { abortError } from '../core/errors.js';
+import { builtin } from './builtin.js';
+
+const { setTimeout: delay } = builtin('node:timers/promises');
 
 /** Waits `ms` milliseconds; rejects with ABORTED when `signal` fires. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -14,8 +14,10 @@
  * @module
  */
 import { createHash, hash as oneShotHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { builtin } from '../util/builtin.js';
+
+const { closeSync, openSync, readSync } = builtin('node:fs');
 
 const port = parentPort;
 if (!port) throw new Error('Cannot start: sha256-worker.js must run in a worker thread');

@@ -7,18 +7,11 @@
  *
  * @module
  */
-import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
 import type { Transferable, Worker } from 'node:worker_threads';
 import { ErrorCodes, SyncError, abortError, type ErrorCode } from '../core/errors.js';
+import { builtin } from '../util/builtin.js';
 
-/**
- * Loads `node:worker_threads` when a worker is first started (#pump, which is synchronous):
- * most builds and patches of small files start none, and an ESM import of it builds its whole
- * namespace, Web Locks included (`node:internal/locks`, about 1.3 ms of CPU in a profile of the
- * build command's loading).
- */
-const requireBuiltin = createRequire(import.meta.url);
+const { availableParallelism } = builtin('node:os');
 
 /**
  * Work on a file below this size stays on the calling thread (hashing it for an index,
@@ -155,10 +148,12 @@ export class WorkerPool {
     while (this.#queue.length > 0 && !this.#closed) {
       let slot = this.#slots.find((s) => !s.busy);
       if (!slot && this.#slots.length < this.size) {
+        // node:worker_threads is loaded when a worker is first started: most builds and patches
+        // of small files start none, and its ESM namespace pulls in Web Locks
+        // (`node:internal/locks`, about 1.3 ms of CPU in a profile of the build command's loading).
+        const { Worker } = builtin('node:worker_threads');
         slot = {
-          worker: new (requireBuiltin('node:worker_threads') as typeof import('node:worker_threads')).Worker(
-            new URL('./worker-main.js', import.meta.url),
-          ),
+          worker: new Worker(new URL('./worker-main.js', import.meta.url)),
           busy: false,
         };
         this.#slots.push(slot);

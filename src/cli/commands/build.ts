@@ -1,7 +1,5 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../file/build-file.js';
 import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-archive.js';
@@ -21,6 +19,10 @@ import {
   sizeOption,
 } from '../usage.js';
 import { BUILD_TREE_OPTIONS, buildTreeHelp, isFolder } from './tree-options.js';
+import { builtin } from '../../util/builtin.js';
+
+const { tmpdir } = builtin('node:os');
+const { basename, dirname, join, relative } = builtin('node:path');
 
 export const buildFileHelp = `Usage: gosync build <file> [options]    (alias: b)
 

@@ -5,8 +5,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { buildIndexFile } from '../../file/build-file.js';
 import { loadIndex, resolveReference } from '../../file/load-index.js';
@@ -15,6 +13,10 @@ import { startStaticServer } from '../../serve/static-server.js';
 import { HttpSource } from '../../sources/http/http-source.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, parse, sizeOption, UsageError } from '../usage.js';
+import { builtin } from '../../util/builtin.js';
+
+const { tmpdir } = builtin('node:os');
+const { join } = builtin('node:path');
 
 export const demoHelp = `Usage: gosync demo [--size <bytes>] [--keep]
 

@@ -2,10 +2,7 @@
  * `gosync patch <local> <index> [<reference>] [-o <out>] [-i <seed>]... [--json]` and
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';
@@ -21,6 +18,11 @@ import { jsonLine, withoutCredentials } from '../json.js';
 import { UsageError, type Values, formValues, formatBytes, intOption, locationArgument, mergeForms, parse, sizeOption } from '../usage.js';
 // The folder commands (tree.ts) load for a folder only.
 import { TREE_UPDATE_OPTIONS, diffTreeHelp, isFolder, isManifestLocation, patchTreeHelp } from './tree-options.js';
+import { builtin } from '../../util/builtin.js';
+
+const { createReadStream } = builtin('node:fs');
+const { tmpdir } = builtin('node:os');
+const { basename, dirname, join } = builtin('node:path');
 
 const patchFileHelp = `Usage: gosync patch <local> <index> [<reference>] [options]    (alias: p)
 

@@ -7,11 +7,13 @@ import { sshTransport } from '../../remote/transport.js';
 import type { SyncReport } from '../../remote/wire/report.js';
 import type { CommandContext } from '../context.js';
 import { readdir } from 'node:fs/promises';
-import { sep } from 'node:path';
 import { jsonLine } from '../json.js';
 import { printable } from '../printable.js';
 import { ProgressLine } from '../progress.js';
 import { FILTER_OPTIONS, UsageError, filterHelp, filterRules, formatBytes, looksLikeUrl, parse, sizeOption } from '../usage.js';
+import { builtin } from '../../util/builtin.js';
+
+const { sep } = builtin('node:path');
 
 const options = `Options:
       --delete            remove entries of the destination the source does not have

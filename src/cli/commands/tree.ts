@@ -3,8 +3,6 @@
  * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
  */
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative, resolve, sep } from 'node:path';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { jsonLine } from '../json.js';
@@ -13,6 +11,10 @@ import { UsageError, type Values, filterRules, formatBytes, intOption, levelOpti
 import { printable } from '../printable.js';
 import { httpOptions } from '../http-options.js';
 import type { BUILD_TREE_OPTIONS, TREE_UPDATE_OPTIONS } from './tree-options.js';
+import { builtin } from '../../util/builtin.js';
+
+const { tmpdir } = builtin('node:os');
+const { join, relative, resolve, sep } = builtin('node:path');
 
 export {
   BUILD_TREE_OPTIONS,

@@ -6,16 +6,11 @@
  * @module
  */
 
-import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher, Pool as PoolType, buildConnector } from 'undici';
 import { DEFAULT_TIMEOUT_MS } from './http-request.js';
 import { Client, EnvHttpProxyAgent, Pool, getGlobalDispatcher } from './undici.js';
-
-// `node:tls` only when certificates are given: loading it costs ~6 ms of every command's
-// start-up (hyperfine, `require('node:tls')` 40.6 ms vs `require('node:crypto')` 34.4 ms), and
-// undici loads it itself for the first https connection.
-const load = createRequire(import.meta.url);
+import { builtin } from '../../util/builtin.js';
 
 /** The proxies of {@link HttpDispatcherOptions.proxy}, in the form of the environment variables. */
 export interface HttpProxySettings {
@@ -94,13 +89,13 @@ export function createHttpDispatcher(options: HttpDispatcherOptions = {}): Dispa
   const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const http2 = options.http2 ?? HTTP2_DEFAULT;
   // Node's default list (its bundle, and NODE_EXTRA_CA_CERTS) stays trusted beside the given ones.
+  // `node:tls` only when certificates are given: loading it costs ~6 ms of every command's
+  // start-up (hyperfine, `require('node:tls')` 40.6 ms vs `require('node:crypto')` 34.4 ms), and
+  // undici loads it itself for the first https connection.
   const ca =
     options.ca === undefined
       ? undefined
-      : [
-          ...(load('node:tls') as typeof import('node:tls')).getCACertificates('default'),
-          ...(Array.isArray(options.ca) ? options.ca : [options.ca]),
-        ];
+      : [...builtin('node:tls').getCACertificates('default'), ...(Array.isArray(options.ca) ? options.ca : [options.ca])];
   const tls = { timeout, allowH2: http2, ...(ca === undefined ? {} : { ca }) };
   const pool: PoolType.Options = {
     connections: options.connections ?? 8,

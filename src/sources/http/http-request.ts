@@ -7,10 +7,10 @@
  */
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { parseRetryAfter, TransientStatusError, isTransientStatus } from './retry-policy.js';
+import { builtin } from '../../util/builtin.js';
 
 /** The User-Agent sent unless the caller sets one. */
 export const USER_AGENT = 'gosync';
@@ -245,7 +245,7 @@ export function statusLine(status: number): string {
   // Not an `import` of node:http: the module namespace of node:http reads every export, its
   // lazy `WebSocket` among them, which loads Node's own copy of undici (an import of node:http
   // alone: 111 ms against 46 ms for require('node:http'), hyperfine, Node 24).
-  const text = (createRequire(import.meta.url)('node:http') as typeof import('node:http')).STATUS_CODES[status];
+  const text = builtin('node:http').STATUS_CODES[status];
   return text === undefined ? String(status) : `${status} ${text}`;
 }
 

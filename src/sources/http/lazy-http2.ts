@@ -12,12 +12,11 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+import { builtin } from '../../util/builtin.js';
 
-const load = createRequire(import.meta.url);
 let real: typeof import('node:http2') | undefined;
 const http2 = (): typeof import('node:http2') => {
-  real ??= load('node:http2') as typeof import('node:http2');
+  real ??= builtin('node:http2');
   return real;
 };
 
