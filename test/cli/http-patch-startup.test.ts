@@ -1,7 +1,9 @@
 /**
  * What `gosync patch <file> <index URL>` loads and opens for a plain file (no archive, no
  * delta, a gosync index): not the archive code, not the other index formats' codecs, and two
- * connections to the host (the index and the probe share one).
+ * connections to the host (the index and the probe share one). It runs the command as tsc wrote
+ * it, one module per source file, which a load hook can list; the bundle keeps the same lazy
+ * imports as chunks (scripts/bundle.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { startStaticServer } from '../../src/serve/static-server.js';
-import { runCli } from '../helpers/cli.js';
+import { MODULES_CLI, runCli } from '../helpers/cli.js';
 
 /** Writes every module URL the process loads to `$GOSYNC_TEST_MODULES` when it exits. */
 const HOOK = `
@@ -67,6 +69,7 @@ test('a plain file patched over HTTP loads no archive code, no other format and 
 
   const modules = join(dir, 'modules.txt');
   const result = await runCli(['patch', local, url, '-q'], {
+    cli: MODULES_CLI,
     env: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, GOSYNC_TEST_MODULES: modules },
   });
   assert.equal(result.code, 0, result.stderr);

@@ -2,7 +2,10 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The command as npm installs it: the bundle of scripts/bundle.ts. */
+export const CLI = fileURLToPath(new URL('../../bundle/cli/main.js', import.meta.url));
+/** The same command as tsc wrote it, one module per source file (for tests of what it loads). */
+export const MODULES_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -20,7 +23,7 @@ const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY
  */
 export function runCli(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string>; proxyEnv?: Record<string, string> } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string>; proxyEnv?: Record<string, string>; cli?: string } = {},
 ): Promise<CliResult> {
   let env: NodeJS.ProcessEnv | undefined = options.env ? { ...process.env, ...options.env } : undefined;
   if (options.proxyEnv) {
@@ -31,7 +34,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI, ...args],
+      [options.cli ?? CLI, ...args],
       {
         cwd: options.cwd,
         timeout: options.timeoutMs ?? 60_000,

@@ -55,7 +55,8 @@ test('the tarball holds the build, the sources its maps name, the man page, LICE
     'package/dist/man/gosync.1',
     'package/dist/completion/gosync.bash',
     'package/dist/completion/_gosync',
-    'package/dist/src/cli/main.js',
+    'package/dist/bundle/cli/main.js',
+    'package/dist/bundle/cli/worker-main.js',
     'package/dist/src/mod.d.ts',
   ])
     assert.ok(files.has(f), `${f} is packed`);
