@@ -405,14 +405,19 @@ const INF: i32 = 0x3fffffff;
 /**
  * The hash heads: 2^(bit length of the window − HASH_SHRINK) for the 4-byte chain, − LONG_SHRINK
  * for the long one (which holds every 8th position), between 2^10 and 2^22 each, zero for
- * empty (positions are stored plus one, so fresh memory needs no fill). With the window's own
- * bit length for both (8 MiB of heads for jquery.js's 567 kB window, filled with −1) the deltas
- * were byte for byte the same on the corpus and slower: jquery.js 35 → 23-33 ms, typescript.js
- * 867 → 677-772 ms, the typescript tar 3.5 → 3.1 s (one process each, loaded 2-core machine).
- * Smaller still (3 and 5) began to cost bytes: typescript.js 25,321 → 25,378.
+ * empty (positions are stored plus one). With the window's own bit length for both (8 MiB of
+ * heads for jquery.js's 567 kB window, filled with −1) the deltas were byte for byte the same
+ * on the corpus and slower: jquery.js 35 → 23-33 ms, typescript.js 867 → 677-772 ms, the
+ * typescript tar 3.5 → 3.1 s (one process each, loaded 2-core machine). The insertions are
+ * bound by the heads' cache misses (`perf annotate` of the encoder of jquery.js: 61% of its
+ * samples on the two stores after the heads' loads; this machine's L2 holds 1 MiB per core):
+ * 4 and 4 instead of 2 and 3 (256 KiB of heads each for jquery.js instead of 1 MiB and 512
+ * KiB), the parse of jquery.js in a fresh process 17.3 → 15.6 ms and its start 3.4 → 2.6 ms
+ * (medians of 25 alternating runs); the deltas: jquery.js 932 → 935 B, typescript.js 25,252
+ * → 25,249 B, the typescript tar 122,586 B both. 4 and 5 cost typescript.js 40 bytes.
  */
-const HASH_SHRINK: i32 = 2;
-const LONG_SHRINK: i32 = 3;
+const HASH_SHRINK: i32 = 4;
+const LONG_SHRINK: i32 = 4;
 
 let win: usize = 0;
 let winLen: i32 = 0;
