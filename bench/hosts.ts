@@ -71,7 +71,7 @@ async function fetchOnly(pairs: readonly { name: string; old: Uint8Array }[], po
   }
 }
 
-const CLI = fileURLToPath(new URL('../bundle/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../bundle/cli/main.cjs', import.meta.url));
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {

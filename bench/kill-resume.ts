@@ -31,7 +31,7 @@ import { isTempNameOf } from '../src/localfs/staging.js';
 import { startStaticServer } from '../src/serve/static-server.js';
 import { randomBytes } from '../test/helpers/data.js';
 
-const CLI = fileURLToPath(new URL('../bundle/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../bundle/cli/main.cjs', import.meta.url));
 const MIB = 1024 * 1024;
 /** The patcher writes its output in pieces of 4 MiB. */
 const STEP = 4 * MIB;

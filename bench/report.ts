@@ -126,7 +126,7 @@ export function describeMachine(): Machine {
     ramGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
     kernel: `Linux ${release()}`,
     node: process.version,
-    gosync: `gosync ${version} at commit ${commit || '?'}${changed.length ? ` plus uncommitted changes in the working tree (${changed.join(', ')})` : ''}, compiled by \`tsc\` and bundled by \`scripts/bundle.ts\` into a private snapshot (\`.bench/snapshot/dist\`, the same output as \`dist/\`, so that a rebuild of \`dist/\` during the run cannot change the code under test) and run as \`node <snapshot>/bundle/cli/main.js\``,
+    gosync: `gosync ${version} at commit ${commit || '?'}${changed.length ? ` plus uncommitted changes in the working tree (${changed.join(', ')})` : ''}, compiled by \`tsc\` and bundled by \`scripts/bundle.ts\` into a private snapshot (\`.bench/snapshot/dist\`, the same output as \`dist/\`, so that a rebuild of \`dist/\` during the run cannot change the code under test) and run as \`node <snapshot>/bundle/cli/main.cjs\``,
   };
 }
 

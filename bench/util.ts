@@ -29,7 +29,7 @@ function findRepo(from: string): string {
 /** The repository root. */
 export const REPO = findRepo(COMPILED);
 /** The gosync CLI of the same compiled tree, run as a user would run it. */
-export const GOSYNC_CLI = join(COMPILED, 'bundle', 'cli', 'main.js');
+export const GOSYNC_CLI = join(COMPILED, 'bundle', 'cli', 'main.cjs');
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist/bundle/cli/main.js');
+const cli = join(root, 'dist/bundle/cli/main.cjs');
 const { COMMAND_HELP, commandOptions, bashCompletion, zshCompletion } = (await import(
   join(root, 'dist/src/cli/commands/completion.js')
 )) as typeof import('../src/cli/commands/completion.ts');

@@ -77,6 +77,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`gosync: unknown command "${name}"\nRun "gosync --help" for the list of commands.\n`);
     return 2;
   }
+  // Before the command's modules load: on an older Node they fail as they load (node:zlib has no zstd).
+  const tooOld = nodeVersionProblem(process.versions.node);
+  if (tooOld !== undefined) {
+    process.stderr.write(`gosync ${name}: ${tooOld}\n`);
+    return 1;
+  }
   const entry = await load();
   const command = aliases[name] ?? name;
   const json = JSON_COMMANDS.has(command) && wantsJson(rest);
@@ -87,11 +93,6 @@ async function main(argv: string[]): Promise<number> {
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(entry[1]);
     return 0;
-  }
-  const tooOld = nodeVersionProblem(process.versions.node);
-  if (tooOld !== undefined) {
-    process.stderr.write(`gosync ${name}: ${tooOld}\n`);
-    return 1;
   }
   // A proxy the environment names serves every request, those made without a dispatcher
   // included (the library leaves undici's global dispatcher to its caller). Only then is
@@ -162,7 +163,14 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
  */
 const EXIT_GRACE_MS = 200;
 
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
-// Once stdout has drained, the exit's fallback (unref'd: it holds nothing open).
-process.stdout.write('', () => setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref());
+/** Sets the exit code and, once stdout has drained, the exit's fallback (unref'd: it holds nothing open). */
+function finish(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref());
+}
+
+// Not awaited at the top level: the command's bundle (scripts/bundle.ts) is a CommonJS script.
+main(process.argv.slice(2)).then(finish, (err: unknown) => {
+  process.stderr.write(`gosync: ${(err as Error)?.stack ?? String(err)}\n`);
+  finish(1);
+});

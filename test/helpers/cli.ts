@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The command as npm installs it: the bundle of scripts/bundle.ts. */
-export const CLI = fileURLToPath(new URL('../../bundle/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../bundle/cli/main.cjs', import.meta.url));
 /** The same command as tsc wrote it, one module per source file (for tests of what it loads). */
 export const MODULES_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

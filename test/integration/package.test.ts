@@ -55,7 +55,7 @@ test('the tarball holds the build, the sources its maps name, the man page, LICE
     'package/dist/man/gosync.1',
     'package/dist/completion/gosync.bash',
     'package/dist/completion/_gosync',
-    'package/dist/bundle/cli/main.js',
+    'package/dist/bundle/cli/main.cjs',
     'package/dist/bundle/cli/worker-main.js',
     'package/dist/src/mod.d.ts',
   ])
