@@ -9,8 +9,8 @@
  * `node:http` 35.6 against 4.8, `node:child_process` 3.9 against 2.8, `node:stream` 2.0
  * against 1.5, `node:os` 0.53 against 0.25, `node:path` and `node:events` 0.23 against 0.01;
  * `node:crypto`, `node:zlib` and `node:fs/promises` cost the same either way and are imported.
- * One `createRequire` for the package: each costs 0.05-0.08 ms, and the build command's modules
- * are thirty. It also loads a built-in only where it is needed, synchronously (`node:tls`,
+ * One `createRequire` for every module that needs a built-in (each costs 0.05-0.08 ms, and the
+ * build command's modules are thirty); sources/http/undici.ts has its own, for undici's files. It also loads a built-in only where it is needed, synchronously (`node:tls`,
  * `node:http2` and `node:worker_threads`, which most commands never use).
  *
  * @example

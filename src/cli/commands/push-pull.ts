@@ -31,7 +31,7 @@ ${filterHelp(26)}  -n, --dry-run           show what would change, change nothin
   -e, --rsh <command>     the ssh command line (default: ssh), split like rsync's -e,
                           e.g. "ssh -p 2222 -i ~/.ssh/deploy"
       --remote-cmd <cmd>  the gosync command on the host (default: gosync), e.g.
-                          "node /opt/gosync/dist/src/cli/main.js"; "serve --stdio" is appended
+                          "node /opt/gosync/dist/bundle/cli/main.cjs"; "serve --stdio" is appended
       --json              print a JSON report on stdout (docs/json.md)
   -q, --quiet             print nothing but errors
   -v, --verbose           a line per entry sent or deleted, as rsync --itemize-changes:
