@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 
 test('a command writes its code cache once, keeps it, and replaces a damaged one', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gosync-code-cache-'));
@@ -44,4 +44,16 @@ test('a command writes its code cache once, keeps it, and replaces a damaged one
   const version = await runCli(['--version'], { env });
   assert.equal(version.code, 0);
   assert.deepEqual(await listed(), [file], 'options are no command: no cache of their own');
+});
+
+test('the bundled script is ASCII and is the function its launcher calls', async () => {
+  const script = await readFile(join(dirname(CLI), 'gosync.cjs'));
+  const outside = script.findIndex((b) => b > 0x7f);
+  assert.equal(outside, -1, `a byte outside ASCII at ${outside}: V8 would hold the whole text as UTF-16`);
+  const text = script.toString('latin1');
+  assert.ok(text.startsWith('(function (exports, require, module, __filename, __dirname) {'), text.slice(0, 80));
+  // The escapes still mean their characters: the help's example of an ssh key ends in "…".
+  const r = await runCli(['serve', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ssh-ed25519 AAAA\u2026/);
 });
