@@ -22,7 +22,8 @@
  * since (asm/lz-delta.ts, HASH_SHRINK), 23-33 ms and 0.7-0.8 s, the same deltas.
  *
  * Constants (asm/lz-delta.ts): NICE 192, MAX_SEGMENT 4096, CHAIN_DEPTH 32, NEAR_SCAN 8, the
- * cursor from −8 to +160, explicit distances within 65,536 of the last coded as shifts.
+ * cursor from −8 to +160, explicit distances within 65,536 of the last coded as shifts; below a
+ * 4 MiB window NICE 96 and the cursor to +64 (SMALL_WINDOW: such a parse runs unoptimized).
  *
  * The long hash: 16 bytes, inserted at every 8th window position,
  * up to 8 entries followed. It finds the old copy of a passage after an edit, where
