@@ -210,6 +210,13 @@ function publishedBlockSize(fileSize: number, ratio: number | undefined): number
 /** The sample: this many pieces of {@link SAMPLE_PIECE} bytes, spread evenly over the file. */
 const SAMPLE_PIECES = 16;
 const SAMPLE_PIECE = 256 * 1024;
+/**
+ * The pieces of an input read whole (up to IN_PLACE_MAX, 1 MiB), whose sample decides only
+ * whether it compresses at all (its blocks are never doubled): 16 of 4 KiB. zstd -1 of all of
+ * jquery.js (284 kB) took 2.9 ms after the first call, of 64 KiB 0.8 ms (one process, medians
+ * of 3); the ratios 0.339 and 0.351, random data 1.0 either way.
+ */
+const MEMORY_SAMPLE_PIECE = 4 * 1024;
 
 /**
  * Writes the gosync index of `input` to `output` (atomically).
@@ -229,7 +236,11 @@ export async function buildIndexFile(input: string, output: string, options: Bui
   // Bad options and missing bases fail here, before anything is written.
   // The sample that decides whether the input compresses also sizes its blocks.
   const ratio =
-    compress?.skipIncompressible === true ? (data ? sampleRatio(data) : await sampledRatio(input, fileSize, signal)) : undefined;
+    compress?.skipIncompressible === true
+      ? data
+        ? sampleRatio(memorySample(data))
+        : await sampledRatio(input, fileSize, signal)
+      : undefined;
   const blockSize = builderOptions.blockSize ?? publishedBlockSize(fileSize, ratio);
   const formsPlan = compress ? await planCompressedForms(compress, fileSize, blockSize, ratio) : undefined;
   const builder = new IndexBuilder({
@@ -420,6 +431,21 @@ function readWhole(input: string, size: number): Uint8Array {
   if (data.length !== size)
     throw new SyncError(ErrorCodes.SOURCE_CHANGED, `Cannot index ${input}: it changed while being read`, { path: input });
   return data;
+}
+
+/**
+ * The sample of an input in memory: all of it up to {@link SAMPLE_PIECES} ×
+ * {@link MEMORY_SAMPLE_PIECE} bytes, else that many pieces spread evenly over it (never
+ * overlapping).
+ */
+function memorySample(data: Uint8Array): Uint8Array {
+  if (data.length <= SAMPLE_PIECES * MEMORY_SAMPLE_PIECE) return data;
+  const sample = new Uint8Array(SAMPLE_PIECES * MEMORY_SAMPLE_PIECE);
+  for (let i = 0; i < SAMPLE_PIECES; i++) {
+    const at = Math.floor(((data.length - MEMORY_SAMPLE_PIECE) * i) / (SAMPLE_PIECES - 1));
+    sample.set(data.subarray(at, at + MEMORY_SAMPLE_PIECE), i * MEMORY_SAMPLE_PIECE);
+  }
+  return sample;
 }
 
 /**

@@ -89,8 +89,9 @@ test('PUBLISH_DEFAULTS write zstd frames and a brotli whole stream, listed in th
 });
 
 test('with skipIncompressible (as the CLI passes), incompressible input gets no compressed forms, its index a summary; without it, it does', async () => {
-  // Under the sample size (sampled whole) and over it (sampled in pieces).
-  for (const size of [3 * 1024 * 1024 + 5, 5 * 1024 * 1024 + 7]) {
+  // Read whole (up to 1 MiB) under the sample size and over it, then read in pieces under the
+  // sample size (sampled whole) and over it (sampled in pieces).
+  for (const size of [40 * 1024 + 3, 300 * 1024 + 1, 3 * 1024 * 1024 + 5, 5 * 1024 * 1024 + 7]) {
     const input = join(dir, 'random.bin');
     await writeFile(input, randomBytes(size, 13));
     const index = join(dir, 'random.bin.gosync');
