@@ -52,6 +52,7 @@ const VIA_REQUIRE = new Set([
   'child_process',
   'diagnostics_channel',
   'timers/promises',
+  'fs/promises',
 ]);
 
 /** Value imports (static, re-exports and `import()`) of a {@link VIA_REQUIRE} built-in. */
@@ -63,7 +64,9 @@ function builtinProblems(file: string, text: string): string[] {
     const name = specifier.text.replace(/^node:/, '');
     if (!VIA_REQUIRE.has(name) || !isBuiltin(specifier.text)) return;
     problems.push(
-      `${file}:${lineOf(text, node.getStart(source))}: imports '${specifier.text}': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)`,
+      name === 'fs/promises'
+        ? `${file}:${lineOf(text, node.getStart(source))}: imports '${specifier.text}': import src/util/fs-promises.ts instead (it loads the module only to open a FileHandle)`
+        : `${file}:${lineOf(text, node.getStart(source))}: imports '${specifier.text}': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)`,
     );
   };
   const visit = (node: ts.Node): void => {
@@ -241,6 +244,7 @@ test('the checker reports each kind of violation with the file, the import and t
   assert.deepEqual(problemsOf(files), [
     "src/core/a.ts:1: imports '../formats/zsync-control.js': core/ may import only core/ itself",
     "src/core/a.ts:2: imports 'node:fs/promises': core/ uses only node:crypto, node:zlib and node:buffer of Node",
+    "src/core/a.ts:2: imports 'node:fs/promises': import src/util/fs-promises.ts instead (it loads the module only to open a FileHandle)",
     "src/core/b.ts:1: imports 'undici': core/ uses no npm package but hash-wasm",
     "src/formats/c.ts:3: imports '../sources/file-source.js': formats/ may import only core, localfs, util",
     "src/serve/d.ts:1: imports '../cli/main.js': nothing outside src/cli/ imports from cli/",
@@ -253,5 +257,6 @@ test('the checker reports each kind of violation with the file, the import and t
     "src/util/f.ts:2: imports 'node:process': only src/cli/ uses process",
     "src/localfs/g.ts:1: imports 'node:path': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)",
     "src/localfs/g.ts:4: imports 'util': load it with builtin() of src/util/builtin.ts (its ESM namespace costs more than the module)",
+    "src/localfs/g.ts:5: imports 'node:fs/promises': import src/util/fs-promises.ts instead (it loads the module only to open a FileHandle)",
   ]);
 });

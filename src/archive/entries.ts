@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { zipEntryRanges } from './zip.js';
 

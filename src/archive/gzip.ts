@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open } from '../util/fs-promises.js';
 import { pipeline } from 'node:stream/promises';
 import { constants, createDeflateRaw, createInflateRaw, crc32 } from 'node:zlib';
 import { SyncError, ioError, throwIfAborted } from '../core/errors.js';

@@ -4,11 +4,12 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { open } from '../util/fs-promises.js';
 import { ioError } from '../core/errors.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { type InflatedGzip, inflateGzip, isGzip } from './gzip.js';
 import { zipToScratch } from './zip.js';
+import { builtin } from '../util/builtin.js';
 
 /**
  * A payload may be at most this many times its gzip file, and always up to
@@ -27,18 +28,26 @@ export function payloadCap(size: number, ratio = MAX_PAYLOAD_RATIO): number {
 
 /** The first bytes of `path` (fewer when it is shorter); an IO error when it cannot be read. */
 export async function readHead(path: string, length: number): Promise<Uint8Array> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  // A file descriptor rather than a FileHandle: every build reads a head, and a FileHandle
+  // loads node:fs/promises (util/fs-promises.ts).
+  let fd: number | undefined;
   try {
-    fh = await open(path, 'r');
+    fd = await openFd(path, 'r');
     const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, 0);
+    const { bytesRead } = await readFd(fd, buf, 0, length, 0);
     return buf.subarray(0, bytesRead);
   } catch (cause) {
     throw ioError('read', path, cause);
   } finally {
-    await fh?.close();
+    if (fd !== undefined) await closeFd(fd);
   }
 }
+
+const fs = builtin('node:fs');
+const { promisify } = builtin('node:util');
+const openFd = promisify(fs.open);
+const readFd = promisify(fs.read);
+const closeFd = promisify(fs.close);
 
 /** A payload written to a temporary file next to `near`, removed by `discard()`. */
 export interface ScratchPayload {

@@ -18,7 +18,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import type { ZipArchive } from '../core/index/published.js';
 import { AtomicFile } from '../localfs/atomic-file.js';

@@ -43,7 +43,7 @@ export async function httpOptions(lines: readonly string[] | undefined, cacert: 
   const out: HttpCliOptions = {};
   if (Object.keys(headers).length > 0) out.headers = headers;
   if (cacert !== undefined) {
-    const { readFile } = await import('node:fs/promises');
+    const { readFile } = await import('../util/fs-promises.js');
     const { createHttpDispatcher } = await import('../sources/http/dispatcher.js');
     out.dispatcher = createHttpDispatcher({
       ca: await readFile(cacert).catch((cause: unknown) =>

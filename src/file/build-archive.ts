@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { decodeIndex, encodeArchiveIndex } from '../core/index/format.js';
 import type { ArchiveForm, ZipArchive } from '../core/index/published.js';

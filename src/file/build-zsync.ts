@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { READ_SIZE } from '../core/read-size.js';
 import type { BuildReport } from './build-file.js';

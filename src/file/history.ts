@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { constants, copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { constants, copyFile, mkdir, readdir, rename, rm, stat, utimes } from '../util/fs-promises.js';
 import { ioError } from '../core/errors.js';
 import { fileSha256 } from '../localfs/file-chunks.js';
 import { builtin } from '../util/builtin.js';

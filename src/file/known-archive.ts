@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { unlink } from 'node:fs/promises';
+import { unlink } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError } from '../core/errors.js';
 import { BASE_PREFIX_BYTES, baseDeltaName, readArchiveSummary, type ArchiveSummary } from '../core/index/format.js';
 import { FileVerifier } from '../core/verify.js';

@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { open, realpath, stat, unlink } from 'node:fs/promises';
+import { open, realpath, stat, unlink } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import {
   BASE_PREFIX_BYTES,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { DecodedAnyIndex } from '../formats/detect.js';
 import { type IndexFormat, detectIndexFormat } from '../formats/index-magic.js';

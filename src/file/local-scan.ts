@@ -4,7 +4,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { BlockMatcher } from '../core/matcher.js';

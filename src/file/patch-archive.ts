@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat } from '../util/fs-promises.js';
 import type { BlockSource } from '../core/block-source.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import { type BlockIndex, blockLength } from '../core/index/block-index.js';

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { open, realpath, stat, unlink } from 'node:fs/promises';
+import { open, realpath, stat, unlink } from '../util/fs-promises.js';
 import { hash as oneShotHash } from 'node:crypto';
 import { defaultScanThreads } from '../workers/worker-pool.js';
 import type { Sha256Thread } from '../workers/sha256-thread.js';

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { DEFAULT_MAX_INDEX_BYTES } from '../core/index/format.js';
 import type { ScanStats } from '../core/matcher.js';

@@ -11,7 +11,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { BSDIFF_MAX, IN_MEMORY_MAX, applyDeltaFile, deltaFile, type DeltaKind } from './delta-file.js';
 import { encodeDeltaPayloads } from './delta-encode.js';

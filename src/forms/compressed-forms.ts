@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from '../util/fs-promises.js';
 import { pipeline } from 'node:stream/promises';
 import {
   BrotliCompress,

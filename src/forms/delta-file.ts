@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { type FileHandle, open } from '../util/fs-promises.js';
 import { constants as zc, createBrotliDecompress, createZstdDecompress, zstdCompressSync } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { OldFileReader } from './bsdiff/apply.js';
@@ -234,7 +234,7 @@ async function readBase(basis: string | Uint8Array): Promise<Uint8Array> {
   try {
     const { size } = await fh.stat();
     if (size > IN_MEMORY_MAX) throw corrupt(`its kind is for bases up to ${IN_MEMORY_MAX} bytes, this one has ${size}`);
-    return await readFile(fh).catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
+    return await fh.readFile().catch((cause: unknown) => Promise.reject(ioError('read', basis, cause)));
   } finally {
     await fh.close();
   }

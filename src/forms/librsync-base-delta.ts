@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from '../util/fs-promises.js';
 import { createBrotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { LibrsyncDeltaGenerator } from '../formats/librsync-delta.js';

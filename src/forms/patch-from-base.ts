@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { stat } from '../util/fs-promises.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import type { BaseDeltaForm } from '../core/index/published.js';
 import type { BlockSource } from '../core/block-source.js';

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, lstat, open, readdir, rename, unlink, type FileHandle } from '../util/fs-promises.js';
 import type { Stats } from 'node:fs';
 import { SyncError, ioError } from '../core/errors.js';
 import type { BlockSource } from '../core/block-source.js';

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { chmod, chown, copyFile, lstat, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, lutimes, mkdir, rename, rm, symlink, unlink, utimes } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { tempPath } from './staging.js';
 import { type TreeRoot, treeParent } from './tree-path.js';

@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { READ_SIZE } from '../core/read-size.js';
 import { builtin } from '../util/builtin.js';

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readFile } from '../util/fs-promises.js';
 import ignore, { type Ignore } from 'ignore';
 import { ioError } from '../core/errors.js';
 import { builtin } from '../util/builtin.js';

@@ -7,7 +7,7 @@
  * @module
  */
 import type { BigIntStats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat } from '../util/fs-promises.js';
 
 /** A file's stamp (see the module). */
 export type Stamp = string;

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Stats } from 'node:fs';
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { builtin } from '../util/builtin.js';
 

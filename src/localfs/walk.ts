@@ -5,7 +5,7 @@
  * @module
  */
 import type { Stats } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from '../util/fs-promises.js';
 import { PART_SUFFIX, TEMP_SUFFIX } from './staging.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { treePathProblem } from './tree-path.js';

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { readdir, rm, rmdir, stat } from '../util/fs-promises.js';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { indexDataNames, indexNames, manifestNames, manifestObjects, readManifest, topNames } from './publish-folder.js';
 import { builtin } from '../util/builtin.js';

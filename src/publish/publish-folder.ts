@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from '../util/fs-promises.js';
 import { SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { loadIndex } from '../file/load-index.js';
 import { type Manifest, decodeManifest, objectNames } from '../tree/manifest.js';

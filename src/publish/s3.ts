@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile } from '../util/fs-promises.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ErrorCodes, SyncError, abortError, ioError, throwIfAborted } from '../core/errors.js';
 import { fileSha256 } from '../localfs/file-chunks.js';

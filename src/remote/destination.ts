@@ -10,7 +10,7 @@
  * @module
  */
 import type { Stats } from 'node:fs';
-import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, symlink, unlink } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import {
   APPLIED_MODE_BITS,

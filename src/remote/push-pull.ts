@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { realpath } from 'node:fs/promises';
+import { realpath } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import type { FilterRule } from '../localfs/filter.js';
 import { TokenBucket } from '../util/token-bucket.js';

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from '../util/fs-promises.js';
 import type { Stats } from 'node:fs';
 import { ioError, throwIfAborted } from '../core/errors.js';
 import { builtin } from '../util/builtin.js';

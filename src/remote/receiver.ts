@@ -20,7 +20,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
+import { unlink } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, throwIfAborted } from '../core/errors.js';
 import type { StagedFile } from '../localfs/commit-tree.js';
 import { type FilterRule, folderFilter } from '../localfs/filter.js';

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink } from '../util/fs-promises.js';
 import { ioError } from '../core/errors.js';
 import { type FilterRule, folderFilter } from '../localfs/filter.js';
 import { treeParent } from '../localfs/tree-path.js';

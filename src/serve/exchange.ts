@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { FileHandle } from 'node:fs/promises';
+import type { FileHandle } from '../util/fs-promises.js';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 import { drainOrClose } from '../util/drain.js';

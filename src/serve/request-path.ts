@@ -16,7 +16,7 @@
  * @module
  */
 
-import { realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from '../util/fs-promises.js';
 
 import { ioError } from '../core/errors.js';
 import { builtin } from '../util/builtin.js';

@@ -41,7 +41,7 @@
  * @module
  */
 
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from '../util/fs-promises.js';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 

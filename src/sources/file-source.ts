@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { copyFile, open, type FileHandle } from 'node:fs/promises';
+import { copyFile, open, type FileHandle } from '../util/fs-promises.js';
 import { ErrorCodes, SyncError, ioError, throwIfAborted } from '../core/errors.js';
 import { assertRanges, type BlockSource, type ByteRange, type ReadRangesOptions, type SourceStats } from '../core/block-source.js';
 import { builtin } from '../util/builtin.js';

@@ -16,7 +16,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, stat, unlink, writeFile } from '../util/fs-promises.js';
 import { brotliCompress } from 'node:zlib';
 import { ErrorCodes, SyncError, throwIfAborted, ioError } from '../core/errors.js';
 import { isGzip } from '../archive/gzip.js';

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from '../util/fs-promises.js';
 import type { Dispatcher } from 'undici';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { isHttpUrl } from '../file/load-index.js';

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readFile, lstat, stat } from 'node:fs/promises';
+import { readFile, lstat, stat } from '../util/fs-promises.js';
 import { isGzip } from '../archive/gzip.js';
 import { payloadCap, readHead } from '../archive/payload.js';
 import { looksLikeZip } from '../archive/zip.js';

@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { stat } from '../util/fs-promises.js';
 import { scratchFor, type ScratchPayload } from '../archive/payload.js';
 import { ErrorCodes, SyncError, ioError } from '../core/errors.js';
 import { MAX_ARCHIVE_SUMMARY, type ArchiveSummary, readArchiveSummary } from '../core/index/format.js';

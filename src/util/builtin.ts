@@ -8,7 +8,8 @@
  * `import` against `require`: `node:fs` 4.4 ms against 0.01, `node:util` 3.4 against 0.01,
  * `node:http` 35.6 against 4.8, `node:child_process` 3.9 against 2.8, `node:stream` 2.0
  * against 1.5, `node:os` 0.53 against 0.25, `node:path` and `node:events` 0.23 against 0.01;
- * `node:crypto`, `node:zlib` and `node:fs/promises` cost the same either way and are imported.
+ * `node:crypto` and `node:zlib` cost the same either way and are imported; `node:fs/promises`
+ * is reached through util/fs-promises.ts, which loads it only to open a FileHandle.
  * One `createRequire` for every module that needs a built-in (each costs 0.05-0.08 ms, and the
  * build command's modules are thirty); sources/http/undici.ts has its own, for undici's files. It also loads a built-in only where it is needed, synchronously (`node:tls`,
  * `node:http2` and `node:worker_threads`, which most commands never use).
@@ -28,6 +29,7 @@ interface Builtins {
   'node:diagnostics_channel': typeof import('node:diagnostics_channel');
   'node:events': typeof import('node:events');
   'node:fs': typeof import('node:fs');
+  'node:fs/promises': typeof import('node:fs/promises');
   'node:http': typeof import('node:http');
   'node:http2': typeof import('node:http2');
   'node:os': typeof import('node:os');

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { open } from '../util/fs-promises.js';
 import { ioError } from '../core/errors.js';
 import type { BlockIndex } from '../core/index/block-index.js';
 import { buildLookup, type LookupTable } from '../core/index/lookup.js';

@@ -1,5 +1,5 @@
 /** `gosync build <file> [-o <index>] [--format gosync|zsync] [--block-size <n>] [--url <reference-url>] [--no-compress] [--json]` */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from '../../util/fs-promises.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/index/params.js';
 import { type BuildReport, type CompressOptions, PUBLISH_DEFAULTS } from '../../file/build-file.js';
 import { type ArchiveBuildReport, buildArchiveFile } from '../../file/build-archive.js';

@@ -4,7 +4,7 @@
  * prints what was reused and fetched, as counted by the server.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from '../../util/fs-promises.js';
 import { ErrorCodes, SyncError } from '../../core/errors.js';
 import { buildIndexFile } from '../../file/build-file.js';
 import { loadIndex, resolveReference } from '../../file/load-index.js';

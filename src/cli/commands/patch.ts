@@ -2,7 +2,7 @@
  * `gosync patch <local> <index> [<reference>] [-o <out>] [-i <seed>]... [--json]` and
  * `gosync diff <local> <index> [-i <seed>]... [--json]`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from '../../util/fs-promises.js';
 import { pipeline } from 'node:stream/promises';
 import type { BlockSource } from '../../core/block-source.js';
 import { type BlockIndex, NO_FILE_DIGEST } from '../../core/index/block-index.js';

@@ -6,7 +6,7 @@ import { parseRemote, splitCommand } from '../../remote/remote-path.js';
 import { sshTransport } from '../../remote/transport.js';
 import type { SyncReport } from '../../remote/wire/report.js';
 import type { CommandContext } from '../context.js';
-import { readdir } from 'node:fs/promises';
+import { readdir } from '../../util/fs-promises.js';
 import { jsonLine } from '../json.js';
 import { printable } from '../printable.js';
 import { ProgressLine } from '../progress.js';

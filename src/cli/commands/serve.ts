@@ -2,7 +2,7 @@
  * `gosync serve <dir> [--host 127.0.0.1] [--port <n>]` (HTTP) and
  * `gosync serve --stdio [--root <dir>] [--read-only]` (the far end of push and pull).
  */
-import { stat } from 'node:fs/promises';
+import { stat } from '../../util/fs-promises.js';
 import { SyncError, ioError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { UsageError, intOption, parse } from '../usage.js';

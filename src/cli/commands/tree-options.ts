@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
+import { stat } from '../../util/fs-promises.js';
 import { HTTP_OPTIONS, httpHelp } from '../http-options.js';
 import { FILTER_OPTIONS, filterHelp } from '../usage.js';
 

@@ -2,7 +2,7 @@
  * The folder forms of `build`, `patch` and `diff`:
  * `gosync build <dir> -o <publish-dir>`, `gosync patch <dir> <manifest>`, `gosync diff <dir> <manifest>`.
  */
-import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from '../../util/fs-promises.js';
 import type { TreeDiffReport, TreeFileReport, TreePatchReport } from '../../tree/patch-tree.js';
 import type { CommandContext } from '../context.js';
 import { jsonLine } from '../json.js';
