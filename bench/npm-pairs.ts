@@ -123,9 +123,16 @@ export async function preparePair(ctx: Ctx, pair: NpmPair): Promise<PreparedPair
 
 /** bsdiff runs longer than this (cached seconds) are not timed again: the bun pair's takes minutes. */
 const BSDIFF_TIMED_MAX_SECONDS = 60;
+/**
+ * Pairs whose bsdiff takes under a second (jquery.js: 0.04-0.08 s) are timed in at least this
+ * many rounds: a run of a tenth of a second moves with the shared host by 20-30% from one
+ * run to the next, and three rounds' median moved with it; 21 rounds cost a few seconds.
+ */
+const SHORT_PAIR_ROUNDS = 21;
 
 /**
- * `gosync build --base <old>` and `bsdiff <old> <new>` timed in turn, `runs` rounds (medians), for the
+ * `gosync build --base <old>` and `bsdiff <old> <new>` timed in turn, `runs` rounds (at least
+ * {@link SHORT_PAIR_ROUNDS} for a short pair; medians), for the
  * publishing target: both in the same run on the same load, rather than gosync's single build against
  * bsdiff's cached single run. Skipped (undefined) without bsdiff or when its cached run took longer than
  * {@link BSDIFF_TIMED_MAX_SECONDS}.
@@ -134,8 +141,9 @@ async function timeBaseBuild(
   ctx: Ctx,
   p: PreparedPair,
   bsdiff: DeltaToolResult | undefined,
-): Promise<{ gosync: Measured; bsdiff: Measured } | undefined> {
+): Promise<{ gosync: Measured; bsdiff: Measured; rounds: number } | undefined> {
   if (!bsdiff || bsdiff.seconds > BSDIFF_TIMED_MAX_SECONDS || !hasPeer(ctx, 'bsdiff')) return undefined;
+  const rounds = bsdiff.seconds < 1 ? Math.max(ctx.opts.runs, SHORT_PAIR_ROUNDS) : ctx.opts.runs;
   const dir = join(ctx.work, `npm-base-${p.pair.name}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -148,10 +156,10 @@ async function timeBaseBuild(
         { ...gosync('gosync build --base', ['build', '-q', '--base', p.old, next]), prep: () => removeQuietly(`${next}.gosync`) },
         { name: 'bsdiff', cmd: 'bsdiff', args: [p.old, p.next, patch], prep: () => removeQuietly(patch) },
       ],
-      ctx.opts.runs,
+      rounds,
       { warmup: false, label: `${p.pair.name} publishing` },
     );
-    return { gosync: g!, bsdiff: b! };
+    return { gosync: g!, bsdiff: b!, rounds };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -207,8 +215,8 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
     base: number;
     rss: number;
     bsdiff: DeltaToolResult | undefined;
-    /** Both timed in this run (medians, interleaved), not gosync's single run against bsdiff's cached one. */
-    timed: boolean;
+    /** Rounds when both were timed in this run (medians, interleaved), not gosync's single run against bsdiff's cached one. */
+    rounds: number | undefined;
   }[] = [];
   const unknownVersion: { pair: string; gosync: number; zstd: number }[] = [];
   let sumZsync = 0;
@@ -286,7 +294,7 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       base: timedBase?.gosync.wall ?? c.buildSeconds,
       rss: timedBase?.gosync.maxRss ?? c.buildRss,
       bsdiff: timedBase ? { ...tools.bsdiff!, seconds: timedBase.bsdiff.wall, maxRss: timedBase.bsdiff.maxRss } : tools.bsdiff,
-      timed: timedBase !== undefined,
+      rounds: timedBase?.rounds,
     });
     if (z) {
       sumZsync += z.metrics.wire!;
@@ -411,7 +419,7 @@ export async function caseNpm(ctx: Ctx): Promise<Section> {
       measured: withBsdiff
         .map(
           (p) =>
-            `${p.pair} ${fmtSec(p.base)} s vs bsdiff ${fmtSec(p.bsdiff!.seconds)} s (${fmtRatio(p.base / p.bsdiff!.seconds)}×${p.timed ? `, medians of ${ctx.opts.runs} interleaved` : ', single runs, bsdiff cached'}), ${rssText(p.rss)} vs ${rssText(p.bsdiff!.maxRss)}`,
+            `${p.pair} ${fmtSec(p.base)} s vs bsdiff ${fmtSec(p.bsdiff!.seconds)} s (${fmtRatio(p.base / p.bsdiff!.seconds)}×${p.rounds !== undefined ? `, medians of ${p.rounds} interleaved` : ', single runs, bsdiff cached'}), ${rssText(p.rss)} vs ${rssText(p.bsdiff!.maxRss)}`,
         )
         .join('; '),
       met: withBsdiff.every((p) => p.base <= 2 * p.bsdiff!.seconds),
