@@ -157,7 +157,8 @@ export async function writeFrames(
   options: {
     frameBytes: number;
     level: number;
-    concurrency: number;
+    /** Frames in flight at most; a function is asked again before each frame is started. */
+    concurrency: number | (() => number);
     fileSize: number;
     codec?: Codec;
     signal?: AbortSignal;
@@ -190,7 +191,7 @@ export async function writeFrames(
       const buf = Buffer.allocUnsafe(len);
       await readFull(fh, buf, i * frameBytes, input);
       inFlight.push(compressBuffer(codec, level, buf));
-      while (inFlight.length >= concurrency) await drain();
+      while (inFlight.length >= (typeof concurrency === 'number' ? concurrency : concurrency())) await drain();
     }
     while (inFlight.length > 0) await drain();
     await out.commit();
