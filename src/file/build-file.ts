@@ -503,11 +503,11 @@ async function writeCompressedForms(
       throw error;
     });
   // Frames on libuv's thread pool, two per hashing thread in flight: they keep every core
-  // busy beside the hashing workers. While deltas are made, one frame at a time: a delta is the build's longest job, and with
-  // frames on every core it got a share of one. @esbuild/linux-x64 0.25.0 -> 0.25.1 (10 MB,
-  // a bsdiff-class delta made on a worker), marks in the process: the delta made at 10.4 s
-  // and checked at 12.2 s with four frames in flight, at 8.1-8.9 s and 10.0-11.0 s with one
-  // (the frames done at 3.7 s instead of 2.1-2.5).
+  // busy beside the hashing workers. While deltas are made, one frame at a time: a delta is
+  // the build's longest job, and with frames on every core it got a share of one.
+  // @esbuild/linux-x64 0.25.0 -> 0.25.1 (10 MB, a bsdiff-class delta made on a worker),
+  // marks in the process: the delta made at 10.4 s and checked at 12.2 s with four frames in
+  // flight, at 8.1-8.9 s and 10.0-11.0 s with one (the frames done at 3.7 s instead of 2.1-2.5).
   let makingDeltas = plan.bases.length > 0;
   const fullConcurrency = Math.max(2, threads * 2);
   const concurrency = () => (makingDeltas ? 1 : fullConcurrency);
