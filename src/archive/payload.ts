@@ -4,12 +4,11 @@
  *
  * @module
  */
-import { open } from '../util/fs-promises.js';
+import { closeFd, open, openFd, readFd } from '../util/fs-promises.js';
 import { ioError } from '../core/errors.js';
 import { AtomicFile } from '../localfs/atomic-file.js';
 import { type InflatedGzip, inflateGzip, isGzip } from './gzip.js';
 import { zipToScratch } from './zip.js';
-import { builtin } from '../util/builtin.js';
 
 /**
  * A payload may be at most this many times its gzip file, and always up to
@@ -28,8 +27,8 @@ export function payloadCap(size: number, ratio = MAX_PAYLOAD_RATIO): number {
 
 /** The first bytes of `path` (fewer when it is shorter); an IO error when it cannot be read. */
 export async function readHead(path: string, length: number): Promise<Uint8Array> {
-  // A file descriptor rather than a FileHandle: every build reads a head, and a FileHandle
-  // loads node:fs/promises (util/fs-promises.ts).
+  // A file descriptor rather than a FileHandle: every build reads a head, and opening a
+  // FileHandle loads node:fs/promises (util/fs-promises.ts).
   let fd: number | undefined;
   try {
     fd = await openFd(path, 'r');
@@ -42,12 +41,6 @@ export async function readHead(path: string, length: number): Promise<Uint8Array
     if (fd !== undefined) await closeFd(fd);
   }
 }
-
-const fs = builtin('node:fs');
-const { promisify } = builtin('node:util');
-const openFd = promisify(fs.open);
-const readFd = promisify(fs.read);
-const closeFd = promisify(fs.close);
 
 /** A payload written to a temporary file next to `near`, removed by `discard()`. */
 export interface ScratchPayload {

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Dispatcher } from 'undici';
+import { readFile } from '../util/fs-promises.js';
 import { UsageError } from './usage.js';
 
 /** The option table entries. */
@@ -43,7 +44,6 @@ export async function httpOptions(lines: readonly string[] | undefined, cacert: 
   const out: HttpCliOptions = {};
   if (Object.keys(headers).length > 0) out.headers = headers;
   if (cacert !== undefined) {
-    const { readFile } = await import('../util/fs-promises.js');
     const { createHttpDispatcher } = await import('../sources/http/dispatcher.js');
     out.dispatcher = createHttpDispatcher({
       ca: await readFile(cacert).catch((cause: unknown) =>

@@ -42,3 +42,10 @@ export const symlink = promisify(fs.symlink) as typeof Fsp.symlink;
 export const unlink = promisify(fs.unlink) as typeof Fsp.unlink;
 export const utimes = promisify(fs.utimes) as typeof Fsp.utimes;
 export const writeFile = promisify(fs.writeFile) as typeof Fsp.writeFile;
+
+/** `fs.open` as a promise: a file descriptor, for a few bytes read without a FileHandle. */
+export const openFd = promisify(fs.open);
+/** `fs.read` as a promise (resolves `{ bytesRead, buffer }`). */
+export const readFd = promisify(fs.read);
+/** `fs.close` as a promise. */
+export const closeFd = promisify(fs.close);
