@@ -75,8 +75,7 @@ writeFileSync(scriptPath, escaped);
 // the top level, and the rest is compiled function by function on every run). The cache's
 // name carries the script's SHA-256, so a rebuilt script never meets an old cache (V8 itself
 // checks only the source's length, its own version and flags).
-const script = readFileSync(scriptPath);
-const digest = createHash('sha256').update(script).digest('hex').slice(0, 16);
+const digest = createHash('sha256').update(escaped, 'latin1').digest('hex').slice(0, 16);
 writeFileSync(
   join(outdir, 'main.cjs'),
   `#!/usr/bin/env node
