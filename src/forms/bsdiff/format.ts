@@ -25,8 +25,8 @@
  * large as the stream (up to 2^27, the window a default zstd decoder accepts) and long
  * distance matching, which finds the repeats of the extra bytes far apart.
  *
- * Encoding memory: the old and new files, the suffix array (4 bytes per old byte) and its
- * type flags (1), the uncompressed diff and extra streams (up to 1 byte per new byte each),
+ * Encoding memory: the old and new files, the suffix array (4 bytes per old byte), made in a
+ * WebAssembly memory beside a copy of the old file (1) and type flags (1/4), the uncompressed diff and extra streams (up to 1 byte per new byte each),
  * then the runs form and zstd's tables: about 8.5 bytes per byte of old for a new file of the
  * same size (bun 1.4.4 → 1.4.5, 107 MB: 915 MB peak, bsdiff 4.3 944 MB; 110 s of CPU against
  * bsdiff's 200 s on the same loaded machine).

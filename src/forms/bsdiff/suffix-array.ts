@@ -2,142 +2,80 @@
  * Suffix arrays by SA-IS (Nong, Zhang and Chan, "Two efficient algorithms for linear time
  * suffix array construction", 2009), the index the bsdiff matcher searches.
  *
- * Written for large inputs in JS: typed arrays only, nothing allocated inside the loops. The
+ * The algorithm runs as WebAssembly, compiled from AssemblyScript (`asm/suffix-array.ts`, by
+ * `npm run build:wasm`): the same SA-IS in JavaScript took 3.0-3.4 s for esbuild's 10 MB
+ * (typed arrays, one function for the bytes of level 0 and the 32-bit names of the reduced
+ * levels, which V8 could not keep monomorphic), the module 1.0-1.4 s once optimised. The
  * reduced problem is stored inside the suffix array itself (names in the upper half, its
- * suffix array in the lower half), so a level allocates only its type flags and buckets. The
- * one recursion is on the reduced string, whose length is at most half of its parent's, so
- * the depth is at most log2(n) (27 levels for 110 MB).
+ * suffix array in the lower half), so a level allocates only its type flags (one bit per
+ * position) and buckets. The one recursion is on the reduced string, whose length is at most
+ * half of its parent's, so the depth is at most log2(n) (27 levels for 110 MB). The inducing
+ * passes read the type of a suffix from its first two bytes, and the flags only on a tie.
  *
- * Memory per input byte, besides the input: 4 bytes for the result and 1 byte of type flags;
- * each reduced level (at most half as long as its parent) adds its own flags and one 4-byte
- * bucket per distinct name, so at most 2.5 + 1.25 + ... = 5 more bytes in the worst case
- * (every LMS substring distinct), much less on real files: 5 to 10 bytes per input byte
- * (measured: about 5.1 on a 107 MB executable).
+ * Memory per input byte, besides the input: its copy in the module (1), the result (4) and
+ * the type flags of every level (at most 1/8 + 1/16 + ... = 1/4 bit each), plus one 4-byte
+ * bucket per distinct name of a level: about 5.3 bytes, 5.6 in the worst case. The result is
+ * a view of the module's memory, which lives as long as it does.
  */
+import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
+import { SUFFIX_ARRAY_WASM_BASE64 } from './suffix-array-wasm.js';
 
-const L_TYPE = 0;
-const S_TYPE = 1;
+/** The exports of asm/suffix-array.ts. */
+interface SuffixArrayExports {
+  memory: WasmMemory;
+  alloc(size: number): number;
+  suffixArray(text: number, n: number, sa: number): void;
+}
 
-type Text = Uint8Array | Int32Array;
+/**
+ * From this size on, a suffix array is first made of the text's first {@link WARM_BYTES}
+ * bytes in an instance of its own. WebAssembly has no on-stack replacement: V8 runs a
+ * function in its baseline code until it is called again after its optimised code is
+ * ready, and one call makes a whole suffix array. The small one runs the functions long
+ * enough for V8 to optimise them (esbuild 0.25.0's 10 MB in a fresh process: 2.0-2.1 s in
+ * one call, 1.1-1.4 s after a warm-up of 256 KiB that took 31-35 ms, as with V8's baseline
+ * compiler turned off: 1.0-1.4 s).
+ */
+const WARM_MIN = 4 << 20;
+const WARM_BYTES = 256 << 10;
+
+/** The largest text: its result (4 bytes per byte) is 2 GiB, half the module's memory. */
+export const SUFFIX_ARRAY_MAX = 512 * 1024 * 1024;
+
+let compiled: object | undefined;
+
+function instance(): SuffixArrayExports {
+  compiled ??= compileBase64(SUFFIX_ARRAY_WASM_BASE64);
+  const abort = () => {
+    throw new RangeError('suffix array: the WebAssembly module aborted');
+  };
+  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as SuffixArrayExports;
+}
+
+/** The suffix array of `text` made in a fresh instance, as a view of its memory. */
+function build(text: Uint8Array): Int32Array {
+  const n = text.length;
+  const e = instance();
+  try {
+    const at = e.alloc(n) >>> 0;
+    new Uint8Array(e.memory.buffer, at, n).set(text);
+    const sa = e.alloc(4 * n) >>> 0;
+    e.suffixArray(at, n, sa);
+    return new Int32Array(e.memory.buffer, sa, n);
+  } catch (cause) {
+    if (!(cause instanceof wasmApi().RuntimeError)) throw cause;
+    throw new RangeError(`Cannot make the suffix array of ${n} bytes: its memory cannot grow (${(cause as Error).message})`, { cause });
+  }
+}
 
 /**
  * The suffix array of `text`: the start positions of its suffixes in lexicographic order
- * (a suffix that is a prefix of another sorts first).
+ * (a suffix that is a prefix of another sorts first). Up to {@link SUFFIX_ARRAY_MAX} bytes.
  */
 export function suffixArray(text: Uint8Array): Int32Array {
-  const n = text.length;
-  const sa = new Int32Array(n);
-  if (n === 0) return sa;
-  if (n === 1) return sa;
-  sais(text, sa, n, 256);
-  return sa;
-}
-
-function classify(text: Text, types: Uint8Array, n: number): void {
-  types[n - 1] = L_TYPE; // the virtual sentinel after it is smaller
-  for (let i = n - 2; i >= 0; i--) {
-    const a = text[i]!;
-    const b = text[i + 1]!;
-    types[i] = a < b ? S_TYPE : a > b ? L_TYPE : types[i + 1]!;
-  }
-}
-
-function isLms(types: Uint8Array, i: number): boolean {
-  return i > 0 && types[i] === S_TYPE && types[i - 1] === L_TYPE;
-}
-
-function bucketEdges(text: Text, n: number, bucket: Int32Array, ends: boolean): void {
-  bucket.fill(0);
-  for (let i = 0; i < n; i++) bucket[text[i]!]!++;
-  let sum = 0;
-  const k = bucket.length;
-  for (let c = 0; c < k; c++) {
-    sum += bucket[c]!;
-    bucket[c] = ends ? sum : sum - bucket[c]!;
-  }
-}
-
-/** Sorts the L then the S suffixes from the LMS suffixes already in place. */
-function induce(text: Text, sa: Int32Array, types: Uint8Array, bucket: Int32Array, n: number): void {
-  bucketEdges(text, n, bucket, false);
-  // The suffix before the virtual sentinel comes first in its bucket.
-  sa[bucket[text[n - 1]!]!++] = n - 1;
-  for (let i = 0; i < n; i++) {
-    const j = sa[i]! - 1;
-    if (j >= 0 && types[j] === L_TYPE) sa[bucket[text[j]!]!++] = j;
-  }
-  bucketEdges(text, n, bucket, true);
-  for (let i = n - 1; i >= 0; i--) {
-    const j = sa[i]! - 1;
-    if (j >= 0 && types[j] === S_TYPE) sa[--bucket[text[j]!]!] = j;
-  }
-}
-
-/** True when the LMS substrings at `a` and `b` differ (the one ending at the sentinel is unique). */
-function lmsDiffer(text: Text, types: Uint8Array, n: number, a: number, b: number): boolean {
-  for (let d = 0; ; d++) {
-    if (a + d === n || b + d === n) return true;
-    if (text[a + d] !== text[b + d] || types[a + d] !== types[b + d]) return true;
-    if (d > 0 && (isLms(types, a + d) || isLms(types, b + d))) return false;
-  }
-}
-
-/** Names the sorted LMS substrings; returns how many LMS suffixes and names there are. */
-function nameLms(text: Text, sa: Int32Array, types: Uint8Array, n: number): [count: number, names: number] {
-  let count = 0;
-  for (let i = 0; i < n; i++) {
-    const p = sa[i]!;
-    if (isLms(types, p)) sa[count++] = p;
-  }
-  sa.fill(-1, count, n);
-  let names = 0;
-  let prev = -1;
-  for (let i = 0; i < count; i++) {
-    const p = sa[i]!;
-    if (prev < 0 || lmsDiffer(text, types, n, p, prev)) names++;
-    prev = p;
-    // Two LMS positions are at least 2 apart, so p >> 1 is a distinct slot of the upper part.
-    sa[count + (p >> 1)] = names - 1;
-  }
-  let j = n - 1;
-  for (let i = n - 1; i >= count; i--) {
-    const v = sa[i]!;
-    if (v >= 0) sa[j--] = v;
-  }
-  return [count, names];
-}
-
-function sais(text: Text, sa: Int32Array, n: number, alphabet: number): void {
-  const types = new Uint8Array(n);
-  classify(text, types, n);
-  const bucket = new Int32Array(alphabet);
-
-  // Stage 1: sort the LMS substrings by inducing from the LMS positions in any order.
-  sa.fill(-1);
-  bucketEdges(text, n, bucket, true);
-  for (let i = 1; i < n; i++) if (isLms(types, i)) sa[--bucket[text[i]!]!] = i;
-  induce(text, sa, types, bucket, n);
-  const [count, names] = nameLms(text, sa, types, n);
-
-  // Stage 2: sort the LMS suffixes, by recursion when two LMS substrings share a name.
-  const reduced = sa.subarray(n - count, n);
-  const reducedSa = sa.subarray(0, count);
-  if (names < count) {
-    sais(reduced, reducedSa, count, names);
-  } else {
-    for (let i = 0; i < count; i++) reducedSa[reduced[i]!] = i;
-  }
-
-  // Stage 3: place the sorted LMS suffixes at their bucket ends and induce the rest.
-  let k = 0;
-  for (let i = 1; i < n; i++) if (isLms(types, i)) reduced[k++] = i;
-  for (let i = 0; i < count; i++) reducedSa[i] = reduced[reducedSa[i]!]!;
-  sa.fill(-1, count, n);
-  bucketEdges(text, n, bucket, true);
-  for (let i = count - 1; i >= 0; i--) {
-    const p = sa[i]!;
-    sa[i] = -1;
-    sa[--bucket[text[p]!]!] = p;
-  }
-  induce(text, sa, types, bucket, n);
+  if (text.length > SUFFIX_ARRAY_MAX)
+    throw new RangeError(`Cannot make the suffix array of ${text.length} bytes: over ${SUFFIX_ARRAY_MAX}`);
+  if (text.length <= 1) return new Int32Array(text.length);
+  if (text.length >= WARM_MIN) build(text.subarray(0, WARM_BYTES));
+  return build(text);
 }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { suffixArray } from '../../../src/forms/bsdiff/suffix-array.js';
+import { SUFFIX_ARRAY_WASM_BASE64 } from '../../../src/forms/bsdiff/suffix-array-wasm.js';
+import { compiledAssemblyScript } from '../../helpers/wat.js';
 
 function naiveSuffixArray(text: Uint8Array): number[] {
   const positions = Array.from(text.keys());
@@ -60,5 +62,33 @@ test('random inputs with long repeated blocks match a naive sort', () => {
       check(Uint8Array.from(parts));
     }),
     { numRuns: 200 },
+  );
+});
+
+test('a text over the warm-up size matches a sort of its suffixes', () => {
+  // Over WARM_MIN (4 MiB) the module first sorts a prefix in an instance of its own; the
+  // result must be the whole text's. Checked by the order of neighbours, not a naive sort.
+  const text = new Uint8Array(4 * 1024 * 1024 + 17);
+  let x = 1;
+  for (let i = 0; i < text.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    text[i] = i % 4096 < 2048 ? (x >>> 28) % 3 : text[i - 2048]!; // repeated halves: long common prefixes
+  }
+  const sa = suffixArray(text);
+  assert.equal(sa.length, text.length);
+  const seen = new Uint8Array(text.length);
+  for (const p of sa) {
+    assert.equal(seen[p], 0);
+    seen[p] = 1;
+  }
+  const t = Buffer.from(text.buffer, text.byteOffset, text.length);
+  for (let i = 1; i < sa.length; i += 997) assert.ok(t.subarray(sa[i - 1]!).compare(t.subarray(sa[i]!)) < 0, `order at ${i}`);
+});
+
+test('suffix array: the committed module is asm/suffix-array.ts compiled', async () => {
+  assert.equal(
+    SUFFIX_ARRAY_WASM_BASE64,
+    await compiledAssemblyScript('src/forms/bsdiff/asm/suffix-array.ts'),
+    'run npm run build:wasm after editing the AssemblyScript',
   );
 });
