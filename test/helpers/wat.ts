@@ -1,7 +1,7 @@
 /**
  * gosync's WebAssembly built here from its sources, as `npm run build:wasm` does
  * (scripts/build-wasm.ts): the hand-written scans of src/core with wabt, the lz-delta codec
- * and the bsdiff matcher's suffix arrays with AssemblyScript's compiler.
+ * and the bsdiff matcher's suffix arrays and diff model with AssemblyScript's compiler.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

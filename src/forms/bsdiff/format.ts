@@ -50,9 +50,9 @@ const CODEC_NAMES: readonly DiffCodecName[] = ['zstd', 'model', 'runs'];
 /**
  * The largest new file whose diff stream 'auto' codes with the model; larger ones get 'runs'.
  * The model halves the delta of a relinked executable (esbuild 0.25.0 → 0.25.1, 10 MB: 117 kB
- * against 233 kB in runs) but decodes at about 10 MB/s where runs apply at several hundred:
- * up to 16 MiB that is at most about 1.7 s, about what a slow link (1 Mbit/s) takes for the
- * bytes saved; above, the delta is large enough for runs to be the better trade (bun 1.4.4 → 1.4.5,
+ * against 233 kB in runs) but decodes at about 16 MB/s where runs apply at several hundred:
+ * up to 16 MiB that is at most about 1 s (1.7 s when it ran as JavaScript, which set the
+ * limit), less than a slow link (1 Mbit/s) takes for the bytes saved; above, the delta is large enough for runs to be the better trade (bun 1.4.4 → 1.4.5,
  * 107 MB: 3.93 MB in runs, under bsdiff's 4.23 MB, applied in well under a second, against
  * 2.84 MB and 13 s of decoding with the model). On text (typescript.js, jquery) the model gains nothing.
  */

@@ -7,9 +7,11 @@ import { ErrorCodes, SyncError } from '../../../src/core/errors.js';
 import { type ApplyBsdiffOptions, applyBsdiffDelta, type OldFileReader } from '../../../src/forms/bsdiff/apply.js';
 import { bsdiffStreams } from '../../../src/forms/bsdiff/diff.js';
 import { encodeDiffStream } from '../../../src/forms/bsdiff/diff-model.js';
+import { DIFF_MODEL_WASM_BASE64 } from '../../../src/forms/bsdiff/diff-model-wasm.js';
 import { BSDIFF_HEADER_SIZE, decodeBsdiffDelta, encodeBsdiffDelta } from '../../../src/forms/bsdiff/format.js';
 import { encodeRuns } from '../../../src/forms/bsdiff/runs.js';
 import { concat, randomBytes } from '../../helpers/data.js';
+import { compiledAssemblyScript } from '../../helpers/wat.js';
 
 function reader(old: Uint8Array): OldFileReader {
   return {
@@ -436,4 +438,12 @@ test('an old file reader with readInto gets the buffers of dropped blocks back',
     for await (const chunk of applyBsdiffDelta(delta, short)) refused.push(chunk);
   }, isCorrupt);
   assert.equal(refused.length, 0);
+});
+
+test('diff model: the committed module is asm/diff-model.ts compiled', async () => {
+  assert.equal(
+    DIFF_MODEL_WASM_BASE64,
+    await compiledAssemblyScript('src/forms/bsdiff/asm/diff-model.ts'),
+    'run npm run build:wasm after editing the AssemblyScript',
+  );
 });
