@@ -12,23 +12,15 @@
  * or `decodeStart` and `decodeAdd` over runs of old bytes.
  */
 
+import { alloc } from './bump';
+
+/** `size` bytes of the module's memory (bump.ts). */
+export { alloc };
+
 const INPUTS = 5;
 const MIXER_SETS = 512;
 const LEARNING_RATE: f64 = 0.02;
 const SQUASH_SCALE: f64 = 100;
-
-let top: usize = (__heap_base + 15) & ~15;
-
-/** `size` bytes of the module's memory, grown as needed; never freed. Traps when it cannot grow. */
-export function alloc(size: usize): usize {
-  const at = top;
-  const end = (at + size + 15) & ~15;
-  if (end < at || end > 0xffff0000) unreachable();
-  const pages = <i32>((end + 0xffff) >>> 16) - memory.size();
-  if (pages > 0 && memory.grow(pages) < 0) unreachable();
-  top = end;
-  return at;
-}
 
 // ---- the model ----
 let stretchTable: usize = 0; // f64[4096]

@@ -11,25 +11,13 @@
  * same functions, instantiated for each width.
  */
 
+import { alloc } from './bump';
+
+/** `size` bytes of the module's memory (bump.ts). */
+export { alloc };
+
 const L_TYPE: u8 = 0;
 const S_TYPE: u8 = 1;
-
-let top: usize = (__heap_base + 15) & ~15;
-
-/**
- * `size` bytes of the module's memory, grown as needed; never freed. A bump allocator of its
- * own: the stub runtime's refuses blocks over 1 GiB, and the result of a 512 MiB text is 2 GiB.
- * Memory that cannot grow (over 4 GiB in all) traps.
- */
-export function alloc(size: usize): usize {
-  const at = top;
-  const end = (at + size + 15) & ~15;
-  if (end < at || end > 0xffff0000) unreachable();
-  const pages = <i32>((end + 0xffff) >>> 16) - memory.size();
-  if (pages > 0 && memory.grow(pages) < 0) unreachable();
-  top = end;
-  return at;
-}
 
 @inline
 function at<T>(text: usize, i: i32): i32 {
