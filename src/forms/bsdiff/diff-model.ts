@@ -140,7 +140,16 @@ export class DiffModelDecoder {
     this.e = e;
     this.oldAt = a;
     this.outAt = b;
-    const coded = e.alloc(input.length);
+    let coded: number;
+    try {
+      coded = e.alloc(input.length) >>> 0;
+    } catch (cause) {
+      // The module's memory cannot hold the stream (4 GiB in all): no real delta's diff stream.
+      if (!(cause instanceof wasmApi().RuntimeError)) throw cause;
+      throw new SyncError(ErrorCodes.DELTA_CORRUPT, `Cannot apply the bsdiff delta: a diff stream of ${input.length} bytes is too large`, {
+        cause,
+      });
+    }
     new Uint8Array(e.memory.buffer, coded, input.length).set(input);
     if (!e.decodeStart(coded, input.length)) throw endsEarly();
   }
