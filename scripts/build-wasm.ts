@@ -1,8 +1,8 @@
 /**
  * Builds gosync's WebAssembly: assembles the hand-written scans of src/core
  * (`src/core/scan/rollsum-scan.wat`, `src/core/scan/weak-sums.wat`) with wabt and compiles
- * the lz-delta codec (`src/forms/lz-delta/asm/lz-delta.ts`), the suffix arrays of the bsdiff
- * matcher and its diff-stream model (`src/forms/bsdiff/asm/`), all AssemblyScript, with asc (both
+ * the lz-delta codec (`src/forms/lz-delta/asm/lz-delta.ts`), the bsdiff matcher (suffix array
+ * and scan) and its diff-stream model (`src/forms/bsdiff/asm/`), all AssemblyScript, with asc (both
  * devDependencies), and writes the bytes of each, base64, to a `-wasm.ts` module, which is
  * committed: gosync itself needs neither tool. Run `npm run build:wasm` after editing a
  * source (Node 24 runs this TypeScript file as it is); the tests of each module check the
@@ -19,7 +19,7 @@ const modules = [
   { source: 'src/core/scan/rollsum-scan.wat', out: 'src/core/scan/rollsum-scan-wasm.ts', constant: 'ROLLSUM_SCAN_WASM_BASE64', what: 'The rolling-scan module, base64.' },
   { source: 'src/core/scan/weak-sums.wat', out: 'src/core/scan/weak-sums-wasm.ts', constant: 'WEAK_SUMS_WASM_BASE64', what: 'The block weak-sums module, base64.' },
   { source: 'src/forms/lz-delta/asm/lz-delta.ts', out: 'src/forms/lz-delta/lz-delta-wasm.ts', constant: 'LZ_DELTA_WASM_BASE64', what: 'The lz-delta codec module, base64.' },
-  { source: 'src/forms/bsdiff/asm/suffix-array.ts', out: 'src/forms/bsdiff/suffix-array-wasm.ts', constant: 'SUFFIX_ARRAY_WASM_BASE64', what: 'The suffix-array module, base64.' },
+  { source: 'src/forms/bsdiff/asm/matcher.ts', out: 'src/forms/bsdiff/matcher-wasm.ts', constant: 'MATCHER_WASM_BASE64', what: 'The bsdiff matcher module (suffix array and scan), base64.' },
   { source: 'src/forms/bsdiff/asm/diff-model.ts', out: 'src/forms/bsdiff/diff-model-wasm.ts', constant: 'DIFF_MODEL_WASM_BASE64', what: 'The diff-model coder module, base64.' },
 ];
 /** asc's options for the codec; test/helpers/wat.ts compiles with the same. */

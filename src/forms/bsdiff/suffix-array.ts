@@ -15,16 +15,33 @@
  * Memory per input byte, besides the input: its copy in the module (1), the result (4) and
  * the type flags of every level (at most 1/8 + 1/16 + ... = 1/4 bit each), plus one 4-byte
  * bucket per distinct name of a level: about 5.3 bytes, 5.6 in the worst case. The result is
- * a view of the module's memory, which lives as long as it does.
+ * a view of the module's memory, which lives as long as it does; the module also holds the
+ * scan of diff.ts, which reads the old file and its suffix array there.
  */
 import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
-import { SUFFIX_ARRAY_WASM_BASE64 } from './suffix-array-wasm.js';
+import { MATCHER_WASM_BASE64 } from './matcher-wasm.js';
 
-/** The exports of asm/suffix-array.ts. */
-interface SuffixArrayExports {
+/** The exports of asm/matcher.ts: the suffix array here, the scan in diff.ts. */
+export interface MatcherExports {
   memory: WasmMemory;
   alloc(size: number): number;
   suffixArray(text: number, n: number, sa: number): void;
+  scanInit(old: number, oldSize: number, sa: number, next: number, newSize: number, diff: number, extra: number): void;
+  scanStep(budget: number): number;
+  controlPointer(): number;
+  controlLength(): number;
+  diffLength(): number;
+  extraLength(): number;
+}
+
+/** A file and its suffix array in a fresh instance of the matcher's module. */
+export interface IndexedText {
+  e: MatcherExports;
+  /** Where the text's copy starts in the module's memory. */
+  text: number;
+  /** Where its suffix array starts (n 32-bit positions). */
+  sa: number;
+  n: number;
 }
 
 /**
@@ -44,38 +61,57 @@ export const SUFFIX_ARRAY_MAX = 512 * 1024 * 1024;
 
 let compiled: object | undefined;
 
-function instance(): SuffixArrayExports {
-  compiled ??= compileBase64(SUFFIX_ARRAY_WASM_BASE64);
+/** A fresh instance of the matcher's module. */
+export function matcherInstance(): MatcherExports {
+  compiled ??= compileBase64(MATCHER_WASM_BASE64);
   const abort = () => {
-    throw new RangeError('suffix array: the WebAssembly module aborted');
+    throw new RangeError('bsdiff matcher: the WebAssembly module aborted');
   };
-  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as SuffixArrayExports;
+  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as MatcherExports;
 }
 
-/** The suffix array of `text` made in a fresh instance, as a view of its memory. */
-function build(text: Uint8Array): Int32Array {
-  const n = text.length;
-  const e = instance();
+/**
+ * Runs `job` on the module, a trap (its memory could not grow: over 4 GiB in all) turned into
+ * a RangeError that says what was being made.
+ */
+export function inMatcher<T>(what: string, job: () => T): T {
   try {
+    return job();
+  } catch (cause) {
+    if (!(cause instanceof wasmApi().RuntimeError)) throw cause;
+    throw new RangeError(`Cannot make ${what}: its memory cannot grow (${(cause as Error).message})`, { cause });
+  }
+}
+
+function build(text: Uint8Array): IndexedText {
+  const n = text.length;
+  const e = matcherInstance();
+  return inMatcher(`the suffix array of ${n} bytes`, () => {
     const at = e.alloc(n) >>> 0;
     new Uint8Array(e.memory.buffer, at, n).set(text);
     const sa = e.alloc(4 * n) >>> 0;
-    e.suffixArray(at, n, sa);
-    return new Int32Array(e.memory.buffer, sa, n);
-  } catch (cause) {
-    if (!(cause instanceof wasmApi().RuntimeError)) throw cause;
-    throw new RangeError(`Cannot make the suffix array of ${n} bytes: its memory cannot grow (${(cause as Error).message})`, { cause });
-  }
+    if (n === 1) new Int32Array(e.memory.buffer, sa, 1)[0] = 0;
+    else if (n > 1) e.suffixArray(at, n, sa);
+    return { e, text: at, sa, n };
+  });
+}
+
+/**
+ * `text` and its suffix array in a fresh instance of the matcher's module (the scan of
+ * diff.ts runs there too). Up to {@link SUFFIX_ARRAY_MAX} bytes.
+ */
+export function indexText(text: Uint8Array): IndexedText {
+  if (text.length > SUFFIX_ARRAY_MAX)
+    throw new RangeError(`Cannot make the suffix array of ${text.length} bytes: over ${SUFFIX_ARRAY_MAX}`);
+  if (text.length >= WARM_MIN) build(text.subarray(0, WARM_BYTES));
+  return build(text);
 }
 
 /**
  * The suffix array of `text`: the start positions of its suffixes in lexicographic order
- * (a suffix that is a prefix of another sorts first). Up to {@link SUFFIX_ARRAY_MAX} bytes.
+ * (a suffix that is a prefix of another sorts first), a view of the module's memory.
  */
 export function suffixArray(text: Uint8Array): Int32Array {
-  if (text.length > SUFFIX_ARRAY_MAX)
-    throw new RangeError(`Cannot make the suffix array of ${text.length} bytes: over ${SUFFIX_ARRAY_MAX}`);
-  if (text.length <= 1) return new Int32Array(text.length);
-  if (text.length >= WARM_MIN) build(text.subarray(0, WARM_BYTES));
-  return build(text);
+  const indexed = indexText(text);
+  return new Int32Array(indexed.e.memory.buffer, indexed.sa, indexed.n);
 }

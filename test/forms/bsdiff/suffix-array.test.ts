@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { suffixArray } from '../../../src/forms/bsdiff/suffix-array.js';
-import { SUFFIX_ARRAY_WASM_BASE64 } from '../../../src/forms/bsdiff/suffix-array-wasm.js';
+import { MATCHER_WASM_BASE64 } from '../../../src/forms/bsdiff/matcher-wasm.js';
 import { compiledAssemblyScript } from '../../helpers/wat.js';
 
 function naiveSuffixArray(text: Uint8Array): number[] {
@@ -85,10 +85,10 @@ test('a text over the warm-up size matches a sort of its suffixes', () => {
   for (let i = 1; i < sa.length; i += 997) assert.ok(t.subarray(sa[i - 1]!).compare(t.subarray(sa[i]!)) < 0, `order at ${i}`);
 });
 
-test('suffix array: the committed module is asm/suffix-array.ts compiled', async () => {
+test('bsdiff matcher: the committed module is asm/matcher.ts compiled', async () => {
   assert.equal(
-    SUFFIX_ARRAY_WASM_BASE64,
-    await compiledAssemblyScript('src/forms/bsdiff/asm/suffix-array.ts'),
+    MATCHER_WASM_BASE64,
+    await compiledAssemblyScript('src/forms/bsdiff/asm/matcher.ts'),
     'run npm run build:wasm after editing the AssemblyScript',
   );
 });

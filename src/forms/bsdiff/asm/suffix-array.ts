@@ -1,8 +1,7 @@
 /**
  * Suffix arrays by SA-IS (Nong, Zhang and Chan, "Two efficient algorithms for linear time
- * suffix array construction", 2009) in AssemblyScript, compiled to WebAssembly by `npm run
- * build:wasm` (scripts/build-wasm.ts) into `../suffix-array-wasm.ts`; ../suffix-array.ts
- * describes the algorithm, its memory and why it runs here.
+ * suffix array construction", 2009) in AssemblyScript, part of the matcher's module
+ * (matcher.ts); ../suffix-array.ts describes the algorithm, its memory and why it runs here.
  *
  * Not TypeScript for tsc: `i32`, `usize`, `load<T>` are AssemblyScript's. One instance makes
  * one suffix array (nothing is freed): the caller writes the text at a pointer
@@ -12,9 +11,6 @@
  */
 
 import { alloc } from './bump';
-
-/** `size` bytes of the module's memory (bump.ts). */
-export { alloc };
 
 const L_TYPE: u8 = 0;
 const S_TYPE: u8 = 1;
