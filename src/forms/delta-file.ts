@@ -53,9 +53,9 @@ const READ_ONLY_KINDS: Readonly<Record<number, { kind: DeltaKind; lzVersion: LzD
 export const IN_MEMORY_MAX = 64 * 1024 * 1024;
 /**
  * Base size up to which a bsdiff-class delta is made: the publisher holds the base, its
- * suffix array (4 bytes per byte, beside a copy of the base in the module that makes it) and
- * the new version in memory, about 10.5 bytes per byte of the base (1.1 GB for the 107 MB bun
- * pair). Larger bases get a librsync delta.
+ * suffix array (4 bytes per byte, beside copies of both versions in the module that makes it
+ * and scans) and the new version in memory, about 11.6 bytes per byte of the base (1.2 GB for
+ * the 107 MB bun pair). Larger bases get a librsync delta.
  */
 export const BSDIFF_MAX = 512 * 1024 * 1024;
 /** zstd's largest window a stock decoder accepts without being told (and the most a client allows). */
