@@ -34,3 +34,19 @@ export function wasmApi(): WebAssemblyApi {
 export function compileBase64(base64: string): object {
   return new (wasmApi().Module)(Buffer.from(base64, 'base64'));
 }
+
+/**
+ * A function that makes a fresh instance of the module given as base64 (compiled on its
+ * first call, once per process), whose `env.abort` import throws a RangeError naming `what`.
+ * For modules whose instance does one job and goes with it (forms/lz-delta, forms/bsdiff).
+ */
+export function instanceMaker<T>(base64: string, what: string): () => T {
+  let compiled: object | undefined;
+  const abort = () => {
+    throw new RangeError(`${what}: the WebAssembly module aborted`);
+  };
+  return () => {
+    compiled ??= compileBase64(base64);
+    return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as T;
+  };
+}

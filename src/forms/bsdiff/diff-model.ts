@@ -25,7 +25,7 @@
  * copy of the coded stream (the decoder) and 128 KiB of buffers to the tables.
  */
 import { ErrorCodes, SyncError } from '../../core/errors.js';
-import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
+import { instanceMaker, wasmApi, type WasmMemory } from '../../core/wasm.js';
 import { DIFF_MODEL_WASM_BASE64 } from './diff-model-wasm.js';
 
 const MAX_TABLE_BITS = 18;
@@ -71,15 +71,11 @@ interface DiffModelExports {
 /** Bytes handed to the module per call (its scratch buffers' size). */
 const PIECE = 64 * 1024;
 
-let compiled: object | undefined;
+const modelModule = instanceMaker<DiffModelExports>(DIFF_MODEL_WASM_BASE64, 'diff model');
 
 /** A fresh instance of the module with the tables and a model of `tableBits`, and its scratch buffers. */
 function modelInstance(tableBits: number): { e: DiffModelExports; a: number; b: number } {
-  compiled ??= compileBase64(DIFF_MODEL_WASM_BASE64);
-  const abort = () => {
-    throw new RangeError('diff model: the WebAssembly module aborted');
-  };
-  const e = new (wasmApi().Instance)(compiled, { env: { abort } }).exports as DiffModelExports;
+  const e = modelModule();
   const stretch = e.alloc(STRETCH.byteLength);
   const squash = e.alloc(SQUASH.byteLength);
   const squash12 = e.alloc(SQUASH_12.byteLength);

@@ -18,7 +18,7 @@
  * a view of the module's memory, which lives as long as it does; the module also holds the
  * scan of diff.ts, which reads the old file and its suffix array there.
  */
-import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
+import { instanceMaker, wasmApi, type WasmMemory } from '../../core/wasm.js';
 import { MATCHER_WASM_BASE64 } from './matcher-wasm.js';
 
 /** The exports of asm/matcher.ts: the suffix array here, the scan in diff.ts. */
@@ -59,16 +59,8 @@ const WARM_BYTES = 256 << 10;
 /** The largest text: its result (4 bytes per byte) is 2 GiB, half the module's memory. */
 export const SUFFIX_ARRAY_MAX = 512 * 1024 * 1024;
 
-let compiled: object | undefined;
-
 /** A fresh instance of the matcher's module. */
-export function matcherInstance(): MatcherExports {
-  compiled ??= compileBase64(MATCHER_WASM_BASE64);
-  const abort = () => {
-    throw new RangeError('bsdiff matcher: the WebAssembly module aborted');
-  };
-  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as MatcherExports;
-}
+export const matcherInstance: () => MatcherExports = instanceMaker<MatcherExports>(MATCHER_WASM_BASE64, 'bsdiff matcher');
 
 /**
  * Runs `job` on the module, a trap (its memory could not grow: over 4 GiB in all) turned into

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { compileBase64, wasmApi, type WasmMemory } from '../../core/wasm.js';
+import { instanceMaker, type WasmMemory } from '../../core/wasm.js';
 import { LZ_DELTA_WASM_BASE64 } from './lz-delta-wasm.js';
 
 /** The exports of asm/lz-delta.ts. */
@@ -30,13 +30,5 @@ export interface LzDeltaExports {
   failure(): number;
 }
 
-let compiled: object | undefined;
-
 /** A fresh instance of the codec's module (compiled once per process). */
-export function lzDeltaInstance(): LzDeltaExports {
-  compiled ??= compileBase64(LZ_DELTA_WASM_BASE64);
-  const abort = () => {
-    throw new RangeError('lz-delta: the WebAssembly module aborted');
-  };
-  return new (wasmApi().Instance)(compiled, { env: { abort } }).exports as LzDeltaExports;
-}
+export const lzDeltaInstance: () => LzDeltaExports = instanceMaker<LzDeltaExports>(LZ_DELTA_WASM_BASE64, 'lz-delta');

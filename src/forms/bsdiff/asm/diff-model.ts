@@ -13,6 +13,7 @@
  */
 
 import { alloc } from './bump';
+import { outLength, outPointer, put } from './out';
 
 /** `size` bytes of the module's memory (bump.ts). */
 export { alloc };
@@ -133,22 +134,6 @@ function advance(diff: i32, old0: i32): void {
 // ---- the 32-bit binary arithmetic coder ----
 let low: u32 = 0;
 let high: u32 = 0xffffffff;
-let outPtr: usize = 0;
-let outCap: usize = 0;
-let outPos: usize = 0;
-
-function put(byte: u32): void {
-  if (outPos == outCap) {
-    const cap = outCap < 65536 ? 65536 : outCap << 1;
-    const grown = alloc(cap);
-    if (outPos > 0) memory.copy(grown, outPtr, outPos);
-    outPtr = grown;
-    outCap = cap;
-  }
-  store<u8>(outPtr + outPos, <u8>byte);
-  outPos++;
-}
-
 function encodeBit(bit: i32, mixerSet: i32): void {
   const p = <u32>predict(mixerSet);
   const mid = low + ((high - low) >>> 12) * p;
@@ -189,12 +174,10 @@ export function finish(): usize {
   put((low >>> 16) & 0xff);
   put((low >>> 8) & 0xff);
   put(low & 0xff);
-  return outPtr;
+  return outPointer();
 }
 
-export function outLength(): i32 {
-  return <i32>outPos;
-}
+export { outLength };
 
 // ---- the decoder ----
 let input: usize = 0;

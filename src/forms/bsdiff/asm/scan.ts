@@ -1,39 +1,24 @@
 /**
  * The bsdiff scan (../diff.ts describes it) in AssemblyScript, over the old file and its suffix
  * array already in the module's memory (suffix-array.ts): the same steps as the JavaScript it
- * replaced, so the same streams. The control stream grows as it is written; the diff and
- * extra streams go to buffers of the new file's size that the caller allocated.
+ * replaced, so the same streams. The control stream grows as it is written (out.ts); the diff
+ * and extra streams go to buffers of the new file's size that the caller allocated.
  */
 
-import { alloc } from './bump';
+import { outLength, outPointer, put } from './out';
 
-let controlAt: usize = 0;
-let controlCap: usize = 0;
-let controlLen: usize = 0;
 let diffLen: i32 = 0;
 let extraLen: i32 = 0;
 let matchPos: i32 = 0;
 let matchLen: i32 = 0;
 
-function putControl(byte: u32): void {
-  if (controlLen == controlCap) {
-    const cap: usize = controlCap < 1024 ? 1024 : controlCap << 1;
-    const grown = alloc(cap);
-    if (controlLen > 0) memory.copy(grown, controlAt, controlLen);
-    controlAt = grown;
-    controlCap = cap;
-  }
-  store<u8>(controlAt + controlLen, <u8>byte);
-  controlLen++;
-}
-
 function uvarint(value: u64): void {
   let v = value;
   while (v >= 0x80) {
-    putControl(<u32>(v & 0x7f) | 0x80);
+    put(<u32>(v & 0x7f) | 0x80);
     v >>= 7;
   }
-  putControl(<u32>v);
+  put(<u32>v);
 }
 
 function svarint(value: i64): void {
@@ -210,12 +195,14 @@ export function scanStep(budget: i32): i32 {
   return scanAt < newSize ? 1 : 0;
 }
 
+/** Where the control stream starts. */
 export function controlPointer(): usize {
-  return controlAt;
+  return outPointer();
 }
 
+/** The control stream's length in bytes. */
 export function controlLength(): i32 {
-  return <i32>controlLen;
+  return outLength();
 }
 
 export function diffLength(): i32 {
