@@ -82,8 +82,7 @@ function build(text: Uint8Array): IndexedText {
     const at = e.alloc(n) >>> 0;
     new Uint8Array(e.memory.buffer, at, n).set(text);
     const sa = e.alloc(4 * n) >>> 0;
-    if (n === 1) new Int32Array(e.memory.buffer, sa, 1)[0] = 0;
-    else if (n > 1) e.suffixArray(at, n, sa);
+    e.suffixArray(at, n, sa);
     return { e, text: at, sa, n };
   });
 }
