@@ -1,7 +1,8 @@
 /**
  * The part of the `WebAssembly` global that core's modules use (the ES lib declares
  * none): the rolling scan (`scan/rollsum-scan.ts`), the blocks' weak sums (`rollsum.ts`)
- * and the WebAssembly hashes (`hashing/wasm-hash.ts`); forms/lz-delta's encoder too.
+ * and the WebAssembly hashes (`hashing/wasm-hash.ts`); forms/lz-delta's codec and forms/bsdiff's
+ * matcher and diff model too (through {@link instanceMaker}).
  *
  * @module
  */

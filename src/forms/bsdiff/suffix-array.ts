@@ -57,10 +57,10 @@ const WARM_MIN = 4 << 20;
 const WARM_BYTES = 256 << 10;
 
 /** The largest text: its result (4 bytes per byte) is 2 GiB, half the module's memory. */
-export const SUFFIX_ARRAY_MAX = 512 * 1024 * 1024;
+const SUFFIX_ARRAY_MAX = 512 * 1024 * 1024;
 
 /** A fresh instance of the matcher's module. */
-export const matcherInstance: () => MatcherExports = instanceMaker<MatcherExports>(MATCHER_WASM_BASE64, 'bsdiff matcher');
+const matcherInstance: () => MatcherExports = instanceMaker<MatcherExports>(MATCHER_WASM_BASE64, 'bsdiff matcher');
 
 /**
  * Runs `job` on the module, a trap (its memory could not grow: over 4 GiB in all) turned into
